@@ -1,0 +1,388 @@
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
+use tempfile::NamedTempFile;
+
+use crate::verify::{Tally, VerifiedReader};
+use crate::{Digest, Error, Result};
+
+/// The annotation that names an image in an OCI layout's `index.json` (`oci:DIR:TAG`).
+pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+
+const LAYOUT_FILE: &str = "oci-layout";
+const INDEX_FILE: &str = "index.json";
+const LAYOUT_VERSION: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// An OCI image layout on disk: `oci-layout`, `index.json`, `blobs/sha256/<hex>`.
+///
+/// Blobs appear only by atomic rename after verification; `index.json` is rewritten by atomic
+/// rename under an exclusive lock on the layout directory, so concurrent writers each see the
+/// other's refs and readers never see a torn file.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// Opens an existing layout.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        if !root.join(LAYOUT_FILE).is_file() {
+            return Err(Error::NotALayout(root));
+        }
+        Ok(Layout { root })
+    }
+
+    /// Opens a layout, creating an empty one (and its parent directories) where none exists.
+    pub fn create(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        let blobs = root.join("blobs").join(Digest::ALGORITHM);
+        fs::create_dir_all(&blobs).map_err(Error::io(&blobs))?;
+        let layout = Layout { root };
+        let _lock = layout.lock()?;
+        if !layout.root.join(LAYOUT_FILE).exists() {
+            layout.write_atomically(LAYOUT_FILE, LAYOUT_VERSION.as_bytes())?;
+        }
+        if !layout.root.join(INDEX_FILE).exists() {
+            layout.write_index(&empty_index())?;
+        }
+        Ok(layout)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(digest.algorithm())
+            .join(digest.hex())
+    }
+
+    /// Whether a blob with this digest and size is present. The content is not re-hashed here;
+    /// it was verified on the way in, and every read verifies it again.
+    pub fn has_blob(&self, digest: &Digest, size: u64) -> bool {
+        fs::metadata(self.blob_path(digest)).is_ok_and(|m| m.is_file() && m.len() == size)
+    }
+
+    /// Starts writing a blob whose digest is learned as it is written.
+    pub fn begin_blob(&self) -> Result<BlobWriter> {
+        let dir = self.root.join("blobs").join(Digest::ALGORITHM);
+        let file = tempfile::Builder::new()
+            .prefix(".partial-")
+            .tempfile_in(&dir)
+            .map_err(Error::io(&dir))?;
+        Ok(BlobWriter {
+            file: BufWriter::with_capacity(256 * 1024, file),
+            tally: Tally::default(),
+            layout: self.clone(),
+        })
+    }
+
+    /// Writes a small blob (manifest, config) held in memory, checked against its descriptor.
+    pub fn write_blob(&self, bytes: &[u8], expected: &Descriptor) -> Result<()> {
+        let digest = descriptor_digest(expected)?;
+        if self.has_blob(&digest, expected.size()) {
+            return Ok(());
+        }
+        let mut writer = self.begin_blob()?;
+        writer.write_all(bytes).map_err(Error::io(self.blob_path(&digest)))?;
+        writer.commit(&digest, expected.size())
+    }
+
+    /// Opens a blob for reading through a verifier of its descriptor's digest and size.
+    pub fn open_blob(&self, descriptor: &Descriptor) -> Result<VerifiedReader<File>> {
+        let digest = descriptor_digest(descriptor)?;
+        let path = self.blob_path(&digest);
+        let file = File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::MissingBlob(digest.clone()),
+            _ => Error::Io {
+                path: path.clone(),
+                source: e,
+            },
+        })?;
+        Ok(VerifiedReader::new(file, digest, descriptor.size()))
+    }
+
+    /// Reads a whole blob into memory, verified, refusing one larger than `limit` before reading.
+    pub fn read_blob(&self, descriptor: &Descriptor, what: &'static str, limit: u64) -> Result<Vec<u8>> {
+        if descriptor.size() > limit {
+            return Err(Error::TooLarge {
+                what,
+                actual: descriptor.size(),
+                limit,
+            });
+        }
+        let digest = descriptor_digest(descriptor)?;
+        let mut bytes = Vec::with_capacity(descriptor.size() as usize);
+        self.open_blob(descriptor)?
+            .read_to_end(&mut bytes)
+            .map_err(Error::io(self.blob_path(&digest)))?;
+        Ok(bytes)
+    }
+
+    /// Reads and parses a JSON blob (manifest, index, config).
+    pub fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        descriptor: &Descriptor,
+        what: &'static str,
+    ) -> Result<T> {
+        const JSON_LIMIT: u64 = 8 << 20;
+        let bytes = self.read_blob(descriptor, what, JSON_LIMIT)?;
+        let digest = descriptor_digest(descriptor)?;
+        serde_json::from_slice(&bytes).map_err(|source| Error::BadJson {
+            path: self.blob_path(&digest),
+            what,
+            source,
+        })
+    }
+
+    /// The layout's `index.json`.
+    pub fn index(&self) -> Result<ImageIndex> {
+        let path = self.root.join(INDEX_FILE);
+        let bytes = fs::read(&path).map_err(Error::io(&path))?;
+        serde_json::from_slice(&bytes).map_err(|source| Error::BadJson {
+            path,
+            what: "index.json",
+            source,
+        })
+    }
+
+    /// Points `name` at `descriptor` in `index.json`, replacing what it named before.
+    pub fn set_ref(&self, name: &str, descriptor: &Descriptor) -> Result<()> {
+        let _lock = self.lock()?;
+        let mut index = self.index()?;
+        let mut manifests: Vec<Descriptor> = index
+            .manifests()
+            .iter()
+            .filter(|d| ref_name(d) != Some(name))
+            .cloned()
+            .collect();
+        let mut named = descriptor.clone();
+        let mut annotations = named.annotations().clone().unwrap_or_default();
+        annotations.insert(REF_NAME_ANNOTATION.to_string(), name.to_string());
+        named.set_annotations(Some(annotations));
+        manifests.push(named);
+        index.set_manifests(manifests);
+        self.write_index(&index)
+    }
+
+    /// Finds the descriptor `name` refers to; with no name, the layout's only image.
+    pub fn resolve(&self, name: Option<&str>) -> Result<Descriptor> {
+        let index = self.index()?;
+        let found = match name {
+            Some(name) => index.manifests().iter().find(|d| ref_name(d) == Some(name)),
+            None if index.manifests().len() == 1 => index.manifests().first(),
+            None => None,
+        };
+        found.cloned().ok_or_else(|| Error::UnknownTag {
+            path: self.root.clone(),
+            tag: name.unwrap_or("").to_string(),
+            available: self.ref_names(&index),
+        })
+    }
+
+    fn ref_names(&self, index: &ImageIndex) -> String {
+        let names: Vec<&str> = index.manifests().iter().filter_map(ref_name).collect();
+        if names.is_empty() {
+            "no tagged images".to_string()
+        } else {
+            names.join(", ")
+        }
+    }
+
+    fn lock(&self) -> Result<LayoutLock> {
+        let dir = File::open(&self.root).map_err(Error::io(&self.root))?;
+        rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| Error::io(&self.root)(e.into()))?;
+        Ok(LayoutLock { _dir: dir })
+    }
+
+    fn write_index(&self, index: &ImageIndex) -> Result<()> {
+        let bytes = serde_json::to_vec(index).expect("an ImageIndex always serialises");
+        self.write_atomically(INDEX_FILE, &bytes)
+    }
+
+    fn write_atomically(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let target = self.root.join(name);
+        let mut file = NamedTempFile::new_in(&self.root).map_err(Error::io(&self.root))?;
+        file.write_all(bytes).map_err(Error::io(&target))?;
+        file.as_file().sync_all().map_err(Error::io(&target))?;
+        file.persist(&target)
+            .map_err(|e| Error::io(&target)(e.error))?;
+        sync_dir(&self.root)
+    }
+}
+
+/// Held while `index.json` is read and rewritten; dropping the fd releases the flock.
+struct LayoutLock {
+    _dir: File,
+}
+
+/// A blob being written into the layout. It is invisible until [`BlobWriter::commit`] has
+/// checked its size and digest; dropped uncommitted, it leaves nothing behind.
+pub struct BlobWriter {
+    file: BufWriter<NamedTempFile>,
+    tally: Tally,
+    layout: Layout,
+}
+
+impl BlobWriter {
+    pub fn bytes_written(&self) -> u64 {
+        self.tally.bytes
+    }
+
+    /// Verifies what was written and, if it matches, makes it visible by atomic rename.
+    pub fn commit(self, expected: &Digest, expected_size: u64) -> Result<()> {
+        let BlobWriter { file, tally, layout } = self;
+        let target = layout.blob_path(expected);
+        let file = file.into_inner().map_err(|e| Error::io(&target)(e.into_error()))?;
+        if tally.bytes != expected_size {
+            return Err(Error::SizeMismatch {
+                digest: expected.clone(),
+                expected: expected_size,
+                actual: tally.bytes,
+            });
+        }
+        let actual = tally.digest();
+        if &actual != expected {
+            return Err(Error::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        file.as_file().sync_all().map_err(Error::io(&target))?;
+        file.persist(&target).map_err(|e| Error::io(&target)(e.error))?;
+        Ok(())
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.tally.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// The digest of a descriptor, as hoist's own checked type.
+pub fn descriptor_digest(descriptor: &Descriptor) -> Result<Digest> {
+    Ok(descriptor.digest().to_string().parse()?)
+}
+
+fn ref_name(descriptor: &Descriptor) -> Option<&str> {
+    descriptor
+        .annotations()
+        .as_ref()?
+        .get(REF_NAME_ANNOTATION)
+        .map(String::as_str)
+}
+
+fn empty_index() -> ImageIndex {
+    ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(Vec::new())
+        .annotations(HashMap::new())
+        .build()
+        .expect("an empty index has every required field")
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media_type;
+
+    fn descriptor(bytes: &[u8]) -> Descriptor {
+        let digest: oci_spec::image::Digest = Digest::of(bytes).to_string().parse().unwrap();
+        Descriptor::new(MediaType::Other(media_type::OCI_LAYER_TAR.into()), bytes.len() as u64, digest)
+    }
+
+    fn visible_files(layout: &Layout) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(layout.path().join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn create_makes_a_layout_that_open_accepts() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path().join("l")).unwrap();
+        assert_eq!(fs::read_to_string(layout.path().join("oci-layout")).unwrap(), LAYOUT_VERSION);
+        assert!(layout.index().unwrap().manifests().is_empty());
+        Layout::open(layout.path()).unwrap();
+        assert!(matches!(Layout::open(dir.path()), Err(Error::NotALayout(_))));
+    }
+
+    #[test]
+    fn mismatched_blob_leaves_nothing_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let mut w = layout.begin_blob().unwrap();
+        w.write_all(b"evil").unwrap();
+        let err = w.commit(&Digest::of(b"good"), 4).unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        let mut w = layout.begin_blob().unwrap();
+        w.write_all(b"goo").unwrap();
+        assert!(matches!(w.commit(&Digest::of(b"good"), 4), Err(Error::SizeMismatch { .. })));
+        assert!(visible_files(&layout).is_empty(), "{:?}", visible_files(&layout));
+    }
+
+    #[test]
+    fn blobs_round_trip_and_reads_are_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let desc = descriptor(b"layer bytes");
+        layout.write_blob(b"layer bytes", &desc).unwrap();
+        assert_eq!(layout.read_blob(&desc, "layer", 1024).unwrap(), b"layer bytes");
+        // Corrupt the stored blob: the next read must fail instead of returning bad bytes.
+        let path = layout.blob_path(&descriptor_digest(&desc).unwrap());
+        fs::write(&path, b"layer bytez").unwrap();
+        assert!(layout.read_blob(&desc, "layer", 1024).is_err());
+        assert!(matches!(layout.read_blob(&desc, "layer", 3), Err(Error::TooLarge { .. })));
+    }
+
+    #[test]
+    fn refs_replace_and_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let (a, b) = (descriptor(b"a"), descriptor(b"b"));
+        layout.set_ref("v1", &a).unwrap();
+        layout.set_ref("v2", &a).unwrap();
+        layout.set_ref("v1", &b).unwrap();
+        assert_eq!(layout.index().unwrap().manifests().len(), 2);
+        assert_eq!(layout.resolve(Some("v1")).unwrap().digest(), b.digest());
+        let err = layout.resolve(Some("v3")).unwrap_err().to_string();
+        assert!(err.contains("v1") && err.contains("v2"), "{err}");
+    }
+
+    #[test]
+    fn concurrent_ref_writers_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let layout = layout.clone();
+                s.spawn(move || layout.set_ref(&format!("t{i}"), &descriptor(&[i])).unwrap());
+            }
+        });
+        assert_eq!(layout.index().unwrap().manifests().len(), 8);
+    }
+}

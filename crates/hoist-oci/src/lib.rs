@@ -1,0 +1,24 @@
+//! The bottom of hoist's data flow: names and bytes of OCI images, and the image-layout store.
+//!
+//! Nothing here touches the network or spawns processes. Every byte that enters the store goes
+//! through [`BlobWriter`], which checks size and digest before an atomic rename makes it visible;
+//! every byte read back goes through [`VerifiedReader`], which fails rather than report a
+//! mismatched blob as complete.
+
+mod digest;
+mod error;
+mod layout;
+pub mod media_type;
+mod platform;
+mod reference;
+mod verify;
+
+pub use digest::{Digest, DigestError};
+pub use error::{Error, Result};
+pub use layout::{descriptor_digest, BlobWriter, Layout, REF_NAME_ANNOTATION};
+pub use platform::Platform;
+pub use reference::{Reference, ReferenceError, DEFAULT_REGISTRY};
+pub use verify::VerifiedReader;
+
+/// The descriptor type of the image spec, re-exported so callers need not depend on oci-spec.
+pub use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
