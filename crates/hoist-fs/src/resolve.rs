@@ -71,6 +71,30 @@ impl Root {
         }
     }
 
+    /// Reads a regular file inside the root, at most `limit` bytes of it (files like
+    /// `/etc/passwd` that a runtime or unpacker consults are small; a huge one is hostile).
+    pub fn read_file(&self, path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let fd = self.open_path(path)?;
+        if FileType::from_raw_mode(rfs::fstat(&fd)?.st_mode) != FileType::RegularFile {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a regular file", path.display()),
+            ));
+        }
+        // An O_PATH fd cannot be read; reopening it through its /proc magic link opens the very
+        // inode that was resolved inside the root, with no new path lookup.
+        let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        let file = std::fs::File::from(rfs::open(
+            proc_path.as_str(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?);
+        let mut bytes = Vec::new();
+        file.take(limit).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
     /// Like [`Root::open_path`] but the result must be a directory.
     pub fn open_dir(&self, path: &Path) -> io::Result<OwnedFd> {
         let fd = self.open_path(path)?;

@@ -18,7 +18,7 @@ pub use error::{Error, Result};
 pub use layout::{descriptor_digest, BlobWriter, Layout, REF_NAME_ANNOTATION};
 pub use platform::Platform;
 pub use reference::{Reference, ReferenceError, DEFAULT_REGISTRY};
-pub use verify::VerifiedReader;
+pub use verify::{DigestingReader, VerifiedReader};
 
 /// The descriptor type of the image spec, re-exported so callers need not depend on oci-spec.
 pub use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};

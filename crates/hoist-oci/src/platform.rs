@@ -1,6 +1,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use oci_spec::image::{Descriptor, ImageIndex};
+
 /// An `os/architecture[/variant]` triple, with Go's names (what image indexes use).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platform {
@@ -44,6 +46,42 @@ impl Platform {
         match &self.variant {
             None if architecture != "arm64" => true,
             wanted => normal(wanted.as_deref()) == normal(variant),
+        }
+    }
+}
+
+impl Platform {
+    /// The first entry of an image index whose platform matches this one.
+    pub fn choose<'a>(&self, index: &'a ImageIndex) -> Option<&'a Descriptor> {
+        index.manifests().iter().find(|d| {
+            d.platform().as_ref().is_some_and(|p| {
+                self.matches(
+                    &p.os().to_string(),
+                    &p.architecture().to_string(),
+                    p.variant().as_deref(),
+                )
+            })
+        })
+    }
+
+    /// The platforms an index lists, for error messages.
+    pub fn listed(index: &ImageIndex) -> String {
+        let listed: Vec<String> = index
+            .manifests()
+            .iter()
+            .filter_map(|d| d.platform().as_ref())
+            .map(|p| {
+                let base = format!("{}/{}", p.os(), p.architecture());
+                match p.variant() {
+                    Some(v) => format!("{base}/{v}"),
+                    None => base,
+                }
+            })
+            .collect();
+        if listed.is_empty() {
+            "no platforms listed".to_string()
+        } else {
+            listed.join(", ")
         }
     }
 }

@@ -147,3 +147,36 @@ mod tests {
         assert_eq!(reader.finish().unwrap(), 6);
     }
 }
+
+/// A reader that hashes whatever passes through it, for digests learned while streaming (a
+/// layer's diff_id, computed over its uncompressed bytes).
+pub struct DigestingReader<R> {
+    inner: R,
+    tally: Tally,
+}
+
+impl<R: Read> DigestingReader<R> {
+    pub fn new(inner: R) -> Self {
+        DigestingReader {
+            inner,
+            tally: Tally::default(),
+        }
+    }
+
+    pub fn bytes_read(&self) -> u64 {
+        self.tally.bytes
+    }
+
+    /// The digest of everything read so far.
+    pub fn digest(&self) -> Digest {
+        Digest::from_hasher(self.tally.hasher.clone())
+    }
+}
+
+impl<R: Read> Read for DigestingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.tally.update(&buf[..n]);
+        Ok(n)
+    }
+}

@@ -1,1 +1,18 @@
+//! Turning an image in a layout into an OCI runtime bundle (`config.json` + `rootfs/`).
+//!
+//! Every layer is read through a pipeline that checks it twice: the compressed bytes against the
+//! manifest's digest and size, the uncompressed stream against the config's diff_id. Entries
+//! are applied relative to an fd of the rootfs ([`hoist_fs::Root`]); no path from a layer is
+//! ever joined to the rootfs path as a string. The bundle is built under a temporary name and
+//! renamed into place only when complete.
 
+mod apply;
+mod bundle;
+mod error;
+mod layer;
+mod runtime_spec;
+mod user;
+
+pub use bundle::{unpack, UnpackOptions, Unpacked};
+pub use error::{Error, Result};
+pub use runtime_spec::runtime_spec;

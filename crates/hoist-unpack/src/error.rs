@@ -1,0 +1,62 @@
+use std::io;
+use std::path::PathBuf;
+
+use hoist_oci::Digest;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] hoist_oci::Error),
+    #[error("{path}: {source}", path = .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("layer {layer}: {source}")]
+    Layer {
+        layer: Digest,
+        #[source]
+        source: io::Error,
+    },
+    #[error("layer {layer}, entry {entry:?}: {source}")]
+    Entry {
+        layer: Digest,
+        entry: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("layer {layer}: uncompressed content does not match the image config's diff_id: expected {expected}, got {actual}")]
+    DiffIdMismatch {
+        layer: Digest,
+        expected: String,
+        actual: Digest,
+    },
+    #[error("layer {layer} has media type {media_type:?}, which is not a layer type hoist can unpack (tar, tar+gzip, tar+zstd)")]
+    UnsupportedLayer { layer: Digest, media_type: String },
+    #[error("the image has {layers} layers but its config lists {diff_ids} diff_ids")]
+    LayerCountMismatch { layers: usize, diff_ids: usize },
+    #[error("{what} is a {media_type:?} document, expected {expected}")]
+    WrongDocument {
+        what: &'static str,
+        media_type: String,
+        expected: &'static str,
+    },
+    #[error("no image in the index matches platform {wanted}; it has: {available}")]
+    NoMatchingPlatform { wanted: String, available: String },
+    #[error("bundle {path} already exists and is not empty; choose a new directory or remove it first", path = .0.display())]
+    BundleExists(PathBuf),
+    #[error("the image's user {user:?} cannot be used: {reason}")]
+    BadUser { user: String, reason: String },
+    #[error("the layers unpack to more than the {limit}-byte limit (--max-size); this looks like a decompression bomb")]
+    TooLarge { limit: u64 },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}
