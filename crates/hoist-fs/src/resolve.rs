@@ -26,6 +26,12 @@ pub struct Root {
     resolver: Resolver,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Symlinks {
+    Follow,
+    Refuse,
+}
+
 /// Linux's own limit on symlinks followed in one lookup.
 const MAX_SYMLINKS: usize = 40;
 
@@ -59,15 +65,31 @@ impl Root {
     /// `O_PATH` fd: usable as a directory for `*at` calls, or as a mount target through
     /// `/proc/self/fd/N`.
     pub fn open_path(&self, path: &Path) -> io::Result<OwnedFd> {
+        self.lookup(path, Symlinks::Follow)
+    }
+
+    /// Like [`Root::open_path`], but fails (`ELOOP`) if any component is a symlink: for targets
+    /// that must be exactly what their path says, like the container's `/proc`.
+    pub fn open_path_no_symlinks(&self, path: &Path) -> io::Result<OwnedFd> {
+        self.lookup(path, Symlinks::Refuse)
+    }
+
+    fn lookup(&self, path: &Path, symlinks: Symlinks) -> io::Result<OwnedFd> {
         match self.resolver {
-            Resolver::Kernel => Ok(rfs::openat2(
-                &self.fd,
-                relative(path),
-                OFlags::PATH | OFlags::CLOEXEC,
-                Mode::empty(),
-                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-            )?),
-            Resolver::Userspace => self.walk(path),
+            Resolver::Kernel => {
+                let mut resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+                if symlinks == Symlinks::Refuse {
+                    resolve |= ResolveFlags::NO_SYMLINKS;
+                }
+                Ok(rfs::openat2(
+                    &self.fd,
+                    relative(path),
+                    OFlags::PATH | OFlags::CLOEXEC,
+                    Mode::empty(),
+                    resolve,
+                )?)
+            }
+            Resolver::Userspace => self.walk(path, symlinks),
         }
     }
 
@@ -130,7 +152,7 @@ impl Root {
         Ok(dir)
     }
 
-    fn walk(&self, path: &Path) -> io::Result<OwnedFd> {
+    fn walk(&self, path: &Path, symlinks_allowed: Symlinks) -> io::Result<OwnedFd> {
         let mut pending: VecDeque<OsString> =
             relative_components(path).into_iter().map(OsStr::to_os_string).collect();
         // The directories walked through, so `..` can step back without a lookup that could
@@ -151,6 +173,9 @@ impl Root {
             )?;
             if FileType::from_raw_mode(rfs::fstat(&fd)?.st_mode) == FileType::Symlink {
                 symlinks += 1;
+                if symlinks_allowed == Symlinks::Refuse {
+                    return Err(io::Error::from_raw_os_error(rustix::io::Errno::LOOP.raw_os_error()));
+                }
                 if symlinks > MAX_SYMLINKS {
                     return Err(io::Error::from_raw_os_error(rustix::io::Errno::LOOP.raw_os_error()));
                 }
@@ -243,6 +268,9 @@ mod tests {
             assert_eq!(err.kind(), io::ErrorKind::NotFound);
             // /etc does not exist inside the root; the host's /etc must not be found.
             assert!(root.open_path(Path::new("etc-link/passwd")).is_err());
+            let err = root.open_path_no_symlinks(Path::new("lib")).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(rustix::io::Errno::LOOP.raw_os_error()));
+            root.open_path_no_symlinks(Path::new("/usr/lib")).unwrap();
             let err = root.open_path(Path::new("loop1")).unwrap_err();
             assert_eq!(err.raw_os_error(), Some(rustix::io::Errno::LOOP.raw_os_error()));
         });

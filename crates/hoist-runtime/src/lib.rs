@@ -1,1 +1,47 @@
+//! An OCI runtime, shaped like runc: `create`, `start`, `state`, `kill`, `delete`, `run`.
+//!
+//! This crate is synchronous and single-threaded on purpose: it clones the container's init
+//! with the new namespaces, and code after a clone without exec is only sound in a process with
+//! one thread. Each operation lives in its own file under `ops/` and reads as: load the state,
+//! check the operation is allowed in that state, act, save.
+//!
+//! The container's init is a clone of the calling `hoist` process (no re-exec): it sets up the
+//! rootfs, reports "ready" over a socket, waits on the exec fifo for `start`, and then execs the
+//! user's program directly, so no runtime process stays between the engine and the container.
 
+mod channel;
+mod error;
+mod init;
+mod ops;
+mod signal;
+mod spawn;
+mod spec;
+mod state;
+
+pub use error::{Error, Result};
+pub use ops::create::CreateOptions;
+pub use ops::delete::DeleteOptions;
+pub use signal::parse_signal;
+pub use state::{ContainerState, Status};
+
+use std::path::PathBuf;
+
+/// The default state directory, shared by every call that does not pass `--root` (podman never
+/// does, so create by conmon and start/kill/delete by podman must all land here).
+pub const DEFAULT_ROOT: &str = "/run/hoist";
+
+/// A runtime working on the containers whose state lives under `root`.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    root: PathBuf,
+}
+
+impl Runtime {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Runtime { root: root.into() }
+    }
+
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+}

@@ -1,0 +1,147 @@
+//! The container's init: the cloned child, from its birth in the new namespaces to the exec of
+//! the user's program. Until it reports ready, every error goes back to `hoist create` over the
+//! channel; after that the only way left to speak is the container's own stderr.
+
+mod dev;
+mod mount_options;
+mod process;
+mod rootfs;
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use hoist_fs::Root;
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+
+use crate::channel::InitEnd;
+use crate::spec::Bundle;
+use crate::{Error, Result};
+
+pub(crate) use process::close_fds_from;
+
+/// What the init needs beyond the bundle.
+pub(crate) struct InitOptions {
+    /// An `O_PATH` fd of the exec fifo; opening it for writing blocks until `start`.
+    pub exec_fifo: OwnedFd,
+    /// Namespaces to join (fds opened by the parent), entered first.
+    pub join: Vec<(OwnedFd, nix::sched::CloneFlags)>,
+    pub new_user_ns: bool,
+    pub new_uts_ns: bool,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    /// A foreground run with `terminal: true` and no console socket: the caller's terminal on
+    /// stdin becomes the container's controlling terminal.
+    pub adopt_terminal: bool,
+}
+
+/// Runs in the cloned child. Never returns: it execs or exits.
+pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! {
+    let program = match prepare(bundle, &options, &channel) {
+        Ok(program) => program,
+        Err(e) => {
+            channel.failed(e.to_string());
+            exit(1);
+        }
+    };
+    if channel.ready().is_err() {
+        exit(1);
+    }
+    drop(channel);
+    let process = bundle.spec.process().as_ref().expect("checked when the bundle was loaded");
+    let result = wait_for_start(&options.exec_fifo)
+        .and_then(|()| close_fds_from(3 + options.preserve_fds))
+        .and_then(|()| reset_signals());
+    let error = match result {
+        Ok(()) => process::exec(&program, process),
+        Err(e) => e,
+    };
+    let _ = writeln!(std::io::stderr(), "hoist: {error}");
+    exit(127);
+}
+
+fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<PathBuf> {
+    // While this process is still the hoist binary, keep other processes (an exec'd one inside
+    // the container, say) from opening /proc/PID/exe to rewrite the runtime (CVE-2019-5736).
+    // The exec of the user's program resets it.
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    for (fd, kind) in &options.join {
+        nix::sched::setns(fd, *kind).map_err(Error::sys(format!("joining the {kind:?} namespace")))?;
+    }
+    if options.new_user_ns {
+        channel.wait_for_id_maps()?;
+        let root_uid = nix::unistd::Uid::from_raw(0);
+        let root_gid = nix::unistd::Gid::from_raw(0);
+        nix::unistd::setresgid(root_gid, root_gid, root_gid)
+            .map_err(Error::sys("becoming root in the user namespace (is gid 0 mapped?)"))?;
+        nix::unistd::setresuid(root_uid, root_uid, root_uid)
+            .map_err(Error::sys("becoming root in the user namespace (is uid 0 mapped?)"))?;
+    }
+    nix::unistd::setsid().map_err(Error::sys("starting a new session"))?;
+    if options.adopt_terminal {
+        process::adopt_stdin_terminal();
+    }
+
+    rootfs::prepare(bundle, options.new_user_ns, options.no_pivot)?;
+
+    let spec = &bundle.spec;
+    if let Some(hostname) = spec.hostname().as_deref() {
+        if !options.new_uts_ns {
+            return Err(Error::InvalidSpec(
+                "the config sets a hostname but has no uts namespace of its own".into(),
+            ));
+        }
+        nix::unistd::sethostname(hostname).map_err(Error::sys("setting the hostname"))?;
+    }
+    if let Some(domainname) = spec.domainname().as_deref() {
+        // SAFETY: setdomainname reads `len` bytes from a valid buffer.
+        if unsafe { libc::setdomainname(domainname.as_ptr().cast(), domainname.len()) } != 0 {
+            return Err(Error::sys("setting the domain name")(std::io::Error::last_os_error()));
+        }
+    }
+
+    let process = spec.process().as_ref().expect("checked when the bundle was loaded");
+    process::apply_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
+    process::set_oom_score_adj(process.oom_score_adj())?;
+    let root = Root::open(Path::new("/")).map_err(Error::io("opening the container's root", "/"))?;
+    process::enter_cwd(&root, process.cwd())?;
+    let program = process::find_program(&root, process)?;
+    process::become_user(process, options.new_user_ns)?;
+    if process.no_new_privileges().unwrap_or(false) {
+        process::set_no_new_privileges()?;
+    }
+    Ok(program)
+}
+
+/// Blocks until `hoist start` opens the fifo for reading, then tells it we are going.
+fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let mut writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(Error::io("waiting for start on the exec fifo", &path))?;
+    writer
+        .write_all(b"0")
+        .map_err(Error::io("signalling start on the exec fifo", &path))
+}
+
+/// The program must start with default signal handling: Rust ignores SIGPIPE, ignored signals
+/// survive exec, and a foreground run blocks signals around the clone.
+fn reset_signals() -> Result<()> {
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for signal in Signal::iterator() {
+        if !matches!(signal, Signal::SIGKILL | Signal::SIGSTOP) {
+            // SAFETY: installing the default disposition.
+            let _ = unsafe { sigaction(signal, &default) };
+        }
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(Error::sys("unblocking signals"))
+}
+
+fn exit(code: i32) -> ! {
+    // _exit: no atexit handlers or stdio flushing of the parent's copied state.
+    // SAFETY: terminates this process.
+    unsafe { libc::_exit(code) }
+}

@@ -1,0 +1,276 @@
+//! The process's own settings, applied in the init after the rootfs is in place: rlimits,
+//! oom_score_adj, the working directory, user and groups, capabilities, no_new_privileges, and
+//! finally the exec.
+
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use caps::{CapSet, Capability};
+use hoist_fs::Root;
+use oci_spec::runtime::{LinuxCapabilities, PosixRlimit, PosixRlimitType, Process};
+use rustix::fs::{self as rfs, FileType};
+
+use crate::{Error, Result};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+pub(crate) fn apply_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
+    for limit in rlimits {
+        let (resource, name) = rlimit_resource(limit.typ());
+        let wanted = libc::rlimit {
+            rlim_cur: limit.soft(),
+            rlim_max: limit.hard(),
+        };
+        // SAFETY: setrlimit reads a valid rlimit struct.
+        if unsafe { libc::setrlimit(resource, &wanted) } != 0 {
+            let err = std::io::Error::last_os_error();
+            let mut current = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            // SAFETY: getrlimit writes into a valid rlimit struct.
+            unsafe { libc::getrlimit(resource, &mut current) };
+            let hint = if err.raw_os_error() == Some(libc::EPERM) && limit.hard() > current.rlim_max {
+                format!(
+                    "; the current hard limit is {} and raising a hard limit needs CAP_SYS_RESOURCE, which this runtime lacks: lower it in config.json (process.rlimits)",
+                    current.rlim_max
+                )
+            } else {
+                String::new()
+            };
+            return Err(Error::Init(format!(
+                "setting {name} to soft {} hard {} failed: {err}{hint}",
+                limit.soft(),
+                limit.hard()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn rlimit_resource(typ: PosixRlimitType) -> (libc::__rlimit_resource_t, &'static str) {
+    use PosixRlimitType::*;
+    match typ {
+        RlimitCpu => (libc::RLIMIT_CPU, "RLIMIT_CPU"),
+        RlimitFsize => (libc::RLIMIT_FSIZE, "RLIMIT_FSIZE"),
+        RlimitData => (libc::RLIMIT_DATA, "RLIMIT_DATA"),
+        RlimitStack => (libc::RLIMIT_STACK, "RLIMIT_STACK"),
+        RlimitCore => (libc::RLIMIT_CORE, "RLIMIT_CORE"),
+        RlimitRss => (libc::RLIMIT_RSS, "RLIMIT_RSS"),
+        RlimitNproc => (libc::RLIMIT_NPROC, "RLIMIT_NPROC"),
+        RlimitNofile => (libc::RLIMIT_NOFILE, "RLIMIT_NOFILE"),
+        RlimitMemlock => (libc::RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK"),
+        RlimitAs => (libc::RLIMIT_AS, "RLIMIT_AS"),
+        RlimitLocks => (libc::RLIMIT_LOCKS, "RLIMIT_LOCKS"),
+        RlimitSigpending => (libc::RLIMIT_SIGPENDING, "RLIMIT_SIGPENDING"),
+        RlimitMsgqueue => (libc::RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE"),
+        RlimitNice => (libc::RLIMIT_NICE, "RLIMIT_NICE"),
+        RlimitRtprio => (libc::RLIMIT_RTPRIO, "RLIMIT_RTPRIO"),
+        RlimitRttime => (libc::RLIMIT_RTTIME, "RLIMIT_RTTIME"),
+    }
+}
+
+pub(crate) fn set_oom_score_adj(value: Option<i32>) -> Result<()> {
+    if let Some(value) = value {
+        std::fs::write("/proc/self/oom_score_adj", value.to_string())
+            .map_err(Error::io("setting oom_score_adj through", "/proc/self/oom_score_adj"))?;
+    }
+    Ok(())
+}
+
+/// Enters the process's working directory, resolved inside the container's root so that no
+/// symlink or magic link (`/proc/self/fd/N`) can lead outside it. Created if missing, as runc
+/// does.
+pub(crate) fn enter_cwd(root: &Root, cwd: &Path) -> Result<()> {
+    let dir = root
+        .create_dir_all(cwd, 0o755)
+        .map_err(Error::io("entering the working directory", cwd))?;
+    rustix::process::fchdir(&dir).map_err(|e| Error::io("entering the working directory", cwd)(e.into()))
+}
+
+/// The program to exec: `args[0]` itself if it has a slash, else its first match in the
+/// process's `PATH`. Checked now, so `create` fails (rather than `start`) for a missing program,
+/// with the message engines map to exit code 127.
+pub(crate) fn find_program(root: &Root, process: &Process) -> Result<PathBuf> {
+    let args = process.args().as_deref().unwrap_or_default();
+    let program = &args[0];
+    if program.contains('/') {
+        let path = if program.starts_with('/') {
+            PathBuf::from(program)
+        } else {
+            process.cwd().join(program)
+        };
+        return match executable(root, &path) {
+            Ok(()) => Ok(path),
+            Err(reason) => Err(Error::Init(format!("exec: {program:?}: stat {}: {reason}", path.display()))),
+        };
+    }
+    let search = env_value(process, "PATH").unwrap_or(DEFAULT_PATH.to_string());
+    for dir in search.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(program);
+        if executable(root, &candidate).is_ok() {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::Init(format!("exec: {program:?}: executable file not found in $PATH")))
+}
+
+fn executable(root: &Root, path: &Path) -> std::result::Result<(), String> {
+    let fd = root.open_path(path).map_err(|e| describe(&e))?;
+    let stat = rfs::fstat(&fd).map_err(|e| describe(&e.into()))?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err("permission denied (not a regular file)".into());
+    }
+    if stat.st_mode & 0o111 == 0 {
+        return Err("permission denied".into());
+    }
+    Ok(())
+}
+
+fn describe(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn env_value(process: &Process, key: &str) -> Option<String> {
+    process
+        .env()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find_map(|e| e.strip_prefix(key)?.strip_prefix('=').map(str::to_string))
+}
+
+/// Switches to the configured user and groups and sets the five capability sets, in the order
+/// that keeps the needed capabilities across the uid change.
+pub(crate) fn become_user(process: &Process, in_user_ns: bool) -> Result<()> {
+    let user = process.user();
+    let capabilities = process.capabilities().clone().unwrap_or_default();
+
+    let bounding = cap_set(capabilities.bounding());
+    for cap in caps::all() {
+        if !bounding.contains(&cap) {
+            // A kernel older than the crate's list lacks some capabilities: nothing to drop.
+            let _ = caps::drop(None, CapSet::Bounding, cap);
+        }
+    }
+    set_keep_caps(true)?;
+    let additional: Vec<nix::unistd::Gid> = user
+        .additional_gids()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    if !(in_user_ns && additional.is_empty()) {
+        nix::unistd::setgroups(&additional).map_err(Error::sys("setting the additional groups"))?;
+    }
+    let gid = nix::unistd::Gid::from_raw(user.gid());
+    let uid = nix::unistd::Uid::from_raw(user.uid());
+    nix::unistd::setresgid(gid, gid, gid).map_err(Error::sys(format!("setting gid {gid}")))?;
+    nix::unistd::setresuid(uid, uid, uid).map_err(Error::sys(format!("setting uid {uid}")))?;
+    set_keep_caps(false)?;
+    if let Some(mask) = user.umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    set_capabilities(&capabilities)
+}
+
+fn set_capabilities(capabilities: &LinuxCapabilities) -> Result<()> {
+    let set = |which: CapSet, caps: &HashSet<Capability>, name: &str| {
+        caps::set(None, which, caps).map_err(|e| Error::Init(format!("setting the {name} capabilities: {e}")))
+    };
+    // Effective first: it must stay a subset of permitted at every step.
+    set(CapSet::Effective, &cap_set(capabilities.effective()), "effective")?;
+    set(CapSet::Permitted, &cap_set(capabilities.permitted()), "permitted")?;
+    set(CapSet::Inheritable, &cap_set(capabilities.inheritable()), "inheritable")?;
+    let _ = caps::clear(None, CapSet::Ambient);
+    for cap in cap_set(capabilities.ambient()) {
+        caps::raise(None, CapSet::Ambient, cap)
+            .map_err(|e| Error::Init(format!("raising ambient capability {cap}: {e}")))?;
+    }
+    Ok(())
+}
+
+fn cap_set(list: &Option<oci_spec::runtime::Capabilities>) -> HashSet<Capability> {
+    list.iter()
+        .flatten()
+        .filter_map(|cap| {
+            let name = serde_json::to_value(cap).ok()?;
+            let parsed = Capability::from_str(name.as_str()?).ok();
+            if parsed.is_none() {
+                tracing::warn!(capability = %name, "unknown capability ignored");
+            }
+            parsed
+        })
+        .collect()
+}
+
+fn set_keep_caps(keep: bool) -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, keep as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(Error::sys("prctl(PR_SET_KEEPCAPS)")(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+pub(crate) fn set_no_new_privileges() -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(Error::sys("prctl(PR_SET_NO_NEW_PRIVS)")(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Marks every fd from `first` up close-on-exec, so nothing of the runtime's (a directory fd
+/// of the host, a socket) reaches the container (CVE-2024-21626).
+pub(crate) fn close_fds_from(first: u32) -> Result<()> {
+    // SAFETY: close_range with integer arguments only.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if ret == 0 {
+        return Ok(());
+    }
+    // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: walk /proc/self/fd instead.
+    let dir = std::fs::read_dir("/proc/self/fd").map_err(Error::io("listing", "/proc/self/fd"))?;
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= first as i32)
+        .collect();
+    for fd in fds {
+        // SAFETY: setting a flag on an fd number; a stale number (the listing's own) fails
+        // harmlessly.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
+}
+
+/// Replaces this process with the container's program. Returns only on failure.
+pub(crate) fn exec(program: &Path, process: &Process) -> Error {
+    let cstring = |s: &str| CString::new(s).map_err(|_| Error::Init(format!("{s:?} contains a NUL byte")));
+    let build = || -> Result<(CString, Vec<CString>, Vec<CString>)> {
+        let path = cstring(&program.to_string_lossy())?;
+        let args = process.args().as_deref().unwrap_or_default().iter().map(|a| cstring(a)).collect::<Result<_>>()?;
+        let env = process.env().as_deref().unwrap_or_default().iter().map(|e| cstring(e)).collect::<Result<_>>()?;
+        Ok((path, args, env))
+    };
+    match build() {
+        Ok((path, args, env)) => match nix::unistd::execve(&path, &args, &env) {
+            Err(e) => Error::Init(format!("exec {}: {e}", program.display())),
+            Ok(never) => match never {},
+        },
+        Err(e) => e,
+    }
+}
+
+/// Makes the terminal on stdin this session's controlling terminal (foreground runs with a
+/// terminal and no console socket).
+pub(crate) fn adopt_stdin_terminal() {
+    let stdin = std::io::stdin();
+    if rustix::termios::isatty(&stdin) {
+        // SAFETY: ioctl on fd 0 with an integer argument.
+        unsafe { libc::ioctl(stdin.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    }
+}

@@ -1,0 +1,273 @@
+//! The container's mount namespace: the rootfs as a mount, the config's mounts placed inside it
+//! by fd, `/dev`, `pivot_root`, and the masked and read-only paths.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use hoist_fs::{split_parent, Root};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::statvfs::{statvfs, FsFlags};
+use oci_spec::runtime::Mount;
+use rustix::fs::{self as rfs, FileType, Mode, OFlags};
+
+use super::dev;
+use super::mount_options::{self, MountOptions};
+use crate::spec::Bundle;
+use crate::{Error, Result};
+
+/// Everything about the container's file system view, done in the init before `pivot_root`.
+pub(crate) fn prepare(bundle: &Bundle, in_user_ns: bool, no_pivot: bool) -> Result<()> {
+    let linux = bundle.spec.linux().clone().unwrap_or_default();
+    // Mount events from the container must not reach the host: slave by default, as runc does.
+    let propagation = linux
+        .rootfs_propagation()
+        .as_deref()
+        .map(mount_options::propagation)
+        .filter(|p| !p.is_empty())
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+        .map_err(Error::sys("setting the propagation of / in the container's mount namespace"))?;
+    // pivot_root needs the new root to be a mount point.
+    mount(
+        Some(&bundle.rootfs),
+        &bundle.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(Error::sys(format!("bind-mounting the rootfs {}", bundle.rootfs.display())))?;
+
+    let root = Root::open(&bundle.rootfs).map_err(Error::io("opening the rootfs", &bundle.rootfs))?;
+    let mut dev_is_fresh = false;
+    for m in bundle.spec.mounts().as_deref().unwrap_or_default() {
+        mount_one(&root, bundle, m, in_user_ns)?;
+        dev_is_fresh |= m.destination() == Path::new("/dev");
+    }
+    if dev_is_fresh {
+        dev::populate_default(&root, in_user_ns)?;
+    }
+    dev::create_configured(&root, linux.devices().as_deref().unwrap_or_default(), in_user_ns)?;
+    drop(root);
+
+    enter_rootfs(&bundle.rootfs, no_pivot)?;
+
+    let root = Root::open(Path::new("/")).map_err(Error::io("opening the new root", "/"))?;
+    for path in linux.masked_paths().as_deref().unwrap_or_default() {
+        mask(&root, Path::new(path))?;
+    }
+    for path in linux.readonly_paths().as_deref().unwrap_or_default() {
+        make_readonly(&root, Path::new(path))?;
+    }
+    let readonly_root = bundle.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
+    if readonly_root {
+        remount(Path::new("/"), MsFlags::MS_RDONLY).map_err(Error::sys("making the root read-only"))?;
+    }
+    Ok(())
+}
+
+fn mount_one(root: &Root, bundle: &Bundle, m: &Mount, in_user_ns: bool) -> Result<()> {
+    let dest = m.destination();
+    if !dest.is_absolute() {
+        return Err(Error::InvalidSpec(format!("mount destination {} is not absolute", dest.display())));
+    }
+    let typ = m.typ().as_deref().unwrap_or("");
+    let options = mount_options::parse(m.options().as_deref().unwrap_or_default());
+    let what = |verb: &str| format!("{verb} {} ({typ}) on {}", source_text(m), dest.display());
+
+    if options.bind || typ == "bind" {
+        let source = m
+            .source()
+            .as_ref()
+            .map(|s| if s.is_absolute() { s.clone() } else { bundle.path.join(s) })
+            .ok_or_else(|| Error::InvalidSpec(format!("bind mount on {} has no source", dest.display())))?;
+        let source_is_dir = std::fs::metadata(&source)
+            .map_err(Error::io("opening the bind mount source", &source))?
+            .is_dir();
+        let target = if source_is_dir {
+            root.create_dir_all(dest, 0o755)
+        } else {
+            create_file(root, dest)
+        }
+        .map_err(Error::io("creating the mount point", dest))?;
+        let mut flags = MsFlags::MS_BIND;
+        if options.recursive {
+            flags |= MsFlags::MS_REC;
+        }
+        mount(Some(&source), &fd_path(&target), None::<&str>, flags, None::<&str>)
+            .map_err(Error::sys(what("bind-mounting")))?;
+        // Flags on a bind mount only take effect by a remount of the new mount, which a fresh
+        // lookup (crossing into it) reaches.
+        let mounted = root.open_path(dest).map_err(Error::io("opening the mount", dest))?;
+        let remount_flags = options.flags & !MsFlags::MS_REMOUNT;
+        if !remount_flags.is_empty() {
+            remount(&fd_path(&mounted), remount_flags).map_err(Error::sys(what("remounting")))?;
+        }
+        set_propagation(&mounted, &options).map_err(Error::sys(what("setting propagation of")))?;
+        return Ok(());
+    }
+
+    let target = if matches!(typ, "proc" | "sysfs") {
+        // A rootfs whose /proc or /sys is a symlink could otherwise steer procfs, and every mask
+        // placed on it later, somewhere else: these targets must be real directories.
+        root.create_dir_all(dest, 0o555)
+            .and_then(|_| root.open_path_no_symlinks(dest))
+    } else {
+        root.create_dir_all(dest, 0o755)
+    }
+    .map_err(Error::io("creating the mount point", dest))?;
+
+    let (fs_type, source, data) = match typ {
+        "cgroup" | "cgroup2" => cgroup_mount(&options),
+        _ => (typ.to_string(), source_text(m), options.data.join(",")),
+    };
+    let data = (!data.is_empty()).then_some(data);
+    let flags = options.flags & !MsFlags::MS_REMOUNT;
+    let result = mount(Some(source.as_str()), &fd_path(&target), Some(fs_type.as_str()), flags, data.as_deref());
+    match result {
+        Ok(()) => {}
+        // Without a network namespace of its own, a user namespace may not mount sysfs; a
+        // read-only recursive bind of the host's /sys is what runc gives then.
+        Err(nix::errno::Errno::EPERM) if typ == "sysfs" && in_user_ns => {
+            mount(Some("/sys"), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .map_err(Error::sys(what("bind-mounting the host's /sys as")))?;
+            let mounted = root.open_path(dest).map_err(Error::io("opening the mount", dest))?;
+            remount(&fd_path(&mounted), MsFlags::MS_RDONLY).map_err(Error::sys(what("remounting")))?;
+        }
+        Err(e) => return Err(Error::sys(what("mounting"))(e)),
+    }
+    if !options.propagation.is_empty() {
+        let mounted = root.open_path(dest).map_err(Error::io("opening the mount", dest))?;
+        set_propagation(&mounted, &options).map_err(Error::sys(what("setting propagation of")))?;
+    }
+    Ok(())
+}
+
+/// What a `cgroup` mount becomes on this host: the unified hierarchy where the host has one;
+/// on a v1 or hybrid host, a read-only tmpfs, so the container sees an empty, harmless
+/// /sys/fs/cgroup rather than the host's hierarchies.
+fn cgroup_mount(options: &MountOptions) -> (String, String, String) {
+    let host_is_unified = rustix::fs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.f_type as i64 == libc::CGROUP2_SUPER_MAGIC as i64);
+    if host_is_unified {
+        ("cgroup2".into(), "cgroup2".into(), String::new())
+    } else {
+        let _ = options;
+        ("tmpfs".into(), "tmpfs".into(), "mode=755,size=64k".into())
+    }
+}
+
+fn set_propagation(target: &OwnedFd, options: &MountOptions) -> nix::Result<()> {
+    if options.propagation.is_empty() {
+        return Ok(());
+    }
+    mount(None::<&str>, &fd_path(target), None::<&str>, options.propagation, None::<&str>)
+}
+
+/// Remounts a bind mount with `flags` added, keeping the flags it has: in a user namespace,
+/// flags like nosuid inherited from the host are locked and a remount that drops them fails.
+fn remount(target: &Path, flags: MsFlags) -> nix::Result<()> {
+    let existing = statvfs(target)?.flags();
+    let mut kept = MsFlags::empty();
+    for (fs_flag, ms_flag) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if existing.contains(fs_flag) {
+            kept |= ms_flag;
+        }
+    }
+    mount(
+        None::<&str>,
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | kept | flags,
+        None::<&str>,
+    )
+}
+
+fn enter_rootfs(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    nix::unistd::chdir(rootfs).map_err(Error::sys("entering the rootfs"))?;
+    if no_pivot {
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .map_err(Error::sys("moving the rootfs to / (--no-pivot)"))?;
+        nix::unistd::chroot(".").map_err(Error::sys("chroot into the rootfs (--no-pivot)"))?;
+    } else {
+        // pivot_root(".", ".") stacks the old root on top of the new one; unmounting "." then
+        // removes it without needing a directory for it inside the rootfs.
+        nix::unistd::pivot_root(".", ".").map_err(Error::sys("pivot_root into the rootfs"))?;
+        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+            .map_err(Error::sys("making the old root a slave before unmounting it"))?;
+        umount2(".", MntFlags::MNT_DETACH).map_err(Error::sys("unmounting the old root"))?;
+    }
+    nix::unistd::chdir("/").map_err(Error::sys("changing to the new root"))?;
+    Ok(())
+}
+
+/// Hides a path: a read-only empty tmpfs over a directory, the container's /dev/null over
+/// anything else. A path that does not exist needs no mask.
+fn mask(root: &Root, path: &Path) -> Result<()> {
+    let target = match root.open_path(path) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("opening the masked path", path)(e)),
+    };
+    let is_dir = FileType::from_raw_mode(rfs::fstat(&target).map_err(|e| Error::io("inspecting", path)(e.into()))?.st_mode)
+        == FileType::Directory;
+    let what = format!("masking {}", path.display());
+    if is_dir {
+        mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+            .map_err(Error::sys(what))
+    } else {
+        let null = dev::verified_null(root)?;
+        mount(Some(&fd_path(&null)), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(Error::sys(what))
+    }
+}
+
+fn make_readonly(root: &Root, path: &Path) -> Result<()> {
+    let target = match root.open_path(path) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("opening the read-only path", path)(e)),
+    };
+    let what = format!("making {} read-only", path.display());
+    let target_path = fd_path(&target);
+    mount(Some(&target_path), &target_path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(Error::sys(what.clone()))?;
+    let mounted = root.open_path(path).map_err(Error::io("opening the read-only path", path))?;
+    remount(&fd_path(&mounted), MsFlags::MS_RDONLY).map_err(Error::sys(what))
+}
+
+/// Creates (if needed) a file to bind-mount a file onto, and returns an fd of it.
+fn create_file(root: &Root, dest: &Path) -> std::io::Result<OwnedFd> {
+    let (parent, name) = split_parent(dest)?;
+    let dir = root.create_dir_all(parent, 0o755)?;
+    match rfs::openat(
+        &dir,
+        name,
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    ) {
+        Ok(_) | Err(rustix::io::Errno::EXIST) => {}
+        Err(e) => return Err(e.into()),
+    }
+    root.open_path(dest)
+}
+
+/// The magic-link path of an fd: mounting on it mounts on exactly the inode the fd holds, with
+/// no second path lookup that a swapped symlink could redirect.
+pub(crate) fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+fn source_text(m: &Mount) -> String {
+    m.source()
+        .as_ref()
+        .map(|s| s.display().to_string())
+        .unwrap_or_else(|| "none".into())
+}

@@ -1,0 +1,249 @@
+use std::fs::{self, DirBuilder};
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode as NixMode;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
+use rustix::fs::{self as rfs, Mode, OFlags};
+
+use crate::channel;
+use crate::init::{self, InitOptions};
+use crate::spawn::{clone_into_namespaces, Forked};
+use crate::spec::Bundle;
+use crate::state::{container_dir, now_rfc3339, process_start_time, validate_id, ContainerState, EXEC_FIFO};
+use crate::{Error, Result, Runtime};
+
+/// `create`'s flags.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    /// Extra fds (3, 4, …) passed on to the container.
+    pub preserve_fds: u32,
+    /// chroot instead of pivot_root (for a rootfs on a ramdisk).
+    pub no_pivot: bool,
+}
+
+impl Runtime {
+    /// Creates the container: its init exists in its namespaces with the rootfs in place, and
+    /// waits for `start`. Returns once that is so; the init is left to whoever reaps it.
+    pub fn create(&self, id: &str, options: &CreateOptions) -> Result<ContainerState> {
+        self.create_init(id, options, false)
+    }
+
+    pub(crate) fn create_init(&self, id: &str, options: &CreateOptions, foreground: bool) -> Result<ContainerState> {
+        validate_id(id)?;
+        let bundle = Bundle::load(&options.bundle)?;
+        let process = bundle.spec.process().as_ref().expect("checked when the bundle was loaded");
+        let terminal = process.terminal().unwrap_or(false);
+        if options.console_socket.is_some() {
+            return Err(Error::InvalidSpec(
+                "--console-socket is not supported by this version of hoist yet; run without a terminal (process.terminal: false)".into(),
+            ));
+        }
+        if terminal && !foreground {
+            return Err(Error::InvalidSpec(
+                "process.terminal is true, which needs --console-socket when the container is created detached".into(),
+            ));
+        }
+
+        let dir = self.make_container_dir(id)?;
+        let guard = RemoveOnError(Some(dir.clone()));
+
+        let fifo_path = dir.join(EXEC_FIFO);
+        nix::unistd::mkfifo(&fifo_path, NixMode::from_bits_truncate(0o622))
+            .map_err(Error::sys(format!("creating the exec fifo {}", fifo_path.display())))?;
+        let exec_fifo = rfs::open(&fifo_path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::io("opening the exec fifo", &fifo_path)(e.into()))?;
+
+        let namespaces = Namespaces::from_spec(&bundle)?;
+        if let Some(pid_ns) = &namespaces.join_pid {
+            // Joining a pid namespace takes effect for children: enter it before the clone.
+            nix::sched::setns(pid_ns, CloneFlags::CLONE_NEWPID)
+                .map_err(Error::sys("joining the configured pid namespace"))?;
+        }
+        let (parent_end, init_end) = channel::pair()?;
+
+        // SAFETY: the run path of hoist is single-threaded (no async runtime, no thread pool).
+        let forked = unsafe { clone_into_namespaces(namespaces.clone_flags.bits() as u64) }
+            .map_err(Error::sys("cloning the container's init"))?;
+        let child = match forked {
+            Forked::Child => {
+                drop(parent_end);
+                init::run(
+                    &bundle,
+                    InitOptions {
+                        exec_fifo,
+                        join: namespaces.join,
+                        new_user_ns: namespaces.new_user,
+                        new_uts_ns: namespaces.clone_flags.contains(CloneFlags::CLONE_NEWUTS),
+                        preserve_fds: options.preserve_fds,
+                        no_pivot: options.no_pivot,
+                        adopt_terminal: terminal && foreground,
+                    },
+                    init_end,
+                )
+            }
+            Forked::Parent { child } => child,
+        };
+        drop(init_end);
+        drop(exec_fifo);
+
+        let ready = (|| {
+            if namespaces.new_user {
+                write_id_maps(child, &bundle)?;
+                parent_end.id_maps_written()?;
+            }
+            parent_end.wait_for_ready()
+        })();
+        if let Err(e) = ready {
+            let _ = kill(Pid::from_raw(child), Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(child), None);
+            return Err(e);
+        }
+
+        let state = ContainerState {
+            id: id.to_string(),
+            pid: child,
+            start_time: process_start_time(child)
+                .ok_or_else(|| Error::Init("the container's init exited right after setup".into()))?,
+            bundle: bundle.path.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: now_rfc3339(),
+            annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        };
+        state.save(&self.root)?;
+        if let Some(pid_file) = &options.pid_file {
+            write_pid_file(pid_file, child)?;
+        }
+        guard.disarm();
+        Ok(state)
+    }
+
+    fn make_container_dir(&self, id: &str) -> Result<PathBuf> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .map_err(Error::io("creating the state directory", &self.root))?;
+        let dir = container_dir(&self.root, id);
+        match DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::AlreadyExists(id.to_string())),
+            Err(e) => Err(Error::io("creating the container's state directory", &dir)(e)),
+        }
+    }
+}
+
+/// The config's namespaces, as clone flags for the new ones and fds for those to join.
+struct Namespaces {
+    clone_flags: CloneFlags,
+    join: Vec<(OwnedFd, CloneFlags)>,
+    join_pid: Option<OwnedFd>,
+    new_user: bool,
+}
+
+impl Namespaces {
+    fn from_spec(bundle: &Bundle) -> Result<Namespaces> {
+        let mut ns = Namespaces {
+            clone_flags: CloneFlags::empty(),
+            join: Vec::new(),
+            join_pid: None,
+            new_user: false,
+        };
+        let linux = bundle.spec.linux().clone().unwrap_or_default();
+        for namespace in linux.namespaces().as_deref().unwrap_or_default() {
+            let flag = match namespace.typ() {
+                LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+                LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+                LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+                LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+                LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+                LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+                LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+                LinuxNamespaceType::Time => {
+                    return Err(Error::InvalidSpec("time namespaces are not supported yet".into()))
+                }
+            };
+            match namespace.path() {
+                None => ns.clone_flags |= flag,
+                Some(path) => {
+                    let fd = rfs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                        .map_err(|e| Error::io("opening the namespace to join", path)(e.into()))?;
+                    if flag == CloneFlags::CLONE_NEWPID {
+                        ns.join_pid = Some(fd);
+                    } else if flag == CloneFlags::CLONE_NEWUSER {
+                        // The user namespace decides what the others may do: join it first.
+                        ns.join.insert(0, (fd, flag));
+                    } else {
+                        ns.join.push((fd, flag));
+                    }
+                }
+            }
+        }
+        if !ns.clone_flags.contains(CloneFlags::CLONE_NEWNS) && ns.join.iter().all(|(_, f)| *f != CloneFlags::CLONE_NEWNS) {
+            return Err(Error::InvalidSpec(
+                "the config has no mount namespace; hoist needs one to set up the rootfs".into(),
+            ));
+        }
+        ns.new_user = ns.clone_flags.contains(CloneFlags::CLONE_NEWUSER);
+        Ok(ns)
+    }
+}
+
+fn write_id_maps(pid: i32, bundle: &Bundle) -> Result<()> {
+    let linux = bundle.spec.linux().clone().unwrap_or_default();
+    let format = |maps: &Option<Vec<LinuxIdMapping>>| -> String {
+        maps.iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect()
+    };
+    for (file, maps) in [("uid_map", linux.uid_mappings()), ("gid_map", linux.gid_mappings())] {
+        let text = format(maps);
+        if text.is_empty() {
+            return Err(Error::InvalidSpec(format!(
+                "the config asks for a user namespace but gives no {}",
+                if file == "uid_map" { "uidMappings" } else { "gidMappings" }
+            )));
+        }
+        let path = format!("/proc/{pid}/{file}");
+        fs::write(&path, text).map_err(Error::io("writing the id map", &path))?;
+    }
+    Ok(())
+}
+
+/// Written beside the target and renamed, so an engine polling for it never reads half a pid.
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+    ));
+    let mut file = fs::File::create(&tmp).map_err(Error::io("writing the pid file", &tmp))?;
+    write!(file, "{pid}").map_err(Error::io("writing the pid file", &tmp))?;
+    fs::rename(&tmp, path).map_err(Error::io("writing the pid file", path))
+}
+
+/// Removes a half-made container's state directory unless creation got to the end.
+struct RemoveOnError(Option<PathBuf>);
+
+impl RemoveOnError {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnError {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! One file per operation; each reads as: load the state, check the operation is allowed,
+//! act, save.
+
+pub mod create;
+pub mod delete;
+pub mod kill;
+pub mod run;
+pub mod start;
+pub mod state;

@@ -1,0 +1,73 @@
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::ops::create::CreateOptions;
+use crate::ops::delete::DeleteOptions;
+use crate::{Error, Result, Runtime};
+
+impl Runtime {
+    /// Creates and starts a container, then waits for it in the foreground: signals sent to
+    /// this process are passed on to the container, and its exit status is returned as a shell
+    /// would report it (the code, or 128 + the signal). The container is deleted afterwards.
+    pub fn run(&self, id: &str, options: &CreateOptions) -> Result<i32> {
+        // Block signals before the clone so none is lost between it and the wait loop; the init
+        // unblocks them in itself before exec.
+        let all = SigSet::all();
+        let mut previous = SigSet::empty();
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), Some(&mut previous))
+            .map_err(Error::sys("blocking signals"))?;
+        let result = self.run_blocked(id, options);
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
+        result
+    }
+
+    /// Creates and starts a container and returns at once (`run --detach`).
+    pub fn run_detached(&self, id: &str, options: &CreateOptions) -> Result<()> {
+        self.create(id, options)?;
+        if let Err(e) = self.start(id) {
+            let _ = self.delete(id, DeleteOptions { force: true });
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn run_blocked(&self, id: &str, options: &CreateOptions) -> Result<i32> {
+        let state = self.create_init(id, options, true)?;
+        let pid = Pid::from_raw(state.pid);
+        if let Err(e) = self.start(id) {
+            let _ = self.delete(id, DeleteOptions { force: true });
+            let _ = waitpid(pid, None);
+            return Err(e);
+        }
+        let code = forward_signals_until_exit(pid);
+        self.delete(id, DeleteOptions { force: true })?;
+        code
+    }
+}
+
+fn forward_signals_until_exit(pid: Pid) -> Result<i32> {
+    let all = SigSet::all();
+    loop {
+        if let Some(code) = exit_code(waitpid(pid, Some(WaitPidFlag::WNOHANG)))? {
+            return Ok(code);
+        }
+        let signal = all.wait().map_err(Error::sys("waiting for signals"))?;
+        match signal {
+            Signal::SIGCHLD => {}
+            // Terminal stop requests are for this foreground process group, not the container.
+            Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU => {}
+            other => {
+                let _ = kill(pid, other);
+            }
+        }
+    }
+}
+
+fn exit_code(status: nix::Result<WaitStatus>) -> Result<Option<i32>> {
+    match status.map_err(Error::sys("waiting for the container"))? {
+        WaitStatus::Exited(_, code) => Ok(Some(code)),
+        WaitStatus::Signaled(_, signal, _) => Ok(Some(128 + signal as i32)),
+        _ => Ok(None),
+    }
+}
