@@ -1,1 +1,63 @@
-fn main(){}
+//! `cargo xtask …`: the developer's verbs. Nothing here is needed by users at run time.
+
+mod bench;
+mod demo;
+mod fixtures;
+mod registry;
+mod setup;
+mod shell;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what is missing on a Debian host and build hoist in release mode
+    Setup {
+        /// Only install packages, do not build
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Manage the local registries (a plain one and one with htpasswd basic auth)
+    Registry {
+        #[command(subcommand)]
+        action: registry::Action,
+    },
+    /// Build the fixture images from fixtures/images.toml and push them to the local registries
+    Fixtures,
+    /// Set up, start a registry, push fixtures, then pull → unpack → run the busybox image
+    Demo,
+    /// Run every test (unit, integration, end to end) with fresh registries around them
+    Test {
+        /// Extra arguments for `cargo test` (e.g. a test name filter)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        cargo_args: Vec<String>,
+    },
+    /// Time hoist beside skopeo, umoci, runc and crun on the same images, and print ratios
+    Bench {
+        /// Repetitions per measurement
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Setup { no_build } => setup::run(!no_build),
+        Command::Registry { action } => registry::command(action),
+        Command::Fixtures => {
+            let registries = registry::Registries::load(registry::DEFAULT_INSTANCE)?;
+            fixtures::build_and_push(&registries).map(|_| ())
+        }
+        Command::Demo => demo::run(),
+        Command::Test { cargo_args } => test::run(&cargo_args),
+        Command::Bench { runs } => bench::run(runs),
+    }
+}

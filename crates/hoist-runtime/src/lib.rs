@@ -22,7 +22,7 @@ pub use error::{Error, Result};
 pub use ops::create::CreateOptions;
 pub use ops::delete::DeleteOptions;
 pub use signal::parse_signal;
-pub use state::{ContainerState, Status};
+pub use state::{validate_id, ContainerState, Status};
 
 use std::path::PathBuf;
 

@@ -53,7 +53,7 @@ pub struct ContainerState {
 }
 
 /// Checks a container id the way runc does; the id becomes a directory name under the root.
-pub(crate) fn validate_id(id: &str) -> Result<()> {
+pub fn validate_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 1024
         && !id.starts_with('.')

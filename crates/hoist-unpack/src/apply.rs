@@ -166,10 +166,15 @@ impl<'a> LayerApplier<'a> {
                     tracing::debug!(path = %path.display(), "rootless: device node skipped");
                     return Ok(());
                 }
-                let dev = rfs::makedev(
-                    header.device_major()?.unwrap_or(0),
-                    header.device_minor()?.unwrap_or(0),
-                );
+                // A fifo has no device numbers; writers often leave the fields blank.
+                let dev = if file_type == FileType::Fifo {
+                    0
+                } else {
+                    rfs::makedev(
+                        header.device_major()?.unwrap_or(0),
+                        header.device_minor()?.unwrap_or(0),
+                    )
+                };
                 rfs::mknodat(&dir, &name, file_type, Mode::from_raw_mode(0o600), dev)?;
                 self.set_owner_at(&dir, &name, &meta)?;
                 rfs::chmodat(&dir, &name, Mode::from_raw_mode(meta.mode), AtFlags::empty())?;

@@ -36,6 +36,8 @@ impl Default for UnpackOptions {
 #[derive(Debug, Clone)]
 pub struct Unpacked {
     pub bundle: PathBuf,
+    /// The image config the runtime config was made from.
+    pub config: ImageConfiguration,
     pub manifest: Digest,
     pub layers: usize,
 }
@@ -102,6 +104,7 @@ pub fn unpack(layout: &Layout, image: &Descriptor, bundle: &Path, options: &Unpa
     }
     Ok(Unpacked {
         bundle: bundle.to_path_buf(),
+        config,
         manifest: descriptor_digest(&manifest_descriptor)?,
         layers: manifest.layers().len(),
     })

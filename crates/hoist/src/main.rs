@@ -1,1 +1,55 @@
-fn main(){}
+//! The `hoist` binary: parses the command line, calls the library crates, renders errors once.
+
+mod cli;
+mod commands;
+mod progress;
+mod runtime_log;
+mod store;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+
+/// How a command failed: the error, and the exit code its family of commands uses.
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+pub const EXIT_HOIST_ERROR: u8 = 125;
+pub const EXIT_RUNTIME_ERROR: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_HOIST_ERROR } else { 0 });
+        }
+    };
+    init_tracing(cli.debug);
+    let log = runtime_log::RuntimeLog::new(cli.log.clone(), cli.log_format);
+    match commands::dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure { code, error }) => {
+            let message = format!("{error:#}");
+            log.error(&message);
+            let _ = writeln!(std::io::stderr(), "hoist: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_tracing(debug: bool) {
+    let filter = if debug { "debug" } else { "warn" };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HOIST_LOG").unwrap_or_else(|_| filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}

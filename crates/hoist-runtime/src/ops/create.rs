@@ -53,6 +53,7 @@ impl Runtime {
             ));
         }
 
+        ensure_single_threaded()?;
         let dir = self.make_container_dir(id)?;
         let guard = RemoveOnError(Some(dir.clone()));
 
@@ -217,6 +218,27 @@ fn write_id_maps(pid: i32, bundle: &Bundle) -> Result<()> {
         fs::write(&path, text).map_err(Error::io("writing the id map", &path))?;
     }
     Ok(())
+}
+
+/// Refuses to clone from a multi-threaded process (see `clone_into_namespaces`). A caller that
+/// just shut down an async runtime may still have worker threads finishing: give them a moment.
+fn ensure_single_threaded() -> Result<()> {
+    let threads = || {
+        fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:")?.trim().parse::<u32>().ok()))
+            .unwrap_or(1)
+    };
+    for _ in 0..200 {
+        if threads() <= 1 {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Err(Error::Init(format!(
+        "hoist has {} threads, and a container's init can only be cloned from a single-threaded process (this is a bug in hoist)",
+        threads()
+    )))
 }
 
 /// Written beside the target and renamed, so an engine polling for it never reads half a pid.

@@ -1,0 +1,326 @@
+//! The command line: clap structures only.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0      success
+  N      `hoist run` in the foreground: the container's own exit code (128+S if killed by signal S)
+  1      a runtime verb (create, start, state, kill, delete, list, run --bundle) failed, as runc does
+  125    hoist itself failed (pull, unpack, run IMAGE, or a usage error), as podman does
+
+Environment:
+  HOIST_ROOT   hoist's image store and containers (default /var/lib/hoist for root,
+               $XDG_DATA_HOME/hoist otherwise)";
+
+/// Pull, unpack and run OCI container images.
+///
+/// hoist does what skopeo (pull), umoci (unpack) and runc (run) do, in one binary:
+///
+///   hoist pull docker://registry.example/app:1.0 --dest oci:./app:1.0
+///   hoist unpack --image ./app:1.0 ./bundle
+///   hoist run --bundle ./bundle my-container
+///
+/// or all in one step, like podman: `hoist run --rm registry.example/app:1.0 echo hi`.
+#[derive(Debug, Parser)]
+#[command(name = "hoist", version, after_help = EXIT_CODES, max_term_width = 100, verbatim_doc_comment)]
+pub struct Cli {
+    /// Directory for container state (runc's --root) [default: /run/hoist for root,
+    /// $XDG_RUNTIME_DIR/hoist otherwise]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Also write errors to this file (engines read it)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Format of --log: text, or json (one object per line)
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
+
+    /// Print debug messages on stderr
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    /// Accepted for runc compatibility; hoist manages cgroups through the file system
+    #[arg(long, global = true, hide = true)]
+    pub systemd_cgroup: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pull an image from a registry into an OCI image layout (like `skopeo copy`)
+    Pull(PullArgs),
+    /// Unpack an image into an OCI runtime bundle: config.json and rootfs/ (like `umoci unpack`)
+    Unpack(UnpackArgs),
+    /// Run a container: `run IMAGE [CMD...]` like podman, or `run --bundle DIR ID` like runc
+    Run(RunArgs),
+    /// Create a container from a bundle; its process waits for `start` (like `runc create`)
+    Create(CreateArgs),
+    /// Start a created container's process (like `runc start`)
+    Start(IdArg),
+    /// Print a container's state as JSON (like `runc state`)
+    State(IdArg),
+    /// Send a signal to a container's process (like `runc kill`)
+    Kill(KillArgs),
+    /// Delete a stopped container's state (like `runc delete`)
+    Delete(DeleteArgs),
+    /// List containers (like `runc list`)
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// Require HTTPS with a verified certificate; `--tls-verify=false` allows plain HTTP
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tls_verify: bool,
+
+    /// Registry credentials as USER:PASSWORD
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub creds: Option<String>,
+
+    /// Platform to choose from a multi-platform image, as os/arch[/variant] [default: this host]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The image: [docker://]HOST/REPO:TAG or HOST/REPO@sha256:DIGEST (short names like
+    /// `busybox` mean docker.io/library/busybox:latest)
+    pub reference: String,
+
+    /// Write into this OCI image layout instead of hoist's store: oci:DIR[:TAG] (default TAG:
+    /// the source's tag)
+    #[arg(long, value_name = "oci:DIR[:TAG]")]
+    pub dest: Option<String>,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    /// Blobs to download at once
+    #[arg(long, default_value_t = 6, value_name = "N")]
+    pub jobs: usize,
+
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The image: an OCI layout as DIR[:TAG] (or oci:DIR[:TAG]), or an image in hoist's store
+    #[arg(long, value_name = "DIR[:TAG]")]
+    pub image: String,
+
+    /// The bundle directory to create (must not exist, or be empty)
+    pub bundle: PathBuf,
+
+    /// Platform to choose if the image is a multi-platform index [default: this host]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    /// Unpack without privileges: no ownership changes, no device nodes [default: on for a
+    /// non-root user]
+    #[arg(long)]
+    pub rootless: bool,
+
+    /// Refuse images that unpack to more than this many bytes (suffixes K, M, G, T)
+    #[arg(long, default_value = "64G", value_parser = parse_size, value_name = "SIZE")]
+    pub max_size: u64,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Two shapes:
+  hoist run [OPTIONS] IMAGE [CMD...]     pull if needed, unpack, run in the foreground (podman's shape)
+  hoist run --bundle DIR [OPTIONS] ID    run an existing bundle (runc's shape)")]
+pub struct RunArgs {
+    /// runc shape: the bundle to run (the positional argument is then the container id)
+    #[arg(short, long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+
+    /// Write the container process's pid here
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+
+    /// Start the container and return at once instead of waiting for it
+    #[arg(short, long)]
+    pub detach: bool,
+
+    /// Use chroot instead of pivot_root (for a rootfs on a ramdisk)
+    #[arg(long)]
+    pub no_pivot: bool,
+
+    /// Pass this many extra fds (3, 4, ...) to the container
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+
+    /// Unix socket to send the terminal's master fd to
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+
+    /// Accepted for runc compatibility (hoist never creates a session keyring)
+    #[arg(long)]
+    pub no_new_keyring: bool,
+
+    /// podman shape: remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+
+    /// podman shape: set an environment variable (KEY=VALUE, or KEY to copy it from here)
+    #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+
+    /// podman shape: the container's name (default: a random id)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    /// IMAGE [CMD...] (podman shape), or ID (runc shape, with --bundle)
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE|ID")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The bundle directory
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub bundle: PathBuf,
+
+    /// Write the container process's pid here
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+
+    /// Unix socket to send the terminal's master fd to
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+
+    /// Use chroot instead of pivot_root
+    #[arg(long)]
+    pub no_pivot: bool,
+
+    /// Pass this many extra fds (3, 4, ...) to the container
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+
+    /// Accepted for runc compatibility (hoist never creates a session keyring)
+    #[arg(long)]
+    pub no_new_keyring: bool,
+
+    /// The container id
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// The container id
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal every process in the container, not just its init
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// The container id
+    pub id: String,
+
+    /// The signal, as a number (9) or a name (KILL, SIGKILL)
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kill the container if it is running; succeed if it does not exist
+    #[arg(short, long)]
+    pub force: bool,
+
+    /// The container id
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// table or json
+    #[arg(short, long, default_value = "table")]
+    pub format: String,
+
+    /// Print only the ids
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Parses `64G`, `512M`, `1024` (bytes).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, shift) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("unknown size suffix {c:?} (use K, M, G or T)")),
+            };
+            (&text[..i], shift)
+        }
+        _ => (text, 0),
+    };
+    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a size"))?;
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_before_the_verb_in_both_forms() {
+        let cli = Cli::try_parse_from(["hoist", "--log-format=json", "--log", "/l", "--root", "/r", "kill", "c1", "9"]).unwrap();
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert_eq!(cli.root.as_deref(), Some(std::path::Path::new("/r")));
+        let Command::Kill(kill) = cli.command else { panic!() };
+        assert_eq!((kill.id.as_str(), kill.signal.as_str()), ("c1", "9"));
+    }
+
+    #[test]
+    fn run_takes_the_command_after_the_image_verbatim() {
+        let cli = Cli::try_parse_from(["hoist", "run", "--rm", "-e", "A=1", "busybox", "sh", "-c", "echo --rm"]).unwrap();
+        let Command::Run(run) = cli.command else { panic!() };
+        assert!(run.rm && run.bundle.is_none());
+        assert_eq!(run.args, ["busybox", "sh", "-c", "echo --rm"]);
+        assert!(Cli::try_parse_from(["hoist", "pull", "x", "--tls-verify=false"]).is_ok());
+    }
+
+    #[test]
+    fn sizes_parse_with_suffixes() {
+        assert_eq!(parse_size("64G"), Ok(64 << 30));
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert!(parse_size("1X").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+}

@@ -1,0 +1,27 @@
+use anyhow::{anyhow, Context};
+use hoist_oci::Platform;
+use hoist_unpack::UnpackOptions;
+
+use crate::cli::UnpackArgs;
+use crate::store::{resolve_image, Store};
+
+pub fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
+    let (layout, image) = resolve_image(&args.image, &Store::locate())?;
+    let mut options = UnpackOptions {
+        max_size: args.max_size,
+        ..UnpackOptions::default()
+    };
+    if let Some(platform) = &args.platform {
+        options.platform = platform.parse::<Platform>().map_err(|e| anyhow!(e))?;
+    }
+    options.rootless |= args.rootless;
+    let unpacked = hoist_unpack::unpack(&layout, &image, &args.bundle, &options)
+        .with_context(|| format!("unpacking {} into {}", args.image, args.bundle.display()))?;
+    eprintln!(
+        "Unpacked {} ({} layers) into {}",
+        unpacked.manifest,
+        unpacked.layers,
+        unpacked.bundle.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! Drawing a pull's progress: a bar per blob on a terminal, a line per finished blob otherwise,
+//! nothing with `--quiet`.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+
+use hoist_registry::Event;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub fn pull_progress(quiet: bool) -> Arc<dyn Fn(Event) + Send + Sync> {
+    if quiet {
+        return Arc::new(|_| {});
+    }
+    if std::io::stderr().is_terminal() {
+        let bars = Bars {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(HashMap::new()),
+        };
+        return Arc::new(move |event| bars.on(event));
+    }
+    Arc::new(|event| {
+        if let Event::BlobDone { digest, fetched } = event {
+            let short = &digest.hex()[..12];
+            if fetched {
+                eprintln!("Copied blob {short}");
+            } else {
+                eprintln!("Blob {short} already present");
+            }
+        }
+    })
+}
+
+struct Bars {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<hoist_oci::Digest, ProgressBar>>,
+}
+
+impl Bars {
+    fn on(&self, event: Event) {
+        let mut bars = self.bars.lock().expect("progress lock");
+        match event {
+            Event::BlobStarted { digest, size } => {
+                let bar = self.multi.add(ProgressBar::new(size));
+                bar.set_style(
+                    ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+                        .expect("a valid template")
+                        .progress_chars("=> "),
+                );
+                bar.set_prefix(format!("blob {}", &digest.hex()[..12]));
+                bars.insert(digest, bar);
+            }
+            Event::BlobProgress { digest, bytes } => {
+                if let Some(bar) = bars.get(&digest) {
+                    bar.set_position(bytes);
+                }
+            }
+            Event::BlobDone { digest, fetched } => match bars.remove(&digest) {
+                Some(bar) => bar.finish_with_message("done"),
+                None if !fetched => {
+                    let _ = self.multi.println(format!("blob {} already present", &digest.hex()[..12]));
+                }
+                None => {}
+            },
+            Event::Resolved { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Where hoist keeps images and containers, and how image arguments name a layout.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use hoist_oci::{Descriptor, Layout, Reference};
+
+/// hoist's own store: `$HOIST_ROOT`, default `/var/lib/hoist` for root and
+/// `$XDG_DATA_HOME/hoist` otherwise. Images live in one OCI layout (`images/`), named by their
+/// full normalised reference.
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn locate() -> Store {
+        let root = std::env::var_os("HOIST_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                if nix::unistd::geteuid().is_root() {
+                    PathBuf::from("/var/lib/hoist")
+                } else {
+                    let data = std::env::var_os("XDG_DATA_HOME")
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| home().join(".local/share"));
+                    data.join("hoist")
+                }
+            });
+        Store { root }
+    }
+
+    pub fn images(&self) -> anyhow::Result<Layout> {
+        let path = self.root.join("images");
+        Layout::create(&path).with_context(|| format!("opening hoist's image store at {}", path.display()))
+    }
+
+    pub fn containers(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// The default runtime state root: one path for every call, so calls that pass no `--root`
+/// (podman's) find each other's containers.
+pub fn default_runtime_root() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from(hoist_runtime::DEFAULT_ROOT);
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("hoist"),
+        None => std::env::temp_dir().join(format!("hoist-{}", nix::unistd::geteuid())),
+    }
+}
+
+/// Splits `DIR[:TAG]` (after an optional `oci:`): the tag is what follows the last `:` when
+/// that part has no `/`, so `./a:b/c` is a directory and `./dir:v1` is a tagged layout.
+pub fn split_layout_arg(arg: &str) -> (PathBuf, Option<String>) {
+    let arg = arg.strip_prefix("oci:").unwrap_or(arg);
+    match arg.rsplit_once(':') {
+        Some((dir, tag)) if !tag.contains('/') && !dir.is_empty() && !tag.is_empty() => {
+            (PathBuf::from(dir), Some(tag.to_string()))
+        }
+        _ => (PathBuf::from(arg), None),
+    }
+}
+
+/// Finds the image an `--image` argument names: an OCI layout `DIR[:TAG]`, or else an image in
+/// hoist's store.
+pub fn resolve_image(arg: &str, store: &Store) -> anyhow::Result<(Layout, Descriptor)> {
+    let whole = Path::new(arg.strip_prefix("oci:").unwrap_or(arg));
+    if whole.join("oci-layout").is_file() {
+        let layout = Layout::open(whole)?;
+        let descriptor = layout.resolve(None)?;
+        return Ok((layout, descriptor));
+    }
+    let (dir, tag) = split_layout_arg(arg);
+    if dir.join("oci-layout").is_file() {
+        let layout = Layout::open(&dir)?;
+        let descriptor = layout.resolve(tag.as_deref())?;
+        return Ok((layout, descriptor));
+    }
+    if arg.starts_with("oci:") || arg.starts_with('/') || arg.starts_with('.') {
+        bail!("{} is not an OCI image layout (it has no oci-layout file)", dir.display());
+    }
+    let reference: Reference = arg
+        .parse()
+        .with_context(|| format!("{arg:?} is neither an OCI layout directory nor an image reference"))?;
+    let layout = store.images()?;
+    let descriptor = layout.resolve(Some(&reference.to_string())).with_context(|| {
+        format!("no OCI layout at {arg:?}, and no image {reference} in hoist's store; pull it first with `hoist pull {reference}`")
+    })?;
+    Ok((layout, descriptor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_arguments_split_at_a_tag_only() {
+        assert_eq!(split_layout_arg("oci:/tmp/l:v1"), (PathBuf::from("/tmp/l"), Some("v1".into())));
+        assert_eq!(split_layout_arg("/tmp/l"), (PathBuf::from("/tmp/l"), None));
+        assert_eq!(split_layout_arg("./a:b/c"), (PathBuf::from("./a:b/c"), None));
+    }
+}
