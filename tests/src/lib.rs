@@ -1,0 +1,138 @@
+//! Shared pieces of the end-to-end tests: where the registry and fixtures are, how to run the
+//! hoist binary, unique names, and a builder for hand-made (and hostile) images.
+
+pub mod hostile_registry;
+pub mod image;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// What `cargo xtask test` provides: registries, fixture layout, the binary.
+pub struct TestEnv {
+    pub registry: String,
+    pub auth_registry: String,
+    pub auth_creds: String,
+    pub fixtures: PathBuf,
+}
+
+/// The test environment, or `None` (after saying why) when the tests run outside `cargo xtask
+/// test`. Under xtask (`HOIST_TEST_REQUIRE_ALL=1`) a missing piece is a failure, not a skip.
+pub fn env() -> Option<TestEnv> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (
+        var("HOIST_TEST_REGISTRY"),
+        var("HOIST_TEST_AUTH_REGISTRY"),
+        var("HOIST_TEST_AUTH_CREDS"),
+        var("HOIST_TEST_FIXTURES"),
+    ) {
+        (Some(registry), Some(auth_registry), Some(auth_creds), Some(fixtures)) => Some(TestEnv {
+            registry,
+            auth_registry,
+            auth_creds,
+            fixtures: PathBuf::from(fixtures),
+        }),
+        _ => {
+            skip("no local registry and fixtures (run the tests with `cargo xtask test`)");
+            None
+        }
+    }
+}
+
+/// True if this process is root, which real namespaces, mounts and cgroups need.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        skip("not root: containers need real namespaces and mounts");
+    }
+    root
+}
+
+fn skip(why: &str) {
+    if std::env::var_os("HOIST_TEST_REQUIRE_ALL").is_some() {
+        panic!("this test cannot run here ({why}), but HOIST_TEST_REQUIRE_ALL says everything must");
+    }
+    eprintln!("skipped, because {why}");
+}
+
+/// The hoist binary: `$HOIST_BIN`, else the debug build beside this test executable.
+pub fn hoist_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("HOIST_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/debug/deps");
+    dir.join("hoist")
+}
+
+/// A `hoist` command with its own store and runtime root in `scratch`, so tests never share
+/// state with each other or with the machine.
+pub fn hoist(scratch: &Path) -> Command {
+    let mut command = Command::new(hoist_bin());
+    command
+        .env("HOIST_ROOT", scratch.join("hoist-root"))
+        .env_remove("HOIST_LOG")
+        .arg("--root")
+        .arg(scratch.join("run"));
+    command
+}
+
+/// Runs a command and returns its output, with both streams shown on failure of `expect_ok`.
+pub fn run(command: &mut Command) -> Output {
+    command.output().unwrap_or_else(|e| panic!("starting {command:?}: {e}"))
+}
+
+pub fn expect_ok(command: &mut Command) -> Output {
+    let output = run(command);
+    assert!(
+        output.status.success(),
+        "{command:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A container id no other test (in this or another run) uses.
+pub fn unique_id(prefix: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A scratch directory, removed when dropped.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("hoist-test-").tempdir().expect("scratch dir")
+}
+
+/// Sets `process.args` (and, optionally, other fields) of a bundle's config.json.
+pub fn set_args(bundle: &Path, args: &[&str]) {
+    edit_config(bundle, |c| c["process"]["args"] = serde_json::json!(args));
+}
+
+pub fn edit_config(bundle: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = bundle.join("config.json");
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut config);
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+}
+
+/// Unpacks the named fixture image (e.g. `busybox-latest`) into `bundle` with hoist.
+pub fn unpack_fixture(env: &TestEnv, scratch: &Path, image: &str, bundle: &Path) {
+    expect_ok(
+        hoist(scratch)
+            .arg("unpack")
+            .arg("--image")
+            .arg(format!("{}:{image}", env.fixtures.display()))
+            .arg(bundle),
+    );
+}

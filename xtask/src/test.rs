@@ -1,1 +1,42 @@
-pub fn run(_a: &[String]) -> anyhow::Result<()> { todo!() }
+//! `cargo xtask test`: every test, with fresh registries (their own ports and storage, so two
+//! runs on one machine do not meet) started before and removed after, whatever the outcome.
+
+use std::process::Command;
+
+use anyhow::bail;
+
+use crate::fixtures;
+use crate::registry::{Registries, AUTH_PASSWORD, AUTH_USER};
+use crate::shell::{self, cargo, target_dir};
+
+pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
+    // The end-to-end tests drive the real binary.
+    shell::run(cargo().args(["build", "--package", "hoist"]))?;
+    let instance = format!("test-{}", std::process::id());
+    let registries = Registries::start(&instance)?;
+    let outcome = fixtures::build_and_push(&registries).and_then(|fixtures| {
+        let mut command = cargo();
+        command
+            .args(["test", "--workspace"])
+            .args(cargo_args)
+            .env("HOIST_TEST_REGISTRY", &registries.plain.address)
+            .env("HOIST_TEST_AUTH_REGISTRY", &registries.auth.address)
+            .env("HOIST_TEST_AUTH_CREDS", format!("{AUTH_USER}:{AUTH_PASSWORD}"))
+            .env("HOIST_TEST_FIXTURES", &fixtures.layout)
+            .env("HOIST_BIN", target_dir().join("debug/hoist"))
+            // Under xtask the environment is complete: a test that would skip must fail.
+            .env("HOIST_TEST_REQUIRE_ALL", "1");
+        run_tests(&mut command)
+    });
+    registries.destroy();
+    let _ = std::fs::remove_dir_all(target_dir().join("fixtures").join(&instance));
+    outcome
+}
+
+fn run_tests(command: &mut Command) -> anyhow::Result<()> {
+    let status = command.status()?;
+    if !status.success() {
+        bail!("tests failed ({status})");
+    }
+    Ok(())
+}

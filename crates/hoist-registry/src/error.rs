@@ -2,6 +2,29 @@ use hoist_oci::{Digest, Reference};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Turns oci-client's errors into ones that say what to do.
+pub(crate) fn manifest_error(reference: &impl std::fmt::Display, source: oci_client::errors::OciDistributionError) -> Error {
+    use oci_client::errors::OciDistributionError as E;
+    let reference = reference.to_string();
+    match &source {
+        E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => Error::Unauthorized { reference },
+        E::ImageManifestNotFoundError(_) => Error::NotFound { reference },
+        E::RegistryError { envelope, .. }
+            if envelope.errors.iter().any(|e| {
+                matches!(
+                    e.code,
+                    oci_client::errors::OciErrorCode::ManifestUnknown
+                        | oci_client::errors::OciErrorCode::NameUnknown
+                        | oci_client::errors::OciErrorCode::NotFound
+                )
+            }) =>
+        {
+            Error::NotFound { reference }
+        }
+        _ => Error::Manifest { reference, source },
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("fetching the manifest of {reference}: {source}")]
@@ -10,6 +33,10 @@ pub enum Error {
         #[source]
         source: oci_client::errors::OciDistributionError,
     },
+    #[error("the registry refused access to {reference} (401 unauthorized): give credentials with --creds USER:PASSWORD, or check the ones given")]
+    Unauthorized { reference: String },
+    #[error("{reference} was not found in the registry (no such repository, tag or digest)")]
+    NotFound { reference: String },
     #[error("fetching blob {digest} of {reference}: {source}")]
     Blob {
         reference: String,

@@ -3,8 +3,10 @@ use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
 use hoist_oci::{descriptor_digest, Descriptor, Digest, Layout, Platform, Reference};
+use oci_client::client::BlobResponse;
 use oci_client::Client;
 
+use crate::error::manifest_error;
 use crate::manifest::{self, Document};
 use crate::{Error, Event, RegistryOptions, Result};
 
@@ -102,10 +104,7 @@ async fn fetch_manifest(
     let (bytes, _) = client
         .pull_manifest_raw(target, auth, hoist_oci::media_type::ACCEPTED_MANIFESTS)
         .await
-        .map_err(|source| Error::Manifest {
-            reference: reference.to_string(),
-            source,
-        })?;
+        .map_err(|source| manifest_error(reference, source))?;
     let actual = Digest::of(&bytes);
     if let Some(expected) = reference.digest() {
         if &actual != expected {
@@ -146,11 +145,16 @@ impl BlobJob {
             digest: digest.clone(),
             source,
         };
-        let mut stream = self
+        // A ranged request from offset 0: oci-client then hands back the plain stream (on a
+        // 206) instead of hashing it a second time; the store's writer verifies every byte.
+        let response = self
             .client
-            .pull_blob_stream(&self.target, digest.to_string().as_str())
+            .pull_blob_stream_partial(&self.target, digest.to_string().as_str(), 0, None)
             .await
             .map_err(|e| blob_error(std::io::Error::other(e)))?;
+        let mut stream = match response {
+            BlobResponse::Full(stream) | BlobResponse::Partial(stream) => stream,
+        };
         let mut writer = self.layout.begin_blob()?;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(blob_error)?;

@@ -35,12 +35,29 @@ fn main() -> ExitCode {
     match commands::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(Failure { code, error }) => {
-            let message = format!("{error:#}");
+            let message = render(&error);
             log.error(&message);
             let _ = writeln!(std::io::stderr(), "hoist: {message}");
             ExitCode::from(code)
         }
     }
+}
+
+/// The error and its causes, joined by ": ", leaving out a cause whose text the message
+/// already holds (many errors, ours and other crates', print their source themselves).
+fn render(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 fn init_tracing(debug: bool) {

@@ -1,0 +1,126 @@
+//! Hand-made images for tests: layers from tar entries (hostile ones included, which the tar
+//! crate's own path checks would refuse to write), written into an OCI layout.
+
+use std::io::Write;
+use std::path::Path;
+
+use hoist_oci::{media_type, Digest, Layout};
+use oci_spec::image::{Descriptor, MediaType};
+use serde_json::json;
+
+/// A tar stream built entry by entry, names written verbatim.
+pub struct Tar {
+    builder: tar::Builder<Vec<u8>>,
+}
+
+impl Default for Tar {
+    fn default() -> Self {
+        Tar {
+            builder: tar::Builder::new(Vec::new()),
+        }
+    }
+}
+
+impl Tar {
+    pub fn file(mut self, path: &str, content: &[u8]) -> Self {
+        self.entry(path, tar::EntryType::Regular, 0o644, content, None);
+        self
+    }
+
+    pub fn dir(mut self, path: &str) -> Self {
+        self.entry(path, tar::EntryType::Directory, 0o755, b"", None);
+        self
+    }
+
+    pub fn symlink(mut self, path: &str, target: &str) -> Self {
+        self.entry(path, tar::EntryType::Symlink, 0o777, b"", Some(target));
+        self
+    }
+
+    pub fn hardlink(mut self, path: &str, target: &str) -> Self {
+        self.entry(path, tar::EntryType::Link, 0o644, b"", Some(target));
+        self
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.builder.into_inner().expect("tar in memory")
+    }
+
+    fn entry(&mut self, path: &str, kind: tar::EntryType, mode: u32, content: &[u8], link: Option<&str>) {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_700_000_000);
+        header.set_size(content.len() as u64);
+        let gnu = header.as_gnu_mut().expect("gnu header");
+        assert!(path.len() < gnu.name.len(), "test paths are short");
+        gnu.name[..path.len()].copy_from_slice(path.as_bytes());
+        if let Some(link) = link {
+            gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        }
+        header.set_cksum();
+        self.builder.append(&header, content).expect("tar in memory");
+    }
+}
+
+/// How to lie about a layer, for tests of what the unpacker must catch.
+#[derive(Default, Clone, Copy)]
+pub struct Lies {
+    /// Record a diff_id that does not match the layer.
+    pub wrong_diff_id: bool,
+    /// Cut this many bytes off the end of the stored (compressed) blob, keeping the
+    /// descriptor's size and digest of the whole.
+    pub truncate_blob: usize,
+}
+
+/// Writes an image of gzip layers into a layout at `dir`, tagged `tag`.
+pub fn write_image(dir: &Path, tag: &str, layers: &[Vec<u8>], lies: Lies) -> Descriptor {
+    let layout = Layout::create(dir).expect("layout");
+    let mut descriptors = Vec::new();
+    let mut diff_ids = Vec::new();
+    for tar in layers {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(tar).unwrap();
+        let gz = encoder.finish().unwrap();
+        diff_ids.push(if lies.wrong_diff_id {
+            Digest::of(b"not this layer").to_string()
+        } else {
+            Digest::of(tar).to_string()
+        });
+        let descriptor = descriptor(&gz, media_type::OCI_LAYER_GZIP);
+        let stored = &gz[..gz.len() - lies.truncate_blob.min(gz.len())];
+        let path = layout.blob_path(&Digest::of(&gz));
+        std::fs::write(path, stored).unwrap();
+        descriptors.push(descriptor);
+    }
+    let config = json!({
+        "architecture": hoist_oci::Platform::host().architecture,
+        "os": "linux",
+        "config": { "Cmd": ["sh"] },
+        "rootfs": { "type": "layers", "diff_ids": diff_ids },
+    });
+    let config = write_json(&layout, &config, media_type::OCI_CONFIG);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media_type::OCI_MANIFEST,
+        "config": config,
+        "layers": descriptors,
+    });
+    let manifest = write_json(&layout, &manifest, media_type::OCI_MANIFEST);
+    layout.set_ref(tag, &manifest).unwrap();
+    manifest
+}
+
+pub fn descriptor(bytes: &[u8], media: &str) -> Descriptor {
+    let digest: oci_spec::image::Digest = Digest::of(bytes).to_string().parse().unwrap();
+    Descriptor::new(MediaType::from(media), bytes.len() as u64, digest)
+}
+
+fn write_json(layout: &Layout, value: &serde_json::Value, media: &str) -> Descriptor {
+    let bytes = serde_json::to_vec(value).unwrap();
+    let descriptor = descriptor(&bytes, media);
+    layout.write_blob(&bytes, &descriptor).unwrap();
+    descriptor
+}
