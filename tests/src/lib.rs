@@ -136,3 +136,38 @@ pub fn unpack_fixture(env: &TestEnv, scratch: &Path, image: &str, bundle: &Path)
             .arg(bundle),
     );
 }
+
+/// A description of every entry under `root` (type, mode, owner, size, content hash, link
+/// target, link count, mtime), for comparing trees made by
+/// different unpackers.
+pub fn tree_summary(root: &Path) -> std::collections::BTreeMap<PathBuf, String> {
+    use sha2::Digest as _;
+    use std::os::unix::fs::MetadataExt;
+    let mut summary = std::collections::BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let kind = meta.file_type();
+            let detail = if kind.is_symlink() {
+                format!("link -> {}", std::fs::read_link(&path).unwrap().display())
+            } else if kind.is_file() {
+                let hash = sha2::Sha256::digest(std::fs::read(&path).unwrap());
+                format!("file {} sha256:{:x} mtime {}", meta.len(), hash, meta.mtime())
+            } else if kind.is_dir() {
+                pending.push(path.clone());
+                format!("dir mtime {}", meta.mtime())
+            } else {
+                format!("special rdev {}", meta.rdev())
+            };
+            let relative = path.strip_prefix(root).unwrap().to_path_buf();
+            let mode = if kind.is_symlink() { 0 } else { meta.mode() & 0o7777 };
+            summary.insert(
+                relative,
+                format!("{detail} mode {mode:o} owner {}:{} nlink {}", meta.uid(), meta.gid(), meta.nlink()),
+            );
+        }
+    }
+    summary
+}

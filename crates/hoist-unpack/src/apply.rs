@@ -89,7 +89,6 @@ impl<'a> LayerApplier<'a> {
         }
 
         let header = entry.header().clone();
-        let kind = header.entry_type();
         let size = header.size()?;
         self.budget = self.budget.checked_sub(size).ok_or_else(|| {
             io::Error::new(io::ErrorKind::FileTooLarge, "the unpack size limit was reached")
@@ -104,18 +103,32 @@ impl<'a> LayerApplier<'a> {
         };
 
         let dir = self.root.create_dir_all(&parent, 0o755)?;
-        let existing = rfs::statat(&dir, &name, AtFlags::SYMLINK_NOFOLLOW).ok();
+        keeping_times(&dir, || self.write_entry(entry, &dir, &name, path, &header, meta))
+    }
+
+    /// Puts one (non-whiteout) entry in place in `dir`.
+    fn write_entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        dir: &OwnedFd,
+        name: &OsStr,
+        path: PathBuf,
+        header: &tar::Header,
+        meta: Metadata,
+    ) -> io::Result<()> {
+        let kind = header.entry_type();
+        let existing = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok();
         let keep_existing_dir = kind.is_dir()
             && existing.is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
         if existing.is_some() && !keep_existing_dir {
-            remove_all_at(&dir, &name)?;
+            remove_all_at(dir, name)?;
         }
 
         match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let fd = rfs::openat(
-                    &dir,
-                    &name,
+                    dir,
+                    name,
                     OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0o600),
                 )?;
@@ -125,11 +138,11 @@ impl<'a> LayerApplier<'a> {
             }
             tar::EntryType::Directory => {
                 if !keep_existing_dir {
-                    rfs::mkdirat(&dir, &name, Mode::from_raw_mode(0o700))?;
+                    rfs::mkdirat(dir, name, Mode::from_raw_mode(0o700))?;
                 }
                 let fd = rfs::openat(
-                    &dir,
-                    &name,
+                    dir,
+                    name,
                     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )?;
@@ -140,9 +153,9 @@ impl<'a> LayerApplier<'a> {
                 let target = entry
                     .link_name_bytes()
                     .ok_or_else(|| invalid("symlink without a target"))?;
-                rfs::symlinkat(OsStr::from_bytes(&target), &dir, &name)?;
-                self.set_owner_at(&dir, &name, &meta)?;
-                rfs::utimensat(&dir, &name, &timestamps(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)?;
+                rfs::symlinkat(OsStr::from_bytes(&target), dir, name)?;
+                self.set_owner_at(dir, name, &meta)?;
+                rfs::utimensat(dir, name, &timestamps(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)?;
             }
             tar::EntryType::Link => {
                 let target = entry
@@ -154,7 +167,7 @@ impl<'a> LayerApplier<'a> {
                 // never followed (linkat without AT_SYMLINK_FOLLOW), so the link cannot reach
                 // a file outside the rootfs.
                 let target_dir = self.root.open_dir(target_parent)?;
-                rfs::linkat(&target_dir, target_name, &dir, &name, AtFlags::empty())?;
+                rfs::linkat(&target_dir, target_name, dir, name, AtFlags::empty())?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 let file_type = match kind {
@@ -175,10 +188,10 @@ impl<'a> LayerApplier<'a> {
                         header.device_minor()?.unwrap_or(0),
                     )
                 };
-                rfs::mknodat(&dir, &name, file_type, Mode::from_raw_mode(0o600), dev)?;
-                self.set_owner_at(&dir, &name, &meta)?;
-                rfs::chmodat(&dir, &name, Mode::from_raw_mode(meta.mode), AtFlags::empty())?;
-                rfs::utimensat(&dir, &name, &timestamps(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)?;
+                rfs::mknodat(dir, name, file_type, Mode::from_raw_mode(0o600), dev)?;
+                self.set_owner_at(dir, name, &meta)?;
+                rfs::chmodat(dir, name, Mode::from_raw_mode(meta.mode), AtFlags::empty())?;
+                rfs::utimensat(dir, name, &timestamps(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)?;
             }
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => return Ok(()),
             other => {
@@ -198,7 +211,7 @@ impl<'a> LayerApplier<'a> {
             return Ok(());
         }
         match self.root.open_dir(parent) {
-            Ok(dir) => remove_all_at(&dir, hidden),
+            Ok(dir) => keeping_times(&dir, || remove_all_at(&dir, hidden)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
         }
@@ -223,6 +236,10 @@ impl<'a> LayerApplier<'a> {
                 children.push(OsStr::from_bytes(name).to_os_string());
             }
         }
+        keeping_times(dir, || self.clear_children(dir, dir_path, children))
+    }
+
+    fn clear_children(&self, dir: &OwnedFd, dir_path: &Path, children: Vec<OsString>) -> io::Result<()> {
         for child in children {
             let child_path = dir_path.join(&child);
             if !self.from_this_layer(&child_path) {
@@ -331,6 +348,27 @@ fn confine(path: &Path) -> Option<PathBuf> {
         }
     }
     (!clean.as_os_str().is_empty()).then_some(clean)
+}
+
+/// Runs `change` on the contents of `dir` and then puts back the directory's own times, which
+/// the change would otherwise bump: a directory's mtime is what its own tar entry says (or when
+/// it was first made), as umoci and overlayfs-based engines leave it.
+fn keeping_times<T>(dir: &OwnedFd, change: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    let readable = reopen(dir, OFlags::RDONLY | OFlags::DIRECTORY)?;
+    let before = rfs::fstat(&readable)?;
+    let result = change()?;
+    let times = Timestamps {
+        last_access: rfs::Timespec {
+            tv_sec: before.st_atime as i64,
+            tv_nsec: before.st_atime_nsec as _,
+        },
+        last_modification: rfs::Timespec {
+            tv_sec: before.st_mtime as i64,
+            tv_nsec: before.st_mtime_nsec as _,
+        },
+    };
+    rfs::futimens(&readable, &times)?;
+    Ok(result)
 }
 
 fn reopen(fd: &OwnedFd, flags: OFlags) -> io::Result<OwnedFd> {
