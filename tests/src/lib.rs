@@ -171,3 +171,19 @@ pub fn tree_summary(root: &Path) -> std::collections::BTreeMap<PathBuf, String> 
     }
     summary
 }
+
+/// Runs a command whose children outlive it (`create`, `run --detach`): its stdout goes nowhere
+/// and its stderr to a file, since a pipe would stay open in the container and `output()` would
+/// wait for the container to exit. Returns the exit status and what it wrote on stderr.
+pub fn run_detached(command: &mut Command, scratch: &Path) -> (std::process::ExitStatus, String) {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let log = scratch.join(format!("stderr-{}", COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let file = std::fs::File::create(&log).unwrap();
+    let status = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(file)
+        .status()
+        .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
+    (status, std::fs::read_to_string(&log).unwrap_or_default())
+}

@@ -60,6 +60,10 @@ impl Runtime {
         let fifo_path = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo_path, NixMode::from_bits_truncate(0o622))
             .map_err(Error::sys(format!("creating the exec fifo {}", fifo_path.display())))?;
+        // Exactly 0622, whatever the umask: the init may have switched to an unprivileged user
+        // by the time it opens the fifo for writing.
+        fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+            .map_err(Error::io("setting the mode of the exec fifo", &fifo_path))?;
         let exec_fifo = rfs::open(&fifo_path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| Error::io("opening the exec fifo", &fifo_path)(e.into()))?;
 
