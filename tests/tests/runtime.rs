@@ -367,6 +367,18 @@ fn runc_runs_hoists_bundle_and_hoist_runs_umocis() {
     assert_eq!(output.status.code(), Some(5), "runc: {}", stderr(&output));
     assert_eq!(stdout(&output).trim(), "from-runc");
 
+    // crun refuses a hybrid cgroup host outright; where it runs, it must run the bundle, and
+    // where it refuses, the refusal must be about the host, never about hoist's config.
+    let output = run(Command::new("crun")
+        .arg("--root")
+        .arg(dir.path().join("crun"))
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(unique_id("crun")));
+    if output.status.code() != Some(5) {
+        assert!(stderr(&output).contains("hybrid"), "crun rejected hoist's bundle: {}", stderr(&output));
+    }
+
     let umoci_bundle = dir.path().join("umoci");
     expect_ok(Command::new("umoci")
         .arg("unpack")

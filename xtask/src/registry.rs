@@ -126,8 +126,11 @@ impl Registries {
 impl Server {
     /// True if the recorded pid is still our registry (not a reused pid).
     pub fn alive(&self) -> bool {
-        fs::read(format!("/proc/{}/cmdline", self.pid))
-            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("docker-registry"))
+        let is_registry = fs::read_link(format!("/proc/{}/exe", self.pid))
+            .is_ok_and(|exe| exe.to_string_lossy().contains("docker-registry"));
+        let zombie = fs::read_to_string(format!("/proc/{}/stat", self.pid))
+            .map_or(true, |stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')));
+        is_registry && !zombie
     }
 
     fn kill(&self) {

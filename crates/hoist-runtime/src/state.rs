@@ -116,7 +116,7 @@ impl ContainerState {
     pub fn oci_state(&self, root: &Path) -> serde_json::Value {
         let status = self.status(root);
         serde_json::json!({
-            "ociVersion": "1.2.0",
+            "ociVersion": "1.1.0",
             "id": self.id,
             "pid": if status == Status::Stopped { 0 } else { self.pid },
             "status": status,

@@ -58,7 +58,8 @@ pub fn runtime_spec(image: &ImageConfiguration, root: &Root) -> Result<Spec> {
     spec_root.set_readonly(Some(false));
 
     let mut spec = Spec::default();
-    spec.set_version("1.2.0".to_string());
+    // 1.1.0, not newer: crun 1.8 (Debian 12) refuses versions it does not know.
+    spec.set_version("1.1.0".to_string());
     spec.set_hostname(Some("hoist".to_string()));
     spec.set_process(Some(process));
     spec.set_root(Some(spec_root));
