@@ -86,7 +86,13 @@ fn answer(stream: TcpStream, routes: &HashMap<String, Response>) -> std::io::Res
         }
         let mut parts = request_line.split_whitespace();
         let method = parts.next().unwrap_or("");
-        let path = parts.next().unwrap_or("").split('?').next().unwrap_or("").to_string();
+        let path = parts
+            .next()
+            .unwrap_or("")
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .to_string();
         let response = if path == "/v2/" {
             Response::ok("application/json", b"{}".to_vec())
         } else {

@@ -46,7 +46,14 @@ impl Tar {
         self.builder.into_inner().expect("tar in memory")
     }
 
-    fn entry(&mut self, path: &str, kind: tar::EntryType, mode: u32, content: &[u8], link: Option<&str>) {
+    fn entry(
+        &mut self,
+        path: &str,
+        kind: tar::EntryType,
+        mode: u32,
+        content: &[u8],
+        link: Option<&str>,
+    ) {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(kind);
         header.set_mode(mode);
@@ -61,7 +68,9 @@ impl Tar {
             gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
         }
         header.set_cksum();
-        self.builder.append(&header, content).expect("tar in memory");
+        self.builder
+            .append(&header, content)
+            .expect("tar in memory");
     }
 }
 

@@ -51,7 +51,9 @@ pub fn is_root() -> bool {
 
 fn skip(why: &str) {
     if std::env::var_os("HOIST_TEST_REQUIRE_ALL").is_some() {
-        panic!("this test cannot run here ({why}), but HOIST_TEST_REQUIRE_ALL says everything must");
+        panic!(
+            "this test cannot run here ({why}), but HOIST_TEST_REQUIRE_ALL says everything must"
+        );
     }
     eprintln!("skipped, because {why}");
 }
@@ -62,7 +64,10 @@ pub fn hoist_bin() -> PathBuf {
         return PathBuf::from(bin);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/debug/deps");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/debug/deps");
     dir.join("hoist")
 }
 
@@ -80,7 +85,9 @@ pub fn hoist(scratch: &Path) -> Command {
 
 /// Runs a command and returns its output, with both streams shown on failure of `expect_ok`.
 pub fn run(command: &mut Command) -> Output {
-    command.output().unwrap_or_else(|e| panic!("starting {command:?}: {e}"))
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("starting {command:?}: {e}"))
 }
 
 pub fn expect_ok(command: &mut Command) -> Output {
@@ -106,12 +113,19 @@ pub fn stderr(output: &Output) -> String {
 /// A container id no other test (in this or another run) uses.
 pub fn unique_id(prefix: &str) -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A scratch directory, removed when dropped.
 pub fn scratch() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("hoist-test-").tempdir().expect("scratch dir")
+    tempfile::Builder::new()
+        .prefix("hoist-test-")
+        .tempdir()
+        .expect("scratch dir")
 }
 
 /// Sets `process.args` (and, optionally, other fields) of a bundle's config.json.
@@ -121,7 +135,8 @@ pub fn set_args(bundle: &Path, args: &[&str]) {
 
 pub fn edit_config(bundle: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = bundle.join("config.json");
-    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     edit(&mut config);
     std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 }
@@ -154,7 +169,12 @@ pub fn tree_summary(root: &Path) -> std::collections::BTreeMap<PathBuf, String> 
                 format!("link -> {}", std::fs::read_link(&path).unwrap().display())
             } else if kind.is_file() {
                 let hash = sha2::Sha256::digest(std::fs::read(&path).unwrap());
-                format!("file {} sha256:{:x} mtime {}", meta.len(), hash, meta.mtime())
+                format!(
+                    "file {} sha256:{:x} mtime {}",
+                    meta.len(),
+                    hash,
+                    meta.mtime()
+                )
             } else if kind.is_dir() {
                 pending.push(path.clone());
                 format!("dir mtime {}", meta.mtime())
@@ -162,10 +182,19 @@ pub fn tree_summary(root: &Path) -> std::collections::BTreeMap<PathBuf, String> 
                 format!("special rdev {}", meta.rdev())
             };
             let relative = path.strip_prefix(root).unwrap().to_path_buf();
-            let mode = if kind.is_symlink() { 0 } else { meta.mode() & 0o7777 };
+            let mode = if kind.is_symlink() {
+                0
+            } else {
+                meta.mode() & 0o7777
+            };
             summary.insert(
                 relative,
-                format!("{detail} mode {mode:o} owner {}:{} nlink {}", meta.uid(), meta.gid(), meta.nlink()),
+                format!(
+                    "{detail} mode {mode:o} owner {}:{} nlink {}",
+                    meta.uid(),
+                    meta.gid(),
+                    meta.nlink()
+                ),
             );
         }
     }
@@ -177,7 +206,10 @@ pub fn tree_summary(root: &Path) -> std::collections::BTreeMap<PathBuf, String> 
 /// wait for the container to exit. Returns the exit status and what it wrote on stderr.
 pub fn run_detached(command: &mut Command, scratch: &Path) -> (std::process::ExitStatus, String) {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let log = scratch.join(format!("stderr-{}", COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let log = scratch.join(format!(
+        "stderr-{}",
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
     let file = std::fs::File::create(&log).unwrap();
     let status = command
         .stdin(std::process::Stdio::null())

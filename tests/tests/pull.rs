@@ -28,9 +28,16 @@ fn assert_blobs_verified(layout: &Path) {
     for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name().to_string_lossy().into_owned();
-        assert!(!name.starts_with('.'), "a partial blob {name} was left in the layout");
+        assert!(
+            !name.starts_with('.'),
+            "a partial blob {name} was left in the layout"
+        );
         let bytes = std::fs::read(entry.path()).unwrap();
-        assert_eq!(Digest::of(&bytes).hex(), name, "blob {name} does not match its name");
+        assert_eq!(
+            Digest::of(&bytes).hex(),
+            name,
+            "blob {name} does not match its name"
+        );
         count += 1;
     }
     assert!(count > 0, "the layout has no blobs");
@@ -44,7 +51,11 @@ fn manifest_of(layout: &Path, tag: &str) -> Value {
 
 fn config_of(layout: &Path, tag: &str) -> Value {
     let manifest = manifest_of(layout, tag);
-    let digest: Digest = manifest["config"]["digest"].as_str().unwrap().parse().unwrap();
+    let digest: Digest = manifest["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     read_json(&Layout::open(layout).unwrap().blob_path(&digest))
 }
 
@@ -53,18 +64,46 @@ fn pulls_into_a_layout_that_skopeo_reads() {
     let Some(env) = env() else { return };
     let dir = scratch();
     let dest = dir.path().join("layout");
-    let output = pull(dir.path(), &format!("docker://{}/busybox:latest", env.registry), &Path::new(&format!("{}:v1", dest.display())), &[]);
+    let output = pull(
+        dir.path(),
+        &format!("docker://{}/busybox:latest", env.registry),
+        Path::new(&format!("{}:v1", dest.display())),
+        &[],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     let digest = stdout(&output).trim().to_string();
-    assert!(digest.starts_with("sha256:"), "pull prints the manifest digest, got {digest:?}");
+    assert!(
+        digest.starts_with("sha256:"),
+        "pull prints the manifest digest, got {digest:?}"
+    );
     assert_blobs_verified(&dest);
     let index = read_json(&dest.join("index.json"));
-    assert_eq!(index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"], "v1");
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "v1"
+    );
     assert_eq!(index["manifests"][0]["digest"], digest.as_str());
 
-    let inspect = expect_ok(std::process::Command::new("skopeo").arg("inspect").arg(format!("oci:{}:v1", dest.display())));
+    let inspect = expect_ok(
+        std::process::Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("oci:{}:v1", dest.display())),
+    );
     let inspected: Value = serde_json::from_slice(&inspect.stdout).unwrap();
     assert_eq!(inspected["Digest"], digest.as_str());
+
+    // umoci reads it too (it needs root to unpack with ownership).
+    if hoist_e2e::is_root() {
+        let bundle = dir.path().join("umoci-bundle");
+        expect_ok(
+            std::process::Command::new("umoci")
+                .arg("unpack")
+                .arg("--image")
+                .arg(format!("{}:v1", dest.display()))
+                .arg(&bundle),
+        );
+        assert!(bundle.join("rootfs/bin/busybox").is_file());
+    }
 }
 
 #[test]
@@ -79,8 +118,16 @@ fn the_default_tag_is_the_source_tag_and_a_second_pull_fetches_nothing() {
         .args(["pull", "--tls-verify=false", &reference, "--dest"])
         .arg(format!("oci:{}", dest.display())));
     assert!(again.status.success(), "{}", stderr(&again));
-    assert!(!stderr(&again).contains("Copied blob"), "nothing should be fetched twice:\n{}", stderr(&again));
-    assert!(stderr(&again).contains("already present"), "{}", stderr(&again));
+    assert!(
+        !stderr(&again).contains("Copied blob"),
+        "nothing should be fetched twice:\n{}",
+        stderr(&again)
+    );
+    assert!(
+        stderr(&again).contains("already present"),
+        "{}",
+        stderr(&again)
+    );
 }
 
 #[test]
@@ -88,7 +135,10 @@ fn platform_choice_from_an_index_tells_variants_apart() {
     let Some(env) = env() else { return };
     let dir = scratch();
     let reference = format!("{}/multiarch:latest", env.registry);
-    for (platform, architecture, variant) in [("linux/arm64", "arm64", Some("v8")), ("linux/arm/v7", "arm", Some("v7"))] {
+    for (platform, architecture, variant) in [
+        ("linux/arm64", "arm64", Some("v8")),
+        ("linux/arm/v7", "arm", Some("v7")),
+    ] {
         let dest = dir.path().join(architecture);
         let output = pull(dir.path(), &reference, &dest, &["--platform", platform]);
         assert!(output.status.success(), "{platform}: {}", stderr(&output));
@@ -96,23 +146,44 @@ fn platform_choice_from_an_index_tells_variants_apart() {
         assert_eq!(config["architecture"], architecture);
         assert_eq!(config["variant"].as_str(), variant);
     }
-    let output = pull(dir.path(), &reference, &dir.path().join("v6"), &["--platform", "linux/arm/v6"]);
+    let output = pull(
+        dir.path(),
+        &reference,
+        &dir.path().join("v6"),
+        &["--platform", "linux/arm/v6"],
+    );
     assert_eq!(output.status.code(), Some(125));
     let message = stderr(&output);
-    assert!(message.contains("linux/arm/v6") && message.contains("linux/arm/v7") && message.contains("--platform"), "{message}");
+    assert!(
+        message.contains("linux/arm/v6")
+            && message.contains("linux/arm/v7")
+            && message.contains("--platform"),
+        "{message}"
+    );
     // The host's own platform is the default.
     let host = dir.path().join("host");
     assert!(pull(dir.path(), &reference, &host, &[]).status.success());
-    assert_eq!(config_of(&host, "latest")["architecture"], hoist_oci::Platform::host().architecture);
+    assert_eq!(
+        config_of(&host, "latest")["architecture"],
+        hoist_oci::Platform::host().architecture
+    );
 }
 
 #[test]
 fn pulls_zstd_and_multi_layer_images() {
     let Some(env) = env() else { return };
     let dir = scratch();
-    for (image, layers, media) in [("zstd", 2, media_type::OCI_LAYER_ZSTD), ("layers", 3, media_type::OCI_LAYER_GZIP)] {
+    for (image, layers, media) in [
+        ("zstd", 2, media_type::OCI_LAYER_ZSTD),
+        ("layers", 3, media_type::OCI_LAYER_GZIP),
+    ] {
         let dest = dir.path().join(image);
-        let output = pull(dir.path(), &format!("{}/{image}:latest", env.registry), &dest, &[]);
+        let output = pull(
+            dir.path(),
+            &format!("{}/{image}:latest", env.registry),
+            &dest,
+            &[],
+        );
         assert!(output.status.success(), "{}", stderr(&output));
         let manifest = manifest_of(&dest, "latest");
         assert_eq!(manifest["layers"].as_array().unwrap().len(), layers);
@@ -128,11 +199,29 @@ fn basic_auth_needs_the_credentials() {
     let reference = format!("{}/busybox:latest", env.auth_registry);
     let denied = pull(dir.path(), &reference, &dir.path().join("denied"), &[]);
     assert_eq!(denied.status.code(), Some(125));
-    assert!(stderr(&denied).to_lowercase().contains("unauthorized") || stderr(&denied).contains("401"), "{}", stderr(&denied));
-    let wrong = pull(dir.path(), &reference, &dir.path().join("wrong"), &["--creds", "hoist:wrong"]);
+    assert!(
+        stderr(&denied).to_lowercase().contains("unauthorized") || stderr(&denied).contains("401"),
+        "{}",
+        stderr(&denied)
+    );
+    let wrong = pull(
+        dir.path(),
+        &reference,
+        &dir.path().join("wrong"),
+        &["--creds", "hoist:wrong"],
+    );
     assert!(!wrong.status.success());
-    assert!(!stderr(&wrong).contains("wrong"), "the password must not appear in errors: {}", stderr(&wrong));
-    let allowed = pull(dir.path(), &reference, &dir.path().join("allowed"), &["--creds", &env.auth_creds]);
+    assert!(
+        !stderr(&wrong).contains("wrong"),
+        "the password must not appear in errors: {}",
+        stderr(&wrong)
+    );
+    let allowed = pull(
+        dir.path(),
+        &reference,
+        &dir.path().join("allowed"),
+        &["--creds", &env.auth_creds],
+    );
     assert!(allowed.status.success(), "{}", stderr(&allowed));
     assert_blobs_verified(&dir.path().join("allowed"));
 }
@@ -142,9 +231,18 @@ fn an_unknown_image_is_a_clear_error_and_names_nothing() {
     let Some(env) = env() else { return };
     let dir = scratch();
     let dest = dir.path().join("layout");
-    let output = pull(dir.path(), &format!("{}/no-such-image:latest", env.registry), &dest, &[]);
+    let output = pull(
+        dir.path(),
+        &format!("{}/no-such-image:latest", env.registry),
+        &dest,
+        &[],
+    );
     assert_eq!(output.status.code(), Some(125));
-    assert!(stderr(&output).contains("no-such-image"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no-such-image"),
+        "{}",
+        stderr(&output)
+    );
     if dest.join("index.json").exists() {
         assert_eq!(read_json(&dest.join("index.json"))["manifests"], json!([]));
     }
@@ -155,24 +253,54 @@ fn pulls_by_digest_and_refuses_a_manifest_that_does_not_match_it() {
     let Some(env) = env() else { return };
     let dir = scratch();
     let first = dir.path().join("first");
-    let output = pull(dir.path(), &format!("{}/busybox:latest", env.registry), &first, &[]);
+    let output = pull(
+        dir.path(),
+        &format!("{}/busybox:latest", env.registry),
+        &first,
+        &[],
+    );
     let digest = stdout(&output).trim().to_string();
     let by_digest = dir.path().join("by-digest");
-    let output = pull(dir.path(), &format!("{}/busybox@{digest}", env.registry), &Path::new(&format!("{}:pinned", by_digest.display())), &[]);
+    let output = pull(
+        dir.path(),
+        &format!("{}/busybox@{digest}", env.registry),
+        Path::new(&format!("{}:pinned", by_digest.display())),
+        &[],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output).trim(), digest);
     // Ask a registry that serves busybox's manifest under the zstd image's digest.
-    let other = stdout(&pull(dir.path(), &format!("{}/zstd:latest", env.registry), &dir.path().join("z"), &[])).trim().to_string();
-    let manifest = std::fs::read(Layout::open(&first).unwrap().blob_path(&digest.parse().unwrap())).unwrap();
+    let other = stdout(&pull(
+        dir.path(),
+        &format!("{}/zstd:latest", env.registry),
+        &dir.path().join("z"),
+        &[],
+    ))
+    .trim()
+    .to_string();
+    let manifest = std::fs::read(
+        Layout::open(&first)
+            .unwrap()
+            .blob_path(&digest.parse().unwrap()),
+    )
+    .unwrap();
     let liar = HostileRegistry::serve(HashMap::from([(
         format!("/v2/evil/manifests/{other}"),
         Response::ok(media_type::OCI_MANIFEST, manifest),
     )]));
     let dest = dir.path().join("evil");
-    let output = pull(dir.path(), &format!("{}/evil@{other}", liar.address), &Path::new(&format!("{}:x", dest.display())), &[]);
+    let output = pull(
+        dir.path(),
+        &format!("{}/evil@{other}", liar.address),
+        Path::new(&format!("{}:x", dest.display())),
+        &[],
+    );
     assert_eq!(output.status.code(), Some(125));
     let message = stderr(&output);
-    assert!(message.contains(&other) && message.to_lowercase().contains("digest"), "{message}");
+    assert!(
+        message.contains(&other) && message.to_lowercase().contains("digest"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -194,23 +322,50 @@ fn a_blob_that_does_not_match_its_digest_leaves_nothing_in_the_layout() {
     }))
     .unwrap();
     let liar = HostileRegistry::serve(HashMap::from([
-        ("/v2/evil/manifests/latest".to_string(), Response::ok(media_type::OCI_MANIFEST, manifest)),
-        (format!("/v2/evil/blobs/{}", config.digest()), Response::ok("application/octet-stream", config_bytes)),
-        (format!("/v2/evil/blobs/{}", claimed.digest()), Response::ok("application/octet-stream", body)),
+        (
+            "/v2/evil/manifests/latest".to_string(),
+            Response::ok(media_type::OCI_MANIFEST, manifest),
+        ),
+        (
+            format!("/v2/evil/blobs/{}", config.digest()),
+            Response::ok("application/octet-stream", config_bytes),
+        ),
+        (
+            format!("/v2/evil/blobs/{}", claimed.digest()),
+            Response::ok("application/octet-stream", body),
+        ),
     ]));
     let dest = dir.path().join("layout");
-    let output = pull(dir.path(), &format!("{}/evil:latest", liar.address), &dest, &[]);
+    let output = pull(
+        dir.path(),
+        &format!("{}/evil:latest", liar.address),
+        &dest,
+        &[],
+    );
     assert_eq!(output.status.code(), Some(125), "{}", stderr(&output));
     // Whichever layer notices first (hoist's store writer, or oci-client's check on a full
     // response), the error names the digest that did not match.
     let message = stderr(&output);
-    assert!(message.contains(&claimed.digest().to_string()) && message.to_lowercase().contains("digest"), "{message}");
-    let layer_path = Layout::open(&dest).unwrap().blob_path(&claimed.digest().to_string().parse().unwrap());
+    assert!(
+        message.contains(&claimed.digest().to_string())
+            && message.to_lowercase().contains("digest"),
+        "{message}"
+    );
+    let layer_path = Layout::open(&dest)
+        .unwrap()
+        .blob_path(&claimed.digest().to_string().parse().unwrap());
     assert!(!layer_path.exists(), "the bad blob became visible");
-    assert_eq!(read_json(&dest.join("index.json"))["manifests"], json!([]), "no ref may point at a half-pulled image");
+    assert_eq!(
+        read_json(&dest.join("index.json"))["manifests"],
+        json!([]),
+        "no ref may point at a half-pulled image"
+    );
     for entry in std::fs::read_dir(dest.join("blobs/sha256")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(!name.starts_with(".partial"), "a partial file was left behind: {name}");
+        assert!(
+            !name.starts_with(".partial"),
+            "a partial file was left behind: {name}"
+        );
     }
 }
 

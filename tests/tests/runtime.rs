@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hoist_e2e::{
-    edit_config, env, expect_ok, hoist, is_root, run, run_detached, scratch, set_args, stderr, stdout, unique_id,
-    unpack_fixture, TestEnv,
+    edit_config, env, expect_ok, hoist, is_root, run, run_detached, scratch, set_args, stderr,
+    stdout, unique_id, unpack_fixture, TestEnv,
 };
 use serde_json::json;
 
@@ -27,7 +27,11 @@ fn busybox_bundle() -> Option<(TestEnv, tempfile::TempDir, PathBuf)> {
 }
 
 fn run_bundle(scratch: &Path, bundle: &Path, id: &str) -> std::process::Output {
-    run(hoist(scratch).arg("run").arg("--bundle").arg(bundle).arg(id))
+    run(hoist(scratch)
+        .arg("run")
+        .arg("--bundle")
+        .arg(bundle)
+        .arg(id))
 }
 
 fn state(scratch: &Path, id: &str) -> serde_json::Value {
@@ -45,7 +49,9 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn a_container_sees_its_own_namespaces_and_returns_its_exit_code() {
-    let Some((_env, dir, bundle)) = busybox_bundle() else { return };
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
     set_args(
         &bundle,
         &["sh", "-c", "hostname; echo pid=$$; for n in mnt uts ipc pid net; do readlink /proc/self/ns/$n; done; ls /sys/class/net; exit 42"],
@@ -54,42 +60,89 @@ fn a_container_sees_its_own_namespaces_and_returns_its_exit_code() {
     assert_eq!(output.status.code(), Some(42), "{}", stderr(&output));
     let out = stdout(&output);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "hoist", "the uts namespace has the config's hostname");
-    assert_eq!(lines[1], "pid=1", "the process is pid 1 of a new pid namespace");
+    assert_eq!(
+        lines[0], "hoist",
+        "the uts namespace has the config's hostname"
+    );
+    assert_eq!(
+        lines[1], "pid=1",
+        "the process is pid 1 of a new pid namespace"
+    );
     for (i, ns) in ["mnt", "uts", "ipc", "pid", "net"].iter().enumerate() {
         let host = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
-        assert_ne!(lines[2 + i], host.to_string_lossy(), "{ns} namespace is the host's");
+        assert_ne!(
+            lines[2 + i],
+            host.to_string_lossy(),
+            "{ns} namespace is the host's"
+        );
     }
     assert_eq!(&lines[7..], ["lo"], "a new network namespace has only lo");
 }
 
 #[test]
 fn lifecycle_create_start_state_kill_delete() {
-    let Some((_env, dir, bundle)) = busybox_bundle() else { return };
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
     let id = unique_id("life");
-    set_args(&bundle, &["sh", "-c", "echo started > /started; trap 'exit 3' TERM; while true; do sleep 0.05; done"]);
+    set_args(
+        &bundle,
+        &[
+            "sh",
+            "-c",
+            "echo started > /started; trap 'exit 3' TERM; while true; do sleep 0.05; done",
+        ],
+    );
     let pid_file = dir.path().join("pid");
     let (status, err) = run_detached(
-        hoist(dir.path()).arg("create").arg("--bundle").arg(&bundle).arg("--pid-file").arg(&pid_file).arg(&id),
+        hoist(dir.path())
+            .arg("create")
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(&id),
         dir.path(),
     );
     assert!(status.success(), "{err}");
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-    assert!(Path::new(&format!("/proc/{pid}")).exists(), "create leaves the init running");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "create leaves the init running"
+    );
     let created = state(dir.path(), &id);
     assert_eq!(created["status"], "created");
     assert_eq!(created["pid"], pid);
     assert_eq!(created["id"], id.as_str());
-    assert_eq!(created["bundle"], bundle.canonicalize().unwrap().to_str().unwrap());
-    assert!(!bundle.join("rootfs/started").exists(), "create must not start the user's program");
+    assert_eq!(
+        created["bundle"],
+        bundle.canonicalize().unwrap().to_str().unwrap()
+    );
+    assert!(
+        !bundle.join("rootfs/started").exists(),
+        "create must not start the user's program"
+    );
 
     // Refusals while created.
-    let (status, err) = run_detached(hoist(dir.path()).arg("create").arg("--bundle").arg(&bundle).arg(&id), dir.path());
+    let (status, err) = run_detached(
+        hoist(dir.path())
+            .arg("create")
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg(&id),
+        dir.path(),
+    );
     assert_eq!(status.code(), Some(1));
     assert!(err.contains("already exists"), "{err}");
 
     expect_ok(hoist(dir.path()).args(["start", &id]));
-    wait_for("the program to start", || bundle.join("rootfs/started").exists());
+    wait_for("the program to start", || {
+        bundle.join("rootfs/started").exists()
+    });
     assert_eq!(state(dir.path(), &id)["status"], "running");
     let twice = run(hoist(dir.path()).args(["start", &id]));
     assert_eq!(twice.status.code(), Some(1));
@@ -99,29 +152,56 @@ fn lifecycle_create_start_state_kill_delete() {
     assert!(stderr(&busy).contains("--force"), "{}", stderr(&busy));
 
     expect_ok(hoist(dir.path()).args(["kill", &id, "15"]));
-    wait_for("the container to stop", || state(dir.path(), &id)["status"] == "stopped");
+    wait_for("the container to stop", || {
+        state(dir.path(), &id)["status"] == "stopped"
+    });
     let dead = run(hoist(dir.path()).args(["kill", &id, "KILL"]));
     assert_eq!(dead.status.code(), Some(1));
-    assert!(stderr(&dead).contains("not running"), "containerd matches this text: {}", stderr(&dead));
+    assert!(
+        stderr(&dead).contains("not running"),
+        "containerd matches this text: {}",
+        stderr(&dead)
+    );
 
     let listed = expect_ok(hoist(dir.path()).args(["list", "--format", "json"]));
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
-    assert!(listed.as_array().unwrap().iter().any(|c| c["id"] == id.as_str()));
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == id.as_str()));
 
     expect_ok(hoist(dir.path()).args(["delete", &id]));
-    assert!(!dir.path().join("run").join(&id).exists(), "delete removes the state");
+    assert!(
+        !dir.path().join("run").join(&id).exists(),
+        "delete removes the state"
+    );
     let gone = run(hoist(dir.path()).args(["state", &id]));
     assert_eq!(gone.status.code(), Some(1));
-    assert!(stderr(&gone).contains("does not exist"), "{}", stderr(&gone));
+    assert!(
+        stderr(&gone).contains("does not exist"),
+        "{}",
+        stderr(&gone)
+    );
     expect_ok(hoist(dir.path()).args(["delete", "--force", &id]));
 }
 
 #[test]
 fn delete_force_kills_a_running_container() {
-    let Some((_env, dir, bundle)) = busybox_bundle() else { return };
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
     let id = unique_id("force");
     set_args(&bundle, &["sleep", "1000"]);
-    let (status, err) = run_detached(hoist(dir.path()).arg("run").arg("--detach").arg("--bundle").arg(&bundle).arg(&id), dir.path());
+    let (status, err) = run_detached(
+        hoist(dir.path())
+            .arg("run")
+            .arg("--detach")
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg(&id),
+        dir.path(),
+    );
     assert!(status.success(), "{err}");
     let pid = state(dir.path(), &id)["pid"].as_i64().unwrap();
     expect_ok(hoist(dir.path()).args(["delete", "--force", &id]));
@@ -133,7 +213,9 @@ fn delete_force_kills_a_running_container() {
 
 #[test]
 fn a_missing_program_fails_create_with_the_message_engines_map_to_127() {
-    let Some((_env, dir, bundle)) = busybox_bundle() else { return };
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
     let id = unique_id("nocmd");
     set_args(&bundle, &["/no/such/cmd"]);
     let log = dir.path().join("log.json");
@@ -146,30 +228,57 @@ fn a_missing_program_fails_create_with_the_message_engines_map_to_127() {
         .arg(&bundle)
         .arg(&id));
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("no such file or directory"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no such file or directory"),
+        "{}",
+        stderr(&output)
+    );
     let text = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(text.lines().count(), 1, "podman reads the whole log as one object: {text}");
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "podman reads the whole log as one object: {text}"
+    );
     let entry: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
     assert_eq!(entry["level"], "error");
-    assert!(entry["msg"].as_str().unwrap().contains("no such file or directory"));
+    assert!(entry["msg"]
+        .as_str()
+        .unwrap()
+        .contains("no such file or directory"));
     assert!(entry["time"].as_str().is_some());
-    assert!(!dir.path().join("run").join(&id).exists(), "a failed create leaves no state");
+    assert!(
+        !dir.path().join("run").join(&id).exists(),
+        "a failed create leaves no state"
+    );
 
     set_args(&bundle, &["not-in-path"]);
     let output = run_bundle(dir.path(), &bundle, &unique_id("nopath"));
-    assert!(stderr(&output).contains("executable file not found in $PATH"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("executable file not found in $PATH"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// Only stdio and preserved fds reach the container (CVE-2024-21626: a leaked fd of a host
 /// directory let the container escape through /proc/self/fd).
 #[test]
 fn no_runtime_fd_reaches_the_container() {
-    let Some((_env, dir, bundle)) = busybox_bundle() else { return };
-    set_args(&bundle, &["sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '"]);
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    set_args(
+        &bundle,
+        &["sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '"],
+    );
     let host_dir = std::fs::File::open("/").unwrap();
     let leaked = host_dir.as_raw_fd();
     let mut command = hoist(dir.path());
-    command.arg("run").arg("--bundle").arg(&bundle).arg(unique_id("fds"));
+    command
+        .arg("run")
+        .arg("--bundle")
+        .arg(&bundle)
+        .arg(unique_id("fds"));
     // SAFETY: dup2 and fcntl are async-signal-safe.
     unsafe {
         command.pre_exec(move || {
@@ -183,12 +292,20 @@ fn no_runtime_fd_reaches_the_container() {
     let output = run(&mut command);
     assert!(output.status.success(), "{}", stderr(&output));
     // ls itself holds fd 3 open on /proc/self/fd while it lists it.
-    assert_eq!(stdout(&output).trim(), "0 1 2 3", "only stdio may reach the container");
+    assert_eq!(
+        stdout(&output).trim(),
+        "0 1 2 3",
+        "only stdio may reach the container"
+    );
 
     // And a working directory through such a leaked fd is refused, not entered.
     edit_config(&bundle, |c| c["process"]["cwd"] = json!("/proc/self/fd/7"));
     let mut command = hoist(dir.path());
-    command.arg("run").arg("--bundle").arg(&bundle).arg(unique_id("cwd"));
+    command
+        .arg("run")
+        .arg("--bundle")
+        .arg(&bundle)
+        .arg(unique_id("cwd"));
     unsafe {
         command.pre_exec(move || {
             if libc::dup2(leaked, 7) < 0 {
@@ -199,17 +316,26 @@ fn no_runtime_fd_reaches_the_container() {
     }
     let output = run(&mut command);
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
-    assert!(stderr(&output).contains("working directory"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("working directory"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn preserved_fds_do_reach_the_container() {
-    let Some((_env, dir, bundle)) = busybox_bundle() else { return };
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
     set_args(&bundle, &["sh", "-c", "cat <&3"]);
     let passed = std::fs::File::open(bundle.join("rootfs/etc/group")).unwrap();
     let fd = passed.as_raw_fd();
     let mut command = hoist(dir.path());
-    command.args(["run", "--preserve-fds", "1", "--bundle"]).arg(&bundle).arg(unique_id("keep"));
+    command
+        .args(["run", "--preserve-fds", "1", "--bundle"])
+        .arg(&bundle)
+        .arg(unique_id("keep"));
     unsafe {
         command.pre_exec(move || {
             // dup2 onto itself keeps CLOEXEC, so clear it explicitly.
@@ -221,17 +347,28 @@ fn preserved_fds_do_reach_the_container() {
     }
     let output = run(&mut command);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stdout(&output).starts_with("root:x:0:"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).starts_with("root:x:0:"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
 fn proc_and_sys_are_masked_and_read_only_by_default() {
-    let Some((_env, dir, bundle)) = busybox_bundle() else { return };
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
     // The masked files this kernel has: each must read as empty (/dev/null over it).
-    let files: Vec<&str> = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"]
-        .into_iter()
-        .filter(|p| Path::new(p).exists())
-        .collect();
+    let files: Vec<&str> = [
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/proc/sched_debug",
+    ]
+    .into_iter()
+    .filter(|p| Path::new(p).exists())
+    .collect();
     let script = format!(
         "for f in {}; do echo \"$f $(wc -c < $f)\"; done; echo \"acpi $(ls /proc/acpi | wc -l)\"; \
          grep -E ' /proc/(sys|bus|irq) ' /proc/mounts | cut -d' ' -f2,4 | cut -d, -f1; \
@@ -244,10 +381,16 @@ fn proc_and_sys_are_masked_and_read_only_by_default() {
     let out = stdout(&output);
     let lines: Vec<&str> = out.lines().map(str::trim).collect();
     for file in &files {
-        assert!(lines.contains(&format!("{file} 0").as_str()), "{file} must be masked:\n{out}");
+        assert!(
+            lines.contains(&format!("{file} 0").as_str()),
+            "{file} must be masked:\n{out}"
+        );
     }
     if Path::new("/proc/acpi").is_dir() {
-        assert!(lines.contains(&"acpi 0"), "/proc/acpi is masked by an empty tmpfs:\n{out}");
+        assert!(
+            lines.contains(&"acpi 0"),
+            "/proc/acpi is masked by an empty tmpfs:\n{out}"
+        );
     }
     assert!(lines.contains(&"/proc/sys ro"), "{out}");
     for read_only in ["/proc/bus", "/proc/irq"] {
@@ -260,7 +403,9 @@ fn proc_and_sys_are_masked_and_read_only_by_default() {
 
 #[test]
 fn the_default_capabilities_and_a_configured_user_apply() {
-    let Some((_env, dir, bundle)) = busybox_bundle() else { return };
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
     set_args(&bundle, &["sh", "-c", "grep -E '^Cap(Eff|Bnd)' /proc/self/status | cut -f2; id -u; id -g; id -G; grep NoNewPrivs /proc/self/status | cut -f2"]);
     edit_config(&bundle, |c| {
         c["process"]["user"] = json!({ "uid": 65534, "gid": 65534, "additionalGids": [100] });
@@ -273,7 +418,11 @@ fn the_default_capabilities_and_a_configured_user_apply() {
     assert_eq!(lines[0], "0000000020000420", "effective capabilities");
     assert_eq!(lines[1], "0000000020000420", "bounding set");
     assert_eq!(&lines[2..4], ["65534", "65534"]);
-    assert!(lines[4].split(' ').any(|g| g == "100"), "additional gids: {}", lines[4]);
+    assert!(
+        lines[4].split(' ').any(|g| g == "100"),
+        "additional gids: {}",
+        lines[4]
+    );
     assert_eq!(lines[5], "1", "no_new_privileges");
 }
 
@@ -281,7 +430,9 @@ fn the_default_capabilities_and_a_configured_user_apply() {
 /// (runc's CVE-2019-19921 family).
 #[test]
 fn a_rootfs_with_a_symlinked_proc_is_refused() {
-    let Some((_env, dir, bundle)) = busybox_bundle() else { return };
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
     let proc_dir = bundle.join("rootfs/proc");
     std::fs::remove_dir(&proc_dir).unwrap();
     std::os::unix::fs::symlink("/etc", &proc_dir).unwrap();
@@ -289,13 +440,18 @@ fn a_rootfs_with_a_symlinked_proc_is_refused() {
     let output = run_bundle(dir.path(), &bundle, &unique_id("symproc"));
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("/proc"), "{}", stderr(&output));
-    assert!(bundle.join("rootfs/etc/passwd").is_file(), "nothing was mounted over the rootfs's /etc");
+    assert!(
+        bundle.join("rootfs/etc/passwd").is_file(),
+        "nothing was mounted over the rootfs's /etc"
+    );
 }
 
 /// A /dev/null that is not the null device must not be bind-mounted over masked paths.
 #[test]
 fn a_fake_dev_null_is_not_used_for_masks() {
-    let Some((_env, dir, bundle)) = busybox_bundle() else { return };
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
     edit_config(&bundle, |c| {
         let mounts = c["mounts"].as_array_mut().unwrap();
         mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
@@ -310,18 +466,28 @@ fn a_fake_dev_null_is_not_used_for_masks() {
 /// Raising a hard limit needs CAP_SYS_RESOURCE; without it the error says which limit and why.
 #[test]
 fn an_rlimit_above_the_hard_limit_names_the_limit() {
-    let Some((_env, dir, bundle)) = busybox_bundle() else { return };
-    let mut current = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let mut current = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit writes into a valid struct.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut current) };
     let wanted = current.rlim_max + 1;
     edit_config(&bundle, |c| {
-        c["process"]["rlimits"] = json!([{ "type": "RLIMIT_NOFILE", "hard": wanted, "soft": wanted }]);
+        c["process"]["rlimits"] =
+            json!([{ "type": "RLIMIT_NOFILE", "hard": wanted, "soft": wanted }]);
     });
     set_args(&bundle, &["sh", "-c", "ulimit -Hn"]);
     let output = run_bundle(dir.path(), &bundle, &unique_id("rlimit"));
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let effective = status.lines().find_map(|l| l.strip_prefix("CapEff:")).unwrap().trim();
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .unwrap()
+        .trim();
     let has_sys_resource = u64::from_str_radix(effective, 16).unwrap() & (1 << 24) != 0;
     if has_sys_resource {
         assert!(output.status.success(), "{}", stderr(&output));
@@ -329,14 +495,26 @@ fn an_rlimit_above_the_hard_limit_names_the_limit() {
     } else {
         assert_eq!(output.status.code(), Some(1));
         let message = stderr(&output);
-        assert!(message.contains("RLIMIT_NOFILE") && message.contains("CAP_SYS_RESOURCE"), "{message}");
+        assert!(
+            message.contains("RLIMIT_NOFILE") && message.contains("CAP_SYS_RESOURCE"),
+            "{message}"
+        );
     }
 }
 
 #[test]
 fn signals_to_a_foreground_run_reach_the_container() {
-    let Some((_env, dir, bundle)) = busybox_bundle() else { return };
-    set_args(&bundle, &["sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.05; done"]);
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    set_args(
+        &bundle,
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.05; done",
+        ],
+    );
     let mut child = hoist(dir.path())
         .arg("run")
         .arg("--bundle")
@@ -356,7 +534,9 @@ fn signals_to_a_foreground_run_reach_the_container() {
 
 #[test]
 fn runc_runs_hoists_bundle_and_hoist_runs_umocis() {
-    let Some((env, dir, bundle)) = busybox_bundle() else { return };
+    let Some((env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
     set_args(&bundle, &["sh", "-c", "echo from-runc; exit 5"]);
     let output = run(Command::new("runc")
         .arg("--root")
@@ -376,15 +556,21 @@ fn runc_runs_hoists_bundle_and_hoist_runs_umocis() {
         .arg(&bundle)
         .arg(unique_id("crun")));
     if output.status.code() != Some(5) {
-        assert!(stderr(&output).contains("hybrid"), "crun rejected hoist's bundle: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains("hybrid"),
+            "crun rejected hoist's bundle: {}",
+            stderr(&output)
+        );
     }
 
     let umoci_bundle = dir.path().join("umoci");
-    expect_ok(Command::new("umoci")
-        .arg("unpack")
-        .arg("--image")
-        .arg(format!("{}:busybox-latest", env.fixtures.display()))
-        .arg(&umoci_bundle));
+    expect_ok(
+        Command::new("umoci")
+            .arg("unpack")
+            .arg("--image")
+            .arg(format!("{}:busybox-latest", env.fixtures.display()))
+            .arg(&umoci_bundle),
+    );
     set_args(&umoci_bundle, &["sh", "-c", "echo from-hoist; exit 6"]);
     edit_config(&umoci_bundle, |c| c["process"]["terminal"] = json!(false));
     let output = run_bundle(dir.path(), &umoci_bundle, &unique_id("umoci"));

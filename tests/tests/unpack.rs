@@ -8,7 +8,11 @@ use hoist_e2e::image::{write_image, Lies, Tar};
 use hoist_e2e::{env, expect_ok, hoist, run, scratch, stderr, tree_summary, unpack_fixture};
 
 fn unpack(scratch: &Path, image: &str, bundle: &Path) -> std::process::Output {
-    run(hoist(scratch).arg("unpack").arg("--image").arg(image).arg(bundle))
+    run(hoist(scratch)
+        .arg("unpack")
+        .arg("--image")
+        .arg(image)
+        .arg(bundle))
 }
 
 #[test]
@@ -20,26 +24,72 @@ fn whiteouts_opaque_dirs_and_links_are_applied_like_overlayfs() {
     let rootfs = bundle.join("rootfs");
     let exists = |p: &str| rootfs.join(p).symlink_metadata().is_ok();
     assert!(exists("data/keep"));
-    assert!(!exists("data/remove-me"), "a whiteout removes the lower file");
-    assert!(!exists("data/remove-dir"), "a whiteout removes a lower directory with its contents");
-    assert!(!exists("opq/old") && !exists("opq/old-dir"), "an opaque whiteout empties the lower directory");
-    assert!(exists("opq/new"), "the opaque directory keeps its own layer's entries");
-    assert!(!exists("opq/.wh..wh..opq") && !exists("data/.wh.remove-me"), "whiteout markers are not files");
+    assert!(
+        !exists("data/remove-me"),
+        "a whiteout removes the lower file"
+    );
+    assert!(
+        !exists("data/remove-dir"),
+        "a whiteout removes a lower directory with its contents"
+    );
+    assert!(
+        !exists("opq/old") && !exists("opq/old-dir"),
+        "an opaque whiteout empties the lower directory"
+    );
+    assert!(
+        exists("opq/new"),
+        "the opaque directory keeps its own layer's entries"
+    );
+    assert!(
+        !exists("opq/.wh..wh..opq") && !exists("data/.wh.remove-me"),
+        "whiteout markers are not files"
+    );
 
     let ino = |p: &str| rootfs.join(p).metadata().unwrap().ino();
     assert_eq!(ino("links/hard"), ino("links/target"));
-    assert_eq!(ino("links/hard-to-lower"), ino("lower/target"), "a hardlink to a lower layer's file");
+    assert_eq!(
+        ino("links/hard-to-lower"),
+        ino("lower/target"),
+        "a hardlink to a lower layer's file"
+    );
     assert_eq!(rootfs.join("links/target").metadata().unwrap().nlink(), 2);
-    assert_eq!(std::fs::read_link(rootfs.join("links/relative")).unwrap(), Path::new("target"));
-    assert_eq!(std::fs::read_link(rootfs.join("links/absolute")).unwrap(), Path::new("/links/target"));
-    assert_eq!(std::fs::read_link(rootfs.join("links/dangling")).unwrap(), Path::new("/nowhere"));
-    assert!(rootfs.join("links/fifo").symlink_metadata().unwrap().file_type().is_fifo_like());
+    assert_eq!(
+        std::fs::read_link(rootfs.join("links/relative")).unwrap(),
+        Path::new("target")
+    );
+    assert_eq!(
+        std::fs::read_link(rootfs.join("links/absolute")).unwrap(),
+        Path::new("/links/target")
+    );
+    assert_eq!(
+        std::fs::read_link(rootfs.join("links/dangling")).unwrap(),
+        Path::new("/nowhere")
+    );
+    assert!(rootfs
+        .join("links/fifo")
+        .symlink_metadata()
+        .unwrap()
+        .file_type()
+        .is_fifo_like());
 
     let lower = rootfs.join("lower/target").metadata().unwrap();
-    assert_eq!((lower.uid(), lower.gid(), lower.mode() & 0o7777), (1000, 1000, 0o640));
-    assert_eq!(rootfs.join("bin/setuid-tool").metadata().unwrap().mode() & 0o7777, 0o4755, "setuid survives chown");
-    assert_eq!(rootfs.join("tmp").metadata().unwrap().mode() & 0o7777, 0o1777);
-    assert_eq!(rootfs.join("links/target").metadata().unwrap().mtime(), 1_700_000_000);
+    assert_eq!(
+        (lower.uid(), lower.gid(), lower.mode() & 0o7777),
+        (1000, 1000, 0o640)
+    );
+    assert_eq!(
+        rootfs.join("bin/setuid-tool").metadata().unwrap().mode() & 0o7777,
+        0o4755,
+        "setuid survives chown"
+    );
+    assert_eq!(
+        rootfs.join("tmp").metadata().unwrap().mode() & 0o7777,
+        0o1777
+    );
+    assert_eq!(
+        rootfs.join("links/target").metadata().unwrap().mtime(),
+        1_700_000_000
+    );
 }
 
 trait FifoLike {
@@ -73,17 +123,55 @@ fn the_tree_is_the_one_umoci_makes() {
             continue;
         }
         assert!(output.status.success(), "umoci: {}", stderr(&output));
-        let (ours, theirs) = (tree_summary(&ours.join("rootfs")), tree_summary(&theirs.join("rootfs")));
+        let (ours, theirs) = (
+            tree_summary(&ours.join("rootfs")),
+            tree_summary(&theirs.join("rootfs")),
+        );
         let differences: Vec<String> = ours
             .keys()
             .chain(theirs.keys())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .filter(|path| ours.get(*path) != theirs.get(*path))
-            .map(|path| format!("{}:\n  hoist: {:?}\n  umoci: {:?}", path.display(), ours.get(path), theirs.get(path)))
+            .map(|path| {
+                format!(
+                    "{}:\n  hoist: {:?}\n  umoci: {:?}",
+                    path.display(),
+                    ours.get(path),
+                    theirs.get(path)
+                )
+            })
             .collect();
-        assert!(differences.is_empty(), "{image}: hoist and umoci differ:\n{}", differences.join("\n"));
+        assert!(
+            differences.is_empty(),
+            "{image}: hoist and umoci differ:\n{}",
+            differences.join("\n")
+        );
     }
+}
+
+#[test]
+fn unpacks_the_layout_skopeo_writes() {
+    let Some(env) = env() else { return };
+    let dir = scratch();
+    let layout = dir.path().join("skopeo-layout");
+    expect_ok(
+        Command::new("skopeo")
+            .args(["copy", "--quiet", "--src-tls-verify=false"])
+            .arg(format!("docker://{}/layers:latest", env.registry))
+            .arg(format!("oci:{}:layers", layout.display())),
+    );
+    let bundle = dir.path().join("bundle");
+    expect_ok(
+        hoist(dir.path())
+            .arg("unpack")
+            .arg("--image")
+            .arg(format!("oci:{}:layers", layout.display()))
+            .arg(&bundle),
+    );
+    let rootfs = bundle.join("rootfs");
+    assert!(rootfs.join("opq/new").is_file() && !rootfs.join("opq/old").exists());
+    assert!(!rootfs.join("data/remove-me").exists() && rootfs.join("data/keep").is_file());
 }
 
 #[test]
@@ -92,16 +180,32 @@ fn zstd_layers_and_platform_choice() {
     let dir = scratch();
     let bundle = dir.path().join("zstd");
     unpack_fixture(&env, dir.path(), "zstd-latest", &bundle);
-    assert_eq!(std::fs::read_to_string(bundle.join("rootfs/etc/compression")).unwrap(), "zstd\n");
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs/etc/compression")).unwrap(),
+        "zstd\n"
+    );
     assert!(bundle.join("rootfs/bin/busybox").is_file());
 
     let arm = dir.path().join("arm");
     let image = format!("{}:multiarch-latest", env.fixtures.display());
-    expect_ok(hoist(dir.path()).args(["unpack", "--platform", "linux/arm/v7", "--image", &image]).arg(&arm));
-    assert_eq!(std::fs::read_to_string(arm.join("rootfs/platform")).unwrap(), "linux/arm/v7\n");
-    let missing = run(hoist(dir.path()).args(["unpack", "--platform", "linux/s390x", "--image", &image]).arg(dir.path().join("none")));
+    expect_ok(
+        hoist(dir.path())
+            .args(["unpack", "--platform", "linux/arm/v7", "--image", &image])
+            .arg(&arm),
+    );
+    assert_eq!(
+        std::fs::read_to_string(arm.join("rootfs/platform")).unwrap(),
+        "linux/arm/v7\n"
+    );
+    let missing = run(hoist(dir.path())
+        .args(["unpack", "--platform", "linux/s390x", "--image", &image])
+        .arg(dir.path().join("none")));
     assert_eq!(missing.status.code(), Some(125));
-    assert!(stderr(&missing).contains("linux/arm64"), "the error lists the platforms: {}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("linux/arm64"),
+        "the error lists the platforms: {}",
+        stderr(&missing)
+    );
     assert!(!dir.path().join("none").exists());
 }
 
@@ -111,17 +215,39 @@ fn config_json_follows_the_image_config() {
     let dir = scratch();
     let bundle = dir.path().join("bundle");
     unpack_fixture(&env, dir.path(), "busybox-latest", &bundle);
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["process"]["args"], serde_json::json!(["sh"]));
     assert_eq!(config["root"]["path"], "rootfs");
-    assert!(config["process"]["env"].as_array().unwrap().iter().any(|e| e.as_str().unwrap().starts_with("PATH=")));
-    assert_eq!(config["annotations"]["org.opencontainers.image.title"], "busybox");
-    assert_eq!(config["annotations"]["org.opencontainers.image.architecture"], hoist_oci::Platform::host().architecture);
+    assert!(config["process"]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e.as_str().unwrap().starts_with("PATH=")));
+    assert_eq!(
+        config["annotations"]["org.opencontainers.image.title"],
+        "busybox"
+    );
+    assert_eq!(
+        config["annotations"]["org.opencontainers.image.architecture"],
+        hoist_oci::Platform::host().architecture
+    );
     let masked = config["linux"]["maskedPaths"].as_array().unwrap();
-    assert!(masked.iter().any(|p| p == "/proc/kcore"), "masks are on by default");
-    let namespaces: Vec<&str> = config["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+    assert!(
+        masked.iter().any(|p| p == "/proc/kcore"),
+        "masks are on by default"
+    );
+    let namespaces: Vec<&str> = config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
     for ns in ["pid", "network", "ipc", "uts", "mount"] {
-        assert!(namespaces.contains(&ns), "{ns} namespace missing: {namespaces:?}");
+        assert!(
+            namespaces.contains(&ns),
+            "{ns} namespace missing: {namespaces:?}"
+        );
     }
 }
 
@@ -129,7 +255,15 @@ fn config_json_follows_the_image_config() {
 fn a_wrong_diff_id_fails_and_leaves_no_bundle() {
     let dir = scratch();
     let layout = dir.path().join("layout");
-    write_image(&layout, "bad", &[Tar::default().file("hello", b"hi").finish()], Lies { wrong_diff_id: true, ..Lies::default() });
+    write_image(
+        &layout,
+        "bad",
+        &[Tar::default().file("hello", b"hi").finish()],
+        Lies {
+            wrong_diff_id: true,
+            ..Lies::default()
+        },
+    );
     let bundle = dir.path().join("bundle");
     let output = unpack(dir.path(), &format!("{}:bad", layout.display()), &bundle);
     assert_eq!(output.status.code(), Some(125));
@@ -142,7 +276,15 @@ fn a_truncated_layer_fails_and_leaves_no_bundle() {
     let dir = scratch();
     let layout = dir.path().join("layout");
     let big: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
-    write_image(&layout, "cut", &[Tar::default().file("big", &big).finish()], Lies { truncate_blob: 100, ..Lies::default() });
+    write_image(
+        &layout,
+        "cut",
+        &[Tar::default().file("big", &big).finish()],
+        Lies {
+            truncate_blob: 100,
+            ..Lies::default()
+        },
+    );
     let bundle = dir.path().join("bundle");
     let output = unpack(dir.path(), &format!("{}:cut", layout.display()), &bundle);
     assert_eq!(output.status.code(), Some(125));
@@ -153,18 +295,32 @@ fn a_truncated_layer_fails_and_leaves_no_bundle() {
 fn an_existing_bundle_is_not_touched() {
     let dir = scratch();
     let layout = dir.path().join("layout");
-    write_image(&layout, "ok", &[Tar::default().file("hello", b"hi").finish()], Lies::default());
+    write_image(
+        &layout,
+        "ok",
+        &[Tar::default().file("hello", b"hi").finish()],
+        Lies::default(),
+    );
     let bundle = dir.path().join("bundle");
     std::fs::create_dir_all(&bundle).unwrap();
     std::fs::write(bundle.join("mine"), b"keep me").unwrap();
     let output = unpack(dir.path(), &format!("{}:ok", layout.display()), &bundle);
     assert_eq!(output.status.code(), Some(125));
-    assert!(stderr(&output).contains("already exists"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("already exists"),
+        "{}",
+        stderr(&output)
+    );
     assert_eq!(std::fs::read(bundle.join("mine")).unwrap(), b"keep me");
     // An empty directory is fine, as with umoci.
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    expect_ok(hoist(dir.path()).args(["unpack", "--image"]).arg(format!("{}:ok", layout.display())).arg(&empty));
+    expect_ok(
+        hoist(dir.path())
+            .args(["unpack", "--image"])
+            .arg(format!("{}:ok", layout.display()))
+            .arg(&empty),
+    );
     assert_eq!(std::fs::read(empty.join("rootfs/hello")).unwrap(), b"hi");
 }
 
@@ -176,23 +332,58 @@ fn hostile_entries_never_write_outside_the_rootfs() {
     std::fs::write(outside.join("victim"), b"original").unwrap();
     let outside_str = outside.display().to_string();
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("dotdot", Tar::default().file(&format!("../../../../../../..{outside_str}/dotdot"), b"x").finish()),
-        ("absolute", Tar::default().file(&format!("{outside_str}/absolute"), b"x").finish()),
+        (
+            "dotdot",
+            Tar::default()
+                .file(&format!("../../../../../../..{outside_str}/dotdot"), b"x")
+                .finish(),
+        ),
+        (
+            "absolute",
+            Tar::default()
+                .file(&format!("{outside_str}/absolute"), b"x")
+                .finish(),
+        ),
         (
             "symlink-then-write",
-            Tar::default().symlink("escape", &outside_str).file("escape/through-link", b"x").finish(),
+            Tar::default()
+                .symlink("escape", &outside_str)
+                .file("escape/through-link", b"x")
+                .finish(),
         ),
         (
             "symlink-then-overwrite",
-            Tar::default().symlink("victim", &format!("{outside_str}/victim")).file("victim", b"overwritten").finish(),
+            Tar::default()
+                .symlink("victim", &format!("{outside_str}/victim"))
+                .file("victim", b"overwritten")
+                .finish(),
         ),
-        ("hardlink-out", Tar::default().hardlink("stolen", &format!("{outside_str}/victim")).finish()),
+        (
+            "hardlink-out",
+            Tar::default()
+                .hardlink("stolen", &format!("{outside_str}/victim"))
+                .finish(),
+        ),
         (
             "hardlink-through-symlink",
-            Tar::default().symlink("dir", &outside_str).hardlink("stolen", "dir/victim").finish(),
+            Tar::default()
+                .symlink("dir", &outside_str)
+                .hardlink("stolen", "dir/victim")
+                .finish(),
         ),
-        ("whiteout-out", Tar::default().file(&format!("../../../..{outside_str}/.wh.victim"), b"").finish()),
-        ("root-becomes-symlink", Tar::default().symlink(".", &outside_str).file("after", b"x").finish()),
+        (
+            "whiteout-out",
+            Tar::default()
+                .file(&format!("../../../..{outside_str}/.wh.victim"), b"")
+                .finish(),
+        ),
+        (
+            "root-becomes-symlink",
+            Tar::default()
+                .symlink(".", &outside_str)
+                .file("after", b"x")
+                .finish(),
+        ),
     ];
     for (name, layer) in cases {
         let layout = dir.path().join(format!("layout-{name}"));
@@ -204,22 +395,41 @@ fn hostile_entries_never_write_outside_the_rootfs() {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         found.sort();
-        assert_eq!(found, ["victim"], "{name}: something was written outside the rootfs");
-        assert_eq!(std::fs::read(outside.join("victim")).unwrap(), b"original", "{name}: the victim was changed");
-        assert_eq!(outside.join("victim").metadata().unwrap().nlink(), 1, "{name}: the victim was hardlinked");
+        assert_eq!(
+            found,
+            ["victim"],
+            "{name}: something was written outside the rootfs"
+        );
+        assert_eq!(
+            std::fs::read(outside.join("victim")).unwrap(),
+            b"original",
+            "{name}: the victim was changed"
+        );
+        assert_eq!(
+            outside.join("victim").metadata().unwrap().nlink(),
+            1,
+            "{name}: the victim was hardlinked"
+        );
         if output.status.success() {
             // Confined: whatever the entry did, it did inside the rootfs.
             assert!(bundle.join("rootfs").is_dir(), "{name}");
         } else {
             assert_no_bundle(dir.path(), &bundle);
             let message = stderr(&output);
-            assert!(message.contains("entry") || message.contains("layer"), "{name}: the error names the entry: {message}");
+            assert!(
+                message.contains("entry") || message.contains("layer"),
+                "{name}: the error names the entry: {message}"
+            );
         }
     }
 }
 
 fn assert_no_bundle(scratch: &Path, bundle: &Path) {
-    assert!(!bundle.exists(), "a failed unpack left {}", bundle.display());
+    assert!(
+        !bundle.exists(),
+        "a failed unpack left {}",
+        bundle.display()
+    );
     let leftovers: Vec<_> = std::fs::read_dir(bundle.parent().unwrap())
         .unwrap()
         .filter_map(|e| {
@@ -227,5 +437,9 @@ fn assert_no_bundle(scratch: &Path, bundle: &Path) {
             name.starts_with(".hoist-unpack").then_some(name)
         })
         .collect();
-    assert!(leftovers.is_empty(), "staging directories left in {}: {leftovers:?}", scratch.display());
+    assert!(
+        leftovers.is_empty(),
+        "staging directories left in {}: {leftovers:?}",
+        scratch.display()
+    );
 }

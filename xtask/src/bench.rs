@@ -13,10 +13,12 @@ use crate::registry::Registries;
 use crate::shell::{self, cargo, target_dir};
 use crate::{fixtures, setup};
 
+/// Builds the command for run `i`, in a fresh directory `dir` of its own.
+type CommandFor<'a> = Box<dyn Fn(&Path, usize) -> Command + 'a>;
+
 struct Tool<'a> {
     name: &'static str,
-    /// Builds the command for run `i`, in a fresh directory `dir` of its own.
-    command: Box<dyn Fn(&Path, usize) -> Command + 'a>,
+    command: CommandFor<'a>,
 }
 
 pub fn run(runs: usize) -> anyhow::Result<()> {
@@ -30,8 +32,14 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
         let fixtures = fixtures::build_and_push(&registries)?;
         let registry = registries.plain.address.clone();
         let layout = fixtures.layout.clone();
-        println!("hoist vs peers: median of {runs} runs, on a tmpfs ({})", scratch.display());
-        println!("{:<34} {:>12} {:>12} {:>9}", "task", "hoist (ms)", "peer (ms)", "ratio");
+        println!(
+            "hoist vs peers: median of {runs} runs, on a tmpfs ({})",
+            scratch.display()
+        );
+        println!(
+            "{:<34} {:>12} {:>12} {:>9}",
+            "task", "hoist (ms)", "peer (ms)", "ratio"
+        );
 
         for image in ["busybox", "layers"] {
             let source = format!("docker://{registry}/{image}:latest");
@@ -39,7 +47,8 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
                 name: "hoist",
                 command: Box::new(|dir: &Path, _| {
                     let mut c = Command::new(&hoist);
-                    c.args(["pull", "--quiet", "--tls-verify=false", &source, "--dest"]).arg(format!("oci:{}:latest", dir.display()));
+                    c.args(["pull", "--quiet", "--tls-verify=false", &source, "--dest"])
+                        .arg(format!("oci:{}:latest", dir.display()));
                     c
                 }),
             };
@@ -47,11 +56,18 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
                 name: "skopeo",
                 command: Box::new(|dir: &Path, _| {
                     let mut c = Command::new("skopeo");
-                    c.args(["copy", "--quiet", "--src-tls-verify=false", &source]).arg(format!("oci:{}:latest", dir.display()));
+                    c.args(["copy", "--quiet", "--src-tls-verify=false", &source])
+                        .arg(format!("oci:{}:latest", dir.display()));
                     c
                 }),
             };
-            compare(&format!("pull {image}"), &hoist_pull, &[skopeo], &scratch, runs)?;
+            compare(
+                &format!("pull {image}"),
+                &hoist_pull,
+                &[skopeo],
+                &scratch,
+                runs,
+            )?;
 
             let tag = format!("{}:{image}-latest", layout.display());
             let hoist_unpack = Tool {
@@ -70,11 +86,22 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
                     c
                 }),
             };
-            compare(&format!("unpack {image}"), &hoist_unpack, &[umoci], &scratch, runs)?;
+            compare(
+                &format!("unpack {image}"),
+                &hoist_unpack,
+                &[umoci],
+                &scratch,
+                runs,
+            )?;
         }
 
         let bundle = scratch.join("run-bundle");
-        shell::output(Command::new(&hoist).args(["unpack", "--image"]).arg(format!("{}:busybox-latest", layout.display())).arg(&bundle))?;
+        shell::output(
+            Command::new(&hoist)
+                .args(["unpack", "--image"])
+                .arg(format!("{}:busybox-latest", layout.display()))
+                .arg(&bundle),
+        )?;
         set_args(&bundle, &["true"])?;
         let runtime = |name: &'static str, binary: PathBuf| Tool {
             name,
@@ -82,7 +109,11 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
                 let bundle = bundle.clone();
                 move |dir: &Path, i| {
                     let mut c = Command::new(&binary);
-                    c.arg("--root").arg(dir.join("state")).args(["run", "--bundle"]).arg(&bundle).arg(format!("bench-{i}"));
+                    c.arg("--root")
+                        .arg(dir.join("state"))
+                        .args(["run", "--bundle"])
+                        .arg(&bundle)
+                        .arg(format!("bench-{i}"));
                     c
                 }
             }),
@@ -90,7 +121,10 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
         compare(
             "run --bundle busybox true",
             &runtime("hoist", hoist.clone()),
-            &[runtime("runc", "runc".into()), runtime("crun", "crun".into())],
+            &[
+                runtime("runc", "runc".into()),
+                runtime("crun", "crun".into()),
+            ],
             &scratch,
             runs,
         )?;
@@ -103,7 +137,13 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
 }
 
 /// Times hoist and each peer and prints one line per peer.
-fn compare(task: &str, hoist: &Tool, peers: &[Tool], scratch: &Path, runs: usize) -> anyhow::Result<()> {
+fn compare(
+    task: &str,
+    hoist: &Tool,
+    peers: &[Tool],
+    scratch: &Path,
+    runs: usize,
+) -> anyhow::Result<()> {
     let ours = measure(hoist, scratch, runs).with_context(|| format!("{task}: hoist failed"))?;
     for peer in peers {
         match measure(peer, scratch, runs) {
@@ -136,7 +176,10 @@ fn measure(tool: &Tool, scratch: &Path, runs: usize) -> anyhow::Result<Duration>
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir)?;
         let mut command = (tool.command)(&dir, i);
-        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let start = Instant::now();
         let output = command.output()?;
         let elapsed = start.elapsed();
@@ -163,5 +206,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn first_line(text: &str) -> &str {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim()
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
 }

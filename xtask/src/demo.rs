@@ -27,11 +27,28 @@ pub fn run() -> anyhow::Result<()> {
     let bundle = work.join("bundle");
     let image = format!("docker://{}/busybox:latest", registries.plain.address);
 
-    step(&format!("hoist pull {image} --tls-verify=false --dest oci:{}:latest", layout.display()));
-    shell::run(Command::new(&hoist).args(["pull", &image, "--tls-verify=false", "--dest"]).arg(format!("oci:{}:latest", layout.display())))?;
+    step(&format!(
+        "hoist pull {image} --tls-verify=false --dest oci:{}:latest",
+        layout.display()
+    ));
+    shell::run(
+        Command::new(&hoist)
+            .args(["pull", &image, "--tls-verify=false", "--dest"])
+            .arg(format!("oci:{}:latest", layout.display())),
+    )?;
 
-    step(&format!("hoist unpack --image {}:latest {}", layout.display(), bundle.display()));
-    shell::run(Command::new(&hoist).arg("unpack").arg("--image").arg(format!("{}:latest", layout.display())).arg(&bundle))?;
+    step(&format!(
+        "hoist unpack --image {}:latest {}",
+        layout.display(),
+        bundle.display()
+    ));
+    shell::run(
+        Command::new(&hoist)
+            .arg("unpack")
+            .arg("--image")
+            .arg(format!("{}:latest", layout.display()))
+            .arg(&bundle),
+    )?;
     set_args(&bundle, &["sh", "-c", DEMO_SCRIPT])?;
 
     let id = format!("hoist-demo-{}", std::process::id());
@@ -48,12 +65,21 @@ pub fn run() -> anyhow::Result<()> {
     }
 
     let one_step = format!("{}/busybox:latest", registries.plain.address);
-    step(&format!("hoist run --rm --tls-verify=false {one_step} echo ... (pull, unpack and run in one step)"));
+    step(&format!(
+        "hoist run --rm --tls-verify=false {one_step} echo ... (pull, unpack and run in one step)"
+    ));
     let status = Command::new(&hoist)
         .env("HOIST_ROOT", work.join("store"))
         .arg("--root")
         .arg(work.join("run"))
-        .args(["run", "--rm", "--tls-verify=false", &one_step, "echo", "  ...and one step from an image name to a running container."])
+        .args([
+            "run",
+            "--rm",
+            "--tls-verify=false",
+            &one_step,
+            "echo",
+            "  ...and one step from an image name to a running container.",
+        ])
         .status()?;
     if !status.success() {
         bail!("the one-step run failed: {status}");

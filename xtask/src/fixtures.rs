@@ -55,13 +55,34 @@ struct LayerRecipe {
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Entry {
-    Dir { dir: String, mode: Option<u32> },
-    File { file: String, content: String, mode: Option<u32>, uid: Option<u64>, gid: Option<u64> },
-    Symlink { symlink: String, target: String },
-    Hardlink { hardlink: String, target: String },
-    Whiteout { whiteout: String },
-    Opaque { opaque: String },
-    Fifo { fifo: String },
+    Dir {
+        dir: String,
+        mode: Option<u32>,
+    },
+    File {
+        file: String,
+        content: String,
+        mode: Option<u32>,
+        uid: Option<u64>,
+        gid: Option<u64>,
+    },
+    Symlink {
+        symlink: String,
+        target: String,
+    },
+    Hardlink {
+        hardlink: String,
+        target: String,
+    },
+    Whiteout {
+        whiteout: String,
+    },
+    Opaque {
+        opaque: String,
+    },
+    Fifo {
+        fifo: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -97,13 +118,15 @@ pub fn build_and_push(registries: &Registries) -> anyhow::Result<Fixtures> {
 /// Builds every recipe into a fresh OCI layout at `dir`.
 pub fn build(dir: &Path) -> anyhow::Result<Fixtures> {
     let path = workspace_root().join("fixtures/images.toml");
-    let recipes: Recipes = toml::from_str(&fs::read_to_string(&path)?).with_context(|| format!("parsing {}", path.display()))?;
+    let recipes: Recipes = toml::from_str(&fs::read_to_string(&path)?)
+        .with_context(|| format!("parsing {}", path.display()))?;
     let _ = fs::remove_dir_all(dir);
     let layout = Layout::create(dir.join("layout"))?;
     let mut built: BTreeMap<String, (Descriptor, &ImageRecipe)> = BTreeMap::new();
     let mut repositories = Vec::new();
     for recipe in &recipes.image {
-        let descriptor = build_image(&layout, recipe).with_context(|| format!("building fixture image {}", recipe.name))?;
+        let descriptor = build_image(&layout, recipe)
+            .with_context(|| format!("building fixture image {}", recipe.name))?;
         if recipe.publish {
             layout.set_ref(&format!("{}-{}", recipe.name, recipe.tag), &descriptor)?;
             repositories.push(format!("{}:{}", recipe.name, recipe.tag));
@@ -113,7 +136,9 @@ pub fn build(dir: &Path) -> anyhow::Result<Fixtures> {
     for index in &recipes.index {
         let mut manifests = Vec::new();
         for name in &index.images {
-            let (descriptor, recipe) = built.get(name).with_context(|| format!("index {} names unknown image {name}", index.name))?;
+            let (descriptor, recipe) = built
+                .get(name)
+                .with_context(|| format!("index {} names unknown image {name}", index.name))?;
             let mut entry = serde_json::to_value(descriptor)?;
             entry["platform"] = json!({ "os": "linux", "architecture": recipe.architecture });
             if let Some(variant) = &recipe.variant {
@@ -137,19 +162,37 @@ fn push(fixtures: &Fixtures, registries: &Registries) -> anyhow::Result<()> {
     for repository in &fixtures.repositories {
         let (name, tag) = repository.split_once(':').expect("name:tag");
         let source = format!("oci:{}:{name}-{tag}", fixtures.layout.display());
-        skopeo_copy(&source, &format!("docker://{}/{repository}", registries.plain.address), None)?;
+        skopeo_copy(
+            &source,
+            &format!("docker://{}/{repository}", registries.plain.address),
+            None,
+        )?;
         if name == "busybox" {
             let creds = format!("{AUTH_USER}:{AUTH_PASSWORD}");
-            skopeo_copy(&source, &format!("docker://{}/{repository}", registries.auth.address), Some(&creds))?;
+            skopeo_copy(
+                &source,
+                &format!("docker://{}/{repository}", registries.auth.address),
+                Some(&creds),
+            )?;
         }
     }
-    eprintln!("xtask: pushed {} fixture images to {}", fixtures.repositories.len(), registries.plain.address);
+    eprintln!(
+        "xtask: pushed {} fixture images to {}",
+        fixtures.repositories.len(),
+        registries.plain.address
+    );
     Ok(())
 }
 
 fn skopeo_copy(source: &str, destination: &str, creds: Option<&str>) -> anyhow::Result<()> {
     let mut command = Command::new("skopeo");
-    command.args(["copy", "--quiet", "--all", "--preserve-digests", "--dest-tls-verify=false"]);
+    command.args([
+        "copy",
+        "--quiet",
+        "--all",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+    ]);
     if let Some(creds) = creds {
         command.args(["--dest-creds", creds]);
     }
@@ -164,7 +207,9 @@ fn build_image(layout: &Layout, recipe: &ImageRecipe) -> anyhow::Result<Descript
         diff_ids.push(Digest::of(&tar).to_string());
         let (bytes, media) = match layer.compression.as_str() {
             "gzip" => {
-                let mut encoder = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
+                let mut encoder = flate2::GzBuilder::new()
+                    .mtime(0)
+                    .write(Vec::new(), flate2::Compression::default());
                 encoder.write_all(&tar)?;
                 (encoder.finish()?, media_type::OCI_LAYER_GZIP)
             }
@@ -199,7 +244,11 @@ fn build_image(layout: &Layout, recipe: &ImageRecipe) -> anyhow::Result<Descript
     write_json(layout, &manifest, media_type::OCI_MANIFEST)
 }
 
-fn write_json(layout: &Layout, value: &serde_json::Value, media: &str) -> anyhow::Result<Descriptor> {
+fn write_json(
+    layout: &Layout,
+    value: &serde_json::Value,
+    media: &str,
+) -> anyhow::Result<Descriptor> {
     write_blob(layout, &serde_json::to_vec(value)?, media)
 }
 
@@ -218,8 +267,22 @@ fn layer_tar(layer: &LayerRecipe) -> anyhow::Result<Vec<u8>> {
     }
     for entry in &layer.entries {
         match entry {
-            Entry::Dir { dir, mode } => append(&mut builder, dir, tar::EntryType::Directory, mode.unwrap_or(0o755), b"", None, (0, 0))?,
-            Entry::File { file, content, mode, uid, gid } => append(
+            Entry::Dir { dir, mode } => append(
+                &mut builder,
+                dir,
+                tar::EntryType::Directory,
+                mode.unwrap_or(0o755),
+                b"",
+                None,
+                (0, 0),
+            )?,
+            Entry::File {
+                file,
+                content,
+                mode,
+                uid,
+                gid,
+            } => append(
                 &mut builder,
                 file,
                 tar::EntryType::Regular,
@@ -228,13 +291,40 @@ fn layer_tar(layer: &LayerRecipe) -> anyhow::Result<Vec<u8>> {
                 None,
                 (uid.unwrap_or(0), gid.unwrap_or(0)),
             )?,
-            Entry::Symlink { symlink, target } => append(&mut builder, symlink, tar::EntryType::Symlink, 0o777, b"", Some(target), (0, 0))?,
-            Entry::Hardlink { hardlink, target } => append(&mut builder, hardlink, tar::EntryType::Link, 0o644, b"", Some(target), (0, 0))?,
+            Entry::Symlink { symlink, target } => append(
+                &mut builder,
+                symlink,
+                tar::EntryType::Symlink,
+                0o777,
+                b"",
+                Some(target),
+                (0, 0),
+            )?,
+            Entry::Hardlink { hardlink, target } => append(
+                &mut builder,
+                hardlink,
+                tar::EntryType::Link,
+                0o644,
+                b"",
+                Some(target),
+                (0, 0),
+            )?,
             Entry::Whiteout { whiteout } => {
                 let path = Path::new(whiteout);
-                let name = path.file_name().context("whiteout needs a file name")?.to_string_lossy();
+                let name = path
+                    .file_name()
+                    .context("whiteout needs a file name")?
+                    .to_string_lossy();
                 let wh = path.with_file_name(format!(".wh.{name}"));
-                append(&mut builder, &wh.to_string_lossy(), tar::EntryType::Regular, 0o644, b"", None, (0, 0))?
+                append(
+                    &mut builder,
+                    &wh.to_string_lossy(),
+                    tar::EntryType::Regular,
+                    0o644,
+                    b"",
+                    None,
+                    (0, 0),
+                )?
             }
             Entry::Opaque { opaque } => append(
                 &mut builder,
@@ -245,14 +335,24 @@ fn layer_tar(layer: &LayerRecipe) -> anyhow::Result<Vec<u8>> {
                 None,
                 (0, 0),
             )?,
-            Entry::Fifo { fifo } => append(&mut builder, fifo, tar::EntryType::Fifo, 0o644, b"", None, (0, 0))?,
+            Entry::Fifo { fifo } => append(
+                &mut builder,
+                fifo,
+                tar::EntryType::Fifo,
+                0o644,
+                b"",
+                None,
+                (0, 0),
+            )?,
         }
     }
     Ok(builder.into_inner()?)
 }
 
 fn append_busybox(builder: &mut tar::Builder<Vec<u8>>) -> anyhow::Result<()> {
-    let binary = fs::read(BUSYBOX).with_context(|| format!("reading {BUSYBOX} (install busybox-static with `cargo xtask setup`)"))?;
+    let binary = fs::read(BUSYBOX).with_context(|| {
+        format!("reading {BUSYBOX} (install busybox-static with `cargo xtask setup`)")
+    })?;
     let list = shell::output(Command::new(BUSYBOX).arg("--list-full"))?.stdout;
     let mut applets: Vec<String> = String::from_utf8(list)?
         .lines()
@@ -261,22 +361,66 @@ fn append_busybox(builder: &mut tar::Builder<Vec<u8>>) -> anyhow::Result<()> {
         .collect();
     applets.sort();
     applets.dedup();
-    for dir in ["bin", "dev", "etc", "home", "proc", "root", "sbin", "sys", "tmp", "usr", "usr/bin", "usr/sbin", "var"] {
+    for dir in [
+        "bin", "dev", "etc", "home", "proc", "root", "sbin", "sys", "tmp", "usr", "usr/bin",
+        "usr/sbin", "var",
+    ] {
         let mode = match dir {
             "tmp" => 0o1777,
             "root" => 0o700,
             _ => 0o755,
         };
-        append(builder, dir, tar::EntryType::Directory, mode, b"", None, (0, 0))?;
+        append(
+            builder,
+            dir,
+            tar::EntryType::Directory,
+            mode,
+            b"",
+            None,
+            (0, 0),
+        )?;
     }
-    append(builder, "bin/busybox", tar::EntryType::Regular, 0o755, &binary, None, (0, 0))?;
+    append(
+        builder,
+        "bin/busybox",
+        tar::EntryType::Regular,
+        0o755,
+        &binary,
+        None,
+        (0, 0),
+    )?;
     for applet in &applets {
-        append(builder, applet, tar::EntryType::Symlink, 0o777, b"", Some("/bin/busybox"), (0, 0))?;
+        append(
+            builder,
+            applet,
+            tar::EntryType::Symlink,
+            0o777,
+            b"",
+            Some("/bin/busybox"),
+            (0, 0),
+        )?;
     }
-    let passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+    let passwd =
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
     let group = "root:x:0:\nnogroup:x:65534:\n";
-    append(builder, "etc/passwd", tar::EntryType::Regular, 0o644, passwd.as_bytes(), None, (0, 0))?;
-    append(builder, "etc/group", tar::EntryType::Regular, 0o644, group.as_bytes(), None, (0, 0))?;
+    append(
+        builder,
+        "etc/passwd",
+        tar::EntryType::Regular,
+        0o644,
+        passwd.as_bytes(),
+        None,
+        (0, 0),
+    )?;
+    append(
+        builder,
+        "etc/group",
+        tar::EntryType::Regular,
+        0o644,
+        group.as_bytes(),
+        None,
+        (0, 0),
+    )?;
     Ok(())
 }
 
@@ -296,7 +440,10 @@ fn append(
     header.set_gid(gid);
     header.set_mtime(EPOCH);
     header.set_size(content.len() as u64);
-    if matches!(kind, tar::EntryType::Fifo | tar::EntryType::Char | tar::EntryType::Block) {
+    if matches!(
+        kind,
+        tar::EntryType::Fifo | tar::EntryType::Char | tar::EntryType::Block
+    ) {
         header.set_device_major(0)?;
         header.set_device_minor(0)?;
     }

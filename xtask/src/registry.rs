@@ -49,7 +49,10 @@ pub fn command(action: Action) -> anyhow::Result<()> {
         Action::Start => {
             let r = Registries::start(DEFAULT_INSTANCE)?;
             println!("registry      http://{} (anonymous)", r.plain.address);
-            println!("registry-auth http://{} (basic auth {AUTH_USER}:{AUTH_PASSWORD})", r.auth.address);
+            println!(
+                "registry-auth http://{} (basic auth {AUTH_USER}:{AUTH_PASSWORD})",
+                r.auth.address
+            );
             println!("storage       {}", instance_dir(DEFAULT_INSTANCE).display());
         }
         Action::Stop => match Registries::load(DEFAULT_INSTANCE) {
@@ -60,7 +63,10 @@ pub fn command(action: Action) -> anyhow::Result<()> {
             Ok(r) => {
                 for (name, server) in [("registry", &r.plain), ("registry-auth", &r.auth)] {
                     let state = if server.alive() { "running" } else { "dead" };
-                    println!("{name:<14} {state:<8} pid {:<8} http://{}", server.pid, server.address);
+                    println!(
+                        "{name:<14} {state:<8} pid {:<8} http://{}",
+                        server.pid, server.address
+                    );
                 }
             }
             Err(_) => println!("not running (start with `cargo xtask registry start`)"),
@@ -85,7 +91,9 @@ impl Registries {
         let dir = instance_dir(instance);
         fs::create_dir_all(&dir)?;
         let htpasswd = dir.join("htpasswd");
-        let line = shell::output(Command::new("htpasswd").args(["-Bbn", AUTH_USER, AUTH_PASSWORD]))?.stdout;
+        let line =
+            shell::output(Command::new("htpasswd").args(["-Bbn", AUTH_USER, AUTH_PASSWORD]))?
+                .stdout;
         fs::write(&htpasswd, line)?;
         let plain = start_server(&dir.join("plain"), None)?;
         let auth = match start_server(&dir.join("auth"), Some(&htpasswd)) {
@@ -100,13 +108,17 @@ impl Registries {
             plain,
             auth,
         };
-        fs::write(dir.join("servers.json"), serde_json::to_vec_pretty(&registries)?)?;
+        fs::write(
+            dir.join("servers.json"),
+            serde_json::to_vec_pretty(&registries)?,
+        )?;
         Ok(registries)
     }
 
     pub fn load(instance: &str) -> anyhow::Result<Registries> {
         let path = instance_dir(instance).join("servers.json");
-        let bytes = fs::read(&path).with_context(|| format!("no registries recorded in {}", path.display()))?;
+        let bytes = fs::read(&path)
+            .with_context(|| format!("no registries recorded in {}", path.display()))?;
         Ok(serde_json::from_slice(&bytes)?)
     }
 
@@ -128,8 +140,10 @@ impl Server {
     pub fn alive(&self) -> bool {
         let is_registry = fs::read_link(format!("/proc/{}/exe", self.pid))
             .is_ok_and(|exe| exe.to_string_lossy().contains("docker-registry"));
-        let zombie = fs::read_to_string(format!("/proc/{}/stat", self.pid))
-            .map_or(true, |stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')));
+        let zombie = fs::read_to_string(format!("/proc/{}/stat", self.pid)).map_or(true, |stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        });
         is_registry && !zombie
     }
 
@@ -153,7 +167,10 @@ fn start_server(dir: &Path, htpasswd: Option<&Path>) -> anyhow::Result<Server> {
     let port = free_port()?;
     let address = format!("127.0.0.1:{port}");
     let auth = match htpasswd {
-        Some(path) => format!("auth:\n  htpasswd:\n    realm: hoist-test\n    path: {}\n", path.display()),
+        Some(path) => format!(
+            "auth:\n  htpasswd:\n    realm: hoist-test\n    path: {}\n",
+            path.display()
+        ),
         None => String::new(),
     };
     let config = format!(
@@ -184,7 +201,10 @@ fn start_server(dir: &Path, htpasswd: Option<&Path>) -> anyhow::Result<Server> {
         if !server.alive() || Instant::now() > deadline {
             server.kill();
             let log = fs::read_to_string(dir.join("registry.log")).unwrap_or_default();
-            bail!("docker-registry on {} did not come up:\n{log}", server.address);
+            bail!(
+                "docker-registry on {} did not come up:\n{log}",
+                server.address
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -28,16 +28,13 @@ pub fn run(build: bool) -> anyhow::Result<()> {
 }
 
 pub fn install_missing(packages: &[&str]) -> anyhow::Result<()> {
-    let missing: Vec<&str> = packages
-        .iter()
-        .copied()
-        .filter(|p| !installed(p))
-        .collect();
+    let missing: Vec<&str> = packages.iter().copied().filter(|p| !installed(p)).collect();
     if missing.is_empty() {
         return Ok(());
     }
     eprintln!("xtask: installing {}", missing.join(" "));
-    shell::run(Command::new("apt-get").args(["update", "-q"])).context("apt-get update (setup needs root)")?;
+    shell::run(Command::new("apt-get").args(["update", "-q"]))
+        .context("apt-get update (setup needs root)")?;
     shell::run(
         Command::new("apt-get")
             .args(["install", "-y", "-q", "--no-install-recommends"])

@@ -21,7 +21,9 @@ pub fn target_dir() -> PathBuf {
 /// Runs a command with inherited stdio; fails unless it exits 0.
 pub fn run(command: &mut Command) -> anyhow::Result<()> {
     let shown = format!("{command:?}");
-    let status = command.status().with_context(|| format!("starting {shown}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("starting {shown}"))?;
     if !status.success() {
         bail!("{shown} failed with {status}");
     }
@@ -31,7 +33,9 @@ pub fn run(command: &mut Command) -> anyhow::Result<()> {
 /// Runs a command and returns its output; fails unless it exits 0.
 pub fn output(command: &mut Command) -> anyhow::Result<Output> {
     let shown = format!("{command:?}");
-    let output = command.output().with_context(|| format!("starting {shown}"))?;
+    let output = command
+        .output()
+        .with_context(|| format!("starting {shown}"))?;
     if !output.status.success() {
         bail!(
             "{shown} failed with {}:\n{}{}",

@@ -21,7 +21,10 @@ pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
             .args(cargo_args)
             .env("HOIST_TEST_REGISTRY", &registries.plain.address)
             .env("HOIST_TEST_AUTH_REGISTRY", &registries.auth.address)
-            .env("HOIST_TEST_AUTH_CREDS", format!("{AUTH_USER}:{AUTH_PASSWORD}"))
+            .env(
+                "HOIST_TEST_AUTH_CREDS",
+                format!("{AUTH_USER}:{AUTH_PASSWORD}"),
+            )
             .env("HOIST_TEST_FIXTURES", &fixtures.layout)
             .env("HOIST_BIN", target_dir().join("debug/hoist"))
             // Under xtask the environment is complete: a test that would skip must fail.

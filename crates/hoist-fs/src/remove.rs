@@ -26,7 +26,9 @@ pub fn remove_all_at(dir: impl AsFd, name: &OsStr) -> io::Result<()> {
         let entry = entry?;
         let entry_name = entry.file_name().to_bytes();
         if entry_name != b"." && entry_name != b".." {
-            names.push(<OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(entry_name).to_os_string());
+            names.push(
+                <OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(entry_name).to_os_string(),
+            );
         }
     }
     for child in names {

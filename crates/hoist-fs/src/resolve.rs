@@ -38,7 +38,11 @@ const MAX_SYMLINKS: usize = 40;
 impl Root {
     /// Opens `path` as a root, using `openat2` if the kernel has it.
     pub fn open(path: &Path) -> io::Result<Root> {
-        let fd = rfs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        let fd = rfs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         let resolver = if kernel_resolves_in_root(fd.as_fd()) {
             Resolver::Kernel
         } else {
@@ -49,7 +53,11 @@ impl Root {
 
     /// Opens `path` as a root with a chosen resolver (tests exercise both).
     pub fn open_with(path: &Path, resolver: Resolver) -> io::Result<Root> {
-        let fd = rfs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        let fd = rfs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         Ok(Root { fd, resolver })
     }
 
@@ -153,8 +161,10 @@ impl Root {
     }
 
     fn walk(&self, path: &Path, symlinks_allowed: Symlinks) -> io::Result<OwnedFd> {
-        let mut pending: VecDeque<OsString> =
-            relative_components(path).into_iter().map(OsStr::to_os_string).collect();
+        let mut pending: VecDeque<OsString> = relative_components(path)
+            .into_iter()
+            .map(OsStr::to_os_string)
+            .collect();
         // The directories walked through, so `..` can step back without a lookup that could
         // leave the root.
         let mut stack: Vec<OwnedFd> = Vec::new();
@@ -174,10 +184,14 @@ impl Root {
             if FileType::from_raw_mode(rfs::fstat(&fd)?.st_mode) == FileType::Symlink {
                 symlinks += 1;
                 if symlinks_allowed == Symlinks::Refuse {
-                    return Err(io::Error::from_raw_os_error(rustix::io::Errno::LOOP.raw_os_error()));
+                    return Err(io::Error::from_raw_os_error(
+                        rustix::io::Errno::LOOP.raw_os_error(),
+                    ));
                 }
                 if symlinks > MAX_SYMLINKS {
-                    return Err(io::Error::from_raw_os_error(rustix::io::Errno::LOOP.raw_os_error()));
+                    return Err(io::Error::from_raw_os_error(
+                        rustix::io::Errno::LOOP.raw_os_error(),
+                    ));
                 }
                 let target = rfs::readlinkat(&fd, "", Vec::new())?;
                 let target = Path::new(OsStr::from_bytes(target.as_bytes()));
@@ -228,7 +242,11 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     fn real_path(fd: &OwnedFd) -> std::path::PathBuf {
-        std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd))).unwrap()
+        std::fs::read_link(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(fd)
+        ))
+        .unwrap()
     }
 
     fn hostile_tree() -> tempfile::TempDir {
@@ -257,8 +275,19 @@ mod tests {
     #[test]
     fn symlinks_and_dotdot_stay_inside_the_root() {
         each_resolver(|root, root_path| {
-            let at = |p: &str| real_path(&root.open_path(Path::new(p)).unwrap_or_else(|e| panic!("{p} {:?}: {e}", root.resolver())));
-            assert_eq!(at("lib"), root_path.join("usr/lib"), "{:?}", root.resolver());
+            let at = |p: &str| {
+                real_path(
+                    &root
+                        .open_path(Path::new(p))
+                        .unwrap_or_else(|e| panic!("{p} {:?}: {e}", root.resolver())),
+                )
+            };
+            assert_eq!(
+                at("lib"),
+                root_path.join("usr/lib"),
+                "{:?}",
+                root.resolver()
+            );
             assert_eq!(at("abs-root"), root_path.to_path_buf());
             assert_eq!(at("../../.."), root_path.to_path_buf());
             assert_eq!(at("/usr/../../lib"), root_path.join("usr/lib"));
@@ -269,20 +298,33 @@ mod tests {
             // /etc does not exist inside the root; the host's /etc must not be found.
             assert!(root.open_path(Path::new("etc-link/passwd")).is_err());
             let err = root.open_path_no_symlinks(Path::new("lib")).unwrap_err();
-            assert_eq!(err.raw_os_error(), Some(rustix::io::Errno::LOOP.raw_os_error()));
+            assert_eq!(
+                err.raw_os_error(),
+                Some(rustix::io::Errno::LOOP.raw_os_error())
+            );
             root.open_path_no_symlinks(Path::new("/usr/lib")).unwrap();
             let err = root.open_path(Path::new("loop1")).unwrap_err();
-            assert_eq!(err.raw_os_error(), Some(rustix::io::Errno::LOOP.raw_os_error()));
+            assert_eq!(
+                err.raw_os_error(),
+                Some(rustix::io::Errno::LOOP.raw_os_error())
+            );
         });
     }
 
     #[test]
     fn create_dir_all_creates_inside_the_root_through_symlinks() {
         each_resolver(|root, root_path| {
-            root.create_dir_all(Path::new("/lib/x/../y/z"), 0o755).unwrap();
-            assert!(root_path.join("usr/lib/y/z").is_dir(), "{:?}", root.resolver());
+            root.create_dir_all(Path::new("/lib/x/../y/z"), 0o755)
+                .unwrap();
+            assert!(
+                root_path.join("usr/lib/y/z").is_dir(),
+                "{:?}",
+                root.resolver()
+            );
             // A dangling link is not created through, inside or out.
-            assert!(root.create_dir_all(Path::new("etc-link/ssl"), 0o755).is_err());
+            assert!(root
+                .create_dir_all(Path::new("etc-link/ssl"), 0o755)
+                .is_err());
             assert!(root.create_dir_all(Path::new("climb/made"), 0o755).is_err());
             assert!(!root_path.parent().unwrap().join("outside/made").exists());
             std::fs::remove_dir_all(root_path.join("usr/lib/y")).unwrap();

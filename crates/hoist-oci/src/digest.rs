@@ -54,8 +54,10 @@ impl FromStr for Digest {
         if algorithm != Self::ALGORITHM {
             return Err(DigestError::UnsupportedAlgorithm(algorithm.to_string()));
         }
-        let well_formed =
-            hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let well_formed = hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !well_formed {
             return Err(DigestError::BadEncoding(s.to_string()));
         }
@@ -110,7 +112,10 @@ mod tests {
             "sha512:00".parse::<Digest>(),
             Err(DigestError::UnsupportedAlgorithm("sha512".into()))
         );
-        assert!(matches!(hex64.parse::<Digest>(), Err(DigestError::MissingAlgorithm(_))));
+        assert!(matches!(
+            hex64.parse::<Digest>(),
+            Err(DigestError::MissingAlgorithm(_))
+        ));
         assert!(matches!(
             format!("sha256:{}", "A".repeat(64)).parse::<Digest>(),
             Err(DigestError::BadEncoding(_))

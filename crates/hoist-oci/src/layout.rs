@@ -90,7 +90,9 @@ impl Layout {
             return Ok(());
         }
         let mut writer = self.begin_blob()?;
-        writer.write_all(bytes).map_err(Error::io(self.blob_path(&digest)))?;
+        writer
+            .write_all(bytes)
+            .map_err(Error::io(self.blob_path(&digest)))?;
         writer.commit(&digest, expected.size())
     }
 
@@ -109,7 +111,12 @@ impl Layout {
     }
 
     /// Reads a whole blob into memory, verified, refusing one larger than `limit` before reading.
-    pub fn read_blob(&self, descriptor: &Descriptor, what: &'static str, limit: u64) -> Result<Vec<u8>> {
+    pub fn read_blob(
+        &self,
+        descriptor: &Descriptor,
+        what: &'static str,
+        limit: u64,
+    ) -> Result<Vec<u8>> {
         if descriptor.size() > limit {
             return Err(Error::TooLarge {
                 what,
@@ -238,9 +245,15 @@ impl BlobWriter {
 
     /// Verifies what was written and, if it matches, makes it visible by atomic rename.
     pub fn commit(self, expected: &Digest, expected_size: u64) -> Result<()> {
-        let BlobWriter { file, tally, layout } = self;
+        let BlobWriter {
+            file,
+            tally,
+            layout,
+        } = self;
         let target = layout.blob_path(expected);
-        let file = file.into_inner().map_err(|e| Error::io(&target)(e.into_error()))?;
+        let file = file
+            .into_inner()
+            .map_err(|e| Error::io(&target)(e.into_error()))?;
         if tally.bytes != expected_size {
             return Err(Error::SizeMismatch {
                 digest: expected.clone(),
@@ -256,7 +269,8 @@ impl BlobWriter {
             });
         }
         file.as_file().sync_all().map_err(Error::io(&target))?;
-        file.persist(&target).map_err(|e| Error::io(&target)(e.error))?;
+        file.persist(&target)
+            .map_err(|e| Error::io(&target)(e.error))?;
         Ok(())
     }
 }
@@ -309,7 +323,11 @@ mod tests {
 
     fn descriptor(bytes: &[u8]) -> Descriptor {
         let digest: oci_spec::image::Digest = Digest::of(bytes).to_string().parse().unwrap();
-        Descriptor::new(MediaType::Other(media_type::OCI_LAYER_TAR.into()), bytes.len() as u64, digest)
+        Descriptor::new(
+            MediaType::Other(media_type::OCI_LAYER_TAR.into()),
+            bytes.len() as u64,
+            digest,
+        )
     }
 
     fn visible_files(layout: &Layout) -> Vec<String> {
@@ -325,10 +343,16 @@ mod tests {
     fn create_makes_a_layout_that_open_accepts() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::create(dir.path().join("l")).unwrap();
-        assert_eq!(fs::read_to_string(layout.path().join("oci-layout")).unwrap(), LAYOUT_VERSION);
+        assert_eq!(
+            fs::read_to_string(layout.path().join("oci-layout")).unwrap(),
+            LAYOUT_VERSION
+        );
         assert!(layout.index().unwrap().manifests().is_empty());
         Layout::open(layout.path()).unwrap();
-        assert!(matches!(Layout::open(dir.path()), Err(Error::NotALayout(_))));
+        assert!(matches!(
+            Layout::open(dir.path()),
+            Err(Error::NotALayout(_))
+        ));
     }
 
     #[test]
@@ -341,8 +365,15 @@ mod tests {
         assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
         let mut w = layout.begin_blob().unwrap();
         w.write_all(b"goo").unwrap();
-        assert!(matches!(w.commit(&Digest::of(b"good"), 4), Err(Error::SizeMismatch { .. })));
-        assert!(visible_files(&layout).is_empty(), "{:?}", visible_files(&layout));
+        assert!(matches!(
+            w.commit(&Digest::of(b"good"), 4),
+            Err(Error::SizeMismatch { .. })
+        ));
+        assert!(
+            visible_files(&layout).is_empty(),
+            "{:?}",
+            visible_files(&layout)
+        );
     }
 
     #[test]
@@ -351,12 +382,18 @@ mod tests {
         let layout = Layout::create(dir.path()).unwrap();
         let desc = descriptor(b"layer bytes");
         layout.write_blob(b"layer bytes", &desc).unwrap();
-        assert_eq!(layout.read_blob(&desc, "layer", 1024).unwrap(), b"layer bytes");
+        assert_eq!(
+            layout.read_blob(&desc, "layer", 1024).unwrap(),
+            b"layer bytes"
+        );
         // Corrupt the stored blob: the next read must fail instead of returning bad bytes.
         let path = layout.blob_path(&descriptor_digest(&desc).unwrap());
         fs::write(&path, b"layer bytez").unwrap();
         assert!(layout.read_blob(&desc, "layer", 1024).is_err());
-        assert!(matches!(layout.read_blob(&desc, "layer", 3), Err(Error::TooLarge { .. })));
+        assert!(matches!(
+            layout.read_blob(&desc, "layer", 3),
+            Err(Error::TooLarge { .. })
+        ));
     }
 
     #[test]

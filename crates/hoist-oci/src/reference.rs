@@ -196,9 +196,15 @@ mod tests {
     #[test]
     fn short_names_normalise_like_docker() {
         assert_eq!(norm("busybox"), "docker.io/library/busybox:latest");
-        assert_eq!(norm("docker://busybox:1.36"), "docker.io/library/busybox:1.36");
+        assert_eq!(
+            norm("docker://busybox:1.36"),
+            "docker.io/library/busybox:1.36"
+        );
         assert_eq!(norm("user/app"), "docker.io/user/app:latest");
-        assert_eq!(norm("index.docker.io/busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(
+            norm("index.docker.io/busybox"),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(norm("localhost/app"), "localhost/app:latest");
     }
 
@@ -214,16 +220,32 @@ mod tests {
         assert_eq!(r.digest().unwrap().hex(), hex);
         assert!(r.is_loopback());
         let by_digest: Reference = format!("127.0.0.1:5000/a@sha256:{hex}").parse().unwrap();
-        assert_eq!(by_digest.tag(), None, "a digest reference gets no default tag");
+        assert_eq!(
+            by_digest.tag(),
+            None,
+            "a digest reference gets no default tag"
+        );
         assert!(!norm("quay.io/x/y").contains("library"));
     }
 
     #[test]
     fn rejects_bad_names() {
         assert_eq!("".parse::<Reference>(), Err(ReferenceError::Empty));
-        assert!(matches!("Busybox".parse::<Reference>(), Err(ReferenceError::BadRepository { .. })));
-        assert!(matches!("a//b".parse::<Reference>(), Err(ReferenceError::BadRepository { .. })));
-        assert!(matches!("busybox:-x".parse::<Reference>(), Err(ReferenceError::BadTag { .. })));
-        assert!(matches!("busybox@sha256:zz".parse::<Reference>(), Err(ReferenceError::BadDigest { .. })));
+        assert!(matches!(
+            "Busybox".parse::<Reference>(),
+            Err(ReferenceError::BadRepository { .. })
+        ));
+        assert!(matches!(
+            "a//b".parse::<Reference>(),
+            Err(ReferenceError::BadRepository { .. })
+        ));
+        assert!(matches!(
+            "busybox:-x".parse::<Reference>(),
+            Err(ReferenceError::BadTag { .. })
+        ));
+        assert!(matches!(
+            "busybox@sha256:zz".parse::<Reference>(),
+            Err(ReferenceError::BadDigest { .. })
+        ));
     }
 }

@@ -76,7 +76,9 @@ impl<R: Read> Read for VerifiedReader<R> {
             self.check_at_end()?;
             return Ok(0);
         }
-        let limit = buf.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let limit = buf
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..limit])?;
         if n == 0 {
             self.check_at_end()?;
@@ -110,44 +112,6 @@ impl Tally {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn read_all(data: &[u8], digest: Digest, size: u64) -> io::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        VerifiedReader::new(data, digest, size).read_to_end(&mut out)?;
-        Ok(out)
-    }
-
-    #[test]
-    fn passes_matching_bytes() {
-        let data = b"hello world";
-        let out = read_all(data, Digest::of(data), data.len() as u64).unwrap();
-        assert_eq!(out, data);
-    }
-
-    #[test]
-    fn fails_on_digest_mismatch_size_mismatch_and_overlong_input() {
-        let data = b"hello world";
-        let err = read_all(data, Digest::of(b"other"), data.len() as u64).unwrap_err();
-        assert!(err.to_string().contains("does not match its digest"), "{err}");
-        let err = read_all(&data[..5], Digest::of(data), data.len() as u64).unwrap_err();
-        assert!(err.to_string().contains("5 bytes long"), "{err}");
-        let err = read_all(data, Digest::of(&data[..5]), 5).unwrap_err();
-        assert!(err.to_string().contains("longer than"), "{err}");
-    }
-
-    #[test]
-    fn finish_drains_and_counts_the_rest() {
-        let data = b"0123456789";
-        let mut reader = VerifiedReader::new(&data[..], Digest::of(data), 10);
-        let mut head = [0u8; 4];
-        reader.read_exact(&mut head).unwrap();
-        assert_eq!(reader.finish().unwrap(), 6);
-    }
-}
-
 /// A reader that hashes whatever passes through it, for digests learned while streaming (a
 /// layer's diff_id, computed over its uncompressed bytes).
 pub struct DigestingReader<R> {
@@ -178,5 +142,46 @@ impl<R: Read> Read for DigestingReader<R> {
         let n = self.inner.read(buf)?;
         self.tally.update(&buf[..n]);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(data: &[u8], digest: Digest, size: u64) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        VerifiedReader::new(data, digest, size).read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn passes_matching_bytes() {
+        let data = b"hello world";
+        let out = read_all(data, Digest::of(data), data.len() as u64).unwrap();
+        assert_eq!(out, data);
+    }
+
+    #[test]
+    fn fails_on_digest_mismatch_size_mismatch_and_overlong_input() {
+        let data = b"hello world";
+        let err = read_all(data, Digest::of(b"other"), data.len() as u64).unwrap_err();
+        assert!(
+            err.to_string().contains("does not match its digest"),
+            "{err}"
+        );
+        let err = read_all(&data[..5], Digest::of(data), data.len() as u64).unwrap_err();
+        assert!(err.to_string().contains("5 bytes long"), "{err}");
+        let err = read_all(data, Digest::of(&data[..5]), 5).unwrap_err();
+        assert!(err.to_string().contains("longer than"), "{err}");
+    }
+
+    #[test]
+    fn finish_drains_and_counts_the_rest() {
+        let data = b"0123456789";
+        let mut reader = VerifiedReader::new(&data[..], Digest::of(data), 10);
+        let mut head = [0u8; 4];
+        reader.read_exact(&mut head).unwrap();
+        assert_eq!(reader.finish().unwrap(), 6);
     }
 }

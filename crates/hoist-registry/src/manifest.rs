@@ -7,23 +7,23 @@ use crate::{Error, Result};
 /// A manifest document as fetched, classified by what it says it is.
 pub(crate) enum Document {
     Image {
-        manifest: ImageManifest,
+        manifest: Box<ImageManifest>,
         media_type: String,
     },
-    Index(ImageIndex),
+    Index(Box<ImageIndex>),
 }
 
 /// Classifies raw manifest bytes. The `mediaType` field decides; where it is absent (allowed for
 /// OCI documents) the shape does, and a document whose type and shape disagree is rejected.
 pub(crate) fn parse(reference: &Reference, bytes: &[u8]) -> Result<Document> {
     let bad = |source| Error::BadManifest {
-        reference: reference.clone(),
+        reference: reference.to_string(),
         source,
     };
     let value: Value = serde_json::from_slice(bytes).map_err(bad)?;
     if value.get("schemaVersion").and_then(Value::as_u64) == Some(1) {
         return Err(Error::SchemaOne {
-            reference: reference.clone(),
+            reference: reference.to_string(),
         });
     }
     let has_layers = value.get("layers").is_some();
@@ -32,23 +32,29 @@ pub(crate) fn parse(reference: &Reference, bytes: &[u8]) -> Result<Document> {
     let (kind, media_type) = match declared {
         Some(mt) => match media_type::manifest_kind(mt) {
             Some(kind) => (kind, mt.to_string()),
-            None if mt == media_type::DOCKER_MANIFEST_V1 || mt == media_type::DOCKER_MANIFEST_V1_SIGNED => {
+            None if mt == media_type::DOCKER_MANIFEST_V1
+                || mt == media_type::DOCKER_MANIFEST_V1_SIGNED =>
+            {
                 return Err(Error::SchemaOne {
-                    reference: reference.clone(),
+                    reference: reference.to_string(),
                 })
             }
             None => {
                 return Err(Error::UnsupportedManifest {
-                    reference: reference.clone(),
+                    reference: reference.to_string(),
                     media_type: mt.to_string(),
                 })
             }
         },
-        None if has_manifests && !has_layers => (ManifestKind::Index, media_type::OCI_INDEX.to_string()),
-        None if has_layers && !has_manifests => (ManifestKind::Image, media_type::OCI_MANIFEST.to_string()),
+        None if has_manifests && !has_layers => {
+            (ManifestKind::Index, media_type::OCI_INDEX.to_string())
+        }
+        None if has_layers && !has_manifests => {
+            (ManifestKind::Image, media_type::OCI_MANIFEST.to_string())
+        }
         None => {
             return Err(Error::UnsupportedManifest {
-                reference: reference.clone(),
+                reference: reference.to_string(),
                 media_type: "(none, and the shape is neither a manifest nor an index)".into(),
             })
         }
@@ -59,16 +65,18 @@ pub(crate) fn parse(reference: &Reference, bytes: &[u8]) -> Result<Document> {
     };
     if contradicts {
         return Err(Error::UnsupportedManifest {
-            reference: reference.clone(),
+            reference: reference.to_string(),
             media_type: format!("{media_type} (but the document's fields are of the other kind)"),
         });
     }
     Ok(match kind {
         ManifestKind::Image => Document::Image {
-            manifest: serde_json::from_value(value).map_err(bad)?,
+            manifest: Box::new(serde_json::from_value(value).map_err(bad)?),
             media_type,
         },
-        ManifestKind::Index => Document::Index(serde_json::from_value(value).map_err(bad)?),
+        ManifestKind::Index => {
+            Document::Index(Box::new(serde_json::from_value(value).map_err(bad)?))
+        }
     })
 }
 
@@ -78,11 +86,13 @@ pub(crate) fn choose_platform<'a>(
     index: &'a ImageIndex,
     wanted: &Platform,
 ) -> Result<&'a hoist_oci::Descriptor> {
-    wanted.choose(index).ok_or_else(|| Error::NoMatchingPlatform {
-        reference: reference.clone(),
-        wanted: wanted.to_string(),
-        available: Platform::listed(index),
-    })
+    wanted
+        .choose(index)
+        .ok_or_else(|| Error::NoMatchingPlatform {
+            reference: reference.to_string(),
+            wanted: wanted.to_string(),
+            available: Platform::listed(index),
+        })
 }
 
 #[cfg(test)]
@@ -97,7 +107,10 @@ mod tests {
     fn contradictory_and_schema_one_documents_are_rejected() {
         let r = reference();
         let index_claiming_image = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","manifests":[]}"#;
-        assert!(matches!(parse(&r, index_claiming_image), Err(Error::UnsupportedManifest { .. })));
+        assert!(matches!(
+            parse(&r, index_claiming_image),
+            Err(Error::UnsupportedManifest { .. })
+        ));
         let v1 = br#"{"schemaVersion":1,"name":"x","fsLayers":[]}"#;
         assert!(matches!(parse(&r, v1), Err(Error::SchemaOne { .. })));
         let untyped_index = br#"{"schemaVersion":2,"manifests":[]}"#;

@@ -43,7 +43,10 @@ pub async fn pull(request: PullRequest<'_>, events: EventSink) -> Result<Pulled>
 
     let (mut bytes, mut digest) = fetch_manifest(&client, &auth, reference, &target).await?;
     let (manifest, media_type) = match manifest::parse(reference, &bytes)? {
-        Document::Image { manifest, media_type } => (manifest, media_type),
+        Document::Image {
+            manifest,
+            media_type,
+        } => (manifest, media_type),
         Document::Index(index) => {
             let entry = manifest::choose_platform(reference, &index, request.platform)?;
             let entry_digest = descriptor_digest(entry)?;
@@ -51,8 +54,15 @@ pub async fn pull(request: PullRequest<'_>, events: EventSink) -> Result<Pulled>
             let pinned = pinned(reference, &entry_digest);
             (bytes, digest) = fetch_manifest(&client, &auth, &pinned, &target).await?;
             match manifest::parse(&pinned, &bytes)? {
-                Document::Image { manifest, media_type } => (manifest, media_type),
-                Document::Index(_) => return Err(Error::NestedIndex { reference: pinned }),
+                Document::Image {
+                    manifest,
+                    media_type,
+                } => (manifest, media_type),
+                Document::Index(_) => {
+                    return Err(Error::NestedIndex {
+                        reference: pinned.to_string(),
+                    })
+                }
             }
         }
     };
@@ -86,7 +96,9 @@ pub async fn pull(request: PullRequest<'_>, events: EventSink) -> Result<Pulled>
         oci_digest(&digest),
     );
     request.layout.write_blob(&bytes, &manifest_descriptor)?;
-    request.layout.set_ref(request.ref_name, &manifest_descriptor)?;
+    request
+        .layout
+        .set_ref(request.ref_name, &manifest_descriptor)?;
     Ok(Pulled {
         manifest: manifest_descriptor,
         digest,
@@ -109,7 +121,7 @@ async fn fetch_manifest(
     if let Some(expected) = reference.digest() {
         if &actual != expected {
             return Err(Error::ManifestDigestMismatch {
-                reference: reference.clone(),
+                reference: reference.to_string(),
                 expected: expected.clone(),
                 actual,
             });
@@ -133,7 +145,10 @@ impl BlobJob {
         let digest = descriptor_digest(&descriptor)?;
         let size = descriptor.size();
         if self.layout.has_blob(&digest, size) {
-            (self.events)(Event::BlobDone { digest, fetched: false });
+            (self.events)(Event::BlobDone {
+                digest,
+                fetched: false,
+            });
             return Ok(false);
         }
         (self.events)(Event::BlobStarted {
@@ -185,9 +200,14 @@ impl BlobJob {
 }
 
 fn to_client_reference(reference: &Reference) -> oci_client::Reference {
-    let (registry, repository) = (reference.registry().to_string(), reference.repository().to_string());
+    let (registry, repository) = (
+        reference.registry().to_string(),
+        reference.repository().to_string(),
+    );
     match (reference.tag(), reference.digest()) {
-        (_, Some(digest)) => oci_client::Reference::with_digest(registry, repository, digest.to_string()),
+        (_, Some(digest)) => {
+            oci_client::Reference::with_digest(registry, repository, digest.to_string())
+        }
         (Some(tag), None) => oci_client::Reference::with_tag(registry, repository, tag.to_string()),
         (None, None) => unreachable!("parsing gives every reference a tag or a digest"),
     }
@@ -200,7 +220,10 @@ fn pinned(reference: &Reference, digest: &Digest) -> Reference {
 }
 
 fn oci_digest(digest: &Digest) -> oci_spec::image::Digest {
-    digest.to_string().parse().expect("hoist digests are valid OCI digests")
+    digest
+        .to_string()
+        .parse()
+        .expect("hoist digests are valid OCI digests")
 }
 
 fn oci_spec_media_type(media_type: &str) -> oci_spec::image::MediaType {

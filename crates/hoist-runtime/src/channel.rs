@@ -69,7 +69,9 @@ impl InitEnd {
     pub(crate) fn wait_for_id_maps(&self) -> Result<()> {
         match receive::<ToInit>(&self.0)? {
             Some(ToInit::IdMapsWritten) => Ok(()),
-            None => Err(Error::Init("the runtime went away before writing id maps".into())),
+            None => Err(Error::Init(
+                "the runtime went away before writing id maps".into(),
+            )),
         }
     }
 }

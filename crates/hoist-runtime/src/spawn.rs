@@ -56,6 +56,8 @@ pub(crate) unsafe fn clone_into_namespaces(flags: u64) -> io::Result<Forked> {
     match ret {
         r if r < 0 => Err(io::Error::last_os_error()),
         0 => Ok(Forked::Child),
-        child => Ok(Forked::Parent { child: child as i32 }),
+        child => Ok(Forked::Parent {
+            child: child as i32,
+        }),
     }
 }

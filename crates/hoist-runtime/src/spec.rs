@@ -31,7 +31,10 @@ impl Bundle {
             .canonicalize()
             .map_err(Error::io("opening the rootfs", &rootfs))?;
         if !rootfs.is_dir() {
-            return Err(Error::InvalidSpec(format!("root.path {} is not a directory", rootfs.display())));
+            return Err(Error::InvalidSpec(format!(
+                "root.path {} is not a directory",
+                rootfs.display()
+            )));
         }
         let process = spec
             .process()

@@ -78,7 +78,9 @@ impl ContainerState {
         let path = container_dir(root, id).join(STATE_FILE);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(id.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.to_string()))
+            }
             Err(e) => return Err(Error::io("reading container state", &path)(e)),
         };
         serde_json::from_slice(&bytes).map_err(|source| Error::BadState { path, source })
@@ -160,7 +162,9 @@ impl ContainerLock {
         let dir = container_dir(root, id);
         let file = match File::open(&dir) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(id.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.to_string()))
+            }
             Err(e) => return Err(Error::io("opening container state", &dir)(e)),
         };
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
@@ -192,6 +196,9 @@ mod tests {
         let pid = std::process::id() as i32;
         let start = process_start_time(pid).expect("this process has a start time");
         assert!(process_alive(pid, start));
-        assert!(!process_alive(pid, start + 1), "a reused pid must not count as the container");
+        assert!(
+            !process_alive(pid, start + 1),
+            "a reused pid must not count as the container"
+        );
     }
 }

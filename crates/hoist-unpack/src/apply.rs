@@ -55,7 +55,10 @@ impl<'a> LayerApplier<'a> {
     }
 
     /// Applies every entry of the archive, then sets directory times.
-    pub(crate) fn apply<R: Read>(mut self, archive: &mut tar::Archive<R>) -> Result<u64, EntryError> {
+    pub(crate) fn apply<R: Read>(
+        mut self,
+        archive: &mut tar::Archive<R>,
+    ) -> Result<u64, EntryError> {
         let stream_error = |source| EntryError {
             entry: "(tar stream)".into(),
             source,
@@ -63,11 +66,16 @@ impl<'a> LayerApplier<'a> {
         for entry in archive.entries().map_err(stream_error)? {
             let mut entry = entry.map_err(stream_error)?;
             let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            self.entry(&mut entry)
-                .map_err(|source| EntryError { entry: name, source })?;
+            self.entry(&mut entry).map_err(|source| EntryError {
+                entry: name,
+                source,
+            })?;
         }
         for (path, mtime) in self.dir_times.iter().rev() {
-            let fd = self.root.open_dir(path).and_then(|fd| reopen(&fd, OFlags::RDONLY | OFlags::DIRECTORY));
+            let fd = self
+                .root
+                .open_dir(path)
+                .and_then(|fd| reopen(&fd, OFlags::RDONLY | OFlags::DIRECTORY));
             if let Ok(fd) = fd {
                 let _ = rfs::futimens(&fd, &timestamps(*mtime));
             }
@@ -91,7 +99,10 @@ impl<'a> LayerApplier<'a> {
         let header = entry.header().clone();
         let size = header.size()?;
         self.budget = self.budget.checked_sub(size).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::FileTooLarge, "the unpack size limit was reached")
+            io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                "the unpack size limit was reached",
+            )
         })?;
         let pax = PaxFields::read(entry)?;
         let meta = Metadata {
@@ -103,7 +114,9 @@ impl<'a> LayerApplier<'a> {
         };
 
         let dir = self.root.create_dir_all(&parent, 0o755)?;
-        keeping_times(&dir, || self.write_entry(entry, &dir, &name, path, &header, meta))
+        keeping_times(&dir, || {
+            self.write_entry(entry, &dir, &name, path, &header, meta)
+        })
     }
 
     /// Puts one (non-whiteout) entry in place in `dir`.
@@ -119,7 +132,8 @@ impl<'a> LayerApplier<'a> {
         let kind = header.entry_type();
         let existing = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok();
         let keep_existing_dir = kind.is_dir()
-            && existing.is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
+            && existing
+                .is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
         if existing.is_some() && !keep_existing_dir {
             remove_all_at(dir, name)?;
         }
@@ -129,7 +143,11 @@ impl<'a> LayerApplier<'a> {
                 let fd = rfs::openat(
                     dir,
                     name,
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0o600),
                 )?;
                 let mut file = File::from(fd);
@@ -155,13 +173,19 @@ impl<'a> LayerApplier<'a> {
                     .ok_or_else(|| invalid("symlink without a target"))?;
                 rfs::symlinkat(OsStr::from_bytes(&target), dir, name)?;
                 self.set_owner_at(dir, name, &meta)?;
-                rfs::utimensat(dir, name, &timestamps(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)?;
+                rfs::utimensat(
+                    dir,
+                    name,
+                    &timestamps(meta.mtime),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )?;
             }
             tar::EntryType::Link => {
                 let target = entry
                     .link_name()?
                     .ok_or_else(|| invalid("hardlink without a target"))?;
-                let target = confine(&target).ok_or_else(|| invalid("hardlink to the root directory"))?;
+                let target =
+                    confine(&target).ok_or_else(|| invalid("hardlink to the root directory"))?;
                 let (target_parent, target_name) = split_parent(&target)?;
                 // The target's parent is resolved inside the root, and the final component is
                 // never followed (linkat without AT_SYMLINK_FOLLOW), so the link cannot reach
@@ -191,7 +215,12 @@ impl<'a> LayerApplier<'a> {
                 rfs::mknodat(dir, name, file_type, Mode::from_raw_mode(0o600), dev)?;
                 self.set_owner_at(dir, name, &meta)?;
                 rfs::chmodat(dir, name, Mode::from_raw_mode(meta.mode), AtFlags::empty())?;
-                rfs::utimensat(dir, name, &timestamps(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)?;
+                rfs::utimensat(
+                    dir,
+                    name,
+                    &timestamps(meta.mtime),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )?;
             }
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => return Ok(()),
             other => {
@@ -207,7 +236,7 @@ impl<'a> LayerApplier<'a> {
             return Err(invalid("whiteout names no entry"));
         }
         let target = parent.join(hidden);
-        if self.from_this_layer(&target) {
+        if self.written_by_this_layer(&target) {
             return Ok(());
         }
         match self.root.open_dir(parent) {
@@ -239,10 +268,15 @@ impl<'a> LayerApplier<'a> {
         keeping_times(dir, || self.clear_children(dir, dir_path, children))
     }
 
-    fn clear_children(&self, dir: &OwnedFd, dir_path: &Path, children: Vec<OsString>) -> io::Result<()> {
+    fn clear_children(
+        &self,
+        dir: &OwnedFd,
+        dir_path: &Path,
+        children: Vec<OsString>,
+    ) -> io::Result<()> {
         for child in children {
             let child_path = dir_path.join(&child);
-            if !self.from_this_layer(&child_path) {
+            if !self.written_by_this_layer(&child_path) {
                 remove_all_at(dir, &child)?;
             } else if let Ok(sub) = rfs::openat(
                 dir,
@@ -257,7 +291,7 @@ impl<'a> LayerApplier<'a> {
     }
 
     /// Whether this layer wrote `path` or anything beneath it.
-    fn from_this_layer(&self, path: &Path) -> bool {
+    fn written_by_this_layer(&self, path: &Path) -> bool {
         self.upper
             .range(path.to_path_buf()..)
             .next()
@@ -286,7 +320,13 @@ impl<'a> LayerApplier<'a> {
         if self.options.rootless {
             return Ok(());
         }
-        rfs::chownat(dir, name, Some(uid(meta.uid)), Some(gid(meta.gid)), AtFlags::SYMLINK_NOFOLLOW)?;
+        rfs::chownat(
+            dir,
+            name,
+            Some(uid(meta.uid)),
+            Some(gid(meta.gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?;
         Ok(())
     }
 }
@@ -322,9 +362,10 @@ impl PaxFields {
                 b"gid" => fields.gid = number(),
                 _ => {
                     if let Some(name) = key.strip_prefix(XATTR_PAX_PREFIX.as_bytes()) {
-                        fields
-                            .xattrs
-                            .push((OsStr::from_bytes(name).to_os_string(), ext.value_bytes().to_vec()));
+                        fields.xattrs.push((
+                            OsStr::from_bytes(name).to_os_string(),
+                            ext.value_bytes().to_vec(),
+                        ));
                     }
                 }
             }
@@ -372,7 +413,12 @@ fn keeping_times<T>(dir: &OwnedFd, change: impl FnOnce() -> io::Result<T>) -> io
 }
 
 fn reopen(fd: &OwnedFd, flags: OFlags) -> io::Result<OwnedFd> {
-    Ok(rfs::openat(fd, ".", flags | OFlags::CLOEXEC, Mode::empty())?)
+    Ok(rfs::openat(
+        fd,
+        ".",
+        flags | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
 }
 
 fn timestamps(mtime: i64) -> Timestamps {
@@ -404,8 +450,14 @@ mod tests {
 
     #[test]
     fn confine_clamps_dotdot_and_drops_absolute_prefixes() {
-        assert_eq!(confine(Path::new("../../etc/passwd")), Some(PathBuf::from("etc/passwd")));
-        assert_eq!(confine(Path::new("/a/./b/../c")), Some(PathBuf::from("a/c")));
+        assert_eq!(
+            confine(Path::new("../../etc/passwd")),
+            Some(PathBuf::from("etc/passwd"))
+        );
+        assert_eq!(
+            confine(Path::new("/a/./b/../c")),
+            Some(PathBuf::from("a/c"))
+        );
         assert_eq!(confine(Path::new("./")), None);
         assert_eq!(confine(Path::new("a/../..")), None);
     }

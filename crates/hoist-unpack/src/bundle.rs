@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 
 use hoist_fs::Root;
 use hoist_oci::media_type::{self, ManifestKind};
-use hoist_oci::{descriptor_digest, Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest, Layout, Platform};
+use hoist_oci::{
+    descriptor_digest, Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest, Layout,
+    Platform,
+};
 
 use crate::apply::ApplyOptions;
 use crate::layer::apply_layer;
@@ -45,7 +48,12 @@ pub struct Unpacked {
 /// Unpacks the image `image` names in `layout` into a new bundle directory: `config.json` and
 /// `rootfs/`. The bundle is assembled under a temporary name beside it and renamed into place
 /// when complete, so a failure of any kind leaves no bundle behind.
-pub fn unpack(layout: &Layout, image: &Descriptor, bundle: &Path, options: &UnpackOptions) -> Result<Unpacked> {
+pub fn unpack(
+    layout: &Layout,
+    image: &Descriptor,
+    bundle: &Path,
+    options: &UnpackOptions,
+) -> Result<Unpacked> {
     let manifest_descriptor = choose_manifest(layout, image, &options.platform)?;
     let manifest: ImageManifest = layout.read_json(&manifest_descriptor, "image manifest")?;
     let config: ImageConfiguration = layout.read_json(manifest.config(), "image config")?;
@@ -79,19 +87,22 @@ pub fn unpack(layout: &Layout, image: &Descriptor, bundle: &Path, options: &Unpa
     };
     let mut budget = options.max_size;
     for (layer, diff_id) in manifest.layers().iter().zip(diff_ids) {
-        budget = apply_layer(layout, layer, diff_id, &root, apply_options, budget).map_err(|e| match e {
-            Error::TooLarge { .. } => Error::TooLarge {
-                limit: options.max_size,
+        budget = apply_layer(layout, layer, diff_id, &root, apply_options, budget).map_err(
+            |e| match e {
+                Error::TooLarge { .. } => Error::TooLarge {
+                    limit: options.max_size,
+                },
+                other => other,
             },
-            other => other,
-        })?;
+        )?;
     }
 
     let spec = runtime_spec(&config, &root)?;
     let config_path = staging.path().join("config.json");
     let json = serde_json::to_vec_pretty(&spec).expect("a runtime spec always serialises");
     fs::write(&config_path, json).map_err(Error::io(&config_path))?;
-    fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o700)).map_err(Error::io(staging.path()))?;
+    fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o700))
+        .map_err(Error::io(staging.path()))?;
 
     ensure_bundle_free(bundle)?;
     if bundle.is_dir() {
@@ -117,10 +128,12 @@ fn choose_manifest(layout: &Layout, image: &Descriptor, platform: &Platform) -> 
         Some(ManifestKind::Image) => Ok(image.clone()),
         Some(ManifestKind::Index) => {
             let index: ImageIndex = layout.read_json(image, "image index")?;
-            let entry = platform.choose(&index).ok_or_else(|| Error::NoMatchingPlatform {
-                wanted: platform.to_string(),
-                available: Platform::listed(&index),
-            })?;
+            let entry = platform
+                .choose(&index)
+                .ok_or_else(|| Error::NoMatchingPlatform {
+                    wanted: platform.to_string(),
+                    available: Platform::listed(&index),
+                })?;
             choose_manifest(layout, entry, platform)
         }
         None => Err(Error::WrongDocument {

@@ -38,7 +38,9 @@ pub(crate) fn apply_layer(
         let decompressed: Box<dyn Read + '_> = match compression {
             Compression::None => Box::new(buffered),
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(stream_error)?),
+            Compression::Zstd => {
+                Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(stream_error)?)
+            }
         };
         let mut diff = DigestingReader::new(decompressed);
         let mut archive = tar::Archive::new(&mut diff);

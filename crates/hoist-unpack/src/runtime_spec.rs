@@ -79,7 +79,10 @@ fn annotations(image: &ImageConfiguration) -> HashMap<String, String> {
             annotations.insert("org.opencontainers.image.stopSignal".into(), signal.clone());
         }
         if let Some(ports) = config.exposed_ports() {
-            annotations.insert("org.opencontainers.image.exposedPorts".into(), ports.join(","));
+            annotations.insert(
+                "org.opencontainers.image.exposedPorts".into(),
+                ports.join(","),
+            );
         }
     }
     annotations.insert("org.opencontainers.image.os".into(), image.os().to_string());

@@ -36,8 +36,14 @@ pub(crate) fn resolve_user(root: &Root, spec: &str) -> Result<ResolvedUser> {
 
     let (uid, name, primary_gid) = match parse_id(user).map_err(&bad)? {
         Some(uid) => {
-            let entry = passwd.iter().find(|f| f.get(2).and_then(|s| s.parse().ok()) == Some(uid));
-            (uid, entry.map(|f| f[0].clone()), entry.and_then(|f| f.get(3)?.parse().ok()))
+            let entry = passwd
+                .iter()
+                .find(|f| f.get(2).and_then(|s| s.parse().ok()) == Some(uid));
+            (
+                uid,
+                entry.map(|f| f[0].clone()),
+                entry.and_then(|f| f.get(3)?.parse().ok()),
+            )
         }
         None => {
             let entry = passwd
@@ -48,7 +54,11 @@ pub(crate) fn resolve_user(root: &Root, spec: &str) -> Result<ResolvedUser> {
                 .get(2)
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| bad(format!("/etc/passwd entry for {user:?} has no valid uid")))?;
-            (uid, Some(user.to_string()), entry.get(3).and_then(|s| s.parse().ok()))
+            (
+                uid,
+                Some(user.to_string()),
+                entry.get(3).and_then(|s| s.parse().ok()),
+            )
         }
     };
     let gid = match group {
@@ -65,7 +75,10 @@ pub(crate) fn resolve_user(root: &Root, spec: &str) -> Result<ResolvedUser> {
     let additional_gids = match (&name, group) {
         (Some(name), None) => groups
             .iter()
-            .filter(|f| f.get(3).is_some_and(|members| members.split(',').any(|m| m == name)))
+            .filter(|f| {
+                f.get(3)
+                    .is_some_and(|members| members.split(',').any(|m| m == name))
+            })
             .filter_map(|f| f.get(2)?.parse().ok())
             .filter(|g| *g != gid)
             .collect(),
@@ -91,7 +104,9 @@ fn parse_id(s: &str) -> std::result::Result<Option<u32>, String> {
     }
     match s.parse::<u32>() {
         Ok(id) if id != u32::MAX => Ok(Some(id)),
-        _ => Err(format!("{s} is out of the range of user and group ids (0 to 4294967294)")),
+        _ => Err(format!(
+            "{s} is out of the range of user and group ids (0 to 4294967294)"
+        )),
     }
 }
 
@@ -132,17 +147,52 @@ mod tests {
     fn names_and_numbers_resolve_like_docker() {
         let (_d, root) = rootfs();
         let r = |s| resolve_user(&root, s).unwrap();
-        assert_eq!(r("app"), ResolvedUser { uid: 1000, gid: 1001, additional_gids: vec![10] });
-        assert_eq!(r("app:wheel"), ResolvedUser { uid: 1000, gid: 10, additional_gids: vec![] });
-        assert_eq!(r("1000"), ResolvedUser { uid: 1000, gid: 1001, additional_gids: vec![10] });
-        assert_eq!(r("4242:7"), ResolvedUser { uid: 4242, gid: 7, additional_gids: vec![] });
+        assert_eq!(
+            r("app"),
+            ResolvedUser {
+                uid: 1000,
+                gid: 1001,
+                additional_gids: vec![10]
+            }
+        );
+        assert_eq!(
+            r("app:wheel"),
+            ResolvedUser {
+                uid: 1000,
+                gid: 10,
+                additional_gids: vec![]
+            }
+        );
+        assert_eq!(
+            r("1000"),
+            ResolvedUser {
+                uid: 1000,
+                gid: 1001,
+                additional_gids: vec![10]
+            }
+        );
+        assert_eq!(
+            r("4242:7"),
+            ResolvedUser {
+                uid: 4242,
+                gid: 7,
+                additional_gids: vec![]
+            }
+        );
         assert_eq!(r("4242").gid, 0);
     }
 
     #[test]
     fn unknown_names_and_out_of_range_ids_are_refused() {
         let (_d, root) = rootfs();
-        for bad in ["nobody", "app:nogroup", "4294967295", "99999999999", "-1", "app:"] {
+        for bad in [
+            "nobody",
+            "app:nogroup",
+            "4294967295",
+            "99999999999",
+            "-1",
+            "app:",
+        ] {
             assert!(resolve_user(&root, bad).is_err(), "{bad} should be refused");
         }
     }

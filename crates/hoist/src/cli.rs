@@ -191,7 +191,12 @@ pub struct RunArgs {
     pub tls: TlsArgs,
 
     /// IMAGE [CMD...] (podman shape), or ID (runc shape, with --bundle)
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE|ID")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE|ID"
+    )]
     pub args: Vec<String>,
 }
 
@@ -282,7 +287,9 @@ fn parse_size(text: &str) -> Result<u64, String> {
         }
         _ => (text, 0),
     };
-    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a size"))?;
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size"))?;
     number
         .checked_mul(1 << shift)
         .ok_or_else(|| format!("{text:?} is too large"))
@@ -300,17 +307,43 @@ mod tests {
 
     #[test]
     fn global_flags_go_before_the_verb_in_both_forms() {
-        let cli = Cli::try_parse_from(["hoist", "--log-format=json", "--log", "/l", "--root", "/r", "kill", "c1", "9"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "hoist",
+            "--log-format=json",
+            "--log",
+            "/l",
+            "--root",
+            "/r",
+            "kill",
+            "c1",
+            "9",
+        ])
+        .unwrap();
         assert_eq!(cli.log_format, LogFormat::Json);
         assert_eq!(cli.root.as_deref(), Some(std::path::Path::new("/r")));
-        let Command::Kill(kill) = cli.command else { panic!() };
+        let Command::Kill(kill) = cli.command else {
+            panic!()
+        };
         assert_eq!((kill.id.as_str(), kill.signal.as_str()), ("c1", "9"));
     }
 
     #[test]
     fn run_takes_the_command_after_the_image_verbatim() {
-        let cli = Cli::try_parse_from(["hoist", "run", "--rm", "-e", "A=1", "busybox", "sh", "-c", "echo --rm"]).unwrap();
-        let Command::Run(run) = cli.command else { panic!() };
+        let cli = Cli::try_parse_from([
+            "hoist",
+            "run",
+            "--rm",
+            "-e",
+            "A=1",
+            "busybox",
+            "sh",
+            "-c",
+            "echo --rm",
+        ])
+        .unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
         assert!(run.rm && run.bundle.is_none());
         assert_eq!(run.args, ["busybox", "sh", "-c", "echo --rm"]);
         assert!(Cli::try_parse_from(["hoist", "pull", "x", "--tls-verify=false"]).is_ok());

@@ -43,9 +43,11 @@ impl Bars {
             Event::BlobStarted { digest, size } => {
                 let bar = self.multi.add(ProgressBar::new(size));
                 bar.set_style(
-                    ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                        .expect("a valid template")
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                    )
+                    .expect("a valid template")
+                    .progress_chars("=> "),
                 );
                 bar.set_prefix(format!("blob {}", &digest.hex()[..12]));
                 bars.insert(digest, bar);
@@ -58,7 +60,9 @@ impl Bars {
             Event::BlobDone { digest, fetched } => match bars.remove(&digest) {
                 Some(bar) => bar.finish_with_message("done"),
                 None if !fetched => {
-                    let _ = self.multi.println(format!("blob {} already present", &digest.hex()[..12]));
+                    let _ = self
+                        .multi
+                        .println(format!("blob {} already present", &digest.hex()[..12]));
                 }
                 None => {}
             },

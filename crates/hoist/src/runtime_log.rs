@@ -22,7 +22,9 @@ impl RuntimeLog {
         let Some(path) = &self.path else { return };
         let time = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let line = match self.format {
-            LogFormat::Json => serde_json::json!({ "level": "error", "msg": message, "time": time }).to_string(),
+            LogFormat::Json => {
+                serde_json::json!({ "level": "error", "msg": message, "time": time }).to_string()
+            }
             LogFormat::Text => format!("time={time:?} level=error msg={message:?}"),
         };
         if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(path) {

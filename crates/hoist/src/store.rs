@@ -31,7 +31,8 @@ impl Store {
 
     pub fn images(&self) -> anyhow::Result<Layout> {
         let path = self.root.join("images");
-        Layout::create(&path).with_context(|| format!("opening hoist's image store at {}", path.display()))
+        Layout::create(&path)
+            .with_context(|| format!("opening hoist's image store at {}", path.display()))
     }
 
     pub fn containers(&self) -> PathBuf {
@@ -40,7 +41,9 @@ impl Store {
 }
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// The default runtime state root: one path for every call, so calls that pass no `--root`
@@ -83,11 +86,14 @@ pub fn resolve_image(arg: &str, store: &Store) -> anyhow::Result<(Layout, Descri
         return Ok((layout, descriptor));
     }
     if arg.starts_with("oci:") || arg.starts_with('/') || arg.starts_with('.') {
-        bail!("{} is not an OCI image layout (it has no oci-layout file)", dir.display());
+        bail!(
+            "{} is not an OCI image layout (it has no oci-layout file)",
+            dir.display()
+        );
     }
-    let reference: Reference = arg
-        .parse()
-        .with_context(|| format!("{arg:?} is neither an OCI layout directory nor an image reference"))?;
+    let reference: Reference = arg.parse().with_context(|| {
+        format!("{arg:?} is neither an OCI layout directory nor an image reference")
+    })?;
     let layout = store.images()?;
     let descriptor = layout.resolve(Some(&reference.to_string())).with_context(|| {
         format!("no OCI layout at {arg:?}, and no image {reference} in hoist's store; pull it first with `hoist pull {reference}`")
@@ -101,8 +107,14 @@ mod tests {
 
     #[test]
     fn layout_arguments_split_at_a_tag_only() {
-        assert_eq!(split_layout_arg("oci:/tmp/l:v1"), (PathBuf::from("/tmp/l"), Some("v1".into())));
+        assert_eq!(
+            split_layout_arg("oci:/tmp/l:v1"),
+            (PathBuf::from("/tmp/l"), Some("v1".into()))
+        );
         assert_eq!(split_layout_arg("/tmp/l"), (PathBuf::from("/tmp/l"), None));
-        assert_eq!(split_layout_arg("./a:b/c"), (PathBuf::from("./a:b/c"), None));
+        assert_eq!(
+            split_layout_arg("./a:b/c"),
+            (PathBuf::from("./a:b/c"), None)
+        );
     }
 }

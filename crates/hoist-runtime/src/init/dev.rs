@@ -63,17 +63,25 @@ pub(crate) fn populate_default(root: &Root, in_user_ns: bool) -> Result<()> {
             in_user_ns,
         )?;
     }
-    let dev = root.open_dir(Path::new("/dev")).map_err(Error::io("opening", "/dev"))?;
+    let dev = root
+        .open_dir(Path::new("/dev"))
+        .map_err(Error::io("opening", "/dev"))?;
     for (name, target) in DEFAULT_LINKS {
         match rfs::symlinkat(*target, &dev, *name) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-            Err(e) => return Err(Error::io("creating the link", Path::new("/dev").join(name))(e.into())),
+            Err(e) => {
+                return Err(Error::io("creating the link", Path::new("/dev").join(name))(e.into()))
+            }
         }
     }
     Ok(())
 }
 
-pub(crate) fn create_configured(root: &Root, devices: &[LinuxDevice], in_user_ns: bool) -> Result<()> {
+pub(crate) fn create_configured(
+    root: &Root,
+    devices: &[LinuxDevice],
+    in_user_ns: bool,
+) -> Result<()> {
     for device in devices {
         let kind = match device.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => FileType::CharacterDevice,
@@ -108,7 +116,9 @@ fn create_node(root: &Root, node: &Node<'_>, in_user_ns: bool) -> Result<()> {
     let path = &node.path;
     let io = |what| Error::io(what, path.clone());
     let (parent, name) = split_parent(path).map_err(io("placing the device"))?;
-    let dir = root.create_dir_all(parent, 0o755).map_err(io("creating the parent of device"))?;
+    let dir = root
+        .create_dir_all(parent, 0o755)
+        .map_err(io("creating the parent of device"))?;
     remove_all_at(&dir, name).map_err(io("replacing the device"))?;
     if in_user_ns && node.kind != FileType::Fifo {
         // mknod is refused in a user namespace; bind the host's node over an empty file.
@@ -119,9 +129,20 @@ fn create_node(root: &Root, node: &Node<'_>, in_user_ns: bool) -> Result<()> {
             Mode::from_raw_mode(0o600),
         )
         .map_err(|e| io("creating the mount point for device")(e.into()))?;
-        let target = root.open_path_no_symlinks(path).map_err(io("opening the device mount point"))?;
-        mount(Some(node.host_path), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(Error::sys(format!("bind-mounting the host's {}", node.host_path.display())))?;
+        let target = root
+            .open_path_no_symlinks(path)
+            .map_err(io("opening the device mount point"))?;
+        mount(
+            Some(node.host_path),
+            &fd_path(&target),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(Error::sys(format!(
+            "bind-mounting the host's {}",
+            node.host_path.display()
+        )))?;
         return Ok(());
     }
     let dev = rfs::makedev(node.major, node.minor);
@@ -148,7 +169,8 @@ pub(crate) fn verified_null(root: &Root) -> Result<OwnedFd> {
     let fd = root
         .open_path_no_symlinks(path)
         .map_err(Error::io("opening the container's", path))?;
-    let stat = rfs::fstat(&fd).map_err(|e| Error::io("inspecting the container's", path)(e.into()))?;
+    let stat =
+        rfs::fstat(&fd).map_err(|e| Error::io("inspecting the container's", path)(e.into()))?;
     let is_null = FileType::from_raw_mode(stat.st_mode) == FileType::CharacterDevice
         && rfs::major(stat.st_rdev) == 1
         && rfs::minor(stat.st_rdev) == 3;

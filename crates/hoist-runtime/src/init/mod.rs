@@ -48,7 +48,11 @@ pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! 
         exit(1);
     }
     drop(channel);
-    let process = bundle.spec.process().as_ref().expect("checked when the bundle was loaded");
+    let process = bundle
+        .spec
+        .process()
+        .as_ref()
+        .expect("checked when the bundle was loaded");
     let result = wait_for_start(&options.exec_fifo)
         .and_then(|()| close_fds_from(3 + options.preserve_fds))
         .and_then(|()| reset_signals());
@@ -67,16 +71,19 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     // SAFETY: prctl with integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     for (fd, kind) in &options.join {
-        nix::sched::setns(fd, *kind).map_err(Error::sys(format!("joining the {kind:?} namespace")))?;
+        nix::sched::setns(fd, *kind)
+            .map_err(Error::sys(format!("joining the {kind:?} namespace")))?;
     }
     if options.new_user_ns {
         channel.wait_for_id_maps()?;
         let root_uid = nix::unistd::Uid::from_raw(0);
         let root_gid = nix::unistd::Gid::from_raw(0);
-        nix::unistd::setresgid(root_gid, root_gid, root_gid)
-            .map_err(Error::sys("becoming root in the user namespace (is gid 0 mapped?)"))?;
-        nix::unistd::setresuid(root_uid, root_uid, root_uid)
-            .map_err(Error::sys("becoming root in the user namespace (is uid 0 mapped?)"))?;
+        nix::unistd::setresgid(root_gid, root_gid, root_gid).map_err(Error::sys(
+            "becoming root in the user namespace (is gid 0 mapped?)",
+        ))?;
+        nix::unistd::setresuid(root_uid, root_uid, root_uid).map_err(Error::sys(
+            "becoming root in the user namespace (is uid 0 mapped?)",
+        ))?;
     }
     nix::unistd::setsid().map_err(Error::sys("starting a new session"))?;
     if options.adopt_terminal {
@@ -97,14 +104,20 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     if let Some(domainname) = spec.domainname().as_deref() {
         // SAFETY: setdomainname reads `len` bytes from a valid buffer.
         if unsafe { libc::setdomainname(domainname.as_ptr().cast(), domainname.len()) } != 0 {
-            return Err(Error::sys("setting the domain name")(std::io::Error::last_os_error()));
+            return Err(Error::sys("setting the domain name")(
+                std::io::Error::last_os_error(),
+            ));
         }
     }
 
-    let process = spec.process().as_ref().expect("checked when the bundle was loaded");
+    let process = spec
+        .process()
+        .as_ref()
+        .expect("checked when the bundle was loaded");
     process::apply_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
     process::set_oom_score_adj(process.oom_score_adj())?;
-    let root = Root::open(Path::new("/")).map_err(Error::io("opening the container's root", "/"))?;
+    let root =
+        Root::open(Path::new("/")).map_err(Error::io("opening the container's root", "/"))?;
     process::enter_cwd(&root, process.cwd())?;
     let program = process::find_program(&root, process)?;
     process::become_user(process, options.new_user_ns)?;

@@ -96,14 +96,31 @@ mod tests {
 
     #[test]
     fn flags_data_and_propagation_are_told_apart() {
-        let o = parse(&["nosuid", "strictatime", "mode=755", "size=65536k", "rbind", "rprivate", "ro"].map(String::from));
-        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME | MsFlags::MS_RDONLY);
+        let o = parse(
+            &[
+                "nosuid",
+                "strictatime",
+                "mode=755",
+                "size=65536k",
+                "rbind",
+                "rprivate",
+                "ro",
+            ]
+            .map(String::from),
+        );
+        assert_eq!(
+            o.flags,
+            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME | MsFlags::MS_RDONLY
+        );
         assert_eq!(o.data, vec!["mode=755", "size=65536k"]);
         assert!(o.bind && o.recursive);
         assert_eq!(o.propagation, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
         let rw = parse(&["ro", "rw"].map(String::from));
         assert!(!rw.flags.contains(MsFlags::MS_RDONLY));
         assert_eq!(propagation("slave"), MsFlags::MS_SLAVE);
-        assert_eq!(propagation("runbindable"), MsFlags::MS_UNBINDABLE | MsFlags::MS_REC);
+        assert_eq!(
+            propagation("runbindable"),
+            MsFlags::MS_UNBINDABLE | MsFlags::MS_REC
+        );
     }
 }

@@ -27,10 +27,14 @@ pub(crate) fn apply_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
         // SAFETY: setrlimit reads a valid rlimit struct.
         if unsafe { libc::setrlimit(resource, &wanted) } != 0 {
             let err = std::io::Error::last_os_error();
-            let mut current = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            let mut current = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
             // SAFETY: getrlimit writes into a valid rlimit struct.
             unsafe { libc::getrlimit(resource, &mut current) };
-            let hint = if err.raw_os_error() == Some(libc::EPERM) && limit.hard() > current.rlim_max {
+            let hint = if err.raw_os_error() == Some(libc::EPERM) && limit.hard() > current.rlim_max
+            {
                 format!(
                     "; the current hard limit is {} and raising a hard limit needs CAP_SYS_RESOURCE, which this runtime lacks: lower it in config.json (process.rlimits)",
                     current.rlim_max
@@ -72,8 +76,10 @@ fn rlimit_resource(typ: PosixRlimitType) -> (libc::__rlimit_resource_t, &'static
 
 pub(crate) fn set_oom_score_adj(value: Option<i32>) -> Result<()> {
     if let Some(value) = value {
-        std::fs::write("/proc/self/oom_score_adj", value.to_string())
-            .map_err(Error::io("setting oom_score_adj through", "/proc/self/oom_score_adj"))?;
+        std::fs::write("/proc/self/oom_score_adj", value.to_string()).map_err(Error::io(
+            "setting oom_score_adj through",
+            "/proc/self/oom_score_adj",
+        ))?;
     }
     Ok(())
 }
@@ -85,7 +91,8 @@ pub(crate) fn enter_cwd(root: &Root, cwd: &Path) -> Result<()> {
     let dir = root
         .create_dir_all(cwd, 0o755)
         .map_err(Error::io("entering the working directory", cwd))?;
-    rustix::process::fchdir(&dir).map_err(|e| Error::io("entering the working directory", cwd)(e.into()))
+    rustix::process::fchdir(&dir)
+        .map_err(|e| Error::io("entering the working directory", cwd)(e.into()))
 }
 
 /// The program to exec: `args[0]` itself if it has a slash, else its first match in the
@@ -102,7 +109,10 @@ pub(crate) fn find_program(root: &Root, process: &Process) -> Result<PathBuf> {
         };
         return match executable(root, &path) {
             Ok(()) => Ok(path),
-            Err(reason) => Err(Error::Init(format!("exec: {program:?}: stat {}: {reason}", path.display()))),
+            Err(reason) => Err(Error::Init(format!(
+                "exec: {program:?}: stat {}: {reason}",
+                path.display()
+            ))),
         };
     }
     let search = env_value(process, "PATH").unwrap_or(DEFAULT_PATH.to_string());
@@ -112,7 +122,9 @@ pub(crate) fn find_program(root: &Root, process: &Process) -> Result<PathBuf> {
             return Ok(candidate);
         }
     }
-    Err(Error::Init(format!("exec: {program:?}: executable file not found in $PATH")))
+    Err(Error::Init(format!(
+        "exec: {program:?}: executable file not found in $PATH"
+    )))
 }
 
 fn executable(root: &Root, path: &Path) -> std::result::Result<(), String> {
@@ -181,12 +193,25 @@ pub(crate) fn become_user(process: &Process, in_user_ns: bool) -> Result<()> {
 
 fn set_capabilities(capabilities: &LinuxCapabilities) -> Result<()> {
     let set = |which: CapSet, caps: &HashSet<Capability>, name: &str| {
-        caps::set(None, which, caps).map_err(|e| Error::Init(format!("setting the {name} capabilities: {e}")))
+        caps::set(None, which, caps)
+            .map_err(|e| Error::Init(format!("setting the {name} capabilities: {e}")))
     };
     // Effective first: it must stay a subset of permitted at every step.
-    set(CapSet::Effective, &cap_set(capabilities.effective()), "effective")?;
-    set(CapSet::Permitted, &cap_set(capabilities.permitted()), "permitted")?;
-    set(CapSet::Inheritable, &cap_set(capabilities.inheritable()), "inheritable")?;
+    set(
+        CapSet::Effective,
+        &cap_set(capabilities.effective()),
+        "effective",
+    )?;
+    set(
+        CapSet::Permitted,
+        &cap_set(capabilities.permitted()),
+        "permitted",
+    )?;
+    set(
+        CapSet::Inheritable,
+        &cap_set(capabilities.inheritable()),
+        "inheritable",
+    )?;
     let _ = caps::clear(None, CapSet::Ambient);
     for cap in cap_set(capabilities.ambient()) {
         caps::raise(None, CapSet::Ambient, cap)
@@ -212,7 +237,9 @@ fn cap_set(list: &Option<oci_spec::runtime::Capabilities>) -> HashSet<Capability
 fn set_keep_caps(keep: bool) -> Result<()> {
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, keep as libc::c_ulong, 0, 0, 0) } != 0 {
-        return Err(Error::sys("prctl(PR_SET_KEEPCAPS)")(std::io::Error::last_os_error()));
+        return Err(Error::sys("prctl(PR_SET_KEEPCAPS)")(
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -220,7 +247,9 @@ fn set_keep_caps(keep: bool) -> Result<()> {
 pub(crate) fn set_no_new_privileges() -> Result<()> {
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(Error::sys("prctl(PR_SET_NO_NEW_PRIVS)")(std::io::Error::last_os_error()));
+        return Err(Error::sys("prctl(PR_SET_NO_NEW_PRIVS)")(
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -229,7 +258,14 @@ pub(crate) fn set_no_new_privileges() -> Result<()> {
 /// of the host, a socket) reaches the container (CVE-2024-21626).
 pub(crate) fn close_fds_from(first: u32) -> Result<()> {
     // SAFETY: close_range with integer arguments only.
-    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if ret == 0 {
         return Ok(());
     }
@@ -249,11 +285,24 @@ pub(crate) fn close_fds_from(first: u32) -> Result<()> {
 
 /// Replaces this process with the container's program. Returns only on failure.
 pub(crate) fn exec(program: &Path, process: &Process) -> Error {
-    let cstring = |s: &str| CString::new(s).map_err(|_| Error::Init(format!("{s:?} contains a NUL byte")));
+    let cstring =
+        |s: &str| CString::new(s).map_err(|_| Error::Init(format!("{s:?} contains a NUL byte")));
     let build = || -> Result<(CString, Vec<CString>, Vec<CString>)> {
         let path = cstring(&program.to_string_lossy())?;
-        let args = process.args().as_deref().unwrap_or_default().iter().map(|a| cstring(a)).collect::<Result<_>>()?;
-        let env = process.env().as_deref().unwrap_or_default().iter().map(|e| cstring(e)).collect::<Result<_>>()?;
+        let args = process
+            .args()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|a| cstring(a))
+            .collect::<Result<_>>()?;
+        let env = process
+            .env()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| cstring(e))
+            .collect::<Result<_>>()?;
         Ok((path, args, env))
     };
     match build() {

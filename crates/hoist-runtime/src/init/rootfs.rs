@@ -25,8 +25,9 @@ pub(crate) fn prepare(bundle: &Bundle, in_user_ns: bool, no_pivot: bool) -> Resu
         .map(mount_options::propagation)
         .filter(|p| !p.is_empty())
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
-        .map_err(Error::sys("setting the propagation of / in the container's mount namespace"))?;
+    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>).map_err(Error::sys(
+        "setting the propagation of / in the container's mount namespace",
+    ))?;
     // pivot_root needs the new root to be a mount point.
     mount(
         Some(&bundle.rootfs),
@@ -35,9 +36,13 @@ pub(crate) fn prepare(bundle: &Bundle, in_user_ns: bool, no_pivot: bool) -> Resu
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(Error::sys(format!("bind-mounting the rootfs {}", bundle.rootfs.display())))?;
+    .map_err(Error::sys(format!(
+        "bind-mounting the rootfs {}",
+        bundle.rootfs.display()
+    )))?;
 
-    let root = Root::open(&bundle.rootfs).map_err(Error::io("opening the rootfs", &bundle.rootfs))?;
+    let root =
+        Root::open(&bundle.rootfs).map_err(Error::io("opening the rootfs", &bundle.rootfs))?;
     let mut dev_is_fresh = false;
     for m in bundle.spec.mounts().as_deref().unwrap_or_default() {
         mount_one(&root, bundle, m, in_user_ns)?;
@@ -46,7 +51,11 @@ pub(crate) fn prepare(bundle: &Bundle, in_user_ns: bool, no_pivot: bool) -> Resu
     if dev_is_fresh {
         dev::populate_default(&root, in_user_ns)?;
     }
-    dev::create_configured(&root, linux.devices().as_deref().unwrap_or_default(), in_user_ns)?;
+    dev::create_configured(
+        &root,
+        linux.devices().as_deref().unwrap_or_default(),
+        in_user_ns,
+    )?;
     drop(root);
 
     enter_rootfs(&bundle.rootfs, no_pivot)?;
@@ -58,9 +67,15 @@ pub(crate) fn prepare(bundle: &Bundle, in_user_ns: bool, no_pivot: bool) -> Resu
     for path in linux.readonly_paths().as_deref().unwrap_or_default() {
         make_readonly(&root, Path::new(path))?;
     }
-    let readonly_root = bundle.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
+    let readonly_root = bundle
+        .spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false);
     if readonly_root {
-        remount(Path::new("/"), MsFlags::MS_RDONLY).map_err(Error::sys("making the root read-only"))?;
+        remount(Path::new("/"), MsFlags::MS_RDONLY)
+            .map_err(Error::sys("making the root read-only"))?;
     }
     Ok(())
 }
@@ -68,7 +83,10 @@ pub(crate) fn prepare(bundle: &Bundle, in_user_ns: bool, no_pivot: bool) -> Resu
 fn mount_one(root: &Root, bundle: &Bundle, m: &Mount, in_user_ns: bool) -> Result<()> {
     let dest = m.destination();
     if !dest.is_absolute() {
-        return Err(Error::InvalidSpec(format!("mount destination {} is not absolute", dest.display())));
+        return Err(Error::InvalidSpec(format!(
+            "mount destination {} is not absolute",
+            dest.display()
+        )));
     }
     let typ = m.typ().as_deref().unwrap_or("");
     let options = mount_options::parse(m.options().as_deref().unwrap_or_default());
@@ -78,8 +96,16 @@ fn mount_one(root: &Root, bundle: &Bundle, m: &Mount, in_user_ns: bool) -> Resul
         let source = m
             .source()
             .as_ref()
-            .map(|s| if s.is_absolute() { s.clone() } else { bundle.path.join(s) })
-            .ok_or_else(|| Error::InvalidSpec(format!("bind mount on {} has no source", dest.display())))?;
+            .map(|s| {
+                if s.is_absolute() {
+                    s.clone()
+                } else {
+                    bundle.path.join(s)
+                }
+            })
+            .ok_or_else(|| {
+                Error::InvalidSpec(format!("bind mount on {} has no source", dest.display()))
+            })?;
         let source_is_dir = std::fs::metadata(&source)
             .map_err(Error::io("opening the bind mount source", &source))?
             .is_dir();
@@ -93,11 +119,19 @@ fn mount_one(root: &Root, bundle: &Bundle, m: &Mount, in_user_ns: bool) -> Resul
         if options.recursive {
             flags |= MsFlags::MS_REC;
         }
-        mount(Some(&source), &fd_path(&target), None::<&str>, flags, None::<&str>)
-            .map_err(Error::sys(what("bind-mounting")))?;
+        mount(
+            Some(&source),
+            &fd_path(&target),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .map_err(Error::sys(what("bind-mounting")))?;
         // Flags on a bind mount only take effect by a remount of the new mount, which a fresh
         // lookup (crossing into it) reaches.
-        let mounted = root.open_path(dest).map_err(Error::io("opening the mount", dest))?;
+        let mounted = root
+            .open_path(dest)
+            .map_err(Error::io("opening the mount", dest))?;
         let remount_flags = options.flags & !MsFlags::MS_REMOUNT;
         if !remount_flags.is_empty() {
             remount(&fd_path(&mounted), remount_flags).map_err(Error::sys(what("remounting")))?;
@@ -122,21 +156,38 @@ fn mount_one(root: &Root, bundle: &Bundle, m: &Mount, in_user_ns: bool) -> Resul
     };
     let data = (!data.is_empty()).then_some(data);
     let flags = options.flags & !MsFlags::MS_REMOUNT;
-    let result = mount(Some(source.as_str()), &fd_path(&target), Some(fs_type.as_str()), flags, data.as_deref());
+    let result = mount(
+        Some(source.as_str()),
+        &fd_path(&target),
+        Some(fs_type.as_str()),
+        flags,
+        data.as_deref(),
+    );
     match result {
         Ok(()) => {}
         // Without a network namespace of its own, a user namespace may not mount sysfs; a
         // read-only recursive bind of the host's /sys is what runc gives then.
         Err(nix::errno::Errno::EPERM) if typ == "sysfs" && in_user_ns => {
-            mount(Some("/sys"), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .map_err(Error::sys(what("bind-mounting the host's /sys as")))?;
-            let mounted = root.open_path(dest).map_err(Error::io("opening the mount", dest))?;
-            remount(&fd_path(&mounted), MsFlags::MS_RDONLY).map_err(Error::sys(what("remounting")))?;
+            mount(
+                Some("/sys"),
+                &fd_path(&target),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(Error::sys(what("bind-mounting the host's /sys as")))?;
+            let mounted = root
+                .open_path(dest)
+                .map_err(Error::io("opening the mount", dest))?;
+            remount(&fd_path(&mounted), MsFlags::MS_RDONLY)
+                .map_err(Error::sys(what("remounting")))?;
         }
         Err(e) => return Err(Error::sys(what("mounting"))(e)),
     }
     if !options.propagation.is_empty() {
-        let mounted = root.open_path(dest).map_err(Error::io("opening the mount", dest))?;
+        let mounted = root
+            .open_path(dest)
+            .map_err(Error::io("opening the mount", dest))?;
         set_propagation(&mounted, &options).map_err(Error::sys(what("setting propagation of")))?;
     }
     Ok(())
@@ -147,7 +198,7 @@ fn mount_one(root: &Root, bundle: &Bundle, m: &Mount, in_user_ns: bool) -> Resul
 /// /sys/fs/cgroup rather than the host's hierarchies.
 fn cgroup_mount(options: &MountOptions) -> (String, String, String) {
     let host_is_unified = rustix::fs::statfs("/sys/fs/cgroup")
-        .is_ok_and(|s| s.f_type as i64 == libc::CGROUP2_SUPER_MAGIC as i64);
+        .is_ok_and(|s| s.f_type as u64 == libc::CGROUP2_SUPER_MAGIC as u64);
     if host_is_unified {
         ("cgroup2".into(), "cgroup2".into(), String::new())
     } else {
@@ -160,7 +211,13 @@ fn set_propagation(target: &OwnedFd, options: &MountOptions) -> nix::Result<()> 
     if options.propagation.is_empty() {
         return Ok(());
     }
-    mount(None::<&str>, &fd_path(target), None::<&str>, options.propagation, None::<&str>)
+    mount(
+        None::<&str>,
+        &fd_path(target),
+        None::<&str>,
+        options.propagation,
+        None::<&str>,
+    )
 }
 
 /// Remounts a bind mount with `flags` added, keeping the flags it has: in a user namespace,
@@ -200,8 +257,16 @@ fn enter_rootfs(rootfs: &Path, no_pivot: bool) -> Result<()> {
         // pivot_root(".", ".") stacks the old root on top of the new one; unmounting "." then
         // removes it without needing a directory for it inside the rootfs.
         nix::unistd::pivot_root(".", ".").map_err(Error::sys("pivot_root into the rootfs"))?;
-        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-            .map_err(Error::sys("making the old root a slave before unmounting it"))?;
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(Error::sys(
+            "making the old root a slave before unmounting it",
+        ))?;
         umount2(".", MntFlags::MNT_DETACH).map_err(Error::sys("unmounting the old root"))?;
     }
     nix::unistd::chdir("/").map_err(Error::sys("changing to the new root"))?;
@@ -216,16 +281,31 @@ fn mask(root: &Root, path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::io("opening the masked path", path)(e)),
     };
-    let is_dir = FileType::from_raw_mode(rfs::fstat(&target).map_err(|e| Error::io("inspecting", path)(e.into()))?.st_mode)
-        == FileType::Directory;
+    let is_dir = FileType::from_raw_mode(
+        rfs::fstat(&target)
+            .map_err(|e| Error::io("inspecting", path)(e.into()))?
+            .st_mode,
+    ) == FileType::Directory;
     let what = format!("masking {}", path.display());
     if is_dir {
-        mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
-            .map_err(Error::sys(what))
+        mount(
+            Some("tmpfs"),
+            &fd_path(&target),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(Error::sys(what))
     } else {
         let null = dev::verified_null(root)?;
-        mount(Some(&fd_path(&null)), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(Error::sys(what))
+        mount(
+            Some(&fd_path(&null)),
+            &fd_path(&target),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(Error::sys(what))
     }
 }
 
@@ -237,9 +317,17 @@ fn make_readonly(root: &Root, path: &Path) -> Result<()> {
     };
     let what = format!("making {} read-only", path.display());
     let target_path = fd_path(&target);
-    mount(Some(&target_path), &target_path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(Error::sys(what.clone()))?;
-    let mounted = root.open_path(path).map_err(Error::io("opening the read-only path", path))?;
+    mount(
+        Some(&target_path),
+        &target_path,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(Error::sys(what.clone()))?;
+    let mounted = root
+        .open_path(path)
+        .map_err(Error::io("opening the read-only path", path))?;
     remount(&fd_path(&mounted), MsFlags::MS_RDONLY).map_err(Error::sys(what))
 }
 

@@ -15,7 +15,9 @@ use crate::channel;
 use crate::init::{self, InitOptions};
 use crate::spawn::{clone_into_namespaces, Forked};
 use crate::spec::Bundle;
-use crate::state::{container_dir, now_rfc3339, process_start_time, validate_id, ContainerState, EXEC_FIFO};
+use crate::state::{
+    container_dir, now_rfc3339, process_start_time, validate_id, ContainerState, EXEC_FIFO,
+};
 use crate::{Error, Result, Runtime};
 
 /// `create`'s flags.
@@ -37,10 +39,19 @@ impl Runtime {
         self.create_init(id, options, false)
     }
 
-    pub(crate) fn create_init(&self, id: &str, options: &CreateOptions, foreground: bool) -> Result<ContainerState> {
+    pub(crate) fn create_init(
+        &self,
+        id: &str,
+        options: &CreateOptions,
+        foreground: bool,
+    ) -> Result<ContainerState> {
         validate_id(id)?;
         let bundle = Bundle::load(&options.bundle)?;
-        let process = bundle.spec.process().as_ref().expect("checked when the bundle was loaded");
+        let process = bundle
+            .spec
+            .process()
+            .as_ref()
+            .expect("checked when the bundle was loaded");
         let terminal = process.terminal().unwrap_or(false);
         if options.console_socket.is_some() {
             return Err(Error::InvalidSpec(
@@ -58,12 +69,16 @@ impl Runtime {
         let guard = RemoveOnError(Some(dir.clone()));
 
         let fifo_path = dir.join(EXEC_FIFO);
-        nix::unistd::mkfifo(&fifo_path, NixMode::from_bits_truncate(0o622))
-            .map_err(Error::sys(format!("creating the exec fifo {}", fifo_path.display())))?;
+        nix::unistd::mkfifo(&fifo_path, NixMode::from_bits_truncate(0o622)).map_err(Error::sys(
+            format!("creating the exec fifo {}", fifo_path.display()),
+        ))?;
         // Exactly 0622, whatever the umask: the init may have switched to an unprivileged user
         // by the time it opens the fifo for writing.
-        fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
-            .map_err(Error::io("setting the mode of the exec fifo", &fifo_path))?;
+        fs::set_permissions(
+            &fifo_path,
+            std::os::unix::fs::PermissionsExt::from_mode(0o622),
+        )
+        .map_err(Error::io("setting the mode of the exec fifo", &fifo_path))?;
         let exec_fifo = rfs::open(&fifo_path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| Error::io("opening the exec fifo", &fifo_path)(e.into()))?;
 
@@ -116,8 +131,9 @@ impl Runtime {
         let state = ContainerState {
             id: id.to_string(),
             pid: child,
-            start_time: process_start_time(child)
-                .ok_or_else(|| Error::Init("the container's init exited right after setup".into()))?,
+            start_time: process_start_time(child).ok_or_else(|| {
+                Error::Init("the container's init exited right after setup".into())
+            })?,
             bundle: bundle.path.clone(),
             rootfs: bundle.rootfs.clone(),
             created: now_rfc3339(),
@@ -140,8 +156,12 @@ impl Runtime {
         let dir = container_dir(&self.root, id);
         match DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::AlreadyExists(id.to_string())),
-            Err(e) => Err(Error::io("creating the container's state directory", &dir)(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(Error::AlreadyExists(id.to_string()))
+            }
+            Err(e) => Err(Error::io("creating the container's state directory", &dir)(
+                e,
+            )),
         }
     }
 }
@@ -173,7 +193,9 @@ impl Namespaces {
                 LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
                 LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
                 LinuxNamespaceType::Time => {
-                    return Err(Error::InvalidSpec("time namespaces are not supported yet".into()))
+                    return Err(Error::InvalidSpec(
+                        "time namespaces are not supported yet".into(),
+                    ))
                 }
             };
             match namespace.path() {
@@ -192,7 +214,9 @@ impl Namespaces {
                 }
             }
         }
-        if !ns.clone_flags.contains(CloneFlags::CLONE_NEWNS) && ns.join.iter().all(|(_, f)| *f != CloneFlags::CLONE_NEWNS) {
+        if !ns.clone_flags.contains(CloneFlags::CLONE_NEWNS)
+            && ns.join.iter().all(|(_, f)| *f != CloneFlags::CLONE_NEWNS)
+        {
             return Err(Error::InvalidSpec(
                 "the config has no mount namespace; hoist needs one to set up the rootfs".into(),
             ));
@@ -210,12 +234,19 @@ fn write_id_maps(pid: i32, bundle: &Bundle) -> Result<()> {
             .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
             .collect()
     };
-    for (file, maps) in [("uid_map", linux.uid_mappings()), ("gid_map", linux.gid_mappings())] {
+    for (file, maps) in [
+        ("uid_map", linux.uid_mappings()),
+        ("gid_map", linux.gid_mappings()),
+    ] {
         let text = format(maps);
         if text.is_empty() {
             return Err(Error::InvalidSpec(format!(
                 "the config asks for a user namespace but gives no {}",
-                if file == "uid_map" { "uidMappings" } else { "gidMappings" }
+                if file == "uid_map" {
+                    "uidMappings"
+                } else {
+                    "gidMappings"
+                }
             )));
         }
         let path = format!("/proc/{pid}/{file}");
@@ -230,7 +261,10 @@ fn ensure_single_threaded() -> Result<()> {
     let threads = || {
         fs::read_to_string("/proc/self/status")
             .ok()
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:")?.trim().parse::<u32>().ok()))
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Threads:")?.trim().parse::<u32>().ok())
+            })
             .unwrap_or(1)
     };
     for _ in 0..200 {
@@ -247,10 +281,15 @@ fn ensure_single_threaded() -> Result<()> {
 
 /// Written beside the target and renamed, so an engine polling for it never reads half a pid.
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
     ));
     let mut file = fs::File::create(&tmp).map_err(Error::io("writing the pid file", &tmp))?;
     write!(file, "{pid}").map_err(Error::io("writing the pid file", &tmp))?;

@@ -14,12 +14,20 @@ impl Runtime {
             // containerd and podman recognise "container not running" as "already finished".
             return Err(Error::NotRunning(id.to_string()));
         }
-        let targets = if all { pids_in_namespace_of(state.pid) } else { vec![state.pid] };
+        let targets = if all {
+            pids_in_namespace_of(state.pid)
+        } else {
+            vec![state.pid]
+        };
         for pid in targets {
             match kill(Pid::from_raw(pid), signal) {
                 Ok(()) | Err(nix::errno::Errno::ESRCH) if pid != state.pid => {}
                 Ok(()) => {}
-                Err(e) => return Err(Error::sys(format!("sending {signal} to container {id} (pid {pid})"))(e)),
+                Err(e) => {
+                    return Err(Error::sys(format!(
+                        "sending {signal} to container {id} (pid {pid})"
+                    ))(e))
+                }
             }
         }
         Ok(())
@@ -36,7 +44,9 @@ fn pids_in_namespace_of(pid: i32) -> Vec<i32> {
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|p: &i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|other| other == ns))
+        .filter(|p: &i32| {
+            std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|other| other == ns)
+        })
         .collect();
     if !pids.contains(&pid) {
         pids.push(pid);

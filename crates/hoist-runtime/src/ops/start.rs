@@ -25,8 +25,12 @@ impl Runtime {
         }
         let fifo_path = state.dir(&self.root).join(EXEC_FIFO);
         // Non-blocking, so a dead init (no writer will ever come) cannot hang us.
-        let fifo = rfs::open(&fifo_path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| Error::io("opening the exec fifo", &fifo_path)(e.into()))?;
+        let fifo = rfs::open(
+            &fifo_path,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io("opening the exec fifo", &fifo_path)(e.into()))?;
         let timeout = rustix::event::Timespec {
             tv_sec: 0,
             tv_nsec: Duration::from_millis(100).as_nanos() as i64,
@@ -39,14 +43,24 @@ impl Runtime {
                 Err(e) => return Err(Error::io("waiting on the exec fifo", &fifo_path)(e.into())),
             }
             if !process_alive(state.pid, state.start_time) {
-                return Err(Error::Init(format!("the init of container {id} exited before it could start")));
+                return Err(Error::Init(format!(
+                    "the init of container {id} exited before it could start"
+                )));
             }
         }
         let mut byte = [0u8; 1];
-        let mut reader = fs::File::from(fifo.as_fd().try_clone_to_owned().map_err(Error::io("reading the exec fifo", &fifo_path))?);
+        let mut reader = fs::File::from(
+            fifo.as_fd()
+                .try_clone_to_owned()
+                .map_err(Error::io("reading the exec fifo", &fifo_path))?,
+        );
         match reader.read(&mut byte) {
             Ok(1) => {}
-            _ => return Err(Error::Init(format!("the init of container {id} exited before it could start"))),
+            _ => {
+                return Err(Error::Init(format!(
+                    "the init of container {id} exited before it could start"
+                )))
+            }
         }
         fs::remove_file(&fifo_path).map_err(Error::io("removing the exec fifo", &fifo_path))?;
         Ok(())

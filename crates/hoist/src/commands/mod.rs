@@ -11,16 +11,31 @@ pub use pull::pull_into;
 
 /// Runs a command; `Ok` carries the exit code (a foreground run's is the container's).
 pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
-    let runtime = hoist_runtime::Runtime::new(cli.root.clone().unwrap_or_else(default_runtime_root));
-    let image_verb = |r: anyhow::Result<u8>| r.map_err(|error| Failure { code: EXIT_HOIST_ERROR, error });
-    let runtime_verb = |r: anyhow::Result<u8>| r.map_err(|error| Failure { code: EXIT_RUNTIME_ERROR, error });
+    let runtime =
+        hoist_runtime::Runtime::new(cli.root.clone().unwrap_or_else(default_runtime_root));
+    let image_verb = |r: anyhow::Result<u8>| {
+        r.map_err(|error| Failure {
+            code: EXIT_HOIST_ERROR,
+            error,
+        })
+    };
+    let runtime_verb = |r: anyhow::Result<u8>| {
+        r.map_err(|error| Failure {
+            code: EXIT_RUNTIME_ERROR,
+            error,
+        })
+    };
     match cli.command {
         Command::Pull(args) => image_verb(pull::pull(args).map(|()| 0)),
         Command::Unpack(args) => image_verb(unpack::unpack(args).map(|()| 0)),
-        Command::Run(args) if args.bundle.is_some() => runtime_verb(run::run_bundle(&runtime, args)),
+        Command::Run(args) if args.bundle.is_some() => {
+            runtime_verb(run::run_bundle(&runtime, args))
+        }
         Command::Run(args) => image_verb(run::run_image(&runtime, args)),
         Command::Create(args) => runtime_verb(runtime::create(&runtime, args).map(|()| 0)),
-        Command::Start(args) => runtime_verb(runtime.start(&args.id).map(|()| 0).map_err(Into::into)),
+        Command::Start(args) => {
+            runtime_verb(runtime.start(&args.id).map(|()| 0).map_err(Into::into))
+        }
         Command::State(args) => runtime_verb(runtime::state(&runtime, &args.id).map(|()| 0)),
         Command::Kill(args) => runtime_verb(runtime::kill(&runtime, args).map(|()| 0)),
         Command::Delete(args) => runtime_verb(runtime::delete(&runtime, args).map(|()| 0)),

@@ -17,7 +17,8 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
             let tag = tag.or_else(|| reference.tag().map(str::to_string)).ok_or_else(|| {
                 anyhow!("{reference} has no tag to name it by in the layout: give one, as --dest oci:{}:TAG", dir.display())
             })?;
-            let layout = Layout::create(&dir).with_context(|| format!("creating the layout {}", dir.display()))?;
+            let layout = Layout::create(&dir)
+                .with_context(|| format!("creating the layout {}", dir.display()))?;
             let destination = format!("oci:{}:{tag}", dir.display());
             (layout, tag, destination)
         }
@@ -26,7 +27,9 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
             (layout, reference.to_string(), "hoist's store".to_string())
         }
     };
-    let pulled = pull_into(&reference, &layout, &ref_name, &args.tls, args.jobs, args.quiet)?;
+    let pulled = pull_into(
+        &reference, &layout, &ref_name, &args.tls, args.jobs, args.quiet,
+    )?;
     if !args.quiet {
         eprintln!("Pulled {reference} into {destination}");
     }

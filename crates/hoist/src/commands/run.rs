@@ -15,7 +15,10 @@ use crate::store::Store;
 
 pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     let [id] = args.args.as_slice() else {
-        bail!("with --bundle, give exactly one argument, the container id (got {:?})", args.args);
+        bail!(
+            "with --bundle, give exactly one argument, the container id (got {:?})",
+            args.args
+        );
     };
     if args.rm || !args.env.is_empty() || args.name.is_some() {
         bail!("--rm, --env and --name are for `hoist run IMAGE`; with --bundle, edit the bundle's config.json instead");
@@ -58,7 +61,10 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     hoist_runtime::validate_id(&id)?;
     let bundle = store.containers().join(&id);
     if bundle.exists() {
-        bail!("the name {id:?} is already in use by a container in {}; choose another --name", bundle.display());
+        bail!(
+            "the name {id:?} is already in use by a container in {}; choose another --name",
+            bundle.display()
+        );
     }
     let mut options = UnpackOptions::default();
     if let Some(platform) = &args.tls.platform {
@@ -84,7 +90,13 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
 }
 
 /// Applies the podman-style options to the unpacked bundle's config.json.
-fn customise_spec(bundle: &Path, image: &ImageConfiguration, command: &[String], env: &[String], id: &str) -> anyhow::Result<()> {
+fn customise_spec(
+    bundle: &Path,
+    image: &ImageConfiguration,
+    command: &[String],
+    env: &[String],
+    id: &str,
+) -> anyhow::Result<()> {
     let path = bundle.join("config.json");
     let mut spec = Spec::load(&path)?;
     let mut process = spec.process().clone().unwrap_or_default();

@@ -43,11 +43,17 @@ pub fn list(runtime: &Runtime, args: ListArgs) -> anyhow::Result<()> {
     }
     match args.format.as_str() {
         "json" => {
-            let states: Vec<_> = containers.iter().map(|c| c.oci_state(runtime.root())).collect();
+            let states: Vec<_> = containers
+                .iter()
+                .map(|c| c.oci_state(runtime.root()))
+                .collect();
             println!("{}", serde_json::to_string(&states)?);
         }
         "table" => {
-            println!("{:<24} {:<8} {:<10} {:<40} CREATED", "ID", "PID", "STATUS", "BUNDLE");
+            println!(
+                "{:<24} {:<8} {:<10} {:<40} CREATED",
+                "ID", "PID", "STATUS", "BUNDLE"
+            );
             for c in &containers {
                 let state = c.oci_state(runtime.root());
                 println!(
