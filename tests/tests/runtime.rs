@@ -39,6 +39,20 @@ fn state(scratch: &Path, id: &str) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// Makes `from` the child's fd `to`, inherited across exec.
+fn inherit_fd(command: &mut Command, from: i32, to: i32) {
+    // SAFETY: dup2 and fcntl are async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            // dup2 onto itself keeps CLOEXEC, so clear it explicitly.
+            if libc::dup2(from, to) < 0 || libc::fcntl(to, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done() {
@@ -279,16 +293,8 @@ fn no_runtime_fd_reaches_the_container() {
         .arg("--bundle")
         .arg(&bundle)
         .arg(unique_id("fds"));
-    // SAFETY: dup2 and fcntl are async-signal-safe.
-    unsafe {
-        command.pre_exec(move || {
-            // fd 7, without CLOEXEC: as if an engine had leaked it to the runtime.
-            if libc::dup2(leaked, 7) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // fd 7, without CLOEXEC: as if an engine had leaked it to the runtime.
+    inherit_fd(&mut command, leaked, 7);
     let output = run(&mut command);
     assert!(output.status.success(), "{}", stderr(&output));
     // ls itself holds fd 3 open on /proc/self/fd while it lists it.
@@ -306,14 +312,7 @@ fn no_runtime_fd_reaches_the_container() {
         .arg("--bundle")
         .arg(&bundle)
         .arg(unique_id("cwd"));
-    unsafe {
-        command.pre_exec(move || {
-            if libc::dup2(leaked, 7) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    inherit_fd(&mut command, leaked, 7);
     let output = run(&mut command);
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     assert!(
@@ -336,15 +335,7 @@ fn preserved_fds_do_reach_the_container() {
         .args(["run", "--preserve-fds", "1", "--bundle"])
         .arg(&bundle)
         .arg(unique_id("keep"));
-    unsafe {
-        command.pre_exec(move || {
-            // dup2 onto itself keeps CLOEXEC, so clear it explicitly.
-            if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    inherit_fd(&mut command, fd, 3);
     let output = run(&mut command);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(

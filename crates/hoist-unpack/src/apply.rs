@@ -172,13 +172,7 @@ impl<'a> LayerApplier<'a> {
                     .link_name_bytes()
                     .ok_or_else(|| invalid("symlink without a target"))?;
                 rfs::symlinkat(OsStr::from_bytes(&target), dir, name)?;
-                self.set_owner_at(dir, name, &meta)?;
-                rfs::utimensat(
-                    dir,
-                    name,
-                    &timestamps(meta.mtime),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )?;
+                self.set_metadata_at(dir, name, &meta, false)?;
             }
             tar::EntryType::Link => {
                 let target = entry
@@ -213,14 +207,7 @@ impl<'a> LayerApplier<'a> {
                     )
                 };
                 rfs::mknodat(dir, name, file_type, Mode::from_raw_mode(0o600), dev)?;
-                self.set_owner_at(dir, name, &meta)?;
-                rfs::chmodat(dir, name, Mode::from_raw_mode(meta.mode), AtFlags::empty())?;
-                rfs::utimensat(
-                    dir,
-                    name,
-                    &timestamps(meta.mtime),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )?;
+                self.set_metadata_at(dir, name, &meta, true)?;
             }
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => return Ok(()),
             other => {
@@ -316,15 +303,31 @@ impl<'a> LayerApplier<'a> {
         Ok(())
     }
 
-    fn set_owner_at(&self, dir: &OwnedFd, name: &OsStr, meta: &Metadata) -> io::Result<()> {
-        if self.options.rootless {
-            return Ok(());
+    /// Owner, mode (unless a symlink, which has none) and times of an entry that cannot be
+    /// opened for writing (a symlink, a device, a fifo), by name in its directory.
+    fn set_metadata_at(
+        &self,
+        dir: &OwnedFd,
+        name: &OsStr,
+        meta: &Metadata,
+        has_mode: bool,
+    ) -> io::Result<()> {
+        if !self.options.rootless {
+            rfs::chownat(
+                dir,
+                name,
+                Some(uid(meta.uid)),
+                Some(gid(meta.gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )?;
         }
-        rfs::chownat(
+        if has_mode {
+            rfs::chmodat(dir, name, Mode::from_raw_mode(meta.mode), AtFlags::empty())?;
+        }
+        rfs::utimensat(
             dir,
             name,
-            Some(uid(meta.uid)),
-            Some(gid(meta.gid)),
+            &timestamps(meta.mtime),
             AtFlags::SYMLINK_NOFOLLOW,
         )?;
         Ok(())
