@@ -12,7 +12,7 @@ use crate::{fixtures, setup};
 
 const DEMO_SCRIPT: &str = "echo 'Hello from a hoist container!'; \
 echo \"  hostname: $(hostname)\"; echo \"  my pid:   $$\"; echo \"  user:     $(id)\"; \
-echo \"  network:  $(ls /sys/class/net)\"; echo \"  rootfs:   $(ls /)\"";
+echo \"  network:  $(ls /sys/class/net)\"; echo \"  rootfs:  \" $(ls /)";
 
 pub fn run() -> anyhow::Result<()> {
     setup::run(true)?;
@@ -92,7 +92,11 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 fn step(what: &str) {
-    eprintln!("\n\x1b[1m$ {what}\x1b[0m");
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!("\n\x1b[1m$ {what}\x1b[0m");
+    } else {
+        eprintln!("\n$ {what}");
+    }
 }
 
 pub fn set_args(bundle: &Path, args: &[&str]) -> anyhow::Result<()> {
