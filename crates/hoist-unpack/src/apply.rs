@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, Read};
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -13,28 +13,81 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timestamps, Xattr
 use rustix::io::Errno;
 use rustix::process::{Gid, Uid};
 
+use crate::idmap::IdMap;
+
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
 const XATTR_PAX_PREFIX: &str = "SCHILY.xattr.";
+/// Where rootless unpackers (umoci, and so hoist) record the owner a file should have had.
+pub(crate) const ROOTLESS_OWNER_XATTR: &str = "user.rootlesscontainers";
+const COPY_BUFFER: usize = 256 * 1024;
 
 /// How entries are written.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ApplyOptions {
-    /// Unprivileged: ownership is not set and device nodes are skipped.
+    /// Unprivileged: ownership is recorded in an xattr instead of set, device nodes are skipped,
+    /// and directories stay writable until the last layer is in.
     pub rootless: bool,
+    pub uid_map: IdMap,
+    pub gid_map: IdMap,
+}
+
+/// A device node a rootless unpack could not create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedDevice {
+    pub path: PathBuf,
+    pub kind: char,
+    pub major: u32,
+    pub minor: u32,
+}
+
+/// What outlives one layer: work left for after the last one, and what was left out.
+#[derive(Debug, Default)]
+pub(crate) struct Leftovers {
+    /// Rootless: directory modes held back so later layers could still write into them.
+    dir_modes: Vec<(PathBuf, u32)>,
+    pub skipped_devices: Vec<SkippedDevice>,
+}
+
+impl Leftovers {
+    /// Gives held-back directories their modes, deepest first.
+    pub(crate) fn apply(&mut self, root: &Root) -> io::Result<()> {
+        self.dir_modes
+            .sort_by(|a, b| b.0.components().count().cmp(&a.0.components().count()));
+        for (path, mode) in self.dir_modes.drain(..) {
+            if let Ok(dir) = root
+                .open_dir(&path)
+                .and_then(|fd| reopen(&fd, OFlags::RDONLY | OFlags::DIRECTORY))
+            {
+                rfs::fchmod(&dir, Mode::from_raw_mode(mode))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One layer being applied.
 pub(crate) struct LayerApplier<'a> {
     root: &'a Root,
-    options: ApplyOptions,
+    options: &'a ApplyOptions,
+    leftovers: &'a mut Leftovers,
+    umask: u32,
     /// Paths this layer has put in place: its own whiteouts must not remove them, since a
     /// whiteout hides only what the layers below provided.
     upper: BTreeSet<PathBuf>,
     /// Directories whose times are set after their contents have been written.
     dir_times: Vec<(PathBuf, i64)>,
-    /// Uncompressed bytes still allowed before the unpack is judged a decompression bomb.
-    pub(crate) budget: u64,
+    /// The directory the last entry went into: consecutive entries mostly share it, so it is
+    /// resolved, opened and its times saved once for all of them.
+    parent: Option<ParentDir>,
+    buffer: Vec<u8>,
+}
+
+struct ParentDir {
+    path: PathBuf,
+    fd: OwnedFd,
+    times: Timestamps,
+    setgid: bool,
 }
 
 /// A failure on one tar entry, named for the error message.
@@ -44,13 +97,21 @@ pub(crate) struct EntryError {
 }
 
 impl<'a> LayerApplier<'a> {
-    pub(crate) fn new(root: &'a Root, options: ApplyOptions, budget: u64) -> Self {
+    pub(crate) fn new(
+        root: &'a Root,
+        options: &'a ApplyOptions,
+        leftovers: &'a mut Leftovers,
+        umask: u32,
+    ) -> Self {
         LayerApplier {
             root,
             options,
+            leftovers,
+            umask,
             upper: BTreeSet::new(),
             dir_times: Vec::new(),
-            budget,
+            parent: None,
+            buffer: vec![0; COPY_BUFFER],
         }
     }
 
@@ -58,9 +119,9 @@ impl<'a> LayerApplier<'a> {
     pub(crate) fn apply<R: Read>(
         mut self,
         archive: &mut tar::Archive<R>,
-    ) -> Result<u64, EntryError> {
+    ) -> Result<(), EntryError> {
         let stream_error = |source| EntryError {
-            entry: "(tar stream)".into(),
+            entry: String::new(),
             source,
         };
         for entry in archive.entries().map_err(stream_error)? {
@@ -71,19 +132,28 @@ impl<'a> LayerApplier<'a> {
                 source,
             })?;
         }
+        self.leave_parent().map_err(stream_error)?;
         for (path, mtime) in self.dir_times.iter().rev() {
             let fd = self
                 .root
                 .open_dir(path)
                 .and_then(|fd| reopen(&fd, OFlags::RDONLY | OFlags::DIRECTORY));
             if let Ok(fd) = fd {
-                let _ = rfs::futimens(&fd, &timestamps(*mtime));
+                rfs::futimens(&fd, &timestamps(*mtime)).map_err(|e| stream_error(e.into()))?;
             }
         }
-        Ok(self.budget)
+        Ok(())
     }
 
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> io::Result<()> {
+        let header = entry.header().clone();
+        let kind = header.entry_type();
+        if matches!(
+            kind,
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader
+        ) {
+            return Ok(());
+        }
         let Some(path) = confine(&entry.path()?) else {
             return Ok(()); // the root directory itself: the rootfs keeps its own metadata
         };
@@ -96,14 +166,6 @@ impl<'a> LayerApplier<'a> {
             return self.whiteout(&parent, OsStr::from_bytes(hidden));
         }
 
-        let header = entry.header().clone();
-        let size = header.size()?;
-        self.budget = self.budget.checked_sub(size).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::FileTooLarge,
-                "the unpack size limit was reached",
-            )
-        })?;
         let pax = PaxFields::read(entry)?;
         let meta = Metadata {
             uid: pax.uid.unwrap_or(header.uid()?),
@@ -112,67 +174,20 @@ impl<'a> LayerApplier<'a> {
             mtime: header.mtime()? as i64,
             xattrs: pax.xattrs,
         };
-
-        let dir = self.root.create_dir_all(&parent, 0o755)?;
-        keeping_times(&dir, || {
-            self.write_entry(entry, &dir, &name, path, &header, meta)
-        })
-    }
-
-    /// Puts one (non-whiteout) entry in place in `dir`.
-    fn write_entry<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<'_, R>,
-        dir: &OwnedFd,
-        name: &OsStr,
-        path: PathBuf,
-        header: &tar::Header,
-        meta: Metadata,
-    ) -> io::Result<()> {
-        let kind = header.entry_type();
-        let existing = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok();
-        let keep_existing_dir = kind.is_dir()
-            && existing
-                .is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
-        if existing.is_some() && !keep_existing_dir {
-            remove_all_at(dir, name)?;
-        }
-
+        self.enter_parent(&parent)?;
         match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let fd = rfs::openat(
-                    dir,
-                    name,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )?;
-                let mut file = File::from(fd);
-                io::copy(entry, &mut file)?;
-                self.set_metadata_fd(file.as_fd(), &meta)?;
+                self.write_file(entry, &path, &name, &meta)?
             }
-            tar::EntryType::Directory => {
-                if !keep_existing_dir {
-                    rfs::mkdirat(dir, name, Mode::from_raw_mode(0o700))?;
-                }
-                let fd = rfs::openat(
-                    dir,
-                    name,
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )?;
-                self.set_metadata_fd(fd.as_fd(), &meta)?;
-                self.dir_times.push((path.clone(), meta.mtime));
-            }
+            tar::EntryType::Directory => self.write_dir(&path, &name, &meta)?,
             tar::EntryType::Symlink => {
                 let target = entry
                     .link_name_bytes()
                     .ok_or_else(|| invalid("symlink without a target"))?;
-                rfs::symlinkat(OsStr::from_bytes(&target), dir, name)?;
-                self.set_metadata_at(dir, name, &meta, false)?;
+                self.create(&path, |dir| {
+                    rfs::symlinkat(OsStr::from_bytes(&target), dir, &name)
+                })?;
+                self.set_metadata_at(&name, &meta, false)?;
             }
             tar::EntryType::Link => {
                 let target = entry
@@ -185,7 +200,9 @@ impl<'a> LayerApplier<'a> {
                 // never followed (linkat without AT_SYMLINK_FOLLOW), so the link cannot reach
                 // a file outside the rootfs.
                 let target_dir = self.root.open_dir(target_parent)?;
-                rfs::linkat(&target_dir, target_name, dir, name, AtFlags::empty())?;
+                self.create(&path, |dir| {
+                    rfs::linkat(&target_dir, target_name, dir, &name, AtFlags::empty())
+                })?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 let file_type = match kind {
@@ -193,28 +210,156 @@ impl<'a> LayerApplier<'a> {
                     tar::EntryType::Block => FileType::BlockDevice,
                     _ => FileType::Fifo,
                 };
-                if self.options.rootless && file_type != FileType::Fifo {
-                    tracing::debug!(path = %path.display(), "rootless: device node skipped");
-                    return Ok(());
-                }
                 // A fifo has no device numbers; writers often leave the fields blank.
-                let dev = if file_type == FileType::Fifo {
-                    0
+                let (major, minor) = if file_type == FileType::Fifo {
+                    (0, 0)
                 } else {
-                    rfs::makedev(
+                    (
                         header.device_major()?.unwrap_or(0),
                         header.device_minor()?.unwrap_or(0),
                     )
                 };
-                rfs::mknodat(dir, name, file_type, Mode::from_raw_mode(0o600), dev)?;
-                self.set_metadata_at(dir, name, &meta, true)?;
+                if self.options.rootless && file_type != FileType::Fifo {
+                    self.leftovers.skipped_devices.push(SkippedDevice {
+                        path: Path::new("/").join(&path),
+                        kind: if file_type == FileType::BlockDevice {
+                            'b'
+                        } else {
+                            'c'
+                        },
+                        major,
+                        minor,
+                    });
+                    return Ok(());
+                }
+                let dev = rfs::makedev(major, minor);
+                self.create(&path, |dir| {
+                    rfs::mknodat(dir, &name, file_type, Mode::from_raw_mode(0o600), dev)
+                })?;
+                self.set_metadata_at(&name, &meta, true)?;
             }
-            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => return Ok(()),
-            other => {
-                return Err(invalid(&format!("unsupported tar entry type {other:?}")));
-            }
+            other => return Err(invalid(&format!("unsupported tar entry type {other:?}"))),
         }
         self.upper.insert(path);
+        Ok(())
+    }
+
+    fn write_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        path: &Path,
+        name: &OsStr,
+        meta: &Metadata,
+    ) -> io::Result<()> {
+        let create_mode = meta.mode & 0o777;
+        let fd = self.create(path, |dir| {
+            rfs::openat(
+                dir,
+                name,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(create_mode),
+            )
+        })?;
+        let mut file = File::from(fd);
+        loop {
+            let n = entry.read(&mut self.buffer)?;
+            if n == 0 {
+                break;
+            }
+            file.write_all(&self.buffer[..n])?;
+        }
+        let chowned = self.set_owner_fd(file.as_fd(), meta)?;
+        // The mode open() gave is the entry's unless the umask took bits, the entry has special
+        // bits (open ignores them), or a chown cleared setuid/setgid.
+        if meta.mode != create_mode & !self.umask || (chowned && meta.mode & 0o6000 != 0) {
+            rfs::fchmod(&file, Mode::from_raw_mode(meta.mode))?;
+        }
+        self.set_xattrs(file.as_fd(), meta)?;
+        rfs::futimens(&file, &timestamps(meta.mtime))?;
+        Ok(())
+    }
+
+    fn write_dir(&mut self, path: &Path, name: &OsStr, meta: &Metadata) -> io::Result<()> {
+        let dir = &self.parent.as_ref().expect("entered").fd;
+        match rfs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
+            Ok(()) => {}
+            Err(Errno::EXIST) => {
+                let existing = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+                if FileType::from_raw_mode(existing.st_mode) != FileType::Directory {
+                    self.create(path, |dir| {
+                        rfs::mkdirat(dir, name, Mode::from_raw_mode(0o700))
+                    })?;
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let dir = &self.parent.as_ref().expect("entered").fd;
+        let fd = rfs::openat(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        self.set_owner_fd(fd.as_fd(), meta)?;
+        let mode = if self.options.rootless {
+            self.leftovers
+                .dir_modes
+                .push((path.to_path_buf(), meta.mode));
+            meta.mode | 0o700
+        } else {
+            meta.mode
+        };
+        rfs::fchmod(&fd, Mode::from_raw_mode(mode))?;
+        self.set_xattrs(fd.as_fd(), meta)?;
+        self.dir_times.push((path.to_path_buf(), meta.mtime));
+        Ok(())
+    }
+
+    /// Runs `make` in the current parent directory; if the name is taken, removes what is there
+    /// (a later layer replaces it) and tries once more.
+    fn create<T>(
+        &mut self,
+        path: &Path,
+        make: impl Fn(BorrowedFd<'_>) -> rustix::io::Result<T>,
+    ) -> io::Result<T> {
+        let dir = self.parent.as_ref().expect("entered").fd.as_fd();
+        match make(dir) {
+            Err(Errno::EXIST) => {
+                let name = path.file_name().expect("entries end in a name");
+                remove_all_at(dir, name)?;
+                Ok(make(dir)?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Enters (resolving and creating as needed) the directory an entry goes into.
+    fn enter_parent(&mut self, path: &Path) -> io::Result<()> {
+        if self.parent.as_ref().is_some_and(|p| p.path == path) {
+            return Ok(());
+        }
+        self.leave_parent()?;
+        let fd = reopen(
+            &self.root.create_dir_all(path, 0o755)?,
+            OFlags::RDONLY | OFlags::DIRECTORY,
+        )?;
+        let stat = rfs::fstat(&fd)?;
+        self.parent = Some(ParentDir {
+            path: path.to_path_buf(),
+            fd,
+            times: saved_times(&stat),
+            setgid: stat.st_mode & 0o2000 != 0,
+        });
+        Ok(())
+    }
+
+    /// Puts back the times of the directory the last entries went into, which writing into it
+    /// bumped: a directory's mtime is what its own tar entry says (or when it was first made),
+    /// as umoci and overlayfs-based engines leave it.
+    fn leave_parent(&mut self) -> io::Result<()> {
+        if let Some(parent) = self.parent.take() {
+            rfs::futimens(&parent.fd, &parent.times)?;
+        }
         Ok(())
     }
 
@@ -226,6 +371,13 @@ impl<'a> LayerApplier<'a> {
         if self.written_by_this_layer(&target) {
             return Ok(());
         }
+        if self
+            .parent
+            .as_ref()
+            .is_some_and(|p| p.path.starts_with(&target))
+        {
+            self.parent = None; // it is about to be removed
+        }
         match self.root.open_dir(parent) {
             Ok(dir) => keeping_times(&dir, || remove_all_at(&dir, hidden)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -234,6 +386,7 @@ impl<'a> LayerApplier<'a> {
     }
 
     fn opaque_whiteout(&mut self, dir_path: &Path) -> io::Result<()> {
+        self.leave_parent()?;
         match self.root.open_dir(dir_path) {
             Ok(dir) => self.clear_lower(&dir, dir_path),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -252,29 +405,22 @@ impl<'a> LayerApplier<'a> {
                 children.push(OsStr::from_bytes(name).to_os_string());
             }
         }
-        keeping_times(dir, || self.clear_children(dir, dir_path, children))
-    }
-
-    fn clear_children(
-        &self,
-        dir: &OwnedFd,
-        dir_path: &Path,
-        children: Vec<OsString>,
-    ) -> io::Result<()> {
-        for child in children {
-            let child_path = dir_path.join(&child);
-            if !self.written_by_this_layer(&child_path) {
-                remove_all_at(dir, &child)?;
-            } else if let Ok(sub) = rfs::openat(
-                dir,
-                &child,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            ) {
-                self.clear_lower(&sub, &child_path)?;
+        keeping_times(dir, || {
+            for child in children {
+                let child_path = dir_path.join(&child);
+                if !self.written_by_this_layer(&child_path) {
+                    remove_all_at(dir, &child)?;
+                } else if let Ok(sub) = rfs::openat(
+                    dir,
+                    &child,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                ) {
+                    self.clear_lower(&sub, &child_path)?;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Whether this layer wrote `path` or anything beneath it.
@@ -285,12 +431,44 @@ impl<'a> LayerApplier<'a> {
             .is_some_and(|p| p.starts_with(path))
     }
 
-    fn set_metadata_fd(&self, fd: std::os::fd::BorrowedFd<'_>, meta: &Metadata) -> io::Result<()> {
-        if !self.options.rootless {
-            rfs::fchown(fd, Some(uid(meta.uid)), Some(gid(meta.gid)))?;
+    /// Gives the file its owner. Returns whether it chowned (which clears setuid bits).
+    fn set_owner_fd(&self, fd: BorrowedFd<'_>, meta: &Metadata) -> io::Result<bool> {
+        if self.options.rootless {
+            if (meta.uid, meta.gid) != (0, 0) {
+                let record = rootless_owner_record(meta.uid as u32, meta.gid as u32);
+                rfs::fsetxattr(fd, ROOTLESS_OWNER_XATTR, &record, XattrFlags::empty())?;
+            }
+            return Ok(false);
         }
-        // After chown, which clears setuid/setgid bits.
-        rfs::fchmod(fd, Mode::from_raw_mode(meta.mode))?;
+        let (uid, gid) = self.host_ids(meta)?;
+        // A new file already belongs to us, unless its directory is setgid.
+        let parent_setgid = self.parent.as_ref().is_some_and(|p| p.setgid);
+        let (euid, egid) = (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        );
+        if (uid, gid) == (euid, egid) && !parent_setgid {
+            return Ok(false);
+        }
+        rfs::fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
+        Ok(true)
+    }
+
+    fn host_ids(&self, meta: &Metadata) -> io::Result<(u32, u32)> {
+        let unmapped =
+            |what: &str, id: u64| invalid(&format!("{what} {id} is not covered by --{what}-map"));
+        let uid = u32::try_from(meta.uid)
+            .ok()
+            .and_then(|u| self.options.uid_map.to_host(u))
+            .ok_or_else(|| unmapped("uid", meta.uid))?;
+        let gid = u32::try_from(meta.gid)
+            .ok()
+            .and_then(|g| self.options.gid_map.to_host(g))
+            .ok_or_else(|| unmapped("gid", meta.gid))?;
+        Ok((uid, gid))
+    }
+
+    fn set_xattrs(&self, fd: BorrowedFd<'_>, meta: &Metadata) -> io::Result<()> {
         for (name, value) in &meta.xattrs {
             match rfs::fsetxattr(fd, name.as_os_str(), value, XattrFlags::empty()) {
                 Ok(()) => {}
@@ -299,25 +477,20 @@ impl<'a> LayerApplier<'a> {
                 Err(e) => return Err(e.into()),
             }
         }
-        rfs::futimens(fd, &timestamps(meta.mtime))?;
         Ok(())
     }
 
     /// Owner, mode (unless a symlink, which has none) and times of an entry that cannot be
-    /// opened for writing (a symlink, a device, a fifo), by name in its directory.
-    fn set_metadata_at(
-        &self,
-        dir: &OwnedFd,
-        name: &OsStr,
-        meta: &Metadata,
-        has_mode: bool,
-    ) -> io::Result<()> {
+    /// opened for writing (a symlink, a device, a fifo), by name in the current directory.
+    fn set_metadata_at(&self, name: &OsStr, meta: &Metadata, has_mode: bool) -> io::Result<()> {
+        let dir = &self.parent.as_ref().expect("entered").fd;
         if !self.options.rootless {
+            let (uid, gid) = self.host_ids(meta)?;
             rfs::chownat(
                 dir,
                 name,
-                Some(uid(meta.uid)),
-                Some(gid(meta.gid)),
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
                 AtFlags::SYMLINK_NOFOLLOW,
             )?;
         }
@@ -377,6 +550,30 @@ impl PaxFields {
     }
 }
 
+/// The owner a rootless unpack could not give, in the `user.rootlesscontainers` format umoci
+/// and the rootlesscontainers tools read: the protobuf message `Resource { uint32 uid = 1;
+/// uint32 gid = 2; }`. Two varint fields are written by hand rather than pulling in a protobuf
+/// library for ten bytes.
+pub(crate) fn rootless_owner_record(uid: u32, gid: u32) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut value: u32) {
+        while value >= 0x80 {
+            out.push((value as u8 & 0x7f) | 0x80);
+            value >>= 7;
+        }
+        out.push(value as u8);
+    }
+    let mut record = Vec::new();
+    if uid != 0 {
+        record.push(0x08);
+        varint(&mut record, uid);
+    }
+    if gid != 0 {
+        record.push(0x10);
+        varint(&mut record, gid);
+    }
+    record
+}
+
 /// The entry's path as a plain relative path inside the root: `/` and `./` prefixes dropped and
 /// `..` clamped at the root, as if the archive were extracted with the root as `/`. `None` for
 /// the root itself.
@@ -394,25 +591,26 @@ fn confine(path: &Path) -> Option<PathBuf> {
     (!clean.as_os_str().is_empty()).then_some(clean)
 }
 
-/// Runs `change` on the contents of `dir` and then puts back the directory's own times, which
-/// the change would otherwise bump: a directory's mtime is what its own tar entry says (or when
-/// it was first made), as umoci and overlayfs-based engines leave it.
+/// Runs `change` on the contents of `dir` and then puts back the directory's own times.
 fn keeping_times<T>(dir: &OwnedFd, change: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
     let readable = reopen(dir, OFlags::RDONLY | OFlags::DIRECTORY)?;
-    let before = rfs::fstat(&readable)?;
+    let times = saved_times(&rfs::fstat(&readable)?);
     let result = change()?;
-    let times = Timestamps {
-        last_access: rfs::Timespec {
-            tv_sec: before.st_atime as i64,
-            tv_nsec: before.st_atime_nsec as _,
-        },
-        last_modification: rfs::Timespec {
-            tv_sec: before.st_mtime as i64,
-            tv_nsec: before.st_mtime_nsec as _,
-        },
-    };
     rfs::futimens(&readable, &times)?;
     Ok(result)
+}
+
+fn saved_times(stat: &rfs::Stat) -> Timestamps {
+    Timestamps {
+        last_access: rfs::Timespec {
+            tv_sec: stat.st_atime as i64,
+            tv_nsec: stat.st_atime_nsec as _,
+        },
+        last_modification: rfs::Timespec {
+            tv_sec: stat.st_mtime as i64,
+            tv_nsec: stat.st_mtime_nsec as _,
+        },
+    }
 }
 
 fn reopen(fd: &OwnedFd, flags: OFlags) -> io::Result<OwnedFd> {
@@ -435,14 +633,6 @@ fn timestamps(mtime: i64) -> Timestamps {
     }
 }
 
-fn uid(id: u64) -> Uid {
-    Uid::from_raw(id as u32)
-}
-
-fn gid(id: u64) -> Gid {
-    Gid::from_raw(id as u32)
-}
-
 fn invalid(message: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message.to_string())
 }
@@ -463,5 +653,12 @@ mod tests {
         );
         assert_eq!(confine(Path::new("./")), None);
         assert_eq!(confine(Path::new("a/../..")), None);
+    }
+
+    #[test]
+    fn rootless_owner_records_are_protobuf_varints() {
+        assert_eq!(rootless_owner_record(0, 0), Vec::<u8>::new());
+        assert_eq!(rootless_owner_record(1000, 0), vec![0x08, 0xe8, 0x07]);
+        assert_eq!(rootless_owner_record(0, 5), vec![0x10, 0x05]);
     }
 }

@@ -9,9 +9,10 @@ use hoist_oci::{
     Platform,
 };
 
-use crate::apply::ApplyOptions;
-use crate::layer::apply_layer;
-use crate::runtime_spec::runtime_spec;
+use crate::apply::{ApplyOptions, EntryError, LayerApplier, Leftovers, SkippedDevice};
+use crate::idmap::IdMap;
+use crate::layer::{decode, Budget, LayerStream};
+use crate::runtime_spec::{runtime_spec, RootlessSpec};
 use crate::{Error, Result};
 
 /// How to unpack.
@@ -21,8 +22,11 @@ pub struct UnpackOptions {
     pub platform: Platform,
     /// Unpack without privileges: no ownership changes, no device nodes.
     pub rootless: bool,
-    /// The most uncompressed file content the image may unpack to.
+    /// The most uncompressed bytes (all layers' tar streams) the image may unpack to.
     pub max_size: u64,
+    /// Container ids to host ids for file ownership (empty: as in the image).
+    pub uid_map: IdMap,
+    pub gid_map: IdMap,
 }
 
 impl Default for UnpackOptions {
@@ -31,6 +35,8 @@ impl Default for UnpackOptions {
             platform: Platform::host(),
             rootless: !rustix::process::geteuid().is_root(),
             max_size: 64 << 30,
+            uid_map: IdMap::default(),
+            gid_map: IdMap::default(),
         }
     }
 }
@@ -39,6 +45,8 @@ impl Default for UnpackOptions {
 #[derive(Debug, Clone)]
 pub struct Unpacked {
     pub bundle: PathBuf,
+    /// Device nodes a rootless unpack left out (the runtime config bind-mounts the host's).
+    pub skipped_devices: Vec<SkippedDevice>,
     /// The image config the runtime config was made from.
     pub config: ImageConfiguration,
     pub manifest: Digest,
@@ -84,20 +92,23 @@ pub fn unpack(
 
     let apply_options = ApplyOptions {
         rootless: options.rootless,
+        uid_map: options.uid_map.clone(),
+        gid_map: options.gid_map.clone(),
     };
-    let mut budget = options.max_size;
-    for (layer, diff_id) in manifest.layers().iter().zip(diff_ids) {
-        budget = apply_layer(layout, layer, diff_id, &root, apply_options, budget).map_err(
-            |e| match e {
-                Error::TooLarge { .. } => Error::TooLarge {
-                    limit: options.max_size,
-                },
-                other => other,
-            },
-        )?;
-    }
-
-    let spec = runtime_spec(&config, &root)?;
+    let leftovers = apply_layers(
+        layout,
+        &manifest,
+        diff_ids,
+        &root,
+        &apply_options,
+        options.max_size,
+    )?;
+    let rootless = options.rootless.then(|| RootlessSpec {
+        uid: rustix::process::geteuid().as_raw(),
+        gid: rustix::process::getegid().as_raw(),
+        skipped_devices: leftovers.skipped_devices.clone(),
+    });
+    let spec = runtime_spec(&config, &root, rootless.as_ref())?;
     let config_path = staging.path().join("config.json");
     let json = serde_json::to_vec_pretty(&spec).expect("a runtime spec always serialises");
     fs::write(&config_path, json).map_err(Error::io(&config_path))?;
@@ -116,9 +127,77 @@ pub fn unpack(
     Ok(Unpacked {
         bundle: bundle.to_path_buf(),
         config,
+        skipped_devices: leftovers.skipped_devices,
         manifest: descriptor_digest(&manifest_descriptor)?,
         layers: manifest.layers().len(),
     })
+}
+
+/// How many layers are decoded ahead of the one being applied.
+const LOOKAHEAD: usize = 2;
+
+/// Applies the layers in order. Each is decoded (and its digest checked) on a thread of its
+/// own, up to LOOKAHEAD layers ahead; the scope joins them all before this returns, so callers
+/// are single-threaded again (`hoist run` clones a container's init next).
+fn apply_layers(
+    layout: &Layout,
+    manifest: &ImageManifest,
+    diff_ids: &[String],
+    root: &Root,
+    options: &ApplyOptions,
+    max_size: u64,
+) -> Result<Leftovers> {
+    let budget = Budget::new(max_size);
+    let umask = current_umask();
+    let mut leftovers = Leftovers::default();
+    std::thread::scope(|scope| {
+        let layers = manifest.layers();
+        let mut pending: std::collections::VecDeque<LayerStream> =
+            std::collections::VecDeque::new();
+        let mut started = 0;
+        for diff_id in diff_ids {
+            while started < layers.len() && pending.len() <= LOOKAHEAD {
+                pending.push_back(decode(scope, layout, &layers[started], &budget)?);
+                started += 1;
+            }
+            let mut stream = pending.pop_front().expect("one decoder per layer");
+            let applied = {
+                let mut archive = tar::Archive::new(&mut stream);
+                LayerApplier::new(root, options, &mut leftovers, umask).apply(&mut archive)
+            };
+            if let Err(EntryError { entry, source }) = applied {
+                // A failing stream explains itself better than the tar reader that tripped on it.
+                if let Some(failure) = stream.take_failure() {
+                    return Err(failure);
+                }
+                let layer = stream.layer.clone();
+                return Err(if entry.is_empty() {
+                    Error::Layer { layer, source }
+                } else {
+                    Error::Entry {
+                        layer,
+                        entry,
+                        source,
+                    }
+                });
+            }
+            stream.finish(diff_id)?;
+        }
+        Ok(())
+    })?;
+    leftovers.apply(root).map_err(Error::io(Path::new("/")))?;
+    Ok(leftovers)
+}
+
+/// The process umask, read without changing it (umask(2) can only be read by setting it).
+fn current_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| u32::from_str_radix(l.strip_prefix("Umask:")?.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
 }
 
 /// The image manifest to unpack: `image` itself, or its platform's entry if it is an index.

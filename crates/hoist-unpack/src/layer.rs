@@ -1,41 +1,113 @@
 //! One layer's pipeline, in stages: stored blob → size+digest check → decompression →
 //! diff_id check → tar application → drain and compare.
+//!
+//! The first stages run on a decoder thread per layer, a few layers ahead of the one being
+//! applied, and hand the uncompressed stream over in bounded chunks: decompression and hashing
+//! of upper layers overlap the application of lower ones, with memory bounded by the channel
+//! depth whatever the layer size.
 
 use std::io::{self, BufReader, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-use hoist_fs::Root;
 use hoist_oci::media_type::{layer_compression, Compression};
-use hoist_oci::{descriptor_digest, Descriptor, DigestingReader, Layout};
+use hoist_oci::{descriptor_digest, Descriptor, Digest, DigestingReader, Layout};
 
-use crate::apply::{ApplyOptions, EntryError, LayerApplier};
 use crate::{Error, Result};
 
-const READ_BUFFER: usize = 1 << 20;
+const CHUNK: usize = 256 * 1024;
+/// Chunks a decoder may run ahead of the applier: 4 × 256 KiB per layer in flight.
+const CHANNEL_DEPTH: usize = 4;
+const READ_BUFFER: usize = 256 * 1024;
 
-/// Applies one layer to the rootfs and returns the unpack budget left.
-pub(crate) fn apply_layer(
-    layout: &Layout,
-    descriptor: &Descriptor,
-    diff_id: &str,
-    root: &Root,
-    options: ApplyOptions,
-    budget: u64,
-) -> Result<u64> {
+/// What a decoder thread sends.
+enum Chunk {
+    Data(Vec<u8>),
+    /// The stream ended and the compressed blob matched its digest; this is its diff_id.
+    End(Digest),
+    Failed(Error),
+}
+
+/// The uncompressed bytes the whole unpack may still produce (a decompression bomb stops here).
+pub(crate) struct Budget {
+    remaining: AtomicU64,
+    limit: u64,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: u64) -> Budget {
+        Budget {
+            remaining: AtomicU64::new(limit),
+            limit,
+        }
+    }
+
+    fn take(&self, bytes: u64) -> Result<()> {
+        self.remaining
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(bytes)
+            })
+            .map(|_| ())
+            .map_err(|_| Error::TooLarge { limit: self.limit })
+    }
+}
+
+/// Starts decoding a layer; the returned stream is read by the applier.
+pub(crate) fn decode<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    layout: &'scope Layout,
+    descriptor: &'scope Descriptor,
+    budget: &'scope Budget,
+) -> Result<LayerStream> {
     let layer = descriptor_digest(descriptor)?;
     let media_type = descriptor.media_type().to_string();
     let compression = layer_compression(&media_type).ok_or_else(|| Error::UnsupportedLayer {
         layer: layer.clone(),
-        media_type: media_type.clone(),
+        media_type,
     })?;
+    let (sender, receiver) = sync_channel(CHANNEL_DEPTH);
+    let thread_layer = layer.clone();
+    scope.spawn(move || {
+        let outcome = decode_into(
+            layout,
+            descriptor,
+            compression,
+            budget,
+            &sender,
+            &thread_layer,
+        );
+        let last = match outcome {
+            Ok(diff_id) => Chunk::End(diff_id),
+            Err(e) => Chunk::Failed(e),
+        };
+        // The applier may have given up already; then nobody listens.
+        let _ = sender.send(last);
+    });
+    Ok(LayerStream {
+        layer,
+        receiver,
+        current: Vec::new(),
+        position: 0,
+        outcome: None,
+    })
+}
+
+fn decode_into(
+    layout: &Layout,
+    descriptor: &Descriptor,
+    compression: Compression,
+    budget: &Budget,
+    sender: &SyncSender<Chunk>,
+    layer: &Digest,
+) -> Result<Digest> {
     let stream_error = |source: io::Error| Error::Layer {
         layer: layer.clone(),
         source,
     };
-
     let mut verified = layout.open_blob(descriptor)?;
-    let left = {
+    let diff_id = {
         let buffered = BufReader::with_capacity(READ_BUFFER, &mut verified);
-        let decompressed: Box<dyn Read + '_> = match compression {
+        let decompressed: Box<dyn Read> = match compression {
             Compression::None => Box::new(buffered),
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
             Compression::Zstd => {
@@ -43,35 +115,115 @@ pub(crate) fn apply_layer(
             }
         };
         let mut diff = DigestingReader::new(decompressed);
-        let mut archive = tar::Archive::new(&mut diff);
-        let left = LayerApplier::new(root, options, budget)
-            .apply(&mut archive)
-            .map_err(|EntryError { entry, source }| {
-                if source.kind() == io::ErrorKind::FileTooLarge {
-                    Error::TooLarge { limit: budget }
-                } else if source.kind() == io::ErrorKind::InvalidData && entry == "(tar stream)" {
-                    stream_error(source)
-                } else {
-                    Error::Entry {
-                        layer: layer.clone(),
-                        entry,
-                        source,
-                    }
-                }
-            })?;
-        // The tar end marker may be followed by padding; it is part of the diff_id.
-        io::copy(&mut diff, &mut io::sink()).map_err(stream_error)?;
-        let actual = diff.digest();
-        if actual.to_string() != diff_id {
-            return Err(Error::DiffIdMismatch {
-                layer,
-                expected: diff_id.to_string(),
-                actual,
-            });
+        loop {
+            let mut chunk = vec![0u8; CHUNK];
+            let filled = fill(&mut diff, &mut chunk).map_err(stream_error)?;
+            if filled == 0 {
+                break;
+            }
+            budget.take(filled as u64)?;
+            chunk.truncate(filled);
+            if sender.send(Chunk::Data(chunk)).is_err() {
+                // The applier stopped (an error of its own); no one needs the rest.
+                return Err(Error::Layer {
+                    layer: layer.clone(),
+                    source: io::Error::other("abandoned"),
+                });
+            }
         }
-        left
+        diff.digest()
     };
     // Compressed bytes the decoder did not need (trailing data) still count toward the digest.
     verified.finish().map_err(stream_error)?;
-    Ok(left)
+    Ok(diff_id)
+}
+
+/// Reads until `buf` is full or the stream ends.
+fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The uncompressed stream of one layer, as the applier reads it.
+pub(crate) struct LayerStream {
+    pub(crate) layer: Digest,
+    receiver: Receiver<Chunk>,
+    current: Vec<u8>,
+    position: usize,
+    outcome: Option<Result<Digest>>,
+}
+
+impl LayerStream {
+    /// Drains what the tar reader left (the end-of-archive padding is part of the diff_id),
+    /// then checks the diff_id against the image config's.
+    pub(crate) fn finish(mut self, expected_diff_id: &str) -> Result<()> {
+        let drained = io::copy(&mut self, &mut io::sink());
+        let outcome = self.outcome.take();
+        let diff_id = match (drained, outcome) {
+            (_, Some(Err(e))) => return Err(e),
+            (Err(e), _) => {
+                return Err(Error::Layer {
+                    layer: self.layer,
+                    source: e,
+                })
+            }
+            (Ok(_), Some(Ok(diff_id))) => diff_id,
+            (Ok(_), None) => unreachable!("a drained stream has an outcome"),
+        };
+        if diff_id.to_string() != expected_diff_id {
+            return Err(Error::DiffIdMismatch {
+                layer: self.layer,
+                expected: expected_diff_id.to_string(),
+                actual: diff_id,
+            });
+        }
+        Ok(())
+    }
+
+    /// The decoder's own error, if the stream failed because of one (rather than a tar error).
+    pub(crate) fn take_failure(&mut self) -> Option<Error> {
+        match self.outcome.take() {
+            Some(Err(e)) => Some(e),
+            other => {
+                self.outcome = other;
+                None
+            }
+        }
+    }
+}
+
+impl Read for LayerStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.position == self.current.len() {
+            if self.outcome.is_some() {
+                return match &self.outcome {
+                    Some(Err(_)) => Err(io::Error::other("the layer stream failed")),
+                    _ => Ok(0),
+                };
+            }
+            match self.receiver.recv() {
+                Ok(Chunk::Data(chunk)) => {
+                    self.current = chunk;
+                    self.position = 0;
+                }
+                Ok(Chunk::End(diff_id)) => self.outcome = Some(Ok(diff_id)),
+                Ok(Chunk::Failed(e)) => self.outcome = Some(Err(e)),
+                Err(_) => {
+                    return Err(io::Error::other("the layer decoder stopped without a word"));
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.position);
+        buf[..n].copy_from_slice(&self.current[self.position..self.position + n]);
+        self.position += n;
+        Ok(n)
+    }
 }

@@ -9,10 +9,13 @@
 mod apply;
 mod bundle;
 mod error;
+mod idmap;
 mod layer;
 mod runtime_spec;
 mod user;
 
+pub use apply::SkippedDevice;
 pub use bundle::{unpack, UnpackOptions, Unpacked};
 pub use error::{Error, Result};
-pub use runtime_spec::runtime_spec;
+pub use idmap::{IdMap, IdRange};
+pub use runtime_spec::SKIPPED_DEVICES_ANNOTATION;

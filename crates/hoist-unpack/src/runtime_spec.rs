@@ -3,18 +3,40 @@
 
 use std::collections::HashMap;
 
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
 use hoist_fs::Root;
 use hoist_oci::ImageConfiguration;
-use oci_spec::runtime::{Process, Root as SpecRoot, Spec, User};
+use oci_spec::runtime::{
+    LinuxIdMappingBuilder, LinuxNamespace, LinuxNamespaceType, Mount, MountBuilder, Process,
+    Root as SpecRoot, Spec, User,
+};
 
+use crate::apply::SkippedDevice;
 use crate::user::resolve_user;
 use crate::Result;
+
+/// The annotation that lists device nodes a rootless unpack could not create and could not
+/// bind-mount from the host either.
+pub const SKIPPED_DEVICES_ANNOTATION: &str = "org.hoist.unpack.skipped-devices";
+
+/// What makes a rootless config: the caller's ids (mapped to root in a user namespace) and the
+/// device nodes the unpack left out.
+pub(crate) struct RootlessSpec {
+    pub uid: u32,
+    pub gid: u32,
+    pub skipped_devices: Vec<SkippedDevice>,
+}
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Builds the runtime spec for an image whose rootfs is at `root`, with `rootfs` as the bundle-
-/// relative root path.
-pub fn runtime_spec(image: &ImageConfiguration, root: &Root) -> Result<Spec> {
+/// relative root path; a rootless one (as `runc spec --rootless` shapes it) when asked.
+pub(crate) fn runtime_spec(
+    image: &ImageConfiguration,
+    root: &Root,
+    rootless: Option<&RootlessSpec>,
+) -> Result<Spec> {
     let empty = Default::default();
     let config = image.config().as_ref().unwrap_or(&empty);
 
@@ -64,7 +86,106 @@ pub fn runtime_spec(image: &ImageConfiguration, root: &Root) -> Result<Spec> {
     spec.set_process(Some(process));
     spec.set_root(Some(spec_root));
     spec.set_annotations(Some(annotations(image)));
+    if let Some(rootless) = rootless {
+        make_rootless(&mut spec, rootless);
+    }
     Ok(spec)
+}
+
+/// runc's `ToRootless`: a user namespace mapping the caller to root, no network namespace
+/// (an unprivileged user cannot configure one), the host's /sys bound read-only instead of a
+/// new sysfs, no uid=/gid= mount options, no cgroup resources. Devices the unpack skipped are
+/// bind-mounted from the host where it has the same node.
+fn make_rootless(spec: &mut Spec, rootless: &RootlessSpec) {
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    let mut namespaces: Vec<LinuxNamespace> = linux
+        .namespaces()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|ns| {
+            !matches!(
+                ns.typ(),
+                LinuxNamespaceType::Network | LinuxNamespaceType::User
+            )
+        })
+        .collect();
+    let mut user_ns = LinuxNamespace::default();
+    user_ns.set_typ(LinuxNamespaceType::User);
+    namespaces.push(user_ns);
+    linux.set_namespaces(Some(namespaces));
+    let map = |host: u32| {
+        LinuxIdMappingBuilder::default()
+            .container_id(0u32)
+            .host_id(host)
+            .size(1u32)
+            .build()
+            .expect("a complete id mapping")
+    };
+    linux.set_uid_mappings(Some(vec![map(rootless.uid)]));
+    linux.set_gid_mappings(Some(vec![map(rootless.gid)]));
+    linux.set_resources(None);
+
+    let mut mounts: Vec<Mount> = Vec::new();
+    for mut mount in spec.mounts().clone().unwrap_or_default() {
+        if mount.destination() == std::path::Path::new("/sys") {
+            mounts.push(bind_mount(
+                "/sys",
+                &["rbind", "nosuid", "noexec", "nodev", "ro"],
+            ));
+            continue;
+        }
+        let options: Vec<String> = mount
+            .options()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|o| !o.starts_with("gid=") && !o.starts_with("uid="))
+            .collect();
+        mount.set_options(Some(options));
+        mounts.push(mount);
+    }
+    let mut unmatched = Vec::new();
+    for device in &rootless.skipped_devices {
+        let host_matches = std::fs::metadata(&device.path).is_ok_and(|m| {
+            let kind_matches = if device.kind == 'b' {
+                m.file_type().is_block_device()
+            } else {
+                m.file_type().is_char_device()
+            };
+            kind_matches
+                && rustix::fs::major(m.rdev()) == device.major
+                && rustix::fs::minor(m.rdev()) == device.minor
+        });
+        if host_matches {
+            mounts.push(bind_mount(&device.path.to_string_lossy(), &["bind"]));
+        } else {
+            unmatched.push(format!(
+                "{} {} {}:{}",
+                device.path.display(),
+                device.kind,
+                device.major,
+                device.minor
+            ));
+        }
+    }
+    spec.set_mounts(Some(mounts));
+    spec.set_linux(Some(linux));
+    if !unmatched.is_empty() {
+        let mut annotations = spec.annotations().clone().unwrap_or_default();
+        annotations.insert(SKIPPED_DEVICES_ANNOTATION.to_string(), unmatched.join(", "));
+        spec.set_annotations(Some(annotations));
+    }
+}
+
+fn bind_mount(path: &str, options: &[&str]) -> Mount {
+    MountBuilder::default()
+        .destination(path)
+        .typ("bind")
+        .source(path)
+        .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+        .build()
+        .expect("a complete mount")
 }
 
 /// The image's labels, and its own fields under the `org.opencontainers.image.*` names the

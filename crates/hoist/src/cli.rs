@@ -136,9 +136,17 @@ pub struct UnpackArgs {
     #[arg(long)]
     pub rootless: bool,
 
-    /// Refuse images that unpack to more than this many bytes (suffixes K, M, G, T)
+    /// Refuse images whose layers unpack to more than this many bytes (suffixes K, M, G, T)
     #[arg(long, default_value = "64G", value_parser = parse_size, value_name = "SIZE")]
     pub max_size: u64,
+
+    /// Map file owners: container ids CONTAINER.. to host ids HOST.. (repeatable)
+    #[arg(long, value_name = "CONTAINER:HOST:SIZE")]
+    pub uid_map: Vec<hoist_unpack::IdRange>,
+
+    /// Map file groups, like --uid-map
+    #[arg(long, value_name = "CONTAINER:HOST:SIZE")]
+    pub gid_map: Vec<hoist_unpack::IdRange>,
 }
 
 #[derive(Debug, Args)]

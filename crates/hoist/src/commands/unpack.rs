@@ -1,6 +1,6 @@
 use anyhow::{anyhow, Context};
 use hoist_oci::Platform;
-use hoist_unpack::UnpackOptions;
+use hoist_unpack::{IdMap, UnpackOptions};
 
 use crate::cli::UnpackArgs;
 use crate::store::{resolve_image, Store};
@@ -15,6 +15,8 @@ pub fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
         options.platform = platform.parse::<Platform>().map_err(|e| anyhow!(e))?;
     }
     options.rootless |= args.rootless;
+    options.uid_map = IdMap(args.uid_map);
+    options.gid_map = IdMap(args.gid_map);
     let unpacked = hoist_unpack::unpack(&layout, &image, &args.bundle, &options)
         .with_context(|| format!("unpacking {} into {}", args.image, args.bundle.display()))?;
     eprintln!(
@@ -23,5 +25,14 @@ pub fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
         unpacked.layers,
         unpacked.bundle.display()
     );
+    for device in &unpacked.skipped_devices {
+        eprintln!(
+            "Skipped device node {} ({} {}:{}): an unprivileged unpack cannot create it",
+            device.path.display(),
+            device.kind,
+            device.major,
+            device.minor
+        );
+    }
     Ok(())
 }
