@@ -42,6 +42,92 @@ impl Tar {
         self
     }
 
+    pub fn file_mode(mut self, path: &str, content: &[u8], mode: u32) -> Self {
+        self.entry(path, tar::EntryType::Regular, mode, content, None);
+        self
+    }
+
+    pub fn dir_mode(mut self, path: &str, mode: u32) -> Self {
+        self.entry(path, tar::EntryType::Directory, mode, b"", None);
+        self
+    }
+
+    /// A character (`'c'`) or block (`'b'`) device node.
+    pub fn device(mut self, path: &str, kind: char, major: u32, minor: u32) -> Self {
+        let entry_type = if kind == 'b' {
+            tar::EntryType::Block
+        } else {
+            tar::EntryType::Char
+        };
+        let mut header = self.header(path, entry_type, 0o640, 0, None);
+        header.set_device_major(major).unwrap();
+        header.set_device_minor(minor).unwrap();
+        header.set_cksum();
+        self.builder.append(&header, &b""[..]).unwrap();
+        self
+    }
+
+    /// A file with extended attributes, carried in a PAX header as `SCHILY.xattr.NAME`.
+    pub fn file_with_xattrs(
+        mut self,
+        path: &str,
+        content: &[u8],
+        xattrs: &[(&str, &[u8])],
+    ) -> Self {
+        let records: Vec<(String, &[u8])> = xattrs
+            .iter()
+            .map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v))
+            .collect();
+        self.builder
+            .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))
+            .unwrap();
+        self.entry(path, tar::EntryType::Regular, 0o644, content, None);
+        self
+    }
+
+    /// A file whose path is longer than a tar header holds (written with a GNU long name).
+    pub fn long_file(mut self, path: &str, content: &[u8]) -> Self {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_700_000_000);
+        header.set_size(content.len() as u64);
+        self.builder
+            .append_data(&mut header, path, content)
+            .unwrap();
+        self
+    }
+
+    /// A symlink whose target is longer than a tar header holds.
+    pub fn long_symlink(mut self, path: &str, target: &str) -> Self {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_mode(0o777);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_700_000_000);
+        header.set_size(0);
+        self.builder.append_link(&mut header, path, target).unwrap();
+        self
+    }
+
+    /// `.wh.NAME` beside NAME: hides NAME of the layers below.
+    pub fn whiteout(self, path: &str) -> Self {
+        let (dir, name) = path.rsplit_once('/').map_or(("", path), |(d, n)| (d, n));
+        let marker = if dir.is_empty() {
+            format!(".wh.{name}")
+        } else {
+            format!("{dir}/.wh.{name}")
+        };
+        self.file(&marker, b"")
+    }
+
+    pub fn opaque(self, dir: &str) -> Self {
+        self.file(&format!("{dir}/.wh..wh..opq"), b"")
+    }
+
     pub fn finish(self) -> Vec<u8> {
         self.builder.into_inner().expect("tar in memory")
     }
@@ -54,13 +140,28 @@ impl Tar {
         content: &[u8],
         link: Option<&str>,
     ) {
+        let header = self.header(path, kind, mode, content.len(), link);
+        self.builder
+            .append(&header, content)
+            .expect("tar in memory");
+    }
+
+    /// A header with the name written verbatim (the tar crate's own setters refuse `..`).
+    fn header(
+        &self,
+        path: &str,
+        kind: tar::EntryType,
+        mode: u32,
+        size: usize,
+        link: Option<&str>,
+    ) -> tar::Header {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(kind);
         header.set_mode(mode);
         header.set_uid(0);
         header.set_gid(0);
         header.set_mtime(1_700_000_000);
-        header.set_size(content.len() as u64);
+        header.set_size(size as u64);
         let gnu = header.as_gnu_mut().expect("gnu header");
         assert!(path.len() < gnu.name.len(), "test paths are short");
         gnu.name[..path.len()].copy_from_slice(path.as_bytes());
@@ -68,9 +169,7 @@ impl Tar {
             gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
         }
         header.set_cksum();
-        self.builder
-            .append(&header, content)
-            .expect("tar in memory");
+        header
     }
 }
 

@@ -53,7 +53,7 @@ impl Leftovers {
     /// Gives held-back directories their modes, deepest first.
     pub(crate) fn apply(&mut self, root: &Root) -> io::Result<()> {
         self.dir_modes
-            .sort_by(|a, b| b.0.components().count().cmp(&a.0.components().count()));
+            .sort_by_key(|(path, _)| std::cmp::Reverse(path.components().count()));
         for (path, mode) in self.dir_modes.drain(..) {
             if let Ok(dir) = root
                 .open_dir(&path)
@@ -603,11 +603,11 @@ fn keeping_times<T>(dir: &OwnedFd, change: impl FnOnce() -> io::Result<T>) -> io
 fn saved_times(stat: &rfs::Stat) -> Timestamps {
     Timestamps {
         last_access: rfs::Timespec {
-            tv_sec: stat.st_atime as i64,
+            tv_sec: stat.st_atime as _,
             tv_nsec: stat.st_atime_nsec as _,
         },
         last_modification: rfs::Timespec {
-            tv_sec: stat.st_mtime as i64,
+            tv_sec: stat.st_mtime as _,
             tv_nsec: stat.st_mtime_nsec as _,
         },
     }
