@@ -1,17 +1,20 @@
 //! `cargo xtask bench`: hoist beside its peers on the same images, in one run, on a tmpfs.
-//! Medians of wall time and the ratio hoist/peer (below 1 means hoist is faster).
+//! Medians of wall time, the ratio hoist/peer (below 1 means hoist is faster), and hoist's
+//! peak memory.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
+use hoist_oci::Layout;
 
 use crate::demo::set_args;
+use crate::fixtures::{self, Selection};
 use crate::registry::Registries;
+use crate::setup;
 use crate::shell::{self, cargo, target_dir};
-use crate::{fixtures, setup};
 
 /// Builds the command for run `i`, in a fresh directory `dir` of its own.
 type CommandFor<'a> = Box<dyn Fn(&Path, usize) -> Command + 'a>;
@@ -21,6 +24,26 @@ struct Tool<'a> {
     command: CommandFor<'a>,
 }
 
+fn tool<'a>(name: &'static str, command: impl Fn(&Path, usize) -> Command + 'a) -> Tool<'a> {
+    Tool {
+        name,
+        command: Box::new(command),
+    }
+}
+
+struct Measurement {
+    median: Duration,
+    peak_rss_mib: f64,
+}
+
+const IMAGES: &[&str] = &[
+    "busybox",
+    "layers",
+    "debian-like",
+    "small-files",
+    "big-layers",
+];
+
 pub fn run(runs: usize) -> anyhow::Result<()> {
     setup::install_missing(setup::PACKAGES)?;
     shell::run(cargo().args(["build", "--release", "--package", "hoist"]))?;
@@ -29,67 +52,87 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
     let registries = Registries::start(&instance)?;
     let scratch = tmpfs_scratch()?;
     let result = (|| {
-        let fixtures = fixtures::build_and_push(&registries)?;
+        eprintln!("xtask: building fixture and benchmark images (the large ones take a while)");
+        let fixtures = fixtures::build_and_push(&registries, Selection::WithBench)?;
         let registry = registries.plain.address.clone();
         let layout = fixtures.layout.clone();
         println!(
-            "hoist vs peers: median of {runs} runs, on a tmpfs ({})",
+            "hoist vs peers: median of {runs} runs each, on a tmpfs ({})",
             scratch.display()
         );
         println!(
-            "{:<34} {:>12} {:>12} {:>9}",
-            "task", "hoist (ms)", "peer (ms)", "ratio"
+            "{:<40} {:>11} {:>11} {:>7} {:>13}",
+            "task", "hoist (ms)", "peer (ms)", "ratio", "hoist peak"
         );
 
-        for image in ["busybox", "layers"] {
+        for image in IMAGES {
+            let blobs = layer_blobs(&layout, &format!("{image}-latest"))?;
             let source = format!("docker://{registry}/{image}:latest");
-            let hoist_pull = Tool {
-                name: "hoist",
-                command: Box::new(|dir: &Path, _| {
-                    let mut c = Command::new(&hoist);
-                    c.args(["pull", "--quiet", "--tls-verify=false", &source, "--dest"])
-                        .arg(format!("oci:{}:latest", dir.display()));
+            let hoist_pull = tool("hoist", |dir, _| {
+                let mut c = Command::new(&hoist);
+                c.args(["pull", "--quiet", "--tls-verify=false", &source, "--dest"])
+                    .arg(format!("oci:{}:latest", dir.display()));
+                c
+            });
+            let skopeo = tool("skopeo", |dir, _| {
+                let mut c = Command::new("skopeo");
+                c.args(["copy", "--quiet", "--src-tls-verify=false", &source])
+                    .arg(format!("oci:{}:latest", dir.display()));
+                c
+            });
+            let mut peers = vec![skopeo];
+            if *image == "big-layers" {
+                // The hashing floor: the time to sha256 the same bytes once.
+                peers.push(tool("openssl dgst", |_, _| {
+                    let mut c = Command::new("openssl");
+                    c.args(["dgst", "-sha256"]).args(&blobs);
                     c
-                }),
-            };
-            let skopeo = Tool {
-                name: "skopeo",
-                command: Box::new(|dir: &Path, _| {
-                    let mut c = Command::new("skopeo");
-                    c.args(["copy", "--quiet", "--src-tls-verify=false", &source])
-                        .arg(format!("oci:{}:latest", dir.display()));
-                    c
-                }),
-            };
+                }));
+            }
             compare(
                 &format!("pull {image}"),
                 &hoist_pull,
-                &[skopeo],
+                &peers,
                 &scratch,
                 runs,
             )?;
 
             let tag = format!("{}:{image}-latest", layout.display());
-            let hoist_unpack = Tool {
-                name: "hoist",
-                command: Box::new(|dir: &Path, _| {
-                    let mut c = Command::new(&hoist);
-                    c.args(["unpack", "--image", &tag]).arg(dir.join("bundle"));
-                    c
-                }),
-            };
-            let umoci = Tool {
-                name: "umoci",
-                command: Box::new(|dir: &Path, _| {
-                    let mut c = Command::new("umoci");
-                    c.args(["unpack", "--image", &tag]).arg(dir.join("bundle"));
-                    c
-                }),
+            let hoist_unpack = tool("hoist", |dir, _| {
+                let mut c = Command::new(&hoist);
+                c.args(["unpack", "--image", &tag]).arg(dir.join("bundle"));
+                c
+            });
+            let umoci = tool("umoci", |dir, _| {
+                let mut c = Command::new("umoci");
+                c.args(["unpack", "--image", &tag]).arg(dir.join("bundle"));
+                c
+            });
+            // GNU tar over the same layers in order: no verification, one thread for tar and
+            // one for gzip. The practical floor.
+            let tar = tool("tar -xzf", |dir, _| {
+                let mut script = String::from("set -e");
+                for blob in &blobs {
+                    script.push_str(&format!(
+                        "; tar -xzf {} -C {}",
+                        blob.display(),
+                        dir.display()
+                    ));
+                }
+                let mut c = Command::new("sh");
+                c.args(["-c", &script]);
+                c
+            });
+            let gzip_only = blobs.iter().all(|b| is_gzip(b));
+            let peers = if gzip_only {
+                vec![umoci, tar]
+            } else {
+                vec![umoci]
             };
             compare(
                 &format!("unpack {image}"),
                 &hoist_unpack,
-                &[umoci],
+                &peers,
                 &scratch,
                 runs,
             )?;
@@ -103,20 +146,17 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
                 .arg(&bundle),
         )?;
         set_args(&bundle, &["true"])?;
-        let runtime = |name: &'static str, binary: PathBuf| Tool {
-            name,
-            command: Box::new({
-                let bundle = bundle.clone();
-                move |dir: &Path, i| {
-                    let mut c = Command::new(&binary);
-                    c.arg("--root")
-                        .arg(dir.join("state"))
-                        .args(["run", "--bundle"])
-                        .arg(&bundle)
-                        .arg(format!("bench-{i}"));
-                    c
-                }
-            }),
+        let runtime = |name: &'static str, binary: PathBuf| {
+            let bundle = bundle.clone();
+            tool(name, move |dir, i| {
+                let mut c = Command::new(&binary);
+                c.arg("--root")
+                    .arg(dir.join("state"))
+                    .args(["run", "--bundle"])
+                    .arg(&bundle)
+                    .arg(format!("bench-{i}"));
+                c
+            })
         };
         compare(
             "run --bundle busybox true",
@@ -136,7 +176,7 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
     result
 }
 
-/// Times hoist and each peer and prints one line per peer.
+/// Times hoist and each peer and prints one line per peer, with hoist's peak memory.
 fn compare(
     task: &str,
     hoist: &Tool,
@@ -146,18 +186,18 @@ fn compare(
 ) -> anyhow::Result<()> {
     let ours = measure(hoist, scratch, runs).with_context(|| format!("{task}: hoist failed"))?;
     for peer in peers {
+        let label = format!("{task} vs {}", peer.name);
+        let peak = format!("{:.1} MiB", ours.peak_rss_mib);
         match measure(peer, scratch, runs) {
             Ok(theirs) => println!(
-                "{:<34} {:>12.1} {:>12.1} {:>9.2}",
-                format!("{task} vs {}", peer.name),
-                ms(ours),
-                ms(theirs),
-                ours.as_secs_f64() / theirs.as_secs_f64()
+                "{label:<40} {:>11.1} {:>11.1} {:>7.2} {peak:>13}",
+                ms(ours.median),
+                ms(theirs.median),
+                ours.median.as_secs_f64() / theirs.median.as_secs_f64()
             ),
             Err(e) => println!(
-                "{:<34} {:>12.1} {:>12} {:>9}   ({} unavailable: {})",
-                format!("{task} vs {}", peer.name),
-                ms(ours),
+                "{label:<40} {:>11.1} {:>11} {:>7} {peak:>13}   ({} unavailable: {})",
+                ms(ours.median),
                 "-",
                 "-",
                 peer.name,
@@ -168,23 +208,27 @@ fn compare(
     Ok(())
 }
 
-/// The median wall time of `runs` runs, each in a fresh directory; one warm-up run first.
-fn measure(tool: &Tool, scratch: &Path, runs: usize) -> anyhow::Result<Duration> {
+/// The median wall time of `runs` runs (after one warm-up), each in a fresh directory, and the
+/// peak memory of one more.
+fn measure(tool: &Tool, scratch: &Path, runs: usize) -> anyhow::Result<Measurement> {
     let mut times = Vec::with_capacity(runs);
     for i in 0..=runs {
-        let dir = scratch.join(format!("{}-{i}", tool.name));
+        let dir = scratch.join(format!("{}-{i}", tool.name.replace(' ', "-")));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir)?;
+        let errors = scratch.join("stderr");
         let mut command = (tool.command)(&dir, i);
         command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stderr(fs::File::create(&errors)?);
         let start = Instant::now();
-        let output = command.output()?;
+        let status = command
+            .status()
+            .with_context(|| format!("starting {command:?}"))?;
         let elapsed = start.elapsed();
-        if !output.status.success() {
-            anyhow::bail!("{}", String::from_utf8_lossy(&output.stderr));
+        if !status.success() {
+            bail!("{}", fs::read_to_string(&errors).unwrap_or_default());
         }
         if i > 0 {
             times.push(elapsed);
@@ -192,7 +236,63 @@ fn measure(tool: &Tool, scratch: &Path, runs: usize) -> anyhow::Result<Duration>
         let _ = fs::remove_dir_all(&dir);
     }
     times.sort();
-    Ok(times[times.len() / 2])
+    Ok(Measurement {
+        median: times[times.len() / 2],
+        peak_rss_mib: peak_rss_kib(tool, scratch)? as f64 / 1024.0,
+    })
+}
+
+/// Peak memory from one more run under GNU time: a child reaped directly would report this
+/// process's own high-water mark, which it inherits up to its exec.
+fn peak_rss_kib(tool: &Tool, scratch: &Path) -> anyhow::Result<u64> {
+    let dir = scratch.join("peak-rss-run");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir)?;
+    let report = scratch.join("peak-rss");
+    let inner = (tool.command)(&dir, usize::MAX);
+    let mut command = Command::new("/usr/bin/time");
+    command
+        .args(["-f", "%M", "-o"])
+        .arg(&report)
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let status = command.status()?;
+    let _ = fs::remove_dir_all(&dir);
+    if !status.success() {
+        bail!("the peak-memory run failed");
+    }
+    Ok(fs::read_to_string(&report)?.trim().parse()?)
+}
+
+/// The layer blobs of an image in the fixture layout, in order.
+fn layer_blobs(layout: &Path, tag: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let layout = Layout::open(layout)?;
+    let manifest: hoist_oci::ImageManifest =
+        layout.read_json(&layout.resolve(Some(tag))?, "manifest")?;
+    manifest
+        .layers()
+        .iter()
+        .map(|d| Ok(layout.blob_path(&hoist_oci::descriptor_digest(d)?)))
+        .collect()
+}
+
+fn is_gzip(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 2];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == [0x1f, 0x8b]
 }
 
 fn tmpfs_scratch() -> anyhow::Result<PathBuf> {

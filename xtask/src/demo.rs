@@ -17,7 +17,7 @@ echo \"  network:  $(ls /sys/class/net)\"; echo \"  rootfs:  \" $(ls /)";
 pub fn run() -> anyhow::Result<()> {
     setup::run(true)?;
     let registries = Registries::start(DEFAULT_INSTANCE)?;
-    fixtures::build_and_push(&registries)?;
+    fixtures::build_and_push(&registries, fixtures::Selection::Tests)?;
 
     let hoist = target_dir().join("release/hoist");
     let work = target_dir().join("demo");

@@ -40,6 +40,9 @@ struct ImageRecipe {
     cmd: Vec<String>,
     #[serde(default = "yes")]
     publish: bool,
+    /// Large images only `cargo xtask bench` builds.
+    #[serde(default)]
+    bench: bool,
     layer: Vec<LayerRecipe>,
 }
 
@@ -50,6 +53,15 @@ struct LayerRecipe {
     busybox: bool,
     #[serde(default)]
     entries: Vec<Entry>,
+    /// Directories of this machine, copied in at the same paths (a distribution-like tree).
+    #[serde(default)]
+    host_dirs: Vec<String>,
+    /// This many small files (64 bytes to 2 KiB), spread over 100 directories.
+    #[serde(default)]
+    small_files: u32,
+    /// One file of this many MiB of incompressible bytes.
+    #[serde(default)]
+    random_mib: u32,
 }
 
 #[derive(Deserialize)]
@@ -109,14 +121,26 @@ pub struct Fixtures {
     pub repositories: Vec<String>,
 }
 
-pub fn build_and_push(registries: &Registries) -> anyhow::Result<Fixtures> {
-    let fixtures = build(&target_dir().join("fixtures").join(&registries.instance))?;
+/// Which recipes to build.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// What the tests use.
+    Tests,
+    /// Those and the large benchmark images.
+    WithBench,
+}
+
+pub fn build_and_push(registries: &Registries, selection: Selection) -> anyhow::Result<Fixtures> {
+    let fixtures = build(
+        &target_dir().join("fixtures").join(&registries.instance),
+        selection,
+    )?;
     push(&fixtures, registries)?;
     Ok(fixtures)
 }
 
-/// Builds every recipe into a fresh OCI layout at `dir`.
-pub fn build(dir: &Path) -> anyhow::Result<Fixtures> {
+/// Builds the selected recipes into a fresh OCI layout at `dir`.
+pub fn build(dir: &Path, selection: Selection) -> anyhow::Result<Fixtures> {
     let path = workspace_root().join("fixtures/images.toml");
     let recipes: Recipes = toml::from_str(&fs::read_to_string(&path)?)
         .with_context(|| format!("parsing {}", path.display()))?;
@@ -124,7 +148,11 @@ pub fn build(dir: &Path) -> anyhow::Result<Fixtures> {
     let layout = Layout::create(dir.join("layout"))?;
     let mut built: BTreeMap<String, (Descriptor, &ImageRecipe)> = BTreeMap::new();
     let mut repositories = Vec::new();
-    for recipe in &recipes.image {
+    for recipe in recipes
+        .image
+        .iter()
+        .filter(|r| !r.bench || selection == Selection::WithBench)
+    {
         let descriptor = build_image(&layout, recipe)
             .with_context(|| format!("building fixture image {}", recipe.name))?;
         if recipe.publish {
@@ -265,6 +293,29 @@ fn layer_tar(layer: &LayerRecipe) -> anyhow::Result<Vec<u8>> {
     if layer.busybox {
         append_busybox(&mut builder)?;
     }
+    builder.follow_symlinks(false);
+    for dir in &layer.host_dirs {
+        let inside = dir.trim_start_matches('/');
+        builder
+            .append_dir_all(inside, dir)
+            .with_context(|| format!("copying {dir} into a fixture layer"))?;
+    }
+    append_small_files(&mut builder, layer.small_files)?;
+    if layer.random_mib > 0 {
+        let bytes = pseudo_random(
+            layer.random_mib as usize * (1 << 20),
+            layer.random_mib as u64,
+        );
+        append(
+            &mut builder,
+            &format!("random-{}m", layer.random_mib),
+            tar::EntryType::Regular,
+            0o644,
+            &bytes,
+            None,
+            (0, 0),
+        )?;
+    }
     for entry in &layer.entries {
         match entry {
             Entry::Dir { dir, mode } => append(
@@ -347,6 +398,57 @@ fn layer_tar(layer: &LayerRecipe) -> anyhow::Result<Vec<u8>> {
         }
     }
     Ok(builder.into_inner()?)
+}
+
+fn append_small_files(builder: &mut tar::Builder<Vec<u8>>, count: u32) -> anyhow::Result<()> {
+    if count == 0 {
+        return Ok(());
+    }
+    let dirs = 100;
+    for d in 0..dirs {
+        append(
+            builder,
+            &format!("small/{d:03}"),
+            tar::EntryType::Directory,
+            0o755,
+            b"",
+            None,
+            (0, 0),
+        )?;
+    }
+    let mut seed = 1u64;
+    for i in 0..count {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let size = 64 + (seed >> 33) as usize % 1985;
+        let line = format!("file {i}\n");
+        let content = line.repeat(size.div_ceil(line.len()));
+        append(
+            builder,
+            &format!("small/{:03}/f{i:05}", i % dirs),
+            tar::EntryType::Regular,
+            0o644,
+            &content.as_bytes()[..size],
+            None,
+            (0, 0),
+        )?;
+    }
+    Ok(())
+}
+
+/// Deterministic bytes that do not compress (xorshift64*).
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        bytes.extend_from_slice(&state.wrapping_mul(0x2545F4914F6CDD1D).to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
 }
 
 fn append_busybox(builder: &mut tar::Builder<Vec<u8>>) -> anyhow::Result<()> {

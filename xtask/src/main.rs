@@ -54,7 +54,7 @@ fn main() -> anyhow::Result<()> {
         Command::Registry { action } => registry::command(action),
         Command::Fixtures => {
             let registries = registry::Registries::load(registry::DEFAULT_INSTANCE)?;
-            fixtures::build_and_push(&registries).map(|_| ())
+            fixtures::build_and_push(&registries, fixtures::Selection::Tests).map(|_| ())
         }
         Command::Demo => demo::run(),
         Command::Test { cargo_args } => test::run(&cargo_args),

@@ -14,23 +14,24 @@ pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
     shell::run(cargo().args(["build", "--package", "hoist"]))?;
     let instance = format!("test-{}", std::process::id());
     let registries = Registries::start(&instance)?;
-    let outcome = fixtures::build_and_push(&registries).and_then(|fixtures| {
-        let mut command = cargo();
-        command
-            .args(["test", "--workspace"])
-            .args(cargo_args)
-            .env("HOIST_TEST_REGISTRY", &registries.plain.address)
-            .env("HOIST_TEST_AUTH_REGISTRY", &registries.auth.address)
-            .env(
-                "HOIST_TEST_AUTH_CREDS",
-                format!("{AUTH_USER}:{AUTH_PASSWORD}"),
-            )
-            .env("HOIST_TEST_FIXTURES", &fixtures.layout)
-            .env("HOIST_BIN", target_dir().join("debug/hoist"))
-            // Under xtask the environment is complete: a test that would skip must fail.
-            .env("HOIST_TEST_REQUIRE_ALL", "1");
-        run_tests(&mut command)
-    });
+    let outcome =
+        fixtures::build_and_push(&registries, fixtures::Selection::Tests).and_then(|fixtures| {
+            let mut command = cargo();
+            command
+                .args(["test", "--workspace"])
+                .args(cargo_args)
+                .env("HOIST_TEST_REGISTRY", &registries.plain.address)
+                .env("HOIST_TEST_AUTH_REGISTRY", &registries.auth.address)
+                .env(
+                    "HOIST_TEST_AUTH_CREDS",
+                    format!("{AUTH_USER}:{AUTH_PASSWORD}"),
+                )
+                .env("HOIST_TEST_FIXTURES", &fixtures.layout)
+                .env("HOIST_BIN", target_dir().join("debug/hoist"))
+                // Under xtask the environment is complete: a test that would skip must fail.
+                .env("HOIST_TEST_REQUIRE_ALL", "1");
+            run_tests(&mut command)
+        });
     registries.destroy();
     let _ = std::fs::remove_dir_all(target_dir().join("fixtures").join(&instance));
     outcome

@@ -11,7 +11,8 @@ use hoist_oci::{
 
 use crate::apply::{ApplyOptions, EntryError, LayerApplier, Leftovers, SkippedDevice};
 use crate::idmap::IdMap;
-use crate::layer::{decode, Budget, LayerStream};
+use crate::layer::{decode, Budget, LayerPosition, LayerStream};
+use crate::progress::{Progress, UnpackEvent};
 use crate::runtime_spec::{runtime_spec, RootlessSpec};
 use crate::{Error, Result};
 
@@ -27,6 +28,8 @@ pub struct UnpackOptions {
     /// Container ids to host ids for file ownership (empty: as in the image).
     pub uid_map: IdMap,
     pub gid_map: IdMap,
+    /// Where per-layer progress goes.
+    pub progress: Progress,
 }
 
 impl Default for UnpackOptions {
@@ -37,6 +40,7 @@ impl Default for UnpackOptions {
             max_size: 64 << 30,
             uid_map: IdMap::default(),
             gid_map: IdMap::default(),
+            progress: Progress::default(),
         }
     }
 }
@@ -95,14 +99,7 @@ pub fn unpack(
         uid_map: options.uid_map.clone(),
         gid_map: options.gid_map.clone(),
     };
-    let leftovers = apply_layers(
-        layout,
-        &manifest,
-        diff_ids,
-        &root,
-        &apply_options,
-        options.max_size,
-    )?;
+    let leftovers = apply_layers(layout, &manifest, diff_ids, &root, &apply_options, options)?;
     let rootless = options.rootless.then(|| RootlessSpec {
         uid: rustix::process::geteuid().as_raw(),
         gid: rustix::process::getegid().as_raw(),
@@ -144,10 +141,10 @@ fn apply_layers(
     manifest: &ImageManifest,
     diff_ids: &[String],
     root: &Root,
-    options: &ApplyOptions,
-    max_size: u64,
+    apply_options: &ApplyOptions,
+    options: &UnpackOptions,
 ) -> Result<Leftovers> {
-    let budget = Budget::new(max_size);
+    let budget = Budget::new(options.max_size);
     let umask = current_umask();
     let mut leftovers = Leftovers::default();
     std::thread::scope(|scope| {
@@ -155,15 +152,20 @@ fn apply_layers(
         let mut pending: std::collections::VecDeque<LayerStream> =
             std::collections::VecDeque::new();
         let mut started = 0;
-        for diff_id in diff_ids {
+        for (done, diff_id) in diff_ids.iter().enumerate() {
             while started < layers.len() && pending.len() <= LOOKAHEAD {
-                pending.push_back(decode(scope, layout, &layers[started], &budget)?);
+                let position = LayerPosition {
+                    index: started,
+                    total: layers.len(),
+                    progress: &options.progress,
+                };
+                pending.push_back(decode(scope, layout, &layers[started], &budget, position)?);
                 started += 1;
             }
             let mut stream = pending.pop_front().expect("one decoder per layer");
             let applied = {
                 let mut archive = tar::Archive::new(&mut stream);
-                LayerApplier::new(root, options, &mut leftovers, umask).apply(&mut archive)
+                LayerApplier::new(root, apply_options, &mut leftovers, umask).apply(&mut archive)
             };
             if let Err(EntryError { entry, source }) = applied {
                 // A failing stream explains itself better than the tar reader that tripped on it.
@@ -182,6 +184,9 @@ fn apply_layers(
                 });
             }
             stream.finish(diff_id)?;
+            options
+                .progress
+                .send(UnpackEvent::LayerDone { index: done });
         }
         Ok(())
     })?;

@@ -13,6 +13,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use hoist_oci::media_type::{layer_compression, Compression};
 use hoist_oci::{descriptor_digest, Descriptor, Digest, DigestingReader, Layout};
 
+use crate::progress::{CountingReader, Progress, UnpackEvent};
 use crate::{Error, Result};
 
 const CHUNK: usize = 256 * 1024;
@@ -52,12 +53,20 @@ impl Budget {
     }
 }
 
+/// Which layer a decoder works on, for progress reports.
+pub(crate) struct LayerPosition<'a> {
+    pub index: usize,
+    pub total: usize,
+    pub progress: &'a Progress,
+}
+
 /// Starts decoding a layer; the returned stream is read by the applier.
 pub(crate) fn decode<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     layout: &'scope Layout,
     descriptor: &'scope Descriptor,
     budget: &'scope Budget,
+    position: LayerPosition<'scope>,
 ) -> Result<LayerStream> {
     let layer = descriptor_digest(descriptor)?;
     let media_type = descriptor.media_type().to_string();
@@ -67,6 +76,12 @@ pub(crate) fn decode<'scope>(
     })?;
     let (sender, receiver) = sync_channel(CHANNEL_DEPTH);
     let thread_layer = layer.clone();
+    position.progress.send(UnpackEvent::LayerStarted {
+        index: position.index,
+        total: position.total,
+        digest: layer.clone(),
+        size: descriptor.size(),
+    });
     scope.spawn(move || {
         let outcome = decode_into(
             layout,
@@ -75,6 +90,7 @@ pub(crate) fn decode<'scope>(
             budget,
             &sender,
             &thread_layer,
+            &position,
         );
         let last = match outcome {
             Ok(diff_id) => Chunk::End(diff_id),
@@ -99,6 +115,7 @@ fn decode_into(
     budget: &Budget,
     sender: &SyncSender<Chunk>,
     layer: &Digest,
+    position: &LayerPosition<'_>,
 ) -> Result<Digest> {
     let stream_error = |source: io::Error| Error::Layer {
         layer: layer.clone(),
@@ -106,7 +123,14 @@ fn decode_into(
     };
     let mut verified = layout.open_blob(descriptor)?;
     let diff_id = {
-        let buffered = BufReader::with_capacity(READ_BUFFER, &mut verified);
+        let counted = CountingReader {
+            inner: &mut verified,
+            progress: position.progress,
+            index: position.index,
+            bytes: 0,
+            reported: 0,
+        };
+        let buffered = BufReader::with_capacity(READ_BUFFER, counted);
         let decompressed: Box<dyn Read> = match compression {
             Compression::None => Box::new(buffered),
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),

@@ -11,6 +11,7 @@ mod bundle;
 mod error;
 mod idmap;
 mod layer;
+mod progress;
 mod runtime_spec;
 mod user;
 
@@ -18,4 +19,5 @@ pub use apply::SkippedDevice;
 pub use bundle::{unpack, UnpackOptions, Unpacked};
 pub use error::{Error, Result};
 pub use idmap::{IdMap, IdRange};
-pub use runtime_spec::SKIPPED_DEVICES_ANNOTATION;
+pub use progress::{Progress, UnpackEvent};
+pub use runtime_spec::{SKIPPED_DEVICES_ANNOTATION, VOLUMES_ANNOTATION};

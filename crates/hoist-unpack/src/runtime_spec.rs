@@ -8,13 +8,16 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use hoist_fs::Root;
 use hoist_oci::ImageConfiguration;
 use oci_spec::runtime::{
-    LinuxIdMappingBuilder, LinuxNamespace, LinuxNamespaceType, Mount, MountBuilder, Process,
-    Root as SpecRoot, Spec, User,
+    LinuxDeviceCgroupBuilder, LinuxIdMappingBuilder, LinuxNamespace, LinuxNamespaceType, Mount,
+    MountBuilder, Process, Root as SpecRoot, Spec, User,
 };
 
 use crate::apply::SkippedDevice;
 use crate::user::resolve_user;
 use crate::Result;
+
+/// The annotation that lists the image config's `Volumes`.
+pub const VOLUMES_ANNOTATION: &str = "org.opencontainers.image.volumes";
 
 /// The annotation that lists device nodes a rootless unpack could not create and could not
 /// bind-mount from the host either.
@@ -86,6 +89,16 @@ pub(crate) fn runtime_spec(
     spec.set_process(Some(process));
     spec.set_root(Some(spec_root));
     spec.set_annotations(Some(annotations(image)));
+    // As `runc spec`: the device cgroup denies everything the config does not allow.
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    resources.set_devices(Some(vec![LinuxDeviceCgroupBuilder::default()
+        .allow(false)
+        .access("rwm")
+        .build()
+        .expect("a complete device rule")]));
+    linux.set_resources(Some(resources));
+    spec.set_linux(Some(linux));
     if let Some(rootless) = rootless {
         make_rootless(&mut spec, rootless);
     }
@@ -204,6 +217,13 @@ fn annotations(image: &ImageConfiguration) -> HashMap<String, String> {
                 "org.opencontainers.image.exposedPorts".into(),
                 ports.join(","),
             );
+        }
+        // Where the image wants volumes; a runtime config has no anonymous volumes to give,
+        // so the paths are recorded for whoever runs the bundle.
+        if let Some(volumes) = config.volumes().as_ref().filter(|v| !v.is_empty()) {
+            let mut paths = volumes.clone();
+            paths.sort();
+            annotations.insert(VOLUMES_ANNOTATION.into(), paths.join(","));
         }
     }
     annotations.insert("org.opencontainers.image.os".into(), image.os().to_string());

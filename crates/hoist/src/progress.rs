@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 
 use hoist_registry::Event;
+use hoist_unpack::{Progress, UnpackEvent};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub fn pull_progress(quiet: bool) -> Arc<dyn Fn(Event) + Send + Sync> {
@@ -69,4 +70,68 @@ impl Bars {
             Event::Resolved { .. } => {}
         }
     }
+}
+
+/// Unpack progress: a bar per layer on a terminal, a line per applied layer otherwise.
+pub fn unpack_progress() -> Progress {
+    if std::io::stderr().is_terminal() {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let bars: Mutex<HashMap<usize, ProgressBar>> = Mutex::new(HashMap::new());
+        return Progress::new(move |event| {
+            let mut bars = bars.lock().expect("progress lock");
+            match event {
+                UnpackEvent::LayerStarted {
+                    index,
+                    total,
+                    digest,
+                    size,
+                } => {
+                    let bar = multi.add(ProgressBar::new(size));
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes}",
+                        )
+                        .expect("a valid template")
+                        .progress_chars("=> "),
+                    );
+                    bar.set_prefix(format!(
+                        "layer {}/{total} {}",
+                        index + 1,
+                        &digest.hex()[..12]
+                    ));
+                    bars.insert(index, bar);
+                }
+                UnpackEvent::LayerProgress { index, bytes } => {
+                    if let Some(bar) = bars.get(&index) {
+                        bar.set_position(bytes);
+                    }
+                }
+                UnpackEvent::LayerDone { index } => {
+                    if let Some(bar) = bars.remove(&index) {
+                        bar.finish();
+                    }
+                }
+            }
+        });
+    }
+    let totals: Mutex<HashMap<usize, (usize, String)>> = Mutex::new(HashMap::new());
+    Progress::new(move |event| match event {
+        UnpackEvent::LayerStarted {
+            index,
+            total,
+            digest,
+            ..
+        } => {
+            totals
+                .lock()
+                .expect("progress lock")
+                .insert(index, (total, digest.hex()[..12].to_string()));
+        }
+        UnpackEvent::LayerDone { index } => {
+            if let Some((total, short)) = totals.lock().expect("progress lock").remove(&index) {
+                eprintln!("Applied layer {}/{total} {short}", index + 1);
+            }
+        }
+        UnpackEvent::LayerProgress { .. } => {}
+    })
 }

@@ -3,12 +3,14 @@ use hoist_oci::Platform;
 use hoist_unpack::{IdMap, UnpackOptions};
 
 use crate::cli::UnpackArgs;
+use crate::progress::unpack_progress;
 use crate::store::{resolve_image, Store};
 
 pub fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
     let (layout, image) = resolve_image(&args.image, &Store::locate())?;
     let mut options = UnpackOptions {
         max_size: args.max_size,
+        progress: unpack_progress(),
         ..UnpackOptions::default()
     };
     if let Some(platform) = &args.platform {
