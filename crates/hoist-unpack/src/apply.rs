@@ -1,6 +1,6 @@
 //! Application of one layer's tar stream to a rootfs, with overlayfs whiteout semantics.
 
-use std::collections::BTreeSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -72,19 +72,24 @@ pub(crate) struct LayerApplier<'a> {
     options: &'a ApplyOptions,
     leftovers: &'a mut Leftovers,
     umask: u32,
-    /// Paths this layer has put in place: its own whiteouts must not remove them, since a
-    /// whiteout hides only what the layers below provided.
-    upper: BTreeSet<PathBuf>,
+    /// Paths this layer has put in place, and every directory above them: its own whiteouts
+    /// must not remove them, since a whiteout hides only what the layers below provided.
+    upper: HashSet<PathBuf>,
     /// Directories whose times are set after their contents have been written.
     dir_times: Vec<(PathBuf, i64)>,
-    /// The directory the last entry went into: consecutive entries mostly share it, so it is
-    /// resolved, opened and its times saved once for all of them.
-    parent: Option<ParentDir>,
+    /// The directories entries went into, kept open with their times saved: entries share
+    /// directories (often consecutively, not always), so each is resolved and opened once.
+    parents: HashMap<PathBuf, ParentDir>,
+    /// The key in `parents` of the directory the current entry goes into.
+    current: PathBuf,
+    owner: (u32, u32),
     buffer: Vec<u8>,
 }
 
+/// Open directories kept at most; past this they are all closed (their times restored).
+const MAX_OPEN_PARENTS: usize = 512;
+
 struct ParentDir {
-    path: PathBuf,
     fd: OwnedFd,
     times: Timestamps,
     setgid: bool,
@@ -108,9 +113,14 @@ impl<'a> LayerApplier<'a> {
             options,
             leftovers,
             umask,
-            upper: BTreeSet::new(),
+            upper: HashSet::new(),
             dir_times: Vec::new(),
-            parent: None,
+            parents: HashMap::new(),
+            current: PathBuf::new(),
+            owner: (
+                rustix::process::geteuid().as_raw(),
+                rustix::process::getegid().as_raw(),
+            ),
             buffer: vec![0; COPY_BUFFER],
         }
     }
@@ -132,7 +142,7 @@ impl<'a> LayerApplier<'a> {
                 source,
             })?;
         }
-        self.leave_parent().map_err(stream_error)?;
+        self.leave_parents().map_err(stream_error)?;
         for (path, mtime) in self.dir_times.iter().rev() {
             let fd = self
                 .root
@@ -240,7 +250,7 @@ impl<'a> LayerApplier<'a> {
             }
             other => return Err(invalid(&format!("unsupported tar entry type {other:?}"))),
         }
-        self.upper.insert(path);
+        self.mark_written(path);
         Ok(())
     }
 
@@ -280,7 +290,7 @@ impl<'a> LayerApplier<'a> {
     }
 
     fn write_dir(&mut self, path: &Path, name: &OsStr, meta: &Metadata) -> io::Result<()> {
-        let dir = &self.parent.as_ref().expect("entered").fd;
+        let dir = &self.current_parent().fd;
         match rfs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
             Ok(()) => {}
             Err(Errno::EXIST) => {
@@ -293,7 +303,7 @@ impl<'a> LayerApplier<'a> {
             }
             Err(e) => return Err(e.into()),
         }
-        let dir = &self.parent.as_ref().expect("entered").fd;
+        let dir = &self.current_parent().fd;
         let fd = rfs::openat(
             dir,
             name,
@@ -322,9 +332,10 @@ impl<'a> LayerApplier<'a> {
         path: &Path,
         make: impl Fn(BorrowedFd<'_>) -> rustix::io::Result<T>,
     ) -> io::Result<T> {
-        let dir = self.parent.as_ref().expect("entered").fd.as_fd();
-        match make(dir) {
+        match make(self.current_parent().fd.as_fd()) {
             Err(Errno::EXIST) => {
+                self.forget_parents_under(path);
+                let dir = self.current_parent().fd.as_fd();
                 let name = path.file_name().expect("entries end in a name");
                 remove_all_at(dir, name)?;
                 Ok(make(dir)?)
@@ -333,31 +344,46 @@ impl<'a> LayerApplier<'a> {
         }
     }
 
+    fn current_parent(&self) -> &ParentDir {
+        &self.parents[&self.current]
+    }
+
+    /// Drops (without restoring times) the open directories at or under `path`, which is
+    /// about to be removed.
+    fn forget_parents_under(&mut self, path: &Path) {
+        self.parents.retain(|open, _| !open.starts_with(path));
+    }
+
     /// Enters (resolving and creating as needed) the directory an entry goes into.
     fn enter_parent(&mut self, path: &Path) -> io::Result<()> {
-        if self.parent.as_ref().is_some_and(|p| p.path == path) {
+        if self.current == path && self.parents.contains_key(path) {
             return Ok(());
         }
-        self.leave_parent()?;
-        let fd = reopen(
-            &self.root.create_dir_all(path, 0o755)?,
-            OFlags::RDONLY | OFlags::DIRECTORY,
-        )?;
-        let stat = rfs::fstat(&fd)?;
-        self.parent = Some(ParentDir {
-            path: path.to_path_buf(),
-            fd,
-            times: saved_times(&stat),
-            setgid: stat.st_mode & 0o2000 != 0,
-        });
+        if !self.parents.contains_key(path) {
+            if self.parents.len() >= MAX_OPEN_PARENTS {
+                self.leave_parents()?;
+            }
+            let fd = reopen(
+                &self.root.create_dir_all(path, 0o755)?,
+                OFlags::RDONLY | OFlags::DIRECTORY,
+            )?;
+            let stat = rfs::fstat(&fd)?;
+            let parent = ParentDir {
+                fd,
+                times: saved_times(&stat),
+                setgid: stat.st_mode & 0o2000 != 0,
+            };
+            self.parents.insert(path.to_path_buf(), parent);
+        }
+        self.current = path.to_path_buf();
         Ok(())
     }
 
-    /// Puts back the times of the directory the last entries went into, which writing into it
+    /// Puts back the times of the directories entries went into, which writing into them
     /// bumped: a directory's mtime is what its own tar entry says (or when it was first made),
     /// as umoci and overlayfs-based engines leave it.
-    fn leave_parent(&mut self) -> io::Result<()> {
-        if let Some(parent) = self.parent.take() {
+    fn leave_parents(&mut self) -> io::Result<()> {
+        for (_, parent) in self.parents.drain() {
             rfs::futimens(&parent.fd, &parent.times)?;
         }
         Ok(())
@@ -371,13 +397,7 @@ impl<'a> LayerApplier<'a> {
         if self.written_by_this_layer(&target) {
             return Ok(());
         }
-        if self
-            .parent
-            .as_ref()
-            .is_some_and(|p| p.path.starts_with(&target))
-        {
-            self.parent = None; // it is about to be removed
-        }
+        self.forget_parents_under(&target);
         match self.root.open_dir(parent) {
             Ok(dir) => keeping_times(&dir, || remove_all_at(&dir, hidden)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -386,7 +406,7 @@ impl<'a> LayerApplier<'a> {
     }
 
     fn opaque_whiteout(&mut self, dir_path: &Path) -> io::Result<()> {
-        self.leave_parent()?;
+        self.leave_parents()?;
         match self.root.open_dir(dir_path) {
             Ok(dir) => self.clear_lower(&dir, dir_path),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -423,12 +443,21 @@ impl<'a> LayerApplier<'a> {
         })
     }
 
+    /// Records that this layer wrote `path`, and so touched every directory above it.
+    fn mark_written(&mut self, path: PathBuf) {
+        let mut ancestor = path.parent().map(Path::to_path_buf);
+        self.upper.insert(path);
+        while let Some(dir) = ancestor.filter(|d| !d.as_os_str().is_empty()) {
+            ancestor = dir.parent().map(Path::to_path_buf);
+            if !self.upper.insert(dir) {
+                break; // its ancestors are in already
+            }
+        }
+    }
+
     /// Whether this layer wrote `path` or anything beneath it.
     fn written_by_this_layer(&self, path: &Path) -> bool {
-        self.upper
-            .range(path.to_path_buf()..)
-            .next()
-            .is_some_and(|p| p.starts_with(path))
+        self.upper.contains(path)
     }
 
     /// Gives the file its owner. Returns whether it chowned (which clears setuid bits).
@@ -442,12 +471,7 @@ impl<'a> LayerApplier<'a> {
         }
         let (uid, gid) = self.host_ids(meta)?;
         // A new file already belongs to us, unless its directory is setgid.
-        let parent_setgid = self.parent.as_ref().is_some_and(|p| p.setgid);
-        let (euid, egid) = (
-            rustix::process::geteuid().as_raw(),
-            rustix::process::getegid().as_raw(),
-        );
-        if (uid, gid) == (euid, egid) && !parent_setgid {
+        if (uid, gid) == self.owner && !self.current_parent().setgid {
             return Ok(false);
         }
         rfs::fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
@@ -483,7 +507,7 @@ impl<'a> LayerApplier<'a> {
     /// Owner, mode (unless a symlink, which has none) and times of an entry that cannot be
     /// opened for writing (a symlink, a device, a fifo), by name in the current directory.
     fn set_metadata_at(&self, name: &OsStr, meta: &Metadata, has_mode: bool) -> io::Result<()> {
-        let dir = &self.parent.as_ref().expect("entered").fd;
+        let dir = &self.current_parent().fd;
         if !self.options.rootless {
             let (uid, gid) = self.host_ids(meta)?;
             rfs::chownat(

@@ -140,13 +140,16 @@ fn decode_into(
         };
         let mut diff = DigestingReader::new(decompressed);
         loop {
-            let mut chunk = vec![0u8; CHUNK];
-            let filled = fill(&mut diff, &mut chunk).map_err(stream_error)?;
+            // read_to_end into reserved capacity: no zeroing of the buffer first.
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let filled = (&mut diff)
+                .take(CHUNK as u64)
+                .read_to_end(&mut chunk)
+                .map_err(stream_error)?;
             if filled == 0 {
                 break;
             }
             budget.take(filled as u64)?;
-            chunk.truncate(filled);
             if sender.send(Chunk::Data(chunk)).is_err() {
                 // The applier stopped (an error of its own); no one needs the rest.
                 return Err(Error::Layer {
@@ -160,20 +163,6 @@ fn decode_into(
     // Compressed bytes the decoder did not need (trailing data) still count toward the digest.
     verified.finish().map_err(stream_error)?;
     Ok(diff_id)
-}
-
-/// Reads until `buf` is full or the stream ends.
-fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// The uncompressed stream of one layer, as the applier reads it.
