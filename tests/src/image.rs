@@ -185,6 +185,17 @@ pub struct Lies {
 
 /// Writes an image of gzip layers into a layout at `dir`, tagged `tag`.
 pub fn write_image(dir: &Path, tag: &str, layers: &[Vec<u8>], lies: Lies) -> Descriptor {
+    write_image_with_config(dir, tag, layers, lies, json!({ "Cmd": ["sh"] }))
+}
+
+/// Like [`write_image`], with the image config's `config` object given.
+pub fn write_image_with_config(
+    dir: &Path,
+    tag: &str,
+    layers: &[Vec<u8>],
+    lies: Lies,
+    runtime_config: serde_json::Value,
+) -> Descriptor {
     let layout = Layout::create(dir).expect("layout");
     let mut descriptors = Vec::new();
     let mut diff_ids = Vec::new();
@@ -206,7 +217,7 @@ pub fn write_image(dir: &Path, tag: &str, layers: &[Vec<u8>], lies: Lies) -> Des
     let config = json!({
         "architecture": hoist_oci::Platform::host().architecture,
         "os": "linux",
-        "config": { "Cmd": ["sh"] },
+        "config": runtime_config,
         "rootfs": { "type": "layers", "diff_ids": diff_ids },
     });
     let config = write_json(&layout, &config, media_type::OCI_CONFIG);

@@ -385,11 +385,30 @@ fn hostile_entries_never_write_outside_the_rootfs() {
                 .finish(),
         ),
     ];
-    for (name, layer) in cases {
+    // Every case through the kernel's openat2(RESOLVE_IN_ROOT) and through the user-space
+    // walk that stands in where openat2 is missing or blocked.
+    let resolvers = [None, Some("HOIST_RESOLVE_IN_USERSPACE")];
+    for ((name, layer), resolver) in cases
+        .iter()
+        .flat_map(|case| resolvers.iter().map(move |r| (case, r)))
+    {
+        let name = format!(
+            "{name}{}",
+            if resolver.is_some() { "-userspace" } else { "" }
+        );
         let layout = dir.path().join(format!("layout-{name}"));
-        write_image(&layout, "evil", &[layer], Lies::default());
+        write_image(&layout, "evil", &[layer.clone()], Lies::default());
         let bundle = dir.path().join(format!("bundle-{name}"));
-        let output = unpack(dir.path(), &format!("{}:evil", layout.display()), &bundle);
+        let mut command = hoist(dir.path());
+        command
+            .arg("unpack")
+            .arg("--image")
+            .arg(format!("{}:evil", layout.display()))
+            .arg(&bundle);
+        if let Some(variable) = resolver {
+            command.env(variable, "1");
+        }
+        let output = run(&mut command);
         let mut found: Vec<String> = std::fs::read_dir(&outside)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

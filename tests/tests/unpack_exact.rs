@@ -5,7 +5,7 @@ use std::ffi::CString;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use hoist_e2e::image::{write_image, Lies, Tar};
+use hoist_e2e::image::{write_image, write_image_with_config, Lies, Tar};
 use hoist_e2e::{expect_ok, hoist, is_root, run, scratch, stderr};
 
 fn unpack_layers(scratch: &Path, layers: &[Vec<u8>]) -> std::path::PathBuf {
@@ -256,4 +256,77 @@ fn uid_and_gid_maps_shift_ownership() {
         .arg(dir.path().join("unmapped")));
     assert_eq!(output.status.code(), Some(125));
     assert!(stderr(&output).contains("uid 1000"), "{}", stderr(&output));
+}
+
+#[test]
+fn the_image_user_is_resolved_in_the_rootfs_and_bad_ids_are_refused() {
+    let dir = scratch();
+    let etc = Tar::default()
+        .dir("etc")
+        .file(
+            "etc/passwd",
+            b"root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+        )
+        .file("etc/group", b"root:x:0:\napp:x:1001:\nextra:x:2000:app\n")
+        .finish();
+    let cases = [
+        ("named", "app", Some((1000, 1001, vec![2000]))),
+        ("numeric", "4242:7", Some((4242, 7, vec![]))),
+        ("unknown", "nobody-here", None),
+        ("out-of-range", "4294967296", None),
+        ("minus-one", "4294967295", None),
+    ];
+    for (name, user, expected) in cases {
+        let layout = dir.path().join(format!("layout-{name}"));
+        let config = serde_json::json!({ "User": user, "Entrypoint": ["/bin/app"], "Cmd": ["--serve"], "WorkingDir": "/srv", "Env": ["A=1"] });
+        write_image_with_config(
+            &layout,
+            "t",
+            std::slice::from_ref(&etc),
+            Lies::default(),
+            config,
+        );
+        let bundle = dir.path().join(format!("bundle-{name}"));
+        let output = run(hoist(dir.path())
+            .arg("unpack")
+            .arg("--image")
+            .arg(format!("{}:t", layout.display()))
+            .arg(&bundle));
+        match expected {
+            Some((uid, gid, additional)) => {
+                assert!(output.status.success(), "{user}: {}", stderr(&output));
+                let config: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap())
+                        .unwrap();
+                let process = &config["process"];
+                assert_eq!(process["user"]["uid"], uid, "{user}");
+                assert_eq!(process["user"]["gid"], gid, "{user}");
+                let got: Vec<u64> = process["user"]["additionalGids"]
+                    .as_array()
+                    .map_or(vec![], |a| a.iter().map(|g| g.as_u64().unwrap()).collect());
+                assert_eq!(got, additional, "{user}");
+                assert_eq!(
+                    process["args"],
+                    serde_json::json!(["/bin/app", "--serve"]),
+                    "args are Entrypoint + Cmd"
+                );
+                assert_eq!(process["cwd"], "/srv");
+                let env: Vec<&str> = process["env"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.as_str().unwrap())
+                    .collect();
+                assert!(
+                    env.contains(&"A=1") && env.iter().any(|e| e.starts_with("PATH=")),
+                    "{env:?}"
+                );
+            }
+            None => {
+                assert_eq!(output.status.code(), Some(125), "{user} must be refused");
+                assert!(stderr(&output).contains(user), "{}", stderr(&output));
+                assert!(!bundle.exists());
+            }
+        }
+    }
 }

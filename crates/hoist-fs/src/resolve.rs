@@ -36,14 +36,17 @@ enum Symlinks {
 const MAX_SYMLINKS: usize = 40;
 
 impl Root {
-    /// Opens `path` as a root, using `openat2` if the kernel has it.
+    /// Opens `path` as a root, using `openat2` if the kernel has it (and
+    /// `HOIST_RESOLVE_IN_USERSPACE` is not set: tests use it to run everything through the
+    /// fallback, as if a seccomp filter blocked openat2).
     pub fn open(path: &Path) -> io::Result<Root> {
         let fd = rfs::open(
             path,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        let resolver = if kernel_resolves_in_root(fd.as_fd()) {
+        let forced = std::env::var_os("HOIST_RESOLVE_IN_USERSPACE").is_some();
+        let resolver = if !forced && kernel_resolves_in_root(fd.as_fd()) {
             Resolver::Kernel
         } else {
             Resolver::Userspace
