@@ -397,7 +397,12 @@ fn hostile_entries_never_write_outside_the_rootfs() {
             if resolver.is_some() { "-userspace" } else { "" }
         );
         let layout = dir.path().join(format!("layout-{name}"));
-        write_image(&layout, "evil", &[layer.clone()], Lies::default());
+        write_image(
+            &layout,
+            "evil",
+            std::slice::from_ref(layer),
+            Lies::default(),
+        );
         let bundle = dir.path().join(format!("bundle-{name}"));
         let mut command = hoist(dir.path());
         command

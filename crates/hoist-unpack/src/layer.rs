@@ -1,12 +1,13 @@
 //! One layer's pipeline, in stages: stored blob → size+digest check → decompression →
 //! diff_id check → tar application → drain and compare.
 //!
-//! The first stages run on a decoder thread per layer, a few layers ahead of the one being
-//! applied, and hand the uncompressed stream over in bounded chunks: decompression and hashing
-//! of upper layers overlap the application of lower ones, with memory bounded by the channel
-//! depth whatever the layer size.
+//! Three threads per layer, each a stage: the blob read through its verifier, decompression
+//! with the diff_id hash, and (the caller's) tar application. They hand bytes on in bounded
+//! chunks, and upper layers start a few ahead of the one being applied, so verification and
+//! decompression overlap application on every core, with memory bounded by the channel depths
+//! whatever the layer sizes.
 
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
@@ -17,9 +18,8 @@ use crate::progress::{CountingReader, Progress, UnpackEvent};
 use crate::{Error, Result};
 
 const CHUNK: usize = 256 * 1024;
-/// Chunks a decoder may run ahead of the applier: 4 × 256 KiB per layer in flight.
+/// Chunks a stage may run ahead of the next: 4 × 256 KiB per channel, two channels a layer.
 const CHANNEL_DEPTH: usize = 4;
-const READ_BUFFER: usize = 256 * 1024;
 
 /// What a decoder thread sends.
 enum Chunk {
@@ -60,7 +60,9 @@ pub(crate) struct LayerPosition<'a> {
     pub progress: &'a Progress,
 }
 
-/// Starts decoding a layer; the returned stream is read by the applier.
+/// Starts decoding a layer; the returned stream is read by the applier. Two threads do it: one
+/// reads the stored blob through its verifier (size and digest), one decompresses what the
+/// first hands over and hashes the result for the diff_id; each stage gets a core of its own.
 pub(crate) fn decode<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     layout: &'scope Layout,
@@ -74,24 +76,34 @@ pub(crate) fn decode<'scope>(
         layer: layer.clone(),
         media_type,
     })?;
-    let (sender, receiver) = sync_channel(CHANNEL_DEPTH);
-    let thread_layer = layer.clone();
+    let verified = layout.open_blob(descriptor)?;
     position.progress.send(UnpackEvent::LayerStarted {
         index: position.index,
         total: position.total,
         digest: layer.clone(),
         size: descriptor.size(),
     });
+
+    let (compressed_sender, compressed_receiver) = sync_channel(CHANNEL_DEPTH);
+    let counted = CountingReader {
+        inner: verified,
+        progress: position.progress,
+        index: position.index,
+        bytes: 0,
+        reported: 0,
+    };
+    scope.spawn(move || read_verified(counted, &compressed_sender));
+
+    let (sender, receiver) = sync_channel(CHANNEL_DEPTH);
+    let thread_layer = layer.clone();
     scope.spawn(move || {
-        let outcome = decode_into(
-            layout,
-            descriptor,
-            compression,
-            budget,
-            &sender,
-            &thread_layer,
-            &position,
-        );
+        let compressed = CompressedChunks {
+            receiver: compressed_receiver,
+            current: Vec::new(),
+            position: 0,
+            ended: false,
+        };
+        let outcome = decompress(compressed, compression, budget, &sender, &thread_layer);
         let last = match outcome {
             Ok(diff_id) => Chunk::End(diff_id),
             Err(e) => Chunk::Failed(e),
@@ -108,39 +120,86 @@ pub(crate) fn decode<'scope>(
     })
 }
 
-fn decode_into(
-    layout: &Layout,
-    descriptor: &Descriptor,
+/// Stage one: the stored blob, read through its verifier. `None` marks the end, sent only
+/// after the verifier has matched size and digest.
+fn read_verified(mut blob: impl Read, sender: &SyncSender<io::Result<Option<Vec<u8>>>>) {
+    loop {
+        // read_to_end into reserved capacity: no zeroing of the buffer first.
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let message = match (&mut blob).take(CHUNK as u64).read_to_end(&mut chunk) {
+            Ok(0) => Ok(None),
+            Ok(_) => Ok(Some(chunk)),
+            Err(e) => Err(e),
+        };
+        let last = !matches!(message, Ok(Some(_)));
+        // A closed channel means the next stage gave up; nothing more to do.
+        if sender.send(message).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Stage two's input: the verified compressed bytes, as a `BufRead` over stage one's chunks.
+struct CompressedChunks {
+    receiver: Receiver<io::Result<Option<Vec<u8>>>>,
+    current: Vec<u8>,
+    position: usize,
+    ended: bool,
+}
+
+impl BufRead for CompressedChunks {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.position == self.current.len() && !self.ended {
+            match self.receiver.recv() {
+                Ok(Ok(Some(chunk))) => {
+                    self.current = chunk;
+                    self.position = 0;
+                }
+                Ok(Ok(None)) => self.ended = true,
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(io::Error::other("the blob reader stopped before the end")),
+            }
+        }
+        Ok(&self.current[self.position..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.position += amount;
+    }
+}
+
+impl Read for CompressedChunks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// Stage two: decompression and the diff_id, handing the tar stream to the applier in chunks.
+fn decompress(
+    mut compressed: CompressedChunks,
     compression: Compression,
     budget: &Budget,
     sender: &SyncSender<Chunk>,
     layer: &Digest,
-    position: &LayerPosition<'_>,
 ) -> Result<Digest> {
     let stream_error = |source: io::Error| Error::Layer {
         layer: layer.clone(),
         source,
     };
-    let mut verified = layout.open_blob(descriptor)?;
     let diff_id = {
-        let counted = CountingReader {
-            inner: &mut verified,
-            progress: position.progress,
-            index: position.index,
-            bytes: 0,
-            reported: 0,
-        };
-        let buffered = BufReader::with_capacity(READ_BUFFER, counted);
         let decompressed: Box<dyn Read> = match compression {
-            Compression::None => Box::new(buffered),
-            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-            Compression::Zstd => {
-                Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(stream_error)?)
-            }
+            Compression::None => Box::new(&mut compressed),
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(&mut compressed)),
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::with_buffer(&mut compressed).map_err(stream_error)?,
+            ),
         };
         let mut diff = DigestingReader::new(decompressed);
         loop {
-            // read_to_end into reserved capacity: no zeroing of the buffer first.
             let mut chunk = Vec::with_capacity(CHUNK);
             let filled = (&mut diff)
                 .take(CHUNK as u64)
@@ -160,8 +219,9 @@ fn decode_into(
         }
         diff.digest()
     };
-    // Compressed bytes the decoder did not need (trailing data) still count toward the digest.
-    verified.finish().map_err(stream_error)?;
+    // Compressed bytes the decoder did not need (trailing data) still count toward the digest:
+    // read to the end, where stage one's verifier has its say.
+    io::copy(&mut compressed, &mut io::sink()).map_err(stream_error)?;
     Ok(diff_id)
 }
 
