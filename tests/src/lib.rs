@@ -219,3 +219,29 @@ pub fn run_detached(command: &mut Command, scratch: &Path) -> (std::process::Exi
         .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
     (status, std::fs::read_to_string(&log).unwrap_or_default())
 }
+
+/// Deletes a container (with `--force`) when dropped, so a test that fails half-way still
+/// leaves no process, state or cgroup behind.
+pub struct ContainerGuard {
+    scratch: PathBuf,
+    id: String,
+}
+
+impl ContainerGuard {
+    pub fn new(scratch: &Path, id: &str) -> Self {
+        ContainerGuard {
+            scratch: scratch.to_path_buf(),
+            id: id.to_string(),
+        }
+    }
+}
+
+impl Drop for ContainerGuard {
+    fn drop(&mut self) {
+        let _ = hoist(&self.scratch)
+            .args(["delete", "--force", &self.id])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}

@@ -99,6 +99,7 @@ fn lifecycle_create_start_state_kill_delete() {
         return;
     };
     let id = unique_id("life");
+    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
     set_args(
         &bundle,
         &[
@@ -206,6 +207,7 @@ fn delete_force_kills_a_running_container() {
         return;
     };
     let id = unique_id("force");
+    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
     set_args(&bundle, &["sleep", "1000"]);
     let (status, err) = run_detached(
         hoist(dir.path())
@@ -231,6 +233,7 @@ fn a_missing_program_fails_create_with_the_message_engines_map_to_127() {
         return;
     };
     let id = unique_id("nocmd");
+    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
     set_args(&bundle, &["/no/such/cmd"]);
     let log = dir.path().join("log.json");
     let output = run(hoist(dir.path())

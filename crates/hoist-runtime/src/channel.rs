@@ -21,8 +21,8 @@ enum ToParent {
 
 #[derive(Debug, Serialize, Deserialize)]
 enum ToInit {
-    /// The parent wrote the user namespace's id maps.
-    IdMapsWritten,
+    /// The parent has put the init in its cgroup and written its id maps: it may go on.
+    Proceed,
 }
 
 pub(crate) fn pair() -> Result<(ParentEnd, InitEnd)> {
@@ -52,8 +52,8 @@ impl ParentEnd {
         }
     }
 
-    pub(crate) fn id_maps_written(&self) -> Result<()> {
-        transmit(&self.0, &ToInit::IdMapsWritten)
+    pub(crate) fn proceed(&self) -> Result<()> {
+        transmit(&self.0, &ToInit::Proceed)
     }
 }
 
@@ -66,12 +66,10 @@ impl InitEnd {
         let _ = transmit(&self.0, &ToParent::Failed { message });
     }
 
-    pub(crate) fn wait_for_id_maps(&self) -> Result<()> {
+    pub(crate) fn wait_to_proceed(&self) -> Result<()> {
         match receive::<ToInit>(&self.0)? {
-            Some(ToInit::IdMapsWritten) => Ok(()),
-            None => Err(Error::Init(
-                "the runtime went away before writing id maps".into(),
-            )),
+            Some(ToInit::Proceed) => Ok(()),
+            None => Err(Error::Init("the runtime went away during setup".into())),
         }
     }
 }

@@ -48,6 +48,8 @@ pub enum Error {
     /// An error the container's init reported before it was ready.
     #[error("{0}")]
     Init(String),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("the container's state file {path} is damaged: {source}", path = .path.display())]
     BadState {
         path: PathBuf,

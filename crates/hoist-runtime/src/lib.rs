@@ -9,6 +9,7 @@
 //! rootfs, reports "ready" over a socket, waits on the exec fifo for `start`, and then execs the
 //! user's program directly, so no runtime process stays between the engine and the container.
 
+mod cgroups;
 mod channel;
 mod error;
 mod init;
@@ -18,9 +19,11 @@ mod spawn;
 mod spec;
 mod state;
 
+pub use cgroups::{Cgroup, CgroupError};
 pub use error::{Error, Result};
 pub use ops::create::CreateOptions;
 pub use ops::delete::DeleteOptions;
+pub use ops::run::Exited;
 pub use signal::parse_signal;
 pub use state::{validate_id, ContainerState, Status};
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cgroups::Cgroup;
 use crate::{Error, Result};
 
 const STATE_FILE: &str = "state.json";
@@ -50,6 +51,8 @@ pub struct ContainerState {
     pub created: String,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
+    #[serde(default)]
+    pub cgroup: Cgroup,
 }
 
 /// Checks a container id the way runc does; the id becomes a directory name under the root.
@@ -109,6 +112,8 @@ impl ContainerState {
         }
         if self.dir(root).join(EXEC_FIFO).exists() {
             Status::Created
+        } else if self.cgroup.is_frozen() {
+            Status::Paused
         } else {
             Status::Running
         }

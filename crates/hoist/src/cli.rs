@@ -78,6 +78,66 @@ pub enum Command {
     Delete(DeleteArgs),
     /// List containers (like `runc list`)
     List(ListArgs),
+    /// List a container's processes, as host pids (like `runc ps`)
+    Ps(PsArgs),
+    /// Freeze every process of a container (like `runc pause`)
+    Pause(IdArg),
+    /// Thaw a paused container (like `runc resume`)
+    Resume(IdArg),
+    /// Change a running container's resource limits (like `runc update`)
+    Update(UpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// table, or json (an array of pids)
+    #[arg(short, long, default_value = "table")]
+    pub format: String,
+
+    /// The container id
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// JSON LinuxResources from this file, or - for stdin; the flags below override it
+    #[arg(short, long, value_name = "FILE")]
+    pub resources: Option<PathBuf>,
+
+    /// Memory limit in bytes (suffixes K, M, G)
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub memory: Option<u64>,
+
+    /// Memory plus swap limit in bytes (suffixes K, M, G)
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub memory_swap: Option<u64>,
+
+    /// Maximum number of processes (0 or less: no limit)
+    #[arg(long, allow_hyphen_values = true, value_name = "N")]
+    pub pids_limit: Option<i64>,
+
+    /// CPU shares (relative weight)
+    #[arg(long, value_name = "N")]
+    pub cpu_shares: Option<u64>,
+
+    /// CPU CFS quota in microseconds per period (-1: none)
+    #[arg(long, allow_hyphen_values = true, value_name = "US")]
+    pub cpu_quota: Option<i64>,
+
+    /// CPU CFS period in microseconds
+    #[arg(long, value_name = "US")]
+    pub cpu_period: Option<u64>,
+
+    /// CPUs to run on (0-3, 0,1)
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+
+    /// Memory nodes to use
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+
+    /// The container id
+    pub id: String,
 }
 
 #[derive(Debug, Args)]

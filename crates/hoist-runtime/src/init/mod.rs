@@ -27,6 +27,9 @@ pub(crate) struct InitOptions {
     /// Namespaces to join (fds opened by the parent), entered first.
     pub join: Vec<(OwnedFd, nix::sched::CloneFlags)>,
     pub new_user_ns: bool,
+    /// Unshared only once the parent has moved the init into its cgroup, so the namespace's
+    /// root is the container's own cgroup.
+    pub new_cgroup_ns: bool,
     pub new_uts_ns: bool,
     pub preserve_fds: u32,
     pub no_pivot: bool,
@@ -74,8 +77,14 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
         nix::sched::setns(fd, *kind)
             .map_err(Error::sys(format!("joining the {kind:?} namespace")))?;
     }
+    // Nothing runs before the parent has put this process in its cgroup (and written its id
+    // maps): a fork bomb must meet its pids limit.
+    channel.wait_to_proceed()?;
+    if options.new_cgroup_ns {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .map_err(Error::sys("unsharing the cgroup namespace"))?;
+    }
     if options.new_user_ns {
-        channel.wait_for_id_maps()?;
         let root_uid = nix::unistd::Uid::from_raw(0);
         let root_gid = nix::unistd::Gid::from_raw(0);
         nix::unistd::setresgid(root_gid, root_gid, root_gid).map_err(Error::sys(

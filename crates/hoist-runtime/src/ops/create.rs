@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 use rustix::fs::{self as rfs, Mode, OFlags};
 
+use crate::cgroups::{Cgroup, Hierarchies};
 use crate::channel;
 use crate::init::{self, InitOptions};
 use crate::spawn::{clone_into_namespaces, Forked};
@@ -66,7 +67,10 @@ impl Runtime {
 
         ensure_single_threaded()?;
         let dir = self.make_container_dir(id)?;
-        let guard = RemoveOnError(Some(dir.clone()));
+        let mut guard = RemoveOnError {
+            dir: Some(dir.clone()),
+            cgroup: None,
+        };
 
         let fifo_path = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo_path, NixMode::from_bits_truncate(0o622)).map_err(Error::sys(
@@ -83,6 +87,8 @@ impl Runtime {
             .map_err(|e| Error::io("opening the exec fifo", &fifo_path)(e.into()))?;
 
         let namespaces = Namespaces::from_spec(&bundle)?;
+        let cgroup = create_cgroup(&bundle, id)?;
+        guard.set_cgroup(cgroup.clone());
         if let Some(pid_ns) = &namespaces.join_pid {
             // Joining a pid namespace takes effect for children: enter it before the clone.
             nix::sched::setns(pid_ns, CloneFlags::CLONE_NEWPID)
@@ -102,6 +108,7 @@ impl Runtime {
                         exec_fifo,
                         join: namespaces.join,
                         new_user_ns: namespaces.new_user,
+                        new_cgroup_ns: namespaces.new_cgroup,
                         new_uts_ns: namespaces.clone_flags.contains(CloneFlags::CLONE_NEWUTS),
                         preserve_fds: options.preserve_fds,
                         no_pivot: options.no_pivot,
@@ -116,10 +123,11 @@ impl Runtime {
         drop(exec_fifo);
 
         let ready = (|| {
+            cgroup.add(child)?;
             if namespaces.new_user {
                 write_id_maps(child, &bundle)?;
-                parent_end.id_maps_written()?;
             }
+            parent_end.proceed()?;
             parent_end.wait_for_ready()
         })();
         if let Err(e) = ready {
@@ -138,6 +146,7 @@ impl Runtime {
             rootfs: bundle.rootfs.clone(),
             created: now_rfc3339(),
             annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+            cgroup,
         };
         state.save(&self.root)?;
         if let Some(pid_file) = &options.pid_file {
@@ -172,6 +181,7 @@ struct Namespaces {
     join: Vec<(OwnedFd, CloneFlags)>,
     join_pid: Option<OwnedFd>,
     new_user: bool,
+    new_cgroup: bool,
 }
 
 impl Namespaces {
@@ -181,6 +191,7 @@ impl Namespaces {
             join: Vec::new(),
             join_pid: None,
             new_user: false,
+            new_cgroup: false,
         };
         let linux = bundle.spec.linux().clone().unwrap_or_default();
         for namespace in linux.namespaces().as_deref().unwrap_or_default() {
@@ -222,6 +233,9 @@ impl Namespaces {
             ));
         }
         ns.new_user = ns.clone_flags.contains(CloneFlags::CLONE_NEWUSER);
+        // The init unshares its cgroup namespace itself, once it is in its cgroup.
+        ns.new_cgroup = ns.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP);
+        ns.clone_flags.remove(CloneFlags::CLONE_NEWCGROUP);
         Ok(ns)
     }
 }
@@ -296,19 +310,63 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     fs::rename(&tmp, path).map_err(Error::io("writing the pid file", path))
 }
 
-/// Removes a half-made container's state directory unless creation got to the end.
-struct RemoveOnError(Option<PathBuf>);
+/// Removes a half-made container's state directory and cgroup unless creation got to the end.
+struct RemoveOnError {
+    dir: Option<PathBuf>,
+    cgroup: Option<Cgroup>,
+}
 
 impl RemoveOnError {
+    fn set_cgroup(&mut self, cgroup: Cgroup) {
+        self.cgroup = Some(cgroup);
+    }
+
     fn disarm(mut self) {
-        self.0 = None;
+        self.dir = None;
+        self.cgroup = None;
     }
 }
 
 impl Drop for RemoveOnError {
     fn drop(&mut self) {
-        if let Some(dir) = self.0.take() {
+        if let Some(cgroup) = self.cgroup.take() {
+            let _ = cgroup.remove();
+        }
+        if let Some(dir) = self.dir.take() {
             let _ = fs::remove_dir_all(dir);
         }
+    }
+}
+
+/// The container's cgroup, made before the clone so a limit this host cannot enforce fails
+/// `create` before anything runs. Its path is the config's `cgroupsPath` (systemd's
+/// `slice:prefix:name` form becomes the path systemd would give it), or `/hoist/<id>`.
+fn create_cgroup(bundle: &Bundle, id: &str) -> Result<Cgroup> {
+    let linux = bundle.spec.linux().clone().unwrap_or_default();
+    let path = match linux.cgroups_path() {
+        Some(path) => systemd_to_path(path),
+        None => PathBuf::from(format!("/hoist/{id}")),
+    };
+    let hierarchies = Hierarchies::detect().map_err(Error::io(
+        "reading the cgroup hierarchies from",
+        "/proc/self",
+    ))?;
+    let resources = linux.resources().clone().unwrap_or_default();
+    Ok(Cgroup::create(&hierarchies, &path, &resources)?)
+}
+
+fn systemd_to_path(path: &Path) -> PathBuf {
+    let text = path.to_string_lossy();
+    let parts: Vec<&str> = text.split(':').collect();
+    match parts.as_slice() {
+        [slice, prefix, name] if !text.starts_with('/') => {
+            let slice = if slice.is_empty() {
+                "system.slice"
+            } else {
+                slice
+            };
+            PathBuf::from(format!("/{slice}/{prefix}-{name}.scope"))
+        }
+        _ => path.to_path_buf(),
     }
 }

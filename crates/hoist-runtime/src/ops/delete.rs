@@ -41,6 +41,8 @@ impl Runtime {
                 })
             }
         }
+        // Whatever is left in the cgroup (processes outside the init's pid namespace) goes too.
+        state.cgroup.remove()?;
         let dir = state.dir(&self.root);
         drop(lock);
         std::fs::remove_dir_all(&dir).map_err(Error::io("removing the container's state", &dir))

@@ -14,10 +14,10 @@ impl Runtime {
             // containerd and podman recognise "container not running" as "already finished".
             return Err(Error::NotRunning(id.to_string()));
         }
-        let targets = if all {
-            pids_in_namespace_of(state.pid)
-        } else {
-            vec![state.pid]
+        let targets = match (all, state.cgroup.pids()) {
+            (false, _) => vec![state.pid],
+            (true, in_cgroup) if !in_cgroup.is_empty() => in_cgroup,
+            (true, _) => pids_in_namespace_of(state.pid),
         };
         for pid in targets {
             match kill(Pid::from_raw(pid), signal) {

@@ -4,6 +4,9 @@
 pub mod create;
 pub mod delete;
 pub mod kill;
+pub mod pause;
+pub mod ps;
 pub mod run;
 pub mod start;
 pub mod state;
+pub mod update;

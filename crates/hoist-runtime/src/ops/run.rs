@@ -6,11 +6,19 @@ use crate::ops::create::CreateOptions;
 use crate::ops::delete::DeleteOptions;
 use crate::{Error, Result, Runtime};
 
+/// How a foreground container ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exited {
+    /// As a shell reports it: the exit code, or 128 + the signal that killed it.
+    pub code: i32,
+    /// The kernel's OOM killer killed a process of the container (its memory limit was hit).
+    pub oom_killed: bool,
+}
+
 impl Runtime {
     /// Creates and starts a container, then waits for it in the foreground: signals sent to
-    /// this process are passed on to the container, and its exit status is returned as a shell
-    /// would report it (the code, or 128 + the signal). The container is deleted afterwards.
-    pub fn run(&self, id: &str, options: &CreateOptions) -> Result<i32> {
+    /// this process are passed on to the container. The container is deleted afterwards.
+    pub fn run(&self, id: &str, options: &CreateOptions) -> Result<Exited> {
         // Block signals before the clone so none is lost between it and the wait loop; the init
         // unblocks them in itself before exec.
         let all = SigSet::all();
@@ -32,7 +40,7 @@ impl Runtime {
         Ok(())
     }
 
-    fn run_blocked(&self, id: &str, options: &CreateOptions) -> Result<i32> {
+    fn run_blocked(&self, id: &str, options: &CreateOptions) -> Result<Exited> {
         let state = self.create_init(id, options, true)?;
         let pid = Pid::from_raw(state.pid);
         if let Err(e) = self.start(id) {
@@ -40,9 +48,10 @@ impl Runtime {
             let _ = waitpid(pid, None);
             return Err(e);
         }
-        let code = forward_signals_until_exit(pid);
+        let code = forward_signals_until_exit(pid)?;
+        let oom_killed = state.cgroup.oom_kills() > 0;
         self.delete(id, DeleteOptions { force: true })?;
-        code
+        Ok(Exited { code, oom_killed })
     }
 }
 

@@ -140,6 +140,10 @@ fn random_id() -> anyhow::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn exit_byte(code: i32) -> u8 {
-    u8::try_from(code).unwrap_or(255)
+/// The exit status to pass on, saying so when the memory limit killed the container.
+fn exit_byte(exited: hoist_runtime::Exited) -> u8 {
+    if exited.oom_killed {
+        eprintln!("hoist: the container hit its memory limit and the kernel's OOM killer ended it");
+    }
+    u8::try_from(exited.code).unwrap_or(255)
 }

@@ -2,7 +2,12 @@
 
 use hoist_runtime::{parse_signal, CreateOptions, DeleteOptions, Runtime};
 
-use crate::cli::{CreateArgs, DeleteArgs, KillArgs, ListArgs};
+use std::io::Read;
+
+use anyhow::Context;
+use oci_spec::runtime::{LinuxCpu, LinuxPids, LinuxResources};
+
+use crate::cli::{CreateArgs, DeleteArgs, KillArgs, ListArgs, PsArgs, UpdateArgs};
 
 pub fn create(runtime: &Runtime, args: CreateArgs) -> anyhow::Result<()> {
     let options = CreateOptions {
@@ -68,5 +73,76 @@ pub fn list(runtime: &Runtime, args: ListArgs) -> anyhow::Result<()> {
         }
         other => anyhow::bail!("unknown --format {other:?}: use table or json"),
     }
+    Ok(())
+}
+
+pub fn ps(runtime: &Runtime, args: PsArgs) -> anyhow::Result<()> {
+    let pids = runtime.ps(&args.id)?;
+    match args.format.as_str() {
+        "json" => println!("{}", serde_json::to_string(&pids)?),
+        "table" => {
+            println!("PID");
+            for pid in pids {
+                println!("{pid}");
+            }
+        }
+        other => anyhow::bail!("unknown --format {other:?}: use table or json"),
+    }
+    Ok(())
+}
+
+pub fn update(runtime: &Runtime, args: UpdateArgs) -> anyhow::Result<()> {
+    let mut resources: LinuxResources = match &args.resources {
+        Some(path) if path.as_os_str() == "-" => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text)?;
+            serde_json::from_str(&text).context("parsing LinuxResources JSON from stdin")?
+        }
+        Some(path) => serde_json::from_slice(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("parsing LinuxResources JSON from {}", path.display()))?,
+        None => LinuxResources::default(),
+    };
+    if args.memory.is_some() || args.memory_swap.is_some() {
+        let mut memory = resources.memory().unwrap_or_default();
+        if let Some(limit) = args.memory {
+            memory.set_limit(Some(limit as i64));
+        }
+        if let Some(swap) = args.memory_swap {
+            memory.set_swap(Some(swap as i64));
+        }
+        resources.set_memory(Some(memory));
+    }
+    if let Some(limit) = args.pids_limit {
+        let mut pids = LinuxPids::default();
+        pids.set_limit(limit);
+        resources.set_pids(Some(pids));
+    }
+    if args.cpu_shares.is_some()
+        || args.cpu_quota.is_some()
+        || args.cpu_period.is_some()
+        || args.cpuset_cpus.is_some()
+        || args.cpuset_mems.is_some()
+    {
+        let mut cpu: LinuxCpu = resources.cpu().clone().unwrap_or_default();
+        if let Some(shares) = args.cpu_shares {
+            cpu.set_shares(Some(shares));
+        }
+        if let Some(quota) = args.cpu_quota {
+            cpu.set_quota(Some(quota));
+        }
+        if let Some(period) = args.cpu_period {
+            cpu.set_period(Some(period));
+        }
+        if let Some(cpus) = args.cpuset_cpus {
+            cpu.set_cpus(Some(cpus));
+        }
+        if let Some(mems) = args.cpuset_mems {
+            cpu.set_mems(Some(mems));
+        }
+        resources.set_cpu(Some(cpu));
+    }
+    runtime.update(&args.id, &resources)?;
     Ok(())
 }

@@ -1,0 +1,182 @@
+//! Which cgroup hierarchies this host has, read from /proc/self/mountinfo, and where the
+//! calling process sits in each (/proc/self/cgroup).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// One mounted hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Hierarchy {
+    pub mountpoint: PathBuf,
+    pub controllers: Vec<String>,
+    pub unified: bool,
+    /// The caller's own cgroup in this hierarchy (relative cgroupsPaths go below it).
+    pub own: PathBuf,
+}
+
+impl Hierarchy {
+    /// The directory for a container cgroup path in this hierarchy.
+    pub(crate) fn dir_for(&self, path: &Path) -> PathBuf {
+        match path.strip_prefix("/") {
+            Ok(absolute) => self.mountpoint.join(absolute),
+            Err(_) => self
+                .mountpoint
+                .join(self.own.strip_prefix("/").unwrap_or(&self.own))
+                .join(path),
+        }
+    }
+}
+
+/// Every hierarchy a container joins: the v1 controllers' and the unified one, or on a pure
+/// cgroup2 host just the unified one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Hierarchies(pub Vec<Hierarchy>);
+
+/// The v1 controllers a container cgroup is made in (named hierarchies like name=systemd are
+/// left to their managers).
+const V1_CONTROLLERS: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "blkio",
+    "pids",
+    "hugetlb",
+    "net_cls",
+    "net_prio",
+    "perf_event",
+    "rdma",
+];
+
+impl Hierarchies {
+    pub(crate) fn detect() -> std::io::Result<Hierarchies> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+        let membership = fs::read_to_string("/proc/self/cgroup")?;
+        Ok(Self::parse(&mountinfo, &membership))
+    }
+
+    pub(crate) fn parse(mountinfo: &str, membership: &str) -> Hierarchies {
+        let own = |key: &str| -> PathBuf {
+            membership
+                .lines()
+                .find_map(|line| {
+                    let mut parts = line.splitn(3, ':');
+                    let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+                    let matches = if key.is_empty() {
+                        controllers.is_empty()
+                    } else {
+                        controllers.split(',').any(|c| c == key)
+                    };
+                    matches.then(|| PathBuf::from(path))
+                })
+                .unwrap_or_else(|| PathBuf::from("/"))
+        };
+        let mut hierarchies = Vec::new();
+        for line in mountinfo.lines() {
+            // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
+            let Some((left, right)) = line.split_once(" - ") else {
+                continue;
+            };
+            let left: Vec<&str> = left.split(' ').collect();
+            let right: Vec<&str> = right.split(' ').collect();
+            let (Some(mountpoint), Some(fstype)) = (left.get(4), right.first()) else {
+                continue;
+            };
+            match *fstype {
+                "cgroup2" => {
+                    let mountpoint = PathBuf::from(mountpoint);
+                    let controllers = fs::read_to_string(mountpoint.join("cgroup.controllers"))
+                        .map(|c| c.split_whitespace().map(str::to_string).collect())
+                        .unwrap_or_default();
+                    hierarchies.push(Hierarchy {
+                        mountpoint,
+                        controllers,
+                        unified: true,
+                        own: own(""),
+                    });
+                }
+                "cgroup" => {
+                    let options = right.get(2).copied().unwrap_or("");
+                    let controllers: Vec<String> = options
+                        .split(',')
+                        .filter(|o| V1_CONTROLLERS.contains(o))
+                        .map(str::to_string)
+                        .collect();
+                    if controllers.is_empty() {
+                        continue;
+                    }
+                    let own = own(&controllers[0]);
+                    hierarchies.push(Hierarchy {
+                        mountpoint: PathBuf::from(mountpoint),
+                        controllers,
+                        unified: false,
+                        own,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Hierarchies(hierarchies)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_pure_v2(&self) -> bool {
+        self.0.iter().all(|h| h.unified)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn a_hybrid_host_has_v1_controllers_and_the_unified_hierarchy() {
+        let membership = "9:name=systemd:/\n4:memory:/sandbox/abc\n1:cpu:/\n0::/\n";
+        let found = Hierarchies::parse(HYBRID, membership);
+        let names: Vec<(String, bool)> = found
+            .0
+            .iter()
+            .map(|h| (h.mountpoint.display().to_string(), h.unified))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("/sys/fs/cgroup/cpu".to_string(), false),
+                ("/sys/fs/cgroup/memory".to_string(), false),
+                ("/sys/fs/cgroup/unified".to_string(), true)
+            ],
+            "name=systemd is not ours to use"
+        );
+        assert!(!found.is_pure_v2());
+        let memory = &found.0[1];
+        assert_eq!(
+            memory.dir_for(Path::new("/hoist/c1")),
+            Path::new("/sys/fs/cgroup/memory/hoist/c1")
+        );
+        assert_eq!(
+            memory.dir_for(Path::new("hoist/c1")),
+            Path::new("/sys/fs/cgroup/memory/sandbox/abc/hoist/c1")
+        );
+    }
+
+    #[test]
+    fn a_pure_v2_host_has_one_hierarchy() {
+        let mountinfo = "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+        let found = Hierarchies::parse(mountinfo, "0::/user.slice\n");
+        assert!(found.is_pure_v2());
+        assert_eq!(
+            found.0[0].dir_for(Path::new("c")),
+            Path::new("/sys/fs/cgroup/user.slice/c")
+        );
+    }
+}

@@ -1,0 +1,243 @@
+//! cgroups v1, hybrid (v1 controllers plus an unified hierarchy) and v2 behind one interface.
+//!
+//! A container's cgroup is one directory per hierarchy, all at the same path. Everything here
+//! works on paths under a cgroup root given at construction, so the code that writes limits can
+//! be exercised against a plain directory tree that mimics cgroupfs.
+
+mod layout;
+mod resources;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::LinuxResources;
+use serde::{Deserialize, Serialize};
+
+pub(crate) use layout::Hierarchies;
+
+/// One directory of a container's cgroup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupDir {
+    /// The controllers this hierarchy carries (`["memory"]`, `["cpu", "cpuacct"]`), or for a
+    /// cgroup2 hierarchy the ones enabled for it.
+    pub controllers: Vec<String>,
+    pub path: PathBuf,
+    /// A cgroup2 (unified) hierarchy.
+    pub unified: bool,
+}
+
+/// A container's cgroup: its directory in every hierarchy. Persisted in the container state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cgroup {
+    pub dirs: Vec<CgroupDir>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("{action} {path}: {source}", path = .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the config asks for {what}, which this host's cgroups cannot do: {why}")]
+    Unsupported { what: String, why: String },
+    #[error("cgroup {path} still has processes after they were killed", path = .0.display())]
+    Busy(PathBuf),
+}
+
+pub(crate) fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CgroupError {
+    let path = path.to_path_buf();
+    move |source| CgroupError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+impl Cgroup {
+    /// Creates the container's cgroup at `path` (absolute: from each hierarchy's root;
+    /// relative: below the caller's own cgroup there), applies `resources`, and returns it.
+    /// Directories are created only where missing, and only those are ever removed.
+    pub(crate) fn create(
+        hierarchies: &Hierarchies,
+        path: &Path,
+        resources: &LinuxResources,
+    ) -> Result<Cgroup, CgroupError> {
+        let mut cgroup = Cgroup::default();
+        for hierarchy in &hierarchies.0 {
+            let dir = hierarchy.dir_for(path);
+            resources::prepare(hierarchy, &dir)?;
+            cgroup.dirs.push(CgroupDir {
+                controllers: hierarchy.controllers.clone(),
+                path: dir,
+                unified: hierarchy.unified,
+            });
+        }
+        if let Err(e) = cgroup.apply(resources) {
+            let _ = cgroup.remove();
+            return Err(e);
+        }
+        Ok(cgroup)
+    }
+
+    /// Writes the resource limits (also used by `update` on a live container).
+    pub(crate) fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        resources::check_supported(self, resources)?;
+        for dir in &self.dirs {
+            if dir.unified {
+                resources::apply_v2(dir, resources)?;
+            } else {
+                resources::apply_v1(dir, resources)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a process into every directory of the cgroup.
+    pub(crate) fn add(&self, pid: i32) -> Result<(), CgroupError> {
+        for dir in &self.dirs {
+            let procs = dir.path.join("cgroup.procs");
+            fs::write(&procs, pid.to_string())
+                .map_err(io_error("adding the container to", &procs))?;
+        }
+        Ok(())
+    }
+
+    /// The processes in the cgroup (from the first hierarchy that lists any).
+    pub fn pids(&self) -> Vec<i32> {
+        for dir in &self.dirs {
+            if let Ok(text) = fs::read_to_string(dir.path.join("cgroup.procs")) {
+                let pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+                if !pids.is_empty() {
+                    return pids;
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// Freezes (`true`) or thaws every process in the cgroup, and waits until it is so.
+    pub(crate) fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        let dir = self
+            .dirs
+            .iter()
+            .find(|d| d.controllers.iter().any(|c| c == "freezer"))
+            .or_else(|| {
+                self.dirs
+                    .iter()
+                    .find(|d| d.unified && d.path.join("cgroup.freeze").exists())
+            })
+            .ok_or_else(|| CgroupError::Unsupported {
+                what: "pause/resume".into(),
+                why: "no freezer controller and no cgroup.freeze".into(),
+            })?;
+        let (file, value, done) = if dir.unified {
+            (
+                "cgroup.freeze",
+                if frozen { "1" } else { "0" },
+                if frozen { "frozen 1" } else { "frozen 0" },
+            )
+        } else {
+            (
+                "freezer.state",
+                if frozen { "FROZEN" } else { "THAWED" },
+                if frozen { "FROZEN" } else { "THAWED" },
+            )
+        };
+        let path = dir.path.join(file);
+        fs::write(&path, value).map_err(io_error("writing", &path))?;
+        let (check, expected) = if dir.unified {
+            (dir.path.join("cgroup.events"), done)
+        } else {
+            (path.clone(), done)
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let state = fs::read_to_string(&check).unwrap_or_default();
+            if state.lines().any(|l| l.trim() == expected) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(CgroupError::Io {
+                    action: "waiting for the freezer in",
+                    path: check,
+                    source: io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("still not {expected}"),
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Whether the cgroup is frozen now.
+    pub fn is_frozen(&self) -> bool {
+        self.dirs.iter().any(|dir| {
+            if dir.unified {
+                fs::read_to_string(dir.path.join("cgroup.events"))
+                    .is_ok_and(|e| e.lines().any(|l| l.trim() == "frozen 1"))
+            } else {
+                dir.controllers.iter().any(|c| c == "freezer")
+                    && fs::read_to_string(dir.path.join("freezer.state"))
+                        .is_ok_and(|s| s.trim() == "FROZEN")
+            }
+        })
+    }
+
+    /// How many processes of the cgroup the kernel's OOM killer has killed.
+    pub fn oom_kills(&self) -> u64 {
+        self.dirs
+            .iter()
+            .filter_map(|dir| {
+                let file = if dir.unified {
+                    "memory.events"
+                } else {
+                    "memory.oom_control"
+                };
+                let text = fs::read_to_string(dir.path.join(file)).ok()?;
+                text.lines()
+                    .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse::<u64>().ok())
+            })
+            .sum()
+    }
+
+    /// Kills whatever is left in the cgroup and removes its directories (the leaves only:
+    /// parents may be shared, and are not ours to remove).
+    pub(crate) fn remove(&self) -> Result<(), CgroupError> {
+        for dir in &self.dirs {
+            remove_dir(&dir.path)?;
+        }
+        Ok(())
+    }
+}
+
+fn remove_dir(path: &Path) -> Result<(), CgroupError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match fs::remove_dir(path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                for pid in fs::read_to_string(path.join("cgroup.procs"))
+                    .unwrap_or_default()
+                    .lines()
+                {
+                    if let Ok(pid) = pid.trim().parse::<i32>() {
+                        // SAFETY: sending a signal to a pid.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+                if Instant::now() > deadline {
+                    return Err(CgroupError::Busy(path.to_path_buf()));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(io_error("removing", path)(e)),
+        }
+    }
+}

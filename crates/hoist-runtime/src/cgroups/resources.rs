@@ -1,0 +1,482 @@
+//! Resource limits written into cgroup files: v1 controllers and the cgroup2 interface files.
+
+use std::fs;
+use std::path::Path;
+
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
+
+use super::layout::Hierarchy;
+use super::{io_error, Cgroup, CgroupDir, CgroupError};
+
+/// Creates a container's directory in one hierarchy, with what a new cgroup needs before a
+/// process can join it: in a v1 cpuset hierarchy, the parent's cpus and mems (a new cpuset
+/// starts empty and refuses tasks); in cgroup2, the hierarchy's controllers enabled down to it.
+pub(crate) fn prepare(hierarchy: &Hierarchy, dir: &Path) -> Result<(), CgroupError> {
+    let mut missing = Vec::new();
+    let mut cursor = dir.to_path_buf();
+    while !cursor.exists() && cursor.starts_with(&hierarchy.mountpoint) {
+        missing.push(cursor.clone());
+        if !cursor.pop() {
+            break;
+        }
+    }
+    for created in missing.iter().rev() {
+        fs::create_dir(created)
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(io_error("creating the cgroup", created))?;
+        let parent = created.parent().expect("below the mountpoint");
+        if !hierarchy.unified && hierarchy.controllers.iter().any(|c| c == "cpuset") {
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                let own = fs::read_to_string(created.join(file)).unwrap_or_default();
+                if own.trim().is_empty() {
+                    let inherited = fs::read_to_string(parent.join(file))
+                        .map_err(io_error("reading", &parent.join(file)))?;
+                    write(created, file, inherited.trim())?;
+                }
+            }
+        }
+        if hierarchy.unified && !hierarchy.controllers.is_empty() {
+            // Enable in the parent what the parent offers, so the new cgroup has controllers.
+            let offered = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
+            let enable: Vec<String> = offered
+                .split_whitespace()
+                .map(|c| format!("+{c}"))
+                .collect();
+            if !enable.is_empty() {
+                write(parent, "cgroup.subtree_control", &enable.join(" "))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses limits that no hierarchy of this host can enforce, instead of silently dropping them.
+pub(crate) fn check_supported(
+    cgroup: &Cgroup,
+    resources: &LinuxResources,
+) -> Result<(), CgroupError> {
+    let has = |controller: &str| {
+        cgroup
+            .dirs
+            .iter()
+            .any(|d| d.controllers.iter().any(|c| c == controller))
+    };
+    let mut needed: Vec<&str> = Vec::new();
+    if resources
+        .memory()
+        .as_ref()
+        .is_some_and(|m| m.limit().is_some() || m.reservation().is_some() || m.swap().is_some())
+    {
+        needed.push("memory");
+    }
+    if resources.pids().is_some() {
+        needed.push("pids");
+    }
+    if let Some(cpu) = resources.cpu() {
+        if cpu.shares().is_some() || cpu.quota().is_some() || cpu.period().is_some() {
+            needed.push("cpu");
+        }
+        if cpu.cpus().is_some() || cpu.mems().is_some() {
+            needed.push("cpuset");
+        }
+    }
+    if resources
+        .hugepage_limits()
+        .as_ref()
+        .is_some_and(|h| !h.is_empty())
+    {
+        needed.push("hugetlb");
+    }
+    for controller in needed {
+        if !has(controller) {
+            return Err(CgroupError::Unsupported {
+                what: format!("{controller} limits"),
+                why: format!("no hierarchy has the {controller} controller"),
+            });
+        }
+    }
+    if resources.unified().as_ref().is_some_and(|u| !u.is_empty())
+        && !cgroup.dirs.iter().any(|d| d.unified)
+    {
+        return Err(CgroupError::Unsupported {
+            what: "linux.resources.unified".into(),
+            why: "the host has no cgroup2 hierarchy".into(),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn apply_v1(dir: &CgroupDir, resources: &LinuxResources) -> Result<(), CgroupError> {
+    let has = |c: &str| dir.controllers.iter().any(|own| own == c);
+    let path = &dir.path;
+    if has("memory") {
+        if let Some(memory) = resources.memory() {
+            // memory.memsw.limit_in_bytes must stay >= memory.limit_in_bytes at every step.
+            let limit = memory.limit();
+            let swap = memory.swap();
+            if let Some(swap) = swap {
+                if write(
+                    path,
+                    "memory.limit_in_bytes",
+                    &limit.unwrap_or(-1).to_string(),
+                )
+                .is_err()
+                {
+                    write(path, "memory.memsw.limit_in_bytes", &swap.to_string())?;
+                    write(
+                        path,
+                        "memory.limit_in_bytes",
+                        &limit.unwrap_or(-1).to_string(),
+                    )?;
+                } else {
+                    write(path, "memory.memsw.limit_in_bytes", &swap.to_string())?;
+                }
+            } else if let Some(limit) = limit {
+                write(path, "memory.limit_in_bytes", &limit.to_string())?;
+            }
+            if let Some(reservation) = memory.reservation() {
+                write(path, "memory.soft_limit_in_bytes", &reservation.to_string())?;
+            }
+            if let Some(swappiness) = memory.swappiness() {
+                write(path, "memory.swappiness", &swappiness.to_string())?;
+            }
+            if memory.disable_oom_killer() == Some(true) {
+                write(path, "memory.oom_control", "1")?;
+            }
+        }
+    }
+    if has("pids") {
+        if let Some(pids) = resources.pids() {
+            write(path, "pids.max", &pids_max(pids.limit()))?;
+        }
+    }
+    if let Some(cpu) = resources.cpu() {
+        if has("cpu") {
+            if let Some(shares) = cpu.shares().filter(|s| *s > 0) {
+                write(path, "cpu.shares", &shares.to_string())?;
+            }
+            if let Some(period) = cpu.period().filter(|p| *p > 0) {
+                write(path, "cpu.cfs_period_us", &period.to_string())?;
+            }
+            if let Some(quota) = cpu.quota().filter(|q| *q != 0) {
+                write(path, "cpu.cfs_quota_us", &quota.to_string())?;
+            }
+        }
+        if has("cpuset") {
+            if let Some(cpus) = cpu.cpus().as_deref().filter(|c| !c.is_empty()) {
+                write(path, "cpuset.cpus", cpus)?;
+            }
+            if let Some(mems) = cpu.mems().as_deref().filter(|m| !m.is_empty()) {
+                write(path, "cpuset.mems", mems)?;
+            }
+        }
+    }
+    if has("blkio") {
+        if let Some(weight) = resources.block_io().as_ref().and_then(|b| b.weight()) {
+            write(path, "blkio.weight", &weight.to_string())
+                .or_else(|_| write(path, "blkio.bfq.weight", &weight.to_string()))?;
+        }
+    }
+    if has("hugetlb") {
+        for limit in resources.hugepage_limits().as_deref().unwrap_or_default() {
+            write(
+                path,
+                &format!("hugetlb.{}.limit_in_bytes", limit.page_size()),
+                &limit.limit().to_string(),
+            )?;
+        }
+    }
+    if has("devices") {
+        apply_device_rules(path, resources.devices().as_deref().unwrap_or_default())?;
+    }
+    Ok(())
+}
+
+pub(crate) fn apply_v2(dir: &CgroupDir, resources: &LinuxResources) -> Result<(), CgroupError> {
+    let has = |c: &str| dir.controllers.iter().any(|own| own == c);
+    let path = &dir.path;
+    if has("memory") {
+        if let Some(memory) = resources.memory() {
+            if let Some(limit) = memory.limit() {
+                write(path, "memory.max", &max_or(limit))?;
+            }
+            if let Some(reservation) = memory.reservation() {
+                write(path, "memory.low", &max_or(reservation))?;
+            }
+            // OCI's swap is memory plus swap; cgroup2 counts swap alone.
+            if let Some(swap) = memory.swap() {
+                let swap_only = match (swap, memory.limit()) {
+                    (-1, _) => -1,
+                    (swap, Some(limit)) if limit > 0 => (swap - limit).max(0),
+                    (swap, _) => swap,
+                };
+                write(path, "memory.swap.max", &max_or(swap_only))?;
+            }
+        }
+    }
+    if has("pids") {
+        if let Some(pids) = resources.pids() {
+            write(path, "pids.max", &pids_max(pids.limit()))?;
+        }
+    }
+    if let Some(cpu) = resources.cpu() {
+        if has("cpu") {
+            if let Some(shares) = cpu.shares().filter(|s| *s > 0) {
+                write(path, "cpu.weight", &cpu_weight(shares).to_string())?;
+            }
+            if cpu.quota().is_some() || cpu.period().is_some() {
+                let quota = cpu
+                    .quota()
+                    .filter(|q| *q > 0)
+                    .map_or("max".to_string(), |q| q.to_string());
+                let period = cpu.period().filter(|p| *p > 0).unwrap_or(100_000);
+                write(path, "cpu.max", &format!("{quota} {period}"))?;
+            }
+        }
+        if has("cpuset") {
+            if let Some(cpus) = cpu.cpus().as_deref().filter(|c| !c.is_empty()) {
+                write(path, "cpuset.cpus", cpus)?;
+            }
+            if let Some(mems) = cpu.mems().as_deref().filter(|m| !m.is_empty()) {
+                write(path, "cpuset.mems", mems)?;
+            }
+        }
+    }
+    if has("io") {
+        if let Some(weight) = resources.block_io().as_ref().and_then(|b| b.weight()) {
+            let weight = 1 + (u64::from(weight).saturating_sub(10)) * 9999 / 990;
+            write(path, "io.weight", &format!("default {weight}"))?;
+        }
+    }
+    if has("hugetlb") {
+        for limit in resources.hugepage_limits().as_deref().unwrap_or_default() {
+            write(
+                path,
+                &format!("hugetlb.{}.max", limit.page_size()),
+                &max_or(limit.limit()),
+            )?;
+        }
+    }
+    for (key, value) in resources.unified().as_ref().into_iter().flatten() {
+        if key.contains('/') || key.starts_with('.') {
+            return Err(CgroupError::Unsupported {
+                what: format!("unified key {key:?}"),
+                why: "it is not a file name".into(),
+            });
+        }
+        write(path, key, value)?;
+    }
+    Ok(())
+}
+
+/// The devices every runc container may use whatever its config says (and its config's own
+/// rules after a deny-all): /dev/null, zero, full, random, urandom, tty, console, ptmx and pts.
+const DEFAULT_ALLOWED_DEVICES: &[&str] = &[
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+];
+
+fn apply_device_rules(path: &Path, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
+    write(path, "devices.deny", "a")?;
+    for rule in rules {
+        let kind = rule
+            .typ()
+            .map_or("a".to_string(), |t| t.as_str().to_string());
+        let number = |n: Option<i64>| {
+            n.filter(|n| *n >= 0)
+                .map_or("*".to_string(), |n| n.to_string())
+        };
+        let line = if kind == "a" && rule.major().is_none() && rule.minor().is_none() {
+            format!("a *:* {}", rule.access().as_deref().unwrap_or("rwm"))
+        } else {
+            format!(
+                "{kind} {}:{} {}",
+                number(rule.major()),
+                number(rule.minor()),
+                rule.access().as_deref().unwrap_or("rwm")
+            )
+        };
+        write(
+            path,
+            if rule.allow() {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            },
+            &line,
+        )?;
+    }
+    for rule in DEFAULT_ALLOWED_DEVICES {
+        write(path, "devices.allow", rule)?;
+    }
+    Ok(())
+}
+
+fn pids_max(limit: i64) -> String {
+    if limit > 0 {
+        limit.to_string()
+    } else {
+        "max".into()
+    }
+}
+
+fn max_or(value: i64) -> String {
+    if value < 0 {
+        "max".into()
+    } else {
+        value.to_string()
+    }
+}
+
+/// cgroup v1 shares (2..262144) to cgroup2 weight (1..10000), as runc and crun convert them.
+fn cpu_weight(shares: u64) -> u64 {
+    1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
+}
+
+fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
+    let path = dir.join(file);
+    fs::write(&path, value).map_err(io_error("writing", &path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{
+        LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder,
+    };
+
+    /// A directory that mimics a cgroup2 cgroup: the interface files exist, empty.
+    fn fake_v2(controllers: &[&str]) -> (tempfile::TempDir, CgroupDir) {
+        let dir = tempfile::tempdir().unwrap();
+        for file in [
+            "memory.max",
+            "memory.low",
+            "memory.swap.max",
+            "pids.max",
+            "cpu.weight",
+            "cpu.max",
+            "cgroup.procs",
+        ] {
+            fs::write(dir.path().join(file), "").unwrap();
+        }
+        let cgroup = CgroupDir {
+            controllers: controllers.iter().map(|c| c.to_string()).collect(),
+            path: dir.path().to_path_buf(),
+            unified: true,
+        };
+        (dir, cgroup)
+    }
+
+    fn read(dir: &CgroupDir, file: &str) -> String {
+        fs::read_to_string(dir.path.join(file)).unwrap()
+    }
+
+    #[test]
+    fn v2_files_get_converted_values() {
+        let (_keep, dir) = fake_v2(&["memory", "pids", "cpu"]);
+        let resources = LinuxResourcesBuilder::default()
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(256i64 << 20)
+                    .swap(512i64 << 20)
+                    .reservation(-1i64)
+                    .build()
+                    .unwrap(),
+            )
+            .pids(LinuxPidsBuilder::default().limit(64i64).build().unwrap())
+            .cpu(
+                LinuxCpuBuilder::default()
+                    .shares(1024u64)
+                    .quota(50_000i64)
+                    .period(100_000u64)
+                    .build()
+                    .unwrap(),
+            )
+            .unified(
+                [("memory.high".to_string(), "300000000".to_string())]
+                    .into_iter()
+                    .collect::<std::collections::HashMap<_, _>>(),
+            )
+            .build()
+            .unwrap();
+        apply_v2(&dir, &resources).unwrap();
+        assert_eq!(read(&dir, "memory.max"), (256u64 << 20).to_string());
+        assert_eq!(
+            read(&dir, "memory.swap.max"),
+            (256u64 << 20).to_string(),
+            "swap alone, not memory+swap"
+        );
+        assert_eq!(read(&dir, "memory.low"), "max");
+        assert_eq!(read(&dir, "pids.max"), "64");
+        assert_eq!(
+            read(&dir, "cpu.weight"),
+            "39",
+            "1024 shares are weight 39, as runc converts"
+        );
+        assert_eq!(read(&dir, "cpu.max"), "50000 100000");
+        assert_eq!(read(&dir, "memory.high"), "300000000");
+    }
+
+    #[test]
+    fn v2_skips_what_the_hierarchy_lacks_and_refuses_odd_unified_keys() {
+        let (_keep, dir) = fake_v2(&["hugetlb"]);
+        let resources = LinuxResourcesBuilder::default()
+            .pids(LinuxPidsBuilder::default().limit(10i64).build().unwrap())
+            .build()
+            .unwrap();
+        apply_v2(&dir, &resources).unwrap();
+        assert_eq!(
+            read(&dir, "pids.max"),
+            "",
+            "no pids controller in this hierarchy: untouched"
+        );
+        let evil = LinuxResourcesBuilder::default()
+            .unified(
+                [("../../escape".to_string(), "1".to_string())]
+                    .into_iter()
+                    .collect::<std::collections::HashMap<_, _>>(),
+            )
+            .build()
+            .unwrap();
+        assert!(apply_v2(&dir, &evil).is_err());
+    }
+
+    #[test]
+    fn limits_no_hierarchy_can_enforce_are_refused() {
+        let (_keep, dir) = fake_v2(&["hugetlb"]);
+        let cgroup = Cgroup { dirs: vec![dir] };
+        let resources = LinuxResourcesBuilder::default()
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(1i64 << 20)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let err = check_supported(&cgroup, &resources)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("memory"), "{err}");
+    }
+
+    #[test]
+    fn shares_convert_to_weights_like_runc() {
+        assert_eq!(cpu_weight(2), 1);
+        assert_eq!(cpu_weight(262_144), 10_000);
+        assert_eq!(cpu_weight(1024), 39);
+    }
+}

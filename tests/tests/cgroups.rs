@@ -1,0 +1,276 @@
+//! Containers in real cgroups: limits that bite (an OOM kill, a fork bomb stopped), ps,
+//! pause/resume, update, the cgroup namespace, and clean-up on delete.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hoist_e2e::{
+    edit_config, env, expect_ok, hoist, is_root, run, run_detached, scratch, set_args, stderr,
+    stdout, unique_id, unpack_fixture,
+};
+use serde_json::json;
+
+fn busybox_bundle() -> Option<(tempfile::TempDir, PathBuf)> {
+    let env = env()?;
+    if !is_root() {
+        return None;
+    }
+    let dir = scratch();
+    let bundle = dir.path().join("bundle");
+    unpack_fixture(&env, dir.path(), "busybox-latest", &bundle);
+    Some((dir, bundle))
+}
+
+/// The directory of `pid`'s cgroup for `controller`, on a v1, hybrid or v2 host.
+fn cgroup_dir(pid: i64, controller: &str) -> PathBuf {
+    let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let v1 = Path::new("/sys/fs/cgroup").join(controller);
+    for line in membership.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let path = path.trim_start_matches('/');
+        if controllers.split(',').any(|c| c == controller) && v1.is_dir() {
+            return v1.join(path);
+        }
+        if controllers.is_empty() && !v1.is_dir() {
+            return Path::new("/sys/fs/cgroup").join(path);
+        }
+    }
+    panic!("no {controller} cgroup for {pid} in:\n{membership}");
+}
+
+fn state(scratch: &Path, id: &str) -> serde_json::Value {
+    serde_json::from_slice(&expect_ok(hoist(scratch).args(["state", id])).stdout).unwrap()
+}
+
+fn start_detached(scratch: &Path, bundle: &Path, id: &str) -> i64 {
+    let (status, err) = run_detached(
+        hoist(scratch)
+            .args(["run", "--detach", "--bundle"])
+            .arg(bundle)
+            .arg(id),
+        scratch,
+    );
+    assert!(status.success(), "{err}");
+    state(scratch, id)["pid"].as_i64().unwrap()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_memory_limit_oom_kills_the_container_not_the_host() {
+    let Some((dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    edit_config(&bundle, |c| {
+        c["linux"]["resources"]["memory"] = json!({ "limit": 32 << 20, "swap": 32 << 20 });
+    });
+    // The shell keeps the whole 200 MB output of the substitution in its own memory.
+    set_args(
+        &bundle,
+        &[
+            "sh",
+            "-c",
+            "x=$(yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | head -c 200000000); echo survived ${#x}",
+        ],
+    );
+    let output = run(hoist(dir.path())
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(unique_id("oom")));
+    assert_eq!(
+        output.status.code(),
+        Some(137),
+        "killed by SIGKILL: {}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("OOM"),
+        "the OOM kill is reported: {}",
+        stderr(&output)
+    );
+    // The host, and this test process, carry on.
+    set_args(&bundle, &["echo", "fine"]);
+    let after = run(hoist(dir.path())
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(unique_id("after-oom")));
+    assert_eq!(stdout(&after), "fine\n");
+}
+
+#[test]
+fn a_pids_limit_stops_a_fork_bomb_and_delete_removes_the_cgroup() {
+    let Some((dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    edit_config(&bundle, |c| {
+        c["linux"]["resources"]["pids"] = json!({ "limit": 16 })
+    });
+    // The inner shell forks until it cannot (and then dies of it); the outer one records that
+    // and stays, with builtins and exec only, since no fork is left.
+    set_args(
+        &bundle,
+        &["sh", "-c", "sh -c 'i=0; while [ $i -lt 100 ]; do sleep 600 & i=$((i+1)); done' 2>/dev/null; echo > /done; exec sleep 600"],
+    );
+    let id = unique_id("pids");
+    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
+    let pid = start_detached(dir.path(), &bundle, &id);
+    let pids_dir = cgroup_dir(pid, "pids");
+    assert_eq!(
+        std::fs::read_to_string(pids_dir.join("pids.max"))
+            .unwrap()
+            .trim(),
+        "16"
+    );
+    wait_for("the bomb to run out of forks", || {
+        bundle.join("rootfs/done").exists()
+    });
+    let listed: Vec<i64> = serde_json::from_slice(
+        &expect_ok(hoist(dir.path()).args(["ps", "--format", "json", &id])).stdout,
+    )
+    .unwrap();
+    assert!(listed.contains(&pid), "ps lists the init: {listed:?}");
+    assert!(
+        listed.len() <= 16,
+        "the pids limit held: {} processes",
+        listed.len()
+    );
+    assert!(listed.len() >= 10, "the processes are listed: {listed:?}");
+
+    // kill --all reaches every process in the cgroup, not only the init.
+    expect_ok(hoist(dir.path()).args(["kill", "--all", &id, "KILL"]));
+    wait_for("every process to go", || {
+        listed.iter().all(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).map_or(true, |s| s.contains(") Z "))
+        })
+    });
+    expect_ok(hoist(dir.path()).args(["delete", &id]));
+    assert!(
+        !pids_dir.exists(),
+        "delete removes the cgroup {}",
+        pids_dir.display()
+    );
+}
+
+#[test]
+fn pause_resume_and_update_act_on_the_live_cgroup() {
+    let Some((dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    set_args(
+        &bundle,
+        &[
+            "sh",
+            "-c",
+            "while true; do echo x >> /ticks; sleep 0.02; done",
+        ],
+    );
+    let id = unique_id("pause");
+    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
+    let pid = start_detached(dir.path(), &bundle, &id);
+    let ticks = bundle.join("rootfs/ticks");
+    let size = || std::fs::metadata(&ticks).map_or(0, |m| m.len());
+    wait_for("ticks", || size() > 0);
+
+    expect_ok(hoist(dir.path()).args(["pause", &id]));
+    assert_eq!(state(dir.path(), &id)["status"], "paused");
+    let frozen_at = size();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(size(), frozen_at, "a paused container does nothing");
+    let twice = run(hoist(dir.path()).args(["pause", &id]));
+    assert_eq!(twice.status.code(), Some(1));
+
+    expect_ok(hoist(dir.path()).args(["resume", &id]));
+    assert_eq!(state(dir.path(), &id)["status"], "running");
+    wait_for("ticks after resume", || size() > frozen_at);
+
+    expect_ok(hoist(dir.path()).args(["update", "--pids-limit", "42", &id]));
+    assert_eq!(
+        std::fs::read_to_string(cgroup_dir(pid, "pids").join("pids.max"))
+            .unwrap()
+            .trim(),
+        "42"
+    );
+    let mut update = hoist(dir.path());
+    update
+        .args(["update", "--resources", "-", &id])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = update.spawn().unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        br#"{"memory":{"limit":67108864}}"#,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    let memory = cgroup_dir(pid, "memory");
+    let limit_file = if memory.join("memory.limit_in_bytes").exists() {
+        "memory.limit_in_bytes"
+    } else {
+        "memory.max"
+    };
+    assert_eq!(
+        std::fs::read_to_string(memory.join(limit_file))
+            .unwrap()
+            .trim(),
+        "67108864"
+    );
+
+    expect_ok(hoist(dir.path()).args(["delete", "--force", &id]));
+}
+
+#[test]
+fn the_cgroup_namespace_makes_the_containers_cgroup_its_root() {
+    let Some((dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    set_args(&bundle, &["cat", "/proc/self/cgroup"]);
+    let output = run(hoist(dir.path())
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(unique_id("cgns")));
+    assert!(output.status.success(), "{}", stderr(&output));
+    for line in stdout(&output).lines() {
+        let path = line.splitn(3, ':').nth(2).unwrap();
+        if line.contains(":pids:") || line.contains(":memory:") || line.starts_with("0::") {
+            assert_eq!(path, "/", "inside, its own cgroup is the root: {line}");
+        }
+    }
+}
+
+#[test]
+fn a_limit_the_host_cannot_enforce_fails_create_cleanly() {
+    let Some((dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    edit_config(&bundle, |c| {
+        c["linux"]["resources"]["unified"] = json!({ "../escape": "1" })
+    });
+    set_args(&bundle, &["true"]);
+    let id = unique_id("badlimit");
+    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
+    let output = run(hoist(dir.path())
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("escape"), "{}", stderr(&output));
+    assert!(
+        !dir.path().join("run").join(&id).exists(),
+        "no state is left"
+    );
+    assert!(
+        !Path::new("/sys/fs/cgroup/pids/hoist").join(&id).exists(),
+        "no cgroup is left"
+    );
+}
