@@ -2,6 +2,7 @@
 //! the user's program. Until it reports ready, every error goes back to `hoist create` over the
 //! channel; after that the only way left to speak is the container's own stderr.
 
+mod console;
 mod dev;
 mod mount_options;
 mod process;
@@ -36,6 +37,8 @@ pub(crate) struct InitOptions {
     /// A foreground run with `terminal: true` and no console socket: the caller's terminal on
     /// stdin becomes the container's controlling terminal.
     pub adopt_terminal: bool,
+    /// The engine's console socket, connected by the parent: the init sends it a new pty.
+    pub console_socket: Option<OwnedFd>,
 }
 
 /// Runs in the cloned child. Never returns: it execs or exits.
@@ -100,6 +103,14 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     }
 
     rootfs::prepare(bundle, options.new_user_ns, options.no_pivot)?;
+    let process = bundle
+        .spec
+        .process()
+        .as_ref()
+        .expect("checked when the bundle was loaded");
+    if let Some(socket) = &options.console_socket {
+        console::attach(socket, process)?;
+    }
 
     let spec = &bundle.spec;
     if let Some(hostname) = spec.hostname().as_deref() {
@@ -119,10 +130,6 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
         }
     }
 
-    let process = spec
-        .process()
-        .as_ref()
-        .expect("checked when the bundle was loaded");
     process::apply_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
     process::set_oom_score_adj(process.oom_score_adj())?;
     let root =

@@ -54,12 +54,12 @@ impl Runtime {
             .as_ref()
             .expect("checked when the bundle was loaded");
         let terminal = process.terminal().unwrap_or(false);
-        if options.console_socket.is_some() {
+        if options.console_socket.is_some() && !terminal {
             return Err(Error::InvalidSpec(
-                "--console-socket is not supported by this version of hoist yet; run without a terminal (process.terminal: false)".into(),
+                "--console-socket was given but process.terminal is false: there is no terminal to send".into(),
             ));
         }
-        if terminal && !foreground {
+        if terminal && !foreground && options.console_socket.is_none() {
             return Err(Error::InvalidSpec(
                 "process.terminal is true, which needs --console-socket when the container is created detached".into(),
             ));
@@ -95,6 +95,14 @@ impl Runtime {
                 .map_err(Error::sys("joining the configured pid namespace"))?;
         }
         let (parent_end, init_end) = channel::pair()?;
+        // Connected here, on the host, before the init's view of the file system changes.
+        let console_socket = match &options.console_socket {
+            Some(path) => Some(OwnedFd::from(
+                std::os::unix::net::UnixStream::connect(path)
+                    .map_err(Error::io("connecting to the console socket", path))?,
+            )),
+            None => None,
+        };
 
         // SAFETY: the run path of hoist is single-threaded (no async runtime, no thread pool).
         let forked = unsafe { clone_into_namespaces(namespaces.clone_flags.bits() as u64) }
@@ -112,7 +120,8 @@ impl Runtime {
                         new_uts_ns: namespaces.clone_flags.contains(CloneFlags::CLONE_NEWUTS),
                         preserve_fds: options.preserve_fds,
                         no_pivot: options.no_pivot,
-                        adopt_terminal: terminal && foreground,
+                        adopt_terminal: terminal && foreground && console_socket.is_none(),
+                        console_socket,
                     },
                     init_end,
                 )
@@ -121,6 +130,7 @@ impl Runtime {
         };
         drop(init_end);
         drop(exec_fifo);
+        drop(console_socket);
 
         let ready = (|| {
             cgroup.add(child)?;
