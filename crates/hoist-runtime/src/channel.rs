@@ -17,6 +17,8 @@ enum ToParent {
     Ready,
     /// Setup failed; the init exits after sending this.
     Failed { message: String },
+    /// `exec`: the process was cloned into the container; this is its host pid.
+    Spawned { pid: i32 },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -46,9 +48,32 @@ impl ParentEnd {
         match receive::<ToParent>(&self.0)? {
             Some(ToParent::Ready) => Ok(()),
             Some(ToParent::Failed { message }) => Err(Error::Init(message)),
-            None => Err(Error::Init(
+            Some(ToParent::Spawned { .. }) | None => Err(Error::Init(
                 "the container's init exited during setup without reporting why".into(),
             )),
+        }
+    }
+
+    /// `exec`: the host pid of the process the intermediate child cloned.
+    pub(crate) fn wait_for_spawned(&self) -> Result<i32> {
+        match receive::<ToParent>(&self.0)? {
+            Some(ToParent::Spawned { pid }) => Ok(pid),
+            Some(ToParent::Failed { message }) => Err(Error::Init(message)),
+            Some(ToParent::Ready) | None => Err(Error::Init(
+                "the exec helper exited without starting the process".into(),
+            )),
+        }
+    }
+
+    /// `exec`: waits until the process has exec'd (its end of the channel closes on exec) or
+    /// reports why it could not.
+    pub(crate) fn wait_for_exec(&self) -> Result<()> {
+        match receive::<ToParent>(&self.0)? {
+            None => Ok(()),
+            Some(ToParent::Failed { message }) => Err(Error::Init(message)),
+            Some(other) => Err(Error::Init(format!(
+                "unexpected message from the exec'd process: {other:?}"
+            ))),
         }
     }
 
@@ -60,6 +85,10 @@ impl ParentEnd {
 impl InitEnd {
     pub(crate) fn ready(&self) -> Result<()> {
         transmit(&self.0, &ToParent::Ready)
+    }
+
+    pub(crate) fn spawned(&self, pid: i32) -> Result<()> {
+        transmit(&self.0, &ToParent::Spawned { pid })
     }
 
     pub(crate) fn failed(&self, message: String) {

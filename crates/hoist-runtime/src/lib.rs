@@ -23,6 +23,7 @@ pub use cgroups::{Cgroup, CgroupError};
 pub use error::{Error, Result};
 pub use ops::create::CreateOptions;
 pub use ops::delete::DeleteOptions;
+pub use ops::exec::ExecOptions;
 pub use ops::run::Exited;
 pub use signal::parse_signal;
 pub use state::{validate_id, ContainerState, Status};

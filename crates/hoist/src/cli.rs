@@ -78,6 +78,8 @@ pub enum Command {
     Delete(DeleteArgs),
     /// List containers (like `runc list`)
     List(ListArgs),
+    /// Run another process in a running container (like `runc exec`)
+    Exec(ExecArgs),
     /// List a container's processes, as host pids (like `runc ps`)
     Ps(PsArgs),
     /// Freeze every process of a container (like `runc pause`)
@@ -86,6 +88,56 @@ pub enum Command {
     Resume(IdArg),
     /// Change a running container's resource limits (like `runc update`)
     Update(UpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The process as runtime-spec JSON (instead of a command)
+    #[arg(short, long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+
+    /// Return once the process runs
+    #[arg(short, long)]
+    pub detach: bool,
+
+    /// Write the process's pid here
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+
+    /// Unix socket to send the terminal's master fd to
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+
+    /// Give the process a terminal
+    #[arg(short, long)]
+    pub tty: bool,
+
+    /// Set an environment variable (KEY=VALUE)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// Working directory inside the container
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+
+    /// The user, as UID[:GID]
+    #[arg(short, long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+
+    /// Pass this many extra fds (3, 4, ...) to the process
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+
+    /// The container id
+    pub id: String,
+
+    /// The command and its arguments (unless --process)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

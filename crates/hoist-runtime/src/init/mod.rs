@@ -4,6 +4,7 @@
 
 mod console;
 mod dev;
+pub(crate) mod exec;
 mod mount_options;
 mod process;
 mod rootfs;
@@ -157,7 +158,7 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
 
 /// The program must start with default signal handling: Rust ignores SIGPIPE, ignored signals
 /// survive exec, and a foreground run blocks signals around the clone.
-fn reset_signals() -> Result<()> {
+pub(crate) fn reset_signals() -> Result<()> {
     let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     for signal in Signal::iterator() {
         if !matches!(signal, Signal::SIGKILL | Signal::SIGSTOP) {
@@ -169,7 +170,7 @@ fn reset_signals() -> Result<()> {
         .map_err(Error::sys("unblocking signals"))
 }
 
-fn exit(code: i32) -> ! {
+pub(crate) fn exit(code: i32) -> ! {
     // _exit: no atexit handlers or stdio flushing of the parent's copied state.
     // SAFETY: terminates this process.
     unsafe { libc::_exit(code) }

@@ -281,7 +281,7 @@ fn write_id_maps(pid: i32, bundle: &Bundle) -> Result<()> {
 
 /// Refuses to clone from a multi-threaded process (see `clone_into_namespaces`). A caller that
 /// just shut down an async runtime may still have worker threads finishing: give them a moment.
-fn ensure_single_threaded() -> Result<()> {
+pub(crate) fn ensure_single_threaded() -> Result<()> {
     let threads = || {
         fs::read_to_string("/proc/self/status")
             .ok()
@@ -304,7 +304,7 @@ fn ensure_single_threaded() -> Result<()> {
 }
 
 /// Written beside the target and renamed, so an engine polling for it never reads half a pid.
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

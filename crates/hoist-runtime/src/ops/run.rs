@@ -55,7 +55,7 @@ impl Runtime {
     }
 }
 
-fn forward_signals_until_exit(pid: Pid) -> Result<i32> {
+pub(crate) fn forward_signals_until_exit(pid: Pid) -> Result<i32> {
     let all = SigSet::all();
     loop {
         if let Some(code) = exit_code(waitpid(pid, Some(WaitPidFlag::WNOHANG)))? {

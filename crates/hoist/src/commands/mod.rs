@@ -40,6 +40,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Kill(args) => runtime_verb(runtime::kill(&runtime, args).map(|()| 0)),
         Command::Delete(args) => runtime_verb(runtime::delete(&runtime, args).map(|()| 0)),
         Command::List(args) => runtime_verb(runtime::list(&runtime, args).map(|()| 0)),
+        Command::Exec(args) => runtime_verb(runtime::exec(&runtime, args)),
         Command::Ps(args) => runtime_verb(runtime::ps(&runtime, args).map(|()| 0)),
         Command::Pause(args) => {
             runtime_verb(runtime.pause(&args.id).map(|()| 0).map_err(Into::into))

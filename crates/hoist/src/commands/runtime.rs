@@ -1,13 +1,13 @@
 //! The runc-shaped verbs.
 
-use hoist_runtime::{parse_signal, CreateOptions, DeleteOptions, Runtime};
+use hoist_runtime::{parse_signal, CreateOptions, DeleteOptions, ExecOptions, Runtime};
 
 use std::io::Read;
 
 use anyhow::Context;
 use oci_spec::runtime::{LinuxCpu, LinuxPids, LinuxResources};
 
-use crate::cli::{CreateArgs, DeleteArgs, KillArgs, ListArgs, PsArgs, UpdateArgs};
+use crate::cli::{CreateArgs, DeleteArgs, ExecArgs, KillArgs, ListArgs, PsArgs, UpdateArgs};
 
 pub fn create(runtime: &Runtime, args: CreateArgs) -> anyhow::Result<()> {
     let options = CreateOptions {
@@ -145,4 +145,63 @@ pub fn update(runtime: &Runtime, args: UpdateArgs) -> anyhow::Result<()> {
     }
     runtime.update(&args.id, &resources)?;
     Ok(())
+}
+
+pub fn exec(runtime: &Runtime, args: ExecArgs) -> anyhow::Result<u8> {
+    let process = match &args.process {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("parsing the process in {}", path.display()))?
+        }
+        None => {
+            if args.command.is_empty() {
+                anyhow::bail!("give a command to run, or --process FILE");
+            }
+            let mut process = runtime.configured_process(&args.id)?;
+            process.set_args(Some(args.command.clone()));
+            let mut env = process.env().clone().unwrap_or_default();
+            for entry in &args.env {
+                let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
+                env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+                env.push(entry.clone());
+            }
+            process.set_env(Some(env));
+            if let Some(cwd) = &args.cwd {
+                process.set_cwd(cwd.clone());
+            }
+            if let Some(user) = &args.user {
+                let (uid, gid) = user
+                    .split_once(':')
+                    .map_or((user.as_str(), None), |(u, g)| (u, Some(g)));
+                let mut spec_user = process.user().clone();
+                spec_user.set_uid(
+                    uid.parse()
+                        .with_context(|| format!("--user {user:?}: UID[:GID] must be numbers"))?,
+                );
+                if let Some(gid) = gid {
+                    spec_user.set_gid(
+                        gid.parse().with_context(|| {
+                            format!("--user {user:?}: UID[:GID] must be numbers")
+                        })?,
+                    );
+                }
+                process.set_user(spec_user);
+            }
+            process.set_terminal(Some(args.tty));
+            process
+        }
+    };
+    let options = ExecOptions {
+        process,
+        pid_file: args.pid_file,
+        console_socket: args.console_socket,
+        detach: args.detach,
+        preserve_fds: args.preserve_fds,
+    };
+    match runtime.exec(&args.id, &options)? {
+        Some(exited) => Ok(u8::try_from(exited.code).unwrap_or(255)),
+        None => Ok(0),
+    }
 }

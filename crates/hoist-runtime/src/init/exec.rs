@@ -1,0 +1,57 @@
+//! The process `exec` starts in a running container: already in its namespaces and cgroup
+//! (the intermediate child saw to that), it takes the process's settings and execs.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use hoist_fs::Root;
+use oci_spec::runtime::Process;
+
+use super::{console, exit, process, reset_signals};
+use crate::channel::InitEnd;
+use crate::{Error, Result};
+
+pub(crate) struct ExecSettings<'a> {
+    pub process: &'a Process,
+    pub in_user_ns: bool,
+    pub console_socket: Option<OwnedFd>,
+    pub preserve_fds: u32,
+}
+
+/// Never returns: it execs (closing the channel, which tells the parent) or exits after saying
+/// why not.
+pub(crate) fn run(settings: ExecSettings<'_>, channel: InitEnd) -> ! {
+    match prepare(&settings) {
+        Ok(program) => {
+            let error = process::exec(&program, settings.process);
+            channel.failed(error.to_string());
+            exit(127);
+        }
+        Err(e) => {
+            channel.failed(e.to_string());
+            exit(1);
+        }
+    }
+}
+
+fn prepare(settings: &ExecSettings<'_>) -> Result<PathBuf> {
+    // SAFETY: prctl with integer arguments only (see the init: no /proc/PID/exe for others).
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let process = settings.process;
+    if let Some(socket) = &settings.console_socket {
+        nix::unistd::setsid().map_err(Error::sys("starting a new session"))?;
+        console::attach(socket, process)?;
+    }
+    process::apply_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
+    let root =
+        Root::open(Path::new("/")).map_err(Error::io("opening the container's root", "/"))?;
+    process::enter_cwd(&root, process.cwd())?;
+    let program = process::find_program(&root, process)?;
+    process::become_user(process, settings.in_user_ns)?;
+    if process.no_new_privileges().unwrap_or(false) {
+        process::set_no_new_privileges()?;
+    }
+    process::close_fds_from(3 + settings.preserve_fds)?;
+    reset_signals()?;
+    Ok(program)
+}

@@ -1,0 +1,214 @@
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+use rustix::fs::{self as rfs, Mode, OFlags};
+
+use crate::channel;
+use crate::init::exec::{self as exec_init, ExecSettings};
+use crate::init::exit;
+use crate::ops::create::{ensure_single_threaded, write_pid_file};
+use crate::ops::run::{forward_signals_until_exit, Exited};
+use crate::spawn::{clone_into_namespaces, Forked};
+use crate::spec::Bundle;
+use crate::state::ContainerState;
+use crate::{Error, Result, Runtime, Status};
+
+/// `exec`'s settings.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub process: Process,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    /// Return once the process runs, leaving it to be reaped by whoever adopts it.
+    pub detach: bool,
+    pub preserve_fds: u32,
+}
+
+/// The order namespaces are joined in: the user namespace first (it grants the rights to join
+/// the others), the mount namespace last (after it, host paths are gone).
+const JOIN_ORDER: &[(LinuxNamespaceType, &str, CloneFlags)] = &[
+    (LinuxNamespaceType::User, "user", CloneFlags::CLONE_NEWUSER),
+    (LinuxNamespaceType::Ipc, "ipc", CloneFlags::CLONE_NEWIPC),
+    (LinuxNamespaceType::Uts, "uts", CloneFlags::CLONE_NEWUTS),
+    (LinuxNamespaceType::Network, "net", CloneFlags::CLONE_NEWNET),
+    (
+        LinuxNamespaceType::Cgroup,
+        "cgroup",
+        CloneFlags::CLONE_NEWCGROUP,
+    ),
+    (LinuxNamespaceType::Pid, "pid", CloneFlags::CLONE_NEWPID),
+    (LinuxNamespaceType::Mount, "mnt", CloneFlags::CLONE_NEWNS),
+];
+
+impl Runtime {
+    /// The container's configured process: the base `exec` starts from when it is given only a
+    /// command (capabilities, user, env and rlimits as for the container's own process).
+    pub fn configured_process(&self, id: &str) -> Result<Process> {
+        let state = ContainerState::load(&self.root, id)?;
+        let bundle = Bundle::load(&state.bundle)?;
+        Ok(bundle
+            .spec
+            .process()
+            .clone()
+            .expect("checked when the bundle was loaded"))
+    }
+
+    /// Starts another process in a running container. Returns how it ended, or `None` with
+    /// `detach`.
+    pub fn exec(&self, id: &str, options: &ExecOptions) -> Result<Option<Exited>> {
+        let state = ContainerState::load(&self.root, id)?;
+        let status = state.status(&self.root);
+        if !matches!(status, Status::Running | Status::Created) {
+            return Err(Error::WrongState {
+                id: id.to_string(),
+                status,
+                operation: "exec",
+                needed: "running",
+            });
+        }
+        let terminal = options.process.terminal().unwrap_or(false);
+        if terminal && options.console_socket.is_none() && options.detach {
+            return Err(Error::InvalidSpec(
+                "a terminal for a detached exec needs --console-socket".into(),
+            ));
+        }
+        if options.process.args().as_ref().is_none_or(|a| a.is_empty()) {
+            return Err(Error::InvalidSpec("the process to exec has no args".into()));
+        }
+        let bundle = Bundle::load(&state.bundle)?;
+        let namespaces = container_namespaces(&bundle);
+        let in_user_ns = namespaces
+            .iter()
+            .any(|(t, _, _)| *t == LinuxNamespaceType::User);
+        // Opened now, from the host: the namespaces of the container's init.
+        let mut to_join: Vec<(OwnedFd, CloneFlags)> = Vec::new();
+        for (_, name, flag) in &namespaces {
+            let path = format!("/proc/{}/ns/{name}", state.pid);
+            let fd = rfs::open(
+                path.as_str(),
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| Error::io("opening the container's namespace", &path)(e.into()))?;
+            to_join.push((fd, *flag));
+        }
+
+        ensure_single_threaded()?;
+        if !options.detach {
+            // The process is a grandchild (the helper that joins the namespaces exits): as a
+            // subreaper this process inherits it, and can wait for it.
+            // SAFETY: prctl with integer arguments only.
+            unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        }
+        let console_socket = match &options.console_socket {
+            Some(path) => Some(OwnedFd::from(
+                std::os::unix::net::UnixStream::connect(path)
+                    .map_err(Error::io("connecting to the console socket", path))?,
+            )),
+            None => None,
+        };
+        let mut previous = SigSet::empty();
+        if !options.detach {
+            nix::sys::signal::sigprocmask(
+                SigmaskHow::SIG_BLOCK,
+                Some(&SigSet::all()),
+                Some(&mut previous),
+            )
+            .map_err(Error::sys("blocking signals"))?;
+        }
+        let (parent_end, helper_end) = channel::pair()?;
+
+        // SAFETY: single-threaded, checked above.
+        let helper = match unsafe { clone_into_namespaces(0) }
+            .map_err(Error::sys("forking the exec helper"))?
+        {
+            Forked::Child => {
+                drop(parent_end);
+                let joined = (|| -> Result<()> {
+                    state.cgroup.add(std::process::id() as i32)?;
+                    for (fd, flag) in &to_join {
+                        nix::sched::setns(fd, *flag).map_err(Error::sys(format!(
+                            "joining the container's {flag:?} namespace"
+                        )))?;
+                    }
+                    Ok(())
+                })();
+                if let Err(e) = joined {
+                    helper_end.failed(e.to_string());
+                    exit(1);
+                }
+                // SAFETY: the helper is single-threaded too.
+                match unsafe { clone_into_namespaces(0) } {
+                    Ok(Forked::Child) => exec_init::run(
+                        ExecSettings {
+                            process: &options.process,
+                            in_user_ns,
+                            console_socket,
+                            preserve_fds: options.preserve_fds,
+                        },
+                        helper_end,
+                    ),
+                    Ok(Forked::Parent { child }) => {
+                        let _ = helper_end.spawned(child);
+                        exit(0);
+                    }
+                    Err(e) => {
+                        helper_end.failed(format!("cloning the process into the container: {e}"));
+                        exit(1);
+                    }
+                }
+            }
+            Forked::Parent { child } => child,
+        };
+        drop(helper_end);
+        drop(console_socket);
+
+        let outcome = (|| {
+            let pid = parent_end.wait_for_spawned();
+            let _ = waitpid(Pid::from_raw(helper), None);
+            let pid = pid?;
+            if let Err(e) = parent_end.wait_for_exec() {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = waitpid(Pid::from_raw(pid), None);
+                return Err(e);
+            }
+            if let Some(pid_file) = &options.pid_file {
+                write_pid_file(pid_file, pid)?;
+            }
+            if options.detach {
+                return Ok(None);
+            }
+            let code = forward_signals_until_exit(Pid::from_raw(pid))?;
+            Ok(Some(Exited {
+                code,
+                oom_killed: state.cgroup.oom_kills() > 0,
+            }))
+        })();
+        if !options.detach {
+            let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
+        }
+        outcome
+    }
+}
+
+/// The container's own namespaces (those the config asks to create or join), in join order.
+fn container_namespaces(bundle: &Bundle) -> Vec<(LinuxNamespaceType, &'static str, CloneFlags)> {
+    let linux = bundle.spec.linux().clone().unwrap_or_default();
+    let listed: Vec<LinuxNamespaceType> = linux
+        .namespaces()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|n| n.typ())
+        .collect();
+    JOIN_ORDER
+        .iter()
+        .filter(|(t, _, _)| listed.contains(t))
+        .cloned()
+        .collect()
+}
