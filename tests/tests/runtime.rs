@@ -571,3 +571,83 @@ fn runc_runs_hoists_bundle_and_hoist_runs_umocis() {
     assert_eq!(output.status.code(), Some(6), "{}", stderr(&output));
     assert_eq!(stdout(&output).trim(), "from-hoist");
 }
+
+/// CVE-2019-5736: a process in the container must not reach the runtime binary through
+/// /proc/PID/exe. Until `start`, the container's pid 1 is a clone of hoist itself; it is
+/// non-dumpable, so even root in the container (without CAP_SYS_PTRACE) cannot open it.
+#[test]
+fn the_runtime_binary_is_out_of_reach_before_start() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    set_args(&bundle, &["true"]);
+    let id = unique_id("exe");
+    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
+    let (status, err) = run_detached(
+        hoist(dir.path())
+            .arg("create")
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg(&id),
+        dir.path(),
+    );
+    assert!(status.success(), "{err}");
+    let output = run(hoist(dir.path()).args([
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "if cat /proc/1/exe > /dev/null 2>&1; then echo readable; else echo denied; fi; readlink /proc/1/exe || echo no-link",
+    ]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.starts_with("denied"),
+        "the runtime binary was readable from the container:\n{out}"
+    );
+    assert!(
+        out.contains("no-link"),
+        "its path was visible from the container:\n{out}"
+    );
+}
+
+/// CVE-2021-30465 class: a mount destination that is (or passes through) a symlink pointing
+/// out of the rootfs is resolved inside the rootfs, never on the host.
+#[test]
+fn a_mount_destination_through_a_symlink_stays_in_the_rootfs() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let host_target = dir.path().join("host-target");
+    std::fs::create_dir(&host_target).unwrap();
+    let source = dir.path().join("volume");
+    std::fs::create_dir(&source).unwrap();
+    std::fs::write(source.join("file"), b"from the volume").unwrap();
+    std::os::unix::fs::symlink(&host_target, bundle.join("rootfs/escape")).unwrap();
+    edit_config(&bundle, |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/escape/mnt", "type": "bind", "source": source, "options": ["rbind", "ro"]
+        }));
+    });
+    set_args(&bundle, &["cat", "/escape/mnt/file"]);
+    let output = run_bundle(dir.path(), &bundle, &unique_id("symmount"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "from the volume",
+        "the mount is where the container looks"
+    );
+    assert!(
+        std::fs::read_dir(&host_target).unwrap().next().is_none(),
+        "nothing was created on the host"
+    );
+    let inside = bundle
+        .join("rootfs")
+        .join(host_target.strip_prefix("/").unwrap())
+        .join("mnt");
+    assert!(
+        inside.is_dir(),
+        "the mount point was made inside the rootfs at {}",
+        inside.display()
+    );
+}

@@ -140,6 +140,18 @@ impl Root {
     /// Opens the directory `path`, creating what is missing along the way (`mkdir -p` inside the
     /// root). Existing symlinks along the path are followed, but only within the root.
     pub fn create_dir_all(&self, path: &Path, mode: u32) -> io::Result<OwnedFd> {
+        self.create_dir_all_following(path, mode, 0)
+    }
+
+    /// `create_dir_all`, where a dangling symlink on the way has its target created (inside
+    /// the root), as runc's path join does: an image's `/var/run -> /run` must work before
+    /// `/run` exists.
+    fn create_dir_all_following(
+        &self,
+        path: &Path,
+        mode: u32,
+        symlinks: usize,
+    ) -> io::Result<OwnedFd> {
         match self.open_dir(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             other => return other,
@@ -155,7 +167,32 @@ impl Root {
                         Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                         Err(e) => return Err(e.into()),
                     }
-                    dir = self.open_dir(&prefix)?;
+                    match self.open_dir(&prefix) {
+                        Ok(fd) => dir = fd,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            // The name exists but leads nowhere: a dangling symlink.
+                            let target = rfs::readlinkat(&dir, *name, Vec::new())?;
+                            if symlinks >= MAX_SYMLINKS {
+                                return Err(io::Error::from_raw_os_error(
+                                    rustix::io::Errno::LOOP.raw_os_error(),
+                                ));
+                            }
+                            let target = Path::new(OsStr::from_bytes(target.as_bytes()));
+                            let parent: std::path::PathBuf = components[..i].iter().collect();
+                            let rest: std::path::PathBuf = components[i + 1..].iter().collect();
+                            let redirected = if target.is_absolute() {
+                                target.to_path_buf()
+                            } else {
+                                parent.join(target)
+                            };
+                            return self.create_dir_all_following(
+                                &redirected.join(rest),
+                                mode,
+                                symlinks + 1,
+                            );
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -324,12 +361,20 @@ mod tests {
                 "{:?}",
                 root.resolver()
             );
-            // A dangling link is not created through, inside or out.
-            assert!(root
-                .create_dir_all(Path::new("etc-link/ssl"), 0o755)
-                .is_err());
-            assert!(root.create_dir_all(Path::new("climb/made"), 0o755).is_err());
+            // A dangling link has its target created, inside the root.
+            root.create_dir_all(Path::new("etc-link/ssl"), 0o755)
+                .unwrap();
+            assert!(root_path.join("etc/ssl").is_dir(), "{:?}", root.resolver());
+            // `climb` points above the root: its target is made where `..` clamps it.
+            root.create_dir_all(Path::new("climb/made"), 0o755).unwrap();
+            assert!(root_path.join("outside/made").is_dir());
             assert!(!root_path.parent().unwrap().join("outside/made").exists());
+            assert!(
+                root.create_dir_all(Path::new("loop1/x"), 0o755).is_err(),
+                "a symlink loop ends"
+            );
+            std::fs::remove_dir_all(root_path.join("etc")).unwrap();
+            std::fs::remove_dir_all(root_path.join("outside")).unwrap();
             std::fs::remove_dir_all(root_path.join("usr/lib/y")).unwrap();
         });
     }
