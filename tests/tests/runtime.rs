@@ -651,3 +651,66 @@ fn a_mount_destination_through_a_symlink_stays_in_the_rootfs() {
         inside.display()
     );
 }
+
+#[test]
+fn spec_writes_a_config_that_runs_and_features_describe_the_runtime() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    std::fs::remove_file(bundle.join("config.json")).unwrap();
+    expect_ok(hoist(dir.path()).arg("spec").arg("--bundle").arg(&bundle));
+    let again = run(hoist(dir.path()).arg("spec").arg("--bundle").arg(&bundle));
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "spec does not overwrite a config"
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["process"]["terminal"], true,
+        "like runc spec, a shell on a terminal"
+    );
+    edit_config(&bundle, |c| c["process"]["terminal"] = json!(false));
+    set_args(&bundle, &["echo", "spec-ok"]);
+    let output = run_bundle(dir.path(), &bundle, &unique_id("spec"));
+    assert_eq!(stdout(&output), "spec-ok\n", "{}", stderr(&output));
+
+    let rootless = dir.path().join("rootless");
+    std::fs::create_dir(&rootless).unwrap();
+    expect_ok(
+        hoist(dir.path())
+            .args(["spec", "--rootless", "--bundle"])
+            .arg(&rootless),
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rootless.join("config.json")).unwrap()).unwrap();
+    let namespaces: Vec<&str> = config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        namespaces.contains(&"user") && !namespaces.contains(&"network"),
+        "{namespaces:?}"
+    );
+
+    let features: serde_json::Value =
+        serde_json::from_slice(&expect_ok(hoist(dir.path()).arg("features")).stdout).unwrap();
+    let listed: Vec<&str> = features["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        listed.contains(&"user") && listed.contains(&"cgroup"),
+        "{listed:?}"
+    );
+    assert!(features["linux"]["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == "CAP_SYS_ADMIN"));
+}

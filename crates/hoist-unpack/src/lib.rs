@@ -20,4 +20,4 @@ pub use bundle::{unpack, UnpackOptions, Unpacked};
 pub use error::{Error, Result};
 pub use idmap::{IdMap, IdRange};
 pub use progress::{Progress, UnpackEvent};
-pub use runtime_spec::{SKIPPED_DEVICES_ANNOTATION, VOLUMES_ANNOTATION};
+pub use runtime_spec::{default_spec, SKIPPED_DEVICES_ANNOTATION, VOLUMES_ANNOTATION};

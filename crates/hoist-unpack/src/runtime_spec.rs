@@ -78,6 +78,34 @@ pub(crate) fn runtime_spec(
     );
     process.set_user(user);
 
+    let mut spec = base_spec();
+    spec.set_process(Some(process));
+    spec.set_annotations(Some(annotations(image)));
+    if let Some(rootless) = rootless {
+        make_rootless(&mut spec, rootless);
+    }
+    Ok(spec)
+}
+
+/// What `runc spec` writes (and `hoist spec`): runc's defaults, a shell on a terminal.
+pub fn default_spec(rootless: bool) -> Spec {
+    let mut spec = base_spec();
+    let mut process = spec.process().clone().unwrap_or_default();
+    process.set_terminal(Some(true));
+    spec.set_process(Some(process));
+    if rootless {
+        let ids = RootlessSpec {
+            uid: rustix::process::geteuid().as_raw(),
+            gid: rustix::process::getegid().as_raw(),
+            skipped_devices: Vec::new(),
+        };
+        make_rootless(&mut spec, &ids);
+    }
+    spec
+}
+
+/// The defaults every generated config starts from.
+fn base_spec() -> Spec {
     let mut spec_root = SpecRoot::default();
     spec_root.set_path("rootfs".into());
     spec_root.set_readonly(Some(false));
@@ -86,9 +114,7 @@ pub(crate) fn runtime_spec(
     // 1.1.0, not newer: crun 1.8 (Debian 12) refuses versions it does not know.
     spec.set_version("1.1.0".to_string());
     spec.set_hostname(Some("hoist".to_string()));
-    spec.set_process(Some(process));
     spec.set_root(Some(spec_root));
-    spec.set_annotations(Some(annotations(image)));
     // As `runc spec`: the device cgroup denies everything the config does not allow.
     let mut linux = spec.linux().clone().unwrap_or_default();
     let mut resources = linux.resources().clone().unwrap_or_default();
@@ -99,10 +125,7 @@ pub(crate) fn runtime_spec(
         .expect("a complete device rule")]));
     linux.set_resources(Some(resources));
     spec.set_linux(Some(linux));
-    if let Some(rootless) = rootless {
-        make_rootless(&mut spec, rootless);
-    }
-    Ok(spec)
+    spec
 }
 
 /// runc's `ToRootless`: a user namespace mapping the caller to root, no network namespace

@@ -88,6 +88,21 @@ pub enum Command {
     Resume(IdArg),
     /// Change a running container's resource limits (like `runc update`)
     Update(UpdateArgs),
+    /// Write a default config.json for a bundle (like `runc spec`)
+    Spec(SpecArgs),
+    /// Print what this runtime supports, as JSON (like `runc features`)
+    Features,
+}
+
+#[derive(Debug, Args)]
+pub struct SpecArgs {
+    /// The bundle directory to write config.json into
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub bundle: PathBuf,
+
+    /// A config for an unprivileged user: a user namespace mapping the caller to root
+    #[arg(long)]
+    pub rootless: bool,
 }
 
 #[derive(Debug, Args)]

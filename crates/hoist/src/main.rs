@@ -23,6 +23,15 @@ pub const EXIT_HOIST_ERROR: u8 = 125;
 pub const EXIT_RUNTIME_ERROR: u8 = 1;
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, turning `hoist features | head` into a panic on the closed pipe;
+    // a command-line tool should simply end there, as C tools do.
+    // SAFETY: installing the default disposition before any other thread exists.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -49,5 +49,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
             runtime_verb(runtime.resume(&args.id).map(|()| 0).map_err(Into::into))
         }
         Command::Update(args) => runtime_verb(runtime::update(&runtime, args).map(|()| 0)),
+        Command::Spec(args) => runtime_verb(runtime::spec(args).map(|()| 0)),
+        Command::Features => runtime_verb(runtime::features().map(|()| 0)),
     }
 }

@@ -7,7 +7,9 @@ use std::io::Read;
 use anyhow::Context;
 use oci_spec::runtime::{LinuxCpu, LinuxPids, LinuxResources};
 
-use crate::cli::{CreateArgs, DeleteArgs, ExecArgs, KillArgs, ListArgs, PsArgs, UpdateArgs};
+use crate::cli::{
+    CreateArgs, DeleteArgs, ExecArgs, KillArgs, ListArgs, PsArgs, SpecArgs, UpdateArgs,
+};
 
 pub fn create(runtime: &Runtime, args: CreateArgs) -> anyhow::Result<()> {
     let options = CreateOptions {
@@ -205,3 +207,97 @@ pub fn exec(runtime: &Runtime, args: ExecArgs) -> anyhow::Result<u8> {
         None => Ok(0),
     }
 }
+
+pub fn spec(args: SpecArgs) -> anyhow::Result<()> {
+    let path = args.bundle.join("config.json");
+    if path.exists() {
+        anyhow::bail!("{} exists already; remove it first", path.display());
+    }
+    let spec = hoist_unpack::default_spec(args.rootless);
+    std::fs::write(&path, serde_json::to_vec_pretty(&spec)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// runc's `features` document: what a caller may put in a config and have honoured.
+pub fn features() -> anyhow::Result<()> {
+    let features = serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.1.0",
+        "hooks": [],
+        "mountOptions": [
+            "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime",
+            "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "private",
+            "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
+            "shared", "slave", "strictatime", "suid", "sync", "unbindable"
+        ],
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
+            "capabilities": caps_names(),
+            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false },
+            "seccomp": { "enabled": false },
+            "apparmor": { "enabled": false },
+            "selinux": { "enabled": false },
+            "intelRdt": { "enabled": false }
+        },
+        "annotations": { "org.opencontainers.runtime-spec.features.hoist": env!("CARGO_PKG_VERSION") }
+    });
+    println!("{}", serde_json::to_string_pretty(&features)?);
+    Ok(())
+}
+
+fn caps_names() -> Vec<String> {
+    let mut names: Vec<String> = (0..=40)
+        .filter_map(|bit| {
+            let cap: oci_spec::runtime::Capability =
+                serde_json::from_value(serde_json::json!(CAP_NAMES.get(bit)?)).ok()?;
+            serde_json::to_value(cap).ok()?.as_str().map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+const CAP_NAMES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
