@@ -23,8 +23,9 @@ enum ToParent {
 
 #[derive(Debug, Serialize, Deserialize)]
 enum ToInit {
-    /// The parent has put the init in its cgroup and written its id maps: it may go on.
-    Proceed,
+    /// The parent has put the init in its cgroup, written its id maps and run the runtime's
+    /// hooks: it may go on. The state document is what the init's own hooks get.
+    Proceed { state: String },
 }
 
 pub(crate) fn pair() -> Result<(ParentEnd, InitEnd)> {
@@ -77,8 +78,13 @@ impl ParentEnd {
         }
     }
 
-    pub(crate) fn proceed(&self) -> Result<()> {
-        transmit(&self.0, &ToInit::Proceed)
+    pub(crate) fn proceed(&self, state: &serde_json::Value) -> Result<()> {
+        transmit(
+            &self.0,
+            &ToInit::Proceed {
+                state: state.to_string(),
+            },
+        )
     }
 }
 
@@ -95,9 +101,10 @@ impl InitEnd {
         let _ = transmit(&self.0, &ToParent::Failed { message });
     }
 
-    pub(crate) fn wait_to_proceed(&self) -> Result<()> {
+    pub(crate) fn wait_to_proceed(&self) -> Result<serde_json::Value> {
         match receive::<ToInit>(&self.0)? {
-            Some(ToInit::Proceed) => Ok(()),
+            Some(ToInit::Proceed { state }) => serde_json::from_str(&state)
+                .map_err(|e| Error::Init(format!("garbled state from the runtime: {e}"))),
             None => Err(Error::Init("the runtime went away during setup".into())),
         }
     }

@@ -12,6 +12,7 @@
 mod cgroups;
 mod channel;
 mod error;
+mod hooks;
 mod init;
 mod ops;
 mod signal;

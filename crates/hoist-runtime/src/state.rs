@@ -53,6 +53,9 @@ pub struct ContainerState {
     pub annotations: HashMap<String, String>,
     #[serde(default)]
     pub cgroup: Cgroup,
+    /// The config's hooks, kept for `start` (poststart) and `delete` (poststop).
+    #[serde(default)]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 /// Checks a container id the way runc does; the id becomes a directory name under the root.
@@ -121,7 +124,11 @@ impl ContainerState {
 
     /// The state document of the runtime spec, as `runc state` prints it.
     pub fn oci_state(&self, root: &Path) -> serde_json::Value {
-        let status = self.status(root);
+        self.oci_state_as(self.status(root))
+    }
+
+    /// The state document with a given status (hooks see the status of their moment).
+    pub(crate) fn oci_state_as(&self, status: Status) -> serde_json::Value {
         serde_json::json!({
             "ociVersion": "1.1.0",
             "id": self.id,

@@ -44,8 +44,8 @@ pub(crate) struct InitOptions {
 
 /// Runs in the cloned child. Never returns: it execs or exits.
 pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! {
-    let program = match prepare(bundle, &options, &channel) {
-        Ok(program) => program,
+    let (program, state) = match prepare(bundle, &options, &channel) {
+        Ok(prepared) => prepared,
         Err(e) => {
             channel.failed(e.to_string());
             exit(1);
@@ -60,7 +60,14 @@ pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! 
         .process()
         .as_ref()
         .expect("checked when the bundle was loaded");
+    let start_hooks = bundle
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().clone())
+        .unwrap_or_default();
     let result = wait_for_start(&options.exec_fifo)
+        .and_then(|()| crate::hooks::run("startContainer", &start_hooks, &state))
         .and_then(|()| close_fds_from(3 + options.preserve_fds))
         .and_then(|()| reset_signals());
     let error = match result {
@@ -71,7 +78,11 @@ pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! 
     exit(127);
 }
 
-fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<PathBuf> {
+fn prepare(
+    bundle: &Bundle,
+    options: &InitOptions,
+    channel: &InitEnd,
+) -> Result<(PathBuf, serde_json::Value)> {
     // While this process is still the hoist binary, keep other processes (an exec'd one inside
     // the container, say) from opening /proc/PID/exe to rewrite the runtime (CVE-2019-5736).
     // The exec of the user's program resets it.
@@ -83,7 +94,7 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     }
     // Nothing runs before the parent has put this process in its cgroup (and written its id
     // maps): a fork bomb must meet its pids limit.
-    channel.wait_to_proceed()?;
+    let state = channel.wait_to_proceed()?;
     if options.new_cgroup_ns {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(Error::sys("unsharing the cgroup namespace"))?;
@@ -103,7 +114,14 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
         process::adopt_stdin_terminal();
     }
 
-    rootfs::prepare(bundle, options.new_user_ns, options.no_pivot)?;
+    let hooks = bundle.spec.hooks().clone().unwrap_or_default();
+    rootfs::prepare(bundle, options.new_user_ns, options.no_pivot, &|| {
+        crate::hooks::run(
+            "createContainer",
+            hooks.create_container().as_deref().unwrap_or_default(),
+            &state,
+        )
+    })?;
     let process = bundle
         .spec
         .process()
@@ -141,7 +159,7 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     if process.no_new_privileges().unwrap_or(false) {
         process::set_no_new_privileges()?;
     }
-    Ok(program)
+    Ok((program, state))
 }
 
 /// Blocks until `hoist start` opens the fifo for reading, then tells it we are going.

@@ -16,7 +16,12 @@ use crate::spec::Bundle;
 use crate::{Error, Result};
 
 /// Everything about the container's file system view, done in the init before `pivot_root`.
-pub(crate) fn prepare(bundle: &Bundle, in_user_ns: bool, no_pivot: bool) -> Result<()> {
+pub(crate) fn prepare(
+    bundle: &Bundle,
+    in_user_ns: bool,
+    no_pivot: bool,
+    before_pivot: &dyn Fn() -> Result<()>,
+) -> Result<()> {
     let linux = bundle.spec.linux().clone().unwrap_or_default();
     // Mount events from the container must not reach the host: slave by default, as runc does.
     let propagation = linux
@@ -58,6 +63,8 @@ pub(crate) fn prepare(bundle: &Bundle, in_user_ns: bool, no_pivot: bool) -> Resu
     )?;
     drop(root);
 
+    // createContainer hooks: in the container's namespaces, still with the host's paths.
+    before_pivot()?;
     enter_rootfs(&bundle.rootfs, no_pivot)?;
 
     let root = Root::open(Path::new("/")).map_err(Error::io("opening the new root", "/"))?;

@@ -19,7 +19,7 @@ use crate::spec::Bundle;
 use crate::state::{
     container_dir, now_rfc3339, process_start_time, validate_id, ContainerState, EXEC_FIFO,
 };
-use crate::{Error, Result, Runtime};
+use crate::{hooks, Error, Result, Runtime, Status};
 
 /// `create`'s flags.
 #[derive(Debug, Clone, Default)]
@@ -132,12 +132,38 @@ impl Runtime {
         drop(exec_fifo);
         drop(console_socket);
 
+        let mut state = ContainerState {
+            id: id.to_string(),
+            pid: child,
+            start_time: 0,
+            bundle: bundle.path.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: now_rfc3339(),
+            annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+            cgroup: cgroup.clone(),
+            hooks: bundle.spec.hooks().clone(),
+        };
         let ready = (|| {
             cgroup.add(child)?;
             if namespaces.new_user {
                 write_id_maps(child, &bundle)?;
             }
-            parent_end.proceed()?;
+            // The container's namespaces exist now: the runtime-side hooks (network set-up,
+            // typically) run here, in the runtime's own namespaces.
+            let document = state.oci_state_as(Status::Creating);
+            if let Some(hooks) = bundle.spec.hooks() {
+                hooks::run(
+                    "prestart",
+                    hooks.prestart().as_deref().unwrap_or_default(),
+                    &document,
+                )?;
+                hooks::run(
+                    "createRuntime",
+                    hooks.create_runtime().as_deref().unwrap_or_default(),
+                    &document,
+                )?;
+            }
+            parent_end.proceed(&document)?;
             parent_end.wait_for_ready()
         })();
         if let Err(e) = ready {
@@ -146,18 +172,8 @@ impl Runtime {
             return Err(e);
         }
 
-        let state = ContainerState {
-            id: id.to_string(),
-            pid: child,
-            start_time: process_start_time(child).ok_or_else(|| {
-                Error::Init("the container's init exited right after setup".into())
-            })?,
-            bundle: bundle.path.clone(),
-            rootfs: bundle.rootfs.clone(),
-            created: now_rfc3339(),
-            annotations: bundle.spec.annotations().clone().unwrap_or_default(),
-            cgroup,
-        };
+        state.start_time = process_start_time(child)
+            .ok_or_else(|| Error::Init("the container's init exited right after setup".into()))?;
         state.save(&self.root)?;
         if let Some(pid_file) = &options.pid_file {
             write_pid_file(pid_file, child)?;

@@ -45,7 +45,16 @@ impl Runtime {
         state.cgroup.remove()?;
         let dir = state.dir(&self.root);
         drop(lock);
-        std::fs::remove_dir_all(&dir).map_err(Error::io("removing the container's state", &dir))
+        std::fs::remove_dir_all(&dir).map_err(Error::io("removing the container's state", &dir))?;
+        if let Some(hooks) = &state.hooks {
+            let poststop = hooks.poststop().as_deref().unwrap_or_default();
+            crate::hooks::run_all_warning(
+                "poststop",
+                poststop,
+                &state.oci_state_as(Status::Stopped),
+            );
+        }
+        Ok(())
     }
 }
 

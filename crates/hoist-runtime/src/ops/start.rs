@@ -63,6 +63,14 @@ impl Runtime {
             }
         }
         fs::remove_file(&fifo_path).map_err(Error::io("removing the exec fifo", &fifo_path))?;
+        if let Some(hooks) = &state.hooks {
+            let poststart = hooks.poststart().as_deref().unwrap_or_default();
+            crate::hooks::run_all_warning(
+                "poststart",
+                poststart,
+                &state.oci_state_as(Status::Running),
+            );
+        }
         Ok(())
     }
 }

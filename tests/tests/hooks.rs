@@ -1,0 +1,120 @@
+//! OCI lifecycle hooks: each runs at its moment, in its namespaces, with the state on stdin.
+
+use std::path::Path;
+
+use hoist_e2e::{
+    edit_config, env, expect_ok, hoist, is_root, run, run_detached, scratch, set_args, unique_id,
+    unpack_fixture, ContainerGuard,
+};
+use serde_json::{json, Value};
+
+fn hook(script: &str, timeout: Option<u64>) -> Value {
+    let mut hook =
+        json!({ "path": "/bin/sh", "args": ["sh", "-c", script], "env": ["PATH=/usr/bin:/bin"] });
+    if let Some(t) = timeout {
+        hook["timeout"] = json!(t);
+    }
+    hook
+}
+
+fn read_state(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(text.lines().next().unwrap()).unwrap()
+}
+
+#[test]
+fn every_hook_runs_at_its_moment_with_the_state() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let bundle = dir.path().join("bundle");
+    unpack_fixture(&env, dir.path(), "busybox-latest", &bundle);
+    let out = dir.path().join("hooks");
+    std::fs::create_dir(&out).unwrap();
+    let o = out.display();
+    edit_config(&bundle, |c| {
+        c["hooks"] = json!({
+            "createRuntime": [hook(&format!("cat > {o}/createRuntime.json"), None)],
+            "createContainer": [hook(&format!("cat > {o}/createContainer.json; readlink /proc/self/ns/mnt > {o}/createContainer.mnt"), None)],
+            // Inside the container, after pivot_root: the container's own /bin/sh and paths.
+            "startContainer": [hook("cat > /startContainer.json", None)],
+            "poststart": [hook(&format!("cat > {o}/poststart.json"), None)],
+            "poststop": [hook(&format!("cat > {o}/poststop.json"), None)],
+        });
+    });
+    set_args(&bundle, &["sleep", "600"]);
+    let id = unique_id("hooks");
+    let _cleanup = ContainerGuard::new(dir.path(), &id);
+    let (status, err) = run_detached(
+        hoist(dir.path())
+            .arg("create")
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg(&id),
+        dir.path(),
+    );
+    assert!(status.success(), "{err}");
+    let created = read_state(&out.join("createRuntime.json"));
+    assert_eq!(created["id"], id.as_str());
+    assert_eq!(created["status"], "creating");
+    let pid = created["pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    assert_eq!(read_state(&out.join("createContainer.json"))["pid"], pid);
+    let container_mnt = std::fs::read_to_string(out.join("createContainer.mnt")).unwrap();
+    assert_eq!(
+        container_mnt.trim(),
+        std::fs::read_link(format!("/proc/{pid}/ns/mnt"))
+            .unwrap()
+            .to_string_lossy(),
+        "createContainer runs in the container's mount namespace"
+    );
+    assert!(!out.join("poststart.json").exists(), "not before start");
+
+    expect_ok(hoist(dir.path()).args(["start", &id]));
+    assert_eq!(
+        read_state(&bundle.join("rootfs/startContainer.json"))["pid"],
+        pid
+    );
+    assert_eq!(read_state(&out.join("poststart.json"))["status"], "running");
+    expect_ok(hoist(dir.path()).args(["delete", "--force", &id]));
+    assert_eq!(read_state(&out.join("poststop.json"))["status"], "stopped");
+}
+
+#[test]
+fn a_failing_or_hanging_create_hook_fails_create_and_leaves_nothing() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let bundle = dir.path().join("bundle");
+    unpack_fixture(&env, dir.path(), "busybox-latest", &bundle);
+    for (name, script, timeout, expected) in [
+        ("failing", "exit 3", None, "exited"),
+        ("hanging", "sleep 30", Some(1), "timeout"),
+    ] {
+        edit_config(&bundle, |c| {
+            c["hooks"] = json!({ "createRuntime": [hook(script, timeout)] })
+        });
+        set_args(&bundle, &["true"]);
+        let id = unique_id(name);
+        let _cleanup = ContainerGuard::new(dir.path(), &id);
+        let output = run(hoist(dir.path())
+            .arg("run")
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg(&id));
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            message.contains("createRuntime") && message.contains(expected),
+            "{name}: {message}"
+        );
+        assert!(
+            !dir.path().join("run").join(&id).exists(),
+            "{name}: no state is left"
+        );
+    }
+}
