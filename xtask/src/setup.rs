@@ -17,6 +17,9 @@ pub const PACKAGES: &[&str] = &[
     "busybox-static",
     "apache2-utils",
     "iproute2",
+    // hoist-runtime links libseccomp (as runc does) to compile seccomp profiles.
+    "libseccomp-dev",
+    "pkg-config",
 ];
 
 pub fn run(build: bool) -> anyhow::Result<()> {

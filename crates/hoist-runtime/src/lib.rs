@@ -15,6 +15,7 @@ mod error;
 mod hooks;
 mod init;
 mod ops;
+mod seccomp;
 mod signal;
 mod spawn;
 mod spec;

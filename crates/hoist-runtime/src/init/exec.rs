@@ -16,6 +16,8 @@ pub(crate) struct ExecSettings<'a> {
     pub in_user_ns: bool,
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
+    /// The container's seccomp profile, which its exec'd processes get too.
+    pub seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// Never returns: it execs (closing the channel, which tells the parent) or exits after saying
@@ -47,11 +49,19 @@ fn prepare(settings: &ExecSettings<'_>) -> Result<PathBuf> {
         Root::open(Path::new("/")).map_err(Error::io("opening the container's root", "/"))?;
     process::enter_cwd(&root, process.cwd())?;
     let program = process::find_program(&root, process)?;
+    let filter = settings.seccomp.map(crate::seccomp::compile).transpose()?;
+    let no_new_privileges = process.no_new_privileges().unwrap_or(false);
+    if let (Some(filter), false) = (&filter, no_new_privileges) {
+        crate::seccomp::load(filter)?; // while CAP_SYS_ADMIN is still there
+    }
     process::become_user(process, settings.in_user_ns)?;
-    if process.no_new_privileges().unwrap_or(false) {
+    if no_new_privileges {
         process::set_no_new_privileges()?;
     }
     process::close_fds_from(3 + settings.preserve_fds)?;
     reset_signals()?;
+    if let (Some(filter), true) = (&filter, no_new_privileges) {
+        crate::seccomp::load(filter)?; // as late as possible
+    }
     Ok(program)
 }

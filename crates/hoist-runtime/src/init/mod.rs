@@ -44,7 +44,11 @@ pub(crate) struct InitOptions {
 
 /// Runs in the cloned child. Never returns: it execs or exits.
 pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! {
-    let (program, state) = match prepare(bundle, &options, &channel) {
+    let Prepared {
+        program,
+        state,
+        late_seccomp,
+    } = match prepare(bundle, &options, &channel) {
         Ok(prepared) => prepared,
         Err(e) => {
             channel.failed(e.to_string());
@@ -69,7 +73,8 @@ pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! 
     let result = wait_for_start(&options.exec_fifo)
         .and_then(|()| crate::hooks::run("startContainer", &start_hooks, &state))
         .and_then(|()| close_fds_from(3 + options.preserve_fds))
-        .and_then(|()| reset_signals());
+        .and_then(|()| reset_signals())
+        .and_then(|()| late_seccomp.as_ref().map_or(Ok(()), crate::seccomp::load));
     let error = match result {
         Ok(()) => process::exec(&program, process),
         Err(e) => e,
@@ -78,11 +83,16 @@ pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! 
     exit(127);
 }
 
-fn prepare(
-    bundle: &Bundle,
-    options: &InitOptions,
-    channel: &InitEnd,
-) -> Result<(PathBuf, serde_json::Value)> {
+/// What `prepare` leaves for the last moments before exec.
+struct Prepared {
+    program: PathBuf,
+    state: serde_json::Value,
+    /// A seccomp filter to load right before exec (with no_new_privileges: as late as possible,
+    /// so the profile need not allow what the runtime itself does).
+    late_seccomp: Option<libseccomp::ScmpFilterContext>,
+}
+
+fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<Prepared> {
     // While this process is still the hoist binary, keep other processes (an exec'd one inside
     // the container, say) from opening /proc/PID/exe to rewrite the runtime (CVE-2019-5736).
     // The exec of the user's program resets it.
@@ -155,11 +165,29 @@ fn prepare(
         Root::open(Path::new("/")).map_err(Error::io("opening the container's root", "/"))?;
     process::enter_cwd(&root, process.cwd())?;
     let program = process::find_program(&root, process)?;
+    let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(seccomp) => Some(crate::seccomp::compile(seccomp)?),
+        None => None,
+    };
+    let no_new_privileges = process.no_new_privileges().unwrap_or(false);
+    // Without no_new_privileges, loading a filter needs CAP_SYS_ADMIN: load it now, before
+    // the capabilities go.
+    let late_seccomp = match filter {
+        Some(filter) if !no_new_privileges => {
+            crate::seccomp::load(&filter)?;
+            None
+        }
+        other => other,
+    };
     process::become_user(process, options.new_user_ns)?;
-    if process.no_new_privileges().unwrap_or(false) {
+    if no_new_privileges {
         process::set_no_new_privileges()?;
     }
-    Ok((program, state))
+    Ok(Prepared {
+        program,
+        state,
+        late_seccomp,
+    })
 }
 
 /// Blocks until `hoist start` opens the fifo for reading, then tells it we are going.

@@ -150,6 +150,11 @@ impl Runtime {
                             in_user_ns,
                             console_socket,
                             preserve_fds: options.preserve_fds,
+                            seccomp: bundle
+                                .spec
+                                .linux()
+                                .as_ref()
+                                .and_then(|l| l.seccomp().as_ref()),
                         },
                         helper_end,
                     ),
