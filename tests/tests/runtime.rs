@@ -714,3 +714,92 @@ fn spec_writes_a_config_that_runs_and_features_describe_the_runtime() {
         .iter()
         .any(|c| c == "CAP_SYS_ADMIN"));
 }
+
+#[test]
+fn sysctls_apply_inside_the_containers_namespaces_only() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let host_forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let flipped = if host_forward.trim() == "1" { "0" } else { "1" };
+    edit_config(&bundle, |c| {
+        c["linux"]["sysctl"] = json!({ "net.ipv4.ip_forward": flipped, "kernel.shmmni": "1234" });
+    });
+    set_args(
+        &bundle,
+        &[
+            "sh",
+            "-c",
+            "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni",
+        ],
+    );
+    let output = run_bundle(dir.path(), &bundle, &unique_id("sysctl"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), format!("{flipped}\n1234\n"));
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_forward,
+        "the host is untouched"
+    );
+
+    edit_config(&bundle, |c| {
+        c["linux"]["sysctl"] = json!({ "../../../etc/x": "1" })
+    });
+    let output = run_bundle(dir.path(), &bundle, &unique_id("badsysctl"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("not a sysctl name"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_rootfs_with_a_symlinked_dev_is_refused() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    std::fs::remove_dir(bundle.join("rootfs/dev")).unwrap();
+    std::os::unix::fs::symlink("/tmp", bundle.join("rootfs/dev")).unwrap();
+    set_args(&bundle, &["true"]);
+    let output = run_bundle(dir.path(), &bundle, &unique_id("symdev"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("/dev"), "{}", stderr(&output));
+}
+
+/// An LSM label the host cannot apply is an error, never a silent unconfined run.
+#[test]
+fn lsm_labels_apply_or_fail_clearly() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    set_args(&bundle, &["true"]);
+    edit_config(&bundle, |c| {
+        c["process"]["apparmorProfile"] = json!("hoist-test-profile")
+    });
+    let output = run_bundle(dir.path(), &bundle, &unique_id("apparmor"));
+    if Path::new("/sys/kernel/security/apparmor").exists() {
+        // The profile does not exist, so the kernel refuses it: still a failure, never unconfined.
+        assert_ne!(output.status.code(), Some(0));
+    } else {
+        assert_eq!(output.status.code(), Some(1));
+        assert!(
+            stderr(&output).contains("no AppArmor"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    edit_config(&bundle, |c| {
+        c["process"]["apparmorProfile"] = json!("");
+        c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0");
+    });
+    let output = run_bundle(dir.path(), &bundle, &unique_id("selinux"));
+    if !Path::new("/sys/fs/selinux/enforce").exists() {
+        assert_eq!(output.status.code(), Some(1));
+        assert!(
+            stderr(&output).contains("no SELinux"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}

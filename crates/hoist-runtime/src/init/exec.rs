@@ -49,6 +49,7 @@ fn prepare(settings: &ExecSettings<'_>) -> Result<PathBuf> {
         Root::open(Path::new("/")).map_err(Error::io("opening the container's root", "/"))?;
     process::enter_cwd(&root, process.cwd())?;
     let program = process::find_program(&root, process)?;
+    process::set_exec_labels(process)?;
     let filter = settings.seccomp.map(crate::seccomp::compile).transpose()?;
     let no_new_privileges = process.no_new_privileges().unwrap_or(false);
     if let (Some(filter), false) = (&filter, no_new_privileges) {

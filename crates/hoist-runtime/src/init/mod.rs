@@ -165,6 +165,7 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
         Root::open(Path::new("/")).map_err(Error::io("opening the container's root", "/"))?;
     process::enter_cwd(&root, process.cwd())?;
     let program = process::find_program(&root, process)?;
+    process::set_exec_labels(process)?;
     let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(seccomp) => Some(crate::seccomp::compile(seccomp)?),
         None => None,

@@ -323,3 +323,37 @@ pub(crate) fn adopt_stdin_terminal() {
         unsafe { libc::ioctl(stdin.as_raw_fd(), libc::TIOCSCTTY, 0) };
     }
 }
+
+/// Asks the kernel to put the program in the config's AppArmor profile or SELinux label at
+/// exec. A config that asks for one on a host without that LSM fails clearly: running
+/// unconfined instead would be a silent downgrade.
+pub(crate) fn set_exec_labels(process: &Process) -> Result<()> {
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        if !Path::new("/sys/kernel/security/apparmor").exists() {
+            return Err(Error::InvalidSpec(format!(
+                "the config asks for AppArmor profile {profile:?}, but this host has no AppArmor; remove process.apparmorProfile"
+            )));
+        }
+        let attr = if Path::new("/proc/self/attr/apparmor/exec").exists() {
+            "/proc/self/attr/apparmor/exec"
+        } else {
+            "/proc/self/attr/exec"
+        };
+        std::fs::write(attr, format!("exec {profile}"))
+            .map_err(|e| Error::Init(format!("setting AppArmor profile {profile:?}: {e}")))?;
+    }
+    if let Some(label) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        if !Path::new("/sys/fs/selinux/enforce").exists() {
+            return Err(Error::InvalidSpec(format!(
+                "the config asks for SELinux label {label:?}, but this host has no SELinux; remove process.selinuxLabel"
+            )));
+        }
+        std::fs::write("/proc/self/attr/exec", label)
+            .map_err(|e| Error::Init(format!("setting SELinux label {label:?}: {e}")))?;
+    }
+    Ok(())
+}

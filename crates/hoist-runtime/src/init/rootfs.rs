@@ -67,6 +67,10 @@ pub(crate) fn prepare(
     before_pivot()?;
     enter_rootfs(&bundle.rootfs, no_pivot)?;
 
+    // Sysctls before /proc/sys is made read-only below.
+    for (key, value) in linux.sysctl().clone().unwrap_or_default() {
+        write_sysctl(&key, &value)?;
+    }
     let root = Root::open(Path::new("/")).map_err(Error::io("opening the new root", "/"))?;
     for path in linux.masked_paths().as_deref().unwrap_or_default() {
         mask(&root, Path::new(path))?;
@@ -147,9 +151,10 @@ fn mount_one(root: &Root, bundle: &Bundle, m: &Mount, in_user_ns: bool) -> Resul
         return Ok(());
     }
 
-    let target = if matches!(typ, "proc" | "sysfs") {
-        // A rootfs whose /proc or /sys is a symlink could otherwise steer procfs, and every mask
-        // placed on it later, somewhere else: these targets must be real directories.
+    let target = if matches!(typ, "proc" | "sysfs") || dest == Path::new("/dev") {
+        // A rootfs whose /proc, /sys or /dev is a symlink could otherwise steer procfs (and
+        // every mask placed on it later) or the device nodes somewhere else: these targets
+        // must be real directories.
         root.create_dir_all(dest, 0o555)
             .and_then(|_| root.open_path_no_symlinks(dest))
     } else {
@@ -365,4 +370,24 @@ fn source_text(m: &Mount) -> String {
         .as_ref()
         .map(|s| s.display().to_string())
         .unwrap_or_else(|| "none".into())
+}
+
+/// Writes one sysctl through the container's own /proc/sys (so the kernel applies it to the
+/// container's namespaces, or refuses a sysctl that is not namespaced).
+fn write_sysctl(key: &str, value: &str) -> Result<()> {
+    let valid = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+        && !key
+            .split(['.', '/'])
+            .any(|part| part.is_empty() || part == "..");
+    if !valid {
+        return Err(Error::InvalidSpec(format!(
+            "sysctl {key:?} is not a sysctl name"
+        )));
+    }
+    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+    std::fs::write(&path, value)
+        .map_err(|e| Error::Init(format!("setting sysctl {key}={value}: {e}")))
 }
