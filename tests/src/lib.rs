@@ -245,3 +245,54 @@ impl Drop for ContainerGuard {
             .status();
     }
 }
+
+/// A busybox bundle (unpacked by hoist from the fixtures) in a fresh scratch directory, or
+/// `None` when containers cannot run here.
+pub fn busybox_bundle() -> Option<(TestEnv, tempfile::TempDir, PathBuf)> {
+    let env = env()?;
+    if !is_root() {
+        return None;
+    }
+    let dir = scratch();
+    let bundle = dir.path().join("bundle");
+    unpack_fixture(&env, dir.path(), "busybox-latest", &bundle);
+    Some((env, dir, bundle))
+}
+
+/// `hoist state ID`, parsed.
+pub fn state(scratch: &Path, id: &str) -> serde_json::Value {
+    serde_json::from_slice(&expect_ok(hoist(scratch).args(["state", id])).stdout)
+        .expect("state is JSON")
+}
+
+/// Polls `done` until it holds; a test waits for an effect, never for a duration.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// An extended attribute of `path` (not following a final symlink).
+pub fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    let name = std::ffi::CString::new(name).ok()?;
+    let mut value = vec![0u8; 256];
+    // SAFETY: valid C strings and a buffer of the given length.
+    let n = unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    (n >= 0).then(|| {
+        value.truncate(n as usize);
+        value
+    })
+}

@@ -2,24 +2,13 @@
 //! pause/resume, update, the cgroup namespace, and clean-up on delete.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use hoist_e2e::{busybox_bundle, state, wait_for};
 use hoist_e2e::{
-    edit_config, env, expect_ok, hoist, is_root, run, run_detached, scratch, set_args, stderr,
-    stdout, unique_id, unpack_fixture,
+    edit_config, expect_ok, hoist, run, run_detached, set_args, stderr, stdout, unique_id,
 };
 use serde_json::json;
-
-fn busybox_bundle() -> Option<(tempfile::TempDir, PathBuf)> {
-    let env = env()?;
-    if !is_root() {
-        return None;
-    }
-    let dir = scratch();
-    let bundle = dir.path().join("bundle");
-    unpack_fixture(&env, dir.path(), "busybox-latest", &bundle);
-    Some((dir, bundle))
-}
 
 /// The directory of `pid`'s cgroup for `controller`, on a v1, hybrid or v2 host.
 fn cgroup_dir(pid: i64, controller: &str) -> PathBuf {
@@ -43,10 +32,6 @@ fn cgroup_dir(pid: i64, controller: &str) -> PathBuf {
     panic!("no {controller} cgroup for {pid} in:\n{membership}");
 }
 
-fn state(scratch: &Path, id: &str) -> serde_json::Value {
-    serde_json::from_slice(&expect_ok(hoist(scratch).args(["state", id])).stdout).unwrap()
-}
-
 fn start_detached(scratch: &Path, bundle: &Path, id: &str) -> i64 {
     let (status, err) = run_detached(
         hoist(scratch)
@@ -59,17 +44,9 @@ fn start_detached(scratch: &Path, bundle: &Path, id: &str) -> i64 {
     state(scratch, id)["pid"].as_i64().unwrap()
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a_memory_limit_oom_kills_the_container_not_the_host() {
-    let Some((dir, bundle)) = busybox_bundle() else {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
         return;
     };
     edit_config(&bundle, |c| {
@@ -110,7 +87,7 @@ fn a_memory_limit_oom_kills_the_container_not_the_host() {
 
 #[test]
 fn a_pids_limit_stops_a_fork_bomb_and_delete_removes_the_cgroup() {
-    let Some((dir, bundle)) = busybox_bundle() else {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
         return;
     };
     edit_config(&bundle, |c| {
@@ -164,7 +141,7 @@ fn a_pids_limit_stops_a_fork_bomb_and_delete_removes_the_cgroup() {
 
 #[test]
 fn pause_resume_and_update_act_on_the_live_cgroup() {
-    let Some((dir, bundle)) = busybox_bundle() else {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
         return;
     };
     set_args(
@@ -231,7 +208,7 @@ fn pause_resume_and_update_act_on_the_live_cgroup() {
 
 #[test]
 fn the_cgroup_namespace_makes_the_containers_cgroup_its_root() {
-    let Some((dir, bundle)) = busybox_bundle() else {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
         return;
     };
     set_args(&bundle, &["cat", "/proc/self/cgroup"]);
@@ -250,7 +227,7 @@ fn the_cgroup_namespace_makes_the_containers_cgroup_its_root() {
 
 #[test]
 fn a_limit_the_host_cannot_enforce_fails_create_cleanly() {
-    let Some((dir, bundle)) = busybox_bundle() else {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
         return;
     };
     edit_config(&bundle, |c| {

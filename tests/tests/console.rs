@@ -5,10 +5,8 @@ use std::io::{IoSliceMut, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 
-use hoist_e2e::{
-    edit_config, env, expect_ok, hoist, is_root, run_detached, scratch, set_args, unique_id,
-    unpack_fixture, ContainerGuard,
-};
+use hoist_e2e::busybox_bundle;
+use hoist_e2e::{edit_config, expect_ok, hoist, run_detached, set_args, unique_id, ContainerGuard};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use serde_json::json;
 
@@ -46,13 +44,9 @@ fn receive_terminal(listener: UnixListener) -> (OwnedFd, String) {
 
 #[test]
 fn a_console_socket_gets_the_terminal_the_process_runs_on() {
-    let Some(env) = env() else { return };
-    if !is_root() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
         return;
-    }
-    let dir = scratch();
-    let bundle = dir.path().join("bundle");
-    unpack_fixture(&env, dir.path(), "busybox-latest", &bundle);
+    };
     edit_config(&bundle, |c| {
         c["process"]["terminal"] = json!(true);
         c["process"]["consoleSize"] = json!({ "height": 24, "width": 81 });
@@ -103,13 +97,9 @@ fn a_console_socket_gets_the_terminal_the_process_runs_on() {
 
 #[test]
 fn a_console_socket_without_a_terminal_is_refused() {
-    let Some(env) = env() else { return };
-    if !is_root() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
         return;
-    }
-    let dir = scratch();
-    let bundle = dir.path().join("bundle");
-    unpack_fixture(&env, dir.path(), "busybox-latest", &bundle);
+    };
     let socket = dir.path().join("console.sock");
     let _listener = UnixListener::bind(&socket).unwrap();
     let id = unique_id("notty");

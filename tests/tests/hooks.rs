@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
+use hoist_e2e::busybox_bundle;
 use hoist_e2e::{
-    edit_config, env, expect_ok, hoist, is_root, run, run_detached, scratch, set_args, unique_id,
-    unpack_fixture, ContainerGuard,
+    edit_config, expect_ok, hoist, run, run_detached, set_args, unique_id, ContainerGuard,
 };
 use serde_json::{json, Value};
 
@@ -24,13 +24,9 @@ fn read_state(path: &Path) -> Value {
 
 #[test]
 fn every_hook_runs_at_its_moment_with_the_state() {
-    let Some(env) = env() else { return };
-    if !is_root() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
         return;
-    }
-    let dir = scratch();
-    let bundle = dir.path().join("bundle");
-    unpack_fixture(&env, dir.path(), "busybox-latest", &bundle);
+    };
     let out = dir.path().join("hooks");
     std::fs::create_dir(&out).unwrap();
     let o = out.display();
@@ -84,13 +80,9 @@ fn every_hook_runs_at_its_moment_with_the_state() {
 
 #[test]
 fn a_failing_or_hanging_create_hook_fails_create_and_leaves_nothing() {
-    let Some(env) = env() else { return };
-    if !is_root() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
         return;
-    }
-    let dir = scratch();
-    let bundle = dir.path().join("bundle");
-    unpack_fixture(&env, dir.path(), "busybox-latest", &bundle);
+    };
     for (name, script, timeout, expected) in [
         ("failing", "exit 3", None, "exited"),
         ("hanging", "sleep 30", Some(1), "timeout"),

@@ -4,27 +4,14 @@
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use hoist_e2e::{
-    edit_config, env, expect_ok, hoist, is_root, run, run_detached, scratch, set_args, stderr,
-    stdout, unique_id, unpack_fixture, TestEnv,
+    busybox_bundle, edit_config, expect_ok, hoist, run, run_detached, set_args, state, stderr,
+    stdout, unique_id, wait_for,
 };
 use serde_json::json;
-
-/// A busybox bundle in a fresh scratch directory, or `None` when the test cannot run here.
-fn busybox_bundle() -> Option<(TestEnv, tempfile::TempDir, PathBuf)> {
-    let env = env()?;
-    if !is_root() {
-        return None;
-    }
-    let dir = scratch();
-    let bundle = dir.path().join("bundle");
-    unpack_fixture(&env, dir.path(), "busybox-latest", &bundle);
-    Some((env, dir, bundle))
-}
 
 fn run_bundle(scratch: &Path, bundle: &Path, id: &str) -> std::process::Output {
     run(hoist(scratch)
@@ -32,11 +19,6 @@ fn run_bundle(scratch: &Path, bundle: &Path, id: &str) -> std::process::Output {
         .arg("--bundle")
         .arg(bundle)
         .arg(id))
-}
-
-fn state(scratch: &Path, id: &str) -> serde_json::Value {
-    let output = expect_ok(hoist(scratch).args(["state", id]));
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 /// Makes `from` the child's fd `to`, inherited across exec.
@@ -50,14 +32,6 @@ fn inherit_fd(command: &mut Command, from: i32, to: i32) {
             }
             Ok(())
         });
-    }
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -1,8 +1,8 @@
 //! The config's seccomp profile applies to the container's process and to exec'd ones.
 
+use hoist_e2e::busybox_bundle;
 use hoist_e2e::{
-    edit_config, env, hoist, is_root, run, run_detached, scratch, set_args, stderr, stdout,
-    unique_id, unpack_fixture, ContainerGuard,
+    edit_config, hoist, run, run_detached, set_args, stderr, stdout, unique_id, ContainerGuard,
 };
 use serde_json::json;
 
@@ -29,13 +29,9 @@ const SCRIPT: &str = "grep Seccomp: /proc/self/status | tr -d '\\t'; \
 
 #[test]
 fn a_seccomp_profile_filters_syscalls_and_arguments() {
-    let Some(env) = env() else { return };
-    if !is_root() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
         return;
-    }
-    let dir = scratch();
-    let bundle = dir.path().join("bundle");
-    unpack_fixture(&env, dir.path(), "busybox-latest", &bundle);
+    };
     for no_new_privileges in [true, false] {
         edit_config(&bundle, |c| {
             c["linux"]["seccomp"] = profile();
@@ -89,13 +85,9 @@ fn a_seccomp_profile_filters_syscalls_and_arguments() {
 
 #[test]
 fn an_unsupported_seccomp_action_fails_create() {
-    let Some(env) = env() else { return };
-    if !is_root() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
         return;
-    }
-    let dir = scratch();
-    let bundle = dir.path().join("bundle");
-    unpack_fixture(&env, dir.path(), "busybox-latest", &bundle);
+    };
     edit_config(&bundle, |c| {
         c["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" }] });
     });

@@ -1,11 +1,11 @@
 //! `hoist unpack` applies every kind of entry exactly: devices, xattrs, long names, whiteouts in
 //! any order within a layer, and stops a decompression bomb.
 
-use std::ffi::CString;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use hoist_e2e::image::{write_image, write_image_with_config, Lies, Tar};
+use hoist_e2e::xattr;
 use hoist_e2e::{expect_ok, hoist, is_root, run, scratch, stderr};
 
 fn unpack_layers(scratch: &Path, layers: &[Vec<u8>]) -> std::path::PathBuf {
@@ -20,25 +20,6 @@ fn unpack_layers(scratch: &Path, layers: &[Vec<u8>]) -> std::path::PathBuf {
             .arg(&bundle),
     );
     bundle.join("rootfs")
-}
-
-fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
-    let path = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    let name = CString::new(name).unwrap();
-    let mut value = vec![0u8; 256];
-    // SAFETY: valid C strings and a buffer of the given length.
-    let n = unsafe {
-        libc::lgetxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            value.as_mut_ptr().cast(),
-            value.len(),
-        )
-    };
-    (n >= 0).then(|| {
-        value.truncate(n as usize);
-        value
-    })
 }
 
 #[test]

@@ -6,28 +6,10 @@ use std::path::Path;
 use std::process::Command;
 
 use hoist_e2e::image::{write_image, Lies, Tar};
+use hoist_e2e::xattr;
 use hoist_e2e::{hoist_bin, is_root, run, scratch, stderr};
 
 const NOBODY: u32 = 65534;
-
-fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
-    let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    let name = std::ffi::CString::new(name).unwrap();
-    let mut value = vec![0u8; 64];
-    // SAFETY: valid C strings and a buffer of the given length.
-    let n = unsafe {
-        libc::lgetxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            value.as_mut_ptr().cast(),
-            value.len(),
-        )
-    };
-    (n >= 0).then(|| {
-        value.truncate(n as usize);
-        value
-    })
-}
 
 fn owned_by(path: &Path, uid: u32) {
     std::os::unix::fs::chown(path, Some(uid), Some(uid)).unwrap();
