@@ -251,3 +251,52 @@ fn a_limit_the_host_cannot_enforce_fails_create_cleanly() {
         "no cgroup is left"
     );
 }
+
+/// A program in the container reads its own limits from /sys/fs/cgroup, as it would under runc.
+#[test]
+fn the_container_sees_its_own_limits_in_sys_fs_cgroup() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    edit_config(&bundle, |c| {
+        c["linux"]["resources"]["memory"] = json!({ "limit": 48 << 20 });
+        c["linux"]["resources"]["pids"] = json!({ "limit": 77 });
+    });
+    let v1 = Path::new("/sys/fs/cgroup/memory").is_dir();
+    let script = if v1 {
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; touch /sys/fs/cgroup/x 2>/dev/null && echo writable || echo read-only"
+    } else {
+        "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; touch /sys/fs/cgroup/x 2>/dev/null && echo writable || echo read-only"
+    };
+    set_args(&bundle, &["sh", "-c", script]);
+    let output = run(hoist(dir.path())
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(unique_id("sees-limits")));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), format!("{}\n77\nread-only\n", 48 << 20));
+}
+
+/// Without a cgroup namespace (podman's default on cgroup v1) the container still sees its own
+/// cgroup, not the host's root, under /sys/fs/cgroup.
+#[test]
+fn without_a_cgroup_namespace_sys_fs_cgroup_is_still_the_containers_own() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    if !Path::new("/sys/fs/cgroup/memory").is_dir() {
+        return; // a v2 host mounts cgroup2 itself, which needs no such care
+    }
+    edit_config(&bundle, |c| {
+        c["linux"]["resources"]["pids"] = json!({ "limit": 55 });
+        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|n| n["type"] != "cgroup");
+    });
+    set_args(&bundle, &["cat", "/sys/fs/cgroup/pids/pids.max"]);
+    let output = run(hoist(dir.path())
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(unique_id("host-cgns")));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "55\n");
+}

@@ -17,6 +17,8 @@ pub const PACKAGES: &[&str] = &[
     "busybox-static",
     "apache2-utils",
     "iproute2",
+    // The engine that drives hoist as its runtime in the tests (RUNTIME-CLI.md's contract).
+    "podman",
     // hoist-runtime links libseccomp (as runc does) to compile seccomp profiles.
     "libseccomp-dev",
     "pkg-config",

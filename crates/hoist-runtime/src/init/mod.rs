@@ -125,13 +125,19 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     }
 
     let hooks = bundle.spec.hooks().clone().unwrap_or_default();
-    rootfs::prepare(bundle, options.new_user_ns, options.no_pivot, &|| {
-        crate::hooks::run(
-            "createContainer",
-            hooks.create_container().as_deref().unwrap_or_default(),
-            &state,
-        )
-    })?;
+    rootfs::prepare(
+        bundle,
+        options.new_user_ns,
+        options.new_cgroup_ns,
+        options.no_pivot,
+        &|| {
+            crate::hooks::run(
+                "createContainer",
+                hooks.create_container().as_deref().unwrap_or_default(),
+                &state,
+            )
+        },
+    )?;
     let process = bundle
         .spec
         .process()

@@ -19,6 +19,7 @@ use crate::{Error, Result};
 pub(crate) fn prepare(
     bundle: &Bundle,
     in_user_ns: bool,
+    own_cgroup_ns: bool,
     no_pivot: bool,
     before_pivot: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
@@ -50,7 +51,7 @@ pub(crate) fn prepare(
         Root::open(&bundle.rootfs).map_err(Error::io("opening the rootfs", &bundle.rootfs))?;
     let mut dev_is_fresh = false;
     for m in bundle.spec.mounts().as_deref().unwrap_or_default() {
-        mount_one(&root, bundle, m, in_user_ns)?;
+        mount_one(&root, bundle, m, in_user_ns, own_cgroup_ns)?;
         dev_is_fresh |= m.destination() == Path::new("/dev");
     }
     if dev_is_fresh {
@@ -91,7 +92,13 @@ pub(crate) fn prepare(
     Ok(())
 }
 
-fn mount_one(root: &Root, bundle: &Bundle, m: &Mount, in_user_ns: bool) -> Result<()> {
+fn mount_one(
+    root: &Root,
+    bundle: &Bundle,
+    m: &Mount,
+    in_user_ns: bool,
+    own_cgroup_ns: bool,
+) -> Result<()> {
     let dest = m.destination();
     if !dest.is_absolute() {
         return Err(Error::InvalidSpec(format!(
@@ -162,8 +169,11 @@ fn mount_one(root: &Root, bundle: &Bundle, m: &Mount, in_user_ns: bool) -> Resul
     }
     .map_err(Error::io("creating the mount point", dest))?;
 
+    if matches!(typ, "cgroup" | "cgroup2") && !host_is_unified() {
+        return mount_cgroup_v1(root, dest, &target, &options, own_cgroup_ns);
+    }
     let (fs_type, source, data) = match typ {
-        "cgroup" | "cgroup2" => cgroup_mount(&options),
+        "cgroup" | "cgroup2" => ("cgroup2".into(), "cgroup2".into(), String::new()),
         _ => (typ.to_string(), source_text(m), options.data.join(",")),
     };
     let data = (!data.is_empty()).then_some(data);
@@ -205,18 +215,109 @@ fn mount_one(root: &Root, bundle: &Bundle, m: &Mount, in_user_ns: bool) -> Resul
     Ok(())
 }
 
-/// What a `cgroup` mount becomes on this host: the unified hierarchy where the host has one;
-/// on a v1 or hybrid host, a read-only tmpfs, so the container sees an empty, harmless
-/// /sys/fs/cgroup rather than the host's hierarchies.
-fn cgroup_mount(options: &MountOptions) -> (String, String, String) {
-    let host_is_unified = rustix::fs::statfs("/sys/fs/cgroup")
-        .is_ok_and(|s| s.f_type as u64 == libc::CGROUP2_SUPER_MAGIC as u64);
-    if host_is_unified {
-        ("cgroup2".into(), "cgroup2".into(), String::new())
+fn host_is_unified() -> bool {
+    rustix::fs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.f_type as u64 == libc::CGROUP2_SUPER_MAGIC as u64)
+}
+
+/// A `cgroup` mount on a v1 or hybrid host, as runc makes it: a tmpfs with each hierarchy in
+/// it, showing the container's own cgroup as its root, so what a program reads there (a JVM its
+/// memory limit, say) is the container's. With a cgroup namespace of its own the hierarchies are
+/// mounted afresh (the namespace makes its cgroup their root); without one (podman's default on
+/// v1), the container's cgroup directories are bind-mounted.
+fn mount_cgroup_v1(
+    root: &Root,
+    dest: &Path,
+    target: &OwnedFd,
+    options: &MountOptions,
+    own_cgroup_ns: bool,
+) -> Result<()> {
+    let what = |verb: &str, path: &Path| format!("{verb} {}", path.display());
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(
+        Some("tmpfs"),
+        &fd_path(target),
+        Some("tmpfs"),
+        flags,
+        Some("mode=755,size=64k"),
+    )
+    .map_err(Error::sys(what("mounting a tmpfs for cgroups on", dest)))?;
+    let read_only = if options.flags.contains(MsFlags::MS_RDONLY) {
+        MsFlags::MS_RDONLY
     } else {
-        let _ = options;
-        ("tmpfs".into(), "tmpfs".into(), "mode=755,size=64k".into())
+        MsFlags::empty()
+    };
+    let hierarchies = crate::cgroups::Hierarchies::detect().map_err(Error::io(
+        "reading the cgroup hierarchies from",
+        "/proc/self",
+    ))?;
+    for hierarchy in &hierarchies.0 {
+        let name = if hierarchy.unified {
+            "unified".to_string()
+        } else {
+            hierarchy.controllers.join(",")
+        };
+        let path = dest.join(&name);
+        let dir = root
+            .create_dir_all(&path, 0o755)
+            .map_err(Error::io("creating the mount point", &path))?;
+        if own_cgroup_ns {
+            let (fs_type, data) = if hierarchy.unified {
+                ("cgroup2", None)
+            } else {
+                ("cgroup", Some(name.clone()))
+            };
+            mount(
+                Some("cgroup"),
+                &fd_path(&dir),
+                Some(fs_type),
+                flags | read_only,
+                data.as_deref(),
+            )
+            .map_err(Error::sys(what("mounting the cgroup hierarchy on", &path)))?;
+        } else {
+            let own = hierarchy
+                .mountpoint
+                .join(hierarchy.own.strip_prefix("/").unwrap_or(&hierarchy.own));
+            mount(
+                Some(&own),
+                &fd_path(&dir),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(Error::sys(what(
+                "bind-mounting the container's cgroup on",
+                &path,
+            )))?;
+            let mounted = root
+                .open_path(&path)
+                .map_err(Error::io("opening the mount", &path))?;
+            remount(&fd_path(&mounted), flags | read_only)
+                .map_err(Error::sys(what("remounting", &path)))?;
+        }
+        if hierarchy.controllers.len() > 1 && !hierarchy.unified {
+            let parent = root.open_dir(dest).map_err(Error::io("opening", dest))?;
+            for controller in &hierarchy.controllers {
+                // cpu,cpuacct is also reachable as cpu and as cpuacct.
+                let _ = rustix::fs::symlinkat(name.as_str(), &parent, controller.as_str());
+            }
+        }
     }
+    if !read_only.is_empty() {
+        let mounted = root
+            .open_path(dest)
+            .map_err(Error::io("opening the mount", dest))?;
+        mount(
+            None::<&str>,
+            &fd_path(&mounted),
+            None::<&str>,
+            MsFlags::MS_REMOUNT | flags | read_only,
+            Some("mode=755,size=64k"),
+        )
+        .map_err(Error::sys(what("making read-only", dest)))?;
+    }
+    Ok(())
 }
 
 fn set_propagation(target: &OwnedFd, options: &MountOptions) -> nix::Result<()> {
