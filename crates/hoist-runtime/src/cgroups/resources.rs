@@ -169,12 +169,7 @@ pub(crate) fn apply_v1(dir: &CgroupDir, resources: &LinuxResources) -> Result<()
             }
         }
         if has("cpuset") {
-            if let Some(cpus) = cpu.cpus().as_deref().filter(|c| !c.is_empty()) {
-                write(path, "cpuset.cpus", cpus)?;
-            }
-            if let Some(mems) = cpu.mems().as_deref().filter(|m| !m.is_empty()) {
-                write(path, "cpuset.mems", mems)?;
-            }
+            write_cpuset(path, cpu)?;
         }
     }
     if has("blkio") {
@@ -240,12 +235,7 @@ pub(crate) fn apply_v2(dir: &CgroupDir, resources: &LinuxResources) -> Result<()
             }
         }
         if has("cpuset") {
-            if let Some(cpus) = cpu.cpus().as_deref().filter(|c| !c.is_empty()) {
-                write(path, "cpuset.cpus", cpus)?;
-            }
-            if let Some(mems) = cpu.mems().as_deref().filter(|m| !m.is_empty()) {
-                write(path, "cpuset.mems", mems)?;
-            }
+            write_cpuset(path, cpu)?;
         }
     }
     if has("io") {
@@ -321,6 +311,17 @@ fn apply_device_rules(path: &Path, rules: &[LinuxDeviceCgroup]) -> Result<(), Cg
     }
     for rule in DEFAULT_ALLOWED_DEVICES {
         write(path, "devices.allow", rule)?;
+    }
+    Ok(())
+}
+
+/// cpuset's files have the same names and format in v1 and v2.
+fn write_cpuset(path: &Path, cpu: &oci_spec::runtime::LinuxCpu) -> Result<(), CgroupError> {
+    if let Some(cpus) = cpu.cpus().as_deref().filter(|c| !c.is_empty()) {
+        write(path, "cpuset.cpus", cpus)?;
+    }
+    if let Some(mems) = cpu.mems().as_deref().filter(|m| !m.is_empty()) {
+        write(path, "cpuset.mems", mems)?;
     }
     Ok(())
 }
