@@ -70,10 +70,16 @@ fn every_hook_runs_at_its_moment_with_the_state() {
 
     expect_ok(hoist(dir.path()).args(["start", &id]));
     assert_eq!(
-        read_state(&bundle.join("rootfs/startContainer.json"))["pid"],
-        pid
+        read_state(&out.join("poststart.json"))["status"],
+        "running",
+        "poststart runs before start returns"
     );
-    assert_eq!(read_state(&out.join("poststart.json"))["status"], "running");
+    // startContainer hooks run in the init after `start` has returned, just before the exec.
+    let started = bundle.join("rootfs/startContainer.json");
+    hoist_e2e::wait_for("the startContainer hook", || {
+        std::fs::read_to_string(&started).is_ok_and(|t| t.ends_with('}'))
+    });
+    assert_eq!(read_state(&started)["pid"], pid);
     expect_ok(hoist(dir.path()).args(["delete", "--force", &id]));
     assert_eq!(read_state(&out.join("poststop.json"))["status"], "stopped");
 }

@@ -58,6 +58,26 @@ fn run_one(kind: &str, hook: &Hook, state: &serde_json::Value) -> Result<()> {
         let previous = unsafe { sigaction(Signal::SIGPIPE, &ignore) };
         let _ = stdin.write_all(state.to_string().as_bytes());
         drop(stdin);
+        // While signals are blocked (a foreground `run`), Linux keeps even an ignored SIGPIPE
+        // pending, and it would kill the runtime once they are unblocked: take it now.
+        // SAFETY: plain signal-set calls on local sets; sigtimedwait with a zero timeout
+        // only takes a signal that is already pending.
+        unsafe {
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut pending);
+            if libc::sigpending(&mut pending) == 0
+                && libc::sigismember(&pending, libc::SIGPIPE) == 1
+            {
+                let mut pipe: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut pipe);
+                libc::sigaddset(&mut pipe, libc::SIGPIPE);
+                let now = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                libc::sigtimedwait(&pipe, std::ptr::null_mut(), &now);
+            }
+        }
         if let Ok(previous) = previous {
             // SAFETY: as above.
             let _ = unsafe { sigaction(Signal::SIGPIPE, &previous) };
