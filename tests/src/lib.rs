@@ -296,3 +296,18 @@ pub fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
         value
     })
 }
+
+/// `hoist run --detach`: starts a container from `bundle` and returns its init's pid.
+pub fn start_detached(scratch: &Path, bundle: &Path, id: &str) -> i64 {
+    let (status, err) = run_detached(
+        hoist(scratch)
+            .args(["run", "--detach", "--bundle"])
+            .arg(bundle)
+            .arg(id),
+        scratch,
+    );
+    assert!(status.success(), "{err}");
+    state(scratch, id)["pid"]
+        .as_i64()
+        .expect("a running container has a pid")
+}

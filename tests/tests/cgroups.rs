@@ -4,10 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hoist_e2e::{busybox_bundle, state, wait_for};
-use hoist_e2e::{
-    edit_config, expect_ok, hoist, run, run_detached, set_args, stderr, stdout, unique_id,
-};
+use hoist_e2e::{busybox_bundle, start_detached, state, wait_for};
+use hoist_e2e::{edit_config, expect_ok, hoist, run, set_args, stderr, stdout, unique_id};
 use serde_json::json;
 
 /// The directory of `pid`'s cgroup for `controller`, on a v1, hybrid or v2 host.
@@ -30,18 +28,6 @@ fn cgroup_dir(pid: i64, controller: &str) -> PathBuf {
         }
     }
     panic!("no {controller} cgroup for {pid} in:\n{membership}");
-}
-
-fn start_detached(scratch: &Path, bundle: &Path, id: &str) -> i64 {
-    let (status, err) = run_detached(
-        hoist(scratch)
-            .args(["run", "--detach", "--bundle"])
-            .arg(bundle)
-            .arg(id),
-        scratch,
-    );
-    assert!(status.success(), "{err}");
-    state(scratch, id)["pid"].as_i64().unwrap()
 }
 
 #[test]

@@ -19,14 +19,7 @@ fn running_container(label: &str) -> Option<(tempfile::TempDir, PathBuf, String,
     set_args(&bundle, &["sleep", "600"]);
     let id = unique_id(label);
     let guard = ContainerGuard::new(dir.path(), &id);
-    let (status, err) = run_detached(
-        hoist(dir.path())
-            .args(["run", "--detach", "--bundle"])
-            .arg(&bundle)
-            .arg(&id),
-        dir.path(),
-    );
-    assert!(status.success(), "{err}");
+    hoist_e2e::start_detached(dir.path(), &bundle, &id);
     Some((dir, bundle, id, guard))
 }
 

@@ -183,17 +183,7 @@ fn delete_force_kills_a_running_container() {
     let id = unique_id("force");
     let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
     set_args(&bundle, &["sleep", "1000"]);
-    let (status, err) = run_detached(
-        hoist(dir.path())
-            .arg("run")
-            .arg("--detach")
-            .arg("--bundle")
-            .arg(&bundle)
-            .arg(&id),
-        dir.path(),
-    );
-    assert!(status.success(), "{err}");
-    let pid = state(dir.path(), &id)["pid"].as_i64().unwrap();
+    let pid = hoist_e2e::start_detached(dir.path(), &bundle, &id);
     expect_ok(hoist(dir.path()).args(["delete", "--force", &id]));
     assert!(!dir.path().join("run").join(&id).exists());
     wait_for("the killed process to go", || {

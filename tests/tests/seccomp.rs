@@ -1,9 +1,7 @@
 //! The config's seccomp profile applies to the container's process and to exec'd ones.
 
 use hoist_e2e::busybox_bundle;
-use hoist_e2e::{
-    edit_config, hoist, run, run_detached, set_args, stderr, stdout, unique_id, ContainerGuard,
-};
+use hoist_e2e::{edit_config, hoist, run, set_args, stderr, stdout, unique_id, ContainerGuard};
 use serde_json::json;
 
 fn profile() -> serde_json::Value {
@@ -60,14 +58,7 @@ fn a_seccomp_profile_filters_syscalls_and_arguments() {
     set_args(&bundle, &["sleep", "600"]);
     let id = unique_id("seccomp-exec");
     let _cleanup = ContainerGuard::new(dir.path(), &id);
-    let (status, err) = run_detached(
-        hoist(dir.path())
-            .args(["run", "--detach", "--bundle"])
-            .arg(&bundle)
-            .arg(&id),
-        dir.path(),
-    );
-    assert!(status.success(), "{err}");
+    hoist_e2e::start_detached(dir.path(), &bundle, &id);
     let output = run(hoist(dir.path()).args(["exec", &id, "sh", "-c", SCRIPT]));
     let lines: Vec<String> = stdout(&output).lines().map(str::to_string).collect();
     assert_eq!(

@@ -151,10 +151,9 @@ pub(crate) fn apply_v1(dir: &CgroupDir, resources: &LinuxResources) -> Result<()
             }
         }
     }
-    if has("pids") {
-        if let Some(pids) = resources.pids() {
-            write(path, "pids.max", &pids_max(pids.limit()))?;
-        }
+    if let (true, Some(pids)) = (has("pids"), resources.pids()) {
+        // pids.max is the same file, with the same values, in v1 and v2.
+        write(path, "pids.max", &pids_max(pids.limit()))?;
     }
     if let Some(cpu) = resources.cpu() {
         if has("cpu") {
@@ -215,10 +214,9 @@ pub(crate) fn apply_v2(dir: &CgroupDir, resources: &LinuxResources) -> Result<()
             }
         }
     }
-    if has("pids") {
-        if let Some(pids) = resources.pids() {
-            write(path, "pids.max", &pids_max(pids.limit()))?;
-        }
+    if let (true, Some(pids)) = (has("pids"), resources.pids()) {
+        // pids.max is the same file, with the same values, in v1 and v2.
+        write(path, "pids.max", &pids_max(pids.limit()))?;
     }
     if let Some(cpu) = resources.cpu() {
         if has("cpu") {
