@@ -74,6 +74,10 @@ impl Drop for HostileRegistry {
 fn answer(stream: TcpStream, routes: &HashMap<String, Response>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     loop {
+        // A TLS handshake (the client trying HTTPS first) is not HTTP: close at once.
+        if reader.fill_buf()?.first().is_none_or(|b| *b == 0x16) {
+            return Ok(());
+        }
         let mut request_line = String::new();
         if reader.read_line(&mut request_line)? == 0 {
             return Ok(());

@@ -1,12 +1,12 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 use tempfile::NamedTempFile;
 
-use crate::verify::{Tally, VerifiedReader};
+use crate::verify::VerifiedReader;
 use crate::{Digest, Error, Result};
 
 /// The annotation that names an image in an OCI layout's `index.json` (`oci:DIR:TAG`).
@@ -69,31 +69,16 @@ impl Layout {
         fs::metadata(self.blob_path(digest)).is_ok_and(|m| m.is_file() && m.len() == size)
     }
 
-    /// Starts writing a blob whose digest is learned as it is written.
-    pub fn begin_blob(&self) -> Result<BlobWriter> {
-        let dir = self.root.join("blobs").join(Digest::ALGORITHM);
-        let file = tempfile::Builder::new()
-            .prefix(".partial-")
-            .tempfile_in(&dir)
-            .map_err(Error::io(&dir))?;
-        Ok(BlobWriter {
-            file: BufWriter::with_capacity(256 * 1024, file),
-            tally: Tally::default(),
-            layout: self.clone(),
-        })
-    }
-
     /// Writes a small blob (manifest, config) held in memory, checked against its descriptor.
     pub fn write_blob(&self, bytes: &[u8], expected: &Descriptor) -> Result<()> {
         let digest = descriptor_digest(expected)?;
-        if self.has_blob(&digest, expected.size()) {
-            return Ok(());
+        match self.begin_blob(&digest, expected.size())? {
+            None => Ok(()),
+            Some(mut writer) => {
+                writer.append(bytes)?;
+                writer.commit()
+            }
         }
-        let mut writer = self.begin_blob()?;
-        writer
-            .write_all(bytes)
-            .map_err(Error::io(self.blob_path(&digest)))?;
-        writer.commit(&digest, expected.size())
     }
 
     /// Opens a blob for reading through a verifier of its descriptor's digest and size.
@@ -230,63 +215,6 @@ struct LayoutLock {
     _dir: File,
 }
 
-/// A blob being written into the layout. It is invisible until [`BlobWriter::commit`] has
-/// checked its size and digest; dropped uncommitted, it leaves nothing behind.
-pub struct BlobWriter {
-    file: BufWriter<NamedTempFile>,
-    tally: Tally,
-    layout: Layout,
-}
-
-impl BlobWriter {
-    pub fn bytes_written(&self) -> u64 {
-        self.tally.bytes
-    }
-
-    /// Verifies what was written and, if it matches, makes it visible by atomic rename.
-    pub fn commit(self, expected: &Digest, expected_size: u64) -> Result<()> {
-        let BlobWriter {
-            file,
-            tally,
-            layout,
-        } = self;
-        let target = layout.blob_path(expected);
-        let file = file
-            .into_inner()
-            .map_err(|e| Error::io(&target)(e.into_error()))?;
-        if tally.bytes != expected_size {
-            return Err(Error::SizeMismatch {
-                digest: expected.clone(),
-                expected: expected_size,
-                actual: tally.bytes,
-            });
-        }
-        let actual = tally.digest();
-        if &actual != expected {
-            return Err(Error::DigestMismatch {
-                expected: expected.clone(),
-                actual,
-            });
-        }
-        file.as_file().sync_all().map_err(Error::io(&target))?;
-        file.persist(&target)
-            .map_err(|e| Error::io(&target)(e.error))?;
-        Ok(())
-    }
-}
-
-impl Write for BlobWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.tally.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-}
-
 /// The digest of a descriptor, as hoist's own checked type.
 pub fn descriptor_digest(descriptor: &Descriptor) -> Result<Digest> {
     Ok(descriptor.digest().to_string().parse()?)
@@ -310,7 +238,7 @@ fn empty_index() -> ImageIndex {
         .expect("an empty index has every required field")
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(Error::io(dir))
@@ -359,16 +287,14 @@ mod tests {
     fn mismatched_blob_leaves_nothing_visible() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::create(dir.path()).unwrap();
-        let mut w = layout.begin_blob().unwrap();
-        w.write_all(b"evil").unwrap();
-        let err = w.commit(&Digest::of(b"good"), 4).unwrap_err();
+        let good = Digest::of(b"good");
+        let mut w = layout.begin_blob(&good, 4).unwrap().unwrap();
+        w.append(b"evil").unwrap();
+        let err = w.commit().unwrap_err();
         assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
-        let mut w = layout.begin_blob().unwrap();
-        w.write_all(b"goo").unwrap();
-        assert!(matches!(
-            w.commit(&Digest::of(b"good"), 4),
-            Err(Error::SizeMismatch { .. })
-        ));
+        let mut w = layout.begin_blob(&good, 4).unwrap().unwrap();
+        w.append(b"goo").unwrap();
+        assert!(matches!(w.commit(), Err(Error::SizeMismatch { .. })));
         assert!(
             visible_files(&layout).is_empty(),
             "{:?}",

@@ -5,6 +5,7 @@
 //! every byte read back goes through [`VerifiedReader`], which fails rather than report a
 //! mismatched blob as complete.
 
+mod blob_writer;
 mod digest;
 mod error;
 mod layout;
@@ -15,7 +16,8 @@ mod verify;
 
 pub use digest::{Digest, DigestError};
 pub use error::{Error, Result};
-pub use layout::{descriptor_digest, BlobWriter, Layout, REF_NAME_ANNOTATION};
+pub use blob_writer::{BlobSlot, BlobWriter};
+pub use layout::{descriptor_digest, Layout, REF_NAME_ANNOTATION};
 pub use platform::Platform;
 pub use reference::{Reference, ReferenceError, DEFAULT_REGISTRY};
 pub use verify::{DigestingReader, VerifiedReader};

@@ -1,12 +1,9 @@
+use std::path::PathBuf;
 use std::sync::Once;
 use std::time::Duration;
 
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::secrets::RegistryAuth;
-use oci_client::Client;
-
 /// A user name and password (or token) for a registry.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
@@ -22,58 +19,71 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// How often, and how patiently, to try again after a transient failure.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts after the first one.
+    pub times: u32,
+    /// The first wait; each later one doubles, up to [`RetryPolicy::MAX_DELAY`].
+    pub delay: Duration,
+}
+
+impl RetryPolicy {
+    pub const MAX_DELAY: Duration = Duration::from_secs(30);
+    /// A server's `Retry-After` is honoured up to this long; beyond it hoist gives up instead.
+    pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+    pub(crate) fn backoff(&self, failures: u32) -> Duration {
+        let factor = 1u32 << failures.saturating_sub(1).min(16);
+        self.delay.saturating_mul(factor).min(Self::MAX_DELAY)
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            times: 3,
+            delay: Duration::from_secs(1),
+        }
+    }
+}
+
 /// How to talk to registries.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
-    /// Require HTTPS with a verified certificate. When false, plain HTTP is used.
+    /// Require HTTPS with a verified certificate. When false, an unverified HTTPS connection is
+    /// tried first and plain HTTP after it. Loopback registries may always fall back to HTTP.
     pub tls_verify: bool,
+    /// Extra CA certificates (`*.crt`), instead of `/etc/containers/certs.d/HOST/`.
+    pub cert_dir: Option<PathBuf>,
+    /// Given explicitly; otherwise looked up for each registry in the auth files.
     pub credentials: Option<Credentials>,
+    /// The auth file to read instead of the default search (`--authfile`).
+    pub authfile: Option<PathBuf>,
     /// Blobs fetched at once.
     pub jobs: usize,
+    pub retry: RetryPolicy,
+    /// A transfer that delivers nothing for this long is cut and retried.
+    pub stall_timeout: Duration,
 }
 
 impl Default for RegistryOptions {
     fn default() -> Self {
         RegistryOptions {
             tls_verify: true,
+            cert_dir: None,
             credentials: None,
+            authfile: None,
             jobs: 6,
-        }
-    }
-}
-
-impl RegistryOptions {
-    pub(crate) fn client(&self) -> Client {
-        install_crypto_provider();
-        let config = ClientConfig {
-            protocol: if self.tls_verify {
-                ClientProtocol::Https
-            } else {
-                ClientProtocol::Http
-            },
-            accept_invalid_certificates: !self.tls_verify,
-            // Index entries are chosen here, with variants, not by oci-client's resolver.
-            platform_resolver: None,
-            max_concurrent_download: self.jobs.max(1),
-            connect_timeout: Some(Duration::from_secs(30)),
-            read_timeout: Some(Duration::from_secs(60)),
-            user_agent: concat!("hoist/", env!("CARGO_PKG_VERSION")),
-            ..ClientConfig::default()
-        };
-        Client::new(config)
-    }
-
-    pub(crate) fn auth(&self) -> RegistryAuth {
-        match &self.credentials {
-            Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.clone()),
-            None => RegistryAuth::Anonymous,
+            retry: RetryPolicy::default(),
+            stall_timeout: Duration::from_secs(30),
         }
     }
 }
 
 /// rustls needs one process-wide crypto provider; ring builds fast and has no C toolchain needs
 /// beyond what the machine has.
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -1,62 +1,62 @@
+use std::time::Duration;
+
 use hoist_oci::Digest;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Turns oci-client's errors into ones that say what to do.
-pub(crate) fn manifest_error(
-    reference: &impl std::fmt::Display,
-    source: oci_client::errors::OciDistributionError,
-) -> Error {
-    use oci_client::errors::OciDistributionError as E;
-    let reference = reference.to_string();
-    match &source {
-        E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => {
-            Error::Unauthorized { reference }
-        }
-        E::ImageManifestNotFoundError(_) => Error::NotFound { reference },
-        E::RegistryError { envelope, .. }
-            if envelope.errors.iter().any(|e| {
-                matches!(
-                    e.code,
-                    oci_client::errors::OciErrorCode::ManifestUnknown
-                        | oci_client::errors::OciErrorCode::NameUnknown
-                        | oci_client::errors::OciErrorCode::NotFound
-                )
-            }) =>
-        {
-            Error::NotFound { reference }
-        }
-        _ => Error::Manifest {
-            reference,
-            source: Box::new(source),
-        },
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("fetching the manifest of {reference}: {source}")]
-    Manifest {
-        reference: String,
+    #[error("cannot reach the registry {registry}: {source}")]
+    Connect {
+        registry: String,
         #[source]
-        source: Box<oci_client::errors::OciDistributionError>,
+        source: reqwest::Error,
     },
-    #[error("the registry refused access to {reference} (401 unauthorized): give credentials with --creds USER:PASSWORD, or check the ones given")]
-    Unauthorized { reference: String },
+    #[error("{what}: {source}")]
+    Transport {
+        what: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{what}: no data for {after:?}; the connection stalled (allow longer with --stall-timeout)")]
+    Stalled { what: String, after: Duration },
+    #[error("{what}: the registry answered {status}{}", message_suffix(.message))]
+    Status {
+        what: String,
+        status: u16,
+        message: String,
+    },
+    #[error("the registry refused access to {reference} ({status}): give credentials with --creds USER:PASSWORD, --authfile, or `hoist login {registry}`, or check the ones given")]
+    Unauthorized {
+        reference: String,
+        registry: String,
+        status: u16,
+    },
+    #[error("the registry {registry} asks for an authentication scheme hoist does not speak: {header:?}")]
+    UnsupportedAuth { registry: String, header: String },
+    #[error("the token service of {registry} gave no usable token: {reason}")]
+    BadToken { registry: String, reason: String },
     #[error("{reference} was not found in the registry (no such repository, tag or digest)")]
     NotFound { reference: String },
-    #[error("fetching blob {digest} of {reference}: {source}")]
+    #[error("{what} is larger than the {limit}-byte limit; the registry is misbehaving")]
+    TooLarge { what: String, limit: usize },
+    #[error("blob {digest}: {source}")]
     Blob {
-        reference: String,
         digest: Digest,
         #[source]
-        source: std::io::Error,
+        source: Box<Error>,
     },
     #[error("the registry sent a manifest for {reference} whose digest is {actual}, not the {expected} that was asked for")]
     ManifestDigestMismatch {
         reference: String,
         expected: Digest,
         actual: Digest,
+    },
+    #[error("{reference}: the registry labels the manifest {content_type:?}, but the document is a {declared}")]
+    ContentTypeMismatch {
+        reference: String,
+        content_type: String,
+        declared: String,
     },
     #[error("{reference} is a Docker schema 1 manifest, which hoist does not support; push the image again with a current tool (docker, podman, skopeo) to get schema 2 or OCI")]
     SchemaOne { reference: String },
@@ -81,8 +81,26 @@ pub enum Error {
         "{reference}: an image index points to another index; nested indexes are not followed"
     )]
     NestedIndex { reference: String },
+    #[error("reading the CA certificates in {path}: {reason}")]
+    Certificates { path: String, reason: String },
+    #[error("credentials: {0}")]
+    Credentials(String),
     #[error(transparent)]
     Store(#[from] hoist_oci::Error),
+    #[error("stopped because another download of the same pull failed")]
+    Aborted,
     #[error("the download task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+fn message_suffix(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+pub(crate) fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }

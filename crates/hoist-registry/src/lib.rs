@@ -1,17 +1,23 @@
 //! Pulling images from an OCI distribution registry into an image layout.
 //!
-//! The protocol, auth and TLS are `oci-client`'s; this crate decides what to fetch (manifest
-//! negotiation, platform choice), fetches blobs concurrently, and streams each one through the
-//! store's verifying writer so nothing unverified becomes visible. Progress is reported as
-//! [`Event`]s; drawing them is the caller's business.
+//! A [`Session`] speaks to one registry (scheme choice, basic and bearer auth, retries, bounded
+//! reads); pulling decides what to fetch (manifest negotiation, platform choice), fetches blobs
+//! concurrently, and streams each one through the store's verifying writer so nothing
+//! unverified becomes visible. Progress is reported as [`Event`]s; drawing them is the caller's
+//! business.
 
+mod auth;
+pub mod authfile;
+mod blob;
 mod client;
 mod error;
 mod events;
 mod manifest;
 mod pull;
+mod session;
 
-pub use client::{Credentials, RegistryOptions};
+pub use client::{Credentials, RegistryOptions, RetryPolicy};
 pub use error::{Error, Result};
 pub use events::Event;
-pub use pull::{pull, PullRequest, Pulled};
+pub use pull::{pull, PlatformChoice, PullRequest, Pulled};
+pub use session::Session;

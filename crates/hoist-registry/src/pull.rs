@@ -1,14 +1,24 @@
-use std::io::Write;
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use futures_util::{StreamExt, TryStreamExt};
-use hoist_oci::{descriptor_digest, Descriptor, Digest, Layout, Platform, Reference};
-use oci_client::client::BlobResponse;
-use oci_client::Client;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::manifest_error;
+use futures_util::StreamExt;
+use hoist_oci::{descriptor_digest, BlobSlot, Descriptor, Digest, Layout, Platform, Reference};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::StatusCode;
+
 use crate::manifest::{self, Document};
-use crate::{Error, Event, RegistryOptions, Result};
+use crate::session::{Session, MANIFEST_LIMIT};
+use crate::{blob, Error, Event, RegistryOptions, Result};
+
+/// Which images of an index to take.
+#[derive(Debug, Clone)]
+pub enum PlatformChoice {
+    One(Platform),
+    /// The index itself and every image it lists (`--all-platforms`).
+    All,
+}
 
 /// What to pull and where to put it.
 pub struct PullRequest<'a> {
@@ -16,14 +26,15 @@ pub struct PullRequest<'a> {
     pub layout: &'a Layout,
     /// The name the image gets in the layout's `index.json`.
     pub ref_name: &'a str,
-    pub platform: &'a Platform,
+    pub platforms: &'a PlatformChoice,
     pub options: &'a RegistryOptions,
 }
 
 /// The image that was pulled.
 #[derive(Debug, Clone)]
 pub struct Pulled {
-    /// The image manifest's descriptor, as recorded in `index.json`.
+    /// The descriptor recorded in `index.json`: an image manifest, or the index with
+    /// [`PlatformChoice::All`].
     pub manifest: Descriptor,
     pub digest: Digest,
     /// Blobs fetched over the network (the rest were in the layout already).
@@ -32,166 +43,274 @@ pub struct Pulled {
 
 pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
 
-/// Pulls one image (the platform's, if the reference names an index) into the layout, and names
-/// it `ref_name`. The manifest is written after every blob it references and `index.json` last,
-/// so an interrupted pull leaves the layout as it was, apart from complete, verified blobs.
+/// Pulls one image (the platform's, if the reference names an index), or a whole index, into
+/// the layout, and names it `ref_name`. Manifests are written after every blob they reference
+/// and `index.json` last, so an interrupted pull leaves the layout as it was, apart from
+/// complete, verified blobs and partial files the next pull resumes.
 pub async fn pull(request: PullRequest<'_>, events: EventSink) -> Result<Pulled> {
-    let client = request.options.client();
-    let auth = request.options.auth();
-    let reference = request.reference;
-    let mut target = to_client_reference(reference);
-
-    let (mut bytes, mut digest) = fetch_manifest(&client, &auth, reference, &target).await?;
-    let (manifest, media_type) = match manifest::parse(reference, &bytes)? {
-        Document::Image {
-            manifest,
-            media_type,
-        } => (manifest, media_type),
-        Document::Index(index) => {
-            let entry = manifest::choose_platform(reference, &index, request.platform)?;
-            let entry_digest = descriptor_digest(entry)?;
-            target = target.clone_with_digest(entry_digest.to_string());
-            let pinned = pinned(reference, &entry_digest);
-            (bytes, digest) = fetch_manifest(&client, &auth, &pinned, &target).await?;
-            match manifest::parse(&pinned, &bytes)? {
-                Document::Image {
-                    manifest,
-                    media_type,
-                } => (manifest, media_type),
-                Document::Index(_) => {
-                    return Err(Error::NestedIndex {
-                        reference: pinned.to_string(),
-                    })
-                }
-            }
+    let session = Arc::new(Session::connect(request.reference.registry(), request.options).await?);
+    let remote = Remote {
+        session,
+        reference: request.reference.clone(),
+    };
+    let top = remote.manifest(request.reference).await?;
+    let (images, top_descriptor): (Vec<Fetched>, Descriptor) = match &top.document {
+        Document::Image(_) => {
+            let descriptor = top.descriptor();
+            (vec![top], descriptor)
         }
+        Document::Index(index) => match request.platforms {
+            PlatformChoice::One(platform) => {
+                let entry = manifest::choose_platform(request.reference, index, platform)?;
+                let image = remote.child(entry).await?;
+                let descriptor = image.descriptor();
+                (vec![image], descriptor)
+            }
+            PlatformChoice::All => {
+                let mut images = Vec::new();
+                for entry in index.manifests() {
+                    images.push(remote.child(entry).await?);
+                }
+                let descriptor = top.descriptor();
+                images.push(top);
+                (images, descriptor)
+            }
+        },
     };
 
-    let mut blobs = vec![manifest.config().clone()];
-    blobs.extend(manifest.layers().iter().cloned());
+    let mut seen = HashSet::new();
+    let blobs: Vec<Descriptor> = images
+        .iter()
+        .flat_map(Fetched::blobs)
+        .filter(|d| seen.insert(d.digest().to_string()))
+        .collect();
     events(Event::Resolved {
-        manifest: digest.clone(),
+        manifest: descriptor_digest(&top_descriptor)?,
         blobs: blobs.len(),
     });
-    let target = Arc::new(target);
-    let fetched: Vec<bool> = futures_util::stream::iter(blobs.into_iter().map(|descriptor| {
-        let job = BlobJob {
-            client: client.clone(),
-            target: Arc::clone(&target),
-            reference: reference.to_string(),
-            layout: request.layout.clone(),
-            events: Arc::clone(&events),
-        };
+    // The first failure stops the other downloads, and is reported once they have stopped:
+    // none is left writing into the layout after pull returns.
+    let abort = Arc::new(AtomicBool::new(false));
+    let mut downloads = futures_util::stream::iter(blobs.into_iter().map(|descriptor| {
+        let remote = remote.clone();
+        let layout = request.layout.clone();
+        let events = Arc::clone(&events);
+        let abort = Arc::clone(&abort);
         // Spawned, not just polled, so hashing of concurrent blobs spreads over the cores.
-        tokio::spawn(job.fetch(descriptor))
+        tokio::spawn(async move { remote.fetch_blob(&layout, &descriptor, &events, &abort).await })
     }))
-    .buffer_unordered(request.options.jobs.max(1))
-    .map(|joined| joined?)
-    .try_collect()
-    .await?;
+    .buffer_unordered(request.options.jobs.max(1));
+    let mut fetched = 0;
+    let mut failure = None;
+    while let Some(joined) = downloads.next().await {
+        match joined.map_err(Error::from).and_then(|r| r) {
+            Ok(true) => fetched += 1,
+            Ok(false) => {}
+            Err(Error::Aborted) => {}
+            Err(error) => {
+                abort.store(true, Ordering::SeqCst);
+                failure.get_or_insert(error);
+            }
+        }
+    }
+    if let Some(error) = failure {
+        return Err(error);
+    }
 
-    let manifest_descriptor = Descriptor::new(
-        oci_spec_media_type(&media_type),
-        bytes.len() as u64,
-        oci_digest(&digest),
-    );
-    request.layout.write_blob(&bytes, &manifest_descriptor)?;
-    request
-        .layout
-        .set_ref(request.ref_name, &manifest_descriptor)?;
+    // Children before the index that lists them.
+    for image in &images {
+        request.layout.write_blob(&image.bytes, &image.descriptor())?;
+    }
+    request.layout.set_ref(request.ref_name, &top_descriptor)?;
     Ok(Pulled {
-        manifest: manifest_descriptor,
-        digest,
-        blobs_fetched: fetched.into_iter().filter(|f| *f).count(),
+        digest: descriptor_digest(&top_descriptor)?,
+        manifest: top_descriptor,
+        blobs_fetched: fetched,
     })
 }
 
-/// Fetches a manifest and checks it against the digest the reference pins, if any.
-async fn fetch_manifest(
-    client: &Client,
-    auth: &oci_client::secrets::RegistryAuth,
-    reference: &Reference,
-    target: &oci_client::Reference,
-) -> Result<(Vec<u8>, Digest)> {
-    let (bytes, _) = client
-        .pull_manifest_raw(target, auth, hoist_oci::media_type::ACCEPTED_MANIFESTS)
-        .await
-        .map_err(|source| manifest_error(reference, source))?;
-    let actual = Digest::of(&bytes);
-    if let Some(expected) = reference.digest() {
-        if &actual != expected {
-            return Err(Error::ManifestDigestMismatch {
-                reference: reference.to_string(),
-                expected: expected.clone(),
-                actual,
-            });
+/// A manifest or index as fetched: its bytes, what they are, and their digest.
+pub(crate) struct Fetched {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) media_type: String,
+    pub(crate) digest: Digest,
+    pub(crate) document: Document,
+}
+
+impl Fetched {
+    pub(crate) fn descriptor(&self) -> Descriptor {
+        Descriptor::new(
+            oci_spec::image::MediaType::from(self.media_type.as_str()),
+            self.bytes.len() as u64,
+            self.digest
+                .to_string()
+                .parse::<oci_spec::image::Digest>()
+                .expect("hoist digests are valid OCI digests"),
+        )
+    }
+
+    /// The config and layers of an image; nothing for an index.
+    fn blobs(&self) -> Vec<Descriptor> {
+        match &self.document {
+            Document::Image(manifest) => std::iter::once(manifest.config().clone())
+                .chain(manifest.layers().iter().cloned())
+                .collect(),
+            Document::Index(_) => Vec::new(),
         }
     }
-    Ok((bytes.to_vec(), actual))
 }
 
-struct BlobJob {
-    client: Client,
-    target: Arc<oci_client::Reference>,
-    reference: String,
-    layout: Layout,
-    events: EventSink,
+/// A repository in a registry, reached through one session.
+#[derive(Clone)]
+pub(crate) struct Remote {
+    pub(crate) session: Arc<Session>,
+    pub(crate) reference: Reference,
 }
 
-impl BlobJob {
+impl Remote {
+    fn scope(&self) -> String {
+        format!("repository:{}:pull", self.reference.repository())
+    }
+
+    /// Fetches the manifest `reference` names (by tag or digest), checked against the digest it
+    /// pins, its `Content-Type`, and a size cap.
+    pub(crate) async fn manifest(&self, reference: &Reference) -> Result<Fetched> {
+        let target = match (reference.digest(), reference.tag()) {
+            (Some(digest), _) => digest.to_string(),
+            (None, Some(tag)) => tag.to_string(),
+            (None, None) => unreachable!("parsing gives every reference a tag or a digest"),
+        };
+        let url = self
+            .session
+            .url(&format!("{}/manifests/{target}", reference.repository()));
+        let what = format!("fetching the manifest of {reference}");
+        let response = self
+            .session
+            .send(&what, &self.scope(), |http| {
+                http.get(&url)
+                    .header(ACCEPT, hoist_oci::media_type::ACCEPTED_MANIFESTS.join(", "))
+            })
+            .await?;
+        match response.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => {
+                return Err(Error::NotFound {
+                    reference: reference.to_string(),
+                })
+            }
+            _ => {
+                return Err(self
+                    .session
+                    .failure(&what, &reference.to_string(), response)
+                    .await)
+            }
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
+        let bytes = self
+            .session
+            .read_bounded(response, MANIFEST_LIMIT, &what)
+            .await?;
+        let digest = Digest::of(&bytes);
+        if let Some(expected) = reference.digest() {
+            if &digest != expected {
+                return Err(Error::ManifestDigestMismatch {
+                    reference: reference.to_string(),
+                    expected: expected.clone(),
+                    actual: digest,
+                });
+            }
+        }
+        let (document, media_type) = manifest::parse(reference, &bytes, content_type.as_deref())?;
+        Ok(Fetched {
+            bytes,
+            media_type,
+            digest,
+            document,
+        })
+    }
+
+    /// Fetches an image an index lists; a nested index is refused.
+    async fn child(&self, entry: &Descriptor) -> Result<Fetched> {
+        let pinned = pinned(&self.reference, &descriptor_digest(entry)?);
+        let fetched = self.manifest(&pinned).await?;
+        if matches!(fetched.document, Document::Index(_)) {
+            return Err(Error::NestedIndex {
+                reference: pinned.to_string(),
+            });
+        }
+        Ok(fetched)
+    }
+
     /// Streams one blob into the layout through its verifying writer. Returns whether it had to
     /// be fetched.
-    async fn fetch(self, descriptor: Descriptor) -> Result<bool> {
-        let digest = descriptor_digest(&descriptor)?;
+    async fn fetch_blob(
+        &self,
+        layout: &Layout,
+        descriptor: &Descriptor,
+        events: &EventSink,
+        abort: &AtomicBool,
+    ) -> Result<bool> {
+        let digest = descriptor_digest(descriptor)?;
         let size = descriptor.size();
-        if self.layout.has_blob(&digest, size) {
-            (self.events)(Event::BlobDone {
-                digest,
-                fetched: false,
-            });
-            return Ok(false);
-        }
-        (self.events)(Event::BlobStarted {
+        let mut writer = loop {
+            if abort.load(Ordering::SeqCst) {
+                return Err(Error::Aborted);
+            }
+            match layout.try_begin_blob(&digest, size)? {
+                BlobSlot::Writer(writer) => break writer,
+                BlobSlot::Present => {
+                    events(Event::BlobDone {
+                        digest,
+                        fetched: false,
+                    });
+                    return Ok(false);
+                }
+                // Another pull is fetching it into this layout; it will be there soon.
+                BlobSlot::Busy => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        };
+        events(Event::BlobStarted {
             digest: digest.clone(),
             size,
         });
-        let blob_error = |source: std::io::Error| Error::Blob {
-            reference: self.reference.clone(),
-            digest: digest.clone(),
-            source,
-        };
-        // A ranged request from offset 0: oci-client then hands back the plain stream (on a
-        // 206) instead of hashing it a second time; the store's writer verifies every byte.
-        let response = self
-            .client
-            .pull_blob_stream_partial(&self.target, digest.to_string().as_str(), 0, None)
-            .await
-            .map_err(|e| blob_error(std::io::Error::other(e)))?;
-        let mut stream = match response {
-            BlobResponse::Full(stream) | BlobResponse::Partial(stream) => stream,
-        };
-        let mut writer = self.layout.begin_blob()?;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(blob_error)?;
-            // Bounded by the descriptor: a registry that sends more is cut off at once.
-            if writer.bytes_written() + chunk.len() as u64 > size {
-                return Err(hoist_oci::Error::SizeMismatch {
-                    digest,
-                    expected: size,
-                    actual: writer.bytes_written() + chunk.len() as u64,
-                }
-                .into());
-            }
-            // A plain blocking write: it lands in the page cache through a 256 KiB buffer, which
-            // is cheaper than a hop to the blocking pool per chunk.
-            writer.write_all(&chunk).map_err(blob_error)?;
-            (self.events)(Event::BlobProgress {
+        let progress = |bytes| {
+            events(Event::BlobProgress {
                 digest: digest.clone(),
-                bytes: writer.bytes_written(),
-            });
+                bytes,
+            })
+        };
+        let blob_error = |source: Error| Error::Blob {
+            digest: digest.clone(),
+            source: Box::new(source),
+        };
+        let downloaded = blob::download(
+            &self.session,
+            self.reference.repository(),
+            &digest,
+            &mut writer,
+            &progress,
+            abort,
+        )
+        .await;
+        match downloaded {
+            Ok(()) => writer.commit().map_err(|e| blob_error(e.into()))?,
+            // A body longer than its descriptor: what was written is not the blob. Or another
+            // blob failed: this pull ends, with nothing of its own left behind.
+            Err(error @ (Error::Store(_) | Error::Aborted)) => {
+                writer.discard();
+                return Err(match error {
+                    Error::Aborted => error,
+                    error => blob_error(error),
+                });
+            }
+            // Anything else keeps the partial file, for the next pull to resume.
+            Err(error) => return Err(blob_error(error)),
         }
-        writer.commit(&digest, size)?;
-        (self.events)(Event::BlobDone {
+        events(Event::BlobDone {
             digest,
             fetched: true,
         });
@@ -199,33 +318,8 @@ impl BlobJob {
     }
 }
 
-fn to_client_reference(reference: &Reference) -> oci_client::Reference {
-    let (registry, repository) = (
-        reference.registry().to_string(),
-        reference.repository().to_string(),
-    );
-    match (reference.tag(), reference.digest()) {
-        (_, Some(digest)) => {
-            oci_client::Reference::with_digest(registry, repository, digest.to_string())
-        }
-        (Some(tag), None) => oci_client::Reference::with_tag(registry, repository, tag.to_string()),
-        (None, None) => unreachable!("parsing gives every reference a tag or a digest"),
-    }
-}
-
-fn pinned(reference: &Reference, digest: &Digest) -> Reference {
+pub(crate) fn pinned(reference: &Reference, digest: &Digest) -> Reference {
     format!("{}@{digest}", reference.name())
         .parse()
         .expect("a parsed name with a valid digest parses")
-}
-
-fn oci_digest(digest: &Digest) -> oci_spec::image::Digest {
-    digest
-        .to_string()
-        .parse()
-        .expect("hoist digests are valid OCI digests")
-}
-
-fn oci_spec_media_type(media_type: &str) -> oci_spec::image::MediaType {
-    oci_spec::image::MediaType::from(media_type)
 }

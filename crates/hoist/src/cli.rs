@@ -92,6 +92,56 @@ pub enum Command {
     Spec(SpecArgs),
     /// Print what this runtime supports, as JSON (like `runc features`)
     Features,
+    /// Store credentials for a registry, after checking them (like `podman login`)
+    Login(LoginArgs),
+    /// Remove stored credentials (like `podman logout`)
+    Logout(LogoutArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry, as HOST[:PORT]
+    pub registry: String,
+
+    /// The user name [default: asked]
+    #[arg(short, long)]
+    pub username: Option<String>,
+
+    /// The password [default: asked, or read from stdin with --password-stdin]
+    #[arg(short, long)]
+    pub password: Option<String>,
+
+    /// Read the password from stdin
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// The auth file to write [default: $REGISTRY_AUTH_FILE, else
+    /// $XDG_RUNTIME_DIR/containers/auth.json]
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+
+    /// Require HTTPS with a verified certificate (see `hoist pull --help`)
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tls_verify: bool,
+
+    /// CA certificates (*.crt) for the registry
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry, as HOST[:PORT]
+    #[arg(required_unless_present = "all")]
+    pub registry: Option<String>,
+
+    /// Remove the credentials of every registry
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// The auth file to change [default: as for login]
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -207,15 +257,42 @@ pub struct UpdateArgs {
     pub id: String,
 }
 
+/// How to reach and authenticate to registries (skopeo's and podman's names).
 #[derive(Debug, Args)]
-pub struct TlsArgs {
-    /// Require HTTPS with a verified certificate; `--tls-verify=false` allows plain HTTP
+pub struct RegistryArgs {
+    /// Require HTTPS with a verified certificate; with `--tls-verify=false` an unverified
+    /// certificate is accepted and plain HTTP is tried after HTTPS (loopback registries may
+    /// always fall back to HTTP)
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", value_name = "BOOL")]
     pub tls_verify: bool,
 
-    /// Registry credentials as USER:PASSWORD
-    #[arg(long, value_name = "USER:PASSWORD")]
+    /// CA certificates (*.crt) for the registry [default: /etc/containers/certs.d/HOST/ and
+    /// /etc/docker/certs.d/HOST/]
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+
+    /// Registry credentials as USER:PASSWORD (or USER, to be asked for the password)
+    #[arg(long, value_name = "USER[:PASSWORD]")]
     pub creds: Option<String>,
+
+    /// Read credentials from this auth file [default: $REGISTRY_AUTH_FILE, then
+    /// $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json,
+    /// ~/.docker/config.json with its credential helpers]
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+
+    /// Retries after a network error, a stall, a 429 or a 5xx (never after 401/403/404 or a
+    /// digest mismatch)
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub retry_times: u32,
+
+    /// The first wait before a retry; later ones double (e.g. 500ms, 2s)
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub retry_delay: std::time::Duration,
+
+    /// Cut and retry a transfer that delivers nothing for this long
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub stall_timeout: std::time::Duration,
 
     /// Platform to choose from a multi-platform image, as os/arch[/variant] [default: this host]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
@@ -234,7 +311,11 @@ pub struct PullArgs {
     pub dest: Option<String>,
 
     #[command(flatten)]
-    pub tls: TlsArgs,
+    pub registry: RegistryArgs,
+
+    /// Take every platform of a multi-platform image, and the index itself
+    #[arg(long, conflicts_with = "platform")]
+    pub all_platforms: bool,
 
     /// Blobs to download at once
     #[arg(long, default_value_t = 6, value_name = "N")]
@@ -243,6 +324,10 @@ pub struct PullArgs {
     /// Print nothing but errors
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Print the result as JSON on stdout (the digest, the destination, blob counts)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -323,7 +408,7 @@ pub struct RunArgs {
     pub name: Option<String>,
 
     #[command(flatten)]
-    pub tls: TlsArgs,
+    pub registry: RegistryArgs,
 
     /// IMAGE [CMD...] (podman shape), or ID (runc shape, with --bundle)
     #[arg(

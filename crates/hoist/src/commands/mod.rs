@@ -1,4 +1,6 @@
+mod login;
 mod pull;
+mod registry;
 mod run;
 mod runtime;
 mod unpack;
@@ -6,8 +8,6 @@ mod unpack;
 use crate::cli::{Cli, Command};
 use crate::store::default_runtime_root;
 use crate::{Failure, EXIT_HOIST_ERROR, EXIT_RUNTIME_ERROR};
-
-pub use pull::pull_into;
 
 /// Runs a command; `Ok` carries the exit code (a foreground run's is the container's).
 pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
@@ -51,5 +51,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Update(args) => runtime_verb(runtime::update(&runtime, args).map(|()| 0)),
         Command::Spec(args) => runtime_verb(runtime::spec(args).map(|()| 0)),
         Command::Features => runtime_verb(runtime::features().map(|()| 0)),
+        Command::Login(args) => image_verb(login::login(args).map(|()| 0)),
+        Command::Logout(args) => image_verb(login::logout(args).map(|()| 0)),
     }
 }

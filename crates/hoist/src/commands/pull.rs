@@ -1,8 +1,9 @@
 use anyhow::{anyhow, Context};
 use hoist_oci::{Layout, Platform, Reference};
-use hoist_registry::{Credentials, PullRequest, Pulled, RegistryOptions};
+use hoist_registry::{PlatformChoice, PullRequest, Pulled, RegistryOptions};
 
-use crate::cli::{PullArgs, TlsArgs};
+use crate::cli::{PullArgs, RegistryArgs};
+use crate::commands::registry;
 use crate::progress::pull_progress;
 use crate::store::{split_layout_arg, Store};
 
@@ -12,7 +13,7 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
         Some(dest) => {
             let rest = dest
                 .strip_prefix("oci:")
-                .ok_or_else(|| anyhow!("--dest {dest:?} is not supported: use oci:DIR[:TAG]"))?;
+                .ok_or_else(|| anyhow!("--dest {dest:?} is not supported: use oci:DIR[:TAG], or `hoist copy` for other destinations"))?;
             let (dir, tag) = split_layout_arg(rest);
             let tag = tag.or_else(|| reference.tag().map(str::to_string)).ok_or_else(|| {
                 anyhow!("{reference} has no tag to name it by in the layout: give one, as --dest oci:{}:TAG", dir.display())
@@ -27,9 +28,25 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
             (layout, reference.to_string(), "hoist's store".to_string())
         }
     };
-    let pulled = pull_into(
-        &reference, &layout, &ref_name, &args.tls, args.jobs, args.quiet,
-    )?;
+    let platforms = if args.all_platforms {
+        PlatformChoice::All
+    } else {
+        PlatformChoice::One(platform(&args.registry)?)
+    };
+    let options = registry::options(&args.registry, args.jobs)?;
+    let quiet = args.quiet || args.json;
+    let pulled = pull_into(&reference, &layout, &ref_name, &platforms, &options, quiet)?;
+    if args.json {
+        let summary = serde_json::json!({
+            "reference": reference.to_string(),
+            "destination": destination,
+            "digest": pulled.digest.to_string(),
+            "mediaType": pulled.manifest.media_type().to_string(),
+            "blobsFetched": pulled.blobs_fetched,
+        });
+        println!("{summary}");
+        return Ok(());
+    }
     if !args.quiet {
         eprintln!("Pulled {reference} into {destination}");
     }
@@ -37,50 +54,29 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pulls on an async runtime that is shut down before returning, so that a caller about to
-/// clone a container's init is single-threaded again.
+/// `--platform`, or this host's.
+pub fn platform(args: &RegistryArgs) -> anyhow::Result<Platform> {
+    match &args.platform {
+        Some(p) => p.parse::<Platform>().map_err(|e| anyhow!(e)),
+        None => Ok(Platform::host()),
+    }
+}
+
 pub fn pull_into(
     reference: &Reference,
     layout: &Layout,
     ref_name: &str,
-    tls: &TlsArgs,
-    jobs: usize,
+    platforms: &PlatformChoice,
+    options: &RegistryOptions,
     quiet: bool,
 ) -> anyhow::Result<Pulled> {
-    let platform = match &tls.platform {
-        Some(p) => p.parse::<Platform>().map_err(|e| anyhow!(e))?,
-        None => Platform::host(),
-    };
-    let credentials = tls
-        .creds
-        .as_deref()
-        .map(|c| {
-            let (username, password) = c
-                .split_once(':')
-                .ok_or_else(|| anyhow!("--creds must be USER:PASSWORD"))?;
-            Ok::<_, anyhow::Error>(Credentials {
-                username: username.to_string(),
-                password: password.to_string(),
-            })
-        })
-        .transpose()?;
-    let options = RegistryOptions {
-        tls_verify: tls.tls_verify,
-        credentials,
-        jobs,
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime for the download")?;
     let request = PullRequest {
         reference,
         layout,
         ref_name,
-        platform: &platform,
-        options: &options,
+        platforms,
+        options,
     };
-    let result = runtime.block_on(hoist_registry::pull(request, pull_progress(quiet)));
-    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-    result.with_context(|| format!("pulling {reference}"))
+    registry::block_on(hoist_registry::pull(request, pull_progress(quiet)))?
+        .with_context(|| format!("pulling {reference}"))
 }

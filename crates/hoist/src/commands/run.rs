@@ -3,14 +3,15 @@
 use std::io::Read;
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context};
-use hoist_oci::{ImageConfiguration, Platform, Reference};
+use anyhow::{bail, Context};
+use hoist_oci::{ImageConfiguration, Reference};
+use hoist_registry::PlatformChoice;
 use hoist_runtime::{CreateOptions, Runtime};
 use hoist_unpack::UnpackOptions;
 use oci_spec::runtime::Spec;
 
 use crate::cli::RunArgs;
-use crate::commands::pull_into;
+use crate::commands::{pull, registry};
 use crate::store::Store;
 
 pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
@@ -49,7 +50,9 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     let manifest = match layout.resolve(Some(&name)) {
         Ok(descriptor) => descriptor,
         Err(_) => {
-            pull_into(&reference, &layout, &name, &args.tls, 6, false)?;
+            let platforms = PlatformChoice::One(pull::platform(&args.registry)?);
+            let options = registry::options(&args.registry, 6)?;
+            pull::pull_into(&reference, &layout, &name, &platforms, &options, false)?;
             layout.resolve(Some(&name))?
         }
     };
@@ -67,9 +70,7 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
         );
     }
     let mut options = UnpackOptions::default();
-    if let Some(platform) = &args.tls.platform {
-        options.platform = platform.parse::<Platform>().map_err(|e| anyhow!(e))?;
-    }
+    options.platform = pull::platform(&args.registry)?;
     let unpacked = hoist_unpack::unpack(&layout, &manifest, &bundle, &options)
         .with_context(|| format!("unpacking {reference}"))?;
 

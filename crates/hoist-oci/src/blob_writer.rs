@@ -1,0 +1,252 @@
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
+
+use rustix::fs::FlockOperation;
+
+use crate::layout::sync_dir;
+use crate::verify::Tally;
+use crate::{Digest, Error, Layout, Result};
+
+/// What [`Layout::try_begin_blob`] found.
+pub enum BlobSlot {
+    /// The blob is in the layout already.
+    Present,
+    /// Another writer (in this process or another) holds it; try again after a while.
+    Busy,
+    /// This caller now owns the blob's partial file.
+    Writer(BlobWriter),
+}
+
+/// A blob being written into the layout, under `blobs/sha256/.partial-<hex>` and an exclusive
+/// flock on it, so one writer at a time owns a digest. The blob becomes visible only when
+/// [`BlobWriter::commit`] has checked its size and digest and renamed it into place.
+///
+/// Bytes an earlier writer left behind (a dropped writer, or a pull killed with SIGKILL) are kept:
+/// the next writer hashes them again and continues after them, so a download resumes where the
+/// last one stopped. Whatever is resumed is verified whole at commit, like anything else.
+pub struct BlobWriter {
+    file: BufWriter<File>,
+    tally: Tally,
+    partial: PathBuf,
+    target: PathBuf,
+    expected: Digest,
+    expected_size: u64,
+}
+
+impl Layout {
+    /// Claims the blob `digest` for writing without waiting for another writer.
+    pub fn try_begin_blob(&self, digest: &Digest, size: u64) -> Result<BlobSlot> {
+        if self.has_blob(digest, size) {
+            return Ok(BlobSlot::Present);
+        }
+        let target = self.blob_path(digest);
+        let partial = target.with_file_name(format!(".partial-{}", digest.hex()));
+        loop {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644)
+                .open(&partial)
+                .map_err(Error::io(&partial))?;
+            match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::WOULDBLOCK) => return Ok(BlobSlot::Busy),
+                Err(e) => return Err(Error::io(&partial)(e.into())),
+            }
+            // The lock holder before us may have committed (renamed this file into place) or
+            // discarded it (unlinked it) while we waited: then our fd is not the partial file.
+            let still_linked = fs::metadata(&partial)
+                .is_ok_and(|m| m.ino() == file.metadata().map(|f| f.ino()).unwrap_or(0));
+            if !still_linked {
+                continue;
+            }
+            if self.has_blob(digest, size) {
+                let _ = fs::remove_file(&partial);
+                return Ok(BlobSlot::Present);
+            }
+            return BlobWriter::resume(file, partial, target, digest.clone(), size)
+                .map(BlobSlot::Writer);
+        }
+    }
+
+    /// Claims the blob `digest` for writing, waiting for another writer if there is one.
+    /// `None` when the blob is (or has meanwhile become) present.
+    pub fn begin_blob(&self, digest: &Digest, size: u64) -> Result<Option<BlobWriter>> {
+        loop {
+            match self.try_begin_blob(digest, size)? {
+                BlobSlot::Present => return Ok(None),
+                BlobSlot::Writer(writer) => return Ok(Some(writer)),
+                BlobSlot::Busy => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+    }
+}
+
+impl BlobWriter {
+    fn resume(
+        mut file: File,
+        partial: PathBuf,
+        target: PathBuf,
+        expected: Digest,
+        expected_size: u64,
+    ) -> Result<BlobWriter> {
+        let io_error = |e| Error::io(&partial)(e);
+        let mut tally = Tally::default();
+        let existing = file.metadata().map_err(io_error)?.len();
+        if existing > expected_size {
+            file.set_len(0).map_err(io_error)?;
+        } else if existing > 0 {
+            let mut buffer = vec![0u8; 256 * 1024];
+            loop {
+                let n = file.read(&mut buffer).map_err(io_error)?;
+                if n == 0 {
+                    break;
+                }
+                tally.update(&buffer[..n]);
+            }
+        }
+        file.seek(SeekFrom::End(0)).map_err(io_error)?;
+        Ok(BlobWriter {
+            file: BufWriter::with_capacity(256 * 1024, file),
+            tally,
+            partial,
+            target,
+            expected,
+            expected_size,
+        })
+    }
+
+    /// Bytes of the blob held so far, resumed ones included: where a download continues.
+    pub fn bytes_written(&self) -> u64 {
+        self.tally.bytes
+    }
+
+    pub fn expected_size(&self) -> u64 {
+        self.expected_size
+    }
+
+    /// Forgets what was written, for a source that starts again from the first byte.
+    pub fn restart(&mut self) -> Result<()> {
+        let io_error = Error::io(&self.partial);
+        self.file.flush().map_err(Error::io(&self.partial))?;
+        let file = self.file.get_mut();
+        file.set_len(0).map_err(Error::io(&self.partial))?;
+        file.seek(SeekFrom::Start(0)).map_err(io_error)?;
+        self.tally = Tally::default();
+        Ok(())
+    }
+
+    /// Writes more of the blob; more bytes than the descriptor's size is an error, at once.
+    pub fn append(&mut self, chunk: &[u8]) -> Result<()> {
+        let total = self.tally.bytes + chunk.len() as u64;
+        if total > self.expected_size {
+            return Err(Error::SizeMismatch {
+                digest: self.expected.clone(),
+                expected: self.expected_size,
+                actual: total,
+            });
+        }
+        self.write_all(chunk).map_err(Error::io(&self.partial))
+    }
+
+    /// Drops the partial file: what it holds is known to be wrong.
+    pub fn discard(self) {
+        let _ = fs::remove_file(&self.partial);
+    }
+
+    /// Verifies what was written and, if it matches, makes it visible by atomic rename. A blob
+    /// that does not match is removed, so the next attempt starts from nothing.
+    pub fn commit(mut self) -> Result<()> {
+        let io_error = |e| Error::io(&self.target)(e);
+        self.file.flush().map_err(io_error)?;
+        let mismatch = if self.tally.bytes != self.expected_size {
+            Some(Error::SizeMismatch {
+                digest: self.expected.clone(),
+                expected: self.expected_size,
+                actual: self.tally.bytes,
+            })
+        } else {
+            let actual = std::mem::take(&mut self.tally).digest();
+            (actual != self.expected).then(|| Error::DigestMismatch {
+                expected: self.expected.clone(),
+                actual,
+            })
+        };
+        if let Some(error) = mismatch {
+            self.discard();
+            return Err(error);
+        }
+        self.file.get_ref().sync_all().map_err(io_error)?;
+        fs::rename(&self.partial, &self.target).map_err(io_error)?;
+        let dir = self.target.parent().expect("blob paths have a parent");
+        sync_dir(dir)
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.tally.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupted_blob_is_resumed_and_verified_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let content = b"the whole content of one blob".to_vec();
+        let digest = Digest::of(&content);
+        let size = content.len() as u64;
+
+        let mut first = layout.begin_blob(&digest, size).unwrap().unwrap();
+        first.append(&content[..10]).unwrap();
+        assert!(matches!(
+            layout.try_begin_blob(&digest, size).unwrap(),
+            BlobSlot::Busy
+        ));
+        drop(first);
+
+        let mut second = layout.begin_blob(&digest, size).unwrap().unwrap();
+        assert_eq!(second.bytes_written(), 10);
+        assert!(second.append(&content[10..]).is_ok());
+        assert!(second.append(b"x").is_err(), "a byte past the size is refused");
+        second.commit().unwrap();
+        assert_eq!(fs::read(layout.blob_path(&digest)).unwrap(), content);
+        assert!(matches!(
+            layout.try_begin_blob(&digest, size).unwrap(),
+            BlobSlot::Present
+        ));
+    }
+
+    #[test]
+    fn a_wrong_blob_is_refused_and_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let digest = Digest::of(b"right");
+        let mut writer = layout.begin_blob(&digest, 5).unwrap().unwrap();
+        writer.append(b"wrong").unwrap();
+        assert!(matches!(writer.commit(), Err(Error::DigestMismatch { .. })));
+        let names: Vec<_> = fs::read_dir(dir.path().join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(names.is_empty(), "left behind: {names:?}");
+        let mut writer = layout.begin_blob(&digest, 5).unwrap().unwrap();
+        assert_eq!(writer.bytes_written(), 0);
+        writer.append(b"right").unwrap();
+        writer.commit().unwrap();
+    }
+}

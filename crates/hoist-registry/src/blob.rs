@@ -1,0 +1,118 @@
+//! One blob from the registry into the layout, resumed with `Range` after a cut or a stall.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hoist_oci::{BlobWriter, Digest};
+use reqwest::header::{CONTENT_RANGE, RANGE};
+use reqwest::StatusCode;
+
+use crate::session::Session;
+use crate::{Error, Result};
+
+/// Streams blob `digest` of `repository` into `writer`, continuing from what it already holds
+/// (a resumed partial file). A transfer that breaks off is resumed where it stopped, as long as
+/// each attempt brings new bytes or the retries last; the writer's own size check cuts off a
+/// body longer than the descriptor.
+pub(crate) async fn download(
+    session: &Session,
+    repository: &str,
+    digest: &Digest,
+    writer: &mut BlobWriter,
+    progress: &(dyn Fn(u64) + Send + Sync),
+    abort: &AtomicBool,
+) -> Result<()> {
+    let mut failures = 0;
+    loop {
+        let offset = writer.bytes_written();
+        if offset == writer.expected_size() {
+            return Ok(());
+        }
+        match attempt(session, repository, digest, writer, offset, progress, abort).await {
+            Ok(()) => return Ok(()),
+            Err(Attempt::Final(error)) => return Err(error),
+            Err(Attempt::BrokenOff(error)) => {
+                if writer.bytes_written() > offset {
+                    failures = 0;
+                }
+                if failures >= session.retry().times {
+                    return Err(error);
+                }
+                failures += 1;
+                let wait = session.retry().backoff(failures);
+                tracing::debug!(%error, resume_at = writer.bytes_written(), ?wait, "resuming blob");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+enum Attempt {
+    /// Retried already, or not worth retrying.
+    Final(Error),
+    /// The body broke off: worth resuming.
+    BrokenOff(Error),
+}
+
+async fn attempt(
+    session: &Session,
+    repository: &str,
+    digest: &Digest,
+    writer: &mut BlobWriter,
+    offset: u64,
+    progress: &(dyn Fn(u64) + Send + Sync),
+    abort: &AtomicBool,
+) -> Result<(), Attempt> {
+    let url = session.url(&format!("{repository}/blobs/{digest}"));
+    let what = format!("downloading from {}", session.registry());
+    let scope = format!("repository:{repository}:pull");
+    let response = session
+        .send(&what, &scope, |http| {
+            let request = http.get(&url);
+            if offset > 0 {
+                request.header(RANGE, format!("bytes={offset}-"))
+            } else {
+                request
+            }
+        })
+        .await
+        .map_err(Attempt::Final)?;
+    let store_error = |e: hoist_oci::Error| Attempt::Final(e.into());
+    match response.status() {
+        StatusCode::OK => writer.restart().map_err(store_error)?,
+        StatusCode::PARTIAL_CONTENT if range_start(response.headers()) == Some(offset) => {}
+        StatusCode::PARTIAL_CONTENT | StatusCode::RANGE_NOT_SATISFIABLE => {
+            // The registry cannot continue where we stopped: start over without a range.
+            writer.restart().map_err(store_error)?;
+            return Err(Attempt::BrokenOff(Error::Status {
+                what,
+                status: response.status().as_u16(),
+                message: "the registry did not resume at the offset asked for".into(),
+            }));
+        }
+        _ => {
+            let reference = format!("{}/{repository}@{digest}", session.registry());
+            return Err(Attempt::Final(
+                session.failure(&what, &reference, response).await,
+            ));
+        }
+    }
+    let mut stream = response.bytes_stream();
+    loop {
+        match session.next_chunk(&mut stream, &what).await {
+            Ok(Some(_)) if abort.load(Ordering::Relaxed) => return Err(Attempt::Final(Error::Aborted)),
+            Ok(Some(chunk)) => {
+                writer.append(&chunk).map_err(store_error)?;
+                progress(writer.bytes_written());
+            }
+            Ok(None) => return Ok(()),
+            Err(error) => return Err(Attempt::BrokenOff(error)),
+        }
+    }
+}
+
+/// The first byte position of a `Content-Range: bytes START-END/TOTAL` answer.
+fn range_start(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let value = headers.get(CONTENT_RANGE)?.to_str().ok()?;
+    let range = value.trim().strip_prefix("bytes ")?;
+    range.split('-').next()?.trim().parse().ok()
+}

@@ -1,0 +1,497 @@
+//! One registry, spoken to over HTTP: scheme choice, auth, retries, bounded reads.
+//!
+//! Written on reqwest rather than on oci-client: hoist needs what oci-client keeps inside —
+//! the manifest's `Content-Type`, size caps on manifests, tokens and error bodies, `Retry-After`,
+//! retries, and `Range` requests to resume a blob — and the protocol surface it uses is small.
+
+use std::path::Path;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use tokio::sync::Mutex;
+
+use crate::auth::{basic_header, AuthState, Challenge, TokenResponse};
+use crate::client::install_crypto_provider;
+use crate::error::is_transient_status;
+use crate::{authfile, Credentials, Error, RegistryOptions, Result, RetryPolicy};
+
+/// Error bodies, tokens and manifests are read whole into memory, so each has a cap.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+const TOKEN_LIMIT: usize = 1 << 20;
+pub(crate) const MANIFEST_LIMIT: usize = 4 << 20;
+
+pub struct Session {
+    http: Client,
+    base: String,
+    registry: String,
+    credentials: Option<Credentials>,
+    auth: Mutex<AuthState>,
+    retry: RetryPolicy,
+    stall_timeout: Duration,
+}
+
+/// The host the API lives on: Docker Hub's references say `docker.io`, its API does not.
+fn api_host(registry: &str) -> &str {
+    if registry == hoist_oci::DEFAULT_REGISTRY {
+        "registry-1.docker.io"
+    } else {
+        registry
+    }
+}
+
+fn is_loopback(registry: &str) -> bool {
+    let host = match registry.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => registry,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Session {
+    /// Opens a session: finds the credentials for `registry`, picks HTTPS (or HTTP where that is
+    /// allowed and HTTPS is not spoken) and learns the auth scheme from `GET /v2/`.
+    pub async fn connect(registry: &str, options: &RegistryOptions) -> Result<Session> {
+        install_crypto_provider();
+        let credentials = match &options.credentials {
+            Some(credentials) => Some(credentials.clone()),
+            None => authfile::lookup(registry, options.authfile.as_deref())?,
+        };
+        let host = api_host(registry);
+        let mut builder = Client::builder()
+            .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(options.stall_timeout)
+            .tls_danger_accept_invalid_certs(!options.tls_verify);
+        for certificate in ca_certificates(host, options.cert_dir.as_deref())? {
+            builder = builder.add_root_certificate(certificate);
+        }
+        let http = builder.build().map_err(|source| Error::Connect {
+            registry: registry.to_string(),
+            source,
+        })?;
+        let mut session = Session {
+            http,
+            base: format!("https://{host}"),
+            registry: registry.to_string(),
+            credentials,
+            auth: Mutex::new(AuthState::default()),
+            retry: options.retry,
+            stall_timeout: options.stall_timeout,
+        };
+        let allow_http = !options.tls_verify || is_loopback(host);
+        let ping = match session.ping(RetryPolicy { times: 0, ..options.retry }).await {
+            Err(Error::Connect { .. } | Error::Transport { .. }) if allow_http => {
+                session.base = format!("http://{host}");
+                session.ping(options.retry).await
+            }
+            other => other,
+        };
+        let response = ping.map_err(|e| match e {
+            Error::Transport { source, .. } => Error::Connect {
+                registry: registry.to_string(),
+                source,
+            },
+            e => e,
+        })?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            session.learn_challenge(response.headers()).await?;
+        }
+        Ok(session)
+    }
+
+    /// Checks that the session's credentials are accepted (`hoist login`): an authenticated
+    /// `GET /v2/`, with a token of no particular scope where the registry wants tokens.
+    pub async fn check_credentials(&self) -> Result<()> {
+        let url = format!("{}/v2/", self.base);
+        let what = format!("logging in to {}", self.registry);
+        let response = self.send(&what, "", |http| http.get(&url)).await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(self.failure(&what, &self.registry, response).await)
+        }
+    }
+
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}/v2/{path}", self.base)
+    }
+
+    pub(crate) fn retry(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    async fn ping(&self, retry: RetryPolicy) -> Result<Response> {
+        let url = format!("{}/v2/", self.base);
+        self.send_with_retries(&format!("contacting {}", self.registry), retry, || {
+            self.http.get(&url)
+        })
+        .await
+    }
+
+    /// Sends a request for `scope` (`repository:NAME:pull`), with the authorization the
+    /// registry asked for, retrying transient failures; answers a 401 by authenticating once.
+    pub(crate) async fn send(
+        &self,
+        what: &str,
+        scope: &str,
+        build: impl Fn(&Client) -> RequestBuilder,
+    ) -> Result<Response> {
+        let mut authenticated_after_challenge = false;
+        loop {
+            let authorization = self.authorization(scope).await?;
+            let response = self
+                .send_with_retries(what, self.retry, || {
+                    let request = build(&self.http);
+                    match &authorization {
+                        Some(value) => request.header(AUTHORIZATION, value),
+                        None => request,
+                    }
+                })
+                .await?;
+            // A 401 names the scheme (or says a token expired or lacks the scope): learn it,
+            // forget the token, and try once more.
+            if response.status() == StatusCode::UNAUTHORIZED && !authenticated_after_challenge {
+                authenticated_after_challenge = true;
+                self.learn_challenge(response.headers()).await?;
+                self.auth.lock().await.tokens.remove(scope);
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
+    /// Sends until an answer that is not transient, or the retries run out.
+    async fn send_with_retries(
+        &self,
+        what: &str,
+        retry: RetryPolicy,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response> {
+        let mut failures = 0;
+        loop {
+            let error = match build().send().await {
+                Ok(response) if !is_transient_status(response.status().as_u16()) => {
+                    return Ok(response)
+                }
+                Ok(response) => {
+                    let wait = retry_after(response.headers());
+                    let error = status_error(what, response).await;
+                    match wait {
+                        Some(wait) if wait > RetryPolicy::MAX_RETRY_AFTER => return Err(error),
+                        Some(wait) if failures < retry.times => {
+                            failures += 1;
+                            tracing::debug!(%error, ?wait, "retrying when the registry asked");
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                        _ => error,
+                    }
+                }
+                Err(source) => Error::Transport {
+                    what: what.to_string(),
+                    source: source.without_url(),
+                },
+            };
+            if failures >= retry.times {
+                return Err(error);
+            }
+            failures += 1;
+            let wait = retry.backoff(failures);
+            tracing::debug!(%error, ?wait, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Records the scheme a 401 asked for.
+    async fn learn_challenge(&self, headers: &HeaderMap) -> Result<()> {
+        let offered: Vec<&str> = headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let Some(challenge) = offered.iter().find_map(|v| Challenge::parse(v)) else {
+            if offered.is_empty() {
+                return Ok(());
+            }
+            return Err(Error::UnsupportedAuth {
+                registry: self.registry.clone(),
+                header: offered.join(", "),
+            });
+        };
+        self.auth.lock().await.challenge = Some(challenge);
+        Ok(())
+    }
+
+    async fn authorization(&self, scope: &str) -> Result<Option<String>> {
+        let mut state = self.auth.lock().await;
+        match state.challenge.clone() {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(self.credentials.as_ref().map(basic_header)),
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                if let Some(header) = state.tokens.get(scope).and_then(|t| t.header()) {
+                    return Ok(Some(header));
+                }
+                // Fetched under the lock: concurrent blob downloads share one token request.
+                let token = self.fetch_token(&realm, service.as_deref(), scope).await?;
+                let header = token.header();
+                state.tokens.insert(scope.to_string(), token);
+                Ok(header)
+            }
+        }
+    }
+
+    async fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<crate::auth::Token> {
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        if !scope.is_empty() {
+            query.push(("scope", scope));
+        }
+        if let Some(service) = service {
+            query.push(("service", service));
+        }
+        let what = format!("getting a token for {} from {realm}", self.registry);
+        let response = self
+            .send_with_retries(&what, self.retry, || {
+                let request = self.http.get(realm).query(&query);
+                match &self.credentials {
+                    Some(c) => request.header(AUTHORIZATION, basic_header(c)),
+                    None => request,
+                }
+            })
+            .await?;
+        match response.status() {
+            StatusCode::OK => {}
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                return Err(Error::Unauthorized {
+                    reference: scope.to_string(),
+                    registry: self.registry.clone(),
+                    status: response.status().as_u16(),
+                })
+            }
+            _ => return Err(status_error(&what, response).await),
+        }
+        let body = self.read_bounded(response, TOKEN_LIMIT, &what).await?;
+        let bad_token = |reason: String| Error::BadToken {
+            registry: self.registry.clone(),
+            reason,
+        };
+        serde_json::from_slice::<TokenResponse>(&body)
+            .map_err(|e| bad_token(e.to_string()))?
+            .into_token()
+            .ok_or_else(|| bad_token("the answer holds no token".into()))
+    }
+
+    /// Reads a whole body of at most `limit` bytes, cut off at once beyond it.
+    pub(crate) async fn read_bounded(
+        &self,
+        response: Response,
+        limit: usize,
+        what: &str,
+    ) -> Result<Vec<u8>> {
+        let too_large = || Error::TooLarge {
+            what: what.to_string(),
+            limit,
+        };
+        if content_length(response.headers()).is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = self.next_chunk(&mut stream, what).await? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// The next piece of a body, or a [`Error::Stalled`] if none comes in time.
+    pub(crate) async fn next_chunk(
+        &self,
+        stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+        what: &str,
+    ) -> Result<Option<bytes::Bytes>> {
+        match tokio::time::timeout(self.stall_timeout, stream.next()).await {
+            Err(_) => Err(Error::Stalled {
+                what: what.to_string(),
+                after: self.stall_timeout,
+            }),
+            Ok(None) => Ok(None),
+            Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
+            Ok(Some(Err(source))) if source.is_timeout() => Err(Error::Stalled {
+                what: what.to_string(),
+                after: self.stall_timeout,
+            }),
+            Ok(Some(Err(source))) => Err(Error::Transport {
+                what: what.to_string(),
+                source: source.without_url(),
+            }),
+        }
+    }
+
+    /// Turns a final non-success answer into an error that names the registry's reason.
+    pub(crate) async fn failure(&self, what: &str, reference: &str, response: Response) -> Error {
+        match response.status().as_u16() {
+            status @ (401 | 403) => Error::Unauthorized {
+                reference: reference.to_string(),
+                registry: self.registry.clone(),
+                status,
+            },
+            _ => status_error(what, response).await,
+        }
+    }
+}
+
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+/// An error for a status, with the registry's own message (its error envelope, or the start of
+/// its text), read within a small cap.
+async fn status_error(what: &str, response: Response) -> Error {
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Ok(Some(Ok(chunk))) =
+        tokio::time::timeout(Duration::from_secs(5), stream.next()).await
+    {
+        let room = ERROR_BODY_LIMIT.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if room <= chunk.len() {
+            break;
+        }
+    }
+    Error::Status {
+        what: what.to_string(),
+        status,
+        message: registry_message(&body),
+    }
+}
+
+fn registry_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    if let Ok(envelope) = serde_json::from_slice::<Envelope>(body) {
+        return envelope
+            .errors
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e.code.as_deref().unwrap_or(""),
+                    e.message.as_deref().unwrap_or("")
+                )
+                .trim()
+                .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    let text: String = String::from_utf8_lossy(body)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    text.trim().to_string()
+}
+
+/// The `*.crt` files of `--cert-dir`, or else of containers' and docker's per-host directories.
+fn ca_certificates(host: &str, cert_dir: Option<&Path>) -> Result<Vec<reqwest::Certificate>> {
+    let dirs: Vec<std::path::PathBuf> = match cert_dir {
+        Some(dir) => vec![dir.to_path_buf()],
+        None => vec![
+            Path::new("/etc/containers/certs.d").join(host),
+            Path::new("/etc/docker/certs.d").join(host),
+        ],
+    };
+    let mut certificates = Vec::new();
+    for dir in dirs {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && cert_dir.is_none() => continue,
+            Err(e) => {
+                return Err(Error::Certificates {
+                    path: dir.display().to_string(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("crt") {
+                continue;
+            }
+            let bad = |reason: String| Error::Certificates {
+                path: path.display().to_string(),
+                reason,
+            };
+            let pem = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
+            certificates
+                .extend(reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?);
+        }
+    }
+    Ok(certificates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_registries_are_recognised() {
+        assert!(is_loopback("127.0.0.1:5000"));
+        assert!(is_loopback("localhost"));
+        assert!(is_loopback("[::1]:5000"));
+        assert!(!is_loopback("registry.example:5000"));
+        assert!(!is_loopback("10.0.0.1"));
+    }
+
+    #[test]
+    fn registry_messages_come_from_the_envelope_or_the_text() {
+        assert_eq!(
+            registry_message(br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#),
+            "BLOB_UNKNOWN blob unknown"
+        );
+        assert_eq!(registry_message(b"<html>\nBad gateway</html>"), "<html>Bad gateway</html>");
+    }
+}

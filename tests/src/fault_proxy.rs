@@ -1,0 +1,308 @@
+//! A fault-injecting proxy in front of a real registry: requests are forwarded to it unchanged,
+//! except those a rule matches, which fail the way networks and registries fail (an error
+//! status, a cut connection, a stall, a redirect). Every request is recorded.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer with this status (and `Retry-After`, if given) instead of forwarding.
+    Status { status: u16, retry_after: Option<u64> },
+    /// Forward, but close the connection after this many bytes of the body.
+    CutAfter(usize),
+    /// Forward this many bytes of the body, then send nothing more, keeping the connection open.
+    StallAfter(usize),
+    /// Answer `307 Temporary Redirect` to the same path on another server (`http://ADDRESS`).
+    RedirectTo(String),
+}
+
+/// A fault for the next `times` requests whose path contains `path_contains`.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub path_contains: String,
+    pub times: usize,
+    pub fault: Fault,
+}
+
+/// One request as the proxy saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub range: Option<String>,
+    pub authorization: Option<String>,
+    pub at: Instant,
+    /// The fault applied, if any.
+    pub fault: Option<Fault>,
+}
+
+pub struct FaultProxy {
+    pub address: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    upstream: String,
+    rules: Mutex<Vec<Rule>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+    /// Sent upstream in place of the client's own (a storage backend's own access).
+    upstream_authorization: Option<String>,
+}
+
+impl FaultProxy {
+    /// Proxies to `upstream` (HOST:PORT of a plain-HTTP registry) on an ephemeral 127.0.0.1 port.
+    pub fn start(upstream: &str, rules: Vec<Rule>) -> FaultProxy {
+        FaultProxy::start_with(upstream, rules, None)
+    }
+
+    /// Like [`FaultProxy::start`], but authenticating upstream itself with `authorization`.
+    pub fn start_with(
+        upstream: &str,
+        rules: Vec<Rule>,
+        upstream_authorization: Option<String>,
+    ) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let address = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            upstream: upstream.to_string(),
+            rules: Mutex::new(rules),
+            seen: Arc::clone(&seen),
+            stop: Arc::clone(&stop),
+            upstream_authorization,
+        });
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if shared.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    let shared = Arc::clone(&shared);
+                    std::thread::spawn(move || {
+                        let _ = serve(stream, &shared);
+                    });
+                }
+            }
+        });
+        FaultProxy {
+            address,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The requests whose path contains `part`.
+    pub fn seen_for(&self, part: &str) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.path.contains(part))
+            .collect()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(&self.address);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Request>> {
+    // A TLS handshake (the client trying HTTPS first) is not HTTP: close at once.
+    let first = reader.fill_buf()?;
+    if first.is_empty() || first[0] == 0x16 {
+        return Ok(None);
+    }
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            headers.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    Ok(Some(Request {
+        method,
+        path,
+        headers,
+    }))
+}
+
+fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    while let Some(request) = read_request(&mut reader)? {
+        let fault = {
+            let mut rules = shared.rules.lock().unwrap();
+            rules
+                .iter_mut()
+                .find(|r| r.times > 0 && request.path.contains(&r.path_contains))
+                .map(|rule| {
+                    rule.times -= 1;
+                    rule.fault.clone()
+                })
+        };
+        shared.seen.lock().unwrap().push(Seen {
+            method: request.method.clone(),
+            path: request.path.clone(),
+            range: request.header("Range"),
+            authorization: request.header("Authorization"),
+            at: Instant::now(),
+            fault: fault.clone(),
+        });
+        let mut out = &stream;
+        match &fault {
+            Some(Fault::Status {
+                status,
+                retry_after,
+            }) => {
+                let retry = retry_after
+                    .map(|s| format!("Retry-After: {s}\r\n"))
+                    .unwrap_or_default();
+                let body = format!(r#"{{"errors":[{{"code":"UNAVAILABLE","message":"injected {status}"}}]}}"#);
+                write!(
+                    out,
+                    "HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\n{retry}Content-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )?;
+                continue;
+            }
+            Some(Fault::RedirectTo(address)) => {
+                write!(
+                    out,
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{address}{}\r\nContent-Length: 0\r\n\r\n",
+                    request.path
+                )?;
+                continue;
+            }
+            _ => {}
+        }
+        let (head, body) = forward(&request, shared)?;
+        out.write_all(head.as_bytes())?;
+        if request.method == "HEAD" {
+            continue;
+        }
+        match fault {
+            Some(Fault::CutAfter(n)) => {
+                out.write_all(&body[..n.min(body.len())])?;
+                out.flush()?;
+                let _ = stream.shutdown(Shutdown::Both);
+                return Ok(());
+            }
+            Some(Fault::StallAfter(n)) => {
+                out.write_all(&body[..n.min(body.len())])?;
+                out.flush()?;
+                // Hold the connection silently until the client gives up (or the test ends).
+                let deadline = Instant::now() + Duration::from_secs(120);
+                let mut probe = [0u8; 1];
+                stream.set_read_timeout(Some(Duration::from_millis(100)))?;
+                while Instant::now() < deadline && !shared.stop.load(Ordering::SeqCst) {
+                    match (&stream).read(&mut probe) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) => {}
+                        Err(_) => break,
+                    }
+                }
+                return Ok(());
+            }
+            _ => out.write_all(&body)?,
+        }
+    }
+    Ok(())
+}
+
+/// Sends the request upstream over HTTP/1.0 (so the answer is never chunked) and returns the
+/// answer's head, rewritten for a keep-alive HTTP/1.1 client, and its body.
+fn forward(request: &Request, shared: &Shared) -> std::io::Result<(String, Vec<u8>)> {
+    let mut upstream = TcpStream::connect(&shared.upstream)?;
+    let mut head = format!(
+        "{} {} HTTP/1.0\r\nHost: {}\r\n",
+        request.method, request.path, shared.upstream
+    );
+    for (name, value) in &request.headers {
+        let lower = name.to_ascii_lowercase();
+        let passed = match lower.as_str() {
+            "authorization" => shared.upstream_authorization.is_none(),
+            "accept" | "range" | "user-agent" => true,
+            _ => false,
+        };
+        if passed {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    if let Some(authorization) = &shared.upstream_authorization {
+        head.push_str(&format!("Authorization: {authorization}\r\n"));
+    }
+    head.push_str("\r\n");
+    upstream.write_all(head.as_bytes())?;
+    let mut answer = Vec::new();
+    upstream.read_to_end(&mut answer)?;
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("upstream sent no complete head"))?;
+    let body = answer[split + 4..].to_vec();
+    let upstream_head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let mut lines = upstream_head.split("\r\n");
+    let status_line = lines.next().unwrap_or("HTTP/1.0 502 Bad Gateway");
+    let status = status_line.split_once(' ').map_or("502 Bad Gateway", |(_, s)| s);
+    let mut head = format!("HTTP/1.1 {status}\r\n");
+    for line in lines {
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with("connection:")
+            || lower.starts_with("content-length:")
+            || lower.starts_with("transfer-encoding:")
+        {
+            continue;
+        }
+        head.push_str(line);
+        head.push_str("\r\n");
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    Ok((head, body))
+}

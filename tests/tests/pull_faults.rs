@@ -1,0 +1,304 @@
+//! `hoist pull` when the network and the registry misbehave: a fault-injecting proxy in front of
+//! the real registry, and hoist killed mid-pull.
+
+use std::path::Path;
+use std::time::Duration;
+
+use hoist_e2e::fault_proxy::{Fault, FaultProxy, Rule};
+use hoist_e2e::{env, hoist, run, scratch, stderr, TestEnv};
+use hoist_oci::{Digest, Layout};
+
+/// The digest of the fixture busybox image's layer (about 1 MiB of gzip).
+fn busybox_layer(env: &TestEnv) -> String {
+    let fixtures = Layout::open(&env.fixtures).unwrap();
+    let manifest: hoist_oci::ImageManifest = fixtures
+        .read_json(&fixtures.resolve(Some("busybox-latest")).unwrap(), "manifest")
+        .unwrap();
+    manifest.layers()[0].digest().to_string()
+}
+
+fn pull_through(
+    scratch: &Path,
+    proxy: &FaultProxy,
+    dest: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    run(hoist(scratch)
+        .args(["pull", "--quiet", "--retry-delay", "10ms"])
+        .arg(format!("{}/busybox:latest", proxy.address))
+        .arg("--dest")
+        .arg(format!("oci:{}:latest", dest.display()))
+        .args(extra))
+}
+
+/// Every blob is complete and verified, and nothing partial is left.
+fn assert_complete(layout: &Path) {
+    let mut blobs = 0;
+    for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        assert!(!name.starts_with('.'), "a partial file {name} was left");
+        let bytes = std::fs::read(entry.path()).unwrap();
+        assert_eq!(Digest::of(&bytes).hex(), name);
+        blobs += 1;
+    }
+    assert_eq!(blobs, 3, "config, layer and manifest");
+    Layout::open(layout).unwrap().resolve(Some("latest")).unwrap();
+}
+
+#[test]
+fn server_errors_are_retried_and_retry_after_is_honoured() {
+    let Some(env) = env() else { return };
+    let layer = busybox_layer(&env);
+    let proxy = FaultProxy::start(
+        &env.registry,
+        vec![
+            Rule {
+                path_contains: "/manifests/".into(),
+                times: 1,
+                fault: Fault::Status {
+                    status: 500,
+                    retry_after: None,
+                },
+            },
+            Rule {
+                path_contains: layer.clone(),
+                times: 1,
+                fault: Fault::Status {
+                    status: 429,
+                    retry_after: Some(1),
+                },
+            },
+        ],
+    );
+    let dir = scratch();
+    let dest = dir.path().join("layout");
+    let output = pull_through(dir.path(), &proxy, &dest, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_complete(&dest);
+    assert_eq!(proxy.seen_for("/manifests/").len(), 2, "one 500, one retry");
+    let layer_requests = proxy.seen_for(&layer);
+    assert_eq!(layer_requests.len(), 2, "one 429, one retry");
+    let waited = layer_requests[1].at - layer_requests[0].at;
+    assert!(
+        waited >= Duration::from_secs(1),
+        "the retry came {waited:?} after a 429 that said Retry-After: 1"
+    );
+}
+
+#[test]
+fn client_errors_are_not_retried() {
+    let Some(env) = env() else { return };
+    let proxy = FaultProxy::start(&env.registry, vec![]);
+    let dir = scratch();
+    let output = run(hoist(dir.path())
+        .args(["pull", "--quiet", "--retry-delay", "10ms", "--retry-times", "5"])
+        .arg(format!("{}/no-such-image:latest", proxy.address))
+        .arg("--dest")
+        .arg(format!("oci:{}", dir.path().join("layout").display())));
+    assert_eq!(output.status.code(), Some(125), "{}", stderr(&output));
+    assert!(stderr(&output).contains("not found"), "{}", stderr(&output));
+    assert_eq!(proxy.seen_for("/manifests/").len(), 1, "a 404 is final");
+
+    let auth_proxy = FaultProxy::start(&env.auth_registry, vec![]);
+    let output = run(hoist(dir.path())
+        .args(["pull", "--quiet", "--retry-delay", "10ms", "--retry-times", "5"])
+        .args(["--creds", "hoist:wrong-password"])
+        .arg(format!("{}/busybox:latest", auth_proxy.address))
+        .arg("--dest")
+        .arg(format!("oci:{}", dir.path().join("layout").display())));
+    assert_eq!(output.status.code(), Some(125), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("refused access") && !stderr(&output).contains("wrong-password"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        auth_proxy.seen_for("/manifests/").len() <= 2,
+        "a 401 is answered once with credentials, never retried: {:?}",
+        auth_proxy.seen_for("/manifests/")
+    );
+}
+
+#[test]
+fn a_cut_transfer_resumes_with_a_range_request() {
+    let Some(env) = env() else { return };
+    let layer = busybox_layer(&env);
+    let proxy = FaultProxy::start(
+        &env.registry,
+        vec![Rule {
+            path_contains: layer.clone(),
+            times: 1,
+            fault: Fault::CutAfter(300_000),
+        }],
+    );
+    let dir = scratch();
+    let dest = dir.path().join("layout");
+    let output = pull_through(dir.path(), &proxy, &dest, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_complete(&dest);
+    let requests = proxy.seen_for(&layer);
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[0].range, None);
+    assert_eq!(requests[1].range.as_deref(), Some("bytes=300000-"));
+}
+
+#[test]
+fn a_stalled_transfer_is_cut_and_resumed() {
+    let Some(env) = env() else { return };
+    let layer = busybox_layer(&env);
+    let proxy = FaultProxy::start(
+        &env.registry,
+        vec![Rule {
+            path_contains: layer.clone(),
+            times: 1,
+            fault: Fault::StallAfter(200_000),
+        }],
+    );
+    let dir = scratch();
+    let dest = dir.path().join("layout");
+    let output = pull_through(dir.path(), &proxy, &dest, &["--stall-timeout", "1s"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_complete(&dest);
+    let requests = proxy.seen_for(&layer);
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[1].range.as_deref(), Some("bytes=200000-"));
+}
+
+#[test]
+fn a_stall_that_never_ends_fails_clearly_after_the_retries() {
+    let Some(env) = env() else { return };
+    let layer = busybox_layer(&env);
+    let proxy = FaultProxy::start(
+        &env.registry,
+        vec![Rule {
+            path_contains: layer.clone(),
+            times: 10,
+            fault: Fault::StallAfter(0),
+        }],
+    );
+    let dir = scratch();
+    let dest = dir.path().join("layout");
+    let output = pull_through(
+        dir.path(),
+        &proxy,
+        &dest,
+        &["--stall-timeout", "300ms", "--retry-times", "2"],
+    );
+    assert_eq!(output.status.code(), Some(125));
+    assert!(stderr(&output).contains("stalled"), "{}", stderr(&output));
+    assert_eq!(proxy.seen_for(&layer).len(), 3, "the first try and two retries");
+    assert!(
+        Layout::open(&dest).unwrap().resolve(Some("latest")).is_err(),
+        "a failed pull names nothing"
+    );
+}
+
+#[test]
+fn a_redirect_to_another_host_carries_no_credentials() {
+    let Some(env) = env() else { return };
+    let basic = {
+        use std::io::Write;
+        let mut encoded = Vec::new();
+        // base64 of USER:PASSWORD, by hand to keep the test crate's dependencies small.
+        let mut child = std::process::Command::new("base64")
+            .arg("-w0")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(env.auth_creds.as_bytes())
+            .unwrap();
+        std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut encoded).unwrap();
+        child.wait().unwrap();
+        format!("Basic {}", String::from_utf8(encoded).unwrap())
+    };
+    // The "storage backend" that blob requests are redirected to has its own access upstream.
+    let storage = FaultProxy::start_with(&env.auth_registry, vec![], Some(basic));
+    let front = FaultProxy::start(
+        &env.auth_registry,
+        vec![Rule {
+            path_contains: "/blobs/".into(),
+            times: 100,
+            fault: Fault::RedirectTo(storage.address.clone()),
+        }],
+    );
+    let dir = scratch();
+    let dest = dir.path().join("layout");
+    let output = pull_through(dir.path(), &front, &dest, &["--creds", &env.auth_creds]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_complete(&dest);
+    assert!(
+        front
+            .seen_for("/manifests/")
+            .iter()
+            .any(|s| s.authorization.is_some()),
+        "the registry itself gets the credentials"
+    );
+    let redirected = storage.seen_for("/blobs/");
+    assert_eq!(redirected.len(), 2, "config and layer: {redirected:?}");
+    for request in redirected {
+        assert_eq!(
+            request.authorization, None,
+            "credentials followed a redirect to another host: {}",
+            request.path
+        );
+    }
+}
+
+#[test]
+fn a_pull_killed_mid_blob_is_resumed_by_the_next_and_leaves_nothing_partial() {
+    let Some(env) = env() else { return };
+    let layer = busybox_layer(&env);
+    let stalling = FaultProxy::start(
+        &env.registry,
+        vec![Rule {
+            path_contains: layer.clone(),
+            times: 1,
+            fault: Fault::StallAfter(700_000),
+        }],
+    );
+    let dir = scratch();
+    let dest = dir.path().join("layout");
+    let mut child = hoist(dir.path())
+        .args(["pull", "--quiet", "--stall-timeout", "120s"])
+        .arg(format!("{}/busybox:latest", stalling.address))
+        .arg("--dest")
+        .arg(format!("oci:{}:latest", dest.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = dest
+        .join("blobs/sha256")
+        .join(format!(".partial-{}", layer.trim_start_matches("sha256:")));
+    hoist_e2e::wait_for("part of the layer to reach the layout", || {
+        std::fs::metadata(&partial).is_ok_and(|m| m.len() >= 512 * 1024)
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    let kept = std::fs::metadata(&partial).unwrap().len();
+    assert!(
+        Layout::open(&dest).unwrap().resolve(Some("latest")).is_err(),
+        "a killed pull names nothing"
+    );
+
+    let healthy = FaultProxy::start(&env.registry, vec![]);
+    let output = pull_through(dir.path(), &healthy, &dest, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_complete(&dest);
+    let requests = healthy.seen_for(&layer);
+    assert_eq!(
+        requests[0].range.as_deref(),
+        Some(format!("bytes={kept}-").as_str()),
+        "the second pull continues where the first stopped"
+    );
+}
