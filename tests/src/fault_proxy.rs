@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug)]
 pub enum Fault {
     /// Answer with this status (and `Retry-After`, if given) instead of forwarding.
-    Status { status: u16, retry_after: Option<u64> },
+    Status {
+        status: u16,
+        retry_after: Option<u64>,
+    },
     /// Forward, but close the connection after this many bytes of the body.
     CutAfter(usize),
     /// Forward this many bytes of the body, then send nothing more, keeping the connection open.
@@ -199,7 +202,9 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                 let retry = retry_after
                     .map(|s| format!("Retry-After: {s}\r\n"))
                     .unwrap_or_default();
-                let body = format!(r#"{{"errors":[{{"code":"UNAVAILABLE","message":"injected {status}"}}]}}"#);
+                let body = format!(
+                    r#"{{"errors":[{{"code":"UNAVAILABLE","message":"injected {status}"}}]}}"#
+                );
                 write!(
                     out,
                     "HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\n{retry}Content-Length: {}\r\n\r\n{body}",
@@ -290,7 +295,9 @@ fn forward(request: &Request, shared: &Shared) -> std::io::Result<(String, Vec<u
     let upstream_head = String::from_utf8_lossy(&answer[..split]).into_owned();
     let mut lines = upstream_head.split("\r\n");
     let status_line = lines.next().unwrap_or("HTTP/1.0 502 Bad Gateway");
-    let status = status_line.split_once(' ').map_or("502 Bad Gateway", |(_, s)| s);
+    let status = status_line
+        .split_once(' ')
+        .map_or("502 Bad Gateway", |(_, s)| s);
     let mut head = format!("HTTP/1.1 {status}\r\n");
     for line in lines {
         let lower = line.to_ascii_lowercase();

@@ -4,6 +4,7 @@
 pub mod fault_proxy;
 pub mod hostile_registry;
 pub mod image;
+pub mod registry_process;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -15,6 +16,8 @@ pub struct TestEnv {
     pub auth_registry: String,
     pub auth_creds: String,
     pub fixtures: PathBuf,
+    /// The plain registry's storage, for tests that start a registry of their own on it.
+    pub registry_storage: PathBuf,
 }
 
 /// The test environment, or `None` (after saying why) when the tests run outside `cargo xtask
@@ -26,13 +29,17 @@ pub fn env() -> Option<TestEnv> {
         var("HOIST_TEST_AUTH_REGISTRY"),
         var("HOIST_TEST_AUTH_CREDS"),
         var("HOIST_TEST_FIXTURES"),
+        var("HOIST_TEST_REGISTRY_STORAGE"),
     ) {
-        (Some(registry), Some(auth_registry), Some(auth_creds), Some(fixtures)) => Some(TestEnv {
-            registry,
-            auth_registry,
-            auth_creds,
-            fixtures: PathBuf::from(fixtures),
-        }),
+        (Some(registry), Some(auth_registry), Some(auth_creds), Some(fixtures), Some(storage)) => {
+            Some(TestEnv {
+                registry,
+                auth_registry,
+                auth_creds,
+                fixtures: PathBuf::from(fixtures),
+                registry_storage: PathBuf::from(storage),
+            })
+        }
         _ => {
             skip("no local registry and fixtures (run the tests with `cargo xtask test`)");
             None

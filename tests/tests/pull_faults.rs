@@ -2,6 +2,8 @@
 //! the real registry, and hoist killed mid-pull.
 
 use std::path::Path;
+
+use base64::Engine;
 use std::time::Duration;
 
 use hoist_e2e::fault_proxy::{Fault, FaultProxy, Rule};
@@ -12,7 +14,10 @@ use hoist_oci::{Digest, Layout};
 fn busybox_layer(env: &TestEnv) -> String {
     let fixtures = Layout::open(&env.fixtures).unwrap();
     let manifest: hoist_oci::ImageManifest = fixtures
-        .read_json(&fixtures.resolve(Some("busybox-latest")).unwrap(), "manifest")
+        .read_json(
+            &fixtures.resolve(Some("busybox-latest")).unwrap(),
+            "manifest",
+        )
         .unwrap();
     manifest.layers()[0].digest().to_string()
 }
@@ -43,7 +48,10 @@ fn assert_complete(layout: &Path) {
         blobs += 1;
     }
     assert_eq!(blobs, 3, "config, layer and manifest");
-    Layout::open(layout).unwrap().resolve(Some("latest")).unwrap();
+    Layout::open(layout)
+        .unwrap()
+        .resolve(Some("latest"))
+        .unwrap();
 }
 
 #[test]
@@ -92,7 +100,14 @@ fn client_errors_are_not_retried() {
     let proxy = FaultProxy::start(&env.registry, vec![]);
     let dir = scratch();
     let output = run(hoist(dir.path())
-        .args(["pull", "--quiet", "--retry-delay", "10ms", "--retry-times", "5"])
+        .args([
+            "pull",
+            "--quiet",
+            "--retry-delay",
+            "10ms",
+            "--retry-times",
+            "5",
+        ])
         .arg(format!("{}/no-such-image:latest", proxy.address))
         .arg("--dest")
         .arg(format!("oci:{}", dir.path().join("layout").display())));
@@ -102,7 +117,14 @@ fn client_errors_are_not_retried() {
 
     let auth_proxy = FaultProxy::start(&env.auth_registry, vec![]);
     let output = run(hoist(dir.path())
-        .args(["pull", "--quiet", "--retry-delay", "10ms", "--retry-times", "5"])
+        .args([
+            "pull",
+            "--quiet",
+            "--retry-delay",
+            "10ms",
+            "--retry-times",
+            "5",
+        ])
         .args(["--creds", "hoist:wrong-password"])
         .arg(format!("{}/busybox:latest", auth_proxy.address))
         .arg("--dest")
@@ -187,9 +209,16 @@ fn a_stall_that_never_ends_fails_clearly_after_the_retries() {
     );
     assert_eq!(output.status.code(), Some(125));
     assert!(stderr(&output).contains("stalled"), "{}", stderr(&output));
-    assert_eq!(proxy.seen_for(&layer).len(), 3, "the first try and two retries");
+    assert_eq!(
+        proxy.seen_for(&layer).len(),
+        3,
+        "the first try and two retries"
+    );
     assert!(
-        Layout::open(&dest).unwrap().resolve(Some("latest")).is_err(),
+        Layout::open(&dest)
+            .unwrap()
+            .resolve(Some("latest"))
+            .is_err(),
         "a failed pull names nothing"
     );
 }
@@ -197,26 +226,10 @@ fn a_stall_that_never_ends_fails_clearly_after_the_retries() {
 #[test]
 fn a_redirect_to_another_host_carries_no_credentials() {
     let Some(env) = env() else { return };
-    let basic = {
-        use std::io::Write;
-        let mut encoded = Vec::new();
-        // base64 of USER:PASSWORD, by hand to keep the test crate's dependencies small.
-        let mut child = std::process::Command::new("base64")
-            .arg("-w0")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(env.auth_creds.as_bytes())
-            .unwrap();
-        std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut encoded).unwrap();
-        child.wait().unwrap();
-        format!("Basic {}", String::from_utf8(encoded).unwrap())
-    };
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(&env.auth_creds)
+    );
     // The "storage backend" that blob requests are redirected to has its own access upstream.
     let storage = FaultProxy::start_with(&env.auth_registry, vec![], Some(basic));
     let front = FaultProxy::start(
@@ -287,7 +300,10 @@ fn a_pull_killed_mid_blob_is_resumed_by_the_next_and_leaves_nothing_partial() {
     child.wait().unwrap();
     let kept = std::fs::metadata(&partial).unwrap().len();
     assert!(
-        Layout::open(&dest).unwrap().resolve(Some("latest")).is_err(),
+        Layout::open(&dest)
+            .unwrap()
+            .resolve(Some("latest"))
+            .is_err(),
         "a killed pull names nothing"
     );
 

@@ -128,6 +128,11 @@ impl Registries {
         let _ = fs::remove_file(instance_dir(&self.instance).join("servers.json"));
     }
 
+    /// Where the anonymous registry keeps its repositories.
+    pub fn plain_storage(&self) -> PathBuf {
+        instance_dir(&self.instance).join("plain").join("data")
+    }
+
     /// Stops the registries and removes their storage.
     pub fn destroy(&self) {
         self.stop();

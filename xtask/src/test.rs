@@ -27,6 +27,7 @@ pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
                     format!("{AUTH_USER}:{AUTH_PASSWORD}"),
                 )
                 .env("HOIST_TEST_FIXTURES", &fixtures.layout)
+                .env("HOIST_TEST_REGISTRY_STORAGE", registries.plain_storage())
                 .env("HOIST_BIN", target_dir().join("debug/hoist"))
                 // Under xtask the environment is complete: a test that would skip must fail.
                 .env("HOIST_TEST_REQUIRE_ALL", "1");

@@ -16,7 +16,7 @@ pub enum BlobSlot {
     /// Another writer (in this process or another) holds it; try again after a while.
     Busy,
     /// This caller now owns the blob's partial file.
-    Writer(BlobWriter),
+    Writer(Box<BlobWriter>),
 }
 
 /// A blob being written into the layout, under `blobs/sha256/.partial-<hex>` and an exclusive
@@ -69,7 +69,7 @@ impl Layout {
                 return Ok(BlobSlot::Present);
             }
             return BlobWriter::resume(file, partial, target, digest.clone(), size)
-                .map(BlobSlot::Writer);
+                .map(|writer| BlobSlot::Writer(Box::new(writer)));
         }
     }
 
@@ -79,7 +79,7 @@ impl Layout {
         loop {
             match self.try_begin_blob(digest, size)? {
                 BlobSlot::Present => return Ok(None),
-                BlobSlot::Writer(writer) => return Ok(Some(writer)),
+                BlobSlot::Writer(writer) => return Ok(Some(*writer)),
                 BlobSlot::Busy => std::thread::sleep(std::time::Duration::from_millis(20)),
             }
         }
@@ -222,7 +222,10 @@ mod tests {
         let mut second = layout.begin_blob(&digest, size).unwrap().unwrap();
         assert_eq!(second.bytes_written(), 10);
         assert!(second.append(&content[10..]).is_ok());
-        assert!(second.append(b"x").is_err(), "a byte past the size is refused");
+        assert!(
+            second.append(b"x").is_err(),
+            "a byte past the size is refused"
+        );
         second.commit().unwrap();
         assert_eq!(fs::read(layout.blob_path(&digest)).unwrap(), content);
         assert!(matches!(

@@ -14,9 +14,9 @@ mod platform;
 mod reference;
 mod verify;
 
+pub use blob_writer::{BlobSlot, BlobWriter};
 pub use digest::{Digest, DigestError};
 pub use error::{Error, Result};
-pub use blob_writer::{BlobSlot, BlobWriter};
 pub use layout::{descriptor_digest, Layout, REF_NAME_ANNOTATION};
 pub use platform::Platform;
 pub use reference::{Reference, ReferenceError, DEFAULT_REGISTRY};

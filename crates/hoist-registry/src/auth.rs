@@ -24,7 +24,9 @@ impl Challenge {
     /// Parses the first challenge we can answer; `None` for schemes hoist does not speak.
     pub(crate) fn parse(header: &str) -> Option<Challenge> {
         let header = header.trim();
-        let (scheme, params) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
+        let (scheme, params) = header
+            .split_once(char::is_whitespace)
+            .unwrap_or((header, ""));
         match scheme.to_ascii_lowercase().as_str() {
             "basic" => Some(Challenge::Basic),
             "bearer" => {
@@ -45,8 +47,14 @@ fn parse_params(input: &str) -> HashMap<String, String> {
     let mut params = HashMap::new();
     let mut rest = input.trim();
     while !rest.is_empty() {
-        let Some((key, after)) = rest.split_once('=') else { break };
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = after.trim_start();
         let (value, remainder) = if let Some(quoted) = after.strip_prefix('"') {
             let mut value = String::new();
@@ -156,7 +164,11 @@ mod tests {
         let response: TokenResponse =
             serde_json::from_str(r#"{"access_token":"abc","expires_in":1}"#).unwrap();
         let token = response.into_token().unwrap();
-        assert_eq!(token.header(), None, "a 1 s token is renewed early, at once");
+        assert_eq!(
+            token.header(),
+            None,
+            "a 1 s token is renewed early, at once"
+        );
         let response: TokenResponse = serde_json::from_str(r#"{"token":"abc"}"#).unwrap();
         assert_eq!(
             response.into_token().unwrap().header().as_deref(),

@@ -47,7 +47,9 @@ pub fn lookup(registry: &str, authfile: Option<&Path>) -> Result<Option<Credenti
         None => search_path(),
     };
     for file in files {
-        let Some(config) = read(&file, authfile.is_some())? else { continue };
+        let Some(config) = read(&file, authfile.is_some())? else {
+            continue;
+        };
         if let Some(found) = lookup_in(&config, registry, &file)? {
             return Ok(Some(found));
         }
@@ -96,7 +98,11 @@ fn find_entry<'a>(auths: &'a Map<String, Value>, registry: &str) -> Option<&'a V
 }
 
 fn decode_entry(entry: &Value, file: &Path) -> Result<Option<Credentials>> {
-    if let Some(auth) = entry.get("auth").and_then(Value::as_str).filter(|a| !a.is_empty()) {
+    if let Some(auth) = entry
+        .get("auth")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+    {
         let bad = || {
             Error::Credentials(format!(
                 "{}: an \"auth\" entry is not base64 of USER:PASSWORD",
@@ -135,14 +141,20 @@ fn run_helper(helper: &str, registry: &str) -> Result<Option<Credentials>> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| failed(format!("cannot run it ({e}); install it or remove it from the auth file")))?;
+        .map_err(|e| {
+            failed(format!(
+                "cannot run it ({e}); install it or remove it from the auth file"
+            ))
+        })?;
     child
         .stdin
         .take()
         .expect("stdin was piped")
         .write_all(server.as_bytes())
         .map_err(|e| failed(e.to_string()))?;
-    let output = child.wait_with_output().map_err(|e| failed(e.to_string()))?;
+    let output = child
+        .wait_with_output()
+        .map_err(|e| failed(e.to_string()))?;
     if !output.status.success() {
         let said = String::from_utf8_lossy(&output.stdout).to_lowercase()
             + &String::from_utf8_lossy(&output.stderr).to_lowercase();
@@ -180,8 +192,14 @@ fn read(file: &Path, must_exist: bool) -> Result<Option<Value>> {
 
 /// Records credentials for `registry` in the auth file (created 0600 if need be). Returns the
 /// file written.
-pub fn store(registry: &str, credentials: &Credentials, authfile: Option<&Path>) -> Result<PathBuf> {
-    let file = authfile.map(Path::to_path_buf).unwrap_or_else(default_authfile);
+pub fn store(
+    registry: &str,
+    credentials: &Credentials,
+    authfile: Option<&Path>,
+) -> Result<PathBuf> {
+    let file = authfile
+        .map(Path::to_path_buf)
+        .unwrap_or_else(default_authfile);
     let mut config = read(&file, false)?.unwrap_or_else(|| Value::Object(Map::new()));
     let auth = base64::engine::general_purpose::STANDARD
         .encode(format!("{}:{}", credentials.username, credentials.password));
@@ -193,8 +211,12 @@ pub fn store(registry: &str, credentials: &Credentials, authfile: Option<&Path>)
 /// Removes what the auth file holds for `registry` (every registry with `None`). Returns
 /// whether there was anything to remove.
 pub fn erase(registry: Option<&str>, authfile: Option<&Path>) -> Result<bool> {
-    let file = authfile.map(Path::to_path_buf).unwrap_or_else(default_authfile);
-    let Some(mut config) = read(&file, false)? else { return Ok(false) };
+    let file = authfile
+        .map(Path::to_path_buf)
+        .unwrap_or_else(default_authfile);
+    let Some(mut config) = read(&file, false)? else {
+        return Ok(false);
+    };
     let auths = auths_of(&mut config, &file)?;
     let before = auths.len();
     match registry {
@@ -269,7 +291,10 @@ mod tests {
         let kept: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
         assert_eq!(kept["other"], 1, "other content is kept");
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
 
         assert!(erase(Some("127.0.0.1:5000"), Some(&file)).unwrap());
         assert!(!erase(Some("127.0.0.1:5000"), Some(&file)).unwrap());

@@ -99,7 +99,9 @@ async fn attempt(
     let mut stream = response.bytes_stream();
     loop {
         match session.next_chunk(&mut stream, &what).await {
-            Ok(Some(_)) if abort.load(Ordering::Relaxed) => return Err(Attempt::Final(Error::Aborted)),
+            Ok(Some(_)) if abort.load(Ordering::Relaxed) => {
+                return Err(Attempt::Final(Error::Aborted))
+            }
             Ok(Some(chunk)) => {
                 writer.append(&chunk).map_err(store_error)?;
                 progress(writer.bytes_written());

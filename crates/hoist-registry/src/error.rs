@@ -12,13 +12,17 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    #[error("the registry {registry} presented a certificate that is not trusted ({detail}): give its CA with --cert-dir (or put it in /etc/containers/certs.d/{registry}/), or use --tls-verify=false")]
+    Certificate { registry: String, detail: String },
     #[error("{what}: {source}")]
     Transport {
         what: String,
         #[source]
         source: reqwest::Error,
     },
-    #[error("{what}: no data for {after:?}; the connection stalled (allow longer with --stall-timeout)")]
+    #[error(
+        "{what}: no data for {after:?}; the connection stalled (allow longer with --stall-timeout)"
+    )]
     Stalled { what: String, after: Duration },
     #[error("{what}: the registry answered {status}{}", message_suffix(.message))]
     Status {

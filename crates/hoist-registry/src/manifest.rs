@@ -90,8 +90,12 @@ pub(crate) fn parse(
         }
     }
     let document = match kind {
-        ManifestKind::Image => Document::Image(Box::new(serde_json::from_value(value).map_err(bad)?)),
-        ManifestKind::Index => Document::Index(Box::new(serde_json::from_value(value).map_err(bad)?)),
+        ManifestKind::Image => {
+            Document::Image(Box::new(serde_json::from_value(value).map_err(bad)?))
+        }
+        ManifestKind::Index => {
+            Document::Index(Box::new(serde_json::from_value(value).map_err(bad)?))
+        }
     };
     Ok((document, media_type))
 }
@@ -150,7 +154,8 @@ mod tests {
             parse(&r, untyped_index, Some(media_type::OCI_MANIFEST)),
             Err(Error::UnsupportedManifest { .. })
         ));
-        let (_, media_type) = parse(&r, untyped_index, Some(media_type::DOCKER_MANIFEST_LIST)).unwrap();
+        let (_, media_type) =
+            parse(&r, untyped_index, Some(media_type::DOCKER_MANIFEST_LIST)).unwrap();
         assert_eq!(media_type, media_type::DOCKER_MANIFEST_LIST);
     }
 }

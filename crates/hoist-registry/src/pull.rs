@@ -97,7 +97,11 @@ pub async fn pull(request: PullRequest<'_>, events: EventSink) -> Result<Pulled>
         let events = Arc::clone(&events);
         let abort = Arc::clone(&abort);
         // Spawned, not just polled, so hashing of concurrent blobs spreads over the cores.
-        tokio::spawn(async move { remote.fetch_blob(&layout, &descriptor, &events, &abort).await })
+        tokio::spawn(async move {
+            remote
+                .fetch_blob(&layout, &descriptor, &events, &abort)
+                .await
+        })
     }))
     .buffer_unordered(request.options.jobs.max(1));
     let mut fetched = 0;
@@ -119,7 +123,9 @@ pub async fn pull(request: PullRequest<'_>, events: EventSink) -> Result<Pulled>
 
     // Children before the index that lists them.
     for image in &images {
-        request.layout.write_blob(&image.bytes, &image.descriptor())?;
+        request
+            .layout
+            .write_blob(&image.bytes, &image.descriptor())?;
     }
     request.layout.set_ref(request.ref_name, &top_descriptor)?;
     Ok(Pulled {

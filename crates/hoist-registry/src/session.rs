@@ -85,7 +85,20 @@ impl Session {
             stall_timeout: options.stall_timeout,
         };
         let allow_http = !options.tls_verify || is_loopback(host);
-        let ping = match session.ping(RetryPolicy { times: 0, ..options.retry }).await {
+        let ping = match session
+            .ping(RetryPolicy {
+                times: 0,
+                ..options.retry
+            })
+            .await
+        {
+            // The server speaks TLS but its certificate is not trusted: not a case for HTTP.
+            Err(Error::Transport { source, .. }) if certificate_problem(&source).is_some() => {
+                return Err(Error::Certificate {
+                    registry: registry.to_string(),
+                    detail: certificate_problem(&source).unwrap_or_default(),
+                })
+            }
             Err(Error::Connect { .. } | Error::Transport { .. }) if allow_http => {
                 session.base = format!("http://{host}");
                 session.ping(options.retry).await
@@ -357,13 +370,32 @@ impl Session {
     }
 }
 
+/// What was wrong with the server's certificate, if a TLS handshake failed over one.
+fn certificate_problem(error: &reqwest::Error) -> Option<String> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(mut error) = current {
+        // io::Error's source() skips the error it wraps, and hyper nests rustls's error in
+        // io::Errors: unwrap those by hand.
+        while let Some(inner) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            error = inner;
+        }
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            )
+            .then(|| tls.to_string());
+        }
+        current = error.source();
+    }
+    None
+}
+
 pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 /// `Retry-After` as seconds or as an HTTP date.
@@ -466,8 +498,9 @@ fn ca_certificates(host: &str, cert_dir: Option<&Path>) -> Result<Vec<reqwest::C
                 reason,
             };
             let pem = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
-            certificates
-                .extend(reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?);
+            certificates.extend(
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?,
+            );
         }
     }
     Ok(certificates)
@@ -492,6 +525,9 @@ mod tests {
             registry_message(br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#),
             "BLOB_UNKNOWN blob unknown"
         );
-        assert_eq!(registry_message(b"<html>\nBad gateway</html>"), "<html>Bad gateway</html>");
+        assert_eq!(
+            registry_message(b"<html>\nBad gateway</html>"),
+            "<html>Bad gateway</html>"
+        );
     }
 }

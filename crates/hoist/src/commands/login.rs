@@ -20,7 +20,9 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
         None => bail!("give the user name with --username"),
     };
     let password = match (args.password, args.password_stdin) {
-        (Some(_), true) => bail!("give the password either with --password or with --password-stdin"),
+        (Some(_), true) => {
+            bail!("give the password either with --password or with --password-stdin")
+        }
         (Some(password), false) => password,
         (None, true) => registry::read_line_from_stdin()?,
         (None, false) => registry::ask_password(&username)?,
@@ -60,7 +62,10 @@ pub fn logout(args: LogoutArgs) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        (Some(server), false) => bail!("not logged in to {server} (nothing for it in {})", file.display()),
+        (Some(server), false) => bail!(
+            "not logged in to {server} (nothing for it in {})",
+            file.display()
+        ),
         (None, false) => Ok(()),
     }
 }

@@ -69,8 +69,10 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
             bundle.display()
         );
     }
-    let mut options = UnpackOptions::default();
-    options.platform = pull::platform(&args.registry)?;
+    let options = UnpackOptions {
+        platform: pull::platform(&args.registry)?,
+        ..UnpackOptions::default()
+    };
     let unpacked = hoist_unpack::unpack(&layout, &manifest, &bundle, &options)
         .with_context(|| format!("unpacking {reference}"))?;
 
