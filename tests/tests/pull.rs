@@ -395,3 +395,126 @@ fn two_pulls_into_one_layout_at_once_both_land() {
     }
     assert_blobs_verified(&dest);
 }
+
+/// A lying registry serving `manifest` (as `content_type`) and `blobs` for `evil:latest`.
+fn liar(manifest: Vec<u8>, content_type: &str, blobs: Vec<(String, Vec<u8>)>) -> HostileRegistry {
+    let mut routes = HashMap::from([(
+        "/v2/evil/manifests/latest".to_string(),
+        Response::ok(content_type, manifest),
+    )]);
+    for (digest, body) in blobs {
+        routes.insert(
+            format!("/v2/evil/blobs/{digest}"),
+            Response::ok("application/octet-stream", body),
+        );
+    }
+    HostileRegistry::serve(routes)
+}
+
+fn assert_layout_untouched(dest: &Path) {
+    if !dest.exists() {
+        return;
+    }
+    assert_eq!(read_json(&dest.join("index.json"))["manifests"], json!([]));
+    let left: Vec<_> = std::fs::read_dir(dest.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left in the layout: {left:?}");
+}
+
+#[test]
+fn a_blob_one_byte_too_long_or_too_short_is_refused() {
+    let dir = scratch();
+    let config_bytes =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+            .to_vec();
+    let config = descriptor(&config_bytes, media_type::OCI_CONFIG);
+    let layer = b"a layer of exactly forty bytes, honest!!".to_vec();
+    let layer_descriptor = descriptor(&layer, media_type::OCI_LAYER_GZIP);
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": media_type::OCI_MANIFEST,
+        "config": config, "layers": [layer_descriptor],
+    }))
+    .unwrap();
+    let mut longer = layer.clone();
+    longer.push(b'!');
+    let shorter = layer[..layer.len() - 1].to_vec();
+    for (what, body) in [("long", longer), ("short", shorter)] {
+        let server = liar(
+            manifest.clone(),
+            media_type::OCI_MANIFEST,
+            vec![
+                (config.digest().to_string(), config_bytes.clone()),
+                (layer_descriptor.digest().to_string(), body),
+            ],
+        );
+        let dest = dir.path().join(what);
+        let output = pull(
+            dir.path(),
+            &format!("{}/evil:latest", server.address),
+            &dest,
+            &[],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(125),
+            "{what}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(&layer_descriptor.digest().to_string()),
+            "{what}: {}",
+            stderr(&output)
+        );
+        let layout = Layout::open(&dest).unwrap();
+        assert!(!layout
+            .blob_path(&layer_descriptor.digest().to_string().parse().unwrap())
+            .exists());
+        assert!(layout.resolve(Some("latest")).is_err());
+        for entry in std::fs::read_dir(dest.join("blobs/sha256")).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(!name.starts_with(".partial"), "{what}: {name} left behind");
+        }
+    }
+}
+
+#[test]
+fn a_manifest_whose_content_type_or_size_is_wrong_is_refused() {
+    let dir = scratch();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": media_type::OCI_MANIFEST,
+        "config": descriptor(b"{}", media_type::OCI_CONFIG), "layers": [],
+    }))
+    .unwrap();
+    let server = liar(manifest, media_type::OCI_INDEX, vec![]);
+    let dest = dir.path().join("a");
+    let output = pull(
+        dir.path(),
+        &format!("{}/evil:latest", server.address),
+        &dest,
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(125));
+    assert!(
+        stderr(&output).contains("labels the manifest"),
+        "{}",
+        stderr(&output)
+    );
+    assert_layout_untouched(&dest);
+
+    let mut huge = br#"{"schemaVersion":2,"layers":[],"annotations":{"x":""#.to_vec();
+    huge.resize(5 << 20, b'a');
+    huge.extend_from_slice(br#""}}"#);
+    let server = liar(huge, media_type::OCI_MANIFEST, vec![]);
+    let dest = dir.path().join("b");
+    let output = pull(
+        dir.path(),
+        &format!("{}/evil:latest", server.address),
+        &dest,
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(125));
+    assert!(stderr(&output).contains("limit"), "{}", stderr(&output));
+    assert_layout_untouched(&dest);
+}

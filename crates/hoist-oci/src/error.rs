@@ -38,6 +38,15 @@ pub enum Error {
         tag: String,
         available: String,
     },
+    #[error("no image in the index matches platform {wanted}; it has: {available}")]
+    NoMatchingPlatform { wanted: String, available: String },
+    #[error("the reference names a {media_type:?} document, expected {expected}")]
+    WrongDocument {
+        media_type: String,
+        expected: &'static str,
+    },
+    #[error("{path}: {reason}")]
+    BadArchive { path: PathBuf, reason: String },
     #[error("descriptor has a bad digest: {0}")]
     BadDigest(#[from] DigestError),
     #[error("descriptor for {digest} has a negative size ({size})")]

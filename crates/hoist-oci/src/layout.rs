@@ -23,7 +23,7 @@ const LAYOUT_VERSION: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 /// other's refs and readers never see a torn file.
 #[derive(Debug, Clone)]
 pub struct Layout {
-    root: PathBuf,
+    pub(crate) root: PathBuf,
 }
 
 impl Layout {
@@ -187,14 +187,14 @@ impl Layout {
         }
     }
 
-    fn lock(&self) -> Result<LayoutLock> {
+    pub(crate) fn lock(&self) -> Result<LayoutLock> {
         let dir = File::open(&self.root).map_err(Error::io(&self.root))?;
         rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| Error::io(&self.root)(e.into()))?;
         Ok(LayoutLock { _dir: dir })
     }
 
-    fn write_index(&self, index: &ImageIndex) -> Result<()> {
+    pub(crate) fn write_index(&self, index: &ImageIndex) -> Result<()> {
         let bytes = serde_json::to_vec(index).expect("an ImageIndex always serialises");
         self.write_atomically(INDEX_FILE, &bytes)
     }
@@ -211,7 +211,7 @@ impl Layout {
 }
 
 /// Held while `index.json` is read and rewritten; dropping the fd releases the flock.
-struct LayoutLock {
+pub(crate) struct LayoutLock {
     _dir: File,
 }
 
@@ -220,7 +220,7 @@ pub fn descriptor_digest(descriptor: &Descriptor) -> Result<Digest> {
     Ok(descriptor.digest().to_string().parse()?)
 }
 
-fn ref_name(descriptor: &Descriptor) -> Option<&str> {
+pub(crate) fn ref_name(descriptor: &Descriptor) -> Option<&str> {
     descriptor
         .annotations()
         .as_ref()?

@@ -5,15 +5,18 @@
 //! every byte read back goes through [`VerifiedReader`], which fails rather than report a
 //! mismatched blob as complete.
 
+mod archive;
 mod blob_writer;
 mod digest;
 mod error;
+mod graph;
 mod layout;
 pub mod media_type;
 mod platform;
 mod reference;
 mod verify;
 
+pub use archive::{read_archive, write_archive};
 pub use blob_writer::{BlobSlot, BlobWriter};
 pub use digest::{Digest, DigestError};
 pub use error::{Error, Result};

@@ -12,12 +12,16 @@ mod blob;
 mod client;
 mod error;
 mod events;
+mod inspect;
 mod manifest;
 mod pull;
+mod push;
 mod session;
 
 pub use client::{Credentials, RegistryOptions, RetryPolicy};
 pub use error::{Error, Result};
 pub use events::Event;
-pub use pull::{pull, PlatformChoice, PullRequest, Pulled};
+pub use inspect::{inspect, Inspected};
+pub use pull::{pull, EventSink, PlatformChoice, PullRequest, Pulled};
+pub use push::push;
 pub use session::Session;

@@ -240,7 +240,7 @@ impl Remote {
     }
 
     /// Fetches an image an index lists; a nested index is refused.
-    async fn child(&self, entry: &Descriptor) -> Result<Fetched> {
+    pub(crate) async fn child(&self, entry: &Descriptor) -> Result<Fetched> {
         let pinned = pinned(&self.reference, &descriptor_digest(entry)?);
         let fetched = self.manifest(&pinned).await?;
         if matches!(fetched.document, Document::Index(_)) {

@@ -3,10 +3,8 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use hoist_fs::Root;
-use hoist_oci::media_type::{self, ManifestKind};
 use hoist_oci::{
-    descriptor_digest, Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest, Layout,
-    Platform,
+    descriptor_digest, Descriptor, Digest, ImageConfiguration, ImageManifest, Layout, Platform,
 };
 
 use crate::apply::{ApplyOptions, EntryError, LayerApplier, Leftovers, SkippedDevice};
@@ -66,7 +64,7 @@ pub fn unpack(
     bundle: &Path,
     options: &UnpackOptions,
 ) -> Result<Unpacked> {
-    let manifest_descriptor = choose_manifest(layout, image, &options.platform)?;
+    let manifest_descriptor = layout.choose_image(image, &options.platform)?;
     let manifest: ImageManifest = layout.read_json(&manifest_descriptor, "image manifest")?;
     let config: ImageConfiguration = layout.read_json(manifest.config(), "image config")?;
     let diff_ids = config.rootfs().diff_ids();
@@ -203,29 +201,6 @@ fn current_umask() -> u32 {
                 .find_map(|l| u32::from_str_radix(l.strip_prefix("Umask:")?.trim(), 8).ok())
         })
         .unwrap_or(0o022)
-}
-
-/// The image manifest to unpack: `image` itself, or its platform's entry if it is an index.
-fn choose_manifest(layout: &Layout, image: &Descriptor, platform: &Platform) -> Result<Descriptor> {
-    let media_type = image.media_type().to_string();
-    match media_type::manifest_kind(&media_type) {
-        Some(ManifestKind::Image) => Ok(image.clone()),
-        Some(ManifestKind::Index) => {
-            let index: ImageIndex = layout.read_json(image, "image index")?;
-            let entry = platform
-                .choose(&index)
-                .ok_or_else(|| Error::NoMatchingPlatform {
-                    wanted: platform.to_string(),
-                    available: Platform::listed(&index),
-                })?;
-            choose_manifest(layout, entry, platform)
-        }
-        None => Err(Error::WrongDocument {
-            what: "the image reference",
-            media_type,
-            expected: "an image manifest or index",
-        }),
-    }
 }
 
 fn ensure_bundle_free(bundle: &Path) -> Result<()> {

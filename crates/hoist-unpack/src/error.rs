@@ -38,14 +38,6 @@ pub enum Error {
     UnsupportedLayer { layer: Digest, media_type: String },
     #[error("the image has {layers} layers but its config lists {diff_ids} diff_ids")]
     LayerCountMismatch { layers: usize, diff_ids: usize },
-    #[error("{what} is a {media_type:?} document, expected {expected}")]
-    WrongDocument {
-        what: &'static str,
-        media_type: String,
-        expected: &'static str,
-    },
-    #[error("no image in the index matches platform {wanted}; it has: {available}")]
-    NoMatchingPlatform { wanted: String, available: String },
     #[error("bundle {path} already exists and is not empty; choose a new directory or remove it first", path = .0.display())]
     BundleExists(PathBuf),
     #[error("the image's user {user:?} cannot be used: {reason}")]

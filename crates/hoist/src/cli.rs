@@ -92,10 +92,89 @@ pub enum Command {
     Spec(SpecArgs),
     /// Print what this runtime supports, as JSON (like `runc features`)
     Features,
+    /// Copy an image between registries, layouts and archives (like `skopeo copy`)
+    Copy(CopyArgs),
+    /// Show an image's manifest and config without pulling it (like `skopeo inspect`)
+    Inspect(InspectArgs),
+    /// List the images in hoist's store
+    Images(ImagesArgs),
+    /// Remove images from hoist's store, and the blobs no other image uses
+    Rmi(RmiArgs),
     /// Store credentials for a registry, after checking them (like `podman login`)
     Login(LoginArgs),
     /// Remove stored credentials (like `podman logout`)
     Logout(LogoutArgs),
+}
+
+/// Where images can be: docker://REF (a registry), oci:DIR[:TAG] (an image layout),
+/// oci-archive:FILE[:TAG] (a layout in one tar file), or a bare name (hoist's store).
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The image to copy: docker://REF, oci:DIR[:TAG], oci-archive:FILE[:TAG], or a name in
+    /// hoist's store
+    pub source: String,
+
+    /// Where to put it, in the same forms (the tag defaults to the source's)
+    pub destination: String,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Credentials for the source registry only, as USER:PASSWORD
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub src_creds: Option<String>,
+
+    /// Credentials for the destination registry only, as USER:PASSWORD
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub dest_creds: Option<String>,
+
+    /// Copy every platform of a multi-platform image, and the index itself
+    #[arg(long, conflicts_with = "platform")]
+    pub all_platforms: bool,
+
+    /// Blobs to transfer at once
+    #[arg(long, default_value_t = 6, value_name = "N")]
+    pub jobs: usize,
+
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The image: docker://REF (asks the registry), oci:DIR[:TAG], oci-archive:FILE[:TAG], or a
+    /// name (hoist's store if it has it, else the registry)
+    pub image: String,
+
+    /// Print the manifest (or index) exactly as stored
+    #[arg(long, conflicts_with = "config")]
+    pub raw: bool,
+
+    /// Print the image's config blob
+    #[arg(long)]
+    pub config: bool,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Print a JSON array instead of a table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print the names only
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// The images to remove, by the names `hoist images` shows
+    #[arg(required = true)]
+    pub images: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ mod commands;
 mod progress;
 mod runtime_log;
 mod store;
+mod transport;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -1,9 +1,9 @@
 //! Where hoist keeps images and containers, and how image arguments name a layout.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context};
-use hoist_oci::{Descriptor, Layout, Reference};
+use anyhow::Context;
+use hoist_oci::Layout;
 
 /// hoist's own store: `$HOIST_ROOT`, default `/var/lib/hoist` for root and
 /// `$XDG_DATA_HOME/hoist` otherwise. Images live in one OCI layout (`images/`), named by their
@@ -33,6 +33,28 @@ impl Store {
         let path = self.root.join("images");
         Layout::create(&path)
             .with_context(|| format!("opening hoist's image store at {}", path.display()))
+    }
+
+    /// Held while images are added to or read from the store (shared), or removed from it
+    /// (exclusive): a blob pulled but not yet named must not be collected as garbage.
+    pub fn lock(&self, exclusive: bool) -> anyhow::Result<std::fs::File> {
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("creating {}", self.root.display()))?;
+        let path = self.root.join("images.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let operation = if exclusive {
+            rustix::fs::FlockOperation::LockExclusive
+        } else {
+            rustix::fs::FlockOperation::LockShared
+        };
+        rustix::fs::flock(&file, operation)
+            .with_context(|| format!("locking {}", path.display()))?;
+        Ok(file)
     }
 
     pub fn containers(&self) -> PathBuf {
@@ -68,37 +90,6 @@ pub fn split_layout_arg(arg: &str) -> (PathBuf, Option<String>) {
         }
         _ => (PathBuf::from(arg), None),
     }
-}
-
-/// Finds the image an `--image` argument names: an OCI layout `DIR[:TAG]`, or else an image in
-/// hoist's store.
-pub fn resolve_image(arg: &str, store: &Store) -> anyhow::Result<(Layout, Descriptor)> {
-    let whole = Path::new(arg.strip_prefix("oci:").unwrap_or(arg));
-    if whole.join("oci-layout").is_file() {
-        let layout = Layout::open(whole)?;
-        let descriptor = layout.resolve(None)?;
-        return Ok((layout, descriptor));
-    }
-    let (dir, tag) = split_layout_arg(arg);
-    if dir.join("oci-layout").is_file() {
-        let layout = Layout::open(&dir)?;
-        let descriptor = layout.resolve(tag.as_deref())?;
-        return Ok((layout, descriptor));
-    }
-    if arg.starts_with("oci:") || arg.starts_with('/') || arg.starts_with('.') {
-        bail!(
-            "{} is not an OCI image layout (it has no oci-layout file)",
-            dir.display()
-        );
-    }
-    let reference: Reference = arg.parse().with_context(|| {
-        format!("{arg:?} is neither an OCI layout directory nor an image reference")
-    })?;
-    let layout = store.images()?;
-    let descriptor = layout.resolve(Some(&reference.to_string())).with_context(|| {
-        format!("no OCI layout at {arg:?}, and no image {reference} in hoist's store; pull it first with `hoist pull {reference}`")
-    })?;
-    Ok((layout, descriptor))
 }
 
 #[cfg(test)]

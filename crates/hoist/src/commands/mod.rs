@@ -1,3 +1,6 @@
+mod copy;
+mod images;
+mod inspect;
 mod login;
 mod pull;
 mod registry;
@@ -51,6 +54,10 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Update(args) => runtime_verb(runtime::update(&runtime, args).map(|()| 0)),
         Command::Spec(args) => runtime_verb(runtime::spec(args).map(|()| 0)),
         Command::Features => runtime_verb(runtime::features().map(|()| 0)),
+        Command::Copy(args) => image_verb(copy::copy(args).map(|()| 0)),
+        Command::Inspect(args) => image_verb(inspect::inspect(args).map(|()| 0)),
+        Command::Images(args) => image_verb(images::images(args).map(|()| 0)),
+        Command::Rmi(args) => image_verb(images::rmi(args).map(|()| 0)),
         Command::Login(args) => image_verb(login::login(args).map(|()| 0)),
         Command::Logout(args) => image_verb(login::logout(args).map(|()| 0)),
     }

@@ -9,6 +9,8 @@ use crate::store::{split_layout_arg, Store};
 
 pub fn pull(args: PullArgs) -> anyhow::Result<()> {
     let reference: Reference = args.reference.parse()?;
+    let store = Store::locate();
+    let mut _store_lock = None;
     let (layout, ref_name, destination) = match &args.dest {
         Some(dest) => {
             let rest = dest
@@ -24,7 +26,8 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
             (layout, tag, destination)
         }
         None => {
-            let layout = Store::locate().images()?;
+            _store_lock = Some(store.lock(false)?);
+            let layout = store.images()?;
             (layout, reference.to_string(), "hoist's store".to_string())
         }
     };

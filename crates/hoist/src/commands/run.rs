@@ -45,6 +45,7 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     let (image, command) = args.args.split_first().expect("clap requires one argument");
     let reference: Reference = image.parse()?;
     let store = Store::locate();
+    let store_lock = store.lock(false)?;
     let layout = store.images()?;
     let name = reference.to_string();
     let manifest = match layout.resolve(Some(&name)) {
@@ -75,6 +76,8 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     };
     let unpacked = hoist_unpack::unpack(&layout, &manifest, &bundle, &options)
         .with_context(|| format!("unpacking {reference}"))?;
+    // The container has its own copy of the layers: the image may be removed while it runs.
+    drop(store_lock);
 
     let result = (|| {
         customise_spec(&bundle, &unpacked.config, command, &args.env, &id)?;

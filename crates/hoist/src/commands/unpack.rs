@@ -4,10 +4,13 @@ use hoist_unpack::{IdMap, UnpackOptions};
 
 use crate::cli::UnpackArgs;
 use crate::progress::unpack_progress;
-use crate::store::{resolve_image, Store};
+use crate::store::Store;
+use crate::transport::{LocalImage, Location};
 
 pub fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
-    let (layout, image) = resolve_image(&args.image, &Store::locate())?;
+    let store = Store::locate();
+    let _store_lock = store.lock(false)?;
+    let image = LocalImage::open(&Location::parse(&args.image)?, &store)?;
     let mut options = UnpackOptions {
         max_size: args.max_size,
         progress: unpack_progress(),
@@ -19,7 +22,7 @@ pub fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
     options.rootless |= args.rootless;
     options.uid_map = IdMap(args.uid_map);
     options.gid_map = IdMap(args.gid_map);
-    let unpacked = hoist_unpack::unpack(&layout, &image, &args.bundle, &options)
+    let unpacked = hoist_unpack::unpack(&image.layout, &image.top, &args.bundle, &options)
         .with_context(|| format!("unpacking {} into {}", args.image, args.bundle.display()))?;
     eprintln!(
         "Unpacked {} ({} layers) into {}",

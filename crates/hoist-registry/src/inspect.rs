@@ -1,0 +1,111 @@
+//! Looking at an image in a registry without pulling its layers (`skopeo inspect`).
+
+use std::sync::Arc;
+
+use hoist_oci::{descriptor_digest, Digest, Platform, Reference};
+use reqwest::StatusCode;
+
+use crate::manifest::{self, Document};
+use crate::pull::Remote;
+use crate::session::Session;
+use crate::{RegistryOptions, Result};
+
+/// Configs are read whole into memory: a cap like the store's own.
+const CONFIG_LIMIT: usize = 8 << 20;
+
+/// What a reference names, as the registry serves it.
+pub struct Inspected {
+    /// The document the reference names (an index, or an image manifest), byte for byte.
+    pub raw: Vec<u8>,
+    pub digest: Digest,
+    /// The platform's image manifest (`raw` itself when that is no index).
+    pub manifest: Vec<u8>,
+    pub manifest_digest: Digest,
+    /// The image's config blob, verified against its digest.
+    pub config: Vec<u8>,
+    /// The repository's tags (the first page the registry gives).
+    pub tags: Vec<String>,
+}
+
+pub async fn inspect(
+    reference: &Reference,
+    platform: &Platform,
+    options: &RegistryOptions,
+) -> Result<Inspected> {
+    let session = Arc::new(Session::connect(reference.registry(), options).await?);
+    let remote = Remote {
+        session: Arc::clone(&session),
+        reference: reference.clone(),
+    };
+    let top = remote.manifest(reference).await?;
+    let image = match &top.document {
+        Document::Image(_) => None,
+        Document::Index(index) => {
+            let entry = manifest::choose_platform(reference, index, platform)?;
+            Some(remote.child(entry).await?)
+        }
+    };
+    let chosen = image.as_ref().unwrap_or(&top);
+    let Document::Image(manifest) = &chosen.document else {
+        unreachable!("child() refuses indexes")
+    };
+    let config_descriptor = manifest.config();
+    let config_digest = descriptor_digest(config_descriptor)?;
+    let url = session.url(&format!("{}/blobs/{config_digest}", reference.repository()));
+    let what = format!("fetching the config of {reference}");
+    let response = session
+        .send(
+            &what,
+            &format!("repository:{}:pull", reference.repository()),
+            |http| http.get(&url),
+        )
+        .await?;
+    if response.status() != StatusCode::OK {
+        return Err(session
+            .failure(&what, &reference.to_string(), response)
+            .await);
+    }
+    let config = session.read_bounded(response, CONFIG_LIMIT, &what).await?;
+    let actual = Digest::of(&config);
+    if actual != config_digest {
+        return Err(hoist_oci::Error::DigestMismatch {
+            expected: config_digest,
+            actual,
+        }
+        .into());
+    }
+    let tags = tags(&session, reference.repository()).await?;
+    let (manifest_bytes, manifest_digest) = (chosen.bytes.clone(), chosen.digest.clone());
+    Ok(Inspected {
+        raw: top.bytes,
+        digest: top.digest,
+        manifest: manifest_bytes,
+        manifest_digest,
+        config,
+        tags,
+    })
+}
+
+async fn tags(session: &Session, repository: &str) -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct TagList {
+        tags: Option<Vec<String>>,
+    }
+    let url = session.url(&format!("{repository}/tags/list"));
+    let what = format!("listing the tags of {repository}");
+    let response = session
+        .send(&what, &format!("repository:{repository}:pull"), |http| {
+            http.get(&url)
+        })
+        .await?;
+    if response.status() != StatusCode::OK {
+        return Err(session.failure(&what, repository, response).await);
+    }
+    let body = session.read_bounded(response, 1 << 20, &what).await?;
+    let list: TagList = serde_json::from_slice(&body).map_err(|e| crate::Error::Status {
+        what,
+        status: 200,
+        message: format!("the tag list is not JSON: {e}"),
+    })?;
+    Ok(list.tags.unwrap_or_default())
+}
