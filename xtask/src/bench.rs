@@ -44,7 +44,7 @@ const IMAGES: &[&str] = &[
     "big-layers",
 ];
 
-pub fn run(runs: usize) -> anyhow::Result<()> {
+pub fn run(runs: usize, only: Option<&str>) -> anyhow::Result<()> {
     setup::install_missing(setup::PACKAGES)?;
     shell::run(cargo().args(["build", "--release", "--package", "hoist"]))?;
     let hoist = target_dir().join("release/hoist");
@@ -55,6 +55,11 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
         eprintln!("xtask: building fixture and benchmark images (the large ones take a while)");
         let fixtures = fixtures::build_and_push(&registries, Selection::WithBench)?;
         let registry = registries.plain.address.clone();
+        let settings = Settings {
+            scratch: &scratch,
+            runs,
+            only,
+        };
         let layout = fixtures.layout.clone();
         println!(
             "hoist vs peers: median of {runs} runs each, on a tmpfs ({})",
@@ -93,8 +98,7 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
                 &format!("pull {image}"),
                 &hoist_pull,
                 &peers,
-                &scratch,
-                runs,
+                &settings,
             )?;
 
             let tag = format!("{}:{image}-latest", layout.display());
@@ -133,8 +137,7 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
                 &format!("unpack {image}"),
                 &hoist_unpack,
                 &peers,
-                &scratch,
-                runs,
+                &settings,
             )?;
         }
 
@@ -165,8 +168,7 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
                 runtime("runc", "runc".into()),
                 runtime("crun", "crun".into()),
             ],
-            &scratch,
-            runs,
+            &settings,
         )?;
         Ok(())
     })();
@@ -177,13 +179,18 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
 }
 
 /// Times hoist and each peer and prints one line per peer, with hoist's peak memory.
-fn compare(
-    task: &str,
-    hoist: &Tool,
-    peers: &[Tool],
-    scratch: &Path,
+/// What every comparison shares: where to run, how often, and which tasks.
+struct Settings<'a> {
+    scratch: &'a Path,
     runs: usize,
-) -> anyhow::Result<()> {
+    only: Option<&'a str>,
+}
+
+fn compare(task: &str, hoist: &Tool, peers: &[Tool], settings: &Settings) -> anyhow::Result<()> {
+    if settings.only.is_some_and(|only| !task.contains(only)) {
+        return Ok(());
+    }
+    let (scratch, runs) = (settings.scratch, settings.runs);
     let ours = measure(hoist, scratch, runs).with_context(|| format!("{task}: hoist failed"))?;
     for peer in peers {
         let label = format!("{task} vs {}", peer.name);

@@ -45,6 +45,9 @@ enum Command {
         /// Repetitions per measurement
         #[arg(long, default_value_t = 10)]
         runs: usize,
+        /// Only the tasks whose name contains this (e.g. `pull`, `unpack small-files`)
+        #[arg(long, value_name = "TEXT")]
+        only: Option<String>,
     },
 }
 
@@ -58,6 +61,6 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Demo => demo::run(),
         Command::Test { cargo_args } => test::run(&cargo_args),
-        Command::Bench { runs } => bench::run(runs),
+        Command::Bench { runs, only } => bench::run(runs, only.as_deref()),
     }
 }
