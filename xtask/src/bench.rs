@@ -170,6 +170,7 @@ pub fn run(runs: usize, only: Option<&str>) -> anyhow::Result<()> {
             ],
             &settings,
         )?;
+        compare_run_image(&hoist, &registry, &settings)?;
         Ok(())
     })();
     registries.destroy();
@@ -178,7 +179,60 @@ pub fn run(runs: usize, only: Option<&str>) -> anyhow::Result<()> {
     result
 }
 
-/// Times hoist and each peer and prints one line per peer, with hoist's peak memory.
+/// `hoist run --rm IMAGE true` beside podman's, with the image already in each store; and a
+/// first run (pull, unpack, start into an empty store) beside hoist's own pull plus unpack.
+fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyhow::Result<()> {
+    let image = format!("{registry}/busybox:latest");
+    let task = "run --rm busybox true";
+    if settings.only.is_some_and(|only| !task.contains(only)) {
+        return Ok(());
+    }
+    let store = settings.scratch.join("run-image-store");
+    let with_store = |mut command: Command| {
+        command.env("HOIST_ROOT", &store);
+        command
+    };
+    shell::output(with_store(Command::new(hoist)).args(["pull", "--quiet", &image]))?;
+    let _ = shell::output(Command::new("podman").args([
+        "pull",
+        "--quiet",
+        "--tls-verify=false",
+        &format!("docker://{image}"),
+    ]));
+    let cached = tool("hoist", |_, _| {
+        let mut c = with_store(Command::new(hoist));
+        c.args(["run", "--rm", "--network", "none", &image, "true"]);
+        c
+    });
+    let podman = tool("podman", |_, _| {
+        let mut c = Command::new("podman");
+        // This machine's hard limits are below podman's default ulimits: keep the host's.
+        c.args(["run", "--rm", "--network", "none", "--ulimit", "host", &image, "true"]);
+        c
+    });
+    compare(task, &cached, &[podman], settings)?;
+
+    let first = tool("hoist", |dir, _| {
+        let mut c = Command::new(hoist);
+        c.env("HOIST_ROOT", dir.join("store"))
+            .args(["run", "--rm", "--network", "none", &image, "true"]);
+        c
+    });
+    let pull_then_unpack = tool("hoist pull + unpack", |dir, _| {
+        let script = format!(
+            "set -e; export HOIST_ROOT={store}; {hoist} pull --quiet {image} >/dev/null; {hoist} unpack --image {image} {bundle} 2>/dev/null",
+            store = dir.join("store").display(),
+            hoist = hoist.display(),
+            bundle = dir.join("bundle").display(),
+        );
+        let mut c = Command::new("sh");
+        c.args(["-c", &script]);
+        c
+    });
+    compare("first run busybox true", &first, &[pull_then_unpack], settings)?;
+    Ok(())
+}
+
 /// What every comparison shares: where to run, how often, and which tasks.
 struct Settings<'a> {
     scratch: &'a Path,
@@ -186,6 +240,7 @@ struct Settings<'a> {
     only: Option<&'a str>,
 }
 
+/// Times hoist and each peer and prints one line per peer, with hoist's peak memory.
 fn compare(task: &str, hoist: &Tool, peers: &[Tool], settings: &Settings) -> anyhow::Result<()> {
     if settings.only.is_some_and(|only| !task.contains(only)) {
         return Ok(());

@@ -161,39 +161,51 @@ fn apply_layers(
                 started += 1;
             }
             let mut stream = pending.pop_front().expect("one decoder per layer");
-            let applied = {
-                let mut archive = tar::Archive::new(&mut stream);
-                LayerApplier::new(root, apply_options, &mut leftovers, umask).apply(&mut archive)
-            };
-            if let Err(EntryError { entry, source }) = applied {
-                // A failing stream explains itself better than the tar reader that tripped on it.
-                if let Some(failure) = stream.take_failure() {
-                    return Err(failure);
-                }
-                let layer = stream.layer.clone();
-                return Err(if entry.is_empty() {
-                    Error::Layer { layer, source }
-                } else {
-                    Error::Entry {
-                        layer,
-                        entry,
-                        source,
-                    }
-                });
-            }
+            apply_stream(&mut stream, root, apply_options, &mut leftovers, umask)?;
             stream.finish(diff_id)?;
             options
                 .progress
                 .send(UnpackEvent::LayerDone { index: done });
         }
-        Ok(())
+        Ok::<(), Error>(())
     })?;
     leftovers.apply(root).map_err(Error::io(Path::new("/")))?;
     Ok(leftovers)
 }
 
+/// Applies one decoded layer's tar stream to `root`, naming the layer and entry on failure.
+pub(crate) fn apply_stream(
+    stream: &mut LayerStream,
+    root: &Root,
+    apply_options: &ApplyOptions,
+    leftovers: &mut Leftovers,
+    umask: u32,
+) -> Result<()> {
+    let applied = {
+        let mut archive = tar::Archive::new(&mut *stream);
+        LayerApplier::new(root, apply_options, leftovers, umask).apply(&mut archive)
+    };
+    let Err(EntryError { entry, source }) = applied else {
+        return Ok(());
+    };
+    // A failing stream explains itself better than the tar reader that tripped on it.
+    if let Some(failure) = stream.take_failure() {
+        return Err(failure);
+    }
+    let layer = stream.layer.clone();
+    Err(if entry.is_empty() {
+        Error::Layer { layer, source }
+    } else {
+        Error::Entry {
+            layer,
+            entry,
+            source,
+        }
+    })
+}
+
 /// The process umask, read without changing it (umask(2) can only be read by setting it).
-fn current_umask() -> u32 {
+pub(crate) fn current_umask() -> u32 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

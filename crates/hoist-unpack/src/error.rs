@@ -38,6 +38,12 @@ pub enum Error {
     UnsupportedLayer { layer: Digest, media_type: String },
     #[error("the image has {layers} layers but its config lists {diff_ids} diff_ids")]
     LayerCountMismatch { layers: usize, diff_ids: usize },
+    #[error("mounting the image's layers at {path} with overlayfs: {source}", path = .path.display())]
+    Overlay {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("bundle {path} already exists and is not empty; choose a new directory or remove it first", path = .0.display())]
     BundleExists(PathBuf),
     #[error("the image's user {user:?} cannot be used: {reason}")]

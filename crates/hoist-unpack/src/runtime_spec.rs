@@ -35,6 +35,19 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 
 /// Builds the runtime spec for an image whose rootfs is at `root`, with `rootfs` as the bundle-
 /// relative root path; a rootless one (as `runc spec --rootless` shapes it) when asked.
+/// `USER[:GROUP]` (names or numbers) resolved against the rootfs's own user and group
+/// databases, as the process user of a runtime config.
+pub fn process_user(root: &Root, spec: &str) -> Result<User> {
+    let resolved = resolve_user(root, spec)?;
+    let mut user = User::default();
+    user.set_uid(resolved.uid);
+    user.set_gid(resolved.gid);
+    if !resolved.additional_gids.is_empty() {
+        user.set_additional_gids(Some(resolved.additional_gids));
+    }
+    Ok(user)
+}
+
 pub(crate) fn runtime_spec(
     image: &ImageConfiguration,
     root: &Root,
@@ -57,13 +70,7 @@ pub(crate) fn runtime_spec(
         env.push("TERM=xterm".to_string());
     }
 
-    let resolved = resolve_user(root, config.user().as_deref().unwrap_or(""))?;
-    let mut user = User::default();
-    user.set_uid(resolved.uid);
-    user.set_gid(resolved.gid);
-    if !resolved.additional_gids.is_empty() {
-        user.set_additional_gids(Some(resolved.additional_gids));
-    }
+    let user = process_user(root, config.user().as_deref().unwrap_or(""))?;
 
     let mut process = Process::default();
     process.set_args(Some(args));

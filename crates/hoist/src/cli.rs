@@ -80,7 +80,8 @@ pub enum Command {
     List(ListArgs),
     /// Run another process in a running container (like `runc exec`)
     Exec(ExecArgs),
-    /// List a container's processes, as host pids (like `runc ps`)
+    /// List containers (like `podman ps`), or with an id a container's processes as host pids
+    /// (like `runc ps`)
     Ps(PsArgs),
     /// Freeze every process of a container (like `runc pause`)
     Pause(IdArg),
@@ -100,10 +101,25 @@ pub enum Command {
     Images(ImagesArgs),
     /// Remove images from hoist's store, and the blobs no other image uses
     Rmi(RmiArgs),
+    /// Print the output of a detached container (like `podman logs`)
+    Logs(LogsArgs),
+    /// Stop containers: SIGTERM, then SIGKILL (like `podman stop`)
+    Stop(StopArgs),
+    /// Remove containers of `hoist run IMAGE` (like `podman rm`)
+    Rm(RmArgs),
+    /// Write images from the store into one OCI archive, for another machine (like `podman save`)
+    Save(SaveArgs),
+    /// Bring the images of an OCI archive into the store (like `podman load`)
+    Load(LoadArgs),
+    /// Describe this machine's setup: store, storage driver, cgroups
+    Info,
     /// Store credentials for a registry, after checking them (like `podman login`)
     Login(LoginArgs),
     /// Remove stored credentials (like `podman logout`)
     Logout(LogoutArgs),
+    /// The monitor of a detached container (internal)
+    #[command(name = "container-monitor", hide = true)]
+    ContainerMonitor(IdArg),
 }
 
 /// Where images can be: docker://REF (a registry), oci:DIR[:TAG] (an image layout),
@@ -286,12 +302,75 @@ pub struct ExecArgs {
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
-    /// table, or json (an array of pids)
+    /// With an id: table, or json (an array of pids)
     #[arg(short, long, default_value = "table")]
     pub format: String,
 
-    /// The container id
+    /// Without an id: list stopped containers too
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// Without an id: print only the ids
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The container whose processes to list (runc's `ps`); without it, list the containers of
+    /// `hoist run IMAGE` (podman's `ps`)
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing what the container writes until it ends
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// The container (its name or id)
     pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait after SIGTERM before SIGKILL
+    #[arg(short, long, default_value_t = 10)]
+    pub time: u64,
+
+    /// The containers
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Stop running containers first; ignore ones that do not exist
+    #[arg(short, long)]
+    pub force: bool,
+
+    /// The containers
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// The archive to write (an OCI archive, as `oci-archive:` reads)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Every platform of multi-platform images
+    #[arg(long)]
+    pub all_platforms: bool,
+
+    /// Images in hoist's store
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The archive to read (from `hoist save`, `skopeo copy ... oci-archive:`, or podman)
+    #[arg(short, long, value_name = "FILE")]
+    pub input: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -474,17 +553,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_new_keyring: bool,
 
-    /// podman shape: remove the container when it exits
-    #[arg(long)]
-    pub rm: bool,
-
-    /// podman shape: set an environment variable (KEY=VALUE, or KEY to copy it from here)
-    #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
-    pub env: Vec<String>,
-
-    /// podman shape: the container's name (default: a random id)
-    #[arg(long, value_name = "NAME")]
-    pub name: Option<String>,
+    #[command(flatten)]
+    pub container: ContainerArgs,
 
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -497,6 +567,98 @@ pub struct RunArgs {
         value_name = "IMAGE|ID"
     )]
     pub args: Vec<String>,
+}
+
+/// What `hoist run IMAGE` takes from podman's command line.
+#[derive(Debug, Args, Default)]
+pub struct ContainerArgs {
+    /// podman shape: remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+
+    /// podman shape: the container's name (default: a random id)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// podman shape: set an environment variable (KEY=VALUE, or KEY to copy it from here)
+    #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+
+    /// podman shape: read environment variables from a file (KEY=VALUE lines, # comments)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+
+    /// podman shape: bind-mount a host directory or file: HOST:CONTAINER[:ro|rw]
+    #[arg(short, long = "volume", value_name = "HOST:CTR[:ro]")]
+    pub volume: Vec<String>,
+
+    /// podman shape: the working directory inside the container
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// podman shape: the user to run as: NAME or UID, optionally :GROUP or :GID
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// podman shape: replace the image's entrypoint (an empty string clears it)
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+
+    /// podman shape: the container's hostname [default: the first 12 characters of its id]
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+
+    /// podman shape: mount the root file system read-only
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// podman shape: memory limit (e.g. 64m, 1g)
+    #[arg(short, long, value_name = "BYTES")]
+    pub memory: Option<String>,
+
+    /// podman shape: memory plus swap limit (-1: unlimited swap)
+    #[arg(long, value_name = "BYTES")]
+    pub memory_swap: Option<String>,
+
+    /// podman shape: CPUs the container may use (e.g. 0.5)
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<f64>,
+
+    /// podman shape: the most processes the container may have (-1: no limit)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+
+    /// podman shape: add a capability (e.g. NET_ADMIN, or ALL)
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+
+    /// podman shape: drop a capability (e.g. CHOWN, or ALL)
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+
+    /// podman shape: the network: none (only lo), host (the host's), or container:NAME
+    #[arg(long, alias = "net", default_value = "none", value_name = "MODE")]
+    pub network: String,
+
+    /// podman shape: keep stdin open
+    #[arg(short, long)]
+    pub interactive: bool,
+
+    /// podman shape: give the container a terminal
+    #[arg(short, long)]
+    pub tty: bool,
+
+    /// podman shape: when to pull the image: always, missing, never
+    #[arg(long, default_value = "missing", value_name = "POLICY")]
+    pub pull: PullPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum PullPolicy {
+    Always,
+    #[default]
+    Missing,
+    Never,
 }
 
 #[derive(Debug, Args)]
@@ -571,7 +733,7 @@ pub struct ListArgs {
 }
 
 /// Parses `64G`, `512M`, `1024` (bytes).
-fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let (number, shift) = match text.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {

@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod container;
 mod progress;
 mod runtime_log;
 mod store;

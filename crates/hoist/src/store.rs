@@ -57,6 +57,15 @@ impl Store {
         Ok(file)
     }
 
+    /// The layer cache: each layer unpacked once, shared by containers through overlayfs.
+    pub fn layers(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
     pub fn containers(&self) -> PathBuf {
         self.root.join("containers")
     }

@@ -1,9 +1,13 @@
+mod containers;
 mod copy;
 mod images;
 mod inspect;
 mod login;
+mod monitor;
 mod pull;
 mod registry;
+mod run_spec;
+mod save;
 mod run;
 mod runtime;
 mod unpack;
@@ -44,7 +48,17 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Delete(args) => runtime_verb(runtime::delete(&runtime, args).map(|()| 0)),
         Command::List(args) => runtime_verb(runtime::list(&runtime, args).map(|()| 0)),
         Command::Exec(args) => runtime_verb(runtime::exec(&runtime, args)),
+        Command::Ps(args) if args.id.is_none() => {
+            image_verb(containers::list(&runtime, &args).map(|()| 0))
+        }
         Command::Ps(args) => runtime_verb(runtime::ps(&runtime, args).map(|()| 0)),
+        Command::Logs(args) => image_verb(containers::logs(&runtime, args).map(|()| 0)),
+        Command::Stop(args) => image_verb(containers::stop(&runtime, args).map(|()| 0)),
+        Command::Rm(args) => image_verb(containers::rm(&runtime, args).map(|()| 0)),
+        Command::Save(args) => image_verb(save::save(args).map(|()| 0)),
+        Command::Load(args) => image_verb(save::load(args).map(|()| 0)),
+        Command::Info => image_verb(save::info(&runtime).map(|()| 0)),
+        Command::ContainerMonitor(args) => image_verb(monitor::monitor(&runtime, &args.id)),
         Command::Pause(args) => {
             runtime_verb(runtime.pause(&args.id).map(|()| 0).map_err(Into::into))
         }

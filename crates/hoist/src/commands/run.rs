@@ -1,17 +1,17 @@
 //! `hoist run`: runc's shape (`--bundle DIR ID`) and podman's (`IMAGE [CMD...]`).
 
 use std::io::Read;
-use std::path::Path;
 
 use anyhow::{bail, Context};
-use hoist_oci::{ImageConfiguration, Reference};
+use hoist_oci::Reference;
 use hoist_registry::PlatformChoice;
 use hoist_runtime::{CreateOptions, Runtime};
 use hoist_unpack::UnpackOptions;
 use oci_spec::runtime::Spec;
 
-use crate::cli::RunArgs;
-use crate::commands::{pull, registry};
+use crate::cli::{PullPolicy, RunArgs};
+use crate::commands::{monitor, pull, registry, run_spec};
+use crate::container::{make_bundle, Container, Record};
 use crate::store::Store;
 
 pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
@@ -21,8 +21,13 @@ pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
             args.args
         );
     };
-    if args.rm || !args.env.is_empty() || args.name.is_some() {
-        bail!("--rm, --env and --name are for `hoist run IMAGE`; with --bundle, edit the bundle's config.json instead");
+    let podman_only = &args.container;
+    if podman_only.rm
+        || !podman_only.env.is_empty()
+        || podman_only.name.is_some()
+        || !podman_only.volume.is_empty()
+    {
+        bail!("--rm, --env, --name and --volume are for `hoist run IMAGE`; with --bundle, edit the bundle's config.json instead");
     }
     let options = CreateOptions {
         bundle: args.bundle.clone().expect("dispatched on --bundle"),
@@ -35,105 +40,124 @@ pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
         runtime.run_detached(id, &options)?;
         return Ok(0);
     }
-    Ok(exit_byte(runtime.run(id, &options)?))
+    Ok(monitor::exit_byte(runtime.run(id, &options)?))
 }
 
 pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
-    if args.detach {
-        bail!("-d/--detach with an image is not supported yet; use `hoist unpack` and `hoist run --bundle DIR --detach ID`");
-    }
     let (image, command) = args.args.split_first().expect("clap requires one argument");
+    let options = &args.container;
     let reference: Reference = image.parse()?;
     let store = Store::locate();
     let store_lock = store.lock(false)?;
     let layout = store.images()?;
     let name = reference.to_string();
-    let manifest = match layout.resolve(Some(&name)) {
-        Ok(descriptor) => descriptor,
-        Err(_) => {
-            let platforms = PlatformChoice::One(pull::platform(&args.registry)?);
-            let options = registry::options(&args.registry, 6)?;
-            pull::pull_into(&reference, &layout, &name, &platforms, &options, false)?;
-            layout.resolve(Some(&name))?
-        }
-    };
+    let manifest = find_or_pull(&reference, &layout, &args.registry, options.pull)?;
 
-    let id = match &args.name {
+    let id = match &options.name {
         Some(name) => name.clone(),
         None => random_id()?,
     };
     hoist_runtime::validate_id(&id)?;
-    let bundle = store.containers().join(&id);
-    if bundle.exists() {
-        bail!(
-            "the name {id:?} is already in use by a container in {}; choose another --name",
-            bundle.display()
-        );
-    }
-    let options = UnpackOptions {
-        platform: pull::platform(&args.registry)?,
-        ..UnpackOptions::default()
-    };
-    let unpacked = hoist_unpack::unpack(&layout, &manifest, &bundle, &options)
-        .with_context(|| format!("unpacking {reference}"))?;
-    // The container has its own copy of the layers: the image may be removed while it runs.
-    drop(store_lock);
-
-    let result = (|| {
-        customise_spec(&bundle, &unpacked.config, command, &args.env, &id)?;
-        let create = CreateOptions {
-            bundle: bundle.clone(),
-            pid_file: args.pid_file.clone(),
-            ..CreateOptions::default()
+    let dir = Container::claim(&store, &id)?;
+    let prepared = (|| {
+        let unpack = UnpackOptions {
+            platform: pull::platform(&args.registry)?,
+            ..UnpackOptions::default()
         };
-        Ok::<_, anyhow::Error>(exit_byte(runtime.run(&id, &create)?))
-    })();
-    if args.rm || result.is_err() {
-        std::fs::remove_dir_all(&bundle)
-            .with_context(|| format!("removing the container's files at {}", bundle.display()))?;
-    }
-    result
-}
-
-/// Applies the podman-style options to the unpacked bundle's config.json.
-fn customise_spec(
-    bundle: &Path,
-    image: &ImageConfiguration,
-    command: &[String],
-    env: &[String],
-    id: &str,
-) -> anyhow::Result<()> {
-    let path = bundle.join("config.json");
-    let mut spec = Spec::load(&path)?;
-    let mut process = spec.process().clone().unwrap_or_default();
-    if !command.is_empty() {
-        let mut args: Vec<String> = image
-            .config()
-            .as_ref()
-            .and_then(|c| c.entrypoint().clone())
-            .unwrap_or_default();
-        args.extend(command.iter().cloned());
-        process.set_args(Some(args));
-    }
-    let mut environment = process.env().clone().unwrap_or_default();
-    for entry in env {
-        let (key, value) = match entry.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => match std::env::var(entry) {
-                Ok(v) => (entry.clone(), v),
-                Err(_) => continue,
+        let (config, driver, layers) = make_bundle(&store, &layout, &manifest, &dir, &unpack)
+            .with_context(|| format!("preparing {reference}"))?;
+        let mut spec = Spec::load(dir.join("config.json"))?;
+        let join_network = match options.network.strip_prefix("container:") {
+            Some(other) => Some(network_of(runtime, other)?),
+            None => None,
+        };
+        let context = run_spec::Setting {
+            image: &config,
+            command,
+            id: &id,
+            rootfs: &dir.join("rootfs"),
+            join_network,
+        };
+        run_spec::apply(&mut spec, options, &context)?;
+        spec.save(dir.join("config.json"))?;
+        let container = Container {
+            dir: dir.clone(),
+            record: Record {
+                id: id.clone(),
+                image: name.clone(),
+                command: spec
+                    .process()
+                    .as_ref()
+                    .and_then(|p| p.args().clone())
+                    .unwrap_or_default(),
+                created: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                    .to_string(),
+                driver,
+                layers,
+                detached: args.detach,
+                remove: options.rm,
+                exit_code: None,
+                finished: None,
             },
         };
-        if key.is_empty() {
-            bail!("-e {entry:?}: the variable has no name");
+        container.save()?;
+        Ok::<_, anyhow::Error>(container)
+    })();
+    // The container rests on its own upper directory (or copy): the image may go now.
+    drop(store_lock);
+    let container = match prepared {
+        Ok(container) => container,
+        Err(error) => {
+            let _ = Container::remove_files(&dir);
+            return Err(error);
         }
-        environment.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
-        environment.push(format!("{key}={value}"));
+    };
+    if args.detach {
+        return monitor::launch(runtime, &container).map(|()| 0);
     }
-    process.set_env(Some(environment));
-    spec.set_process(Some(process));
-    spec.set_hostname(Some(id.chars().take(12).collect()));
-    spec.save(&path)?;
+    if !options.interactive && !options.tty {
+        detach_stdin()?;
+    }
+    monitor::run_to_exit(runtime, container)
+}
+
+/// The image from the store, pulled first as the policy says.
+fn find_or_pull(
+    reference: &Reference,
+    layout: &hoist_oci::Layout,
+    registry_args: &crate::cli::RegistryArgs,
+    policy: PullPolicy,
+) -> anyhow::Result<hoist_oci::Descriptor> {
+    let name = reference.to_string();
+    match (policy, layout.resolve(Some(&name))) {
+        (PullPolicy::Missing | PullPolicy::Never, Ok(descriptor)) => return Ok(descriptor),
+        (PullPolicy::Never, Err(_)) => {
+            bail!("{name} is not in hoist's store, and --pull=never forbids pulling it")
+        }
+        _ => {}
+    }
+    let platforms = PlatformChoice::One(pull::platform(registry_args)?);
+    let options = registry::options(registry_args, 6)?;
+    pull::pull_into(reference, layout, &name, &platforms, &options, false)?;
+    Ok(layout.resolve(Some(&name))?)
+}
+
+/// The network namespace of a running container, for `--network container:NAME`.
+fn network_of(runtime: &Runtime, id: &str) -> anyhow::Result<std::path::PathBuf> {
+    let state = runtime
+        .state(id)
+        .with_context(|| format!("--network container:{id}: no such container"))?;
+    let pid = state["pid"].as_i64().unwrap_or(0);
+    if pid <= 0 || state["status"] != "running" {
+        bail!("--network container:{id}: the container is not running");
+    }
+    Ok(format!("/proc/{pid}/ns/net").into())
+}
+
+/// Without `-i`, the container reads nothing, as under podman.
+fn detach_stdin() -> anyhow::Result<()> {
+    let null = std::fs::File::open("/dev/null").context("opening /dev/null")?;
+    nix::unistd::dup2_stdin(&null).context("making /dev/null the container's stdin")?;
     Ok(())
 }
 
@@ -146,10 +170,3 @@ fn random_id() -> anyhow::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The exit status to pass on, saying so when the memory limit killed the container.
-fn exit_byte(exited: hoist_runtime::Exited) -> u8 {
-    if exited.oom_killed {
-        eprintln!("hoist: the container hit its memory limit and the kernel's OOM killer ended it");
-    }
-    u8::try_from(exited.code).unwrap_or(255)
-}

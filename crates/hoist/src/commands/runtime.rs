@@ -79,7 +79,8 @@ pub fn list(runtime: &Runtime, args: ListArgs) -> anyhow::Result<()> {
 }
 
 pub fn ps(runtime: &Runtime, args: PsArgs) -> anyhow::Result<()> {
-    let pids = runtime.ps(&args.id)?;
+    let id = args.id.as_deref().expect("dispatched on an id");
+    let pids = runtime.ps(id)?;
     match args.format.as_str() {
         "json" => println!("{}", serde_json::to_string(&pids)?),
         "table" => {

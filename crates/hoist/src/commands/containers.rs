@@ -1,0 +1,156 @@
+//! podman's verbs for `hoist run IMAGE` containers: `ps`, `logs`, `stop`, `rm`.
+
+use std::io::{Read, Seek, Write};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use hoist_runtime::{DeleteOptions, Runtime};
+use nix::sys::signal::Signal;
+
+use crate::cli::{LogsArgs, PsArgs, RmArgs, StopArgs};
+use crate::container::Container;
+use crate::store::Store;
+
+/// What a container is doing, judged by its record and the runtime's state.
+fn status(runtime: &Runtime, container: &Container) -> (bool, String) {
+    if let Some(code) = container.record.exit_code {
+        return (false, format!("Exited ({code})"));
+    }
+    match runtime.state(&container.record.id) {
+        Ok(state) => {
+            let status = state["status"].as_str().unwrap_or("unknown").to_string();
+            (status != "stopped", status)
+        }
+        Err(_) => (false, "Created".to_string()),
+    }
+}
+
+pub fn list(runtime: &Runtime, args: &PsArgs) -> anyhow::Result<()> {
+    let store = Store::locate();
+    let containers = Container::all(&store)?;
+    if !args.quiet {
+        println!(
+            "{:<14} {:<36} {:<24} {:<22} {:<14}",
+            "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"
+        );
+    }
+    for container in &containers {
+        let (alive, status) = status(runtime, container);
+        if !alive && !args.all {
+            continue;
+        }
+        let id: String = container.record.id.chars().take(12).collect();
+        if args.quiet {
+            println!("{}", container.record.id);
+            continue;
+        }
+        let command: String = container.record.command.join(" ").chars().take(22).collect();
+        println!(
+            "{id:<14} {:<36} {command:<24} {:<22} {status:<14}",
+            container.record.image, container.record.created
+        );
+    }
+    Ok(())
+}
+
+pub fn logs(runtime: &Runtime, args: LogsArgs) -> anyhow::Result<()> {
+    let store = Store::locate();
+    let container = Container::open(&store, &args.id)?;
+    let path = container.log_path();
+    let mut file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(_) if !container.record.detached => {
+            bail!("{} ran in the foreground; its output went to the terminal", args.id)
+        }
+        Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n > 0 {
+            out.write_all(&buffer[..n])?;
+            continue;
+        }
+        out.flush()?;
+        if !args.follow {
+            return Ok(());
+        }
+        // Followed until the container has ended and everything it wrote is out.
+        let ended = Container::open(&store, &args.id)
+            .map(|c| !status(runtime, &c).0)
+            .unwrap_or(true);
+        if ended {
+            let position = file.stream_position()?;
+            if std::fs::metadata(&path).map_or(true, |m| m.len() <= position) {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn stop(runtime: &Runtime, args: StopArgs) -> anyhow::Result<()> {
+    let store = Store::locate();
+    for id in &args.ids {
+        let container = Container::open(&store, id)?;
+        stop_one(runtime, &store, &container, Duration::from_secs(args.time))?;
+        println!("{id}");
+    }
+    Ok(())
+}
+
+/// SIGTERM, then SIGKILL after `grace`; returns once the container has ended.
+fn stop_one(
+    runtime: &Runtime,
+    store: &Store,
+    container: &Container,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let id = &container.record.id;
+    if !status(runtime, container).0 {
+        return Ok(());
+    }
+    let ended = || {
+        Container::open(store, id).map_or(true, |c| !status(runtime, &c).0)
+    };
+    let _ = runtime.kill(id, Signal::SIGTERM, false);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if ended() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = runtime.kill(id, Signal::SIGKILL, true);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ended() {
+        if Instant::now() > deadline {
+            bail!("{id} did not end after SIGKILL");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+pub fn rm(runtime: &Runtime, args: RmArgs) -> anyhow::Result<()> {
+    let store = Store::locate();
+    for id in &args.ids {
+        let container = match Container::open(&store, id) {
+            Ok(container) => container,
+            Err(_) if args.force => continue,
+            Err(e) => return Err(e),
+        };
+        if status(runtime, &container).0 {
+            if !args.force {
+                bail!("{id} is running: stop it first (`hoist stop {id}`), or remove it with -f");
+            }
+            stop_one(runtime, &store, &container, Duration::ZERO)?;
+        }
+        // A monitor that has not yet recorded the end leaves the runtime's state behind.
+        let _ = runtime.delete(id, DeleteOptions { force: true });
+        Container::remove_files(&container.dir)?;
+        println!("{id}");
+    }
+    Ok(())
+}

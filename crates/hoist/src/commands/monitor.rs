@@ -1,0 +1,110 @@
+//! The life of a `hoist run IMAGE` container: in the foreground, or watched by a detached
+//! monitor process (hoist itself, re-executed in a session of its own) that keeps the output in
+//! `ctr.log` and records the exit status once the container ends, whoever is still around.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use hoist_runtime::{CreateOptions, Exited, Runtime};
+
+use crate::container::Container;
+use crate::store::Store;
+
+/// The hidden subcommand a detached container's monitor runs.
+pub const MONITOR_COMMAND: &str = "container-monitor";
+
+/// Runs the container until it exits, records how it ended, and unmounts (or, with `--rm`,
+/// removes) it. Returns the exit code to pass on.
+pub fn run_to_exit(runtime: &Runtime, mut container: Container) -> anyhow::Result<u8> {
+    let options = CreateOptions {
+        bundle: container.dir.clone(),
+        ..CreateOptions::default()
+    };
+    let outcome = runtime.run(&container.record.id, &options);
+    container.record.exit_code = Some(match &outcome {
+        Ok(exited) => exited.code,
+        Err(_) => 125,
+    });
+    container.record.finished =
+        Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
+    if container.record.remove {
+        Container::remove_files(&container.dir)?;
+    } else {
+        hoist_unpack::unmount_rootfs(&container.dir)?;
+        container.save()?;
+    }
+    Ok(exit_byte(outcome?))
+}
+
+/// Starts the monitor of a detached container and returns once the container runs (or has
+/// already ended), printing its id as podman does.
+pub fn launch(runtime: &Runtime, container: &Container) -> anyhow::Result<()> {
+    let id = &container.record.id;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(container.log_path())
+        .with_context(|| format!("creating {}", container.log_path().display()))?;
+    let mut command = Command::new("/proc/self/exe");
+    command
+        .arg("--root")
+        .arg(runtime.root())
+        .arg(MONITOR_COMMAND)
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // SAFETY: setsid is async-signal-safe; the monitor leaves this terminal's session so that
+    // closing it (SIGHUP) does not end the container.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let mut monitor = command.spawn().context("starting the container's monitor")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let running = runtime
+            .state(id)
+            .is_ok_and(|s| matches!(s["status"].as_str(), Some("running" | "stopped")));
+        if running {
+            break;
+        }
+        if let Some(status) = monitor.try_wait()? {
+            let store = Store::locate();
+            let ended = Container::open(&store, id).is_ok_and(|c| c.record.exit_code.is_some());
+            if !status.success() && !ended {
+                let log = std::fs::read_to_string(container.log_path()).unwrap_or_default();
+                let _ = Container::remove_files(&container.dir);
+                bail!(
+                    "the container did not start: {}",
+                    log.lines().last().unwrap_or("(no message)")
+                );
+            }
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the container did not start within 60 s; see {}", container.log_path().display());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    println!("{id}");
+    Ok(())
+}
+
+/// The monitor's side: run the container to its end.
+pub fn monitor(runtime: &Runtime, id: &str) -> anyhow::Result<u8> {
+    let container = Container::open(&Store::locate(), id)?;
+    run_to_exit(runtime, container)
+}
+
+/// The exit status to pass on, saying so when the memory limit killed the container.
+pub fn exit_byte(exited: Exited) -> u8 {
+    if exited.oom_killed {
+        eprintln!("hoist: the container hit its memory limit and the kernel's OOM killer ended it");
+    }
+    u8::try_from(exited.code).unwrap_or(255)
+}

@@ -1,0 +1,161 @@
+//! Containers of `hoist run IMAGE`: a directory each under the store's `containers/`, holding
+//! the bundle (`config.json`, `rootfs/`, and with overlayfs `upper/` and `work/`), the output
+//! of a detached container (`ctr.log`), and `container.json`, what hoist knows about it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use hoist_oci::{Descriptor, ImageConfiguration, Layout};
+use hoist_unpack::{LayerCache, UnpackOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::store::Store;
+
+/// How a container's rootfs was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// An overlayfs mount of shared, cached layers.
+    Overlay,
+    /// A full unpack of its own (rootless, or no overlayfs).
+    Copy,
+}
+
+/// `container.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub image: String,
+    pub command: Vec<String>,
+    pub created: String,
+    pub driver: Driver,
+    /// The cached layer directories the rootfs is made of (overlay only).
+    #[serde(default)]
+    pub layers: Vec<String>,
+    #[serde(default)]
+    pub detached: bool,
+    /// Remove the container when it exits.
+    #[serde(default)]
+    pub remove: bool,
+    /// Set when it has exited: its code (128+N if killed by signal N).
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub finished: Option<String>,
+}
+
+pub struct Container {
+    pub dir: PathBuf,
+    pub record: Record,
+}
+
+impl Container {
+    /// Claims the name: the directory is made, or the name is in use.
+    pub fn claim(store: &Store, id: &str) -> anyhow::Result<PathBuf> {
+        let parent = store.containers();
+        fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+        let dir = parent.join(id);
+        match fs::create_dir(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+                "the name {id:?} is already in use by a container; choose another --name, or remove it with `hoist rm {id}`"
+            ),
+            Err(e) => Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    }
+
+    pub fn open(store: &Store, id: &str) -> anyhow::Result<Container> {
+        let dir = store.containers().join(id);
+        let path = dir.join("container.json");
+        let bytes = fs::read(&path).with_context(|| {
+            format!("no container {id:?} (see `hoist ps -a`)")
+        })?;
+        let record = serde_json::from_slice(&bytes)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Ok(Container { dir, record })
+    }
+
+    pub fn all(store: &Store) -> anyhow::Result<Vec<Container>> {
+        let mut containers = Vec::new();
+        let Ok(entries) = fs::read_dir(store.containers()) else {
+            return Ok(containers);
+        };
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if let Ok(container) = Container::open(store, &id) {
+                containers.push(container);
+            }
+        }
+        containers.sort_by(|a, b| a.record.created.cmp(&b.record.created));
+        Ok(containers)
+    }
+
+    /// Writes `container.json` whole, by rename.
+    pub fn save(&self) -> anyhow::Result<()> {
+        let path = self.dir.join("container.json");
+        let temp = self.dir.join(".container.json.tmp");
+        fs::write(&temp, serde_json::to_vec_pretty(&self.record)?)
+            .with_context(|| format!("writing {}", temp.display()))?;
+        fs::rename(&temp, &path).with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("ctr.log")
+    }
+
+    /// Unmounts and deletes everything of the container.
+    pub fn remove_files(dir: &Path) -> anyhow::Result<()> {
+        hoist_unpack::unmount_rootfs(dir)?;
+        match fs::remove_dir_all(dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("removing {}", dir.display())),
+        }
+    }
+}
+
+/// Makes the container's bundle in `dir`: over the layer cache with overlayfs where this
+/// process can mount it, a full unpack otherwise. Returns the image config, the driver used
+/// and the cached layers it rests on.
+pub fn make_bundle(
+    store: &Store,
+    layout: &Layout,
+    image: &Descriptor,
+    dir: &Path,
+    options: &UnpackOptions,
+) -> anyhow::Result<(ImageConfiguration, Driver, Vec<String>)> {
+    if hoist_unpack::overlay_supported() && !options.rootless {
+        let cache = LayerCache::open(store.layers())?;
+        let cached = cache.prepare(layout, image, options)?;
+        match hoist_unpack::mount_rootfs(&cache, &cached, dir) {
+            Ok(spec) => {
+                spec.save(dir.join("config.json"))
+                    .with_context(|| format!("writing {}/config.json", dir.display()))?;
+                let layers = cached
+                    .layers
+                    .iter()
+                    .filter_map(|l| l.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect();
+                return Ok((cached.config, Driver::Overlay, layers));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "overlayfs unavailable; unpacking a full copy instead");
+                for sub in ["rootfs", "upper", "work"] {
+                    let _ = fs::remove_dir_all(dir.join(sub));
+                }
+            }
+        }
+    }
+    let unpacked = hoist_unpack::unpack(layout, image, dir, options)?;
+    Ok((unpacked.config, Driver::Copy, Vec::new()))
+}
+
+/// Whether this machine's containers use overlayfs, for `hoist info`.
+pub fn driver_in_use() -> Driver {
+    if hoist_unpack::overlay_supported() {
+        Driver::Overlay
+    } else {
+        Driver::Copy
+    }
+}
