@@ -94,12 +94,7 @@ pub fn run(runs: usize, only: Option<&str>) -> anyhow::Result<()> {
                     c
                 }));
             }
-            compare(
-                &format!("pull {image}"),
-                &hoist_pull,
-                &peers,
-                &settings,
-            )?;
+            compare(&format!("pull {image}"), &hoist_pull, &peers, &settings)?;
 
             let tag = format!("{}:{image}-latest", layout.display());
             let hoist_unpack = tool("hoist", |dir, _| {
@@ -133,12 +128,7 @@ pub fn run(runs: usize, only: Option<&str>) -> anyhow::Result<()> {
             } else {
                 vec![umoci]
             };
-            compare(
-                &format!("unpack {image}"),
-                &hoist_unpack,
-                &peers,
-                &settings,
-            )?;
+            compare(&format!("unpack {image}"), &hoist_unpack, &peers, &settings)?;
         }
 
         let bundle = scratch.join("run-bundle");
@@ -207,15 +197,30 @@ fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyho
     let podman = tool("podman", |_, _| {
         let mut c = Command::new("podman");
         // This machine's hard limits are below podman's default ulimits: keep the host's.
-        c.args(["run", "--rm", "--network", "none", "--ulimit", "host", &image, "true"]);
+        c.args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--ulimit",
+            "host",
+            &image,
+            "true",
+        ]);
         c
     });
     compare(task, &cached, &[podman], settings)?;
 
     let first = tool("hoist", |dir, _| {
         let mut c = Command::new(hoist);
-        c.env("HOIST_ROOT", dir.join("store"))
-            .args(["run", "--rm", "--network", "none", &image, "true"]);
+        c.env("HOIST_ROOT", dir.join("store")).args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &image,
+            "true",
+        ]);
         c
     });
     let pull_then_unpack = tool("hoist pull + unpack", |dir, _| {
@@ -229,7 +234,12 @@ fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyho
         c.args(["-c", &script]);
         c
     });
-    compare("first run busybox true", &first, &[pull_then_unpack], settings)?;
+    compare(
+        "first run busybox true",
+        &first,
+        &[pull_then_unpack],
+        settings,
+    )?;
     Ok(())
 }
 

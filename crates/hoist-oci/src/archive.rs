@@ -97,10 +97,12 @@ pub fn read_archive(file: &Path, dir: &Path) -> Result<Layout> {
                 std::io::copy(&mut entry, &mut out).map_err(Error::io(&target))?;
                 out.flush().map_err(Error::io(&target))?;
             }
-            other => return Err(bad(format!(
+            other => {
+                return Err(bad(format!(
                 "the entry {} is a {other:?}; an image archive holds only files and directories",
                 name.display()
-            ))),
+            )))
+            }
         }
     }
     Layout::open(dir).map_err(|_| bad("it does not hold an OCI image layout".into()))

@@ -22,4 +22,6 @@ pub use error::{Error, Result};
 pub use idmap::{IdMap, IdRange};
 pub use overlay::{mount_rootfs, overlay_supported, unmount_rootfs, CachedImage, LayerCache};
 pub use progress::{Progress, UnpackEvent};
-pub use runtime_spec::{default_spec, process_user, SKIPPED_DEVICES_ANNOTATION, VOLUMES_ANNOTATION};
+pub use runtime_spec::{
+    default_spec, process_user, SKIPPED_DEVICES_ANNOTATION, VOLUMES_ANNOTATION,
+};

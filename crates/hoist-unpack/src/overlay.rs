@@ -56,6 +56,42 @@ impl LayerCache {
         &self.dir
     }
 
+    /// The cache directory names (chain ids) of an image's layers, bottom first.
+    pub fn layer_names(config: &ImageConfiguration) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut chain: Option<Digest> = None;
+        for diff_id in config.rootfs().diff_ids() {
+            let diff: Digest = diff_id.parse().map_err(hoist_oci::Error::from)?;
+            let chain_id = match &chain {
+                None => diff,
+                Some(below) => Digest::of(format!("{below} {diff}").as_bytes()),
+            };
+            names.push(chain_id.hex().to_string());
+            chain = Some(chain_id);
+        }
+        Ok(names)
+    }
+
+    /// Removes every cached layer not named in `keep`, and staging directories an interrupted
+    /// unpack left (older than an hour, so none still in use). Returns how many were removed.
+    pub fn prune(&self, keep: &std::collections::HashSet<String>) -> Result<usize> {
+        let mut removed = 0;
+        let entries = fs::read_dir(&self.dir).map_err(Error::io(&self.dir))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale_staging = name.starts_with(".staging-")
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
+            if (!name.starts_with('.') && !keep.contains(&name)) || stale_staging {
+                fs::remove_dir_all(entry.path()).map_err(Error::io(entry.path()))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Unpacks whatever layers of the image the cache does not hold yet (each verified against
     /// its digest and diff_id), bottom first.
     pub fn prepare(
@@ -75,15 +111,16 @@ impl LayerCache {
             });
         }
         let budget = Budget::new(options.max_size);
+        let names = LayerCache::layer_names(&config)?;
         let mut layers: Vec<PathBuf> = Vec::new();
-        let mut chain: Option<Digest> = None;
-        for (index, (layer, diff_id)) in manifest.layers().iter().zip(diff_ids).enumerate() {
-            let diff: Digest = diff_id.parse().map_err(hoist_oci::Error::from)?;
-            let chain_id = match &chain {
-                None => diff.clone(),
-                Some(below) => Digest::of(format!("{below} {diff}").as_bytes()),
-            };
-            let dir = self.dir.join(chain_id.hex());
+        for (index, ((layer, diff_id), name)) in manifest
+            .layers()
+            .iter()
+            .zip(diff_ids)
+            .zip(&names)
+            .enumerate()
+        {
+            let dir = self.dir.join(name);
             if !dir.is_dir() {
                 let position = LayerPosition {
                     index,
@@ -94,7 +131,6 @@ impl LayerCache {
             }
             options.progress.send(UnpackEvent::LayerDone { index });
             layers.push(dir);
-            chain = Some(chain_id);
         }
         Ok(CachedImage {
             layers,
@@ -152,7 +188,9 @@ impl LayerCache {
                 })
                 .join()
                 .unwrap_or_else(|_| {
-                    Err(Error::io(dir)(std::io::Error::other("the layer applier panicked")))
+                    Err(Error::io(dir)(std::io::Error::other(
+                        "the layer applier panicked",
+                    )))
                 })
         })?;
         match fs::rename(&upper, dir) {
@@ -184,8 +222,14 @@ fn mount_privately(cache_dir: &Path, lowers: &[PathBuf], staging: &Path) -> Resu
     )
     .map_err(|e| failed("making mounts private", e))?;
     let merged = staging.join("merged");
-    mount_overlay(cache_dir, lowers, &staging.join("diff"), &staging.join("work"), &merged)
-        .map_err(|e| failed("mounting the layers below", e))?;
+    mount_overlay(
+        cache_dir,
+        lowers,
+        &staging.join("diff"),
+        &staging.join("work"),
+        &merged,
+    )
+    .map_err(|e| failed("mounting the layers below", e))?;
     Ok(merged)
 }
 
@@ -203,12 +247,7 @@ fn mount_overlay(
     let lowerdir: Vec<String> = lowers
         .iter()
         .rev()
-        .map(|l| {
-            l.strip_prefix(cache_dir)
-                .unwrap_or(l)
-                .display()
-                .to_string()
-        })
+        .map(|l| l.strip_prefix(cache_dir).unwrap_or(l).display().to_string())
         .collect();
     let data = format!(
         "lowerdir={},upperdir={},workdir={}",
@@ -220,12 +259,22 @@ fn mount_overlay(
         return Err(rustix::io::Errno::TOOBIG);
     }
     let data = std::ffi::CString::new(data).map_err(|_| rustix::io::Errno::INVAL)?;
-    rustix::mount::mount("overlay", target, "overlay", MountFlags::empty(), data.as_c_str())
+    rustix::mount::mount(
+        "overlay",
+        target,
+        "overlay",
+        MountFlags::empty(),
+        data.as_c_str(),
+    )
 }
 
 /// A container's root file system over cached layers: `rootfs/` (the overlay mount),
 /// `upper/` and `work/` in `container_dir`, and `config.json` made from the image config.
-pub fn mount_rootfs(cache: &LayerCache, image: &CachedImage, container_dir: &Path) -> Result<oci_spec::runtime::Spec> {
+pub fn mount_rootfs(
+    cache: &LayerCache,
+    image: &CachedImage,
+    container_dir: &Path,
+) -> Result<oci_spec::runtime::Spec> {
     let path = |name: &str| container_dir.join(name);
     for name in ["rootfs", "upper", "work"] {
         fs::DirBuilder::new()

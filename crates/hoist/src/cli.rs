@@ -65,7 +65,7 @@ pub enum Command {
     /// Unpack an image into an OCI runtime bundle: config.json and rootfs/ (like `umoci unpack`)
     Unpack(UnpackArgs),
     /// Run a container: `run IMAGE [CMD...]` like podman, or `run --bundle DIR ID` like runc
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Create a container from a bundle; its process waits for `start` (like `runc create`)
     Create(CreateArgs),
     /// Start a created container's process (like `runc start`)
@@ -113,6 +113,9 @@ pub enum Command {
     Load(LoadArgs),
     /// Describe this machine's setup: store, storage driver, cgroups
     Info,
+    /// Housekeeping of the store
+    #[command(subcommand)]
+    System(SystemCommand),
     /// Store credentials for a registry, after checking them (like `podman login`)
     Login(LoginArgs),
     /// Remove stored credentials (like `podman logout`)
@@ -364,6 +367,12 @@ pub struct SaveArgs {
     /// Images in hoist's store
     #[arg(required = true)]
     pub images: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Remove stopped containers, and the layers and blobs no image or container uses
+    Prune,
 }
 
 #[derive(Debug, Args)]
@@ -805,7 +814,7 @@ mod tests {
         let Command::Run(run) = cli.command else {
             panic!()
         };
-        assert!(run.rm && run.bundle.is_none());
+        assert!(run.container.rm && run.bundle.is_none());
         assert_eq!(run.args, ["busybox", "sh", "-c", "echo --rm"]);
         assert!(Cli::try_parse_from(["hoist", "pull", "x", "--tls-verify=false"]).is_ok());
     }

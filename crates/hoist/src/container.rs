@@ -68,9 +68,8 @@ impl Container {
     pub fn open(store: &Store, id: &str) -> anyhow::Result<Container> {
         let dir = store.containers().join(id);
         let path = dir.join("container.json");
-        let bytes = fs::read(&path).with_context(|| {
-            format!("no container {id:?} (see `hoist ps -a`)")
-        })?;
+        let bytes =
+            fs::read(&path).with_context(|| format!("no container {id:?} (see `hoist ps -a`)"))?;
         let record = serde_json::from_slice(&bytes)
             .with_context(|| format!("reading {}", path.display()))?;
         Ok(Container { dir, record })

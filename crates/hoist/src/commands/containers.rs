@@ -30,7 +30,7 @@ pub fn list(runtime: &Runtime, args: &PsArgs) -> anyhow::Result<()> {
     let containers = Container::all(&store)?;
     if !args.quiet {
         println!(
-            "{:<14} {:<36} {:<24} {:<22} {:<14}",
+            "{:<14} {:<36} {:<24} {:<22} {:<14} NAMES",
             "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"
         );
     }
@@ -44,10 +44,16 @@ pub fn list(runtime: &Runtime, args: &PsArgs) -> anyhow::Result<()> {
             println!("{}", container.record.id);
             continue;
         }
-        let command: String = container.record.command.join(" ").chars().take(22).collect();
+        let command: String = container
+            .record
+            .command
+            .join(" ")
+            .chars()
+            .take(22)
+            .collect();
         println!(
-            "{id:<14} {:<36} {command:<24} {:<22} {status:<14}",
-            container.record.image, container.record.created
+            "{id:<14} {:<36} {command:<24} {:<22} {status:<14} {}",
+            container.record.image, container.record.created, container.record.id
         );
     }
     Ok(())
@@ -60,7 +66,10 @@ pub fn logs(runtime: &Runtime, args: LogsArgs) -> anyhow::Result<()> {
     let mut file = match std::fs::File::open(&path) {
         Ok(file) => file,
         Err(_) if !container.record.detached => {
-            bail!("{} ran in the foreground; its output went to the terminal", args.id)
+            bail!(
+                "{} ran in the foreground; its output went to the terminal",
+                args.id
+            )
         }
         Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
     };
@@ -111,9 +120,7 @@ fn stop_one(
     if !status(runtime, container).0 {
         return Ok(());
     }
-    let ended = || {
-        Container::open(store, id).map_or(true, |c| !status(runtime, &c).0)
-    };
+    let ended = || Container::open(store, id).map_or(true, |c| !status(runtime, &c).0);
     let _ = runtime.kill(id, Signal::SIGTERM, false);
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {

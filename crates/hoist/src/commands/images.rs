@@ -1,12 +1,17 @@
-//! `hoist images` and `hoist rmi`: what the store holds, and taking it out again.
+//! `hoist images`, `hoist rmi` and `hoist system prune`: what the store holds, and taking it
+//! out again.
+
+use std::collections::HashSet;
 
 use anyhow::bail;
 use hoist_oci::{
-    ImageConfiguration, ImageManifest, Layout, Platform, Reference, REF_NAME_ANNOTATION,
+    media_type, ImageConfiguration, ImageManifest, Layout, Platform, Reference, REF_NAME_ANNOTATION,
 };
+use hoist_unpack::LayerCache;
 use serde_json::json;
 
 use crate::cli::{ImagesArgs, RmiArgs};
+use crate::container::Container;
 use crate::store::Store;
 
 struct Row {
@@ -89,6 +94,56 @@ fn row(layout: &Layout, top: &hoist_oci::Descriptor, name: &str) -> anyhow::Resu
     })
 }
 
+/// Removes cached layers that no image in the store and no container rests on. The caller
+/// holds the store's lock exclusively, so no container is being set up meanwhile.
+pub fn prune_layers(store: &Store, layout: &Layout) -> anyhow::Result<usize> {
+    if !store.layers().is_dir() {
+        return Ok(0);
+    }
+    let mut keep = HashSet::new();
+    for top in layout.index()?.manifests() {
+        for descriptor in layout.walk(top)? {
+            if media_type::manifest_kind(descriptor.media_type().as_ref())
+                != Some(media_type::ManifestKind::Image)
+            {
+                continue;
+            }
+            let manifest: ImageManifest = layout.read_json(&descriptor, "image manifest")?;
+            let config: ImageConfiguration = layout.read_json(manifest.config(), "image config")?;
+            keep.extend(LayerCache::layer_names(&config)?);
+        }
+    }
+    for container in Container::all(store)? {
+        keep.extend(container.record.layers);
+    }
+    Ok(LayerCache::open(store.layers())?.prune(&keep)?)
+}
+
+/// `hoist system prune`: stopped containers, then layers and blobs nothing uses.
+pub fn system_prune(runtime: &hoist_runtime::Runtime) -> anyhow::Result<()> {
+    let store = Store::locate();
+    let _lock = store.lock(true)?;
+    let mut containers = 0;
+    for container in Container::all(&store)? {
+        if container.record.exit_code.is_some() {
+            let _ = runtime.delete(
+                &container.record.id,
+                hoist_runtime::DeleteOptions { force: true },
+            );
+            Container::remove_files(&container.dir)?;
+            containers += 1;
+        }
+    }
+    let layout = store.images()?;
+    let freed = layout.collect_garbage()?;
+    let layers = prune_layers(&store, &layout)?;
+    println!(
+        "Removed {containers} stopped container(s), {layers} unused layer(s), {} of unused blobs",
+        human_size(freed)
+    );
+    Ok(())
+}
+
 fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut value = bytes as f64;
@@ -121,8 +176,12 @@ pub fn rmi(args: RmiArgs) -> anyhow::Result<()> {
         }
     }
     let freed = layout.collect_garbage()?;
-    if freed > 0 {
-        eprintln!("Freed {}", human_size(freed));
+    let layers = prune_layers(&store, &layout)?;
+    if freed > 0 || layers > 0 {
+        eprintln!(
+            "Freed {} of blobs and {layers} unpacked layer(s)",
+            human_size(freed)
+        );
     }
     if !missing.is_empty() {
         bail!(

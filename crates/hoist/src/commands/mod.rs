@@ -6,10 +6,10 @@ mod login;
 mod monitor;
 mod pull;
 mod registry;
-mod run_spec;
-mod save;
 mod run;
+mod run_spec;
 mod runtime;
+mod save;
 mod unpack;
 
 use crate::cli::{Cli, Command};
@@ -36,9 +36,9 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Pull(args) => image_verb(pull::pull(args).map(|()| 0)),
         Command::Unpack(args) => image_verb(unpack::unpack(args).map(|()| 0)),
         Command::Run(args) if args.bundle.is_some() => {
-            runtime_verb(run::run_bundle(&runtime, args))
+            runtime_verb(run::run_bundle(&runtime, *args))
         }
-        Command::Run(args) => image_verb(run::run_image(&runtime, args)),
+        Command::Run(args) => image_verb(run::run_image(&runtime, *args)),
         Command::Create(args) => runtime_verb(runtime::create(&runtime, args).map(|()| 0)),
         Command::Start(args) => {
             runtime_verb(runtime.start(&args.id).map(|()| 0).map_err(Into::into))
@@ -57,6 +57,9 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Rm(args) => image_verb(containers::rm(&runtime, args).map(|()| 0)),
         Command::Save(args) => image_verb(save::save(args).map(|()| 0)),
         Command::Load(args) => image_verb(save::load(args).map(|()| 0)),
+        Command::System(crate::cli::SystemCommand::Prune) => {
+            image_verb(images::system_prune(&runtime).map(|()| 0))
+        }
         Command::Info => image_verb(save::info(&runtime).map(|()| 0)),
         Command::ContainerMonitor(args) => image_verb(monitor::monitor(&runtime, &args.id)),
         Command::Pause(args) => {

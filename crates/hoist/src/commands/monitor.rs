@@ -64,7 +64,9 @@ pub fn launch(runtime: &Runtime, container: &Container) -> anyhow::Result<()> {
             Ok(())
         });
     }
-    let mut monitor = command.spawn().context("starting the container's monitor")?;
+    let mut monitor = command
+        .spawn()
+        .context("starting the container's monitor")?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let running = runtime
@@ -87,7 +89,10 @@ pub fn launch(runtime: &Runtime, container: &Container) -> anyhow::Result<()> {
             break;
         }
         if Instant::now() > deadline {
-            bail!("the container did not start within 60 s; see {}", container.log_path().display());
+            bail!(
+                "the container did not start within 60 s; see {}",
+                container.log_path().display()
+            );
         }
         std::thread::sleep(Duration::from_millis(2));
     }

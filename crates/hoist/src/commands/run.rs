@@ -169,4 +169,3 @@ fn random_id() -> anyhow::Result<String> {
         .context("reading /dev/urandom for a container id")?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
-

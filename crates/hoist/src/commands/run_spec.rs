@@ -4,10 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use hoist_oci::ImageConfiguration;
-use oci_spec::runtime::{
-    Capability, LinuxCpu, LinuxMemory, LinuxNamespaceType, LinuxPids, LinuxResources, Mount,
-    Spec,
-};
+use oci_spec::runtime::{Capability, LinuxNamespaceType, LinuxPids, Mount, Spec};
 
 use crate::cli::ContainerArgs;
 
@@ -47,9 +44,16 @@ pub fn apply(spec: &mut Spec, args: &ContainerArgs, context: &Setting) -> anyhow
         let mut caps = process.capabilities().clone().unwrap_or_default();
         let mut bounding = caps.bounding().clone().unwrap_or_default();
         apply_capabilities(&mut bounding, &args.cap_add, &args.cap_drop)?;
-        caps.set_bounding(Some(bounding.clone()));
+        // No set may hold what the bounding set lost.
+        let within = |set: &Option<oci_spec::runtime::Capabilities>| {
+            set.clone()
+                .map(|s| s.intersection(&bounding).copied().collect())
+        };
+        caps.set_inheritable(within(caps.inheritable()));
+        caps.set_ambient(within(caps.ambient()));
         caps.set_effective(Some(bounding.clone()));
-        caps.set_permitted(Some(bounding));
+        caps.set_permitted(Some(bounding.clone()));
+        caps.set_bounding(Some(bounding));
         process.set_capabilities(Some(caps));
     }
     spec.set_process(Some(process));
@@ -71,9 +75,9 @@ pub fn apply(spec: &mut Spec, args: &ContainerArgs, context: &Setting) -> anyhow
     spec.set_mounts(Some(mounts));
 
     let mut linux = spec.linux().clone().unwrap_or_default();
-    let mut resources = linux.resources().clone().unwrap_or_else(LinuxResources::default);
+    let mut resources = linux.resources().clone().unwrap_or_default();
     if args.memory.is_some() || args.memory_swap.is_some() {
-        let mut memory = resources.memory().clone().unwrap_or_else(LinuxMemory::default);
+        let mut memory = resources.memory().unwrap_or_default();
         if let Some(limit) = &args.memory {
             memory.set_limit(Some(size(limit, "--memory")?));
         }
@@ -81,15 +85,19 @@ pub fn apply(spec: &mut Spec, args: &ContainerArgs, context: &Setting) -> anyhow
             if args.memory.is_none() {
                 bail!("--memory-swap needs --memory");
             }
-            memory.set_swap(Some(if swap == "-1" { -1 } else { size(swap, "--memory-swap")? }));
+            memory.set_swap(Some(if swap == "-1" {
+                -1
+            } else {
+                size(swap, "--memory-swap")?
+            }));
         }
         resources.set_memory(Some(memory));
     }
     if let Some(cpus) = args.cpus {
-        if !(cpus > 0.0) {
+        if cpus.is_nan() || cpus <= 0.0 {
             bail!("--cpus {cpus} must be more than 0");
         }
-        let mut cpu = resources.cpu().clone().unwrap_or_else(LinuxCpu::default);
+        let mut cpu = resources.cpu().clone().unwrap_or_default();
         const PERIOD: u64 = 100_000;
         cpu.set_period(Some(PERIOD));
         cpu.set_quota(Some((cpus * PERIOD as f64).round() as i64));
@@ -117,9 +125,7 @@ pub fn apply(spec: &mut Spec, args: &ContainerArgs, context: &Setting) -> anyhow
                 }
             }
         }
-        other => bail!(
-            "--network {other:?} is not supported; use none, host or container:NAME"
-        ),
+        other => bail!("--network {other:?} is not supported; use none, host or container:NAME"),
     }
     linux.set_namespaces(Some(namespaces));
     spec.set_linux(Some(linux));
@@ -130,7 +136,9 @@ pub fn apply(spec: &mut Spec, args: &ContainerArgs, context: &Setting) -> anyhow
 /// after the image replaces Cmd.
 fn arguments(args: &ContainerArgs, context: &Setting) -> anyhow::Result<Vec<String>> {
     let config = context.image.config().as_ref();
-    let image_entrypoint = config.and_then(|c| c.entrypoint().clone()).unwrap_or_default();
+    let image_entrypoint = config
+        .and_then(|c| c.entrypoint().clone())
+        .unwrap_or_default();
     let image_cmd = config.and_then(|c| c.cmd().clone()).unwrap_or_default();
     let mut argv = match &args.entrypoint {
         Some(entrypoint) if entrypoint.trim_start().starts_with('[') => {
@@ -245,14 +253,46 @@ fn apply_capabilities(
 }
 
 const ALL_CAPS: &[&str] = &[
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
 ];
 

@@ -72,7 +72,10 @@ pub fn load(args: LoadArgs) -> anyhow::Result<()> {
         loaded += 1;
     }
     if loaded == 0 {
-        anyhow::bail!("{} names no images (its index.json has no ref names)", args.input.display());
+        anyhow::bail!(
+            "{} names no images (its index.json has no ref names)",
+            args.input.display()
+        );
     }
     Ok(())
 }

@@ -1,0 +1,591 @@
+//! `hoist run IMAGE` end to end: podman's options, shared overlay layers, detached containers
+//! with logs, stop and rm, save → load → run offline, and bad input that leaves nothing behind.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use hoist_e2e::{
+    env, expect_ok, hoist, is_root, run, scratch, stderr, stdout, tree_summary, unique_id, TestEnv,
+};
+
+fn image(env: &TestEnv, name: &str) -> String {
+    format!("{}/{name}:latest", env.registry)
+}
+
+/// `hoist run --tls-verify=false ARGS...` with the scratch directory's store.
+fn hoist_run(scratch: &Path, args: &[&str]) -> Output {
+    run(hoist(scratch)
+        .args(["run", "--tls-verify=false"])
+        .args(args))
+}
+
+fn containers_left(scratch: &Path) -> Vec<String> {
+    std::fs::read_dir(scratch.join("hoist-root/containers"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Overlay mounts whose options mention `path`.
+fn mounts_under(path: &Path) -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&*path.to_string_lossy()))
+        .count()
+}
+
+#[test]
+fn podman_options_reach_the_container() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("from-host"), "host data\n").unwrap();
+    let env_file = dir.path().join("env");
+    std::fs::write(&env_file, "# comment\nFROM_FILE=file value\n").unwrap();
+    let volume = format!("{}:/mnt/shared", shared.display());
+    let readonly_volume = format!("{}:/mnt/ro:ro", shared.display());
+    let output = hoist_run(
+        dir.path(),
+        &[
+            "--rm",
+            "-e",
+            "GREETING=hello there",
+            "--env-file",
+            env_file.to_str().unwrap(),
+            "-v",
+            &volume,
+            "-v",
+            &readonly_volume,
+            "-w",
+            "/mnt/shared",
+            "-u",
+            "nobody",
+            "--hostname",
+            "boxy",
+            "--read-only",
+            &image(&env, "busybox"),
+            "sh",
+            "-c",
+            "echo \"$GREETING|$FROM_FILE|$(pwd)|$(id -u):$(id -g)|$(hostname)\"; \
+             cat from-host; touch /mnt/ro/x 2>/dev/null && echo ro-writable; \
+             touch /rootfs-write 2>/dev/null && echo root-writable; exit 7",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(7), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "hello there|file value|/mnt/shared|65534:65534|boxy\nhost data\n"
+    );
+    assert!(
+        containers_left(dir.path()).is_empty(),
+        "--rm leaves nothing"
+    );
+
+    // A writable volume's writes land on the host.
+    let output = hoist_run(
+        dir.path(),
+        &[
+            "--rm",
+            "-v",
+            &volume,
+            &image(&env, "busybox"),
+            "sh",
+            "-c",
+            "echo written > /mnt/shared/new",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(shared.join("new")).unwrap(),
+        "written\n"
+    );
+
+    // --entrypoint replaces the image's, and capabilities can be dropped.
+    let output = hoist_run(
+        dir.path(),
+        &[
+            "--rm",
+            "--entrypoint",
+            "/bin/echo",
+            "--cap-drop",
+            "ALL",
+            &image(&env, "busybox"),
+            "via",
+            "entrypoint",
+        ],
+    );
+    assert_eq!(stdout(&output), "via entrypoint\n", "{}", stderr(&output));
+    let output = hoist_run(
+        dir.path(),
+        &[
+            "--rm",
+            "--cap-drop",
+            "ALL",
+            &image(&env, "busybox"),
+            "sh",
+            "-c",
+            "grep CapEff /proc/self/status",
+        ],
+    );
+    assert!(
+        stdout(&output).contains("0000000000000000"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn networks_none_host_and_another_containers() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let interfaces = |network: &str| {
+        let output = hoist_run(
+            dir.path(),
+            &[
+                "--rm",
+                "--network",
+                network,
+                &image(&env, "busybox"),
+                "ls",
+                "/sys/class/net",
+            ],
+        );
+        assert!(output.status.success(), "{network}: {}", stderr(&output));
+        stdout(&output)
+    };
+    assert_eq!(interfaces("none"), "lo\n");
+    let host: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let seen = interfaces("host");
+    for interface in &host {
+        assert!(
+            seen.lines().any(|l| l == interface),
+            "{interface} missing from {seen}"
+        );
+    }
+
+    let name = unique_id("netns");
+    let started = hoist_run(
+        dir.path(),
+        &[
+            "-d",
+            "--name",
+            &name,
+            &image(&env, "busybox"),
+            "sleep",
+            "60",
+        ],
+    );
+    assert!(started.status.success(), "{}", stderr(&started));
+    let theirs = hoist_run(
+        dir.path(),
+        &[
+            "--rm",
+            "--network",
+            &format!("container:{name}"),
+            &image(&env, "busybox"),
+            "readlink",
+            "/proc/self/ns/net",
+        ],
+    );
+    let state = expect_ok(hoist(dir.path()).args(["state", &name]));
+    let pid = serde_json::from_slice::<serde_json::Value>(&state.stdout).unwrap()["pid"]
+        .as_i64()
+        .unwrap();
+    let expected = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_eq!(
+        stdout(&theirs).trim(),
+        expected.to_string_lossy(),
+        "{}",
+        stderr(&theirs)
+    );
+    expect_ok(hoist(dir.path()).args(["rm", "-f", &name]));
+}
+
+#[test]
+fn containers_of_one_image_share_its_layers_and_see_the_same_tree() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let (a, b) = (unique_id("share-a"), unique_id("share-b"));
+    for name in [&a, &b] {
+        let started = hoist_run(
+            dir.path(),
+            &["-d", "--name", name, &image(&env, "layers"), "sleep", "60"],
+        );
+        assert!(started.status.success(), "{}", stderr(&started));
+    }
+    let layers = std::fs::read_dir(dir.path().join("hoist-root/layers"))
+        .unwrap()
+        .filter(|e| {
+            !e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(layers, 3, "three layers, unpacked once for both containers");
+
+    // The merged tree is the one a full unpack makes (overlayfs reports a link count of 1 for
+    // every merged directory; that is all that may differ).
+    let full = dir.path().join("full");
+    expect_ok(
+        hoist(dir.path())
+            .args(["unpack", "--image", &image(&env, "layers")])
+            .arg(&full),
+    );
+    let strip_dir_links = |tree: std::collections::BTreeMap<std::path::PathBuf, String>| {
+        tree.into_iter()
+            .map(|(path, detail)| {
+                let detail = if detail.starts_with("dir ") {
+                    detail.rsplit_once(" nlink").unwrap().0.to_string()
+                } else {
+                    detail
+                };
+                (path, detail)
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let merged = dir
+        .path()
+        .join("hoist-root/containers")
+        .join(&a)
+        .join("rootfs");
+    assert_eq!(
+        strip_dir_links(tree_summary(&merged)),
+        strip_dir_links(tree_summary(&full.join("rootfs")))
+    );
+
+    // A write in one is not seen by the other.
+    expect_ok(hoist(dir.path()).args(["exec", &a, "sh", "-c", "echo mine > /data/only-a"]));
+    let other = run(hoist(dir.path()).args(["exec", &b, "cat", "/data/only-a"]));
+    assert!(!other.status.success(), "b saw a's write");
+
+    expect_ok(hoist(dir.path()).args(["rm", "-f", &a, &b]));
+    assert!(containers_left(dir.path()).is_empty());
+    assert_eq!(
+        mounts_under(&dir.path().join("hoist-root")),
+        0,
+        "no overlay left mounted"
+    );
+}
+
+#[test]
+fn detached_containers_keep_logs_and_exit_status_and_stop() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let name = unique_id("detached");
+    let started = hoist_run(
+        dir.path(),
+        &[
+            "-d",
+            "--name",
+            &name,
+            &image(&env, "busybox"),
+            "sh",
+            "-c",
+            "echo to-out; echo to-err >&2; exit 5",
+        ],
+    );
+    assert!(started.status.success(), "{}", stderr(&started));
+    assert_eq!(stdout(&started).trim(), name, "prints the container's name");
+    let logs = expect_ok(hoist(dir.path()).args(["logs", "-f", &name]));
+    assert_eq!(stdout(&logs), "to-out\nto-err\n");
+    hoist_e2e::wait_for("the exit status to be recorded", || {
+        stdout(&expect_ok(hoist(dir.path()).args(["ps", "-a"]))).contains("Exited (5)")
+    });
+    let running = expect_ok(hoist(dir.path()).args(["ps"]));
+    assert!(
+        !stdout(&running).contains(&name),
+        "ps without -a lists running ones only"
+    );
+
+    let sleeper = unique_id("sleeper");
+    let started = hoist_run(
+        dir.path(),
+        &[
+            "-d",
+            "--name",
+            &sleeper,
+            &image(&env, "busybox"),
+            "sleep",
+            "600",
+        ],
+    );
+    assert!(started.status.success(), "{}", stderr(&started));
+    assert!(stdout(&expect_ok(hoist(dir.path()).args(["ps"]))).contains(&sleeper));
+    let still_running = run(hoist(dir.path()).args(["rm", &sleeper]));
+    assert_eq!(
+        still_running.status.code(),
+        Some(125),
+        "rm refuses a running container"
+    );
+    expect_ok(hoist(dir.path()).args(["stop", "-t", "1", &sleeper]));
+    hoist_e2e::wait_for("the stop to be recorded", || {
+        stdout(&expect_ok(hoist(dir.path()).args(["ps", "-a"]))).contains("Exited (137)")
+    });
+    expect_ok(hoist(dir.path()).args(["rm", &name, &sleeper]));
+    assert!(containers_left(dir.path()).is_empty());
+    assert_eq!(mounts_under(&dir.path().join("hoist-root")), 0);
+    let list = expect_ok(hoist(dir.path()).args(["list", "-q"]));
+    assert!(!stdout(&list).contains(&name) && !stdout(&list).contains(&sleeper));
+}
+
+#[test]
+fn limits_bite_and_the_host_carries_on() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let output = hoist_run(
+        dir.path(),
+        &[
+            "--rm",
+            "--memory",
+            "32m",
+            "--memory-swap",
+            "32m",
+            &image(&env, "busybox"),
+            "sh",
+            "-c",
+            "x=$(yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | head -c 200000000); echo survived ${#x}",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(137), "{}", stderr(&output));
+    assert!(stderr(&output).contains("OOM"), "{}", stderr(&output));
+    let output = hoist_run(
+        dir.path(),
+        &[
+            "--rm",
+            "--pids-limit",
+            "8",
+            &image(&env, "busybox"),
+            "sh",
+            "-c",
+            "for i in $(seq 20); do sleep 5 & done",
+        ],
+    );
+    assert!(
+        stderr(&output).contains("can't fork"),
+        "the pids limit stopped the forks: {}",
+        stderr(&output)
+    );
+    assert!(containers_left(dir.path()).is_empty());
+}
+
+#[test]
+fn an_image_saved_and_loaded_runs_with_no_network() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let connected = scratch();
+    let archive = connected.path().join("images.tar");
+    for name in ["busybox", "layers"] {
+        expect_ok(hoist(connected.path()).args([
+            "pull",
+            "--quiet",
+            "--tls-verify=false",
+            &image(&env, name),
+        ]));
+    }
+    expect_ok(
+        hoist(connected.path())
+            .args(["save", "-o"])
+            .arg(&archive)
+            .args([image(&env, "busybox"), image(&env, "layers")]),
+    );
+
+    let offline = scratch();
+    let loaded = expect_ok(hoist(offline.path()).args(["load", "-i"]).arg(&archive));
+    assert!(
+        stdout(&loaded).contains(&image(&env, "layers")),
+        "{}",
+        stdout(&loaded)
+    );
+    // In a network namespace with nothing but lo: no registry could be reached.
+    let mut command = Command::new("unshare");
+    command
+        .args(["--net", "--"])
+        .arg(hoist_e2e::hoist_bin())
+        .args(["run", "--rm", &image(&env, "layers"), "cat", "/data/keep"])
+        .env("HOIST_ROOT", offline.path().join("hoist-root"));
+    let output = run(&mut command);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "kept\n");
+}
+
+#[test]
+fn bad_input_is_a_clear_error_with_nothing_left_behind() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                format!("{}/no-such-image:latest", env.registry),
+                "true".into(),
+            ],
+            "not found",
+        ),
+        (
+            vec!["--pull=never".into(), image(&env, "zstd"), "true".into()],
+            "--pull=never",
+        ),
+        (
+            vec![
+                "-v".into(),
+                "relative:/x".into(),
+                image(&env, "busybox"),
+                "true".into(),
+            ],
+            "absolute",
+        ),
+        (
+            vec![
+                "-v".into(),
+                "/no/such/dir:/x".into(),
+                image(&env, "busybox"),
+                "true".into(),
+            ],
+            "does not exist",
+        ),
+        (
+            vec![
+                "--network".into(),
+                "bridge-to-nowhere".into(),
+                image(&env, "busybox"),
+                "true".into(),
+            ],
+            "--network",
+        ),
+        (
+            vec![
+                "-u".into(),
+                "no-such-user".into(),
+                image(&env, "busybox"),
+                "true".into(),
+            ],
+            "no-such-user",
+        ),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = hoist_run(dir.path(), &args);
+        assert_eq!(
+            output.status.code(),
+            Some(125),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(expected),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            containers_left(dir.path()).is_empty(),
+            "{args:?} left a container"
+        );
+    }
+    assert_eq!(mounts_under(&dir.path().join("hoist-root")), 0);
+
+    let name = unique_id("taken");
+    let first = hoist_run(
+        dir.path(),
+        &[
+            "-d",
+            "--name",
+            &name,
+            &image(&env, "busybox"),
+            "sleep",
+            "60",
+        ],
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    let second = hoist_run(
+        dir.path(),
+        &["--name", &name, &image(&env, "busybox"), "true"],
+    );
+    assert_eq!(second.status.code(), Some(125));
+    assert!(
+        stderr(&second).contains("already in use"),
+        "{}",
+        stderr(&second)
+    );
+    expect_ok(hoist(dir.path()).args(["rm", "-f", &name]));
+    assert!(containers_left(dir.path()).is_empty());
+}
+
+#[test]
+fn rmi_and_system_prune_free_the_layers_nothing_uses() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let cached = || {
+        std::fs::read_dir(dir.path().join("hoist-root/layers"))
+            .map(|d| {
+                d.filter(|e| {
+                    !e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with('.')
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    };
+    let name = unique_id("user");
+    let started = hoist_run(
+        dir.path(),
+        &["-d", "--name", &name, &image(&env, "layers"), "sleep", "60"],
+    );
+    assert!(started.status.success(), "{}", stderr(&started));
+    let stopped = unique_id("stopped");
+    let done = hoist_run(
+        dir.path(),
+        &["--name", &stopped, &image(&env, "busybox"), "true"],
+    );
+    assert!(done.status.success(), "{}", stderr(&done));
+    assert_eq!(cached(), 3, "busybox's layer is the bottom one of `layers`");
+
+    // The running container keeps its layers even once its image is gone.
+    expect_ok(hoist(dir.path()).args(["rmi", &image(&env, "layers"), &image(&env, "busybox")]));
+    assert_eq!(cached(), 3);
+    let still = expect_ok(hoist(dir.path()).args(["exec", &name, "cat", "/data/keep"]));
+    assert_eq!(stdout(&still), "kept\n");
+
+    expect_ok(hoist(dir.path()).args(["rm", "-f", &name]));
+    let pruned = expect_ok(hoist(dir.path()).args(["system", "prune"]));
+    assert!(
+        stdout(&pruned).contains("1 stopped container"),
+        "{}",
+        stdout(&pruned)
+    );
+    assert_eq!(cached(), 0);
+    assert!(containers_left(dir.path()).is_empty());
+}
