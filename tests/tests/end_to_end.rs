@@ -54,6 +54,7 @@ fn run_image_pulls_into_the_store_and_runs_in_one_step() {
         .args([
             "run",
             "--rm",
+            "--network=none",
             "--tls-verify=false",
             "-e",
             "GREETING=hi there",
@@ -74,6 +75,7 @@ fn run_image_pulls_into_the_store_and_runs_in_one_step() {
     let offline = run(hoist(dir.path()).args([
         "run",
         "--rm",
+        "--network=none",
         "--tls-verify=false",
         "127.0.0.1:1/unreachable:latest",
         "true",
@@ -84,7 +86,7 @@ fn run_image_pulls_into_the_store_and_runs_in_one_step() {
         "an unreachable registry is hoist's own error"
     );
     let again = run(hoist(dir.path())
-        .args(["run", "--rm"])
+        .args(["run", "--rm", "--network=none"])
         .arg(&image)
         .args(["echo", "cached"]));
     assert_eq!(stdout(&again), "cached\n", "{}", stderr(&again));

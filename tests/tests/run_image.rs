@@ -12,11 +12,16 @@ fn image(env: &TestEnv, name: &str) -> String {
     format!("{}/{name}:latest", env.registry)
 }
 
-/// `hoist run --tls-verify=false ARGS...` with the scratch directory's store.
+/// `hoist run --tls-verify=false ARGS...` with the scratch directory's store; with
+/// `--network none` unless the arguments choose a network, so that only the tests that make a
+/// network namespace of their own ever get a bridge.
 fn hoist_run(scratch: &Path, args: &[&str]) -> Output {
-    run(hoist(scratch)
-        .args(["run", "--tls-verify=false"])
-        .args(args))
+    let mut command = hoist(scratch);
+    command.args(["run", "--tls-verify=false"]);
+    if !args.iter().any(|a| a.starts_with("--network")) {
+        command.arg("--network=none");
+    }
+    run(command.args(args))
 }
 
 fn containers_left(scratch: &Path) -> Vec<String> {
@@ -241,8 +246,9 @@ fn containers_of_one_image_share_its_layers_and_see_the_same_tree() {
         .count();
     assert_eq!(layers, 3, "three layers, unpacked once for both containers");
 
-    // The merged tree is the one a full unpack makes (overlayfs reports a link count of 1 for
-    // every merged directory; that is all that may differ).
+    // The merged tree is the one a full unpack makes. Overlayfs reports a link count of 1 for
+    // every merged directory, and hoist adds /etc/hosts and /etc/resolv.conf (mount targets);
+    // that is all that may differ.
     let full = dir.path().join("full");
     expect_ok(
         hoist(dir.path())
@@ -258,6 +264,9 @@ fn containers_of_one_image_share_its_layers_and_see_the_same_tree() {
                     detail
                 };
                 (path, detail)
+            })
+            .filter(|(path, _)| {
+                !["etc", "etc/hosts", "etc/resolv.conf"].contains(&path.to_str().unwrap())
             })
             .collect::<std::collections::BTreeMap<_, _>>()
     };
@@ -427,7 +436,14 @@ fn an_image_saved_and_loaded_runs_with_no_network() {
     command
         .args(["--net", "--"])
         .arg(hoist_e2e::hoist_bin())
-        .args(["run", "--rm", &image(&env, "layers"), "cat", "/data/keep"])
+        .args([
+            "run",
+            "--rm",
+            "--network=none",
+            &image(&env, "layers"),
+            "cat",
+            "/data/keep",
+        ])
         .env("HOIST_ROOT", offline.path().join("hoist-root"));
     let output = run(&mut command);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -587,5 +603,147 @@ fn rmi_and_system_prune_free_the_layers_nothing_uses() {
         stdout(&pruned)
     );
     assert_eq!(cached(), 0);
+    assert!(containers_left(dir.path()).is_empty());
+}
+
+/// Runs `work` on a thread of its own in a new network namespace holding only `lo`: what it
+/// starts (hoist, and the containers' monitors) lives there, and the machine's own interfaces
+/// are never touched. The namespace goes when the last of them does.
+fn in_private_network<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("a new network namespace");
+        expect_ok(Command::new("ip").args(["link", "set", "lo", "up"]));
+        work()
+    })
+    .join()
+    .expect("the networked part of the test")
+}
+
+#[test]
+fn bridged_containers_reach_each_other_and_published_ports_answer() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let scratch_path = dir.path().to_path_buf();
+    let busybox = image(&env, "busybox");
+    let (server, published) = (unique_id("server"), unique_id("published"));
+    // The registry is on this namespace's loopback: pull first.
+    expect_ok(hoist(dir.path()).args(["pull", "--quiet", "--tls-verify=false", &busybox]));
+    in_private_network(move || {
+        let dir = scratch_path.as_path();
+        let started = hoist_run(
+            dir,
+            &[
+                "--network",
+                "bridge",
+                "-d",
+                "--name",
+                &server,
+                &busybox,
+                "sh",
+                "-c",
+                "echo over-the-bridge | nc -l -p 80; sleep 60",
+            ],
+        );
+        assert!(started.status.success(), "{}", stderr(&started));
+        let address = stdout(&expect_ok(hoist(dir).args([
+            "exec",
+            &server,
+            "sh",
+            "-c",
+            "ip -4 -o addr show eth0",
+        ])));
+        let address = address
+            .split_whitespace()
+            .nth(3)
+            .and_then(|cidr| cidr.split('/').next())
+            .expect("an IPv4 address on eth0")
+            .to_string();
+        assert!(address.starts_with("10.89.0."), "{address}");
+
+        // Another container pings it and reads from it over the bridge; its own /etc/hosts
+        // names it.
+        let client = hoist_run(
+            dir,
+            &[
+                "--network", "bridge", "--rm", "--cap-add", "NET_RAW", "--hostname", "client", &busybox, "sh", "-c",
+                &format!("ping -c1 -W5 {address} >/dev/null && nc {address} 80 </dev/null; grep client /etc/hosts"),
+            ],
+        );
+        assert!(client.status.success(), "{}", stderr(&client));
+        let output = stdout(&client);
+        let lines: Vec<&str> = output.lines().collect();
+        assert_eq!(
+            lines.first().copied(),
+            Some("over-the-bridge"),
+            "{}",
+            stdout(&client)
+        );
+        assert!(
+            lines
+                .get(1)
+                .is_some_and(|l| l.starts_with("10.89.0.") && l.ends_with("client")),
+            "{lines:?}"
+        );
+
+        // A published port answers from this namespace, outside the container's.
+        let started = hoist_run(
+            dir,
+            &[
+                "--network",
+                "bridge",
+                "-d",
+                "--name",
+                &published,
+                "-p",
+                "127.0.0.1:18080:80",
+                &busybox,
+                "sh",
+                "-c",
+                "while true; do echo through-the-proxy | nc -l -p 80; done",
+            ],
+        );
+        assert!(started.status.success(), "{}", stderr(&started));
+        let mut answer = String::new();
+        hoist_e2e::wait_for("the published port to answer", || {
+            answer.clear();
+            std::net::TcpStream::connect("127.0.0.1:18080")
+                .and_then(|mut s| std::io::Read::read_to_string(&mut s, &mut answer))
+                .is_ok()
+                && !answer.is_empty()
+        });
+        assert_eq!(answer, "through-the-proxy\n");
+
+        expect_ok(hoist(dir).args(["rm", "-f", &server, &published]));
+        // Nothing of theirs is left: namespaces, veths, leases, the proxy's port.
+        let netns: Vec<String> = std::fs::read_dir("/run/netns")
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            !netns
+                .iter()
+                .any(|n| n.contains(&server) || n.contains(&published)),
+            "{netns:?}"
+        );
+        let links = stdout(&expect_ok(Command::new("ip").args(["-br", "link"])));
+        let names: Vec<&str> = links
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(names, ["lo", "hoist0"], "only the bridge stays");
+        let leases = std::fs::read_dir(dir.join("hoist-root/network/leases"))
+            .unwrap()
+            .count();
+        assert_eq!(leases, 0);
+        assert!(
+            std::net::TcpStream::connect("127.0.0.1:18080").is_err(),
+            "the proxy is gone"
+        );
+    });
     assert!(containers_left(dir.path()).is_empty());
 }

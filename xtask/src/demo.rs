@@ -66,7 +66,7 @@ pub fn run() -> anyhow::Result<()> {
 
     let one_step = format!("{}/busybox:latest", registries.plain.address);
     step(&format!(
-        "hoist run --rm --tls-verify=false {one_step} echo ... (pull, unpack and run in one step)"
+        "hoist run --rm --network none --tls-verify=false {one_step} echo ... (pull, unpack and run in one step)"
     ));
     let status = Command::new(&hoist)
         .env("HOIST_ROOT", work.join("store"))
@@ -75,6 +75,8 @@ pub fn run() -> anyhow::Result<()> {
         .args([
             "run",
             "--rm",
+            "--network",
+            "none",
             "--tls-verify=false",
             &one_step,
             "echo",

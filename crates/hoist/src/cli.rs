@@ -123,6 +123,9 @@ pub enum Command {
     /// The monitor of a detached container (internal)
     #[command(name = "container-monitor", hide = true)]
     ContainerMonitor(IdArg),
+    /// Forwards published ports to a container (internal)
+    #[command(name = "port-proxy", hide = true)]
+    PortProxy(PortProxyArgs),
 }
 
 /// Where images can be: docker://REF (a registry), oci:DIR[:TAG] (an image layout),
@@ -367,6 +370,15 @@ pub struct SaveArgs {
     /// Images in hoist's store
     #[arg(required = true)]
     pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PortProxyArgs {
+    /// The container's address
+    pub to: std::net::Ipv4Addr,
+    /// [IP:]HOSTPORT:CONTAINERPORT
+    #[arg(required = true)]
+    pub mappings: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -645,9 +657,16 @@ pub struct ContainerArgs {
     #[arg(long, value_name = "CAP")]
     pub cap_drop: Vec<String>,
 
-    /// podman shape: the network: none (only lo), host (the host's), or container:NAME
-    #[arg(long, alias = "net", default_value = "none", value_name = "MODE")]
+    /// podman shape: the network: bridge (an address on the hoist0 bridge; subnet from
+    /// $HOIST_BRIDGE_SUBNET, default 10.89.0.0/24), none (only lo), host (the host's), or
+    /// container:NAME (another container's)
+    #[arg(long, alias = "net", default_value = "bridge", value_name = "MODE")]
     pub network: String,
+
+    /// podman shape: publish a container port on the host: [IP:]HOSTPORT:CONTAINERPORT (tcp;
+    /// needs --network bridge)
+    #[arg(short, long = "publish", value_name = "[IP:]HOST:CTR")]
+    pub publish: Vec<String>,
 
     /// podman shape: keep stdin open
     #[arg(short, long)]

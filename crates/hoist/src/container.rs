@@ -43,6 +43,12 @@ pub struct Record {
     pub exit_code: Option<i32>,
     #[serde(default)]
     pub finished: Option<String>,
+    /// Its place on the bridge (`--network bridge`), undone when it ends.
+    #[serde(default)]
+    pub network: Option<hoist_net::Attachment>,
+    /// Published ports, `[IP:]HOSTPORT:CONTAINERPORT`.
+    #[serde(default)]
+    pub ports: Vec<String>,
 }
 
 pub struct Container {
@@ -103,6 +109,17 @@ impl Container {
         self.dir.join("ctr.log")
     }
 
+    /// Takes the container off the bridge, if it is on it.
+    pub fn release_network(&self, store: &Store) {
+        if let Some(attachment) = &self.record.network {
+            if let Err(error) =
+                hoist_net::detach(&bridge_config(store), &self.record.id, attachment)
+            {
+                tracing::warn!(%error, "taking the container off the bridge");
+            }
+        }
+    }
+
     /// Unmounts and deletes everything of the container.
     pub fn remove_files(dir: &Path) -> anyhow::Result<()> {
         hoist_unpack::unmount_rootfs(dir)?;
@@ -148,6 +165,50 @@ pub fn make_bundle(
     }
     let unpacked = hoist_unpack::unpack(layout, image, dir, options)?;
     Ok((unpacked.config, Driver::Copy, Vec::new()))
+}
+
+/// The bridge containers join: `$HOIST_BRIDGE` (default hoist0) with `$HOIST_BRIDGE_SUBNET`
+/// (default 10.89.0.0/24), address leases in the store.
+pub fn bridge_config(store: &Store) -> hoist_net::BridgeConfig {
+    let subnet = std::env::var("HOIST_BRIDGE_SUBNET")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| "10.89.0.0/24".parse().expect("a valid default subnet"));
+    hoist_net::BridgeConfig {
+        bridge: std::env::var("HOIST_BRIDGE").unwrap_or_else(|_| "hoist0".to_string()),
+        subnet,
+        state_dir: store.root().join("network"),
+    }
+}
+
+/// `/etc/hosts` and `/etc/resolv.conf` for the container, bind-mounted from its directory.
+pub fn name_files(
+    dir: &Path,
+    hostname: &str,
+    address: Option<std::net::Ipv4Addr>,
+) -> anyhow::Result<Vec<oci_spec::runtime::Mount>> {
+    let mut hosts =
+        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    hosts.push_str(&format!(
+        "{}\t{hostname}\n",
+        address.map_or_else(|| "127.0.1.1".to_string(), |a| a.to_string())
+    ));
+    let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut mounts = Vec::new();
+    for (name, content, target) in [
+        ("hosts", hosts, "/etc/hosts"),
+        ("resolv.conf", resolv, "/etc/resolv.conf"),
+    ] {
+        let path = dir.join(name);
+        fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+        let mut mount = oci_spec::runtime::Mount::default();
+        mount.set_destination(target.into());
+        mount.set_typ(Some("bind".to_string()));
+        mount.set_source(Some(path));
+        mount.set_options(Some(vec!["rbind".into(), "rprivate".into()]));
+        mounts.push(mount);
+    }
+    Ok(mounts)
 }
 
 /// Whether this machine's containers use overlayfs, for `hoist info`.

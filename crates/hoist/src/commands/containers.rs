@@ -109,7 +109,8 @@ pub fn stop(runtime: &Runtime, args: StopArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGTERM, then SIGKILL after `grace`; returns once the container has ended.
+/// SIGTERM, then SIGKILL after `grace`; returns once whoever ran the container (a monitor, or
+/// a foreground `hoist run`) has recorded its end, which is the last thing it does.
 fn stop_one(
     runtime: &Runtime,
     store: &Store,
@@ -117,25 +118,33 @@ fn stop_one(
     grace: Duration,
 ) -> anyhow::Result<()> {
     let id = &container.record.id;
-    if !status(runtime, container).0 {
+    if container.record.exit_code.is_some() {
         return Ok(());
     }
-    let ended = || Container::open(store, id).map_or(true, |c| !status(runtime, &c).0);
-    let _ = runtime.kill(id, Signal::SIGTERM, false);
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if ended() {
-            return Ok(());
+    let recorded = || Container::open(store, id).map_or(true, |c| c.record.exit_code.is_some());
+    let wait = |limit: Duration| {
+        let deadline = Instant::now() + limit;
+        loop {
+            if recorded() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = runtime.kill(id, Signal::SIGTERM, false);
+    if wait(grace) {
+        return Ok(());
     }
     let _ = runtime.kill(id, Signal::SIGKILL, true);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ended() {
-        if Instant::now() > deadline {
-            bail!("{id} did not end after SIGKILL");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if wait(Duration::from_secs(10)) {
+        return Ok(());
+    }
+    // Nobody recorded the end (its monitor was killed): the runtime's word decides.
+    if status(runtime, container).0 {
+        bail!("{id} did not end after SIGKILL");
     }
     Ok(())
 }
@@ -156,6 +165,7 @@ pub fn rm(runtime: &Runtime, args: RmArgs) -> anyhow::Result<()> {
         }
         // A monitor that has not yet recorded the end leaves the runtime's state behind.
         let _ = runtime.delete(id, DeleteOptions { force: true });
+        container.release_network(&store);
         Container::remove_files(&container.dir)?;
         println!("{id}");
     }

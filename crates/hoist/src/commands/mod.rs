@@ -61,6 +61,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
             image_verb(images::system_prune(&runtime).map(|()| 0))
         }
         Command::Info => image_verb(save::info(&runtime).map(|()| 0)),
+        Command::PortProxy(args) => image_verb(monitor::port_proxy(args)),
         Command::ContainerMonitor(args) => image_verb(monitor::monitor(&runtime, &args.id)),
         Command::Pause(args) => {
             runtime_verb(runtime.pause(&args.id).map(|()| 0).map_err(Into::into))

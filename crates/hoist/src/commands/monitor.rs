@@ -22,7 +22,24 @@ pub fn run_to_exit(runtime: &Runtime, mut container: Container) -> anyhow::Resul
         bundle: container.dir.clone(),
         ..CreateOptions::default()
     };
+    let proxy = match start_port_proxy(&container) {
+        Ok(proxy) => proxy,
+        Err(error) => {
+            container.release_network(&Store::locate());
+            Container::remove_files(&container.dir)?;
+            return Err(error);
+        }
+    };
     let outcome = runtime.run(&container.record.id, &options);
+    if let Some(mut proxy) = proxy {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(proxy.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = proxy.wait();
+    }
+    container.release_network(&Store::locate());
+    container.record.network = None;
     container.record.exit_code = Some(match &outcome {
         Ok(exited) => exited.code,
         Err(_) => 125,
@@ -98,6 +115,55 @@ pub fn launch(runtime: &Runtime, container: &Container) -> anyhow::Result<()> {
     }
     println!("{id}");
     Ok(())
+}
+
+/// Starts the process that forwards published ports, once it listens on all of them.
+fn start_port_proxy(container: &Container) -> anyhow::Result<Option<std::process::Child>> {
+    let (Some(network), false) = (&container.record.network, container.record.ports.is_empty())
+    else {
+        return Ok(None);
+    };
+    let mut command = Command::new("/proc/self/exe");
+    command
+        .arg("port-proxy")
+        .arg(network.address.to_string())
+        .args(&container.record.ports)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: prctl is async-signal-safe; the proxy ends with whoever started it.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = command.spawn().context("starting the port proxy")?;
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+    if line.trim() != "ready" {
+        let output = child.wait_with_output()?;
+        bail!(
+            "publishing ports: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(Some(child))
+}
+
+/// The port proxy's side: listen, say so, forward.
+pub fn port_proxy(args: crate::cli::PortProxyArgs) -> anyhow::Result<u8> {
+    let mappings = args
+        .mappings
+        .iter()
+        .map(|m| m.parse())
+        .collect::<Result<Vec<hoist_net::PortMapping>, _>>()?;
+    let listeners = hoist_net::proxy::bind(&mappings)?;
+    println!("ready");
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    hoist_net::proxy::serve(listeners, args.to)
 }
 
 /// The monitor's side: run the container to its end.

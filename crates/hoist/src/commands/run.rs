@@ -11,7 +11,7 @@ use oci_spec::runtime::Spec;
 
 use crate::cli::{PullPolicy, RunArgs};
 use crate::commands::{monitor, pull, registry, run_spec};
-use crate::container::{make_bundle, Container, Record};
+use crate::container::{bridge_config, make_bundle, name_files, Container, Record};
 use crate::store::Store;
 
 pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
@@ -58,7 +58,14 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
         None => random_id()?,
     };
     hoist_runtime::validate_id(&id)?;
+    for mapping in &options.publish {
+        mapping.parse::<hoist_net::PortMapping>()?;
+    }
+    if !options.publish.is_empty() && options.network != "bridge" {
+        bail!("-p/--publish needs --network bridge");
+    }
     let dir = Container::claim(&store, &id)?;
+    let mut attachment = None;
     let prepared = (|| {
         let unpack = UnpackOptions {
             platform: pull::platform(&args.registry)?,
@@ -69,14 +76,26 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
         let mut spec = Spec::load(dir.join("config.json"))?;
         let join_network = match options.network.strip_prefix("container:") {
             Some(other) => Some(network_of(runtime, other)?),
+            None if options.network == "bridge" => {
+                let attached = hoist_net::attach(&bridge_config(&store), &id)
+                    .context("joining the bridge network (or use --network none)")?;
+                let netns = attached.netns.clone();
+                attachment = Some(attached);
+                Some(netns)
+            }
             None => None,
         };
+        let hostname = options
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id.chars().take(12).collect());
         let context = run_spec::Setting {
             image: &config,
             command,
             id: &id,
             rootfs: &dir.join("rootfs"),
             join_network,
+            name_files: name_files(&dir, &hostname, attachment.as_ref().map(|a| a.address))?,
         };
         run_spec::apply(&mut spec, options, &context)?;
         spec.save(dir.join("config.json"))?;
@@ -98,6 +117,8 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
                 remove: options.rm,
                 exit_code: None,
                 finished: None,
+                network: attachment.clone(),
+                ports: options.publish.clone(),
             },
         };
         container.save()?;
@@ -108,6 +129,9 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     let container = match prepared {
         Ok(container) => container,
         Err(error) => {
+            if let Some(attached) = &attachment {
+                let _ = hoist_net::detach(&bridge_config(&store), &id, attached);
+            }
             let _ = Container::remove_files(&dir);
             return Err(error);
         }

@@ -15,8 +15,11 @@ pub struct Setting<'a> {
     pub command: &'a [String],
     pub id: &'a str,
     pub rootfs: &'a Path,
-    /// The network namespace to join (`--network container:NAME`), found by the caller.
+    /// The network namespace to join (the bridge's, or another container's), made or found
+    /// by the caller.
     pub join_network: Option<PathBuf>,
+    /// `/etc/hosts` and `/etc/resolv.conf` mounts.
+    pub name_files: Vec<Mount>,
 }
 
 pub fn apply(spec: &mut Spec, args: &ContainerArgs, context: &Setting) -> anyhow::Result<()> {
@@ -69,6 +72,7 @@ pub fn apply(spec: &mut Spec, args: &ContainerArgs, context: &Setting) -> anyhow
         spec.set_root(Some(root));
     }
     let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.extend(context.name_files.iter().cloned());
     for volume in &args.volume {
         mounts.push(bind_mount(volume)?);
     }
@@ -114,7 +118,7 @@ pub fn apply(spec: &mut Spec, args: &ContainerArgs, context: &Setting) -> anyhow
     match args.network.as_str() {
         "none" | "private" => {}
         "host" => namespaces.retain(|n| n.typ() != LinuxNamespaceType::Network),
-        other if other.starts_with("container:") => {
+        other if other == "bridge" || other.starts_with("container:") => {
             let path = context
                 .join_network
                 .clone()
@@ -125,7 +129,17 @@ pub fn apply(spec: &mut Spec, args: &ContainerArgs, context: &Setting) -> anyhow
                 }
             }
         }
-        other => bail!("--network {other:?} is not supported; use none, host or container:NAME"),
+        other => {
+            bail!("--network {other:?} is not supported; use bridge, none, host or container:NAME")
+        }
+    }
+    if args.network != "host" {
+        // Unprivileged ICMP sockets, so that ping works without CAP_NET_RAW, as under podman.
+        let mut sysctl = linux.sysctl().clone().unwrap_or_default();
+        sysctl
+            .entry("net.ipv4.ping_group_range".to_string())
+            .or_insert_with(|| "0 2147483647".to_string());
+        linux.set_sysctl(Some(sysctl));
     }
     linux.set_namespaces(Some(namespaces));
     spec.set_linux(Some(linux));
