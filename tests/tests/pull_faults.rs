@@ -290,7 +290,8 @@ fn a_pull_killed_mid_blob_is_resumed_by_the_next_and_leaves_nothing_partial() {
         .join("blobs/sha256")
         .join(format!(".partial-{}", layer.trim_start_matches("sha256:")));
     hoist_e2e::wait_for("part of the layer to reach the layout", || {
-        std::fs::metadata(&partial).is_ok_and(|m| m.len() >= 512 * 1024)
+        // 700 000 bytes arrive before the stall; the writer buffers at most 256 KiB of them.
+        std::fs::metadata(&partial).is_ok_and(|m| m.len() >= 400 * 1024)
     });
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),

@@ -747,3 +747,47 @@ fn bridged_containers_reach_each_other_and_published_ports_answer() {
     });
     assert!(containers_left(dir.path()).is_empty());
 }
+
+#[test]
+fn signals_sent_to_hoist_run_reach_the_container() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let name = unique_id("signalled");
+    let mut child = hoist(dir.path())
+        .args([
+            "run",
+            "--rm",
+            "--network=none",
+            "--tls-verify=false",
+            "--name",
+            &name,
+        ])
+        .arg(image(&env, "busybox"))
+        .args([
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 3' TERM; echo ready; sleep 30 & wait",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout_pipe = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout_pipe, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout_pipe, &mut rest).unwrap();
+    assert_eq!(rest, "got-term\n");
+    assert_eq!(status.code(), Some(3), "the container's own exit code");
+    assert!(containers_left(dir.path()).is_empty());
+}
