@@ -51,7 +51,8 @@ default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 }
 
 /// Removes podman's scratch directory. conmon starts `podman container cleanup` after a
-/// container exits, which may still be at work when the test ends: retry for a few seconds.
+/// container exits, which may still be at work when the test ends (for long on a busy machine):
+/// retry for up to half a minute.
 struct RemoveScratch<'a>(&'a Path);
 
 impl Drop for RemoveScratch<'_> {
@@ -63,7 +64,7 @@ impl Drop for RemoveScratch<'_> {
                 .as_encoded_bytes(),
         )
         .unwrap();
-        for _ in 0..50 {
+        for _ in 0..300 {
             // SAFETY: unmounting a path of this test's own scratch directory (if mounted).
             unsafe { libc::umount2(overlay.as_ptr(), libc::MNT_DETACH) };
             if std::fs::remove_dir_all(self.0).is_ok() || !self.0.exists() {

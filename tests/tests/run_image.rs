@@ -448,6 +448,26 @@ fn an_image_saved_and_loaded_runs_with_no_network() {
     let output = run(&mut command);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "kept\n");
+
+    // An archive (or layout) is also run where it lies, without loading it.
+    let carried = connected.path().join("layers.tar");
+    expect_ok(
+        hoist(connected.path())
+            .args(["copy", "--quiet", "--tls-verify=false"])
+            .arg(format!("docker://{}", image(&env, "layers")))
+            .arg(format!("oci-archive:{}:layers", carried.display())),
+    );
+    let elsewhere = scratch();
+    let mut command = Command::new("unshare");
+    command
+        .args(["--net", "--"])
+        .arg(hoist_e2e::hoist_bin())
+        .args(["run", "--rm", "--network=none"])
+        .arg(format!("oci-archive:{}:layers", carried.display()))
+        .args(["cat", "/data/keep"])
+        .env("HOIST_ROOT", elsewhere.path().join("hoist-root"));
+    let output = run(&mut command);
+    assert_eq!(stdout(&output), "kept\n", "{}", stderr(&output));
 }
 
 #[test]

@@ -13,6 +13,7 @@ use crate::cli::{PullPolicy, RunArgs};
 use crate::commands::{monitor, pull, registry, run_spec};
 use crate::container::{bridge_config, make_bundle, name_files, Container, Record};
 use crate::store::Store;
+use crate::transport::{LocalImage, Location};
 
 pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     let [id] = args.args.as_slice() else {
@@ -46,12 +47,22 @@ pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
 pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     let (image, command) = args.args.split_first().expect("clap requires one argument");
     let options = &args.container;
-    let reference: Reference = image.parse()?;
     let store = Store::locate();
     let store_lock = store.lock(false)?;
-    let layout = store.images()?;
-    let name = reference.to_string();
-    let manifest = find_or_pull(&reference, &layout, &args.registry, options.pull)?;
+    // A layout or archive named directly is used where it is; anything else is the store's.
+    let local;
+    let (layout, manifest, name) = match Location::parse(image)? {
+        location @ (Location::Layout { .. } | Location::Archive { .. }) => {
+            local = LocalImage::open(&location, &store)?;
+            (local.layout.clone(), local.top.clone(), location.to_string())
+        }
+        _ => {
+            let reference: Reference = image.parse()?;
+            let layout = store.images()?;
+            let manifest = find_or_pull(&reference, &layout, &args.registry, options.pull)?;
+            (layout, manifest, reference.to_string())
+        }
+    };
 
     let id = match &options.name {
         Some(name) => name.clone(),
@@ -72,7 +83,7 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
             ..UnpackOptions::default()
         };
         let (config, driver, layers) = make_bundle(&store, &layout, &manifest, &dir, &unpack)
-            .with_context(|| format!("preparing {reference}"))?;
+            .with_context(|| format!("preparing {name}"))?;
         let mut spec = Spec::load(dir.join("config.json"))?;
         let join_network = match options.network.strip_prefix("container:") {
             Some(other) => Some(network_of(runtime, other)?),
