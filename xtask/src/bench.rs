@@ -210,6 +210,7 @@ fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyho
         c
     });
     compare(task, &cached, &[podman], settings)?;
+    let _ = shell::output(Command::new("podman").args(["rmi", "--force", &image]));
 
     let first = tool("hoist", |dir, _| {
         let mut c = Command::new(hoist);

@@ -54,7 +54,11 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     let (layout, manifest, name) = match Location::parse(image)? {
         location @ (Location::Layout { .. } | Location::Archive { .. }) => {
             local = LocalImage::open(&location, &store)?;
-            (local.layout.clone(), local.top.clone(), location.to_string())
+            (
+                local.layout.clone(),
+                local.top.clone(),
+                location.to_string(),
+            )
         }
         _ => {
             let reference: Reference = image.parse()?;
