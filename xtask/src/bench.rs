@@ -196,14 +196,20 @@ fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyho
     });
     let podman = tool("podman", |_, _| {
         let mut c = Command::new("podman");
-        // This machine's hard limits are below podman's default ulimits: keep the host's.
+        // Debian's podman as it comes, except what this host forces: crun (its default
+        // runtime) refuses the hybrid cgroup layout, so runc; and the hard limits are below
+        // podman's default ulimits, so lower ones.
         c.args([
             "run",
             "--rm",
             "--network",
             "none",
+            "--runtime",
+            "runc",
             "--ulimit",
-            "host",
+            "nofile=20000:20000",
+            "--ulimit",
+            "nproc=32768:32768",
             &image,
             "true",
         ]);
