@@ -811,3 +811,52 @@ fn signals_sent_to_hoist_run_reach_the_container() {
     assert_eq!(status.code(), Some(3), "the container's own exit code");
     assert!(containers_left(dir.path()).is_empty());
 }
+
+#[test]
+fn ctrl_c_on_an_interactive_terminal_run_reaches_the_container() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    // script(1) gives hoist a terminal of its own; Ctrl-C typed into it must interrupt the
+    // container's foreground process, as in a shell.
+    let inner = format!(
+        "HOIST_ROOT={root} {hoist} --root {run} run -it --rm --network none --tls-verify=false {image} \
+         sh -c 'trap \"echo got-int; exit 4\" INT; echo ready; sleep 30 & wait'",
+        root = dir.path().join("hoist-root").display(),
+        hoist = hoist_e2e::hoist_bin().display(),
+        run = dir.path().join("run").display(),
+        image = image(&env, "busybox"),
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &inner, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1), from util-linux");
+    let mut stdout_pipe = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("ready") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stdout_pipe, &mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("ready"), "{seen}");
+    use std::io::Write;
+    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    child.stdin.as_mut().unwrap().flush().unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout_pipe, &mut rest).unwrap();
+    assert!(rest.contains("got-int"), "{rest}");
+    assert_eq!(
+        status.code(),
+        Some(4),
+        "the container's exit code, through script: {rest}"
+    );
+    assert!(containers_left(dir.path()).is_empty());
+}
