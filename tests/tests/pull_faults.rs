@@ -36,6 +36,18 @@ fn pull_through(
         .args(extra))
 }
 
+/// A proxy to `upstream` that fails the first `times` requests for `path` with `fault`.
+fn one_fault(upstream: &str, path: &str, times: usize, fault: Fault) -> FaultProxy {
+    FaultProxy::start(
+        upstream,
+        vec![Rule {
+            path_contains: path.to_string(),
+            times,
+            fault,
+        }],
+    )
+}
+
 /// Every blob is complete and verified, and nothing partial is left.
 fn assert_complete(layout: &Path) {
     let mut blobs = 0;
@@ -146,14 +158,7 @@ fn client_errors_are_not_retried() {
 fn a_cut_transfer_resumes_with_a_range_request() {
     let Some(env) = env() else { return };
     let layer = busybox_layer(&env);
-    let proxy = FaultProxy::start(
-        &env.registry,
-        vec![Rule {
-            path_contains: layer.clone(),
-            times: 1,
-            fault: Fault::CutAfter(300_000),
-        }],
-    );
+    let proxy = one_fault(&env.registry, &layer, 1, Fault::CutAfter(300_000));
     let dir = scratch();
     let dest = dir.path().join("layout");
     let output = pull_through(dir.path(), &proxy, &dest, &[]);
@@ -169,14 +174,7 @@ fn a_cut_transfer_resumes_with_a_range_request() {
 fn a_stalled_transfer_is_cut_and_resumed() {
     let Some(env) = env() else { return };
     let layer = busybox_layer(&env);
-    let proxy = FaultProxy::start(
-        &env.registry,
-        vec![Rule {
-            path_contains: layer.clone(),
-            times: 1,
-            fault: Fault::StallAfter(200_000),
-        }],
-    );
+    let proxy = one_fault(&env.registry, &layer, 1, Fault::StallAfter(200_000));
     let dir = scratch();
     let dest = dir.path().join("layout");
     let output = pull_through(dir.path(), &proxy, &dest, &["--stall-timeout", "1s"]);
@@ -191,14 +189,7 @@ fn a_stalled_transfer_is_cut_and_resumed() {
 fn a_stall_that_never_ends_fails_clearly_after_the_retries() {
     let Some(env) = env() else { return };
     let layer = busybox_layer(&env);
-    let proxy = FaultProxy::start(
-        &env.registry,
-        vec![Rule {
-            path_contains: layer.clone(),
-            times: 10,
-            fault: Fault::StallAfter(0),
-        }],
-    );
+    let proxy = one_fault(&env.registry, &layer, 10, Fault::StallAfter(0));
     let dir = scratch();
     let dest = dir.path().join("layout");
     let output = pull_through(
@@ -267,14 +258,7 @@ fn a_redirect_to_another_host_carries_no_credentials() {
 fn a_pull_killed_mid_blob_is_resumed_by_the_next_and_leaves_nothing_partial() {
     let Some(env) = env() else { return };
     let layer = busybox_layer(&env);
-    let stalling = FaultProxy::start(
-        &env.registry,
-        vec![Rule {
-            path_contains: layer.clone(),
-            times: 1,
-            fault: Fault::StallAfter(700_000),
-        }],
-    );
+    let stalling = one_fault(&env.registry, &layer, 1, Fault::StallAfter(700_000));
     let dir = scratch();
     let dest = dir.path().join("layout");
     let mut child = hoist(dir.path())

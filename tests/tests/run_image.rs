@@ -24,6 +24,14 @@ fn hoist_run(scratch: &Path, args: &[&str]) -> Output {
     run(command.args(args))
 }
 
+/// `hoist run -d --name NAME IMAGE COMMAND...`, which must succeed.
+fn detached(scratch: &Path, name: &str, image: &str, command: &[&str]) {
+    let mut args = vec!["-d", "--name", name, image];
+    args.extend_from_slice(command);
+    let started = hoist_run(scratch, &args);
+    assert!(started.status.success(), "{}", stderr(&started));
+}
+
 fn containers_left(scratch: &Path) -> Vec<String> {
     std::fs::read_dir(scratch.join("hoist-root/containers"))
         .map(|d| {
@@ -182,18 +190,7 @@ fn networks_none_host_and_another_containers() {
     }
 
     let name = unique_id("netns");
-    let started = hoist_run(
-        dir.path(),
-        &[
-            "-d",
-            "--name",
-            &name,
-            &image(&env, "busybox"),
-            "sleep",
-            "60",
-        ],
-    );
-    assert!(started.status.success(), "{}", stderr(&started));
+    detached(dir.path(), &name, &image(&env, "busybox"), &["sleep", "60"]);
     let theirs = hoist_run(
         dir.path(),
         &[
@@ -328,18 +325,12 @@ fn detached_containers_keep_logs_and_exit_status_and_stop() {
     );
 
     let sleeper = unique_id("sleeper");
-    let started = hoist_run(
+    detached(
         dir.path(),
-        &[
-            "-d",
-            "--name",
-            &sleeper,
-            &image(&env, "busybox"),
-            "sleep",
-            "600",
-        ],
+        &sleeper,
+        &image(&env, "busybox"),
+        &["sleep", "600"],
     );
-    assert!(started.status.success(), "{}", stderr(&started));
     assert!(stdout(&expect_ok(hoist(dir.path()).args(["ps"]))).contains(&sleeper));
     let still_running = run(hoist(dir.path()).args(["rm", &sleeper]));
     assert_eq!(
@@ -548,18 +539,7 @@ fn bad_input_is_a_clear_error_with_nothing_left_behind() {
     assert_eq!(mounts_under(&dir.path().join("hoist-root")), 0);
 
     let name = unique_id("taken");
-    let first = hoist_run(
-        dir.path(),
-        &[
-            "-d",
-            "--name",
-            &name,
-            &image(&env, "busybox"),
-            "sleep",
-            "60",
-        ],
-    );
-    assert!(first.status.success(), "{}", stderr(&first));
+    detached(dir.path(), &name, &image(&env, "busybox"), &["sleep", "60"]);
     let second = hoist_run(
         dir.path(),
         &["--name", &name, &image(&env, "busybox"), "true"],

@@ -220,7 +220,8 @@ pub fn descriptor_digest(descriptor: &Descriptor) -> Result<Digest> {
     Ok(descriptor.digest().to_string().parse()?)
 }
 
-pub(crate) fn ref_name(descriptor: &Descriptor) -> Option<&str> {
+/// The name an `index.json` entry gives its image (`org.opencontainers.image.ref.name`).
+pub fn ref_name(descriptor: &Descriptor) -> Option<&str> {
     descriptor
         .annotations()
         .as_ref()?

@@ -20,7 +20,7 @@ pub use archive::{read_archive, write_archive};
 pub use blob_writer::{BlobSlot, BlobWriter};
 pub use digest::{Digest, DigestError};
 pub use error::{Error, Result};
-pub use layout::{descriptor_digest, Layout, REF_NAME_ANNOTATION};
+pub use layout::{descriptor_digest, ref_name, Layout, REF_NAME_ANNOTATION};
 pub use platform::Platform;
 pub use reference::{Reference, ReferenceError, DEFAULT_REGISTRY};
 pub use verify::{DigestingReader, VerifiedReader};

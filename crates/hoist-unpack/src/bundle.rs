@@ -64,16 +64,8 @@ pub fn unpack(
     bundle: &Path,
     options: &UnpackOptions,
 ) -> Result<Unpacked> {
-    let manifest_descriptor = layout.choose_image(image, &options.platform)?;
-    let manifest: ImageManifest = layout.read_json(&manifest_descriptor, "image manifest")?;
-    let config: ImageConfiguration = layout.read_json(manifest.config(), "image config")?;
+    let (manifest_descriptor, manifest, config) = read_image(layout, image, &options.platform)?;
     let diff_ids = config.rootfs().diff_ids();
-    if diff_ids.len() != manifest.layers().len() {
-        return Err(Error::LayerCountMismatch {
-            layers: manifest.layers().len(),
-            diff_ids: diff_ids.len(),
-        });
-    }
     ensure_bundle_free(bundle)?;
 
     let parent = bundle
@@ -126,6 +118,26 @@ pub fn unpack(
         manifest: descriptor_digest(&manifest_descriptor)?,
         layers: manifest.layers().len(),
     })
+}
+
+/// The platform's image manifest (its descriptor and contents) and config, with a diff_id for
+/// every layer.
+pub(crate) fn read_image(
+    layout: &Layout,
+    image: &Descriptor,
+    platform: &Platform,
+) -> Result<(Descriptor, ImageManifest, ImageConfiguration)> {
+    let manifest_descriptor = layout.choose_image(image, platform)?;
+    let manifest: ImageManifest = layout.read_json(&manifest_descriptor, "image manifest")?;
+    let config: ImageConfiguration = layout.read_json(manifest.config(), "image config")?;
+    let diff_ids = config.rootfs().diff_ids();
+    if diff_ids.len() != manifest.layers().len() {
+        return Err(Error::LayerCountMismatch {
+            layers: manifest.layers().len(),
+            diff_ids: diff_ids.len(),
+        });
+    }
+    Ok((manifest_descriptor, manifest, config))
 }
 
 /// How many layers are decoded ahead of the one being applied.

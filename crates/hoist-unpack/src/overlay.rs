@@ -13,11 +13,11 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use hoist_fs::Root;
-use hoist_oci::{descriptor_digest, Descriptor, Digest, ImageConfiguration, ImageManifest, Layout};
+use hoist_oci::{descriptor_digest, Descriptor, Digest, ImageConfiguration, Layout};
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 
 use crate::apply::{ApplyOptions, Leftovers};
-use crate::bundle::{apply_stream, current_umask};
+use crate::bundle::{apply_stream, current_umask, read_image};
 use crate::layer::{decode, Budget, LayerPosition};
 use crate::progress::UnpackEvent;
 use crate::runtime_spec::runtime_spec;
@@ -100,16 +100,8 @@ impl LayerCache {
         image: &Descriptor,
         options: &UnpackOptions,
     ) -> Result<CachedImage> {
-        let manifest_descriptor = layout.choose_image(image, &options.platform)?;
-        let manifest: ImageManifest = layout.read_json(&manifest_descriptor, "image manifest")?;
-        let config: ImageConfiguration = layout.read_json(manifest.config(), "image config")?;
+        let (manifest_descriptor, manifest, config) = read_image(layout, image, &options.platform)?;
         let diff_ids = config.rootfs().diff_ids();
-        if diff_ids.len() != manifest.layers().len() {
-            return Err(Error::LayerCountMismatch {
-                layers: manifest.layers().len(),
-                diff_ids: diff_ids.len(),
-            });
-        }
         let budget = Budget::new(options.max_size);
         let names = LayerCache::layer_names(&config)?;
         let mut layers: Vec<PathBuf> = Vec::new();

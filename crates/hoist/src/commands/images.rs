@@ -4,9 +4,7 @@
 use std::collections::HashSet;
 
 use anyhow::bail;
-use hoist_oci::{
-    media_type, ImageConfiguration, ImageManifest, Layout, Platform, Reference, REF_NAME_ANNOTATION,
-};
+use hoist_oci::{media_type, ImageConfiguration, ImageManifest, Layout, Platform, Reference};
 use hoist_unpack::LayerCache;
 use serde_json::json;
 
@@ -28,11 +26,7 @@ pub fn images(args: ImagesArgs) -> anyhow::Result<()> {
     let layout = store.images()?;
     let mut rows = Vec::new();
     for top in layout.index()?.manifests() {
-        let Some(name) = top
-            .annotations()
-            .as_ref()
-            .and_then(|a| a.get(REF_NAME_ANNOTATION))
-        else {
+        let Some(name) = hoist_oci::ref_name(top) else {
             continue;
         };
         rows.push(row(&layout, top, name)?);

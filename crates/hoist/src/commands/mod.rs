@@ -1,3 +1,4 @@
+mod capabilities;
 mod containers;
 mod copy;
 mod images;

@@ -2,7 +2,7 @@
 //! `hoist info`.
 
 use anyhow::Context;
-use hoist_oci::{Layout, Platform, Reference, REF_NAME_ANNOTATION};
+use hoist_oci::{Layout, Platform, Reference};
 
 use crate::cli::{LoadArgs, SaveArgs};
 use crate::container::driver_in_use;
@@ -55,18 +55,14 @@ pub fn load(args: LoadArgs) -> anyhow::Result<()> {
     let archive = hoist_oci::read_archive(&args.input, extracted.path())?;
     let mut loaded = 0;
     for top in archive.index()?.manifests() {
-        let Some(name) = top
-            .annotations()
-            .as_ref()
-            .and_then(|a| a.get(REF_NAME_ANNOTATION))
-        else {
+        let Some(name) = hoist_oci::ref_name(top) else {
             continue;
         };
         // A bare tag (as skopeo writes `oci-archive:FILE:TAG`) names no image; keep it as is.
         let name = name
             .parse::<Reference>()
             .map(|r| r.to_string())
-            .unwrap_or_else(|_| name.clone());
+            .unwrap_or_else(|_| name.to_string());
         images.copy_image_from(&archive, top, &name)?;
         println!("Loaded image: {name}");
         loaded += 1;
