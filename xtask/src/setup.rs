@@ -14,6 +14,8 @@ pub const PACKAGES: &[&str] = &[
     "umoci",
     "runc",
     "crun",
+    // containerd drives hoist through its runc shim in the tests, as podman does directly.
+    "containerd",
     "busybox-static",
     "apache2-utils",
     "iproute2",
