@@ -104,7 +104,7 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
             .hostname
             .clone()
             .unwrap_or_else(|| id.chars().take(12).collect());
-        let context = run_spec::Setting {
+        let context = run_spec::RunContext {
             image: &config,
             command,
             id: &id,

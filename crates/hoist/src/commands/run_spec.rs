@@ -9,7 +9,7 @@ use oci_spec::runtime::{Capability, LinuxNamespaceType, LinuxPids, Mount, Spec};
 use crate::cli::ContainerArgs;
 
 /// What to apply besides the options themselves.
-pub struct Setting<'a> {
+pub struct RunContext<'a> {
     pub image: &'a ImageConfiguration,
     /// The command after the image name, if any.
     pub command: &'a [String],
@@ -22,7 +22,7 @@ pub struct Setting<'a> {
     pub name_files: Vec<Mount>,
 }
 
-pub fn apply(spec: &mut Spec, args: &ContainerArgs, context: &Setting) -> anyhow::Result<()> {
+pub fn apply(spec: &mut Spec, args: &ContainerArgs, context: &RunContext) -> anyhow::Result<()> {
     let mut process = spec.process().clone().unwrap_or_default();
     process.set_args(Some(arguments(args, context)?));
     process.set_env(Some(environment(
@@ -148,7 +148,7 @@ pub fn apply(spec: &mut Spec, args: &ContainerArgs, context: &Setting) -> anyhow
 
 /// podman's rule: `--entrypoint` replaces the image's entrypoint and drops its Cmd; a command
 /// after the image replaces Cmd.
-fn arguments(args: &ContainerArgs, context: &Setting) -> anyhow::Result<Vec<String>> {
+fn arguments(args: &ContainerArgs, context: &RunContext) -> anyhow::Result<Vec<String>> {
     let config = context.image.config().as_ref();
     let image_entrypoint = config
         .and_then(|c| c.entrypoint().clone())
