@@ -130,7 +130,7 @@ fn containerd_runs_execs_pauses_and_kills_through_hoist() {
     let containerd = Containerd::start(dir.path());
     let image = "docker.io/library/busybox:latest";
     expect_ok(
-        &mut containerd
+        containerd
             .ctr(&[
                 "images",
                 "import",

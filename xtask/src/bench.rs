@@ -174,7 +174,11 @@ pub fn run(runs: usize, only: Option<&str>) -> anyhow::Result<()> {
 fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyhow::Result<()> {
     let image = format!("{registry}/busybox:latest");
     let task = "run --rm busybox true";
-    if settings.only.is_some_and(|only| !task.contains(only)) {
+    let first_task = "first run busybox true";
+    if settings
+        .only
+        .is_some_and(|only| !task.contains(only) && !first_task.contains(only))
+    {
         return Ok(());
     }
     let store = settings.scratch.join("run-image-store");
