@@ -152,6 +152,34 @@ fn podman_options_reach_the_container() {
         "{}",
         stdout(&output)
     );
+
+    // --cpus and --memory-swap become the cgroup's quota and swap limit, read from inside.
+    let output = hoist_run(
+        dir.path(),
+        &[
+            "--rm",
+            "--cpus",
+            "0.5",
+            "--memory",
+            "64m",
+            "--memory-swap",
+            "96m",
+            &image(&env, "busybox"),
+            "sh",
+            "-c",
+            "cd /sys/fs/cgroup; if [ -d cpu ]; then \
+             cat cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us memory/memory.limit_in_bytes \
+             memory/memory.memsw.limit_in_bytes; else cat cpu.max memory.max memory.swap.max; fi",
+        ],
+    );
+    let v1 = format!("50000\n100000\n{}\n{}\n", 64 << 20, 96 << 20);
+    let v2 = format!("50000 100000\n{}\n{}\n", 64 << 20, 32 << 20);
+    assert!(
+        stdout(&output) == v1 || stdout(&output) == v2,
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
 }
 
 #[test]
