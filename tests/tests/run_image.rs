@@ -640,6 +640,23 @@ fn rmi_and_system_prune_free_the_layers_nothing_uses() {
 fn in_private_network<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
     std::thread::spawn(move || {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("a new network namespace");
+        // Every address the work below talks to (the bridge's 10.89.0.0/24, 127.0.0.1) must be
+        // this namespace's own: refuse to go on if the thread were still in the machine's.
+        let ours = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+        let machines = std::fs::read_link("/proc/self/ns/net").unwrap();
+        assert_ne!(
+            ours, machines,
+            "the test thread is not in a network namespace of its own"
+        );
+        let links = stdout(&expect_ok(Command::new("ip").args(["-br", "link"])));
+        assert_eq!(
+            links
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .collect::<Vec<_>>(),
+            ["lo"],
+            "a fresh network namespace holds only lo"
+        );
         expect_ok(Command::new("ip").args(["link", "set", "lo", "up"]));
         work()
     })
