@@ -846,16 +846,19 @@ fn ctrl_c_on_an_interactive_terminal_run_reaches_the_container() {
     let dir = scratch();
     // script(1) gives hoist a terminal of its own; Ctrl-C typed into it must interrupt the
     // container's foreground process, as in a shell.
+    // `exec`: script(1) runs the command with `$SHELL -c`, and a shell that stays (dash does)
+    // shares hoist's process group and would be killed by the Ctrl-C itself.
     let inner = format!(
-        "HOIST_ROOT={root} {hoist} --root {run} run -it --rm --network none --tls-verify=false {image} \
-         sh -c 'trap \"echo got-int; exit 4\" INT; echo ready; sleep 30 & wait'",
-        root = dir.path().join("hoist-root").display(),
+        "exec {hoist} --root {run} run -it --rm --network none --tls-verify=false {image} \
+         sh -c 'trap \"echo got-int; exit 4\" INT; echo trap-set; sleep 30 & wait'",
         hoist = hoist_e2e::hoist_bin().display(),
         run = dir.path().join("run").display(),
         image = image(&env, "busybox"),
     );
     let mut child = Command::new("script")
         .args(["-qfec", &inner, "/dev/null"])
+        .env("SHELL", "/bin/sh")
+        .env("HOIST_ROOT", dir.path().join("hoist-root"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -863,14 +866,14 @@ fn ctrl_c_on_an_interactive_terminal_run_reaches_the_container() {
         .expect("script(1), from util-linux");
     let mut stdout_pipe = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut seen = String::new();
-    while !seen.contains("ready") {
+    while !seen.contains("trap-set") {
         let mut line = String::new();
         if std::io::BufRead::read_line(&mut stdout_pipe, &mut line).unwrap() == 0 {
             break;
         }
         seen.push_str(&line);
     }
-    assert!(seen.contains("ready"), "{seen}");
+    assert!(seen.contains("trap-set"), "{seen}");
     use std::io::Write;
     child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
     child.stdin.as_mut().unwrap().flush().unwrap();
