@@ -18,7 +18,8 @@ pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
         fixtures::build_and_push(&registries, fixtures::Selection::Tests).and_then(|fixtures| {
             let mut command = cargo();
             command
-                .args(["test", "--workspace"])
+                // Every failure in one run, not only the first binary's.
+                .args(["test", "--workspace", "--no-fail-fast"])
                 .args(cargo_args)
                 .env("HOIST_TEST_REGISTRY", &registries.plain.address)
                 .env("HOIST_TEST_AUTH_REGISTRY", &registries.auth.address)
