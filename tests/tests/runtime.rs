@@ -767,3 +767,84 @@ fn lsm_labels_apply_or_fail_clearly() {
         );
     }
 }
+
+/// A time namespace shifts the container's monotonic and boot-time clocks by the config's
+/// offsets; the host's clocks, and a container without one, are untouched.
+#[test]
+fn a_time_namespace_offsets_the_containers_clocks() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    if !Path::new("/proc/self/ns/time").exists() {
+        assert!(
+            std::env::var_os("HOIST_TEST_REQUIRE_ALL").is_none(),
+            "this kernel has no time namespaces"
+        );
+        eprintln!("skipped: this kernel has no time namespaces");
+        return;
+    }
+    const DAYS: u64 = 3 * 86_400;
+    edit_config(&bundle, |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "type": "time" }));
+        c["linux"]["timeOffsets"] = json!({
+            "boottime": { "secs": DAYS, "nanosecs": 0 },
+            "monotonic": { "secs": 2 * DAYS, "nanosecs": 0 }
+        });
+    });
+    set_args(
+        &bundle,
+        &[
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/time; cat /proc/uptime; exec cat /proc/self/timens_offsets",
+        ],
+    );
+    let host_uptime = || -> f64 {
+        let text = std::fs::read_to_string("/proc/uptime").unwrap();
+        text.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let before = host_uptime();
+    let output = run_bundle(dir.path(), &bundle, &unique_id("timens"));
+    let after = host_uptime();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_ne!(
+        lines[0],
+        std::fs::read_link("/proc/self/ns/time")
+            .unwrap()
+            .to_string_lossy(),
+        "the program runs in a time namespace of its own"
+    );
+    let uptime: f64 = lines[1].split_whitespace().next().unwrap().parse().unwrap();
+    let shifted = uptime - DAYS as f64;
+    assert!(
+        shifted >= before - 1.0 && shifted <= after + 1.0,
+        "the container's uptime {uptime} is the host's ({before}..{after}) plus the boottime offset"
+    );
+    let monotonic = (2 * DAYS).to_string();
+    assert!(
+        lines.iter().any(|l| l
+            .split_whitespace()
+            .eq(["monotonic", monotonic.as_str(), "0"])),
+        "the monotonic offset is in place: {out}"
+    );
+
+    // Offsets without the namespace to hold them are a config error, not silently dropped.
+    edit_config(&bundle, |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "time");
+    });
+    let output = run_bundle(dir.path(), &bundle, &unique_id("timens-missing"));
+    assert_ne!(output.status.code(), Some(0));
+    assert!(
+        stderr(&output).contains("timeOffsets needs a new time namespace"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -33,6 +33,8 @@ pub(crate) struct InitOptions {
     /// root is the container's own cgroup.
     pub new_cgroup_ns: bool,
     pub new_uts_ns: bool,
+    /// A new time namespace with these clock offsets (clock, seconds, nanoseconds).
+    pub new_time_ns: Option<Vec<(String, i64, u32)>>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
     /// A foreground run with `terminal: true` and no console socket: the caller's terminal on
@@ -118,6 +120,9 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
         nix::unistd::setresuid(root_uid, root_uid, root_uid).map_err(Error::sys(
             "becoming root in the user namespace (is uid 0 mapped?)",
         ))?;
+    }
+    if let Some(offsets) = &options.new_time_ns {
+        enter_time_namespace(offsets)?;
     }
     nix::unistd::setsid().map_err(Error::sys("starting a new session"))?;
     if options.adopt_terminal {
@@ -227,4 +232,34 @@ pub(crate) fn exit(code: i32) -> ! {
     // _exit: no atexit handlers or stdio flushing of the parent's copied state.
     // SAFETY: terminates this process.
     unsafe { libc::_exit(code) }
+}
+
+/// Unshares a time namespace and sets its clocks' offsets. This process stays outside it; the
+/// exec of the user's program (and any child) enters it (Linux 5.15+, exec_task_namespaces).
+fn enter_time_namespace(offsets: &[(String, i64, u32)]) -> Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+        libc::CLONE_NEWTIME,
+    ))
+    .map_err(Error::sys(
+        "unsharing the time namespace (does this kernel have time namespaces?)",
+    ))?;
+    let mut lines = String::new();
+    for (clock, secs, nanosecs) in offsets {
+        let clock = match clock.as_str() {
+            "monotonic" | "boottime" => clock,
+            other => {
+                return Err(Error::InvalidSpec(format!(
+                    "linux.timeOffsets has clock {other:?}; a time namespace offsets only \"monotonic\" and \"boottime\""
+                )))
+            }
+        };
+        lines.push_str(&format!("{clock} {secs} {nanosecs}\n"));
+    }
+    if !lines.is_empty() {
+        std::fs::write("/proc/self/timens_offsets", lines).map_err(Error::io(
+            "writing the clock offsets",
+            "/proc/self/timens_offsets",
+        ))?;
+    }
+    Ok(())
 }

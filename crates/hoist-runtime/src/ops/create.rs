@@ -117,6 +117,7 @@ impl Runtime {
                         join: namespaces.join,
                         new_user_ns: namespaces.new_user,
                         new_cgroup_ns: namespaces.new_cgroup,
+                        new_time_ns: namespaces.new_time.clone(),
                         new_uts_ns: namespaces.clone_flags.contains(CloneFlags::CLONE_NEWUTS),
                         preserve_fds: options.preserve_fds,
                         no_pivot: options.no_pivot,
@@ -208,6 +209,8 @@ struct Namespaces {
     join_pid: Option<OwnedFd>,
     new_user: bool,
     new_cgroup: bool,
+    /// A new time namespace, with its clock offsets (clock name, seconds, nanoseconds).
+    new_time: Option<Vec<(String, i64, u32)>>,
 }
 
 impl Namespaces {
@@ -218,6 +221,7 @@ impl Namespaces {
             join_pid: None,
             new_user: false,
             new_cgroup: false,
+            new_time: None,
         };
         let linux = bundle.spec.linux().clone().unwrap_or_default();
         for namespace in linux.namespaces().as_deref().unwrap_or_default() {
@@ -229,11 +233,7 @@ impl Namespaces {
                 LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
                 LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
                 LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-                LinuxNamespaceType::Time => {
-                    return Err(Error::InvalidSpec(
-                        "time namespaces are not supported yet".into(),
-                    ))
-                }
+                LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
             };
             match namespace.path() {
                 None => ns.clone_flags |= flag,
@@ -262,6 +262,30 @@ impl Namespaces {
         // The init unshares its cgroup namespace itself, once it is in its cgroup.
         ns.new_cgroup = ns.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP);
         ns.clone_flags.remove(CloneFlags::CLONE_NEWCGROUP);
+        // And its time namespace: the clocks' offsets can only be written before any process
+        // is in it, so the init unshares (which leaves itself outside), writes them, and
+        // enters it with the exec.
+        let new_time = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+        let offsets = linux.time_offsets().clone().unwrap_or_default();
+        if ns.clone_flags.contains(new_time) {
+            ns.clone_flags.remove(new_time);
+            ns.new_time = Some(
+                offsets
+                    .iter()
+                    .map(|(clock, offset)| {
+                        (
+                            clock.clone(),
+                            offset.secs().unwrap_or(0),
+                            offset.nanosecs().unwrap_or(0),
+                        )
+                    })
+                    .collect(),
+            );
+        } else if !offsets.is_empty() {
+            return Err(Error::InvalidSpec(
+                "linux.timeOffsets needs a new time namespace; add {\"type\": \"time\"} to linux.namespaces".into(),
+            ));
+        }
         Ok(ns)
     }
 }

@@ -41,6 +41,11 @@ const JOIN_ORDER: &[(LinuxNamespaceType, &str, CloneFlags)] = &[
         "cgroup",
         CloneFlags::CLONE_NEWCGROUP,
     ),
+    (
+        LinuxNamespaceType::Time,
+        "time",
+        CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    ),
     (LinuxNamespaceType::Pid, "pid", CloneFlags::CLONE_NEWPID),
     (LinuxNamespaceType::Mount, "mnt", CloneFlags::CLONE_NEWNS),
 ];
