@@ -4,6 +4,7 @@
 //! works on paths under a cgroup root given at construction, so the code that writes limits can
 //! be exercised against a plain directory tree that mimics cgroupfs.
 
+mod device_filter;
 mod layout;
 mod resources;
 
@@ -77,14 +78,19 @@ impl Cgroup {
                 unified: hierarchy.unified,
             });
         }
-        if let Err(e) = cgroup.apply(resources) {
+        let applied = cgroup.apply(resources).and_then(|()| {
+            // A new container always gets device rules, the config's or the defaults.
+            cgroup.set_devices(resources.devices().as_deref().unwrap_or_default())
+        });
+        if let Err(e) = applied {
             let _ = cgroup.remove();
             return Err(e);
         }
         Ok(cgroup)
     }
 
-    /// Writes the resource limits (also used by `update` on a live container).
+    /// Writes the resource limits (also used by `update` on a live container, where device
+    /// rules change only if `resources` has some).
     pub(crate) fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
         resources::check_supported(self, resources)?;
         for dir in &self.dirs {
@@ -94,12 +100,51 @@ impl Cgroup {
                 resources::apply_v1(dir, resources)?;
             }
         }
+        if let Some(devices) = resources.devices() {
+            self.set_devices(devices)?;
+        }
         Ok(())
+    }
+
+    /// Sets which devices the container may create and open: through the v1 devices
+    /// controller where the host has one, else with an eBPF program on the cgroup2 directory.
+    fn set_devices(
+        &self,
+        rules: &[oci_spec::runtime::LinuxDeviceCgroup],
+    ) -> Result<(), CgroupError> {
+        let v1 = self
+            .dirs
+            .iter()
+            .find(|d| !d.unified && d.controllers.iter().any(|c| c == "devices"));
+        match (v1, self.dirs.iter().find(|d| d.unified)) {
+            (Some(dir), _) => resources::apply_device_rules(&dir.path, rules),
+            (None, Some(dir)) => {
+                device_filter::install(&dir.path, &resources::device_filter_rules(rules))
+            }
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// The cgroup's directory in the unified (cgroup2) hierarchy, if the host has one.
+    pub(crate) fn unified_dir(&self) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|d| d.unified)
+            .map(|d| d.path.as_path())
     }
 
     /// Moves a process into every directory of the cgroup.
     pub(crate) fn add(&self, pid: i32) -> Result<(), CgroupError> {
-        for dir in &self.dirs {
+        self.add_where(pid, |_| true)
+    }
+
+    /// Moves a process into the v1 directories of the cgroup (it was born in the unified one).
+    pub(crate) fn add_outside_unified(&self, pid: i32) -> Result<(), CgroupError> {
+        self.add_where(pid, |dir| !dir.unified)
+    }
+
+    fn add_where(&self, pid: i32, pick: impl Fn(&CgroupDir) -> bool) -> Result<(), CgroupError> {
+        for dir in self.dirs.iter().filter(|d| pick(d)) {
             let procs = dir.path.join("cgroup.procs");
             fs::write(&procs, pid.to_string())
                 .map_err(io_error("adding the container to", &procs))?;

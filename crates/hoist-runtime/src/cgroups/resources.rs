@@ -5,6 +5,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 
+use super::device_filter::DeviceRule;
 use super::layout::Hierarchy;
 use super::{io_error, Cgroup, CgroupDir, CgroupError};
 
@@ -186,9 +187,6 @@ pub(crate) fn apply_v1(dir: &CgroupDir, resources: &LinuxResources) -> Result<()
             )?;
         }
     }
-    if has("devices") {
-        apply_device_rules(path, resources.devices().as_deref().unwrap_or_default())?;
-    }
     Ok(())
 }
 
@@ -264,8 +262,11 @@ pub(crate) fn apply_v2(dir: &CgroupDir, resources: &LinuxResources) -> Result<()
 }
 
 /// The devices every runc container may use whatever its config says (and its config's own
-/// rules after a deny-all): /dev/null, zero, full, random, urandom, tty, console, ptmx and pts.
+/// rules after a deny-all): mknod of any node (opening it is what the rules decide), and
+/// /dev/null, zero, full, random, urandom, tty, console, ptmx and pts.
 const DEFAULT_ALLOWED_DEVICES: &[&str] = &[
+    "c *:* m",
+    "b *:* m",
     "c 1:3 rwm",
     "c 1:5 rwm",
     "c 1:7 rwm",
@@ -277,7 +278,31 @@ const DEFAULT_ALLOWED_DEVICES: &[&str] = &[
     "c 136:* rwm",
 ];
 
-fn apply_device_rules(path: &Path, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
+/// The container's device rules as cgroup2 takes them: everything denied, then the config's
+/// rules, then the devices every container may use, later rules overriding earlier ones.
+pub(crate) fn device_filter_rules(rules: &[LinuxDeviceCgroup]) -> Vec<DeviceRule> {
+    let deny_all = DeviceRule {
+        allow: false,
+        kind: None,
+        major: None,
+        minor: None,
+        access: 0b111,
+    };
+    std::iter::once(deny_all)
+        .chain(rules.iter().map(DeviceRule::from_spec))
+        .chain(
+            DEFAULT_ALLOWED_DEVICES
+                .iter()
+                .map(|l| DeviceRule::allow_line(l)),
+        )
+        .collect()
+}
+
+/// The same rules written to a v1 devices hierarchy.
+pub(crate) fn apply_device_rules(
+    path: &Path,
+    rules: &[LinuxDeviceCgroup],
+) -> Result<(), CgroupError> {
     write(path, "devices.deny", "a")?;
     for rule in rules {
         let kind = rule

@@ -1,6 +1,6 @@
 use std::fs::{self, DirBuilder};
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -104,10 +104,24 @@ impl Runtime {
             None => None,
         };
 
+        let unified_dir = cgroup.unified_dir().and_then(|dir| {
+            rfs::open(
+                dir,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+        });
         // SAFETY: the run path of hoist is single-threaded (no async runtime, no thread pool).
-        let forked = unsafe { clone_into_namespaces(namespaces.clone_flags.bits() as u64) }
-            .map_err(Error::sys("cloning the container's init"))?;
-        let child = match forked {
+        let forked = unsafe {
+            clone_into_namespaces(
+                namespaces.clone_flags.bits() as u64,
+                unified_dir.as_ref().map(|fd| fd.as_fd()),
+            )
+        }
+        .map_err(Error::sys("cloning the container's init"))?;
+        drop(unified_dir);
+        let (child, born_in_cgroup) = match forked {
             Forked::Child => {
                 drop(parent_end);
                 init::run(
@@ -127,7 +141,7 @@ impl Runtime {
                     init_end,
                 )
             }
-            Forked::Parent { child } => child,
+            Forked::Parent { child, in_cgroup } => (child, in_cgroup),
         };
         drop(init_end);
         drop(exec_fifo);
@@ -145,7 +159,11 @@ impl Runtime {
             hooks: bundle.spec.hooks().clone(),
         };
         let ready = (|| {
-            cgroup.add(child)?;
+            if born_in_cgroup {
+                cgroup.add_outside_unified(child)?;
+            } else {
+                cgroup.add(child)?;
+            }
             if namespaces.new_user {
                 write_id_maps(child, &bundle)?;
             }

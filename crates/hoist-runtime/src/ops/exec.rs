@@ -129,7 +129,7 @@ impl Runtime {
         let (parent_end, helper_end) = channel::pair()?;
 
         // SAFETY: single-threaded, checked above.
-        let helper = match unsafe { clone_into_namespaces(0) }
+        let helper = match unsafe { clone_into_namespaces(0, None) }
             .map_err(Error::sys("forking the exec helper"))?
         {
             Forked::Child => {
@@ -148,7 +148,7 @@ impl Runtime {
                     exit(1);
                 }
                 // SAFETY: the helper is single-threaded too.
-                match unsafe { clone_into_namespaces(0) } {
+                match unsafe { clone_into_namespaces(0, None) } {
                     Ok(Forked::Child) => exec_init::run(
                         ExecSettings {
                             process: &options.process,
@@ -163,7 +163,7 @@ impl Runtime {
                         },
                         helper_end,
                     ),
-                    Ok(Forked::Parent { child }) => {
+                    Ok(Forked::Parent { child, .. }) => {
                         let _ = helper_end.spawned(child);
                         exit(0);
                     }
@@ -173,7 +173,7 @@ impl Runtime {
                     }
                 }
             }
-            Forked::Parent { child } => child,
+            Forked::Parent { child, .. } => child,
         };
         drop(helper_end);
         drop(console_socket);
