@@ -24,10 +24,16 @@ pub const PACKAGES: &[&str] = &[
     // hoist-runtime links libseccomp (as runc does) to compile seccomp profiles.
     "libseccomp-dev",
     "pkg-config",
+    // newuidmap/newgidmap, for rootless containers that map subordinate ids.
+    "uidmap",
 ];
+
+/// The unprivileged user the rootless tests run as, with subordinate uid and gid ranges.
+pub const ROOTLESS_USER: &str = "hoist-rootless";
 
 pub fn run(build: bool) -> anyhow::Result<()> {
     install_missing(PACKAGES)?;
+    ensure_rootless_user()?;
     if build {
         shell::run(cargo().args(["build", "--release", "--package", "hoist"]))?;
     }
@@ -55,4 +61,35 @@ fn installed(package: &str) -> bool {
         .args(["-W", "-f=${Status}", package])
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+}
+
+/// Creates the rootless tests' user (an ordinary account with no home and no login shell) and
+/// gives it subordinate ids, where missing.
+fn ensure_rootless_user() -> anyhow::Result<()> {
+    let exists = Command::new("id")
+        .arg(ROOTLESS_USER)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !exists {
+        shell::run(Command::new("useradd").args([
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            ROOTLESS_USER,
+        ]))
+        .context("creating the rootless tests' user (setup needs root)")?;
+    }
+    for (file, flag) in [
+        ("/etc/subuid", "--add-subuids"),
+        ("/etc/subgid", "--add-subgids"),
+    ] {
+        let listed = std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with(&format!("{ROOTLESS_USER}:")));
+        if !listed {
+            shell::run(Command::new("usermod").args([flag, "300000-365535", ROOTLESS_USER]))?;
+        }
+    }
+    Ok(())
 }

@@ -71,7 +71,10 @@ impl Cgroup {
         let mut cgroup = Cgroup::default();
         for hierarchy in &hierarchies.0 {
             let dir = hierarchy.dir_for(path);
-            resources::prepare(hierarchy, &dir)?;
+            if let Err(e) = resources::prepare(hierarchy, &dir) {
+                let _ = cgroup.remove();
+                return Err(e);
+            }
             cgroup.dirs.push(CgroupDir {
                 controllers: hierarchy.controllers.clone(),
                 path: dir,

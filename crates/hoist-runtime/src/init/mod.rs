@@ -97,9 +97,17 @@ struct Prepared {
 fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<Prepared> {
     // While this process is still the hoist binary, keep other processes (an exec'd one inside
     // the container, say) from opening /proc/PID/exe to rewrite the runtime (CVE-2019-5736).
-    // The exec of the user's program resets it.
-    // SAFETY: prctl with integer arguments only.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    // The exec of the user's program resets it. An unprivileged parent (or its setuid
+    // newuidmap) can write the id maps only of a dumpable process, so then this waits until
+    // they are written; nothing of the container's runs before that.
+    let non_dumpable = || {
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    };
+    let maps_by_unprivileged_parent = options.new_user_ns && !nix::unistd::geteuid().is_root();
+    if !maps_by_unprivileged_parent {
+        non_dumpable();
+    }
     for (fd, kind) in &options.join {
         nix::sched::setns(fd, *kind)
             .map_err(Error::sys(format!("joining the {kind:?} namespace")))?;
@@ -107,6 +115,7 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     // Nothing runs before the parent has put this process in its cgroup (and written its id
     // maps): a fork bomb must meet its pids limit.
     let state = channel.wait_to_proceed()?;
+    non_dumpable();
     if options.new_cgroup_ns {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(Error::sys("unsharing the cgroup namespace"))?;

@@ -170,7 +170,7 @@ fn mount_one(
     .map_err(Error::io("creating the mount point", dest))?;
 
     if matches!(typ, "cgroup" | "cgroup2") && !host_is_unified() {
-        return mount_cgroup_v1(root, dest, &target, &options, own_cgroup_ns);
+        return mount_cgroup_v1(root, dest, &target, &options, own_cgroup_ns, in_user_ns);
     }
     let (fs_type, source, data) = match typ {
         "cgroup" | "cgroup2" => ("cgroup2".into(), "cgroup2".into(), String::new()),
@@ -231,6 +231,7 @@ fn mount_cgroup_v1(
     target: &OwnedFd,
     options: &MountOptions,
     own_cgroup_ns: bool,
+    in_user_ns: bool,
 ) -> Result<()> {
     let what = |verb: &str, path: &Path| format!("{verb} {}", path.display());
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
@@ -267,14 +268,24 @@ fn mount_cgroup_v1(
             } else {
                 ("cgroup", Some(name.clone()))
             };
-            mount(
+            match mount(
                 Some("cgroup"),
                 &fd_path(&dir),
                 Some(fs_type),
                 flags | read_only,
                 data.as_deref(),
-            )
-            .map_err(Error::sys(what("mounting the cgroup hierarchy on", &path)))?;
+            ) {
+                Ok(()) => {}
+                // A v1 hierarchy cannot be mounted from a user namespace that holds no cgroup
+                // of its own (a rootless container on a v1 host has none): its directory stays
+                // empty, as it would under podman.
+                Err(nix::errno::Errno::EPERM | nix::errno::Errno::EBUSY) if in_user_ns => {}
+                Err(e) => {
+                    return Err(Error::sys(what("mounting the cgroup hierarchy on", &path))(
+                        e,
+                    ))
+                }
+            }
         } else {
             let own = hierarchy
                 .mountpoint

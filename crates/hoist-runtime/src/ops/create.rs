@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 use rustix::fs::{self as rfs, Mode, OFlags};
 
-use crate::cgroups::{Cgroup, Hierarchies};
+use crate::cgroups::{Cgroup, CgroupError, Hierarchies};
 use crate::channel;
 use crate::init::{self, InitOptions};
 use crate::spawn::{clone_into_namespaces, Forked};
@@ -308,31 +308,70 @@ impl Namespaces {
     }
 }
 
+/// Writes the new user namespace's uid and gid maps. Root writes them directly. Another user
+/// may write only a map of its own id, and only with setgroups denied; anything wider goes
+/// through the setuid helpers `newuidmap`/`newgidmap`, which check it against /etc/subuid and
+/// /etc/subgid, as podman and runc do.
 fn write_id_maps(pid: i32, bundle: &Bundle) -> Result<()> {
     let linux = bundle.spec.linux().clone().unwrap_or_default();
-    let format = |maps: &Option<Vec<LinuxIdMapping>>| -> String {
-        maps.iter()
-            .flatten()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect()
-    };
-    for (file, maps) in [
-        ("uid_map", linux.uid_mappings()),
-        ("gid_map", linux.gid_mappings()),
-    ] {
-        let text = format(maps);
-        if text.is_empty() {
+    let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
+    let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
+    for (maps, field) in [(&uid_maps, "uidMappings"), (&gid_maps, "gidMappings")] {
+        if maps.is_empty() {
             return Err(Error::InvalidSpec(format!(
-                "the config asks for a user namespace but gives no {}",
-                if file == "uid_map" {
-                    "uidMappings"
-                } else {
-                    "gidMappings"
-                }
+                "the config asks for a user namespace but gives no {field}"
             )));
         }
-        let path = format!("/proc/{pid}/{file}");
-        fs::write(&path, text).map_err(Error::io("writing the id map", &path))?;
+    }
+    let only_own = |maps: &[LinuxIdMapping], own: u32| {
+        maps.len() == 1 && maps[0].host_id() == own && maps[0].size() == 1
+    };
+    if nix::unistd::geteuid().is_root() {
+        write_map(pid, "uid_map", &uid_maps)?;
+        write_map(pid, "gid_map", &gid_maps)
+    } else if only_own(&uid_maps, nix::unistd::geteuid().as_raw())
+        && only_own(&gid_maps, nix::unistd::getegid().as_raw())
+    {
+        let setgroups = format!("/proc/{pid}/setgroups");
+        fs::write(&setgroups, "deny").map_err(Error::io("denying setgroups", &setgroups))?;
+        write_map(pid, "uid_map", &uid_maps)?;
+        write_map(pid, "gid_map", &gid_maps)
+    } else {
+        run_map_helper("newuidmap", pid, &uid_maps)?;
+        run_map_helper("newgidmap", pid, &gid_maps)
+    }
+}
+
+fn write_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
+    let text: String = maps
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    let path = format!("/proc/{pid}/{file}");
+    fs::write(&path, text).map_err(Error::io("writing the id map", &path))
+}
+
+fn run_map_helper(helper: &str, pid: i32, maps: &[LinuxIdMapping]) -> Result<()> {
+    let mut command = std::process::Command::new(helper);
+    command.arg(pid.to_string());
+    for map in maps {
+        command.args([
+            map.container_id().to_string(),
+            map.host_id().to_string(),
+            map.size().to_string(),
+        ]);
+    }
+    let output = command.output().map_err(|e| {
+        Error::Init(format!(
+            "running {helper}, which an unprivileged user needs to map more than its own id: {e} (install the uidmap package, or map only your own id)"
+        ))
+    })?;
+    if !output.status.success() {
+        return Err(Error::Init(format!(
+            "{helper} refused the config's mappings: {} (the ranges must be yours in /etc/sub{}id)",
+            String::from_utf8_lossy(&output.stderr).trim(),
+            if helper == "newuidmap" { "u" } else { "g" }
+        )));
     }
     Ok(())
 }
@@ -420,7 +459,38 @@ fn create_cgroup(bundle: &Bundle, id: &str) -> Result<Cgroup> {
         "/proc/self",
     ))?;
     let resources = linux.resources().clone().unwrap_or_default();
-    Ok(Cgroup::create(&hierarchies, &path, &resources)?)
+    match Cgroup::create(&hierarchies, &path, &resources) {
+        // A rootless container runs without a cgroup where the user may not make one, as under
+        // runc, unless the config asks for limits that only a cgroup could enforce.
+        Err(CgroupError::Io { source, path, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied
+                && !nix::unistd::geteuid().is_root() =>
+        {
+            if sets_limits(&resources) {
+                Err(Error::InvalidSpec(format!(
+                    "the config sets resource limits, but this user may not make cgroups ({} is not writable); run as root, point linux.cgroupsPath into a cgroup delegated to this user, or remove linux.resources",
+                    path.display()
+                )))
+            } else {
+                Ok(Cgroup::default())
+            }
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Whether `resources` asks for anything beyond device rules.
+fn sets_limits(resources: &oci_spec::runtime::LinuxResources) -> bool {
+    resources.memory().is_some()
+        || resources.cpu().is_some()
+        || resources.pids().is_some()
+        || resources.block_io().is_some()
+        || resources
+            .hugepage_limits()
+            .as_ref()
+            .is_some_and(|h| !h.is_empty())
+        || resources.network().is_some()
+        || resources.unified().as_ref().is_some_and(|u| !u.is_empty())
 }
 
 fn systemd_to_path(path: &Path) -> PathBuf {
