@@ -94,3 +94,103 @@ fn an_unsupported_seccomp_action_fails_create() {
         stderr(&output)
     );
 }
+
+/// SCMP_ACT_NOTIFY: the notifier's fd reaches the config's listener (runc's message: the
+/// container process state and the fd), and the listener's answers are what the container's
+/// syscalls return — here a mkdir that "succeeds" without making anything.
+#[test]
+fn notified_syscalls_are_answered_by_the_configured_listener() {
+    use libseccomp::{ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let socket = dir.path().join("listener.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let serve = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut control = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let message = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut control),
+            nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .unwrap();
+        let mut notifier = None;
+        for cmsg in message.cmsgs().unwrap() {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = cmsg {
+                // SAFETY: a new fd from SCM_RIGHTS.
+                notifier = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+            }
+        }
+        let length = message.bytes;
+        let state: serde_json::Value = serde_json::from_slice(&buf[..length]).unwrap();
+        let notifier = notifier.expect("the notifier's fd came with the message");
+        let mut answered = 0;
+        // Answers until the container is gone (then receive fails).
+        while let Ok(request) = ScmpNotifReq::receive(notifier.as_raw_fd()) {
+            ScmpNotifResp::new_val(request.id, 0, ScmpNotifRespFlags::empty())
+                .respond(notifier.as_raw_fd())
+                .unwrap();
+            answered += 1;
+        }
+        (state, answered)
+    });
+
+    edit_config(&bundle, |c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": socket,
+            "listenerMetadata": "from-the-test",
+            "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY" }]
+        });
+        c["process"]["noNewPrivileges"] = json!(true);
+    });
+    set_args(
+        &bundle,
+        &[
+            "sh",
+            "-c",
+            "mkdir /tmp/ghost && echo mkdir-ok; test -d /tmp/ghost && echo exists || echo absent",
+        ],
+    );
+    let id = unique_id("notify");
+    let output = run(hoist(dir.path())
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "mkdir-ok\nabsent\n",
+        "the listener answered mkdir, and nothing was made"
+    );
+    let (state, answered) = serve.join().unwrap();
+    assert!(answered >= 1);
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "from-the-test");
+    assert_eq!(state["state"]["id"], id.as_str());
+    assert!(state["pid"].as_i64().unwrap() > 0);
+
+    // A notify action with nowhere to send the notifier is a config error.
+    edit_config(&bundle, |c| {
+        c["linux"]["seccomp"]
+            .as_object_mut()
+            .unwrap()
+            .remove("listenerPath");
+    });
+    let output = run(hoist(dir.path())
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(unique_id("notify-nowhere")));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("listenerPath"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -2,9 +2,13 @@
 //! Each side names what it waits for (`wait_for_ready`, `wait_for_id_maps`), and the init's
 //! errors travel back as text for the parent to report with context.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -19,6 +23,9 @@ enum ToParent {
     Failed { message: String },
     /// `exec`: the process was cloned into the container; this is its host pid.
     Spawned { pid: i32 },
+    /// The seccomp filter is loaded and has a user-space notifier: its fd travels with this
+    /// message, for the runtime to hand to the config's listener.
+    SeccompNotify,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,37 +51,54 @@ pub(crate) struct InitEnd(OwnedFd);
 
 impl ParentEnd {
     /// Waits until the init is ready, or returns the error it reported. A closed channel with no
-    /// message means the init died without a word.
-    pub(crate) fn wait_for_ready(&self) -> Result<()> {
-        match receive::<ToParent>(&self.0)? {
-            Some(ToParent::Ready) => Ok(()),
-            Some(ToParent::Failed { message }) => Err(Error::Init(message)),
-            Some(ToParent::Spawned { .. }) | None => Err(Error::Init(
-                "the container's init exited during setup without reporting why".into(),
-            )),
+    /// message means the init died without a word. A seccomp notifier fd on the way is given
+    /// to `notifier` at once: the init may be waiting on its listener.
+    pub(crate) fn wait_for_ready(
+        &self,
+        notifier: &mut dyn FnMut(OwnedFd) -> Result<()>,
+    ) -> Result<()> {
+        loop {
+            match receive::<ToParent>(&self.0)? {
+                Some((ToParent::Ready, _)) => return Ok(()),
+                Some((ToParent::SeccompNotify, fd)) => notifier(notifier_fd(fd)?)?,
+                Some((ToParent::Failed { message }, _)) => return Err(Error::Init(message)),
+                Some((ToParent::Spawned { .. }, _)) | None => {
+                    return Err(Error::Init(
+                        "the container's init exited during setup without reporting why".into(),
+                    ))
+                }
+            }
         }
     }
 
     /// `exec`: the host pid of the process the intermediate child cloned.
     pub(crate) fn wait_for_spawned(&self) -> Result<i32> {
         match receive::<ToParent>(&self.0)? {
-            Some(ToParent::Spawned { pid }) => Ok(pid),
-            Some(ToParent::Failed { message }) => Err(Error::Init(message)),
-            Some(ToParent::Ready) | None => Err(Error::Init(
+            Some((ToParent::Spawned { pid }, _)) => Ok(pid),
+            Some((ToParent::Failed { message }, _)) => Err(Error::Init(message)),
+            Some(_) | None => Err(Error::Init(
                 "the exec helper exited without starting the process".into(),
             )),
         }
     }
 
     /// `exec`: waits until the process has exec'd (its end of the channel closes on exec) or
-    /// reports why it could not.
-    pub(crate) fn wait_for_exec(&self) -> Result<()> {
-        match receive::<ToParent>(&self.0)? {
-            None => Ok(()),
-            Some(ToParent::Failed { message }) => Err(Error::Init(message)),
-            Some(other) => Err(Error::Init(format!(
-                "unexpected message from the exec'd process: {other:?}"
-            ))),
+    /// reports why it could not; a seccomp notifier fd goes to `notifier` as for the init.
+    pub(crate) fn wait_for_exec(
+        &self,
+        notifier: &mut dyn FnMut(OwnedFd) -> Result<()>,
+    ) -> Result<()> {
+        loop {
+            match receive::<ToParent>(&self.0)? {
+                None => return Ok(()),
+                Some((ToParent::SeccompNotify, fd)) => notifier(notifier_fd(fd)?)?,
+                Some((ToParent::Failed { message }, _)) => return Err(Error::Init(message)),
+                Some((other, _)) => {
+                    return Err(Error::Init(format!(
+                        "unexpected message from the exec'd process: {other:?}"
+                    )))
+                }
+            }
         }
     }
 
@@ -101,9 +125,14 @@ impl InitEnd {
         let _ = transmit(&self.0, &ToParent::Failed { message });
     }
 
+    /// Hands the seccomp notifier's fd to the runtime.
+    pub(crate) fn seccomp_notify(&self, fd: &OwnedFd) -> Result<()> {
+        transmit_with_fd(&self.0, &ToParent::SeccompNotify, Some(fd))
+    }
+
     pub(crate) fn wait_to_proceed(&self) -> Result<serde_json::Value> {
         match receive::<ToInit>(&self.0)? {
-            Some(ToInit::Proceed { state }) => serde_json::from_str(&state)
+            Some((ToInit::Proceed { state }, _)) => serde_json::from_str(&state)
                 .map_err(|e| Error::Init(format!("garbled state from the runtime: {e}"))),
             None => Err(Error::Init("the runtime went away during setup".into())),
         }
@@ -111,24 +140,69 @@ impl InitEnd {
 }
 
 fn transmit<T: Serialize>(fd: &OwnedFd, message: &T) -> Result<()> {
+    transmit_with_fd(fd, message, None)
+}
+
+fn transmit_with_fd<T: Serialize>(
+    fd: &OwnedFd,
+    message: &T,
+    passed: Option<&OwnedFd>,
+) -> Result<()> {
     let bytes = serde_json::to_vec(message).expect("channel messages always serialise");
-    send(fd.as_raw_fd(), &bytes, MsgFlags::empty())
-        .map_err(Error::sys("writing to the init's channel"))?;
+    let fds: Vec<i32> = passed.iter().map(|f| f.as_raw_fd()).collect();
+    let rights = [ControlMessage::ScmRights(&fds)];
+    let control: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
+    sendmsg::<()>(
+        fd.as_raw_fd(),
+        &[IoSlice::new(&bytes)],
+        control,
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(Error::sys("writing to the init's channel"))?;
     Ok(())
 }
 
-fn receive<T: for<'de> Deserialize<'de>>(fd: &OwnedFd) -> Result<Option<T>> {
+/// The next message, with the fd that came with it, if any; `None` once the other end closed.
+fn receive<T: for<'de> Deserialize<'de>>(fd: &OwnedFd) -> Result<Option<(T, Option<OwnedFd>)>> {
     let mut buf = vec![0u8; MAX_MESSAGE];
-    let n = loop {
-        match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+    let mut control = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let (n, passed) = loop {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        match recvmsg::<()>(
+            fd.as_raw_fd(),
+            &mut iov,
+            Some(&mut control),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
             Err(nix::errno::Errno::EINTR) => continue,
-            other => break other.map_err(Error::sys("reading the init's channel"))?,
+            Err(e) => return Err(Error::sys("reading the init's channel")(e)),
+            Ok(message) => {
+                let mut passed = None;
+                for cmsg in message
+                    .cmsgs()
+                    .map_err(Error::sys("reading the init's channel"))?
+                {
+                    if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                        for raw in fds {
+                            // SAFETY: SCM_RIGHTS gave this process a new fd, owned by no one.
+                            let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                            passed.get_or_insert(owned);
+                        }
+                    }
+                }
+                break (message.bytes, passed);
+            }
         }
     };
     if n == 0 {
         return Ok(None);
     }
     serde_json::from_slice(&buf[..n])
-        .map(Some)
+        .map(|message| Some((message, passed)))
         .map_err(|e| Error::Init(format!("garbled message from the init: {e}")))
+}
+
+fn notifier_fd(fd: Option<OwnedFd>) -> Result<OwnedFd> {
+    fd.ok_or_else(|| Error::Init("the seccomp notifier's fd did not arrive".into()))
 }

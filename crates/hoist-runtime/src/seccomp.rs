@@ -2,6 +2,7 @@
 //! syscall names per architecture, argument comparisons and overlapping rules is what the OCI
 //! profile format (and every engine's default profile) was written against.
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::str::FromStr;
 
 use libseccomp::{
@@ -14,9 +15,15 @@ use crate::{Error, Result};
 /// Compiles the filter (which needs no privileges); [`load`] installs it.
 pub(crate) fn compile(seccomp: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     let bad = |what: String| Error::InvalidSpec(format!("linux.seccomp: {what}"));
-    if seccomp.listener_path().is_some() {
+    let notifies = seccomp.default_action() == LinuxSeccompAction::ScmpActNotify
+        || seccomp
+            .syscalls()
+            .iter()
+            .flatten()
+            .any(|rule| rule.action() == LinuxSeccompAction::ScmpActNotify);
+    if notifies && seccomp.listener_path().is_none() {
         return Err(bad(
-            "seccomp notify (listenerPath) is not supported by this version of hoist".into(),
+            "SCMP_ACT_NOTIFY needs a listenerPath: the socket of the program that answers the notified syscalls".into(),
         ));
     }
     let default = action(&seccomp.default_action(), seccomp.default_errno_ret())?;
@@ -139,10 +146,53 @@ fn action(action: &LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction>
         }
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
-        LinuxSeccompAction::ScmpActNotify => {
-            return Err(Error::InvalidSpec(
-                "linux.seccomp: SCMP_ACT_NOTIFY is not supported by this version of hoist".into(),
-            ))
-        }
+        LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
     })
+}
+
+/// Installs a filter that has a user-space notifier and returns the notifier's fd.
+pub(crate) fn load_notifying(filter: &ScmpFilterContext) -> Result<OwnedFd> {
+    load(filter)?;
+    let fd = filter
+        .get_notify_fd()
+        .map_err(|e| Error::Init(format!("getting the seccomp notifier's fd: {e}")))?;
+    // SAFETY: libseccomp hands over the fd the kernel returned at load; nothing else closes it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Hands a process's seccomp notifier to the config's listener, as runc does: one message on
+/// the listener's unix socket, the container process state (OCI runtime spec, "Seccomp
+/// listener") as its text and the fd with SCM_RIGHTS.
+pub(crate) fn send_to_listener(
+    seccomp: &LinuxSeccomp,
+    notifier: OwnedFd,
+    pid: i32,
+    state: &serde_json::Value,
+) -> Result<()> {
+    let Some(path) = seccomp.listener_path() else {
+        return Ok(());
+    };
+    let message = serde_json::json!({
+        "ociVersion": state["ociVersion"],
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": seccomp.listener_metadata().clone().unwrap_or_default(),
+        "state": state,
+    })
+    .to_string();
+    let socket = std::os::unix::net::UnixStream::connect(path)
+        .map_err(Error::io("connecting to the seccomp listener", path))?;
+    let fds = [notifier.as_raw_fd()];
+    nix::sys::socket::sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[std::io::IoSlice::new(message.as_bytes())],
+        &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .map_err(Error::sys(format!(
+        "sending the seccomp notifier to the listener {}",
+        path.display()
+    )))?;
+    Ok(())
 }

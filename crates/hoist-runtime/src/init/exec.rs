@@ -23,7 +23,7 @@ pub(crate) struct ExecSettings<'a> {
 /// Never returns: it execs (closing the channel, which tells the parent) or exits after saying
 /// why not.
 pub(crate) fn run(settings: ExecSettings<'_>, channel: InitEnd) -> ! {
-    match prepare(&settings) {
+    match prepare(&settings, &channel) {
         Ok(program) => {
             let error = process::exec(&program, settings.process);
             channel.failed(error.to_string());
@@ -36,7 +36,7 @@ pub(crate) fn run(settings: ExecSettings<'_>, channel: InitEnd) -> ! {
     }
 }
 
-fn prepare(settings: &ExecSettings<'_>) -> Result<PathBuf> {
+fn prepare(settings: &ExecSettings<'_>, channel: &InitEnd) -> Result<PathBuf> {
     // SAFETY: prctl with integer arguments only (see the init: no /proc/PID/exe for others).
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let process = settings.process;
@@ -51,18 +51,31 @@ fn prepare(settings: &ExecSettings<'_>) -> Result<PathBuf> {
     let program = process::find_program(&root, process)?;
     process::set_exec_labels(process)?;
     let filter = settings.seccomp.map(crate::seccomp::compile).transpose()?;
+    let notifies = settings
+        .seccomp
+        .is_some_and(|s| s.listener_path().is_some());
+    let load = |filter: &libseccomp::ScmpFilterContext| {
+        if notifies {
+            channel.seccomp_notify(&crate::seccomp::load_notifying(filter)?)
+        } else {
+            crate::seccomp::load(filter)
+        }
+    };
     let no_new_privileges = process.no_new_privileges().unwrap_or(false);
     if let (Some(filter), false) = (&filter, no_new_privileges) {
-        crate::seccomp::load(filter)?; // while CAP_SYS_ADMIN is still there
+        load(filter)?; // while CAP_SYS_ADMIN is still there
     }
     process::become_user(process, settings.in_user_ns)?;
     if no_new_privileges {
         process::set_no_new_privileges()?;
     }
+    if let (Some(filter), true, true) = (&filter, no_new_privileges, notifies) {
+        load(filter)?; // while the channel is open, for the notifier's fd
+    }
     process::close_fds_from(3 + settings.preserve_fds)?;
     reset_signals()?;
-    if let (Some(filter), true) = (&filter, no_new_privileges) {
-        crate::seccomp::load(filter)?; // as late as possible
+    if let (Some(filter), true, false) = (&filter, no_new_privileges, notifies) {
+        load(filter)?; // as late as possible
     }
     Ok(program)
 }

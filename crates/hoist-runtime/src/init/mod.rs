@@ -186,16 +186,22 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     process::enter_cwd(&root, process.cwd())?;
     let program = process::find_program(&root, process)?;
     process::set_exec_labels(process)?;
-    let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(seccomp) => Some(crate::seccomp::compile(seccomp)?),
-        None => None,
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let filter = seccomp.map(crate::seccomp::compile).transpose()?;
+    let notifies = seccomp.is_some_and(|s| s.listener_path().is_some());
+    let load = |filter: &libseccomp::ScmpFilterContext| {
+        if notifies {
+            channel.seccomp_notify(&crate::seccomp::load_notifying(filter)?)
+        } else {
+            crate::seccomp::load(filter)
+        }
     };
     let no_new_privileges = process.no_new_privileges().unwrap_or(false);
     // Without no_new_privileges, loading a filter needs CAP_SYS_ADMIN: load it now, before
     // the capabilities go.
     let late_seccomp = match filter {
         Some(filter) if !no_new_privileges => {
-            crate::seccomp::load(&filter)?;
+            load(&filter)?;
             None
         }
         other => other,
@@ -204,6 +210,14 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     if no_new_privileges {
         process::set_no_new_privileges()?;
     }
+    // A notifier's fd must reach the runtime while `create` still listens: not as late.
+    let late_seccomp = match late_seccomp {
+        Some(filter) if notifies => {
+            load(&filter)?;
+            None
+        }
+        other => other,
+    };
     Ok(Prepared {
         program,
         state,

@@ -183,7 +183,17 @@ impl Runtime {
                 )?;
             }
             parent_end.proceed(&document)?;
-            parent_end.wait_for_ready()
+            let seccomp = bundle
+                .spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.seccomp().clone());
+            parent_end.wait_for_ready(&mut |notifier| match &seccomp {
+                Some(seccomp) => {
+                    crate::seccomp::send_to_listener(seccomp, notifier, child, &document)
+                }
+                None => Ok(()),
+            })
         })();
         if let Err(e) = ready {
             let _ = kill(Pid::from_raw(child), Signal::SIGKILL);

@@ -182,7 +182,19 @@ impl Runtime {
             let pid = parent_end.wait_for_spawned();
             let _ = waitpid(Pid::from_raw(helper), None);
             let pid = pid?;
-            if let Err(e) = parent_end.wait_for_exec() {
+            let seccomp = bundle
+                .spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.seccomp().clone());
+            let document = state.oci_state_as(status);
+            let waited = parent_end.wait_for_exec(&mut |notifier| match &seccomp {
+                Some(seccomp) => {
+                    crate::seccomp::send_to_listener(seccomp, notifier, pid, &document)
+                }
+                None => Ok(()),
+            });
+            if let Err(e) = waited {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
                 let _ = waitpid(Pid::from_raw(pid), None);
                 return Err(e);
