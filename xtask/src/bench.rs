@@ -31,11 +31,6 @@ fn tool<'a>(name: &'static str, command: impl Fn(&Path, usize) -> Command + 'a) 
     }
 }
 
-struct Measurement {
-    median: Duration,
-    peak_rss_mib: f64,
-}
-
 const IMAGES: &[&str] = &[
     "busybox",
     "layers",
@@ -261,68 +256,84 @@ struct Settings<'a> {
     only: Option<&'a str>,
 }
 
-/// Times hoist and each peer and prints one line per peer, with hoist's peak memory.
+/// Times hoist and each peer and prints one line per peer, with hoist's peak memory. The runs
+/// are interleaved (hoist, each peer, hoist, …), so a drift of the machine over the task (page
+/// cache, tmpfs after mass deletions) falls on every tool alike.
 fn compare(task: &str, hoist: &Tool, peers: &[Tool], settings: &Settings) -> anyhow::Result<()> {
     if settings.only.is_some_and(|only| !task.contains(only)) {
         return Ok(());
     }
     let (scratch, runs) = (settings.scratch, settings.runs);
-    let ours = measure(hoist, scratch, runs).with_context(|| format!("{task}: hoist failed"))?;
-    for peer in peers {
+    let mut ours = Vec::with_capacity(runs);
+    let mut theirs: Vec<Result<Vec<Duration>, String>> =
+        peers.iter().map(|_| Ok(Vec::with_capacity(runs))).collect();
+    // Run 0 of each tool is a warm-up.
+    for i in 0..=runs {
+        let time = run_once(hoist, scratch, i).with_context(|| format!("{task}: hoist failed"))?;
+        if i > 0 {
+            ours.push(time);
+        }
+        for (peer, times) in peers.iter().zip(theirs.iter_mut()) {
+            let Ok(list) = times else { continue };
+            match run_once(peer, scratch, i) {
+                Ok(time) if i > 0 => list.push(time),
+                Ok(_) => {}
+                Err(e) => *times = Err(first_line(&format!("{e:#}")).to_string()),
+            }
+        }
+    }
+    let peak = format!("{:.1} MiB", peak_rss_kib(hoist, scratch)? as f64 / 1024.0);
+    let ours = median(ours);
+    for (peer, times) in peers.iter().zip(theirs) {
         let label = format!("{task} vs {}", peer.name);
-        let peak = format!("{:.1} MiB", ours.peak_rss_mib);
-        match measure(peer, scratch, runs) {
-            Ok(theirs) => println!(
-                "{label:<40} {:>11.1} {:>11.1} {:>7.2} {peak:>13}",
-                ms(ours.median),
-                ms(theirs.median),
-                ours.median.as_secs_f64() / theirs.median.as_secs_f64()
-            ),
+        match times {
+            Ok(times) => {
+                let theirs = median(times);
+                println!(
+                    "{label:<40} {:>11.1} {:>11.1} {:>7.2} {peak:>13}",
+                    ms(ours),
+                    ms(theirs),
+                    ours.as_secs_f64() / theirs.as_secs_f64()
+                )
+            }
             Err(e) => println!(
-                "{label:<40} {:>11.1} {:>11} {:>7} {peak:>13}   ({} unavailable: {})",
-                ms(ours.median),
+                "{label:<40} {:>11.1} {:>11} {:>7} {peak:>13}   ({} unavailable: {e})",
+                ms(ours),
                 "-",
                 "-",
                 peer.name,
-                first_line(&format!("{e:#}"))
             ),
         }
     }
     Ok(())
 }
 
-/// The median wall time of `runs` runs (after one warm-up), each in a fresh directory, and the
-/// peak memory of one more.
-fn measure(tool: &Tool, scratch: &Path, runs: usize) -> anyhow::Result<Measurement> {
-    let mut times = Vec::with_capacity(runs);
-    for i in 0..=runs {
-        let dir = scratch.join(format!("{}-{i}", tool.name.replace(' ', "-")));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir)?;
-        let errors = scratch.join("stderr");
-        let mut command = (tool.command)(&dir, i);
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&errors)?);
-        let start = Instant::now();
-        let status = command
-            .status()
-            .with_context(|| format!("starting {command:?}"))?;
-        let elapsed = start.elapsed();
-        if !status.success() {
-            bail!("{}", fs::read_to_string(&errors).unwrap_or_default());
-        }
-        if i > 0 {
-            times.push(elapsed);
-        }
-        let _ = fs::remove_dir_all(&dir);
-    }
+fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
-    Ok(Measurement {
-        median: times[times.len() / 2],
-        peak_rss_mib: peak_rss_kib(tool, scratch)? as f64 / 1024.0,
-    })
+    times[times.len() / 2]
+}
+
+/// One run's wall time, in a fresh directory removed afterwards.
+fn run_once(tool: &Tool, scratch: &Path, i: usize) -> anyhow::Result<Duration> {
+    let dir = scratch.join(format!("{}-{i}", tool.name.replace(' ', "-")));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir)?;
+    let errors = scratch.join("stderr");
+    let mut command = (tool.command)(&dir, i);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&errors)?);
+    let start = Instant::now();
+    let status = command
+        .status()
+        .with_context(|| format!("starting {command:?}"))?;
+    let elapsed = start.elapsed();
+    let _ = fs::remove_dir_all(&dir);
+    if !status.success() {
+        bail!("{}", fs::read_to_string(&errors).unwrap_or_default());
+    }
+    Ok(elapsed)
 }
 
 /// Peak memory from one more run under GNU time: a child reaped directly would report this

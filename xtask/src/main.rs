@@ -31,7 +31,11 @@ enum Command {
         action: registry::Action,
     },
     /// Build the fixture images from fixtures/images.toml and push them to the local registries
-    Fixtures,
+    Fixtures {
+        /// Also the large benchmark images (for profiling one by hand)
+        #[arg(long)]
+        bench: bool,
+    },
     /// Set up, start a registry, push fixtures, then pull → unpack → run the busybox image
     Demo,
     /// Run every test (unit, integration, end to end) with fresh registries around them
@@ -55,9 +59,14 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Setup { no_build } => setup::run(!no_build),
         Command::Registry { action } => registry::command(action),
-        Command::Fixtures => {
+        Command::Fixtures { bench } => {
             let registries = registry::Registries::load(registry::DEFAULT_INSTANCE)?;
-            fixtures::build_and_push(&registries, fixtures::Selection::Tests).map(|_| ())
+            let selection = if bench {
+                fixtures::Selection::WithBench
+            } else {
+                fixtures::Selection::Tests
+            };
+            fixtures::build_and_push(&registries, selection).map(|_| ())
         }
         Command::Demo => demo::run(),
         Command::Test { cargo_args } => test::run(&cargo_args),
