@@ -81,7 +81,7 @@ impl Cgroup {
                 unified: hierarchy.unified,
             });
         }
-        let applied = cgroup.apply(resources).and_then(|()| {
+        let applied = cgroup.apply_limits(resources).and_then(|()| {
             // A new container always gets device rules, the config's or the defaults.
             cgroup.set_devices(resources.devices().as_deref().unwrap_or_default())
         });
@@ -95,6 +95,14 @@ impl Cgroup {
     /// Writes the resource limits (also used by `update` on a live container, where device
     /// rules change only if `resources` has some).
     pub(crate) fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        self.apply_limits(resources)?;
+        if let Some(devices) = resources.devices() {
+            self.set_devices(devices)?;
+        }
+        Ok(())
+    }
+
+    fn apply_limits(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
         resources::check_supported(self, resources)?;
         for dir in &self.dirs {
             if dir.unified {
@@ -102,9 +110,6 @@ impl Cgroup {
             } else {
                 resources::apply_v1(dir, resources)?;
             }
-        }
-        if let Some(devices) = resources.devices() {
-            self.set_devices(devices)?;
         }
         Ok(())
     }
