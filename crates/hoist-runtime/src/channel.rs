@@ -26,6 +26,8 @@ enum ToParent {
     /// The seccomp filter is loaded and has a user-space notifier: its fd travels with this
     /// message, for the runtime to hand to the config's listener.
     SeccompNotify,
+    /// The init has moved itself into its v1 cgroups.
+    Attached,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -62,12 +64,23 @@ impl ParentEnd {
                 Some((ToParent::Ready, _)) => return Ok(()),
                 Some((ToParent::SeccompNotify, fd)) => notifier(notifier_fd(fd)?)?,
                 Some((ToParent::Failed { message }, _)) => return Err(Error::Init(message)),
-                Some((ToParent::Spawned { .. }, _)) | None => {
+                Some((ToParent::Spawned { .. } | ToParent::Attached, _)) | None => {
                     return Err(Error::Init(
                         "the container's init exited during setup without reporting why".into(),
                     ))
                 }
             }
+        }
+    }
+
+    /// Waits until the init has moved itself into its cgroups, or returns why it could not.
+    pub(crate) fn wait_for_attached(&self) -> Result<()> {
+        match receive::<ToParent>(&self.0)? {
+            Some((ToParent::Attached, _)) => Ok(()),
+            Some((ToParent::Failed { message }, _)) => Err(Error::Init(message)),
+            Some(_) | None => Err(Error::Init(
+                "the container's init exited before joining its cgroups".into(),
+            )),
         }
     }
 
@@ -115,6 +128,10 @@ impl ParentEnd {
 impl InitEnd {
     pub(crate) fn ready(&self) -> Result<()> {
         transmit(&self.0, &ToParent::Ready)
+    }
+
+    pub(crate) fn attached(&self) -> Result<()> {
+        transmit(&self.0, &ToParent::Attached)
     }
 
     pub(crate) fn spawned(&self, pid: i32) -> Result<()> {

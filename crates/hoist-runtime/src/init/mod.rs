@@ -29,6 +29,11 @@ pub(crate) struct InitOptions {
     /// Namespaces to join (fds opened by the parent), entered first.
     pub join: Vec<(OwnedFd, nix::sched::CloneFlags)>,
     pub new_user_ns: bool,
+    /// The runtime runs as an unprivileged user (so writes id maps only to a dumpable init).
+    pub unprivileged_parent: bool,
+    /// The cgroup whose v1 directories the init moves itself into first thing (while it still
+    /// has the runtime's credentials); `None` when the runtime moves it.
+    pub self_attach: Option<crate::cgroups::Cgroup>,
     /// Unshared only once the parent has moved the init into its cgroup, so the namespace's
     /// root is the container's own cgroup.
     pub new_cgroup_ns: bool,
@@ -104,9 +109,12 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
         // SAFETY: prctl with integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     };
-    let maps_by_unprivileged_parent = options.new_user_ns && !nix::unistd::geteuid().is_root();
-    if !maps_by_unprivileged_parent {
+    if !(options.new_user_ns && options.unprivileged_parent) {
         non_dumpable();
+    }
+    if let Some(cgroup) = &options.self_attach {
+        cgroup.attach_current_thread_v1()?;
+        channel.attached()?;
     }
     for (fd, kind) in &options.join {
         nix::sched::setns(fd, *kind)

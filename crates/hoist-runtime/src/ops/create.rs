@@ -112,6 +112,12 @@ impl Runtime {
             )
             .ok()
         });
+        // Asked before the clone: in a new user namespace the init sees itself as nobody
+        // until its maps are written.
+        let unprivileged_parent = !nix::unistd::geteuid().is_root();
+        // Born outside a new user namespace, the init can move itself into its v1 cgroups,
+        // which is much cheaper than being moved (see Cgroup::attach_current_thread_v1).
+        let self_attach = !namespaces.new_user && cgroup.dirs.iter().any(|d| !d.unified);
         // SAFETY: the run path of hoist is single-threaded (no async runtime, no thread pool).
         let forked = unsafe {
             clone_into_namespaces(
@@ -130,6 +136,8 @@ impl Runtime {
                         exec_fifo,
                         join: namespaces.join,
                         new_user_ns: namespaces.new_user,
+                        unprivileged_parent,
+                        self_attach: self_attach.then(|| cgroup.clone()),
                         new_cgroup_ns: namespaces.new_cgroup,
                         new_time_ns: namespaces.new_time.clone(),
                         new_uts_ns: namespaces.clone_flags.contains(CloneFlags::CLONE_NEWUTS),
@@ -159,10 +167,14 @@ impl Runtime {
             hooks: bundle.spec.hooks().clone(),
         };
         let ready = (|| {
-            if born_in_cgroup {
-                cgroup.add_outside_unified(child)?;
-            } else {
-                cgroup.add(child)?;
+            match (self_attach, born_in_cgroup) {
+                (true, true) => parent_end.wait_for_attached()?,
+                (true, false) => {
+                    parent_end.wait_for_attached()?;
+                    cgroup.add_unified(child)?;
+                }
+                (false, true) => cgroup.add_outside_unified(child)?,
+                (false, false) => cgroup.add(child)?,
             }
             if namespaces.new_user {
                 write_id_maps(child, &bundle)?;

@@ -134,8 +134,24 @@ impl Runtime {
         {
             Forked::Child => {
                 drop(parent_end);
+                // The helper moves itself into the v1 directories (cheaply: see
+                // Cgroup::attach_current_thread_v1) and clones the process straight into the
+                // unified one, whose fd it opens while host paths are still in view.
+                let unified = state.cgroup.unified_dir().and_then(|dir| {
+                    rustix::fs::open(
+                        dir,
+                        rustix::fs::OFlags::PATH
+                            | rustix::fs::OFlags::DIRECTORY
+                            | rustix::fs::OFlags::CLOEXEC,
+                        rustix::fs::Mode::empty(),
+                    )
+                    .ok()
+                });
                 let joined = (|| -> Result<()> {
-                    state.cgroup.add(std::process::id() as i32)?;
+                    state.cgroup.attach_current_thread_v1()?;
+                    if unified.is_none() {
+                        state.cgroup.add_unified(std::process::id() as i32)?;
+                    }
                     for (fd, flag) in &to_join {
                         nix::sched::setns(fd, *flag).map_err(Error::sys(format!(
                             "joining the container's {flag:?} namespace"
@@ -148,7 +164,9 @@ impl Runtime {
                     exit(1);
                 }
                 // SAFETY: the helper is single-threaded too.
-                match unsafe { clone_into_namespaces(0, None) } {
+                match unsafe {
+                    clone_into_namespaces(0, unified.as_ref().map(std::os::fd::AsFd::as_fd))
+                } {
                     Ok(Forked::Child) => exec_init::run(
                         ExecSettings {
                             process: &options.process,
@@ -163,7 +181,22 @@ impl Runtime {
                         },
                         helper_end,
                     ),
-                    Ok(Forked::Parent { child, .. }) => {
+                    Ok(Forked::Parent { child, in_cgroup }) => {
+                        if let (false, Some(unified)) = (in_cgroup, &unified) {
+                            // A kernel without CLONE_INTO_CGROUP: move it through the fd.
+                            let procs = rustix::fs::openat(
+                                unified,
+                                "cgroup.procs",
+                                rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+                                rustix::fs::Mode::empty(),
+                            )
+                            .and_then(|fd| rustix::io::write(&fd, child.to_string().as_bytes()));
+                            if let Err(e) = procs {
+                                helper_end
+                                    .failed(format!("moving the process into its cgroup: {e}"));
+                                exit(1);
+                            }
+                        }
                         let _ = helper_end.spawned(child);
                         exit(0);
                     }

@@ -80,7 +80,6 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
         bail!("-p/--publish needs --network bridge");
     }
     let dir = Container::claim(&store, &id)?;
-    let warming = warm_cgroup_attach();
     let mut attachment = None;
     let prepared = (|| {
         let unpack = UnpackOptions {
@@ -152,9 +151,6 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
             return Err(error);
         }
     };
-    if let Some(mut warming) = warming {
-        let _ = warming.wait();
-    }
     if args.detach {
         return monitor::launch(runtime, &container).map(|()| 0);
     }
@@ -162,37 +158,6 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
         detach_stdin()?;
     }
     monitor::run_to_exit(runtime, container)
-}
-
-/// Moving a process between cgroup v1 groups takes a kernel lock whose first taking after a
-/// quiet spell waits for an RCU grace period (18 ms here); the ones soon after are free. So a
-/// throwaway process "moves" itself into the cgroup it is in while the layers are prepared, and
-/// the container's init, attached a moment later, does not wait. (A process, not a thread: the
-/// init is cloned from a single-threaded hoist.)
-fn warm_cgroup_attach() -> Option<std::process::Child> {
-    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let procs = cgroups.lines().find_map(|line| {
-        let mut fields = line.splitn(3, ':');
-        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
-        let hierarchy = if controllers.is_empty() {
-            "unified"
-        } else {
-            controllers
-        };
-        let file = std::path::Path::new("/sys/fs/cgroup")
-            .join(hierarchy)
-            .join(path.trim_start_matches('/'))
-            .join("cgroup.procs");
-        file.exists().then_some(file)
-    })?;
-    std::process::Command::new("/bin/sh")
-        .args(["-c", "echo 0 > \"$1\"", "sh"])
-        .arg(procs)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .ok()
 }
 
 /// The image from the store, pulled first as the policy says.
