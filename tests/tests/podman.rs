@@ -51,12 +51,37 @@ default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 }
 
 /// Removes podman's scratch directory. conmon starts `podman container cleanup` after a
-/// container exits, which may still be at work when the test ends (for long on a busy machine):
-/// retry for up to half a minute.
+/// container exits, which may still be at work when the test ends (for long on a busy machine),
+/// and mounts the storage's overlay directory again if it is gone: wait (up to half a minute)
+/// until no process names this scratch directory any more, then unmount and remove it.
 struct RemoveScratch<'a>(&'a Path);
+
+/// Whether a process other than this one has `dir` in its command line (conmon and the
+/// `podman container cleanup` it starts name the storage under it).
+fn someone_uses(dir: &Path) -> bool {
+    let needle = dir.as_os_str().as_encoded_bytes();
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| {
+            let name = entry.file_name();
+            name.to_string_lossy().bytes().all(|b| b.is_ascii_digit())
+                && name.to_string_lossy() != me
+                && std::fs::read(entry.path().join("cmdline"))
+                    .is_ok_and(|cmdline| cmdline.windows(needle.len()).any(|w| w == needle))
+        })
+}
 
 impl Drop for RemoveScratch<'_> {
     fn drop(&mut self) {
+        for _ in 0..300 {
+            if !someone_uses(self.0) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         let overlay = std::ffi::CString::new(
             self.0
                 .join("storage/overlay")
