@@ -85,13 +85,24 @@ impl Session {
             stall_timeout: options.stall_timeout,
         };
         let allow_http = !options.tls_verify || is_loopback(host);
-        let ping = match session
-            .ping(RetryPolicy {
-                times: 0,
-                ..options.retry
-            })
-            .await
-        {
+        let once = RetryPolicy {
+            times: 0,
+            ..options.retry
+        };
+        let http_base = format!("http://{host}");
+        // Where HTTP is allowed, its ping goes out beside the HTTPS one (both anonymous), so a
+        // plain-HTTP registry costs no extra round trip; HTTPS is still preferred whenever it
+        // answers.
+        let (https, http) = if allow_http {
+            let (https, http) = tokio::join!(
+                session.ping_at(&session.base, once),
+                session.ping_at(&http_base, once)
+            );
+            (https, Some(http))
+        } else {
+            (session.ping_at(&session.base, once).await, None)
+        };
+        let ping = match https {
             // The server speaks TLS but its certificate is not trusted: not a case for HTTP.
             Err(Error::Transport { source, .. }) if certificate_problem(&source).is_some() => {
                 return Err(Error::Certificate {
@@ -100,8 +111,12 @@ impl Session {
                 })
             }
             Err(Error::Connect { .. } | Error::Transport { .. }) if allow_http => {
-                session.base = format!("http://{host}");
-                session.ping(options.retry).await
+                session.base = http_base;
+                match http {
+                    Some(Ok(response)) => Ok(response),
+                    // Not answered the first time: now with the retry policy.
+                    _ => session.ping(options.retry).await,
+                }
             }
             other => other,
         };
@@ -144,7 +159,12 @@ impl Session {
     }
 
     async fn ping(&self, retry: RetryPolicy) -> Result<Response> {
-        let url = format!("{}/v2/", self.base);
+        self.ping_at(&self.base, retry).await
+    }
+
+    /// An anonymous `GET /v2/` at `base` (`https://HOST` or `http://HOST`).
+    async fn ping_at(&self, base: &str, retry: RetryPolicy) -> Result<Response> {
+        let url = format!("{base}/v2/");
         self.send_with_retries(&format!("contacting {}", self.registry), retry, || {
             self.http.get(&url)
         })
