@@ -59,16 +59,24 @@ impl ParentEnd {
         &self,
         notifier: &mut dyn FnMut(OwnedFd) -> Result<()>,
     ) -> Result<()> {
+        match self.receive_past_notifiers(notifier)? {
+            Some(ToParent::Ready) => Ok(()),
+            Some(ToParent::Failed { message }) => Err(Error::Init(message)),
+            Some(_) | None => Err(Error::Init(
+                "the container's init exited during setup without reporting why".into(),
+            )),
+        }
+    }
+
+    /// The next message that is not a seccomp notifier, which goes to `notifier` as it comes.
+    fn receive_past_notifiers(
+        &self,
+        notifier: &mut dyn FnMut(OwnedFd) -> Result<()>,
+    ) -> Result<Option<ToParent>> {
         loop {
             match receive::<ToParent>(&self.0)? {
-                Some((ToParent::Ready, _)) => return Ok(()),
                 Some((ToParent::SeccompNotify, fd)) => notifier(notifier_fd(fd)?)?,
-                Some((ToParent::Failed { message }, _)) => return Err(Error::Init(message)),
-                Some((ToParent::Spawned { .. } | ToParent::Attached, _)) | None => {
-                    return Err(Error::Init(
-                        "the container's init exited during setup without reporting why".into(),
-                    ))
-                }
+                other => return Ok(other.map(|(message, _)| message)),
             }
         }
     }
@@ -101,17 +109,12 @@ impl ParentEnd {
         &self,
         notifier: &mut dyn FnMut(OwnedFd) -> Result<()>,
     ) -> Result<()> {
-        loop {
-            match receive::<ToParent>(&self.0)? {
-                None => return Ok(()),
-                Some((ToParent::SeccompNotify, fd)) => notifier(notifier_fd(fd)?)?,
-                Some((ToParent::Failed { message }, _)) => return Err(Error::Init(message)),
-                Some((other, _)) => {
-                    return Err(Error::Init(format!(
-                        "unexpected message from the exec'd process: {other:?}"
-                    )))
-                }
-            }
+        match self.receive_past_notifiers(notifier)? {
+            None => Ok(()),
+            Some(ToParent::Failed { message }) => Err(Error::Init(message)),
+            Some(other) => Err(Error::Init(format!(
+                "unexpected message from the exec'd process: {other:?}"
+            ))),
         }
     }
 

@@ -10,6 +10,7 @@ use libseccomp::{
 };
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator};
 
+use crate::channel::InitEnd;
 use crate::{Error, Result};
 
 /// Compiles the filter (which needs no privileges); [`load`] installs it.
@@ -150,26 +151,35 @@ fn action(action: &LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction>
     })
 }
 
-/// Installs a filter that has a user-space notifier and returns the notifier's fd.
-pub(crate) fn load_notifying(filter: &ScmpFilterContext) -> Result<OwnedFd> {
+/// Installs the filter in a container process; one with a listener (`notifies`) hands its
+/// notifier's fd to the runtime over `channel`, for [`send_to_listener`].
+pub(crate) fn install(filter: &ScmpFilterContext, notifies: bool, channel: &InitEnd) -> Result<()> {
     load(filter)?;
+    if !notifies {
+        return Ok(());
+    }
     let fd = filter
         .get_notify_fd()
         .map_err(|e| Error::Init(format!("getting the seccomp notifier's fd: {e}")))?;
     // SAFETY: libseccomp hands over the fd the kernel returned at load; nothing else closes it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    channel.seccomp_notify(&unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether the profile sends its notifier to a listener.
+pub(crate) fn notifies(seccomp: Option<&LinuxSeccomp>) -> bool {
+    seccomp.is_some_and(|s| s.listener_path().is_some())
 }
 
 /// Hands a process's seccomp notifier to the config's listener, as runc does: one message on
 /// the listener's unix socket, the container process state (OCI runtime spec, "Seccomp
 /// listener") as its text and the fd with SCM_RIGHTS.
 pub(crate) fn send_to_listener(
-    seccomp: &LinuxSeccomp,
+    seccomp: Option<&LinuxSeccomp>,
     notifier: OwnedFd,
     pid: i32,
     state: &serde_json::Value,
 ) -> Result<()> {
-    let Some(path) = seccomp.listener_path() else {
+    let Some((seccomp, path)) = seccomp.and_then(|s| Some((s, s.listener_path().as_ref()?))) else {
         return Ok(());
     };
     let message = serde_json::json!({

@@ -51,16 +51,9 @@ fn prepare(settings: &ExecSettings<'_>, channel: &InitEnd) -> Result<PathBuf> {
     let program = process::find_program(&root, process)?;
     process::set_exec_labels(process)?;
     let filter = settings.seccomp.map(crate::seccomp::compile).transpose()?;
-    let notifies = settings
-        .seccomp
-        .is_some_and(|s| s.listener_path().is_some());
-    let load = |filter: &libseccomp::ScmpFilterContext| {
-        if notifies {
-            channel.seccomp_notify(&crate::seccomp::load_notifying(filter)?)
-        } else {
-            crate::seccomp::load(filter)
-        }
-    };
+    let notifies = crate::seccomp::notifies(settings.seccomp);
+    let load =
+        |filter: &libseccomp::ScmpFilterContext| crate::seccomp::install(filter, notifies, channel);
     let no_new_privileges = process.no_new_privileges().unwrap_or(false);
     if let (Some(filter), false) = (&filter, no_new_privileges) {
         load(filter)?; // while CAP_SYS_ADMIN is still there

@@ -196,14 +196,9 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     process::set_exec_labels(process)?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let filter = seccomp.map(crate::seccomp::compile).transpose()?;
-    let notifies = seccomp.is_some_and(|s| s.listener_path().is_some());
-    let load = |filter: &libseccomp::ScmpFilterContext| {
-        if notifies {
-            channel.seccomp_notify(&crate::seccomp::load_notifying(filter)?)
-        } else {
-            crate::seccomp::load(filter)
-        }
-    };
+    let notifies = crate::seccomp::notifies(seccomp);
+    let load =
+        |filter: &libseccomp::ScmpFilterContext| crate::seccomp::install(filter, notifies, channel);
     let no_new_privileges = process.no_new_privileges().unwrap_or(false);
     // Without no_new_privileges, loading a filter needs CAP_SYS_ADMIN: load it now, before
     // the capabilities go.

@@ -199,12 +199,9 @@ impl Runtime {
                 .spec
                 .linux()
                 .as_ref()
-                .and_then(|l| l.seccomp().clone());
-            parent_end.wait_for_ready(&mut |notifier| match &seccomp {
-                Some(seccomp) => {
-                    crate::seccomp::send_to_listener(seccomp, notifier, child, &document)
-                }
-                None => Ok(()),
+                .and_then(|l| l.seccomp().as_ref());
+            parent_end.wait_for_ready(&mut |notifier| {
+                crate::seccomp::send_to_listener(seccomp, notifier, child, &document)
             })
         })();
         if let Err(e) = ready {

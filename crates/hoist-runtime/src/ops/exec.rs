@@ -219,13 +219,10 @@ impl Runtime {
                 .spec
                 .linux()
                 .as_ref()
-                .and_then(|l| l.seccomp().clone());
+                .and_then(|l| l.seccomp().as_ref());
             let document = state.oci_state_as(status);
-            let waited = parent_end.wait_for_exec(&mut |notifier| match &seccomp {
-                Some(seccomp) => {
-                    crate::seccomp::send_to_listener(seccomp, notifier, pid, &document)
-                }
-                None => Ok(()),
+            let waited = parent_end.wait_for_exec(&mut |notifier| {
+                crate::seccomp::send_to_listener(seccomp, notifier, pid, &document)
             });
             if let Err(e) = waited {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
