@@ -1,18 +1,19 @@
 //! Application of one layer's tar stream to a rootfs, with overlayfs whiteout semantics.
 
-use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
-use hoist_fs::{remove_all_at, split_parent, Root};
+use hoist_fs::{remove_all_at, Root};
+use rustc_hash::{FxHashMap, FxHashSet};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timestamps, XattrFlags};
 use rustix::io::Errno;
 use rustix::process::{Gid, Uid};
 
+use crate::entry_path::{self, as_os_str, as_path, confine_into, WrittenPaths};
 use crate::idmap::IdMap;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -72,16 +73,17 @@ pub(crate) struct LayerApplier<'a> {
     options: &'a ApplyOptions,
     leftovers: &'a mut Leftovers,
     umask: u32,
-    /// Paths this layer has put in place, and every directory above them: its own whiteouts
-    /// must not remove them, since a whiteout hides only what the layers below provided.
-    upper: HashSet<PathBuf>,
+    /// What this layer has put in place, which its own whiteouts spare.
+    upper: WrittenPaths,
     /// Directories whose times are set after their contents have been written.
     dir_times: Vec<(PathBuf, i64)>,
     /// The directories entries went into, kept open with their times saved: entries share
     /// directories (often consecutively, not always), so each is resolved and opened once.
-    parents: HashMap<PathBuf, ParentDir>,
+    parents: FxHashMap<Box<[u8]>, ParentDir>,
     /// The key in `parents` of the directory the current entry goes into.
-    current: PathBuf,
+    current: Vec<u8>,
+    /// The current entry's confined path, a buffer reused from entry to entry.
+    path: Vec<u8>,
     owner: (u32, u32),
     buffer: Vec<u8>,
 }
@@ -113,10 +115,11 @@ impl<'a> LayerApplier<'a> {
             options,
             leftovers,
             umask,
-            upper: HashSet::new(),
+            upper: WrittenPaths::default(),
             dir_times: Vec::new(),
-            parents: HashMap::new(),
-            current: PathBuf::new(),
+            parents: FxHashMap::default(),
+            current: Vec::new(),
+            path: Vec::new(),
             owner: (
                 rustix::process::geteuid().as_raw(),
                 rustix::process::getegid().as_raw(),
@@ -126,7 +129,7 @@ impl<'a> LayerApplier<'a> {
     }
 
     /// Applies every entry of the archive, then sets directory times.
-    pub(crate) fn apply<R: Read>(
+    pub(crate) fn apply<R: Read + Seek>(
         mut self,
         archive: &mut tar::Archive<R>,
     ) -> Result<(), EntryError> {
@@ -134,13 +137,17 @@ impl<'a> LayerApplier<'a> {
             entry: String::new(),
             source,
         };
-        for entry in archive.entries().map_err(stream_error)? {
+        for entry in archive.entries_with_seek().map_err(stream_error)? {
             let mut entry = entry.map_err(stream_error)?;
-            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            self.entry(&mut entry).map_err(|source| EntryError {
-                entry: name,
-                source,
-            })?;
+            let mut path = std::mem::take(&mut self.path);
+            let applied = self.entry(&mut entry, &mut path);
+            self.path = path;
+            if let Err(source) = applied {
+                return Err(EntryError {
+                    entry: String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
+                    source,
+                });
+            }
         }
         self.leave_parents().map_err(stream_error)?;
         for (path, mtime) in self.dir_times.iter().rev() {
@@ -155,8 +162,13 @@ impl<'a> LayerApplier<'a> {
         Ok(())
     }
 
-    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> io::Result<()> {
-        let header = entry.header().clone();
+    /// Applies one entry; `path` is a buffer for its confined path.
+    fn entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        path: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        let header = entry.header();
         let kind = header.entry_type();
         if matches!(
             kind,
@@ -164,54 +176,76 @@ impl<'a> LayerApplier<'a> {
         ) {
             return Ok(());
         }
-        let Some(path) = confine(&entry.path()?) else {
+        if !confine_into(&entry.path_bytes(), path) {
             return Ok(()); // the root directory itself: the rootfs keeps its own metadata
+        }
+        let (parent, name) = entry_path::split(path);
+        if name == OPAQUE_WHITEOUT.as_bytes() {
+            return self.opaque_whiteout(parent);
+        }
+        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+            return self.whiteout(parent, hidden);
+        }
+        let (uid, gid, mode, mtime) = (
+            header.uid()?,
+            header.gid()?,
+            header.mode()?,
+            header.mtime()?,
+        );
+        let device = match kind {
+            tar::EntryType::Char | tar::EntryType::Block => (
+                header.device_major()?.unwrap_or(0),
+                header.device_minor()?.unwrap_or(0),
+            ),
+            _ => (0, 0),
         };
-        let (parent, name) = split_parent(&path)?;
-        let (parent, name) = (parent.to_path_buf(), name.to_os_string());
-        if name == OPAQUE_WHITEOUT {
-            return self.opaque_whiteout(&parent);
-        }
-        if let Some(hidden) = name.as_bytes().strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
-            return self.whiteout(&parent, OsStr::from_bytes(hidden));
-        }
 
         let pax = PaxFields::read(entry)?;
         let meta = Metadata {
-            uid: pax.uid.unwrap_or(header.uid()?),
-            gid: pax.gid.unwrap_or(header.gid()?),
-            mode: header.mode()? & 0o7777,
-            mtime: header.mtime()? as i64,
+            uid: pax.uid.unwrap_or(uid),
+            gid: pax.gid.unwrap_or(gid),
+            mode: mode & 0o7777,
+            mtime: mtime as i64,
             xattrs: pax.xattrs,
         };
-        self.enter_parent(&parent)?;
+        self.enter_parent(parent)?;
+        let name = as_os_str(name);
+        let path = &path[..];
         match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                self.write_file(entry, &path, &name, &meta)?
+                self.write_file(entry, path, name, &meta)?
             }
-            tar::EntryType::Directory => self.write_dir(&path, &name, &meta)?,
+            tar::EntryType::Directory => self.write_dir(path, name, &meta)?,
             tar::EntryType::Symlink => {
                 let target = entry
                     .link_name_bytes()
                     .ok_or_else(|| invalid("symlink without a target"))?;
-                self.create(&path, |dir| {
-                    rfs::symlinkat(OsStr::from_bytes(&target), dir, &name)
+                self.create(path, |dir| {
+                    rfs::symlinkat(OsStr::from_bytes(&target), dir, name)
                 })?;
-                self.set_metadata_at(&name, &meta, false)?;
+                self.set_metadata_at(name, &meta, false)?;
             }
             tar::EntryType::Link => {
                 let target = entry
-                    .link_name()?
+                    .link_name_bytes()
                     .ok_or_else(|| invalid("hardlink without a target"))?;
-                let target =
-                    confine(&target).ok_or_else(|| invalid("hardlink to the root directory"))?;
-                let (target_parent, target_name) = split_parent(&target)?;
+                let mut confined = Vec::new();
+                if !confine_into(&target, &mut confined) {
+                    return Err(invalid("hardlink to the root directory"));
+                }
+                let (target_parent, target_name) = entry_path::split(&confined);
                 // The target's parent is resolved inside the root, and the final component is
                 // never followed (linkat without AT_SYMLINK_FOLLOW), so the link cannot reach
                 // a file outside the rootfs.
-                let target_dir = self.root.open_dir(target_parent)?;
-                self.create(&path, |dir| {
-                    rfs::linkat(&target_dir, target_name, dir, &name, AtFlags::empty())
+                let target_dir = self.root.open_dir(as_path(target_parent))?;
+                self.create(path, |dir| {
+                    rfs::linkat(
+                        &target_dir,
+                        as_os_str(target_name),
+                        dir,
+                        name,
+                        AtFlags::empty(),
+                    )
                 })?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
@@ -221,17 +255,10 @@ impl<'a> LayerApplier<'a> {
                     _ => FileType::Fifo,
                 };
                 // A fifo has no device numbers; writers often leave the fields blank.
-                let (major, minor) = if file_type == FileType::Fifo {
-                    (0, 0)
-                } else {
-                    (
-                        header.device_major()?.unwrap_or(0),
-                        header.device_minor()?.unwrap_or(0),
-                    )
-                };
+                let (major, minor) = device;
                 if self.options.rootless && file_type != FileType::Fifo {
                     self.leftovers.skipped_devices.push(SkippedDevice {
-                        path: Path::new("/").join(&path),
+                        path: Path::new("/").join(as_path(path)),
                         kind: if file_type == FileType::BlockDevice {
                             'b'
                         } else {
@@ -243,21 +270,21 @@ impl<'a> LayerApplier<'a> {
                     return Ok(());
                 }
                 let dev = rfs::makedev(major, minor);
-                self.create(&path, |dir| {
-                    rfs::mknodat(dir, &name, file_type, Mode::from_raw_mode(0o600), dev)
+                self.create(path, |dir| {
+                    rfs::mknodat(dir, name, file_type, Mode::from_raw_mode(0o600), dev)
                 })?;
-                self.set_metadata_at(&name, &meta, true)?;
+                self.set_metadata_at(name, &meta, true)?;
             }
             other => return Err(invalid(&format!("unsupported tar entry type {other:?}"))),
         }
-        self.mark_written(path);
+        self.upper.record(path);
         Ok(())
     }
 
     fn write_file<R: Read>(
         &mut self,
         entry: &mut tar::Entry<'_, R>,
-        path: &Path,
+        path: &[u8],
         name: &OsStr,
         meta: &Metadata,
     ) -> io::Result<()> {
@@ -289,7 +316,7 @@ impl<'a> LayerApplier<'a> {
         Ok(())
     }
 
-    fn write_dir(&mut self, path: &Path, name: &OsStr, meta: &Metadata) -> io::Result<()> {
+    fn write_dir(&mut self, path: &[u8], name: &OsStr, meta: &Metadata) -> io::Result<()> {
         let dir = &self.current_parent().fd;
         match rfs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
             Ok(()) => {}
@@ -314,14 +341,15 @@ impl<'a> LayerApplier<'a> {
         let mode = if self.options.rootless {
             self.leftovers
                 .dir_modes
-                .push((path.to_path_buf(), meta.mode));
+                .push((as_path(path).to_path_buf(), meta.mode));
             meta.mode | 0o700
         } else {
             meta.mode
         };
         rfs::fchmod(&fd, Mode::from_raw_mode(mode))?;
         self.set_xattrs(fd.as_fd(), meta)?;
-        self.dir_times.push((path.to_path_buf(), meta.mtime));
+        self.dir_times
+            .push((as_path(path).to_path_buf(), meta.mtime));
         Ok(())
     }
 
@@ -329,15 +357,14 @@ impl<'a> LayerApplier<'a> {
     /// (a later layer replaces it) and tries once more.
     fn create<T>(
         &mut self,
-        path: &Path,
+        path: &[u8],
         make: impl Fn(BorrowedFd<'_>) -> rustix::io::Result<T>,
     ) -> io::Result<T> {
         match make(self.current_parent().fd.as_fd()) {
             Err(Errno::EXIST) => {
                 self.forget_parents_under(path);
                 let dir = self.current_parent().fd.as_fd();
-                let name = path.file_name().expect("entries end in a name");
-                remove_all_at(dir, name)?;
+                remove_all_at(dir, as_os_str(entry_path::split(path).1))?;
                 Ok(make(dir)?)
             }
             other => Ok(other?),
@@ -345,26 +372,28 @@ impl<'a> LayerApplier<'a> {
     }
 
     fn current_parent(&self) -> &ParentDir {
-        &self.parents[&self.current]
+        &self.parents[&self.current[..]]
     }
 
     /// Drops (without restoring times) the open directories at or under `path`, which is
     /// about to be removed.
-    fn forget_parents_under(&mut self, path: &Path) {
-        self.parents.retain(|open, _| !open.starts_with(path));
+    fn forget_parents_under(&mut self, path: &[u8]) {
+        self.parents
+            .retain(|open, _| !entry_path::is_at_or_under(open, path));
     }
 
     /// Enters (resolving and creating as needed) the directory an entry goes into.
-    fn enter_parent(&mut self, path: &Path) -> io::Result<()> {
-        if self.current == path && self.parents.contains_key(path) {
+    fn enter_parent(&mut self, path: &[u8]) -> io::Result<()> {
+        let open = self.parents.contains_key(path);
+        if open && self.current == path {
             return Ok(());
         }
-        if !self.parents.contains_key(path) {
+        if !open {
             if self.parents.len() >= MAX_OPEN_PARENTS {
                 self.leave_parents()?;
             }
             let fd = reopen(
-                &self.root.create_dir_all(path, 0o755)?,
+                &self.root.create_dir_all(as_path(path), 0o755)?,
                 OFlags::RDONLY | OFlags::DIRECTORY,
             )?;
             let stat = rfs::fstat(&fd)?;
@@ -373,9 +402,10 @@ impl<'a> LayerApplier<'a> {
                 times: saved_times(&stat),
                 setgid: stat.st_mode & 0o2000 != 0,
             };
-            self.parents.insert(path.to_path_buf(), parent);
+            self.parents.insert(path.into(), parent);
         }
-        self.current = path.to_path_buf();
+        self.current.clear();
+        self.current.extend_from_slice(path);
         Ok(())
     }
 
@@ -389,75 +419,29 @@ impl<'a> LayerApplier<'a> {
         Ok(())
     }
 
-    fn whiteout(&mut self, parent: &Path, hidden: &OsStr) -> io::Result<()> {
-        if hidden.is_empty() || hidden == "." || hidden == ".." {
+    fn whiteout(&mut self, parent: &[u8], hidden: &[u8]) -> io::Result<()> {
+        if hidden.is_empty() || hidden == b"." || hidden == b".." {
             return Err(invalid("whiteout names no entry"));
         }
-        let target = parent.join(hidden);
-        if self.written_by_this_layer(&target) {
+        let target = entry_path::join(parent, hidden);
+        if self.upper.set().contains(&target[..]) {
             return Ok(());
         }
         self.forget_parents_under(&target);
-        match self.root.open_dir(parent) {
-            Ok(dir) => keeping_times(&dir, || remove_all_at(&dir, hidden)),
+        match self.root.open_dir(as_path(parent)) {
+            Ok(dir) => keeping_times(&dir, || remove_all_at(&dir, as_os_str(hidden))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
         }
     }
 
-    fn opaque_whiteout(&mut self, dir_path: &Path) -> io::Result<()> {
+    fn opaque_whiteout(&mut self, dir_path: &[u8]) -> io::Result<()> {
         self.leave_parents()?;
-        match self.root.open_dir(dir_path) {
-            Ok(dir) => self.clear_lower(&dir, dir_path),
+        match self.root.open_dir(as_path(dir_path)) {
+            Ok(dir) => clear_lower(&dir, dir_path, self.upper.set()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
         }
-    }
-
-    /// Removes everything under `dir` that lower layers provided, keeping this layer's entries.
-    fn clear_lower(&self, dir: &OwnedFd, dir_path: &Path) -> io::Result<()> {
-        let listing = reopen(dir, OFlags::RDONLY | OFlags::DIRECTORY)?;
-        let mut children: Vec<OsString> = Vec::new();
-        for entry in rfs::Dir::read_from(&listing)? {
-            let entry = entry?;
-            let name = entry.file_name().to_bytes();
-            if name != b"." && name != b".." {
-                children.push(OsStr::from_bytes(name).to_os_string());
-            }
-        }
-        keeping_times(dir, || {
-            for child in children {
-                let child_path = dir_path.join(&child);
-                if !self.written_by_this_layer(&child_path) {
-                    remove_all_at(dir, &child)?;
-                } else if let Ok(sub) = rfs::openat(
-                    dir,
-                    &child,
-                    OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                ) {
-                    self.clear_lower(&sub, &child_path)?;
-                }
-            }
-            Ok(())
-        })
-    }
-
-    /// Records that this layer wrote `path`, and so touched every directory above it.
-    fn mark_written(&mut self, path: PathBuf) {
-        let mut ancestor = path.parent().map(Path::to_path_buf);
-        self.upper.insert(path);
-        while let Some(dir) = ancestor.filter(|d| !d.as_os_str().is_empty()) {
-            ancestor = dir.parent().map(Path::to_path_buf);
-            if !self.upper.insert(dir) {
-                break; // its ancestors are in already
-            }
-        }
-    }
-
-    /// Whether this layer wrote `path` or anything beneath it.
-    fn written_by_this_layer(&self, path: &Path) -> bool {
-        self.upper.contains(path)
     }
 
     /// Gives the file its owner. Returns whether it chowned (which clears setuid bits).
@@ -531,6 +515,36 @@ impl<'a> LayerApplier<'a> {
     }
 }
 
+/// Removes everything under `dir` that lower layers provided, keeping what this layer wrote
+/// (`written`, which holds every directory above what it wrote).
+fn clear_lower(dir: &OwnedFd, dir_path: &[u8], written: &FxHashSet<Box<[u8]>>) -> io::Result<()> {
+    let listing = reopen(dir, OFlags::RDONLY | OFlags::DIRECTORY)?;
+    let mut children: Vec<OsString> = Vec::new();
+    for entry in rfs::Dir::read_from(&listing)? {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            children.push(OsStr::from_bytes(name).to_os_string());
+        }
+    }
+    keeping_times(dir, || {
+        for child in children {
+            let child_path = entry_path::join(dir_path, child.as_bytes());
+            if !written.contains(&child_path[..]) {
+                remove_all_at(dir, &child)?;
+            } else if let Ok(sub) = rfs::openat(
+                dir,
+                &child,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                clear_lower(&sub, &child_path, written)?;
+            }
+        }
+        Ok(())
+    })
+}
+
 struct Metadata {
     uid: u64,
     gid: u64,
@@ -598,23 +612,6 @@ pub(crate) fn rootless_owner_record(uid: u32, gid: u32) -> Vec<u8> {
     record
 }
 
-/// The entry's path as a plain relative path inside the root: `/` and `./` prefixes dropped and
-/// `..` clamped at the root, as if the archive were extracted with the root as `/`. `None` for
-/// the root itself.
-fn confine(path: &Path) -> Option<PathBuf> {
-    let mut clean = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::Normal(part) => clean.push(part),
-            Component::ParentDir => {
-                clean.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    (!clean.as_os_str().is_empty()).then_some(clean)
-}
-
 /// Runs `change` on the contents of `dir` and then puts back the directory's own times.
 fn keeping_times<T>(dir: &OwnedFd, change: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
     let readable = reopen(dir, OFlags::RDONLY | OFlags::DIRECTORY)?;
@@ -664,20 +661,6 @@ fn invalid(message: &str) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn confine_clamps_dotdot_and_drops_absolute_prefixes() {
-        assert_eq!(
-            confine(Path::new("../../etc/passwd")),
-            Some(PathBuf::from("etc/passwd"))
-        );
-        assert_eq!(
-            confine(Path::new("/a/./b/../c")),
-            Some(PathBuf::from("a/c"))
-        );
-        assert_eq!(confine(Path::new("./")), None);
-        assert_eq!(confine(Path::new("a/../..")), None);
-    }
 
     #[test]
     fn rootless_owner_records_are_protobuf_varints() {

@@ -7,7 +7,7 @@
 //! decompression overlap application on every core, with memory bounded by the channel depths
 //! whatever the layer sizes.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
@@ -116,6 +116,7 @@ pub(crate) fn decode<'scope>(
         receiver,
         current: Vec::new(),
         position: 0,
+        offset: 0,
         outcome: None,
     })
 }
@@ -231,6 +232,8 @@ pub(crate) struct LayerStream {
     receiver: Receiver<Chunk>,
     current: Vec<u8>,
     position: usize,
+    /// Bytes of the stream consumed so far, read or skipped.
+    offset: u64,
     outcome: Option<Result<Digest>>,
 }
 
@@ -273,13 +276,15 @@ impl LayerStream {
     }
 }
 
-impl Read for LayerStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl LayerStream {
+    /// The unread bytes of the current chunk, receiving the next one when it is used up;
+    /// empty at the end of the stream.
+    fn available(&mut self) -> io::Result<&[u8]> {
         while self.position == self.current.len() {
             if self.outcome.is_some() {
                 return match &self.outcome {
                     Some(Err(_)) => Err(io::Error::other("the layer stream failed")),
-                    _ => Ok(0),
+                    _ => Ok(&[]),
                 };
             }
             match self.receiver.recv() {
@@ -294,9 +299,50 @@ impl Read for LayerStream {
                 }
             }
         }
-        let n = buf.len().min(self.current.len() - self.position);
-        buf[..n].copy_from_slice(&self.current[self.position..self.position + n]);
-        self.position += n;
+        Ok(&self.current[self.position..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.position += amount;
+        self.offset += amount as u64;
+    }
+}
+
+impl Read for LayerStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.available()?;
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
         Ok(n)
+    }
+}
+
+/// Forward skips only: the tar reader seeks past file contents and padding it does not read,
+/// which would otherwise be copied into a zeroed 32 KiB buffer per entry.
+impl Seek for LayerStream {
+    fn seek(&mut self, target: SeekFrom) -> io::Result<u64> {
+        let mut remaining = match target {
+            SeekFrom::Current(delta) if delta >= 0 => delta as u64,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "a layer stream only skips forward",
+                ))
+            }
+        };
+        while remaining > 0 {
+            let available = self.available()?.len();
+            if available == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the layer ends inside a tar entry",
+                ));
+            }
+            let n = available.min(usize::try_from(remaining).unwrap_or(usize::MAX));
+            self.consume(n);
+            remaining -= n as u64;
+        }
+        Ok(self.offset)
     }
 }

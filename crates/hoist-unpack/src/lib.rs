@@ -8,6 +8,7 @@
 
 mod apply;
 mod bundle;
+mod entry_path;
 mod error;
 mod idmap;
 mod layer;
