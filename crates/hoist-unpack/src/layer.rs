@@ -10,6 +10,7 @@
 use std::io::{self, BufRead, Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
 use hoist_oci::media_type::{layer_compression, Compression};
 use hoist_oci::{descriptor_digest, Descriptor, Digest, DigestingReader, Layout};
@@ -20,6 +21,47 @@ use crate::{Error, Result};
 const CHUNK: usize = 256 * 1024;
 /// Chunks a stage may run ahead of the next: 4 × 256 KiB per channel, two channels a layer.
 const CHANNEL_DEPTH: usize = 4;
+
+/// Chunk buffers handed back by the stage that emptied them, for the stage that fills them:
+/// a fresh buffer would be zeroed (or page-faulted in) again for every 256 KiB that passes.
+#[derive(Clone, Default)]
+struct Buffers(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Buffers {
+    /// Kept at most: the chunks in flight in one channel, and the one on each side of it.
+    const KEPT: usize = CHANNEL_DEPTH + 2;
+
+    fn take(&self) -> Vec<u8> {
+        let recycled = self.0.lock().ok().and_then(|mut free| free.pop());
+        recycled.unwrap_or_default()
+    }
+
+    fn give(&self, buffer: Vec<u8>) {
+        if let Ok(mut free) = self.0.lock() {
+            if free.len() < Self::KEPT && buffer.capacity() >= CHUNK {
+                free.push(buffer);
+            }
+        }
+    }
+
+    /// Fills a buffer from `reader`: a full chunk, or less only at the end of the stream.
+    fn fill(&self, reader: &mut impl Read) -> io::Result<Vec<u8>> {
+        let mut chunk = self.take();
+        // Only the part a short last chunk left uninitialised is zeroed again.
+        chunk.resize(CHUNK, 0);
+        let mut filled = 0;
+        while filled < CHUNK {
+            match reader.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        chunk.truncate(filled);
+        Ok(chunk)
+    }
+}
 
 /// What a decoder thread sends.
 enum Chunk {
@@ -85,6 +127,8 @@ pub(crate) fn decode<'scope>(
     });
 
     let (compressed_sender, compressed_receiver) = sync_channel(CHANNEL_DEPTH);
+    let compressed_buffers = Buffers::default();
+    let decompressed_buffers = Buffers::default();
     let counted = CountingReader {
         inner: verified,
         progress: position.progress,
@@ -92,18 +136,28 @@ pub(crate) fn decode<'scope>(
         bytes: 0,
         reported: 0,
     };
-    scope.spawn(move || read_verified(counted, &compressed_sender));
+    let reader_buffers = compressed_buffers.clone();
+    scope.spawn(move || read_verified(counted, &compressed_sender, &reader_buffers));
 
     let (sender, receiver) = sync_channel(CHANNEL_DEPTH);
     let thread_layer = layer.clone();
+    let decoder_buffers = decompressed_buffers.clone();
     scope.spawn(move || {
         let compressed = CompressedChunks {
             receiver: compressed_receiver,
+            buffers: compressed_buffers,
             current: Vec::new(),
             position: 0,
             ended: false,
         };
-        let outcome = decompress(compressed, compression, budget, &sender, &thread_layer);
+        let outcome = decompress(
+            compressed,
+            compression,
+            budget,
+            &sender,
+            &decoder_buffers,
+            &thread_layer,
+        );
         let last = match outcome {
             Ok(diff_id) => Chunk::End(diff_id),
             Err(e) => Chunk::Failed(e),
@@ -114,6 +168,7 @@ pub(crate) fn decode<'scope>(
     Ok(LayerStream {
         layer,
         receiver,
+        buffers: decompressed_buffers,
         current: Vec::new(),
         position: 0,
         offset: 0,
@@ -123,13 +178,15 @@ pub(crate) fn decode<'scope>(
 
 /// Stage one: the stored blob, read through its verifier. `None` marks the end, sent only
 /// after the verifier has matched size and digest.
-fn read_verified(mut blob: impl Read, sender: &SyncSender<io::Result<Option<Vec<u8>>>>) {
+fn read_verified(
+    mut blob: impl Read,
+    sender: &SyncSender<io::Result<Option<Vec<u8>>>>,
+    buffers: &Buffers,
+) {
     loop {
-        // read_to_end into reserved capacity: no zeroing of the buffer first.
-        let mut chunk = Vec::with_capacity(CHUNK);
-        let message = match (&mut blob).take(CHUNK as u64).read_to_end(&mut chunk) {
-            Ok(0) => Ok(None),
-            Ok(_) => Ok(Some(chunk)),
+        let message = match buffers.fill(&mut blob) {
+            Ok(chunk) if chunk.is_empty() => Ok(None),
+            Ok(chunk) => Ok(Some(chunk)),
             Err(e) => Err(e),
         };
         let last = !matches!(message, Ok(Some(_)));
@@ -143,6 +200,7 @@ fn read_verified(mut blob: impl Read, sender: &SyncSender<io::Result<Option<Vec<
 /// Stage two's input: the verified compressed bytes, as a `BufRead` over stage one's chunks.
 struct CompressedChunks {
     receiver: Receiver<io::Result<Option<Vec<u8>>>>,
+    buffers: Buffers,
     current: Vec<u8>,
     position: usize,
     ended: bool,
@@ -153,7 +211,8 @@ impl BufRead for CompressedChunks {
         while self.position == self.current.len() && !self.ended {
             match self.receiver.recv() {
                 Ok(Ok(Some(chunk))) => {
-                    self.current = chunk;
+                    self.buffers
+                        .give(std::mem::replace(&mut self.current, chunk));
                     self.position = 0;
                 }
                 Ok(Ok(None)) => self.ended = true,
@@ -185,6 +244,7 @@ fn decompress(
     compression: Compression,
     budget: &Budget,
     sender: &SyncSender<Chunk>,
+    buffers: &Buffers,
     layer: &Digest,
 ) -> Result<Digest> {
     let stream_error = |source: io::Error| Error::Layer {
@@ -201,15 +261,11 @@ fn decompress(
         };
         let mut diff = DigestingReader::new(decompressed);
         loop {
-            let mut chunk = Vec::with_capacity(CHUNK);
-            let filled = (&mut diff)
-                .take(CHUNK as u64)
-                .read_to_end(&mut chunk)
-                .map_err(stream_error)?;
-            if filled == 0 {
+            let chunk = buffers.fill(&mut diff).map_err(stream_error)?;
+            if chunk.is_empty() {
                 break;
             }
-            budget.take(filled as u64)?;
+            budget.take(chunk.len() as u64)?;
             if sender.send(Chunk::Data(chunk)).is_err() {
                 // The applier stopped (an error of its own); no one needs the rest.
                 return Err(Error::Layer {
@@ -230,6 +286,7 @@ fn decompress(
 pub(crate) struct LayerStream {
     pub(crate) layer: Digest,
     receiver: Receiver<Chunk>,
+    buffers: Buffers,
     current: Vec<u8>,
     position: usize,
     /// Bytes of the stream consumed so far, read or skipped.
@@ -289,7 +346,8 @@ impl LayerStream {
             }
             match self.receiver.recv() {
                 Ok(Chunk::Data(chunk)) => {
-                    self.current = chunk;
+                    self.buffers
+                        .give(std::mem::replace(&mut self.current, chunk));
                     self.position = 0;
                 }
                 Ok(Chunk::End(diff_id)) => self.outcome = Some(Ok(diff_id)),
