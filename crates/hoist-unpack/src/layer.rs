@@ -321,19 +321,6 @@ impl LayerStream {
         Ok(())
     }
 
-    /// The decoder's own error, if the stream failed because of one (rather than a tar error).
-    pub(crate) fn take_failure(&mut self) -> Option<Error> {
-        match self.outcome.take() {
-            Some(Err(e)) => Some(e),
-            other => {
-                self.outcome = other;
-                None
-            }
-        }
-    }
-}
-
-impl LayerStream {
     /// The unread bytes of the current chunk, receiving the next one when it is used up;
     /// empty at the end of the stream.
     fn available(&mut self) -> io::Result<&[u8]> {
@@ -363,6 +350,17 @@ impl LayerStream {
     fn consume(&mut self, amount: usize) {
         self.position += amount;
         self.offset += amount as u64;
+    }
+
+    /// The decoder's own error, if the stream failed because of one (rather than a tar error).
+    pub(crate) fn take_failure(&mut self) -> Option<Error> {
+        match self.outcome.take() {
+            Some(Err(e)) => Some(e),
+            other => {
+                self.outcome = other;
+                None
+            }
+        }
     }
 }
 
