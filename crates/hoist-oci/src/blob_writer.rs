@@ -1,7 +1,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rustix::fs::FlockOperation;
 
@@ -73,13 +73,20 @@ impl Layout {
         }
     }
 
-    /// Claims the blob `digest` for writing, waiting for another writer if there is one.
-    /// `None` when the blob is (or has meanwhile become) present.
+    /// Claims the blob `digest` for writing from its first byte (bytes an earlier writer left are
+    /// dropped: only a source that can start in the middle resumes, through
+    /// [`Layout::try_begin_blob`]), waiting for another writer if there is one. `None` when the
+    /// blob is (or has meanwhile become) present.
     pub fn begin_blob(&self, digest: &Digest, size: u64) -> Result<Option<BlobWriter>> {
         loop {
             match self.try_begin_blob(digest, size)? {
                 BlobSlot::Present => return Ok(None),
-                BlobSlot::Writer(writer) => return Ok(Some(*writer)),
+                BlobSlot::Writer(mut writer) => {
+                    if writer.bytes_written() > 0 {
+                        writer.restart()?;
+                    }
+                    return Ok(Some(*writer));
+                }
                 BlobSlot::Busy => std::thread::sleep(std::time::Duration::from_millis(20)),
             }
         }
@@ -158,11 +165,39 @@ impl BlobWriter {
         let _ = fs::remove_file(&self.partial);
     }
 
+    /// Writes everything `source` holds (a blob read through its verifier) and commits it; on
+    /// any failure, of the source or of this file system, nothing is kept.
+    pub fn write_all_from(mut self, source: &mut impl Read, source_path: &Path) -> Result<()> {
+        let mut buffer = vec![0u8; 256 * 1024];
+        let copied = loop {
+            let n = match source.read(&mut buffer) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(Error::io(source_path)(e)),
+            };
+            if let Err(e) = self.append(&buffer[..n]) {
+                break Err(e);
+            }
+        };
+        match copied {
+            Ok(()) => self.commit(),
+            Err(e) => {
+                self.discard();
+                Err(e)
+            }
+        }
+    }
+
     /// Verifies what was written and, if it matches, makes it visible by atomic rename. A blob
-    /// that does not match is removed, so the next attempt starts from nothing.
+    /// that does not match, or that cannot be stored (a full disk), is removed, so the next
+    /// attempt starts from nothing.
     pub fn commit(mut self) -> Result<()> {
-        let io_error = |e| Error::io(&self.target)(e);
-        self.file.flush().map_err(io_error)?;
+        let stored = self.flush().map_err(Error::io(&self.target));
+        if let Err(error) = stored {
+            self.discard();
+            return Err(error);
+        }
         let mismatch = if self.tally.bytes != self.expected_size {
             Some(Error::SizeMismatch {
                 digest: self.expected.clone(),
@@ -180,7 +215,11 @@ impl BlobWriter {
             self.discard();
             return Err(error);
         }
-        self.file.get_ref().sync_all().map_err(io_error)?;
+        let io_error = |e| Error::io(&self.target)(e);
+        if let Err(error) = self.file.get_ref().sync_all().map_err(io_error) {
+            self.discard();
+            return Err(error);
+        }
         fs::rename(&self.partial, &self.target).map_err(io_error)?;
         let dir = self.target.parent().expect("blob paths have a parent");
         sync_dir(dir)
@@ -219,7 +258,9 @@ mod tests {
         ));
         drop(first);
 
-        let mut second = layout.begin_blob(&digest, size).unwrap().unwrap();
+        let BlobSlot::Writer(mut second) = layout.try_begin_blob(&digest, size).unwrap() else {
+            panic!("the dropped writer's lock should be free");
+        };
         assert_eq!(second.bytes_written(), 10);
         assert!(second.append(&content[10..]).is_ok());
         assert!(
@@ -251,5 +292,28 @@ mod tests {
         assert_eq!(writer.bytes_written(), 0);
         writer.append(b"right").unwrap();
         writer.commit().unwrap();
+    }
+
+    #[test]
+    fn a_failing_source_leaves_no_partial() {
+        struct Failing;
+        impl Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::from_raw_os_error(28))
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let digest = Digest::of(b"never");
+        let writer = layout.begin_blob(&digest, 5).unwrap().unwrap();
+        let error = writer
+            .write_all_from(&mut Failing, Path::new("/source"))
+            .unwrap_err();
+        assert!(error.to_string().contains("/source"), "{error}");
+        let names: Vec<_> = fs::read_dir(dir.path().join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(names.is_empty(), "left behind: {names:?}");
     }
 }

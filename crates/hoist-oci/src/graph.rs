@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::Read;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use rustix::fs::FlockOperation;
@@ -74,21 +73,11 @@ impl Layout {
         let mut copied = 0;
         for descriptor in source.walk(top)? {
             let digest = descriptor_digest(&descriptor)?;
-            let Some(mut writer) = self.begin_blob(&digest, descriptor.size())? else {
+            let Some(writer) = self.begin_blob(&digest, descriptor.size())? else {
                 continue;
             };
             let mut reader = source.open_blob(&descriptor)?;
-            let mut buffer = vec![0u8; 256 * 1024];
-            loop {
-                let n = reader
-                    .read(&mut buffer)
-                    .map_err(Error::io(source.blob_path(&digest)))?;
-                if n == 0 {
-                    break;
-                }
-                writer.append(&buffer[..n])?;
-            }
-            writer.commit()?;
+            writer.write_all_from(&mut reader, &source.blob_path(&digest))?;
             copied += 1;
         }
         self.set_ref(name, top)?;

@@ -74,10 +74,7 @@ impl Layout {
         let digest = descriptor_digest(expected)?;
         match self.begin_blob(&digest, expected.size())? {
             None => Ok(()),
-            Some(mut writer) => {
-                writer.append(bytes)?;
-                writer.commit()
-            }
+            Some(writer) => writer.write_all_from(&mut &bytes[..], &self.blob_path(&digest)),
         }
     }
 
@@ -301,6 +298,23 @@ mod tests {
             "{:?}",
             visible_files(&layout)
         );
+    }
+
+    #[test]
+    fn a_writer_that_cannot_resume_starts_over_a_left_partial() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let content = b"complete".to_vec();
+        let digest = Digest::of(&content);
+        let mut killed = layout.begin_blob(&digest, 8).unwrap().unwrap();
+        killed.append(b"compl").unwrap();
+        killed.flush().unwrap();
+        drop(killed);
+
+        // Copies from a whole source (a layout, bytes in memory) start at its first byte.
+        let descriptor = descriptor(&content);
+        layout.write_blob(&content, &descriptor).unwrap();
+        assert_eq!(fs::read(layout.blob_path(&digest)).unwrap(), content);
     }
 
     #[test]

@@ -49,6 +49,9 @@ fn main() -> ExitCode {
             let message = render(&error);
             log.error(&message);
             let _ = writeln!(std::io::stderr(), "hoist: {message}");
+            if let Some(hint) = hint(&error) {
+                let _ = writeln!(std::io::stderr(), "hoist: {hint}");
+            }
             ExitCode::from(code)
         }
     }
@@ -69,6 +72,26 @@ fn render(error: &anyhow::Error) -> String {
         message.push_str(&text);
     }
     message
+}
+
+/// What to do about a failure whose cause is the machine rather than the input. Every command
+/// leaves what it was making as it was or complete, so running it again is always safe.
+fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    let os_error = error.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+    });
+    // Some errors carry an OS error only in their text.
+    let says =
+        |code: i32| os_error == Some(code) || render(error).contains(&format!("(os error {code})"));
+    if says(nix::errno::Errno::ENOSPC as i32) {
+        Some("the file system is full: free space on it (or write somewhere else) and run the same command again; nothing half-written was kept")
+    } else if says(nix::errno::Errno::EDQUOT as i32) {
+        Some("your disk quota is used up: free space under it (or write somewhere else) and run the same command again; nothing half-written was kept")
+    } else {
+        None
+    }
 }
 
 fn init_tracing(debug: bool) {

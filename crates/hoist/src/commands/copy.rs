@@ -68,38 +68,42 @@ pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
         }
     };
 
-    match &destination {
-        Location::Layout { dir, .. } => {
-            Layout::create(dir)?.copy_image_from(&layout, &top, &tag)?;
+    let written = (|| -> anyhow::Result<()> {
+        match &destination {
+            Location::Layout { dir, .. } => {
+                Layout::create(dir)?.copy_image_from(&layout, &top, &tag)?;
+            }
+            Location::Store(reference) => {
+                store
+                    .images()?
+                    .copy_image_from(&layout, &top, &reference.to_string())?;
+            }
+            Location::Archive { file, .. } => {
+                let dir = file.parent().filter(|p| !p.as_os_str().is_empty());
+                let building = tempfile::Builder::new()
+                    .prefix(".hoist-archive-")
+                    .tempdir_in(dir.unwrap_or(std::path::Path::new(".")))
+                    .context("making a directory to build the archive in")?;
+                let archive_layout = Layout::create(building.path())?;
+                archive_layout.copy_image_from(&layout, &top, &tag)?;
+                hoist_oci::write_archive(&archive_layout, file)
+                    .with_context(|| format!("writing {}", file.display()))?;
+            }
+            Location::Registry(reference) => {
+                let events = pull_progress(args.quiet);
+                registry::block_on(hoist_registry::push(
+                    &layout,
+                    &top,
+                    reference,
+                    &destination_options,
+                    events,
+                ))?
+                .with_context(|| format!("pushing to {reference}"))?;
+            }
         }
-        Location::Store(reference) => {
-            store
-                .images()?
-                .copy_image_from(&layout, &top, &reference.to_string())?;
-        }
-        Location::Archive { file, .. } => {
-            let dir = file.parent().filter(|p| !p.as_os_str().is_empty());
-            let building = tempfile::Builder::new()
-                .prefix(".hoist-archive-")
-                .tempdir_in(dir.unwrap_or(std::path::Path::new(".")))
-                .context("making a directory to build the archive in")?;
-            let archive_layout = Layout::create(building.path())?;
-            archive_layout.copy_image_from(&layout, &top, &tag)?;
-            hoist_oci::write_archive(&archive_layout, file)
-                .with_context(|| format!("writing {}", file.display()))?;
-        }
-        Location::Registry(reference) => {
-            let events = pull_progress(args.quiet);
-            registry::block_on(hoist_registry::push(
-                &layout,
-                &top,
-                reference,
-                &destination_options,
-                events,
-            ))?
-            .with_context(|| format!("pushing to {reference}"))?;
-        }
-    }
+        Ok(())
+    })();
+    written.with_context(|| format!("copying {source} to {destination}"))?;
     report(args.quiet, &source, &destination);
     println!("{}", top.digest());
     Ok(())
