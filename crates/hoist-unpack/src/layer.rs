@@ -230,12 +230,17 @@ impl BufRead for CompressedChunks {
 
 impl Read for CompressedChunks {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let available = self.fill_buf()?;
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
+        read_buffered(self, buf)
     }
+}
+
+/// `Read` for a `BufRead` over chunks: a copy from the chunk in hand.
+fn read_buffered(source: &mut impl BufRead, buf: &mut [u8]) -> io::Result<usize> {
+    let available = source.fill_buf()?;
+    let n = available.len().min(buf.len());
+    buf[..n].copy_from_slice(&available[..n]);
+    source.consume(n);
+    Ok(n)
 }
 
 /// Stage two: decompression and the diff_id, handing the tar stream to the applier in chunks.
@@ -321,9 +326,22 @@ impl LayerStream {
         Ok(())
     }
 
+    /// The decoder's own error, if the stream failed because of one (rather than a tar error).
+    pub(crate) fn take_failure(&mut self) -> Option<Error> {
+        match self.outcome.take() {
+            Some(Err(e)) => Some(e),
+            other => {
+                self.outcome = other;
+                None
+            }
+        }
+    }
+}
+
+impl BufRead for LayerStream {
     /// The unread bytes of the current chunk, receiving the next one when it is used up;
     /// empty at the end of the stream.
-    fn available(&mut self) -> io::Result<&[u8]> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.position == self.current.len() {
             if self.outcome.is_some() {
                 return match &self.outcome {
@@ -351,26 +369,11 @@ impl LayerStream {
         self.position += amount;
         self.offset += amount as u64;
     }
-
-    /// The decoder's own error, if the stream failed because of one (rather than a tar error).
-    pub(crate) fn take_failure(&mut self) -> Option<Error> {
-        match self.outcome.take() {
-            Some(Err(e)) => Some(e),
-            other => {
-                self.outcome = other;
-                None
-            }
-        }
-    }
 }
 
 impl Read for LayerStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let available = self.available()?;
-        let n = buf.len().min(available.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
+        read_buffered(self, buf)
     }
 }
 
@@ -388,7 +391,7 @@ impl Seek for LayerStream {
             }
         };
         while remaining > 0 {
-            let available = self.available()?.len();
+            let available = self.fill_buf()?.len();
             if available == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
