@@ -9,6 +9,8 @@ use crate::layout::sync_dir;
 use crate::verify::Tally;
 use crate::{Digest, Error, Layout, Result};
 
+const COPY_BUFFER: usize = 256 * 1024;
+
 /// What [`Layout::try_begin_blob`] found.
 pub enum BlobSlot {
     /// The blob is in the layout already.
@@ -107,7 +109,7 @@ impl BlobWriter {
         if existing > expected_size {
             file.set_len(0).map_err(io_error)?;
         } else if existing > 0 {
-            let mut buffer = vec![0u8; 256 * 1024];
+            let mut buffer = vec![0u8; COPY_BUFFER];
             loop {
                 let n = file.read(&mut buffer).map_err(io_error)?;
                 if n == 0 {
@@ -118,7 +120,7 @@ impl BlobWriter {
         }
         file.seek(SeekFrom::End(0)).map_err(io_error)?;
         Ok(BlobWriter {
-            file: BufWriter::with_capacity(256 * 1024, file),
+            file: BufWriter::with_capacity(COPY_BUFFER, file),
             tally,
             partial,
             target,
@@ -168,7 +170,10 @@ impl BlobWriter {
     /// Writes everything `source` holds (a blob read through its verifier) and commits it; on
     /// any failure, of the source or of this file system, nothing is kept.
     pub fn write_all_from(mut self, source: &mut impl Read, source_path: &Path) -> Result<()> {
-        let mut buffer = vec![0u8; 256 * 1024];
+        // No bigger than the blob: manifests and configs are a few KiB.
+        let buffer_size = usize::try_from(self.expected_size)
+            .map_or(COPY_BUFFER, |size| size.clamp(1, COPY_BUFFER));
+        let mut buffer = vec![0u8; buffer_size];
         let copied = loop {
             let n = match source.read(&mut buffer) {
                 Ok(0) => break Ok(()),
