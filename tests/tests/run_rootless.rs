@@ -4,7 +4,7 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 use hoist_e2e::{edit_config, hoist_bin, is_root, run, scratch, set_args, stderr, stdout};
 use serde_json::json;
@@ -61,6 +61,14 @@ fn hoist_as(uid: u32, gid: u32, work: &Path) -> Command {
 }
 
 /// A scratch directory the user owns, with a busybox bundle it unpacked itself (rootless).
+/// `hoist run --bundle BUNDLE ID` as `uid:gid`.
+fn run_bundle_as(uid: u32, gid: u32, work: &Path, bundle: &Path, id: &str) -> Output {
+    run(hoist_as(uid, gid, work)
+        .args(["run", "--bundle"])
+        .arg(bundle)
+        .arg(id))
+}
+
 fn rootless_bundle(uid: u32, gid: u32) -> Option<(tempfile::TempDir, std::path::PathBuf)> {
     let env = hoist_e2e::env()?;
     let dir = scratch();
@@ -110,10 +118,7 @@ fn an_unprivileged_user_runs_a_container_as_root_in_its_own_user_namespace() {
             "id -u; cat /proc/self/uid_map; echo hi > /tmp/made",
         ],
     );
-    let output = run(hoist_as(NOBODY, NOBODY, &work)
-        .args(["run", "--bundle"])
-        .arg(&bundle)
-        .arg("rootless-own"));
+    let output = run_bundle_as(NOBODY, NOBODY, &work, &bundle, "rootless-own");
     assert!(output.status.success(), "{}", stderr(&output));
     let out = stdout(&output);
     let lines: Vec<&str> = out.lines().collect();
@@ -138,10 +143,7 @@ fn an_unprivileged_user_runs_a_container_as_root_in_its_own_user_namespace() {
     edit_config(&bundle, |c| {
         c["linux"]["resources"]["pids"] = json!({ "limit": 10 })
     });
-    let output = run(hoist_as(NOBODY, NOBODY, &work)
-        .args(["run", "--bundle"])
-        .arg(&bundle)
-        .arg("rootless-limits"));
+    let output = run_bundle_as(NOBODY, NOBODY, &work, &bundle, "rootless-limits");
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("may not make cgroups"),
@@ -182,10 +184,7 @@ fn subordinate_ids_are_mapped_through_newuidmap() {
             "wc -l < /proc/self/uid_map; touch /tmp/f && ls -n /tmp/f",
         ],
     );
-    let output = run(hoist_as(uid, gid, &work)
-        .args(["run", "--bundle"])
-        .arg(&bundle)
-        .arg("rootless-sub"));
+    let output = run_bundle_as(uid, gid, &work, &bundle, "rootless-sub");
     assert!(output.status.success(), "{}", stderr(&output));
     let out = stdout(&output);
     assert_eq!(
@@ -209,10 +208,7 @@ fn subordinate_ids_are_mapped_through_newuidmap() {
         c["linux"]["uidMappings"][1]["hostID"] = json!(sub_uid + 1_000_000);
     });
     set_args(&bundle, &["true"]);
-    let output = run(hoist_as(uid, gid, &work)
-        .args(["run", "--bundle"])
-        .arg(&bundle)
-        .arg("rootless-foreign"));
+    let output = run_bundle_as(uid, gid, &work, &bundle, "rootless-foreign");
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("newuidmap refused") && stderr(&output).contains("/etc/subuid"),

@@ -246,6 +246,7 @@ impl Write for BlobWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::tests::blob_dir_names;
 
     #[test]
     fn an_interrupted_blob_is_resumed_and_verified_whole() {
@@ -288,10 +289,7 @@ mod tests {
         let mut writer = layout.begin_blob(&digest, 5).unwrap().unwrap();
         writer.append(b"wrong").unwrap();
         assert!(matches!(writer.commit(), Err(Error::DigestMismatch { .. })));
-        let names: Vec<_> = fs::read_dir(dir.path().join("blobs/sha256"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names = blob_dir_names(&layout);
         assert!(names.is_empty(), "left behind: {names:?}");
         let mut writer = layout.begin_blob(&digest, 5).unwrap().unwrap();
         assert_eq!(writer.bytes_written(), 0);
@@ -315,10 +313,7 @@ mod tests {
             .write_all_from(&mut Failing, Path::new("/source"))
             .unwrap_err();
         assert!(error.to_string().contains("/source"), "{error}");
-        let names: Vec<_> = fs::read_dir(dir.path().join("blobs/sha256"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names = blob_dir_names(&layout);
         assert!(names.is_empty(), "left behind: {names:?}");
     }
 }

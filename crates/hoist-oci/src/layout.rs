@@ -243,7 +243,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::media_type;
 
@@ -256,7 +256,8 @@ mod tests {
         )
     }
 
-    fn visible_files(layout: &Layout) -> Vec<String> {
+    /// Every name in the layout's blob directory, partial files included.
+    pub(crate) fn blob_dir_names(layout: &Layout) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(layout.path().join("blobs/sha256"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -294,9 +295,9 @@ mod tests {
         w.append(b"goo").unwrap();
         assert!(matches!(w.commit(), Err(Error::SizeMismatch { .. })));
         assert!(
-            visible_files(&layout).is_empty(),
+            blob_dir_names(&layout).is_empty(),
             "{:?}",
-            visible_files(&layout)
+            blob_dir_names(&layout)
         );
     }
 
