@@ -1,6 +1,8 @@
 //! A fault-injecting proxy in front of a real registry: requests are forwarded to it unchanged,
 //! except those a rule matches, which fail the way networks and registries fail (an error
-//! status, a cut connection, a stall, a redirect). Every request is recorded.
+//! status, a cut connection, a stall, a redirect) or get an answer of the test's making. Every
+//! request is recorded. With no upstream, it is a server that answers everything alike and
+//! records who asked ([`FaultProxy::answering`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -22,6 +24,11 @@ pub enum Fault {
     StallAfter(usize),
     /// Answer `307 Temporary Redirect` to the same path on another server (`http://ADDRESS`).
     RedirectTo(String),
+    /// Answer with this status and these headers, and no body.
+    Answer {
+        status: u16,
+        headers: Vec<(String, String)>,
+    },
 }
 
 /// A fault for the next `times` requests whose path contains `path_contains`.
@@ -72,7 +79,36 @@ impl FaultProxy {
         rules: Vec<Rule>,
         upstream_authorization: Option<String>,
     ) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        FaultProxy::listen("127.0.0.1", upstream, rules, upstream_authorization)
+    }
+
+    /// A server on an ephemeral port of `ip` that forwards nothing: it answers every request
+    /// with `status` and `headers`, and records it. Another loopback address than the
+    /// registry's (`127.0.0.2`) is another host to a client: a redirect target or a token
+    /// service elsewhere.
+    pub fn answering(ip: &str, status: u16, headers: &[(&str, &str)]) -> FaultProxy {
+        let every_request = Rule {
+            path_contains: String::new(),
+            times: usize::MAX,
+            fault: Fault::Answer {
+                status,
+                headers: headers
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), value.to_string()))
+                    .collect(),
+            },
+        };
+        FaultProxy::listen(ip, "", vec![every_request], None)
+    }
+
+    fn listen(
+        ip: &str,
+        upstream: &str,
+        rules: Vec<Rule>,
+        upstream_authorization: Option<String>,
+    ) -> FaultProxy {
+        let listener =
+            TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind {ip} (port 0): {e}"));
         let address = listener.local_addr().unwrap().to_string();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -165,6 +201,14 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Req
             headers.push((name.trim().to_string(), value.trim().to_string()));
         }
     }
+    // A body is read and dropped, never forwarded: the next request starts after it.
+    let length = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.parse::<u64>().ok());
+    if let Some(length) = length {
+        std::io::copy(&mut reader.by_ref().take(length), &mut std::io::sink())?;
+    }
     Ok(Some(Request {
         method,
         path,
@@ -218,6 +262,15 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                     "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{address}{}\r\nContent-Length: 0\r\n\r\n",
                     request.path
                 )?;
+                continue;
+            }
+            Some(Fault::Answer { status, headers }) => {
+                let mut head = format!("HTTP/1.1 {status} Injected\r\n");
+                for (name, value) in headers {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+                head.push_str("Content-Length: 0\r\n\r\n");
+                out.write_all(head.as_bytes())?;
                 continue;
             }
             _ => {}

@@ -183,6 +183,92 @@ pub struct Lies {
     pub truncate_blob: usize,
 }
 
+/// A gzip layer and its diff_id.
+pub struct Layer {
+    pub gz: Vec<u8>,
+    pub diff_id: String,
+}
+
+impl Layer {
+    pub fn gzip(tar: &[u8]) -> Layer {
+        Layer::gzip_from(|out| out.write_all(tar).unwrap())
+    }
+
+    /// A layer whose tar `write` streams: only the compressed bytes are ever held whole.
+    pub fn gzip_from(write: impl FnOnce(&mut dyn Write)) -> Layer {
+        struct Hashing {
+            hasher: sha2::Sha256,
+            gz: flate2::write::GzEncoder<Vec<u8>>,
+        }
+        impl Write for Hashing {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                sha2::Digest::update(&mut self.hasher, bytes);
+                self.gz.write_all(bytes)?;
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                self.gz.flush()
+            }
+        }
+        let mut out = Hashing {
+            hasher: sha2::Digest::new(),
+            gz: flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()),
+        };
+        write(&mut out);
+        Layer {
+            gz: out.gz.finish().unwrap(),
+            diff_id: format!("sha256:{:x}", sha2::Digest::finalize(out.hasher)),
+        }
+    }
+}
+
+/// Writes a tar to `out` whose first entry is a PAX header of `size` bytes (one `comment`
+/// record, which every reader ignores) describing a small file at `path`: what a layer built to
+/// exhaust an unpacker's memory holds. Written a MiB at a time, so the test itself stays small
+/// (a child's peak memory counts its parent's, as fork copies it).
+pub fn write_pax_bomb(out: &mut dyn Write, path: &str, size: usize) {
+    let block =
+        |out: &mut dyn Write, header: &tar::Header| out.write_all(header.as_bytes()).unwrap();
+    let pad = |out: &mut dyn Write, len: usize| {
+        out.write_all(&vec![0u8; (512 - len % 512) % 512]).unwrap()
+    };
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(tar::EntryType::XHeader);
+    header.set_path("PaxHeaders/bomb").unwrap();
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(1_700_000_000);
+    header.set_size(size as u64);
+    header.set_cksum();
+    block(out, &header);
+    // A record is "LEN comment=VALUE\n", LEN counting the whole record.
+    let prefix = format!("{size} comment=");
+    out.write_all(prefix.as_bytes()).unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    let mut left = size - prefix.len() - 1;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        out.write_all(&chunk[..n]).unwrap();
+        left -= n;
+    }
+    out.write_all(b"\n").unwrap();
+    pad(out, size);
+    let content = b"after the bomb\n";
+    let mut file = tar::Header::new_ustar();
+    file.set_path(path).unwrap();
+    file.set_mode(0o644);
+    file.set_uid(0);
+    file.set_gid(0);
+    file.set_mtime(1_700_000_000);
+    file.set_size(content.len() as u64);
+    file.set_cksum();
+    block(out, &file);
+    out.write_all(content).unwrap();
+    pad(out, content.len());
+    out.write_all(&[0u8; 1024]).unwrap();
+}
+
 /// Writes an image of gzip layers into a layout at `dir`, tagged `tag`.
 pub fn write_image(dir: &Path, tag: &str, layers: &[Vec<u8>], lies: Lies) -> Descriptor {
     write_image_with_config(dir, tag, layers, lies, json!({ "Cmd": ["sh"] }))
@@ -196,17 +282,26 @@ pub fn write_image_with_config(
     lies: Lies,
     runtime_config: serde_json::Value,
 ) -> Descriptor {
+    let layers = layers.iter().map(|tar| Layer::gzip(tar)).collect();
+    write_image_of(dir, tag, layers, lies, runtime_config)
+}
+
+/// Writes an image of the given layers into a layout at `dir`, tagged `tag`.
+pub fn write_image_of(
+    dir: &Path,
+    tag: &str,
+    layers: Vec<Layer>,
+    lies: Lies,
+    runtime_config: serde_json::Value,
+) -> Descriptor {
     let layout = Layout::create(dir).expect("layout");
     let mut descriptors = Vec::new();
     let mut diff_ids = Vec::new();
-    for tar in layers {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(tar).unwrap();
-        let gz = encoder.finish().unwrap();
+    for Layer { gz, diff_id } in layers {
         diff_ids.push(if lies.wrong_diff_id {
             Digest::of(b"not this layer").to_string()
         } else {
-            Digest::of(tar).to_string()
+            diff_id
         });
         let descriptor = descriptor(&gz, media_type::OCI_LAYER_GZIP);
         let stored = &gz[..gz.len() - lies.truncate_blob.min(gz.len())];

@@ -149,6 +149,16 @@ pub fn edit_config(bundle: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 }
 
+/// `hoist unpack --image LAYOUT:TAG BUNDLE`, to be run.
+pub fn unpack_command(scratch: &Path, layout: &Path, tag: &str, bundle: &Path) -> Command {
+    let mut command = hoist(scratch);
+    command
+        .args(["unpack", "--image"])
+        .arg(format!("{}:{tag}", layout.display()))
+        .arg(bundle);
+    command
+}
+
 /// Unpacks the named fixture image (e.g. `busybox-latest`) into `bundle` with hoist.
 pub fn unpack_fixture(env: &TestEnv, scratch: &Path, image: &str, bundle: &Path) {
     expect_ok(
@@ -318,4 +328,40 @@ pub fn start_detached(scratch: &Path, bundle: &Path, id: &str) -> i64 {
     state(scratch, id)["pid"]
         .as_i64()
         .expect("a running container has a pid")
+}
+
+/// Runs a command to its end and returns its output with its peak resident memory in KiB
+/// (from wait4's rusage for that one child, so tests running beside it do not count).
+// The child is reaped by wait4, which std's Child cannot call, not by `wait()`.
+#[allow(clippy::zombie_processes)]
+pub fn run_measuring_peak(command: &mut Command) -> (Output, u64) {
+    use std::io::Read;
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = out.read_to_end(&mut bytes);
+        bytes
+    });
+    let mut stderr = Vec::new();
+    let _ = err.read_to_end(&mut stderr);
+    let stdout = reader.join().unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid, and the pid is our own unwaited child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: valid pointers to a status and a rusage for the call's duration.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "waiting for {command:?}");
+    let output = Output {
+        status: std::os::unix::process::ExitStatusExt::from_raw(status),
+        stdout,
+        stderr,
+    };
+    (output, usage.ru_maxrss as u64)
 }

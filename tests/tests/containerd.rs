@@ -123,7 +123,7 @@ fn containerd_runs_execs_pauses_and_kills_through_hoist() {
     let archive = dir.path().join("busybox.tar");
     expect_ok(
         hoist(dir.path())
-            .args(["copy", "--quiet", "--tls-verify=false"])
+            .args(["copy", "--quiet", "--src-tls-verify=false"])
             .arg(format!("docker://{}/busybox:latest", env.registry))
             .arg(format!("oci-archive:{}:latest", archive.display())),
     );

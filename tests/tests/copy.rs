@@ -10,7 +10,13 @@ use serde_json::Value;
 
 fn copy(scratch: &Path, from: &str, to: &str, extra: &[&str]) -> std::process::Output {
     run(hoist(scratch)
-        .args(["copy", "--quiet", "--tls-verify=false", from, to])
+        .args([
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .args([from, to])
         .args(extra))
 }
 
@@ -58,7 +64,7 @@ fn an_image_goes_registry_to_archive_to_registry_unchanged() {
 
     // Pushing again uploads nothing: every blob is there.
     let again = run(hoist(dir.path())
-        .args(["copy", "--tls-verify=false"])
+        .args(["copy", "--dest-tls-verify=false"])
         .arg(format!("oci-archive:{}:carried", archive.display()))
         .arg(format!("docker://{}/{repository}:v2", env.registry)));
     assert!(again.status.success(), "{}", stderr(&again));

@@ -472,7 +472,7 @@ fn an_image_saved_and_loaded_runs_with_no_network() {
     let carried = connected.path().join("layers.tar");
     expect_ok(
         hoist(connected.path())
-            .args(["copy", "--quiet", "--tls-verify=false"])
+            .args(["copy", "--quiet", "--src-tls-verify=false"])
             .arg(format!("docker://{}", image(&env, "layers")))
             .arg(format!("oci-archive:{}:layers", carried.display())),
     );

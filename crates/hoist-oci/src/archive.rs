@@ -1,10 +1,11 @@
 //! `oci-archive:` files: an OCI image layout as one tar, as skopeo and podman write them.
 
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Component, Path};
 
-use crate::{Error, Layout, Result};
+use crate::layout::DOCUMENT_LIMIT;
+use crate::{Error, GuardedTarReader, Layout, Result, VerifiedReader};
 
 /// Writes the layout at `layout` into the tar file `file`, which appears whole or not at all.
 pub fn write_archive(layout: &Layout, file: &Path) -> Result<()> {
@@ -60,42 +61,42 @@ pub fn write_archive(layout: &Layout, file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Extracts an archive into the empty directory `dir` and opens it as a layout. Only plain
-/// files and directories with plain relative names are accepted; blobs are verified whenever
-/// they are read, as in any layout.
+/// Extracts an archive into the empty directory `dir` and opens it as a layout. Only what a
+/// layout holds is written: `oci-layout` and `index.json` (each within
+/// [`DOCUMENT_LIMIT`]) and `blobs/sha256/<hex>`, each blob checked against its name as
+/// it is written; other files are passed over, links and devices refused, and tar headers kept
+/// within [`crate::MAX_HEADER_BODY`]. Nothing is read whole before its size is known.
 pub fn read_archive(file: &Path, dir: &Path) -> Result<Layout> {
     let bad = |reason: String| Error::BadArchive {
         path: file.to_path_buf(),
         reason,
     };
     let opened = File::open(file).map_err(Error::io(file))?;
-    let mut archive = tar::Archive::new(BufReader::with_capacity(1 << 20, opened));
+    let mut archive = tar::Archive::new(GuardedTarReader::new(BufReader::with_capacity(
+        1 << 20,
+        opened,
+    )));
     for entry in archive.entries().map_err(Error::io(file))? {
         let mut entry = entry.map_err(Error::io(file))?;
         let name = entry.path().map_err(Error::io(file))?.into_owned();
-        if name
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-        {
-            return Err(bad(format!(
-                "the entry {} leaves the archive",
-                name.display()
-            )));
-        }
-        // A join is safe here: `dir` starts empty and only directories and plain files are
-        // ever made in it, so no symlink can redirect a later entry.
-        let target = dir.join(&name);
+        let parts = archive_path(&name)
+            .ok_or_else(|| bad(format!("the entry {} leaves the archive", name.display())))?;
         match entry.header().entry_type() {
-            tar::EntryType::Directory => {
-                fs::create_dir_all(&target).map_err(Error::io(&target))?;
-            }
+            tar::EntryType::Directory => {}
             tar::EntryType::Regular => {
-                if let Some(parent) = target.parent() {
-                    fs::create_dir_all(parent).map_err(Error::io(parent))?;
+                let Some(kind) = LayoutFile::of(&parts) else {
+                    continue; // not part of a layout: nothing reads it
+                };
+                let size = entry.size();
+                if kind != LayoutFile::Blob && size > DOCUMENT_LIMIT {
+                    return Err(bad(format!(
+                        "its {} is {size} bytes, more than the {DOCUMENT_LIMIT}-byte limit",
+                        name.display()
+                    )));
                 }
-                let mut out = File::create_new(&target).map_err(Error::io(&target))?;
-                std::io::copy(&mut entry, &mut out).map_err(Error::io(&target))?;
-                out.flush().map_err(Error::io(&target))?;
+                let target = dir.join(parts.join("/"));
+                extract(&mut entry, kind, &parts, size, &target)
+                    .map_err(|e| bad(format!("{}: {e}", name.display())))?;
             }
             other => {
                 return Err(bad(format!(
@@ -106,4 +107,62 @@ pub fn read_archive(file: &Path, dir: &Path) -> Result<Layout> {
         }
     }
     Layout::open(dir).map_err(|_| bad("it does not hold an OCI image layout".into()))
+}
+
+/// The files of an image layout that an archive's entries may become.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LayoutFile {
+    Document,
+    Blob,
+}
+
+impl LayoutFile {
+    fn of(parts: &[&str]) -> Option<LayoutFile> {
+        match parts {
+            ["oci-layout"] | ["index.json"] => Some(LayoutFile::Document),
+            ["blobs", _, _] => Some(LayoutFile::Blob),
+            _ => None,
+        }
+    }
+}
+
+/// An entry's name as plain components (`.` dropped); `None` if any would leave the archive.
+fn archive_path(name: &Path) -> Option<Vec<&str>> {
+    let mut parts = Vec::new();
+    for component in name.components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_str()?),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    Some(parts)
+}
+
+/// Writes one file of the layout; a blob goes through a verifier of the digest its name gives.
+fn extract(
+    entry: &mut impl Read,
+    kind: LayoutFile,
+    parts: &[&str],
+    size: u64,
+    target: &Path,
+) -> std::io::Result<()> {
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    // A join is safe here: `dir` starts empty and only directories and plain files are
+    // ever made in it, so no symlink can redirect a later entry.
+    let mut out = File::create_new(target)?;
+    match kind {
+        LayoutFile::Document => {
+            std::io::copy(entry, &mut out)?;
+        }
+        LayoutFile::Blob => {
+            let digest: crate::Digest = format!("{}:{}", parts[1], parts[2])
+                .parse()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            std::io::copy(&mut VerifiedReader::new(entry, digest, size), &mut out)?;
+        }
+    }
+    out.flush()
 }

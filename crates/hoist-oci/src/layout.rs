@@ -14,6 +14,8 @@ pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 
 const LAYOUT_FILE: &str = "oci-layout";
 const INDEX_FILE: &str = "index.json";
+/// The largest JSON document (manifest, index, config, `index.json`) read into memory.
+pub const DOCUMENT_LIMIT: u64 = 8 << 20;
 const LAYOUT_VERSION: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// An OCI image layout on disk: `oci-layout`, `index.json`, `blobs/sha256/<hex>`.
@@ -120,8 +122,7 @@ impl Layout {
         descriptor: &Descriptor,
         what: &'static str,
     ) -> Result<T> {
-        const JSON_LIMIT: u64 = 8 << 20;
-        let bytes = self.read_blob(descriptor, what, JSON_LIMIT)?;
+        let bytes = self.read_blob(descriptor, what, DOCUMENT_LIMIT)?;
         let digest = descriptor_digest(descriptor)?;
         serde_json::from_slice(&bytes).map_err(|source| Error::BadJson {
             path: self.blob_path(&digest),
@@ -133,7 +134,17 @@ impl Layout {
     /// The layout's `index.json`.
     pub fn index(&self) -> Result<ImageIndex> {
         let path = self.root.join(INDEX_FILE);
-        let bytes = fs::read(&path).map_err(Error::io(&path))?;
+        let mut bytes = Vec::new();
+        fs::File::open(&path)
+            .and_then(|file| file.take(DOCUMENT_LIMIT + 1).read_to_end(&mut bytes))
+            .map_err(Error::io(&path))?;
+        if bytes.len() as u64 > DOCUMENT_LIMIT {
+            return Err(Error::TooLarge {
+                what: "index.json",
+                actual: fs::metadata(&path).map_or(bytes.len() as u64, |m| m.len()),
+                limit: DOCUMENT_LIMIT,
+            });
+        }
         serde_json::from_slice(&bytes).map_err(|source| Error::BadJson {
             path,
             what: "index.json",

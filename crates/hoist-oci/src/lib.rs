@@ -14,6 +14,7 @@ mod layout;
 pub mod media_type;
 mod platform;
 mod reference;
+mod tar_guard;
 mod verify;
 
 pub use archive::{read_archive, write_archive};
@@ -23,6 +24,7 @@ pub use error::{Error, Result};
 pub use layout::{descriptor_digest, ref_name, Layout, REF_NAME_ANNOTATION};
 pub use platform::Platform;
 pub use reference::{Reference, ReferenceError, DEFAULT_REGISTRY};
+pub use tar_guard::{GuardedTarReader, TarHeaderError, TarHeaderGuard, MAX_HEADER_BODY};
 pub use verify::{DigestingReader, VerifiedReader};
 
 /// The descriptor type of the image spec, re-exported so callers need not depend on oci-spec.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 
-use crate::Credentials;
+use crate::{Credentials, Error, Result};
 
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,27 @@ impl Challenge {
             }
             _ => None,
         }
+    }
+}
+
+/// Accepts a Bearer challenge's realm only as a URL the credentials may travel to: they go to it
+/// with every token request, so it must be HTTPS, unless the registry itself may be spoken to
+/// over plain HTTP (`allow_http`: a loopback registry, or `--tls-verify=false`).
+pub(crate) fn check_realm(registry: &str, realm: &str, allow_http: bool) -> Result<()> {
+    let bad_realm = |reason: String| Error::BadRealm {
+        registry: registry.to_string(),
+        realm: realm.to_string(),
+        reason,
+    };
+    let url = reqwest::Url::parse(realm).map_err(|e| bad_realm(e.to_string()))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_http => Ok(()),
+        "http" => Err(Error::InsecureRealm {
+            registry: registry.to_string(),
+            realm: realm.to_string(),
+        }),
+        other => Err(bad_realm(format!("the scheme {other:?} is not HTTP(S)"))),
     }
 }
 
@@ -157,6 +178,30 @@ mod tests {
         );
         assert_eq!(Challenge::parse("Negotiate abc"), None);
         assert_eq!(Challenge::parse("Bearer service=x"), None, "no realm");
+    }
+
+    #[test]
+    fn realms_must_be_https_unless_the_registry_may_use_http() {
+        let check =
+            |realm: &str, allow_http: bool| check_realm("registry.example", realm, allow_http);
+        assert!(check("https://auth.example/token", false).is_ok());
+        assert!(check("https://auth.example/token", true).is_ok());
+        assert!(matches!(
+            check("http://auth.example/token", false),
+            Err(Error::InsecureRealm { realm, .. }) if realm == "http://auth.example/token"
+        ));
+        assert!(check("http://127.0.0.1:5001/token", true).is_ok());
+        for garbage in [
+            "",
+            "auth.example/token",
+            "not a url",
+            "ftp://auth.example/token",
+        ] {
+            assert!(
+                matches!(check(garbage, true), Err(Error::BadRealm { .. })),
+                "{garbage:?} was accepted as a realm"
+            );
+        }
     }
 
     #[test]

@@ -38,6 +38,18 @@ pub enum Error {
     },
     #[error("the registry {registry} asks for an authentication scheme hoist does not speak: {header:?}")]
     UnsupportedAuth { registry: String, header: String },
+    #[error("{host}, where the registry {registry} sent hoist (by a redirect or an upload location), asked for credentials: hoist sends a registry's credentials to that registry alone")]
+    ForeignChallenge { registry: String, host: String },
+    #[error("the registry {registry} wants its credentials sent to the token service {realm} over plain HTTP; hoist sends them there only over HTTPS (plain HTTP only where the registry itself may be reached over it: a loopback registry, or --tls-verify=false)")]
+    InsecureRealm { registry: String, realm: String },
+    #[error("the registry {registry} names a token service that is not an HTTP(S) URL: {realm:?} ({reason})")]
+    BadRealm {
+        registry: String,
+        realm: String,
+        reason: String,
+    },
+    #[error("{what}: refused a redirect from HTTPS to plain HTTP ({to}); what was asked for over TLS is not fetched in the clear")]
+    HttpsDowngrade { what: String, to: String },
     #[error("the token service of {registry} gave no usable token: {reason}")]
     BadToken { registry: String, reason: String },
     #[error("{reference} was not found in the registry (no such repository, tag or digest)")]

@@ -8,11 +8,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER, WWW_AUTHENTICATE};
-use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use reqwest::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use reqwest::{Client, Request, RequestBuilder, Response, StatusCode, Url};
 use tokio::sync::Mutex;
 
-use crate::auth::{basic_header, AuthState, Challenge, TokenResponse};
+use crate::auth::{basic_header, check_realm, AuthState, Challenge, TokenResponse};
 use crate::client::install_crypto_provider;
 use crate::error::is_transient_status;
 use crate::{authfile, Credentials, Error, RegistryOptions, Result, RetryPolicy};
@@ -30,6 +32,8 @@ pub struct Session {
     auth: Mutex<AuthState>,
     retry: RetryPolicy,
     stall_timeout: Duration,
+    /// Plain HTTP may be spoken to this registry, and so to a token service it names.
+    allow_http: bool,
 }
 
 /// The host the API lives on: Docker Hub's references say `docker.io`, its API does not.
@@ -67,7 +71,8 @@ impl Session {
             .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(options.stall_timeout)
-            .tls_danger_accept_invalid_certs(!options.tls_verify);
+            .tls_danger_accept_invalid_certs(!options.tls_verify)
+            .redirect(redirect_policy());
         for certificate in ca_certificates(host, options.cert_dir.as_deref())? {
             builder = builder.add_root_certificate(certificate);
         }
@@ -75,6 +80,7 @@ impl Session {
             registry: registry.to_string(),
             source,
         })?;
+        let allow_http = !options.tls_verify || is_loopback(host);
         let mut session = Session {
             http,
             base: format!("https://{host}"),
@@ -83,8 +89,8 @@ impl Session {
             auth: Mutex::new(AuthState::default()),
             retry: options.retry,
             stall_timeout: options.stall_timeout,
+            allow_http,
         };
-        let allow_http = !options.tls_verify || is_loopback(host);
         let once = RetryPolicy {
             times: 0,
             ..options.retry
@@ -128,6 +134,7 @@ impl Session {
             e => e,
         })?;
         if response.status() == StatusCode::UNAUTHORIZED {
+            session.refuse_foreign_challenge(response.url())?;
             session.learn_challenge(response.headers()).await?;
         }
         Ok(session)
@@ -166,13 +173,14 @@ impl Session {
     async fn ping_at(&self, base: &str, retry: RetryPolicy) -> Result<Response> {
         let url = format!("{base}/v2/");
         self.send_with_retries(&format!("contacting {}", self.registry), retry, || {
-            self.http.get(&url)
+            self.http.get(&url).build()
         })
         .await
     }
 
     /// Sends a request for `scope` (`repository:NAME:pull`), with the authorization the
     /// registry asked for, retrying transient failures; answers a 401 by authenticating once.
+    /// Only the registry's own origin gets its authorization, and only its own 401 is answered.
     pub(crate) async fn send(
         &self,
         what: &str,
@@ -184,35 +192,70 @@ impl Session {
             let authorization = self.authorization(scope).await?;
             let response = self
                 .send_with_retries(what, self.retry, || {
-                    let request = build(&self.http);
-                    match &authorization {
-                        Some(value) => request.header(AUTHORIZATION, value),
-                        None => request,
-                    }
+                    let request = build(&self.http).build()?;
+                    Ok(self.authorize(request, authorization.as_ref()))
                 })
                 .await?;
-            // A 401 names the scheme (or says a token expired or lacks the scope): learn it,
-            // forget the token, and try once more.
-            if response.status() == StatusCode::UNAUTHORIZED && !authenticated_after_challenge {
-                authenticated_after_challenge = true;
-                self.learn_challenge(response.headers()).await?;
-                self.auth.lock().await.tokens.remove(scope);
-                continue;
+            if response.status() == StatusCode::UNAUTHORIZED {
+                self.refuse_foreign_challenge(response.url())?;
+                // A 401 names the scheme (or says a token expired or lacks the scope): learn
+                // it, forget the token, and try once more.
+                if !authenticated_after_challenge {
+                    authenticated_after_challenge = true;
+                    self.learn_challenge(response.headers()).await?;
+                    self.auth.lock().await.tokens.remove(scope);
+                    continue;
+                }
             }
             return Ok(response);
         }
     }
 
-    /// Sends until an answer that is not transient, or the retries run out.
+    /// `request` with the registry's authorization if it goes to the registry's own origin. A
+    /// URL the registry hands out (an upload's `Location`) may name another host; that host
+    /// gets no credentials, as docker and containerd send it none.
+    fn authorize(&self, mut request: Request, authorization: Option<&HeaderValue>) -> Request {
+        if let Some(value) = authorization {
+            if self.is_registry_origin(request.url()) {
+                request.headers_mut().insert(AUTHORIZATION, value.clone());
+            }
+        }
+        request
+    }
+
+    /// Whether `url` has the registry's own scheme, host and port.
+    fn is_registry_origin(&self, url: &Url) -> bool {
+        Url::parse(&self.base).is_ok_and(|base| base.origin() == url.origin())
+    }
+
+    /// A 401 from anywhere but the registry itself (a redirect target, such as blob storage)
+    /// is not a challenge to answer: answering it would send the registry's credentials, or a
+    /// token bought with them, to a host they were never meant for.
+    fn refuse_foreign_challenge(&self, answered_from: &Url) -> Result<()> {
+        if self.is_registry_origin(answered_from) {
+            return Ok(());
+        }
+        Err(Error::ForeignChallenge {
+            registry: self.registry.clone(),
+            host: answered_from.origin().ascii_serialization(),
+        })
+    }
+
+    /// Sends until an answer that is not transient, or the retries run out. `build` makes each
+    /// attempt's request afresh (sending one consumes its body).
     async fn send_with_retries(
         &self,
         what: &str,
         retry: RetryPolicy,
-        build: impl Fn() -> RequestBuilder,
+        build: impl Fn() -> reqwest::Result<Request>,
     ) -> Result<Response> {
         let mut failures = 0;
         loop {
-            let error = match build().send().await {
+            let sent = match build() {
+                Ok(request) => self.http.execute(request).await,
+                Err(error) => Err(error),
+            };
+            let error = match sent {
                 Ok(response) if !is_transient_status(response.status().as_u16()) => {
                     return Ok(response)
                 }
@@ -230,9 +273,18 @@ impl Session {
                         _ => error,
                     }
                 }
-                Err(source) => Error::Transport {
-                    what: what.to_string(),
-                    source: source.without_url(),
+                Err(source) => match refused_downgrade(&source) {
+                    // Refused on purpose: another try would be refused again.
+                    Some(to) => {
+                        return Err(Error::HttpsDowngrade {
+                            what: what.to_string(),
+                            to,
+                        })
+                    }
+                    None => Error::Transport {
+                        what: what.to_string(),
+                        source: source.without_url(),
+                    },
                 },
             };
             if failures >= retry.times {
@@ -245,7 +297,8 @@ impl Session {
         }
     }
 
-    /// Records the scheme a 401 asked for.
+    /// Records the scheme a 401 from the registry asked for; a token service it names must be
+    /// one the credentials may go to, checked before any token request.
     async fn learn_challenge(&self, headers: &HeaderMap) -> Result<()> {
         let offered: Vec<&str> = headers
             .get_all(WWW_AUTHENTICATE)
@@ -261,26 +314,45 @@ impl Session {
                 header: offered.join(", "),
             });
         };
+        if let Challenge::Bearer { realm, .. } = &challenge {
+            check_realm(&self.registry, realm, self.allow_http)?;
+        }
         self.auth.lock().await.challenge = Some(challenge);
         Ok(())
     }
 
-    async fn authorization(&self, scope: &str) -> Result<Option<String>> {
+    /// The `Authorization` value for `scope`, in the scheme the registry asked for.
+    async fn authorization(&self, scope: &str) -> Result<Option<HeaderValue>> {
         let mut state = self.auth.lock().await;
-        match state.challenge.clone() {
-            None => Ok(None),
-            Some(Challenge::Basic) => Ok(self.credentials.as_ref().map(basic_header)),
+        let value = match state.challenge.clone() {
+            None => None,
+            Some(Challenge::Basic) => self.credentials.as_ref().map(basic_header),
             Some(Challenge::Bearer { realm, service, .. }) => {
-                if let Some(header) = state.tokens.get(scope).and_then(|t| t.header()) {
-                    return Ok(Some(header));
+                match state.tokens.get(scope).and_then(|t| t.header()) {
+                    Some(header) => Some(header),
+                    None => {
+                        // Fetched under the lock: concurrent blob downloads share one token
+                        // request.
+                        let token = self.fetch_token(&realm, service.as_deref(), scope).await?;
+                        let header = token.header();
+                        state.tokens.insert(scope.to_string(), token);
+                        header
+                    }
                 }
-                // Fetched under the lock: concurrent blob downloads share one token request.
-                let token = self.fetch_token(&realm, service.as_deref(), scope).await?;
-                let header = token.header();
-                state.tokens.insert(scope.to_string(), token);
-                Ok(header)
             }
-        }
+        };
+        value.map(|value| self.secret_header(&value)).transpose()
+    }
+
+    /// A secret as a header value, marked sensitive so that it is left out of debug output;
+    /// only a token can hold characters a header cannot carry.
+    fn secret_header(&self, value: &str) -> Result<HeaderValue> {
+        let mut header = HeaderValue::from_str(value).map_err(|_| Error::BadToken {
+            registry: self.registry.clone(),
+            reason: "it holds characters an HTTP header cannot carry".into(),
+        })?;
+        header.set_sensitive(true);
+        Ok(header)
     }
 
     async fn fetch_token(
@@ -297,13 +369,16 @@ impl Session {
             query.push(("service", service));
         }
         let what = format!("getting a token for {} from {realm}", self.registry);
+        // The credentials go to the realm, as the protocol has it: learn_challenge accepted it
+        // as a place they may go.
         let response = self
             .send_with_retries(&what, self.retry, || {
                 let request = self.http.get(realm).query(&query);
-                match &self.credentials {
+                let request = match &self.credentials {
                     Some(c) => request.header(AUTHORIZATION, basic_header(c)),
                     None => request,
-                }
+                };
+                request.build()
             })
             .await?;
         match response.status() {
@@ -388,6 +463,46 @@ impl Session {
             _ => status_error(what, response).await,
         }
     }
+}
+
+/// reqwest's own limit of 10 redirects, and no redirect from HTTPS to plain HTTP: what was asked
+/// for over TLS is not fetched in the clear. Credentials need no rule here: reqwest removes
+/// `Authorization` (and cookies) from a redirected request whose scheme, host or port differs
+/// from the previous hop's (`remove_sensitive_headers` in its redirect.rs, called for every
+/// redirected request).
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let downgrade = attempt.url().scheme() == "http"
+            && attempt.previous().iter().any(|url| url.scheme() == "https");
+        if downgrade {
+            let refused = RefusedDowngrade {
+                to: attempt.url().to_string(),
+            };
+            attempt.error(refused)
+        } else {
+            reqwest::redirect::Policy::default().redirect(attempt)
+        }
+    })
+}
+
+/// The redirect policy's refusal; found again in reqwest's error, it becomes an
+/// [`Error::HttpsDowngrade`].
+#[derive(Debug, thiserror::Error)]
+#[error("refused a redirect from HTTPS to plain HTTP ({to})")]
+struct RefusedDowngrade {
+    to: String,
+}
+
+/// Where a redirect to plain HTTP was refused to, if that is what failed the request.
+fn refused_downgrade(error: &reqwest::Error) -> Option<String> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = current {
+        if let Some(refused) = error.downcast_ref::<RefusedDowngrade>() {
+            return Some(refused.to.clone());
+        }
+        current = error.source();
+    }
+    None
 }
 
 /// What was wrong with the server's certificate, if a TLS handshake failed over one.
@@ -537,6 +652,62 @@ mod tests {
         assert!(is_loopback("[::1]:5000"));
         assert!(!is_loopback("registry.example:5000"));
         assert!(!is_loopback("10.0.0.1"));
+    }
+
+    fn session_at(base: &str) -> Session {
+        install_crypto_provider();
+        Session {
+            http: Client::new(),
+            base: base.to_string(),
+            registry: "registry.example".into(),
+            credentials: None,
+            auth: Mutex::new(AuthState::default()),
+            retry: RetryPolicy::default(),
+            stall_timeout: Duration::from_secs(1),
+            allow_http: false,
+        }
+    }
+
+    #[test]
+    fn authorization_goes_only_to_the_registry_origin() {
+        let session = session_at("https://registry.example");
+        let secret = HeaderValue::from_static("Basic dXNlcjpzZWNyZXQ=");
+        let sent_to = |url: &str| {
+            let request = Request::new(reqwest::Method::PUT, Url::parse(url).unwrap());
+            session
+                .authorize(request, Some(&secret))
+                .headers()
+                .get(AUTHORIZATION)
+                .cloned()
+        };
+        for own in [
+            "https://registry.example/v2/a/blobs/uploads/1",
+            "https://registry.example:443/v2/",
+        ] {
+            assert_eq!(sent_to(own), Some(secret.clone()), "{own}");
+        }
+        for foreign in [
+            "https://storage.example/upload/1",
+            "http://registry.example/v2/",
+            "https://registry.example:5000/v2/",
+        ] {
+            assert_eq!(sent_to(foreign), None, "{foreign}");
+        }
+    }
+
+    #[test]
+    fn only_the_registry_origin_may_challenge() {
+        let session = session_at("http://127.0.0.1:5000");
+        let from = |url: &str| session.refuse_foreign_challenge(&Url::parse(url).unwrap());
+        assert!(from("http://127.0.0.1:5000/v2/a/blobs/sha256:00").is_ok());
+        assert!(matches!(
+            from("http://127.0.0.2:5000/v2/a/blobs/sha256:00"),
+            Err(Error::ForeignChallenge { host, .. }) if host == "http://127.0.0.2:5000"
+        ));
+        assert!(matches!(
+            from("https://127.0.0.1:5000/v2/"),
+            Err(Error::ForeignChallenge { .. })
+        ));
     }
 
     #[test]

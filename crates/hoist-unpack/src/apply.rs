@@ -575,7 +575,10 @@ impl PaxFields {
                 b"uid" => fields.uid = number(),
                 b"gid" => fields.gid = number(),
                 _ => {
-                    if let Some(name) = key.strip_prefix(XATTR_PAX_PREFIX.as_bytes()) {
+                    if let Some(name) = key
+                        .strip_prefix(XATTR_PAX_PREFIX.as_bytes())
+                        .filter(|name| !is_reserved_xattr(name))
+                    {
                         fields.xattrs.push((
                             OsStr::from_bytes(name).to_os_string(),
                             ext.value_bytes().to_vec(),
@@ -586,6 +589,16 @@ impl PaxFields {
         }
         Ok(fields)
     }
+}
+
+/// Extended attributes an image may not set: overlayfs's own (`trusted.overlay.*`, and
+/// `user.overlay.*` for unprivileged mounts) would be read as whiteouts, opaque directories,
+/// redirects or metacopy origins when the layer becomes an overlay lower directory (umoci drops
+/// them too), and `user.rootlesscontainers` is the owner hoist itself records.
+fn is_reserved_xattr(name: &[u8]) -> bool {
+    name.starts_with(b"trusted.overlay.")
+        || name.starts_with(b"user.overlay.")
+        || name == ROOTLESS_OWNER_XATTR.as_bytes()
 }
 
 /// The owner a rootless unpack could not give, in the `user.rootlesscontainers` format umoci
@@ -661,6 +674,16 @@ fn invalid(message: &str) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlay_and_rootless_owner_xattrs_are_reserved() {
+        assert!(is_reserved_xattr(b"trusted.overlay.opaque"));
+        assert!(is_reserved_xattr(b"user.overlay.redirect"));
+        assert!(is_reserved_xattr(b"user.rootlesscontainers"));
+        assert!(!is_reserved_xattr(b"security.capability"));
+        assert!(!is_reserved_xattr(b"user.mime_type"));
+        assert!(!is_reserved_xattr(b"trusted.overlayish"));
+    }
 
     #[test]
     fn rootless_owner_records_are_protobuf_varints() {

@@ -11,7 +11,7 @@ use crate::apply::{ApplyOptions, EntryError, LayerApplier, Leftovers, SkippedDev
 use crate::idmap::IdMap;
 use crate::layer::{decode, Budget, LayerPosition, LayerStream};
 use crate::progress::{Progress, UnpackEvent};
-use crate::runtime_spec::{runtime_spec, RootlessSpec};
+use crate::runtime_spec::{runtime_spec, LabelPolicy, RootlessSpec};
 use crate::{Error, Result};
 
 /// How to unpack.
@@ -26,6 +26,8 @@ pub struct UnpackOptions {
     /// Container ids to host ids for file ownership (empty: as in the image).
     pub uid_map: IdMap,
     pub gid_map: IdMap,
+    /// Which image labels become `config.json` annotations.
+    pub labels: LabelPolicy,
     /// Where per-layer progress goes.
     pub progress: Progress,
 }
@@ -38,6 +40,7 @@ impl Default for UnpackOptions {
             max_size: 64 << 30,
             uid_map: IdMap::default(),
             gid_map: IdMap::default(),
+            labels: LabelPolicy::default(),
             progress: Progress::default(),
         }
     }
@@ -95,7 +98,7 @@ pub fn unpack(
         gid: rustix::process::getegid().as_raw(),
         skipped_devices: leftovers.skipped_devices.clone(),
     });
-    let spec = runtime_spec(&config, &root, rootless.as_ref())?;
+    let spec = runtime_spec(&config, &root, rootless.as_ref(), options.labels)?;
     let config_path = staging.path().join("config.json");
     let json = serde_json::to_vec_pretty(&spec).expect("a runtime spec always serialises");
     fs::write(&config_path, json).map_err(Error::io(&config_path))?;

@@ -28,6 +28,12 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("layer {layer}: {source}")]
+    TarHeader {
+        layer: Digest,
+        #[source]
+        source: hoist_oci::TarHeaderError,
+    },
     #[error("layer {layer}: uncompressed content does not match the image config's diff_id: expected {expected}, got {actual}")]
     DiffIdMismatch {
         layer: Digest,
@@ -38,6 +44,8 @@ pub enum Error {
     UnsupportedLayer { layer: Digest, media_type: String },
     #[error("the image has {layers} layers but its config lists {diff_ids} diff_ids")]
     LayerCountMismatch { layers: usize, diff_ids: usize },
+    #[error("the image has {layers} layers; overlayfs stacks at most {limit}")]
+    TooManyLayers { layers: usize, limit: usize },
     #[error("mounting the image's layers at {path} with overlayfs: {source}", path = .path.display())]
     Overlay {
         path: PathBuf,

@@ -13,7 +13,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use hoist_oci::media_type::{layer_compression, Compression};
-use hoist_oci::{descriptor_digest, Descriptor, Digest, DigestingReader, Layout};
+use hoist_oci::{descriptor_digest, Descriptor, Digest, DigestingReader, Layout, TarHeaderGuard};
 
 use crate::progress::{CountingReader, Progress, UnpackEvent};
 use crate::{Error, Result};
@@ -265,12 +265,18 @@ fn decompress(
             ),
         };
         let mut diff = DigestingReader::new(decompressed);
+        // Sees each chunk before the applier's tar reader does (see hoist_oci::tar_guard).
+        let mut headers = TarHeaderGuard::default();
         loop {
             let chunk = buffers.fill(&mut diff).map_err(stream_error)?;
             if chunk.is_empty() {
                 break;
             }
             budget.take(chunk.len() as u64)?;
+            headers.scan(&chunk).map_err(|source| Error::TarHeader {
+                layer: layer.clone(),
+                source,
+            })?;
             if sender.send(Chunk::Data(chunk)).is_err() {
                 // The applier stopped (an error of its own); no one needs the rest.
                 return Err(Error::Layer {

@@ -24,5 +24,6 @@ pub use idmap::{IdMap, IdRange};
 pub use overlay::{mount_rootfs, overlay_supported, unmount_rootfs, CachedImage, LayerCache};
 pub use progress::{Progress, UnpackEvent};
 pub use runtime_spec::{
-    default_spec, process_user, SKIPPED_DEVICES_ANNOTATION, VOLUMES_ANNOTATION,
+    default_spec, process_user, LabelPolicy, RUNTIME_LABEL_PREFIXES, SKIPPED_DEVICES_ANNOTATION,
+    VOLUMES_ANNOTATION,
 };

@@ -9,24 +9,34 @@
 //! the thread whatever happens; only a complete, verified layer is renamed into the cache.
 
 use std::fs;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use hoist_fs::Root;
 use hoist_oci::{descriptor_digest, Descriptor, Digest, ImageConfiguration, Layout};
+use rustix::fs::{Mode, OFlags};
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 
 use crate::apply::{ApplyOptions, Leftovers};
 use crate::bundle::{apply_stream, current_umask, read_image};
 use crate::layer::{decode, Budget, LayerPosition};
 use crate::progress::UnpackEvent;
-use crate::runtime_spec::runtime_spec;
+use crate::runtime_spec::{runtime_spec, LabelPolicy};
 use crate::{Error, Result, UnpackOptions};
 
 /// The kernel's limit on a mount's option string (one page).
 const MOUNT_DATA_LIMIT: usize = 4096;
+/// The most lower layers overlayfs stacks (the kernel's `OVL_MAX_STACK`); an image with more
+/// is unpacked as a full copy instead.
+pub const MAX_OVERLAY_LAYERS: usize = 500;
+/// In an entry of the cache: the layer's files, the overlay lower directory.
+const ENTRY_FILES: &str = "diff";
+/// In an entry of the cache: written (holding the chain id) and synced with the files before
+/// the entry is renamed into place, so an entry without it was never finished.
+const ENTRY_COMPLETE: &str = "complete";
 
-/// A directory of unpacked layers, `<chain id hex>/` each.
+/// A directory of unpacked layers: `<chain id hex>/diff/` each, with `<chain id hex>/complete`.
 #[derive(Debug, Clone)]
 pub struct LayerCache {
     dir: PathBuf,
@@ -35,8 +45,10 @@ pub struct LayerCache {
 /// An image whose layers are all in the cache.
 #[derive(Debug, Clone)]
 pub struct CachedImage {
-    /// Layer directories, bottom first.
+    /// Layer directories (the overlay lower directories), bottom first.
     pub layers: Vec<PathBuf>,
+    /// Their names in the cache (chain ids), bottom first.
+    pub names: Vec<String>,
     pub config: ImageConfiguration,
     pub manifest: Digest,
 }
@@ -72,19 +84,20 @@ impl LayerCache {
         Ok(names)
     }
 
-    /// Removes every cached layer not named in `keep`, and staging directories an interrupted
-    /// unpack left (older than an hour, so none still in use). Returns how many were removed.
+    /// Removes every cached layer not named in `keep`, and what interrupted unpacks left
+    /// (staging and discarded directories older than an hour, so none still in use). Returns
+    /// how many were removed.
     pub fn prune(&self, keep: &std::collections::HashSet<String>) -> Result<usize> {
         let mut removed = 0;
         let entries = fs::read_dir(&self.dir).map_err(Error::io(&self.dir))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let stale_staging = name.starts_with(".staging-")
+            let stale_leftover = (name.starts_with(".staging-") || name.starts_with(".stale-"))
                 && entry
                     .metadata()
                     .and_then(|m| m.modified())
                     .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
-            if (!name.starts_with('.') && !keep.contains(&name)) || stale_staging {
+            if (!name.starts_with('.') && !keep.contains(&name)) || stale_leftover {
                 fs::remove_dir_all(entry.path()).map_err(Error::io(entry.path()))?;
                 removed += 1;
             }
@@ -92,8 +105,8 @@ impl LayerCache {
         Ok(removed)
     }
 
-    /// Unpacks whatever layers of the image the cache does not hold yet (each verified against
-    /// its digest and diff_id), bottom first.
+    /// Unpacks whatever layers of the image the cache does not hold complete yet (each
+    /// verified against its digest and diff_id), bottom first.
     pub fn prepare(
         &self,
         layout: &Layout,
@@ -101,6 +114,12 @@ impl LayerCache {
         options: &UnpackOptions,
     ) -> Result<CachedImage> {
         let (manifest_descriptor, manifest, config) = read_image(layout, image, &options.platform)?;
+        if manifest.layers().len() > MAX_OVERLAY_LAYERS {
+            return Err(Error::TooManyLayers {
+                layers: manifest.layers().len(),
+                limit: MAX_OVERLAY_LAYERS,
+            });
+        }
         let diff_ids = config.rootfs().diff_ids();
         let budget = Budget::new(options.max_size);
         let names = LayerCache::layer_names(&config)?;
@@ -112,26 +131,48 @@ impl LayerCache {
             .zip(&names)
             .enumerate()
         {
-            let dir = self.dir.join(name);
-            if !dir.is_dir() {
+            if !self.is_complete(name) {
+                self.discard(name)?;
                 let position = LayerPosition {
                     index,
                     total: diff_ids.len(),
                     progress: &options.progress,
                 };
-                self.build(layout, layer, diff_id, &layers, &dir, &budget, position)?;
+                self.build(layout, layer, diff_id, &layers, name, &budget, position)?;
             }
             options.progress.send(UnpackEvent::LayerDone { index });
-            layers.push(dir);
+            layers.push(self.dir.join(name).join(ENTRY_FILES));
         }
         Ok(CachedImage {
             layers,
+            names,
             config,
             manifest: descriptor_digest(&manifest_descriptor)?,
         })
     }
 
-    /// Unpacks one layer over `lowers` (bottom first) and renames it to `dir`.
+    /// Whether the entry `name` was finished: its marker is there and names it.
+    fn is_complete(&self, name: &str) -> bool {
+        fs::read(self.dir.join(name).join(ENTRY_COMPLETE))
+            .is_ok_and(|marker| marker == name.as_bytes())
+    }
+
+    /// Removes an unfinished entry (a crash's, or an older hoist's layout). It is renamed
+    /// aside first, so a concurrent unpack of the same layer never sees half of it removed.
+    fn discard(&self, name: &str) -> Result<()> {
+        let entry = self.dir.join(name);
+        let aside = self
+            .dir
+            .join(format!(".stale-{name}-{}", std::process::id()));
+        match fs::rename(&entry, &aside) {
+            Ok(()) => fs::remove_dir_all(&aside).map_err(Error::io(&aside)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&entry)(e)),
+        }
+    }
+
+    /// Unpacks one layer over `lowers` (bottom first) into a staging entry, syncs it and
+    /// renames it to `name`.
     #[allow(clippy::too_many_arguments)]
     fn build(
         &self,
@@ -139,7 +180,7 @@ impl LayerCache {
         layer: &Descriptor,
         diff_id: &str,
         lowers: &[PathBuf],
-        dir: &Path,
+        name: &str,
         budget: &Budget,
         position: LayerPosition<'_>,
     ) -> Result<()> {
@@ -147,8 +188,7 @@ impl LayerCache {
             .prefix(".staging-")
             .tempdir_in(&self.dir)
             .map_err(Error::io(&self.dir))?;
-        let upper = staging.path().join("diff");
-        for sub in ["diff", "work", "merged"] {
+        for sub in [ENTRY_FILES, "work", "merged"] {
             let path = staging.path().join(sub);
             fs::DirBuilder::new()
                 .mode(0o755)
@@ -159,13 +199,12 @@ impl LayerCache {
         std::thread::scope(|scope| {
             let mut stream = decode(scope, layout, layer, budget, position)?;
             let staging_path = staging.path();
-            let cache_dir = &self.dir;
             scope
                 .spawn(move || {
                     let target = if lowers.is_empty() {
-                        staging_path.join("diff")
+                        staging_path.join(ENTRY_FILES)
                     } else {
-                        mount_privately(cache_dir, lowers, staging_path)?
+                        mount_privately(lowers, staging_path)?
                     };
                     let root = Root::open(&target).map_err(Error::io(&target))?;
                     let mut leftovers = Leftovers::default();
@@ -180,23 +219,46 @@ impl LayerCache {
                 })
                 .join()
                 .unwrap_or_else(|_| {
-                    Err(Error::io(dir)(std::io::Error::other(
+                    Err(Error::io(staging_path)(std::io::Error::other(
                         "the layer applier panicked",
                     )))
                 })
         })?;
-        match fs::rename(&upper, dir) {
-            Ok(()) => Ok(()),
+        self.finish_entry(staging, name)
+    }
+
+    /// Makes a staging entry whose files are in place the cache entry `name`: the marker
+    /// written, everything synced, then one rename.
+    fn finish_entry(&self, staging: tempfile::TempDir, name: &str) -> Result<()> {
+        let io = |path: &Path| Error::io(path.to_path_buf());
+        for sub in ["work", "merged"] {
+            let path = staging.path().join(sub);
+            fs::remove_dir_all(&path).map_err(io(&path))?;
+        }
+        let marker = staging.path().join(ENTRY_COMPLETE);
+        fs::write(&marker, name).map_err(io(&marker))?;
+        // One syncfs for the whole layer (a file at a time would cost an fsync each): after
+        // a crash, an entry that exists has every byte of its files on disk.
+        let staged = fs::File::open(staging.path()).map_err(io(staging.path()))?;
+        rustix::fs::syncfs(&staged).map_err(|e| io(staging.path())(e.into()))?;
+        let entry = self.dir.join(name);
+        match fs::rename(staging.path(), &entry) {
+            Ok(()) => {
+                let _ = staging.keep();
+                // The rename itself made durable; without it a crash only costs a rebuild.
+                let _ = fs::File::open(&self.dir).and_then(|dir| dir.sync_all());
+                Ok(())
+            }
             // Another unpack of the same layer finished first: its copy is as good as ours.
-            Err(_) if dir.is_dir() => Ok(()),
-            Err(e) => Err(Error::io(dir)(e)),
+            Err(_) if self.is_complete(name) => Ok(()),
+            Err(e) => Err(io(&entry)(e)),
         }
     }
 }
 
 /// In this thread only: a private mount namespace and working directory, with an overlay of
 /// `lowers` and `staging/diff` mounted at `staging/merged`. Returns where it is mounted.
-fn mount_privately(cache_dir: &Path, lowers: &[PathBuf], staging: &Path) -> Result<PathBuf> {
+fn mount_privately(lowers: &[PathBuf], staging: &Path) -> Result<PathBuf> {
     let failed = |what: &str, e: rustix::io::Errno| {
         Error::io(staging)(std::io::Error::other(format!("{what}: {e}")))
     };
@@ -215,9 +277,8 @@ fn mount_privately(cache_dir: &Path, lowers: &[PathBuf], staging: &Path) -> Resu
     .map_err(|e| failed("making mounts private", e))?;
     let merged = staging.join("merged");
     mount_overlay(
-        cache_dir,
         lowers,
-        &staging.join("diff"),
+        &staging.join(ENTRY_FILES),
         &staging.join("work"),
         &merged,
     )
@@ -225,22 +286,29 @@ fn mount_privately(cache_dir: &Path, lowers: &[PathBuf], staging: &Path) -> Resu
     Ok(merged)
 }
 
-/// Mounts an overlay of `lowers` (bottom first) under `upper` at `target`. The layers are named
-/// relative to `cache_dir`, made the working directory of the calling thread (which must have
-/// its own, see unshare(CLONE_FS)), so that many layers fit in the mount's one-page options.
+/// Mounts an overlay of `lowers` (bottom first) under `upper` at `target`. The calling thread
+/// must have a working directory of its own (see unshare(CLONE_FS)): it moves to
+/// `/proc/self/fd`, and each layer is named by the number of an fd held open on it, so that
+/// even the most layers overlayfs stacks fit in the mount's one-page options (a cache path is
+/// 80 bytes or more; two to four digits and a colon are at most five).
 fn mount_overlay(
-    cache_dir: &Path,
     lowers: &[PathBuf],
     upper: &Path,
     work: &Path,
     target: &Path,
 ) -> rustix::io::Result<()> {
-    rustix::process::chdir(cache_dir)?;
-    let lowerdir: Vec<String> = lowers
+    let opened: Vec<std::os::fd::OwnedFd> = lowers
         .iter()
         .rev()
-        .map(|l| l.strip_prefix(cache_dir).unwrap_or(l).display().to_string())
-        .collect();
+        .map(|layer| {
+            rustix::fs::open(
+                layer,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+        })
+        .collect::<rustix::io::Result<_>>()?;
+    let lowerdir: Vec<String> = opened.iter().map(|fd| fd.as_raw_fd().to_string()).collect();
     let data = format!(
         "lowerdir={},upperdir={},workdir={}",
         lowerdir.join(":"),
@@ -251,6 +319,7 @@ fn mount_overlay(
         return Err(rustix::io::Errno::TOOBIG);
     }
     let data = std::ffi::CString::new(data).map_err(|_| rustix::io::Errno::INVAL)?;
+    rustix::process::chdir("/proc/self/fd")?;
     rustix::mount::mount(
         "overlay",
         target,
@@ -262,11 +331,7 @@ fn mount_overlay(
 
 /// A container's root file system over cached layers: `rootfs/` (the overlay mount),
 /// `upper/` and `work/` in `container_dir`, and `config.json` made from the image config.
-pub fn mount_rootfs(
-    cache: &LayerCache,
-    image: &CachedImage,
-    container_dir: &Path,
-) -> Result<oci_spec::runtime::Spec> {
+pub fn mount_rootfs(image: &CachedImage, container_dir: &Path) -> Result<oci_spec::runtime::Spec> {
     let path = |name: &str| container_dir.join(name);
     for name in ["rootfs", "upper", "work"] {
         fs::DirBuilder::new()
@@ -277,12 +342,11 @@ pub fn mount_rootfs(
     }
     let (rootfs, upper, work) = (path("rootfs"), path("upper"), path("work"));
     let layers = image.layers.clone();
-    let cache_dir = cache.dir.clone();
-    // A thread with a working directory of its own, for the relative layer names.
+    // A thread with a working directory of its own, for the layers named by fd.
     let mounted = std::thread::spawn(move || {
         // SAFETY: FS unshares only this thread's working directory, root and umask.
         unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) }?;
-        mount_overlay(&cache_dir, &layers, &upper, &work, &rootfs)
+        mount_overlay(&layers, &upper, &work, &rootfs)
     })
     .join()
     .unwrap_or(Err(rustix::io::Errno::IO));
@@ -292,7 +356,7 @@ pub fn mount_rootfs(
     })?;
     let spec = (|| {
         let root = Root::open(&path("rootfs")).map_err(Error::io(path("rootfs")))?;
-        runtime_spec(&image.config, &root, None)
+        runtime_spec(&image.config, &root, None, LabelPolicy::default())
     })();
     if spec.is_err() {
         let _ = unmount_rootfs(container_dir);

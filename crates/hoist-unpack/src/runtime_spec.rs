@@ -52,6 +52,7 @@ pub(crate) fn runtime_spec(
     image: &ImageConfiguration,
     root: &Root,
     rootless: Option<&RootlessSpec>,
+    labels: LabelPolicy,
 ) -> Result<Spec> {
     let empty = Default::default();
     let config = image.config().as_ref().unwrap_or(&empty);
@@ -87,7 +88,7 @@ pub(crate) fn runtime_spec(
 
     let mut spec = base_spec();
     spec.set_process(Some(process));
-    spec.set_annotations(Some(annotations(image)));
+    spec.set_annotations(Some(annotations(image, labels)));
     if let Some(rootless) = rootless {
         make_rootless(&mut spec, rootless);
     }
@@ -231,13 +232,39 @@ fn bind_mount(path: &str, options: &[&str]) -> Mount {
         .expect("a complete mount")
 }
 
+/// Label prefixes that runtimes act on when they find them among a bundle's annotations: runc
+/// turns `org.systemd.property.*` into properties of the container's systemd unit, crun reads
+/// `run.oci.*` as options. An image's author must not choose those for whoever runs it.
+pub const RUNTIME_LABEL_PREFIXES: &[&str] = &["org.systemd.property.", "run.oci."];
+
+/// Which image labels become annotations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LabelPolicy {
+    /// All but those under [`RUNTIME_LABEL_PREFIXES`].
+    #[default]
+    LeaveOutRuntimeKeys,
+    /// All of them, as the user asked (`hoist unpack --runtime-labels`).
+    All,
+}
+
+impl LabelPolicy {
+    fn keeps(self, key: &str) -> bool {
+        self == LabelPolicy::All || !RUNTIME_LABEL_PREFIXES.iter().any(|p| key.starts_with(p))
+    }
+}
+
 /// The image's labels, and its own fields under the `org.opencontainers.image.*` names the
 /// conversion document gives them.
-fn annotations(image: &ImageConfiguration) -> HashMap<String, String> {
+fn annotations(image: &ImageConfiguration, policy: LabelPolicy) -> HashMap<String, String> {
     let mut annotations = HashMap::new();
     if let Some(config) = image.config() {
         if let Some(labels) = config.labels() {
-            annotations.extend(labels.clone());
+            annotations.extend(
+                labels
+                    .iter()
+                    .filter(|(key, _)| policy.keeps(key))
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
         }
         if let Some(signal) = config.stop_signal() {
             annotations.insert("org.opencontainers.image.stopSignal".into(), signal.clone());

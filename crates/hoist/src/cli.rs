@@ -130,6 +130,8 @@ pub enum Command {
 
 /// Where images can be: docker://REF (a registry), oci:DIR[:TAG] (an image layout),
 /// oci-archive:FILE[:TAG] (a layout in one tar file), or a bare name (hoist's store).
+// Each end has TLS and credential flags of its own, as skopeo's have: what is given for one
+// registry never goes to the other.
 #[derive(Debug, Args)]
 pub struct CopyArgs {
     /// The image to copy: docker://REF, oci:DIR[:TAG], oci-archive:FILE[:TAG], or a name in
@@ -139,8 +141,25 @@ pub struct CopyArgs {
     /// Where to put it, in the same forms (the tag defaults to the source's)
     pub destination: String,
 
-    #[command(flatten)]
-    pub registry: RegistryArgs,
+    /// Require HTTPS with a verified certificate from the source registry; with
+    /// `--src-tls-verify=false` an unverified certificate is accepted and plain HTTP is tried
+    /// after HTTPS (loopback registries may always fall back to HTTP)
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", value_name = "BOOL")]
+    pub src_tls_verify: bool,
+
+    /// Require HTTPS with a verified certificate from the destination registry (as
+    /// --src-tls-verify for the source)
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", value_name = "BOOL")]
+    pub dest_tls_verify: bool,
+
+    /// CA certificates (*.crt) for the source registry [default: /etc/containers/certs.d/HOST/
+    /// and /etc/docker/certs.d/HOST/]
+    #[arg(long, value_name = "DIR")]
+    pub src_cert_dir: Option<PathBuf>,
+
+    /// CA certificates (*.crt) for the destination registry [default: as for the source]
+    #[arg(long, value_name = "DIR")]
+    pub dest_cert_dir: Option<PathBuf>,
 
     /// Credentials for the source registry only, as USER:PASSWORD
     #[arg(long, value_name = "USER:PASSWORD")]
@@ -149,6 +168,23 @@ pub struct CopyArgs {
     /// Credentials for the destination registry only, as USER:PASSWORD
     #[arg(long, value_name = "USER:PASSWORD")]
     pub dest_creds: Option<String>,
+
+    /// Read the source registry's credentials from this auth file [default: --authfile]
+    #[arg(long, value_name = "FILE")]
+    pub src_authfile: Option<PathBuf>,
+
+    /// Read the destination registry's credentials from this auth file [default: --authfile]
+    #[arg(long, value_name = "FILE")]
+    pub dest_authfile: Option<PathBuf>,
+
+    /// Read credentials for either registry from this auth file, each by its own host
+    /// [default: $REGISTRY_AUTH_FILE, then $XDG_RUNTIME_DIR/containers/auth.json,
+    /// ~/.config/containers/auth.json, ~/.docker/config.json with its credential helpers]
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 
     /// Copy every platform of a multi-platform image, and the index itself
     #[arg(long, conflicts_with = "platform")]
@@ -460,6 +496,13 @@ pub struct RegistryArgs {
     #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// How transfers go, whichever registry they are with.
+#[derive(Debug, Args)]
+pub struct TransferArgs {
     /// Retries after a network error, a stall, a 429 or a 5xx (never after 401/403/404 or a
     /// digest mismatch)
     #[arg(long, default_value_t = 3, value_name = "N")]
@@ -538,6 +581,12 @@ pub struct UnpackArgs {
     /// Map file groups, like --uid-map
     #[arg(long, value_name = "CONTAINER:HOST:SIZE")]
     pub gid_map: Vec<hoist_unpack::IdRange>,
+
+    /// Keep every image label as a config.json annotation. By default labels under
+    /// org.systemd.property.* and run.oci.* are left out: runc and crun act on those
+    /// annotations, and the image's author should not set them for whoever runs it
+    #[arg(long)]
+    pub runtime_labels: bool,
 }
 
 #[derive(Debug, Args)]
@@ -836,6 +885,49 @@ mod tests {
         assert!(run.container.rm && run.bundle.is_none());
         assert_eq!(run.args, ["busybox", "sh", "-c", "echo --rm"]);
         assert!(Cli::try_parse_from(["hoist", "pull", "x", "--tls-verify=false"]).is_ok());
+    }
+
+    #[test]
+    fn copy_takes_registry_flags_per_end_only() {
+        let cli = Cli::try_parse_from([
+            "hoist",
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-cert-dir",
+            "/certs",
+            "--src-creds",
+            "a:1",
+            "--dest-creds",
+            "b:2",
+            "--dest-authfile",
+            "/auth.json",
+            "--retry-times",
+            "0",
+            "docker://one.example/x",
+            "docker://two.example/y",
+        ])
+        .unwrap();
+        let Command::Copy(copy) = cli.command else {
+            panic!()
+        };
+        assert!(!copy.src_tls_verify && copy.dest_tls_verify);
+        assert_eq!(copy.src_cert_dir, None);
+        assert_eq!(
+            copy.dest_cert_dir.as_deref(),
+            Some(std::path::Path::new("/certs"))
+        );
+        assert_eq!(
+            (copy.src_creds.as_deref(), copy.dest_creds.as_deref()),
+            (Some("a:1"), Some("b:2"))
+        );
+        assert_eq!(copy.src_authfile, None);
+        assert_eq!(copy.transfer.retry_times, 0);
+        for both_ends in ["--creds=a:1", "--tls-verify=false", "--cert-dir=/certs"] {
+            assert!(
+                Cli::try_parse_from(["hoist", "copy", both_ends, "oci:/a", "oci:/b"]).is_err(),
+                "{both_ends} would serve both registries"
+            );
+        }
     }
 
     #[test]

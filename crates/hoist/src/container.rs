@@ -60,7 +60,10 @@ impl Container {
     /// Claims the name: the directory is made, or the name is in use.
     pub fn claim(store: &Store, id: &str) -> anyhow::Result<PathBuf> {
         let parent = store.containers();
-        fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+        // Root's only, like the store around it: a container's rootfs may hold setuid files.
+        std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
         let dir = parent.join(id);
         match fs::create_dir(&dir) {
             Ok(()) => Ok(dir),
@@ -143,22 +146,25 @@ pub fn make_bundle(
 ) -> anyhow::Result<(ImageConfiguration, Driver, Vec<String>)> {
     if hoist_unpack::overlay_supported() && !options.rootless {
         let cache = LayerCache::open(store.layers())?;
-        let cached = cache.prepare(layout, image, options)?;
-        match hoist_unpack::mount_rootfs(&cache, &cached, dir) {
-            Ok(spec) => {
-                spec.save(dir.join("config.json"))
-                    .with_context(|| format!("writing {}/config.json", dir.display()))?;
-                let layers = cached
-                    .layers
-                    .iter()
-                    .filter_map(|l| l.file_name().map(|n| n.to_string_lossy().into_owned()))
-                    .collect();
-                return Ok((cached.config, Driver::Overlay, layers));
+        let cached = match cache.prepare(layout, image, options) {
+            Err(error @ hoist_unpack::Error::TooManyLayers { .. }) => {
+                tracing::warn!(%error, "unpacking a full copy instead");
+                None
             }
-            Err(error) => {
-                tracing::warn!(%error, "overlayfs unavailable; unpacking a full copy instead");
-                for sub in ["rootfs", "upper", "work"] {
-                    let _ = fs::remove_dir_all(dir.join(sub));
+            prepared => Some(prepared?),
+        };
+        if let Some(cached) = cached {
+            match hoist_unpack::mount_rootfs(&cached, dir) {
+                Ok(spec) => {
+                    spec.save(dir.join("config.json"))
+                        .with_context(|| format!("writing {}/config.json", dir.display()))?;
+                    return Ok((cached.config, Driver::Overlay, cached.names));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "overlayfs unavailable; unpacking a full copy instead");
+                    for sub in ["rootfs", "upper", "work"] {
+                        let _ = fs::remove_dir_all(dir.join(sub));
+                    }
                 }
             }
         }

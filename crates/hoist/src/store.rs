@@ -1,5 +1,6 @@
 //! Where hoist keeps images and containers, and how image arguments name a layout.
 
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -30,6 +31,7 @@ impl Store {
     }
 
     pub fn images(&self) -> anyhow::Result<Layout> {
+        self.ensure_private()?;
         let path = self.root.join("images");
         Layout::create(&path)
             .with_context(|| format!("opening hoist's image store at {}", path.display()))
@@ -38,8 +40,7 @@ impl Store {
     /// Held while images are added to or read from the store (shared), or removed from it
     /// (exclusive): a blob pulled but not yet named must not be collected as garbage.
     pub fn lock(&self, exclusive: bool) -> anyhow::Result<std::fs::File> {
-        std::fs::create_dir_all(&self.root)
-            .with_context(|| format!("creating {}", self.root.display()))?;
+        self.ensure_private()?;
         let path = self.root.join("images.lock");
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -55,6 +56,49 @@ impl Store {
         rustix::fs::flock(&file, operation)
             .with_context(|| format!("locking {}", path.display()))?;
         Ok(file)
+    }
+
+    /// Creates the store's root, reachable by its owner only (mode 0700, as podman's is), and
+    /// takes that mode back from a root made before or by someone else: images may be
+    /// private, and a setuid file a container made in its rootfs must not be runnable by
+    /// another local user through the host's path to it.
+    fn ensure_private(&self) -> anyhow::Result<()> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .with_context(|| format!("creating {}", self.root.display()))?;
+        let mode = std::fs::metadata(&self.root)
+            .with_context(|| format!("reading {}", self.root.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("making {} private (mode 0700)", self.root.display()))?;
+        }
+        Ok(())
+    }
+
+    /// A directory to extract or stage an image in, under the store rather than `$TMPDIR`
+    /// (often a tmpfs, i.e. memory, and shared with other users), as podman stages in
+    /// `/var/tmp`. What a killed command left there over an hour ago is removed first.
+    pub fn staging(&self, prefix: &str) -> anyhow::Result<tempfile::TempDir> {
+        self.ensure_private()?;
+        let dir = self.root.join("tmp");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for leftover in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let old = leftover
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
+            if old {
+                let _ = std::fs::remove_dir_all(leftover.path());
+            }
+        }
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(&dir)
+            .with_context(|| format!("making a staging directory in {}", dir.display()))
     }
 
     /// The layer cache: each layer unpacked once, shared by containers through overlayfs.

@@ -106,10 +106,7 @@ impl LocalImage {
                 (layout, top, None)
             }
             Location::Archive { file, tag } => {
-                let temp = tempfile::Builder::new()
-                    .prefix("hoist-archive-")
-                    .tempdir()
-                    .context("making a directory to extract the archive into")?;
+                let temp = store.staging("archive-")?;
                 let layout = hoist_oci::read_archive(file, temp.path())?;
                 let top = layout.resolve(tag.as_deref())?;
                 (layout, top, Some(temp))

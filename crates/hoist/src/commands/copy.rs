@@ -2,6 +2,8 @@
 //! into a layout destination, or else into a temporary layout; every other destination is
 //! filled from a layout, every blob verified on the way.
 
+use std::path::PathBuf;
+
 use anyhow::{anyhow, Context};
 use hoist_oci::{Descriptor, Layout};
 use hoist_registry::{Credentials, PlatformChoice, RegistryOptions};
@@ -15,13 +17,25 @@ use crate::transport::{LocalImage, Location};
 pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
     let source = Location::parse(&args.source)?;
     let destination = Location::parse(&args.destination)?;
-    let base = registry::options(&args.registry, args.jobs)?;
-    let source_options = with_creds(&base, args.src_creds.as_deref())?;
-    let destination_options = with_creds(&base, args.dest_creds.as_deref())?;
+    let shared = registry::transfer_options(&args.transfer, args.jobs);
+    let source_options = End {
+        tls_verify: args.src_tls_verify,
+        cert_dir: args.src_cert_dir.as_ref(),
+        creds: args.src_creds.as_deref(),
+        authfile: args.src_authfile.as_ref().or(args.authfile.as_ref()),
+    }
+    .options(&shared)?;
+    let destination_options = End {
+        tls_verify: args.dest_tls_verify,
+        cert_dir: args.dest_cert_dir.as_ref(),
+        creds: args.dest_creds.as_deref(),
+        authfile: args.dest_authfile.as_ref().or(args.authfile.as_ref()),
+    }
+    .options(&shared)?;
     let platforms = if args.all_platforms {
         PlatformChoice::All
     } else {
-        PlatformChoice::One(pull::platform(&args.registry)?)
+        PlatformChoice::One(pull::platform(&args.transfer)?)
     };
     let tag = destination
         .tag()
@@ -31,10 +45,7 @@ pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
     let _store_lock = store.lock(false)?;
 
     // The source, as a layout and the descriptor to copy.
-    let staging = tempfile::Builder::new()
-        .prefix("hoist-copy-")
-        .tempdir()
-        .context("making a staging directory")?;
+    let staging = store.staging("copy-")?;
     let local;
     let (layout, top): (Layout, Descriptor) = match &source {
         Location::Registry(reference) => {
@@ -115,16 +126,35 @@ fn report(quiet: bool, source: &Location, destination: &Location) {
     }
 }
 
-fn with_creds(base: &RegistryOptions, creds: Option<&str>) -> anyhow::Result<RegistryOptions> {
-    let mut options = base.clone();
-    if let Some(creds) = creds {
-        let (username, password) = creds
-            .split_once(':')
-            .ok_or_else(|| anyhow!("credentials must be USER:PASSWORD"))?;
-        options.credentials = Some(Credentials {
-            username: username.to_string(),
-            password: password.to_string(),
-        });
+/// One end of the copy as its own flags describe it: a registry's TLS settings and
+/// credentials are given for that registry alone.
+struct End<'a> {
+    tls_verify: bool,
+    cert_dir: Option<&'a PathBuf>,
+    creds: Option<&'a str>,
+    authfile: Option<&'a PathBuf>,
+}
+
+impl End<'_> {
+    fn options(&self, shared: &RegistryOptions) -> anyhow::Result<RegistryOptions> {
+        let credentials = self
+            .creds
+            .map(|creds| {
+                let (username, password) = creds
+                    .split_once(':')
+                    .ok_or_else(|| anyhow!("credentials must be USER:PASSWORD"))?;
+                Ok::<_, anyhow::Error>(Credentials {
+                    username: username.to_string(),
+                    password: password.to_string(),
+                })
+            })
+            .transpose()?;
+        Ok(RegistryOptions {
+            tls_verify: self.tls_verify,
+            cert_dir: self.cert_dir.cloned(),
+            credentials,
+            authfile: self.authfile.cloned(),
+            ..shared.clone()
+        })
     }
-    Ok(options)
 }

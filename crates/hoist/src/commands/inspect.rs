@@ -24,7 +24,7 @@ struct Documents {
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let location = Location::parse(&args.image)?;
-    let platform = pull::platform(&args.registry)?;
+    let platform = pull::platform(&args.registry.transfer)?;
     let store = Store::locate();
     let documents = match &location {
         Location::Registry(reference) => remote(reference, &args, &platform)?,

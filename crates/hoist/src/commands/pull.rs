@@ -2,7 +2,7 @@ use anyhow::{anyhow, Context};
 use hoist_oci::{Layout, Platform, Reference};
 use hoist_registry::{PlatformChoice, PullRequest, Pulled, RegistryOptions};
 
-use crate::cli::{PullArgs, RegistryArgs};
+use crate::cli::{PullArgs, TransferArgs};
 use crate::commands::registry;
 use crate::progress::pull_progress;
 use crate::store::{split_layout_arg, Store};
@@ -34,7 +34,7 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
     let platforms = if args.all_platforms {
         PlatformChoice::All
     } else {
-        PlatformChoice::One(platform(&args.registry)?)
+        PlatformChoice::One(platform(&args.registry.transfer)?)
     };
     let options = registry::options(&args.registry, args.jobs)?;
     let quiet = args.quiet || args.json;
@@ -58,7 +58,7 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
 }
 
 /// `--platform`, or this host's.
-pub fn platform(args: &RegistryArgs) -> anyhow::Result<Platform> {
+pub fn platform(args: &TransferArgs) -> anyhow::Result<Platform> {
     match &args.platform {
         Some(p) => p.parse::<Platform>().map_err(|e| anyhow!(e)),
         None => Ok(Platform::host()),

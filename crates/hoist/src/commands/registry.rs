@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{anyhow, Context};
 use hoist_registry::{Credentials, RegistryOptions, RetryPolicy};
 
-use crate::cli::RegistryArgs;
+use crate::cli::{RegistryArgs, TransferArgs};
 
 pub fn options(args: &RegistryArgs, jobs: usize) -> anyhow::Result<RegistryOptions> {
     let credentials = args
@@ -28,13 +28,22 @@ pub fn options(args: &RegistryArgs, jobs: usize) -> anyhow::Result<RegistryOptio
         cert_dir: args.cert_dir.clone(),
         credentials,
         authfile: args.authfile.clone(),
+        ..transfer_options(&args.transfer, jobs)
+    })
+}
+
+/// The options every registry of a command shares; TLS and credentials left at their defaults
+/// for the caller to set per registry.
+pub fn transfer_options(args: &TransferArgs, jobs: usize) -> RegistryOptions {
+    RegistryOptions {
         jobs: jobs.max(1),
         retry: RetryPolicy {
             times: args.retry_times,
             delay: args.retry_delay,
         },
         stall_timeout: args.stall_timeout,
-    })
+        ..RegistryOptions::default()
+    }
 }
 
 /// Runs network work on an async runtime that is shut down before returning, so that a caller

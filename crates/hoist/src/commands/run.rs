@@ -83,7 +83,7 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     let mut attachment = None;
     let prepared = (|| {
         let unpack = UnpackOptions {
-            platform: pull::platform(&args.registry)?,
+            platform: pull::platform(&args.registry.transfer)?,
             ..UnpackOptions::default()
         };
         let (config, driver, layers) = make_bundle(&store, &layout, &manifest, &dir, &unpack)
@@ -175,7 +175,7 @@ fn find_or_pull(
         }
         _ => {}
     }
-    let platforms = PlatformChoice::One(pull::platform(registry_args)?);
+    let platforms = PlatformChoice::One(pull::platform(&registry_args.transfer)?);
     let options = registry::options(registry_args, 6)?;
     pull::pull_into(reference, layout, &name, &platforms, &options, false)?;
     Ok(layout.resolve(Some(&name))?)

@@ -48,10 +48,7 @@ pub fn load(args: LoadArgs) -> anyhow::Result<()> {
     let store = Store::locate();
     let _lock = store.lock(false)?;
     let images = store.images()?;
-    let extracted = tempfile::Builder::new()
-        .prefix("hoist-load-")
-        .tempdir()
-        .context("making a directory to extract the archive into")?;
+    let extracted = store.staging("load-")?;
     let archive = hoist_oci::read_archive(&args.input, extracted.path())?;
     let mut loaded = 0;
     for top in archive.index()?.manifests() {

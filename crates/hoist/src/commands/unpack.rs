@@ -1,6 +1,6 @@
 use anyhow::{anyhow, Context};
 use hoist_oci::Platform;
-use hoist_unpack::{IdMap, UnpackOptions};
+use hoist_unpack::{IdMap, LabelPolicy, UnpackOptions};
 
 use crate::cli::UnpackArgs;
 use crate::progress::unpack_progress;
@@ -22,6 +22,9 @@ pub fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
     options.rootless |= args.rootless;
     options.uid_map = IdMap(args.uid_map);
     options.gid_map = IdMap(args.gid_map);
+    if args.runtime_labels {
+        options.labels = LabelPolicy::All;
+    }
     let unpacked = hoist_unpack::unpack(&image.layout, &image.top, &args.bundle, &options)
         .with_context(|| format!("unpacking {} into {}", args.image, args.bundle.display()))?;
     eprintln!(
