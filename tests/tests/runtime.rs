@@ -706,16 +706,17 @@ fn sysctls_apply_inside_the_containers_namespaces_only() {
         "the host is untouched"
     );
 
-    edit_config(&bundle, |c| {
-        c["linux"]["sysctl"] = json!({ "../../../etc/x": "1" })
-    });
-    let output = run_bundle(dir.path(), &bundle, &unique_id("badsysctl"));
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("not a sysctl name"),
-        "{}",
-        stderr(&output)
-    );
+    // A path, not a name: refused whether it claims a namespaced prefix or none.
+    for key in ["../../../etc/x", "net/../../../etc/x"] {
+        edit_config(&bundle, |c| c["linux"]["sysctl"] = json!({ key: "1" }));
+        let output = run_bundle(dir.path(), &bundle, &unique_id("badsysctl"));
+        assert_eq!(output.status.code(), Some(1));
+        let message = stderr(&output);
+        assert!(
+            message.contains("not a sysctl name") || message.contains("not namespaced"),
+            "{message}"
+        );
+    }
 }
 
 #[test]

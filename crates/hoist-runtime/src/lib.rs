@@ -20,6 +20,7 @@ mod signal;
 mod spawn;
 mod spec;
 mod state;
+mod validate;
 
 pub use cgroups::{Cgroup, CgroupError};
 pub use error::{Error, Result};

@@ -56,9 +56,23 @@ pub struct Container {
     pub record: Record,
 }
 
+/// Refuses what is not a container name (podman's rule, `[a-zA-Z0-9][a-zA-Z0-9_.-]*`): a name
+/// becomes a directory under the store, and `../x` or `a/b` must never reach another.
+pub fn check_name(id: &str) -> anyhow::Result<()> {
+    let mut chars = id.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && id.len() <= 253;
+    if !valid {
+        bail!("{id:?} is not a valid container name: names are letters, digits, '_', '.' and '-', starting with a letter or digit");
+    }
+    Ok(())
+}
+
 impl Container {
     /// Claims the name: the directory is made, or the name is in use.
     pub fn claim(store: &Store, id: &str) -> anyhow::Result<PathBuf> {
+        check_name(id)?;
         let parent = store.containers();
         // Root's only, like the store around it: a container's rootfs may hold setuid files.
         std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
@@ -75,6 +89,7 @@ impl Container {
     }
 
     pub fn open(store: &Store, id: &str) -> anyhow::Result<Container> {
+        check_name(id)?;
         let dir = store.containers().join(id);
         let path = dir.join("container.json");
         let bytes =
@@ -223,5 +238,30 @@ pub fn driver_in_use() -> Driver {
         Driver::Overlay
     } else {
         Driver::Copy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_names_are_names_not_paths() {
+        for good in ["web", "my_app.1", "a-b", "0abc"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "../images",
+            "a/b",
+            ".hidden",
+            "-x",
+            "x y",
+            "ä",
+            "..",
+            "/abs",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
     }
 }

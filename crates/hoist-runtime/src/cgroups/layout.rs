@@ -15,16 +15,33 @@ pub(crate) struct Hierarchy {
 }
 
 impl Hierarchy {
-    /// The directory for a container cgroup path in this hierarchy.
+    /// The directory for a container cgroup path in this hierarchy: an absolute path from its
+    /// root, a relative one below the caller's own cgroup. `..` never climbs above where the
+    /// path starts (a config's `cgroupsPath` is not trusted to stay in the hierarchy).
     pub(crate) fn dir_for(&self, path: &Path) -> PathBuf {
-        match path.strip_prefix("/") {
-            Ok(absolute) => self.mountpoint.join(absolute),
-            Err(_) => self
-                .mountpoint
-                .join(self.own.strip_prefix("/").unwrap_or(&self.own))
-                .join(path),
+        let mut dir = self.mountpoint.clone();
+        if !path.is_absolute() {
+            dir.extend(confined(&self.own));
+        }
+        dir.extend(confined(path));
+        dir
+    }
+}
+
+/// `path` as plain names, `.` dropped and `..` taken back only as far as its own names go:
+/// lexical, as runc's CleanPath. `None` when nothing is left.
+fn confined(path: &Path) -> Option<PathBuf> {
+    let mut clean = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::Normal(name) => clean.push(name),
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            _ => {}
         }
     }
+    (!clean.as_os_str().is_empty()).then_some(clean)
 }
 
 /// Every hierarchy a container joins: the v1 controllers' and the unified one, or on a pure
@@ -166,6 +183,19 @@ mod tests {
         assert_eq!(
             memory.dir_for(Path::new("hoist/c1")),
             Path::new("/sys/fs/cgroup/memory/sandbox/abc/hoist/c1")
+        );
+        for escaping in ["/../../../etc/c1", "/a/../../../c1"] {
+            assert!(
+                memory
+                    .dir_for(Path::new(escaping))
+                    .starts_with("/sys/fs/cgroup/memory"),
+                "{escaping}"
+            );
+        }
+        assert_eq!(
+            memory.dir_for(Path::new("../../../c1")),
+            Path::new("/sys/fs/cgroup/memory/sandbox/abc/c1"),
+            "a relative path stays below the caller's own cgroup"
         );
     }
 

@@ -27,6 +27,12 @@ pub struct CgroupDir {
     pub path: PathBuf,
     /// A cgroup2 (unified) hierarchy.
     pub unified: bool,
+    /// Made by hoist for this container. Only then is it removed with the container, and only
+    /// then are the processes in it the container's (to kill, list, freeze): a `cgroupsPath`
+    /// naming a cgroup that already existed shares it with whatever lives there. Absent from
+    /// the state of an older hoist, and then taken as not made.
+    #[serde(default)]
+    pub created: bool,
 }
 
 /// A container's cgroup: its directory in every hierarchy. Persisted in the container state.
@@ -69,16 +75,21 @@ impl Cgroup {
         resources: &LinuxResources,
     ) -> Result<Cgroup, CgroupError> {
         let mut cgroup = Cgroup::default();
+        let hybrid = hierarchies.0.iter().any(|h| !h.unified);
         for hierarchy in &hierarchies.0 {
             let dir = hierarchy.dir_for(path);
-            if let Err(e) = resources::prepare(hierarchy, &dir) {
-                let _ = cgroup.remove();
-                return Err(e);
-            }
+            let created = match resources::prepare(hierarchy, &dir, hybrid) {
+                Ok(created) => created,
+                Err(e) => {
+                    let _ = cgroup.remove();
+                    return Err(e);
+                }
+            };
             cgroup.dirs.push(CgroupDir {
                 controllers: hierarchy.controllers.clone(),
                 path: dir,
                 unified: hierarchy.unified,
+                created,
             });
         }
         let applied = cgroup.apply_limits(resources).and_then(|()| {
@@ -177,9 +188,15 @@ impl Cgroup {
         Ok(())
     }
 
-    /// The processes in the cgroup (from the first hierarchy that lists any).
+    /// Whether hoist made the cgroup (in at least one hierarchy) for the container.
+    pub fn made_by_hoist(&self) -> bool {
+        self.dirs.iter().any(|d| d.created)
+    }
+
+    /// The processes in the cgroup (from the first hierarchy hoist made it in that lists any;
+    /// none if it made it in none).
     pub fn pids(&self) -> Vec<i32> {
-        for dir in &self.dirs {
+        for dir in self.dirs.iter().filter(|d| d.created) {
             if let Ok(text) = fs::read_to_string(dir.path.join("cgroup.procs")) {
                 let pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
                 if !pids.is_empty() {
@@ -192,18 +209,13 @@ impl Cgroup {
 
     /// Freezes (`true`) or thaws every process in the cgroup, and waits until it is so.
     pub(crate) fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
-        let dir = self
-            .dirs
-            .iter()
+        let ours = || self.dirs.iter().filter(|d| d.created);
+        let dir = ours()
             .find(|d| d.controllers.iter().any(|c| c == "freezer"))
-            .or_else(|| {
-                self.dirs
-                    .iter()
-                    .find(|d| d.unified && d.path.join("cgroup.freeze").exists())
-            })
+            .or_else(|| ours().find(|d| d.unified && d.path.join("cgroup.freeze").exists()))
             .ok_or_else(|| CgroupError::Unsupported {
                 what: "pause/resume".into(),
-                why: "no freezer controller and no cgroup.freeze".into(),
+                why: "no freezer controller and no cgroup.freeze in a cgroup hoist made for the container (one it shares would freeze others)".into(),
             })?;
         let (file, value, done) = if dir.unified {
             (
@@ -276,10 +288,10 @@ impl Cgroup {
             .sum()
     }
 
-    /// Kills whatever is left in the cgroup and removes its directories (the leaves only:
-    /// parents may be shared, and are not ours to remove).
+    /// Kills whatever is left in the cgroup and removes its directories: the leaves hoist made
+    /// only (parents may be shared, and a cgroup that was there before is not ours).
     pub(crate) fn remove(&self) -> Result<(), CgroupError> {
-        for dir in &self.dirs {
+        for dir in self.dirs.iter().filter(|d| d.created) {
             remove_dir(&dir.path)?;
         }
         Ok(())

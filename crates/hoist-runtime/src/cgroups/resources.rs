@@ -9,10 +9,25 @@ use super::device_filter::DeviceRule;
 use super::layout::Hierarchy;
 use super::{io_error, Cgroup, CgroupDir, CgroupError};
 
-/// Creates a container's directory in one hierarchy, with what a new cgroup needs before a
-/// process can join it: in a v1 cpuset hierarchy, the parent's cpus and mems (a new cpuset
-/// starts empty and refuses tasks); in cgroup2, the hierarchy's controllers enabled down to it.
-pub(crate) fn prepare(hierarchy: &Hierarchy, dir: &Path) -> Result<(), CgroupError> {
+/// Creates a container's directory in one hierarchy (and whatever of its parents is missing),
+/// with what a new cgroup needs before a process can join it: in a v1 cpuset hierarchy, the
+/// parent's cpus and mems (a new cpuset starts empty and refuses tasks); in cgroup2, the
+/// hierarchy's controllers enabled down to it. Returns whether `dir` itself was made here
+/// (only then is it hoist's to remove, or to kill what is in it). On a host with v1
+/// hierarchies (`hybrid`), controllers are switched on in the unified hierarchy only in
+/// parents made here: a cgroup hoist did not make is not its to change, and a controller
+/// enabled in the unified root can no longer get a v1 hierarchy (crun then refuses the host).
+pub(crate) fn prepare(
+    hierarchy: &Hierarchy,
+    dir: &Path,
+    hybrid: bool,
+) -> Result<bool, CgroupError> {
+    if dir == hierarchy.mountpoint {
+        return Err(CgroupError::Unsupported {
+            what: "the root of the cgroup hierarchy as the container's cgroup".into(),
+            why: "limits and kills there would reach every process on the host; give linux.cgroupsPath a cgroup below it".into(),
+        });
+    }
     let mut missing = Vec::new();
     let mut cursor = dir.to_path_buf();
     while !cursor.exists() && cursor.starts_with(&hierarchy.mountpoint) {
@@ -21,6 +36,7 @@ pub(crate) fn prepare(hierarchy: &Hierarchy, dir: &Path) -> Result<(), CgroupErr
             break;
         }
     }
+    let created_leaf = missing.first().is_some_and(|d| d == dir);
     for created in missing.iter().rev() {
         fs::create_dir(created)
             .or_else(|e| {
@@ -42,7 +58,8 @@ pub(crate) fn prepare(hierarchy: &Hierarchy, dir: &Path) -> Result<(), CgroupErr
                 }
             }
         }
-        if hierarchy.unified && !hierarchy.controllers.is_empty() {
+        let parent_is_ours = missing.iter().any(|d| d == parent);
+        if hierarchy.unified && !hierarchy.controllers.is_empty() && (!hybrid || parent_is_ours) {
             // Enable in the parent what the parent offers, so the new cgroup has controllers.
             let offered = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
             let enable: Vec<String> = offered
@@ -54,7 +71,7 @@ pub(crate) fn prepare(hierarchy: &Hierarchy, dir: &Path) -> Result<(), CgroupErr
             }
         }
     }
-    Ok(())
+    Ok(created_leaf)
 }
 
 /// Refuses limits that no hierarchy of this host can enforce, instead of silently dropping them.
@@ -400,6 +417,7 @@ mod tests {
             controllers: controllers.iter().map(|c| c.to_string()).collect(),
             path: dir.path().to_path_buf(),
             unified: true,
+            created: true,
         };
         (dir, cgroup)
     }

@@ -37,7 +37,6 @@ pub(crate) struct InitOptions {
     /// Unshared only once the parent has moved the init into its cgroup, so the namespace's
     /// root is the container's own cgroup.
     pub new_cgroup_ns: bool,
-    pub new_uts_ns: bool,
     /// A new time namespace with these clock offsets (clock, seconds, nanoseconds).
     pub new_time_ns: Option<Vec<(String, i64, u32)>>,
     pub preserve_fds: u32,
@@ -170,12 +169,8 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     }
 
     let spec = &bundle.spec;
+    // Both need a uts namespace of the container's own (see validate::host_facing_fields).
     if let Some(hostname) = spec.hostname().as_deref() {
-        if !options.new_uts_ns {
-            return Err(Error::InvalidSpec(
-                "the config sets a hostname but has no uts namespace of its own".into(),
-            ));
-        }
         nix::unistd::sethostname(hostname).map_err(Error::sys("setting the hostname"))?;
     }
     if let Some(domainname) = spec.domainname().as_deref() {

@@ -177,8 +177,19 @@ pub(crate) fn become_user(process: &Process, in_user_ns: bool) -> Result<()> {
         .iter()
         .map(|g| nix::unistd::Gid::from_raw(*g))
         .collect();
-    if !(in_user_ns && additional.is_empty()) {
-        nix::unistd::setgroups(&additional).map_err(Error::sys("setting the additional groups"))?;
+    // Set (emptied, unless the config names some) in a user namespace too: the runtime's own
+    // groups are not the container's.
+    match nix::unistd::setgroups(&additional) {
+        Ok(()) => {}
+        // A user namespace whose maps an unprivileged runtime wrote has setgroups denied (the
+        // kernel's rule): there the process keeps the caller's groups, shown as the overflow
+        // group, which is all the kernel allows.
+        Err(nix::errno::Errno::EPERM)
+            if in_user_ns
+                && additional.is_empty()
+                && std::fs::read_to_string("/proc/self/setgroups")
+                    .is_ok_and(|s| s.trim() == "deny") => {}
+        Err(e) => return Err(Error::sys("setting the additional groups")(e)),
     }
     let gid = nix::unistd::Gid::from_raw(user.gid());
     let uid = nix::unistd::Uid::from_raw(user.uid());

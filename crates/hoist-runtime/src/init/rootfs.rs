@@ -49,19 +49,29 @@ pub(crate) fn prepare(
 
     let root =
         Root::open(&bundle.rootfs).map_err(Error::io("opening the rootfs", &bundle.rootfs))?;
-    let mut dev_is_fresh = false;
-    for m in bundle.spec.mounts().as_deref().unwrap_or_default() {
+    let mounts = bundle.spec.mounts().as_deref().unwrap_or_default();
+    for m in mounts {
         mount_one(&root, bundle, m, in_user_ns, own_cgroup_ns)?;
-        dev_is_fresh |= m.destination() == Path::new("/dev");
     }
-    if dev_is_fresh {
-        dev::populate_default(&root, in_user_ns)?;
+    // A /dev bind-mounted from elsewhere (the host's, or a directory of the user's) is the
+    // user's: no node is made or removed in it, as runc leaves it. A fresh one is filled.
+    match mounts
+        .iter()
+        .rev()
+        .find(|m| m.destination() == Path::new("/dev"))
+    {
+        Some(dev) if is_bind(dev) => {}
+        fresh => {
+            if fresh.is_some() {
+                dev::populate_default(&root, in_user_ns)?;
+            }
+            dev::create_configured(
+                &root,
+                linux.devices().as_deref().unwrap_or_default(),
+                in_user_ns,
+            )?;
+        }
     }
-    dev::create_configured(
-        &root,
-        linux.devices().as_deref().unwrap_or_default(),
-        in_user_ns,
-    )?;
     drop(root);
 
     // createContainer hooks: in the container's namespaces, still with the host's paths.
@@ -475,6 +485,11 @@ fn create_file(root: &Root, dest: &Path) -> std::io::Result<OwnedFd> {
 /// no second path lookup that a swapped symlink could redirect.
 pub(crate) fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || mount_options::parse(m.options().as_deref().unwrap_or_default()).bind
 }
 
 fn source_text(m: &Mount) -> String {

@@ -48,6 +48,7 @@ impl Runtime {
     ) -> Result<ContainerState> {
         validate_id(id)?;
         let bundle = Bundle::load(&options.bundle)?;
+        crate::validate::host_facing_fields(&bundle.spec)?;
         let process = bundle
             .spec
             .process()
@@ -140,7 +141,6 @@ impl Runtime {
                         self_attach: self_attach.then(|| cgroup.clone()),
                         new_cgroup_ns: namespaces.new_cgroup,
                         new_time_ns: namespaces.new_time.clone(),
-                        new_uts_ns: namespaces.clone_flags.contains(CloneFlags::CLONE_NEWUTS),
                         preserve_fds: options.preserve_fds,
                         no_pivot: options.no_pivot,
                         adopt_terminal: terminal && foreground && console_socket.is_none(),

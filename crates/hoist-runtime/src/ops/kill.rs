@@ -14,10 +14,18 @@ impl Runtime {
             // containerd and podman recognise "container not running" as "already finished".
             return Err(Error::NotRunning(id.to_string()));
         }
-        let targets = match (all, state.cgroup.pids()) {
-            (false, _) => vec![state.pid],
-            (true, in_cgroup) if !in_cgroup.is_empty() => in_cgroup,
-            (true, _) => pids_in_namespace_of(state.pid),
+        let targets = if !all {
+            vec![state.pid]
+        } else if state.cgroup.made_by_hoist() {
+            state.cgroup.pids()
+        } else if has_own_pid_namespace(state.pid) {
+            pids_in_namespace_of(state.pid)
+        } else {
+            // Its processes cannot be told from the host's: signalling "all" of them would
+            // signal every process the runtime can see.
+            return Err(Error::InvalidSpec(format!(
+                "kill --all: container {id} has neither a cgroup hoist made nor a pid namespace of its own, so its processes cannot be told from the host's; signal its init (without --all) instead"
+            )));
         };
         for pid in targets {
             match kill(Pid::from_raw(pid), signal) {
@@ -31,6 +39,17 @@ impl Runtime {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether `pid` is in another pid namespace than the runtime.
+fn has_own_pid_namespace(pid: i32) -> bool {
+    match (
+        std::fs::read_link(format!("/proc/{pid}/ns/pid")),
+        std::fs::read_link("/proc/self/ns/pid"),
+    ) {
+        (Ok(theirs), Ok(ours)) => theirs != ours,
+        _ => false,
     }
 }
 

@@ -152,6 +152,8 @@ fn stop_one(
 pub fn rm(runtime: &Runtime, args: RmArgs) -> anyhow::Result<()> {
     let store = Store::locate();
     for id in &args.ids {
+        // -f passes over a container that is not there, never a name that is no name.
+        crate::container::check_name(id)?;
         let container = match Container::open(&store, id) {
             Ok(container) => container,
             Err(_) if args.force => continue,

@@ -59,11 +59,13 @@ pub fn run_to_exit(runtime: &Runtime, mut container: Container) -> anyhow::Resul
 /// already ended), printing its id as podman does.
 pub fn launch(runtime: &Runtime, container: &Container) -> anyhow::Result<()> {
     let id = &container.record.id;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(container.log_path())
-        .with_context(|| format!("creating {}", container.log_path().display()))?;
+    // The container's output is its own business: readable by root only.
+    let log = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new().create(true).append(true),
+        0o600,
+    )
+    .open(container.log_path())
+    .with_context(|| format!("creating {}", container.log_path().display()))?;
     let mut command = Command::new("/proc/self/exe");
     command
         .arg("--root")

@@ -1,0 +1,435 @@
+//! Attacks on the host through a container's config, each as a runtime maintainer would try
+//! it: a config is not trusted to name sysctls, names, cgroups or a /dev that reach beyond the
+//! container. Every case that could change the host sets a value to the one it already has, or
+//! works only on cgroups, directories and processes the test itself made.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use hoist_e2e::{
+    busybox_bundle, edit_config, hoist, run, set_args, start_detached, stderr, stdout, unique_id,
+    ContainerGuard,
+};
+use serde_json::json;
+
+fn run_bundle(scratch: &Path, bundle: &Path, id: &str) -> std::process::Output {
+    run(hoist(scratch).args(["run", "--bundle"]).arg(bundle).arg(id))
+}
+
+/// The config's namespaces without those of `types`.
+fn drop_namespaces(bundle: &Path, types: &[&str]) {
+    edit_config(bundle, |c| {
+        let kept: Vec<serde_json::Value> = c["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| !types.contains(&n["type"].as_str().unwrap()))
+            .cloned()
+            .collect();
+        c["linux"]["namespaces"] = json!(kept);
+    });
+}
+
+fn host_value(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap().trim().to_string()
+}
+
+fn assert_refused(output: &std::process::Output, naming: &str) {
+    assert!(
+        !output.status.success(),
+        "the container ran: {}",
+        stdout(output)
+    );
+    assert!(
+        stderr(output).contains(naming),
+        "the error does not name {naming}: {}",
+        stderr(output)
+    );
+}
+
+#[test]
+fn a_sysctl_that_is_not_namespaced_is_refused() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    set_args(&bundle, &["true"]);
+    let current = host_value("/proc/sys/vm/overcommit_memory");
+    edit_config(&bundle, |c| {
+        c["linux"]["sysctl"] = json!({ "vm.overcommit_memory": current });
+    });
+    let output = run_bundle(dir.path(), &bundle, &unique_id("sysctl-host"));
+    assert_refused(&output, "vm.overcommit_memory");
+}
+
+#[test]
+fn an_ipc_sysctl_without_an_ipc_namespace_is_refused() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    set_args(&bundle, &["true"]);
+    drop_namespaces(&bundle, &["ipc"]);
+    let current = host_value("/proc/sys/kernel/shmmax");
+    edit_config(&bundle, |c| {
+        c["linux"]["sysctl"] = json!({ "kernel.shmmax": current });
+    });
+    let output = run_bundle(dir.path(), &bundle, &unique_id("sysctl-ipc"));
+    assert_refused(&output, "kernel.shmmax");
+}
+
+#[test]
+fn a_hostname_or_domainname_without_a_uts_namespace_is_refused() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    set_args(&bundle, &["true"]);
+    drop_namespaces(&bundle, &["uts"]);
+    let hostname = host_value("/proc/sys/kernel/hostname");
+    let domainname = host_value("/proc/sys/kernel/domainname");
+    for (field, value) in [("hostname", &hostname), ("domainname", &domainname)] {
+        edit_config(&bundle, |c| {
+            c.as_object_mut().unwrap().remove("hostname");
+            c[field] = json!(value);
+        });
+        let output = run_bundle(dir.path(), &bundle, &unique_id("uts"));
+        assert_refused(&output, field);
+    }
+}
+
+/// Every mounted cgroup hierarchy (v1 controllers, named ones, the unified one).
+fn cgroup_mountpoints() -> Vec<PathBuf> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let (before, after) = line.split_once(" - ")?;
+            let fstype = after.split_whitespace().next()?;
+            let mountpoint = before.split_whitespace().nth(4)?;
+            (fstype == "cgroup" || fstype == "cgroup2").then(|| PathBuf::from(mountpoint))
+        })
+        .collect()
+}
+
+/// Cgroups the test makes (at one path in every hierarchy) and removes when dropped, killing
+/// only the processes it started in them.
+struct OwnCgroup {
+    dirs: Vec<PathBuf>,
+    processes: Vec<Child>,
+}
+
+impl OwnCgroup {
+    fn new(path: &str) -> OwnCgroup {
+        let dirs: Vec<PathBuf> = cgroup_mountpoints()
+            .iter()
+            .map(|mountpoint| mountpoint.join(path))
+            .collect();
+        for dir in &dirs {
+            std::fs::create_dir_all(dir).unwrap();
+            // A new v1 cpuset starts empty and takes no process until given its parent's.
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                let own = dir.join(file);
+                let parent = dir.parent().unwrap().join(file);
+                if std::fs::read_to_string(&own).is_ok_and(|v| v.trim().is_empty()) {
+                    std::fs::write(&own, std::fs::read_to_string(parent).unwrap().trim()).unwrap();
+                }
+            }
+        }
+        OwnCgroup {
+            dirs,
+            processes: Vec::new(),
+        }
+    }
+
+    /// Starts `script` under sh with its pid written into every cgroup of this one.
+    fn start(&mut self, script: &str) -> u32 {
+        let child = Command::new("sh")
+            .args(["-c", script])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        self.processes.push(child);
+        for dir in &self.dirs {
+            std::fs::write(dir.join("cgroup.procs"), pid.to_string()).unwrap();
+        }
+        pid
+    }
+}
+
+impl Drop for OwnCgroup {
+    fn drop(&mut self) {
+        for child in &mut self.processes {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // A killed shell's last child (a `sleep 0.1`) may outlive it for a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        for dir in self.dirs.iter().rev() {
+            while std::fs::remove_dir(dir).is_err()
+                && dir.exists()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let exists = unsafe { libc::kill(pid as i32, 0) } == 0;
+    exists
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
+}
+
+#[test]
+fn delete_leaves_a_cgroup_it_did_not_make_and_whatever_lives_in_it() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let path = format!("hoist-victim-{}", unique_id("cg"));
+    let mut victim_cgroup = OwnCgroup::new(&path);
+    let victim = victim_cgroup.start("exec sleep 60");
+    set_args(&bundle, &["sleep", "60"]);
+    edit_config(&bundle, |c| {
+        c["linux"]["cgroupsPath"] = json!(format!("/{path}"))
+    });
+    let id = unique_id("shared-cgroup");
+    let _cleanup = ContainerGuard::new(dir.path(), &id);
+    start_detached(dir.path(), &bundle, &id);
+    let deleted = run(hoist(dir.path()).args(["delete", "--force", &id]));
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    assert!(
+        alive(victim),
+        "delete killed a process of a cgroup hoist did not make"
+    );
+    assert!(
+        victim_cgroup.dirs.iter().all(|d| d.is_dir()),
+        "delete removed a cgroup hoist did not make"
+    );
+}
+
+#[test]
+fn kill_all_without_a_cgroup_or_pid_namespace_of_its_own_is_refused() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    // The container's cgroup exists before it (so hoist makes none) and it shares the host's
+    // pid namespace: "all its processes" cannot be told from the host's.
+    let path = format!("hoist-shared-{}", unique_id("kill"));
+    let mut shared = OwnCgroup::new(&path);
+    let marker = dir.path().join("signalled");
+    // A process of the host's (the test's), outside the container, that notes a SIGWINCH.
+    let bystander = shared.start(&format!(
+        "trap 'touch {}' WINCH; while :; do sleep 0.1; done",
+        marker.display()
+    ));
+    drop_namespaces(&bundle, &["pid"]);
+    set_args(&bundle, &["sleep", "60"]);
+    edit_config(&bundle, |c| {
+        c["linux"]["cgroupsPath"] = json!(format!("/{path}"))
+    });
+    let id = unique_id("kill-all");
+    let _cleanup = ContainerGuard::new(dir.path(), &id);
+    start_detached(dir.path(), &bundle, &id);
+    let killed = run(hoist(dir.path()).args(["kill", "--all", &id, "WINCH"]));
+    assert!(!killed.status.success(), "kill --all signalled the host");
+    assert!(stderr(&killed).contains("--all"), "{}", stderr(&killed));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(alive(bystander));
+    assert!(
+        !marker.exists(),
+        "a process outside the container got the signal"
+    );
+    // Without --all, only the init is signalled, as always.
+    let init = run(hoist(dir.path()).args(["kill", &id, "KILL"]));
+    assert!(init.status.success(), "{}", stderr(&init));
+}
+
+#[test]
+fn a_cgroups_path_cannot_climb_out_of_the_hierarchy() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let name = unique_id("hoist-escape");
+    set_args(&bundle, &["sleep", "60"]);
+    edit_config(&bundle, |c| {
+        c["linux"]["cgroupsPath"] = json!(format!("/../../../../{name}"))
+    });
+    let id = unique_id("escape");
+    let _cleanup = ContainerGuard::new(dir.path(), &id);
+    let pid = start_detached(dir.path(), &bundle, &id);
+    assert!(
+        !Path::new("/").join(&name).exists(),
+        "the cgroup was made outside the hierarchy, at /{name}"
+    );
+    let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        membership
+            .lines()
+            .filter(|l| !l.contains("name=systemd"))
+            .all(|l| l.ends_with(&format!(":/{name}"))),
+        "the container is not in /{name} of every hierarchy:\n{membership}"
+    );
+}
+
+#[test]
+fn controllers_are_not_switched_on_in_a_unified_cgroup_hoist_did_not_make() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    if !unified.join("cgroup.controllers").exists() {
+        return; // not a hybrid host: on pure cgroup2, enabling controllers above is the way
+    }
+    let parent = format!("hoist-parent-{}", unique_id("subtree"));
+    let made = OwnCgroup::new(&parent);
+    let parent_dir = unified.join(&parent);
+    set_args(&bundle, &["true"]);
+    edit_config(&bundle, |c| {
+        c["linux"]["cgroupsPath"] = json!(format!("/{parent}/ctr"))
+    });
+    let output = run_bundle(dir.path(), &bundle, &unique_id("subtree"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(parent_dir.join("cgroup.subtree_control"))
+            .unwrap()
+            .trim(),
+        "",
+        "hoist switched on controllers in a cgroup it did not make"
+    );
+    // hoist made `ctr` in every hierarchy and removed it; the parents are the test's.
+    for dir in &made.dirs {
+        let _ = std::fs::remove_dir(dir.join("ctr"));
+    }
+}
+
+#[test]
+fn a_bind_mounted_dev_is_left_as_it_is() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let users_dev = dir.path().join("users-dev");
+    std::fs::create_dir(&users_dev).unwrap();
+    let made = Command::new("mknod")
+        .arg(users_dev.join("null"))
+        .args(["c", "1", "3"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let inode =
+        |path: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap());
+    let null_before = inode(&users_dev.join("null"));
+    edit_config(&bundle, |c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.retain(|m| {
+            m["destination"] != "/dev" && !m["destination"].as_str().unwrap().starts_with("/dev/")
+        });
+        mounts.push(json!({
+            "destination": "/dev", "type": "bind",
+            "source": users_dev, "options": ["rbind", "rw"]
+        }));
+    });
+    set_args(&bundle, &["sh", "-c", "ls /dev"]);
+    let output = run_bundle(dir.path(), &bundle, &unique_id("bind-dev"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let names: Vec<String> = std::fs::read_dir(&users_dev)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["null"], "nodes were made in the user's /dev");
+    assert_eq!(
+        inode(&users_dev.join("null")),
+        null_before,
+        "the user's /dev/null was replaced"
+    );
+}
+
+#[test]
+fn supplementary_groups_are_emptied_in_a_user_namespace() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    // An identity map keeps the rootfs's owners as they are; the runtime runs with a
+    // supplementary group the container must not keep.
+    edit_config(&bundle, |c| {
+        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.push(json!({ "type": "user" }));
+        let identity = json!([{ "containerID": 0, "hostID": 0, "size": 65536 }]);
+        c["linux"]["uidMappings"] = identity.clone();
+        c["linux"]["gidMappings"] = identity;
+    });
+    set_args(&bundle, &["sh", "-c", "grep Groups /proc/self/status"]);
+    let id = unique_id("groups");
+    let output = run(Command::new("setpriv")
+        .args(["--groups=4242", "--"])
+        .arg(hoist_e2e::hoist_bin())
+        .env("HOIST_ROOT", dir.path().join("hoist-root"))
+        .arg("--root")
+        .arg(dir.path().join("run"))
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output).split_whitespace().collect::<Vec<_>>(),
+        ["Groups:"],
+        "the container kept the runtime's groups"
+    );
+}
+
+#[test]
+fn a_container_name_cannot_be_a_path_and_its_log_is_the_owners_only() {
+    let Some((env, dir, _bundle)) = busybox_bundle() else {
+        return;
+    };
+    let image = format!("oci:{}:busybox-latest", env.fixtures.display());
+    let store = dir.path().join("hoist-root");
+    let escaped = run(hoist(dir.path()).args([
+        "run",
+        "--rm",
+        "--network=none",
+        "--name",
+        "../escaped",
+        &image,
+        "true",
+    ]));
+    assert_eq!(escaped.status.code(), Some(125), "{}", stderr(&escaped));
+    assert!(
+        stderr(&escaped).contains("\"../escaped\""),
+        "{}",
+        stderr(&escaped)
+    );
+    assert!(
+        !store.join("escaped").exists(),
+        "a container directory outside containers/"
+    );
+    for verb in [&["logs"][..], &["rm", "-f"][..], &["stop"][..]] {
+        let output = run(hoist(dir.path()).args(verb).arg("../images"));
+        assert!(
+            stderr(&output).contains("not a valid container name"),
+            "{verb:?}: {}",
+            stderr(&output)
+        );
+    }
+
+    let name = unique_id("logged");
+    let (status, err) = hoist_e2e::run_detached(
+        hoist(dir.path()).args([
+            "run",
+            "-d",
+            "--network=none",
+            "--name",
+            &name,
+            &image,
+            "true",
+        ]),
+        dir.path(),
+    );
+    assert!(status.success(), "{err}");
+    let log = store.join("containers").join(&name).join("ctr.log");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&log).unwrap().permissions());
+    let _ = run(hoist(dir.path()).args(["rm", "-f", &name]));
+    assert_eq!(mode & 0o777, 0o600, "ctr.log is readable by others");
+}
