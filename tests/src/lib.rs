@@ -5,6 +5,7 @@ pub mod fault_proxy;
 pub mod hostile_registry;
 pub mod image;
 pub mod registry_process;
+pub mod tls_redirector;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

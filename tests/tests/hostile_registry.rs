@@ -5,6 +5,7 @@
 
 use base64::Engine;
 use hoist_e2e::fault_proxy::{Fault, FaultProxy, Rule, Seen};
+use hoist_e2e::tls_redirector::TlsRedirector;
 use hoist_e2e::{env, hoist, run, scratch, stderr, unique_id};
 
 fn basic(creds: &str) -> String {
@@ -198,4 +199,34 @@ fn copy_has_no_flag_that_serves_both_registries() {
             "{flag}: {message}"
         );
     }
+}
+
+/// A registry spoken to over HTTPS redirects to plain HTTP: what was asked for over TLS must
+/// not be fetched in the clear, where anyone on the path reads or changes it.
+#[test]
+fn a_redirect_from_https_to_plain_http_is_refused() {
+    let Some(_env) = env() else { return };
+    let plain = FaultProxy::answering("127.0.0.2", 200, &[]);
+    let registry = TlsRedirector::start(&format!("http://{}", plain.address));
+    let dir = scratch();
+    let output = run(hoist(dir.path())
+        .args(["pull", "--quiet", "--retry-times", "0", "--cert-dir"])
+        .arg(&registry.cert_dir)
+        .arg(format!("{}/busybox:latest", registry.address))
+        .arg("--dest")
+        .arg(format!(
+            "oci:{}:latest",
+            dir.path().join("layout").display()
+        )));
+    assert_eq!(output.status.code(), Some(125), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("from HTTPS to plain HTTP"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        plain.seen().is_empty(),
+        "the plain-HTTP target was asked: {:?}",
+        plain.seen()
+    );
 }

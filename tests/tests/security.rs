@@ -433,3 +433,105 @@ fn a_container_name_cannot_be_a_path_and_its_log_is_the_owners_only() {
     let _ = run(hoist(dir.path()).args(["rm", "-f", &name]));
     assert_eq!(mode & 0o777, 0o600, "ctr.log is readable by others");
 }
+
+/// What a `hoist run IMAGE` container's process sees of its own confinement: its bounding
+/// capabilities, its seccomp mode, no_new_privileges, what `swapoff` of a missing file meets
+/// (seccomp profiles refuse swapoff whatever the capabilities; unfiltered, the kernel answers
+/// that the file is missing), whether /proc/timer_list is masked, and whether it got the
+/// host's /dev/kmsg.
+fn confinement(options: &[&str]) -> Vec<String> {
+    let Some((env, dir, _bundle)) = busybox_bundle() else {
+        return Vec::new();
+    };
+    let image = format!("oci:{}:busybox-latest", env.fixtures.display());
+    let script = "grep -E '^(CapBnd|Seccomp|NoNewPrivs):' /proc/self/status; \
+                  echo swapoff=$(swapoff /nonexistent 2>&1 | sed 's/.*: //'); \
+                  echo timer_list=$(stat -c %F /proc/timer_list); \
+                  test -e /dev/kmsg && echo kmsg=yes || echo kmsg=no";
+    let output = run(hoist(dir.path())
+        .args(["run", "--rm", "--network=none"])
+        .args(options)
+        .args([&image, "sh", "-c", script]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The test's own bounding set: what root on this host has (this machine's root lacks
+/// CAP_SYS_RESOURCE, for one).
+fn own_bounding_set() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn run_image_has_podmans_capabilities_and_seccomp_profile_by_default() {
+    let seen = confinement(&[]);
+    if seen.is_empty() {
+        return;
+    }
+    assert_eq!(
+        seen,
+        [
+            "CapBnd: 00000000800405fb",
+            "NoNewPrivs: 0",
+            "Seccomp: 2",
+            "swapoff=Operation not permitted",
+            "timer_list=character special file",
+            "kmsg=no",
+        ],
+        "podman's eleven capabilities, a seccomp filter, masked kernel files"
+    );
+    // Not the capability: with CAP_SYS_ADMIN the filter still refuses swapoff.
+    let with_admin = confinement(&["--cap-add", "SYS_ADMIN"]);
+    assert!(
+        with_admin.contains(&"swapoff=Operation not permitted".to_string()),
+        "{with_admin:?}"
+    );
+}
+
+#[test]
+fn security_opts_and_privileged_change_the_defaults_as_podman_does() {
+    let unconfined = confinement(&[
+        "--security-opt",
+        "seccomp=unconfined",
+        "--cap-add",
+        "SYS_ADMIN",
+    ]);
+    if unconfined.is_empty() {
+        return;
+    }
+    assert!(
+        unconfined.contains(&"Seccomp: 0".to_string()),
+        "{unconfined:?}"
+    );
+    assert!(
+        unconfined.contains(&"swapoff=No such file or directory".to_string()),
+        "{unconfined:?}"
+    );
+
+    let nnp = confinement(&["--security-opt", "no-new-privileges", "--cap-drop", "ALL"]);
+    assert!(nnp.contains(&"NoNewPrivs: 1".to_string()), "{nnp:?}");
+    assert!(
+        nnp.contains(&"CapBnd: 0000000000000000".to_string()),
+        "{nnp:?}"
+    );
+
+    let privileged = confinement(&["--privileged"]);
+    for expected in [
+        format!("CapBnd: {}", own_bounding_set()),
+        "Seccomp: 0".into(),
+        "swapoff=No such file or directory".into(),
+        "timer_list=regular empty file".into(),
+        "kmsg=yes".into(),
+    ] {
+        assert!(privileged.contains(&expected), "{expected}: {privileged:?}");
+    }
+}

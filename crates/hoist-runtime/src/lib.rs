@@ -16,6 +16,7 @@ mod hooks;
 mod init;
 mod ops;
 mod seccomp;
+pub mod seccomp_profile;
 mod signal;
 mod spawn;
 mod spec;

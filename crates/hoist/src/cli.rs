@@ -702,9 +702,22 @@ pub struct ContainerArgs {
     #[arg(long, value_name = "CAP")]
     pub cap_add: Vec<String>,
 
-    /// podman shape: drop a capability (e.g. CHOWN, or ALL)
+    /// podman shape: drop a capability (e.g. CHOWN, or ALL) [default: podman's eleven:
+    /// CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP,
+    /// SETUID, SYS_CHROOT]
     #[arg(long, value_name = "CAP")]
     pub cap_drop: Vec<String>,
+
+    /// podman shape: give the container what root on the host has: every capability, no
+    /// seccomp filter, the host's devices, no masked or read-only kernel paths
+    #[arg(long)]
+    pub privileged: bool,
+
+    /// podman shape: seccomp=unconfined|FILE (default: containers.conf's seccomp_profile, else
+    /// /usr/share/containers/seccomp.json, else hoist's own), no-new-privileges,
+    /// label=disable, apparmor=unconfined|PROFILE
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
 
     /// podman shape: the network: bridge (an address on the hoist0 bridge; subnet from
     /// $HOIST_BRIDGE_SUBNET, default 10.89.0.0/24), none (only lo), host (the host's), or

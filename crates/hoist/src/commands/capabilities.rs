@@ -1,5 +1,5 @@
-//! Every capability Linux has (to CAP_CHECKPOINT_RESTORE), in bit order: for `features` and
-//! `--cap-add ALL`.
+//! Every capability Linux has (to CAP_CHECKPOINT_RESTORE), in bit order: for `features`, and for
+//! `--cap-add ALL` and `--privileged` (those of hoist's own bounding set).
 
 pub const NAMES: &[&str] = &[
     "CAP_CHOWN",
@@ -44,10 +44,3 @@ pub const NAMES: &[&str] = &[
     "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
 ];
-
-pub fn all() -> Vec<oci_spec::runtime::Capability> {
-    NAMES
-        .iter()
-        .filter_map(|name| serde_json::from_value(serde_json::json!(name)).ok())
-        .collect()
-}

@@ -11,6 +11,7 @@ mod run;
 mod run_spec;
 mod runtime;
 mod save;
+mod security_opts;
 mod unpack;
 
 use crate::cli::{Cli, Command};

@@ -27,8 +27,10 @@ pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
         || !podman_only.env.is_empty()
         || podman_only.name.is_some()
         || !podman_only.volume.is_empty()
+        || podman_only.privileged
+        || !podman_only.security_opt.is_empty()
     {
-        bail!("--rm, --env, --name and --volume are for `hoist run IMAGE`; with --bundle, edit the bundle's config.json instead");
+        bail!("--rm, --env, --name, --volume, --privileged and --security-opt are for `hoist run IMAGE`; with --bundle, edit the bundle's config.json instead");
     }
     let options = CreateOptions {
         bundle: args.bundle.clone().expect("dispatched on --bundle"),

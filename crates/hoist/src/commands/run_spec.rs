@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use hoist_oci::ImageConfiguration;
-use oci_spec::runtime::{Capability, LinuxNamespaceType, LinuxPids, Mount, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxPids, Mount, Spec};
 
 use crate::cli::ContainerArgs;
 
@@ -43,22 +43,6 @@ pub fn apply(spec: &mut Spec, args: &ContainerArgs, context: &RunContext) -> any
         );
     }
     process.set_terminal(Some(args.tty));
-    if !args.cap_add.is_empty() || !args.cap_drop.is_empty() {
-        let mut caps = process.capabilities().clone().unwrap_or_default();
-        let mut bounding = caps.bounding().clone().unwrap_or_default();
-        apply_capabilities(&mut bounding, &args.cap_add, &args.cap_drop)?;
-        // No set may hold what the bounding set lost.
-        let within = |set: &Option<oci_spec::runtime::Capabilities>| {
-            set.clone()
-                .map(|s| s.intersection(&bounding).copied().collect())
-        };
-        caps.set_inheritable(within(caps.inheritable()));
-        caps.set_ambient(within(caps.ambient()));
-        caps.set_effective(Some(bounding.clone()));
-        caps.set_permitted(Some(bounding.clone()));
-        caps.set_bounding(Some(bounding));
-        process.set_capabilities(Some(caps));
-    }
     spec.set_process(Some(process));
 
     spec.set_hostname(Some(
@@ -143,7 +127,7 @@ pub fn apply(spec: &mut Spec, args: &ContainerArgs, context: &RunContext) -> any
     }
     linux.set_namespaces(Some(namespaces));
     spec.set_linux(Some(linux));
-    Ok(())
+    super::security_opts::apply(spec, args)
 }
 
 /// podman's rule: `--entrypoint` replaces the image's entrypoint and drops its Cmd; a command
@@ -231,38 +215,6 @@ fn bind_mount(volume: &str) -> anyhow::Result<Mount> {
     mount.set_source(Some(source));
     mount.set_options(Some(mount_options));
     Ok(mount)
-}
-
-fn apply_capabilities(
-    set: &mut oci_spec::runtime::Capabilities,
-    add: &[String],
-    drop: &[String],
-) -> anyhow::Result<()> {
-    let parse = |name: &str| -> anyhow::Result<Capability> {
-        let upper = name.to_ascii_uppercase();
-        let full = if upper.starts_with("CAP_") {
-            upper
-        } else {
-            format!("CAP_{upper}")
-        };
-        serde_json::from_value(serde_json::Value::String(full.clone()))
-            .with_context(|| format!("{name:?} is not a capability"))
-    };
-    for name in drop {
-        if name.eq_ignore_ascii_case("all") {
-            set.clear();
-        } else {
-            set.remove(&parse(name)?);
-        }
-    }
-    for name in add {
-        if name.eq_ignore_ascii_case("all") {
-            set.extend(super::capabilities::all());
-        } else {
-            set.insert(parse(name)?);
-        }
-    }
-    Ok(())
 }
 
 fn size(text: &str, flag: &str) -> anyhow::Result<i64> {
