@@ -535,3 +535,77 @@ fn security_opts_and_privileged_change_the_defaults_as_podman_does() {
         assert!(privileged.contains(&expected), "{expected}: {privileged:?}");
     }
 }
+
+/// Adds a bind mount of `source` on `destination` to the config.
+fn add_bind(bundle: &Path, source: &Path, destination: &str) {
+    edit_config(bundle, |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": destination, "type": "bind",
+            "source": source, "options": ["bind", "rw"]
+        }));
+    });
+}
+
+#[test]
+fn a_mount_into_proc_is_refused_even_through_a_symlink_in_the_image() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    // What a host file bind-mounted over a /proc file the runtime writes to would receive.
+    let decoy = dir.path().join("decoy");
+    std::fs::write(&decoy, "decoy\n").unwrap();
+    set_args(&bundle, &["cat", "/proc/uptime"]);
+    let original = std::fs::read(bundle.join("config.json")).unwrap();
+
+    add_bind(&bundle, &decoy, "/proc/self/oom_score_adj");
+    edit_config(&bundle, |c| c["process"]["oomScoreAdj"] = json!(0));
+    let output = run_bundle(dir.path(), &bundle, &unique_id("proc-mount"));
+    assert_refused(&output, "inside /proc");
+    assert_eq!(
+        std::fs::read_to_string(&decoy).unwrap(),
+        "decoy\n",
+        "the runtime's write to /proc went to a file of the host's"
+    );
+
+    std::fs::write(bundle.join("config.json"), &original).unwrap();
+    std::os::unix::fs::symlink("/proc/sys", bundle.join("rootfs/evil")).unwrap();
+    add_bind(&bundle, &decoy, "/evil/kernel/core_pattern");
+    let output = run_bundle(dir.path(), &bundle, &unique_id("proc-symlink"));
+    assert_refused(&output, "inside /proc");
+    assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "decoy\n");
+
+    // What lxcfs does is still allowed.
+    std::fs::write(bundle.join("config.json"), &original).unwrap();
+    add_bind(&bundle, &decoy, "/proc/uptime");
+    let output = run_bundle(dir.path(), &bundle, &unique_id("lxcfs-like"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "decoy\n");
+}
+
+#[test]
+fn a_sysctl_is_written_only_to_the_kernels_procfs() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    // No procfs at /proc: what is there is the image's, a plain file standing for a sysctl.
+    edit_config(&bundle, |c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["type"] != "proc");
+        c["linux"]["maskedPaths"] = json!([]);
+        c["linux"]["readonlyPaths"] = json!([]);
+        c["linux"]["sysctl"] = json!({ "kernel.shmmni": "1234" });
+    });
+    let fake = bundle.join("rootfs/proc/sys/kernel");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(fake.join("shmmni"), "4096\n").unwrap();
+    set_args(&bundle, &["true"]);
+    let output = run_bundle(dir.path(), &bundle, &unique_id("fake-proc"));
+    assert_refused(&output, "kernel.shmmni");
+    assert_eq!(
+        std::fs::read_to_string(fake.join("shmmni")).unwrap(),
+        "4096\n",
+        "the sysctl went into a file that is not the kernel's"
+    );
+}

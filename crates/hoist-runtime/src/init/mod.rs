@@ -7,6 +7,7 @@ mod dev;
 pub(crate) mod exec;
 mod mount_options;
 mod process;
+mod procfs;
 mod rootfs;
 
 use std::io::Write;

@@ -76,10 +76,7 @@ fn rlimit_resource(typ: PosixRlimitType) -> (libc::__rlimit_resource_t, &'static
 
 pub(crate) fn set_oom_score_adj(value: Option<i32>) -> Result<()> {
     if let Some(value) = value {
-        std::fs::write("/proc/self/oom_score_adj", value.to_string()).map_err(Error::io(
-            "setting oom_score_adj through",
-            "/proc/self/oom_score_adj",
-        ))?;
+        super::procfs::write("/proc/self/oom_score_adj", value.to_string().as_bytes())?;
     }
     Ok(())
 }
@@ -354,7 +351,7 @@ pub(crate) fn set_exec_labels(process: &Process) -> Result<()> {
         } else {
             "/proc/self/attr/exec"
         };
-        std::fs::write(attr, format!("exec {profile}"))
+        super::procfs::write(attr, format!("exec {profile}").as_bytes())
             .map_err(|e| Error::Init(format!("setting AppArmor profile {profile:?}: {e}")))?;
     }
     if let Some(label) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
@@ -363,7 +360,7 @@ pub(crate) fn set_exec_labels(process: &Process) -> Result<()> {
                 "the config asks for SELinux label {label:?}, but this host has no SELinux; remove process.selinuxLabel"
             )));
         }
-        std::fs::write("/proc/self/attr/exec", label)
+        super::procfs::write("/proc/self/attr/exec", label.as_bytes())
             .map_err(|e| Error::Init(format!("setting SELinux label {label:?}: {e}")))?;
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! The container's mount namespace: the rootfs as a mount, the config's mounts placed inside it
 //! by fd, `/dev`, `pivot_root`, and the masked and read-only paths.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use hoist_fs::{split_parent, Root};
@@ -10,8 +10,8 @@ use nix::sys::statvfs::{statvfs, FsFlags};
 use oci_spec::runtime::Mount;
 use rustix::fs::{self as rfs, FileType, Mode, OFlags};
 
-use super::dev;
 use super::mount_options::{self, MountOptions};
+use super::{dev, procfs};
 use crate::spec::Bundle;
 use crate::{Error, Result};
 
@@ -143,6 +143,7 @@ fn mount_one(
             create_file(root, dest)
         }
         .map_err(Error::io("creating the mount point", dest))?;
+        procfs::check_mount_target(target.as_fd(), &in_rootfs(bundle, &target), dest)?;
         let mut flags = MsFlags::MS_BIND;
         if options.recursive {
             flags |= MsFlags::MS_REC;
@@ -178,6 +179,7 @@ fn mount_one(
         root.create_dir_all(dest, 0o755)
     }
     .map_err(Error::io("creating the mount point", dest))?;
+    procfs::check_mount_target(target.as_fd(), &in_rootfs(bundle, &target), dest)?;
 
     if matches!(typ, "cgroup" | "cgroup2") && !host_is_unified() {
         return mount_cgroup_v1(root, dest, &target, &options, own_cgroup_ns, in_user_ns);
@@ -483,6 +485,15 @@ fn create_file(root: &Root, dest: &Path) -> std::io::Result<OwnedFd> {
 
 /// The magic-link path of an fd: mounting on it mounts on exactly the inode the fd holds, with
 /// no second path lookup that a swapped symlink could redirect.
+/// Where an fd opened inside the rootfs is, as the container will see it (`/` its root).
+fn in_rootfs(bundle: &Bundle, fd: &OwnedFd) -> PathBuf {
+    let host = std::fs::read_link(fd_path(fd)).unwrap_or_default();
+    match host.strip_prefix(&bundle.rootfs) {
+        Ok(inside) => Path::new("/").join(inside),
+        Err(_) => host,
+    }
+}
+
 pub(crate) fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
@@ -514,7 +525,7 @@ fn write_sysctl(key: &str, value: &str) -> Result<()> {
             "sysctl {key:?} is not a sysctl name"
         )));
     }
-    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-    std::fs::write(&path, value)
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    procfs::write(&path, value.as_bytes())
         .map_err(|e| Error::Init(format!("setting sysctl {key}={value}: {e}")))
 }
