@@ -609,3 +609,113 @@ fn a_sysctl_is_written_only_to_the_kernels_procfs() {
         "the sysctl went into a file that is not the kernel's"
     );
 }
+
+/// Echoes every line back, a thread a connection, until the test ends.
+fn echo_server() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let _ = std::io::copy(&mut reader, &mut &stream);
+            });
+        }
+    });
+    address
+}
+
+/// Sends a line through `address` and reads it back, or says why not within a few seconds.
+fn round_trip(address: &str, line: &str) -> Result<std::net::TcpStream, String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(line.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut back = vec![0u8; line.len()];
+    stream.read_exact(&mut back).map_err(|e| e.to_string())?;
+    (back == line.as_bytes())
+        .then_some(stream)
+        .ok_or_else(|| "a different answer".to_string())
+}
+
+#[test]
+fn the_port_proxy_keeps_serving_when_it_cannot_start_a_thread() {
+    let Some((_env, _dir, _bundle)) = busybox_bundle() else {
+        return;
+    };
+    let pids = Path::new("/sys/fs/cgroup/pids");
+    if !pids.is_dir() {
+        eprintln!("skipped: no v1 pids hierarchy to hold the proxy to few threads");
+        return;
+    }
+    let echo = echo_server();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut proxy = Command::new(hoist_e2e::hoist_bin())
+        .args(["port-proxy", "127.0.0.1"])
+        .arg(format!("127.0.0.1:{port}:{}", echo.port()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cgroup = OwnCgroupDir::new(pids.join(unique_id("hoist-proxy")));
+    std::fs::write(cgroup.0.join("cgroup.procs"), proxy.id().to_string()).unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(proxy.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    // The proxy's own threads, and one connection's two: no more.
+    let current = cgroup.0.join("pids.current");
+    let idle = std::fs::read_to_string(&current)
+        .unwrap()
+        .trim()
+        .to_string();
+    let limit = idle.parse::<u32>().unwrap() + 2;
+    std::fs::write(cgroup.0.join("pids.max"), limit.to_string()).unwrap();
+    let address = format!("127.0.0.1:{port}");
+
+    let first = round_trip(&address, "one\n").expect("the first connection is forwarded");
+    // No thread to be had for a second one at once: it is closed, and only it.
+    assert!(round_trip(&address, "two\n").is_err());
+    drop(first);
+    let settled = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(&current).unwrap().trim() != idle {
+        assert!(
+            std::time::Instant::now() < settled,
+            "the proxy's threads did not end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let third = round_trip(&address, "three\n");
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    assert!(third.is_ok(), "the proxy stopped forwarding: {third:?}");
+}
+
+/// One cgroup directory the test made, removed (once empty) when dropped.
+struct OwnCgroupDir(PathBuf);
+
+impl OwnCgroupDir {
+    fn new(path: PathBuf) -> OwnCgroupDir {
+        std::fs::create_dir(&path).unwrap();
+        OwnCgroupDir(path)
+    }
+}
+
+impl Drop for OwnCgroupDir {
+    fn drop(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::remove_dir(&self.0).is_err() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
