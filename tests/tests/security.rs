@@ -719,3 +719,37 @@ impl Drop for OwnCgroupDir {
         }
     }
 }
+
+#[test]
+fn a_foreground_terminal_is_a_pty_of_the_containers_own_not_the_callers() {
+    let Some((env, dir, _bundle)) = busybox_bundle() else {
+        return;
+    };
+    // The caller's terminal (script(1)'s pty) must not be the container's: a process holding
+    // it could push input into the caller's shell (TIOCSTI). The container's stdin must be a
+    // terminal of its own /dev/pts.
+    let probe = r#"[ "$(stat -L -c %d /proc/self/fd/0)" = "$(stat -c %d /dev/pts)" ] && echo own-terminal || echo callers-terminal"#;
+    let inner = format!(
+        "exec {hoist} --root {run} run -it --rm --network none oci:{fixtures}:busybox-latest sh -c '{probe}'",
+        hoist = hoist_e2e::hoist_bin().display(),
+        run = dir.path().join("run").display(),
+        fixtures = env.fixtures.display(),
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &inner, "/dev/null"])
+        .env("SHELL", "/bin/sh")
+        .env("HOIST_ROOT", dir.path().join("hoist-root"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1), from util-linux");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains("own-terminal") && !out.contains("callers-terminal"),
+        "{out}"
+    );
+}

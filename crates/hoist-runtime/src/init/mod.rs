@@ -42,10 +42,8 @@ pub(crate) struct InitOptions {
     pub new_time_ns: Option<Vec<(String, i64, u32)>>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
-    /// A foreground run with `terminal: true` and no console socket: the caller's terminal on
-    /// stdin becomes the container's controlling terminal.
-    pub adopt_terminal: bool,
-    /// The engine's console socket, connected by the parent: the init sends it a new pty.
+    /// The engine's console socket (or the runtime's own, for a foreground run it relays),
+    /// connected by the parent: the init sends it a new pty.
     pub console_socket: Option<OwnedFd>,
 }
 
@@ -142,9 +140,6 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
         enter_time_namespace(offsets)?;
     }
     nix::unistd::setsid().map_err(Error::sys("starting a new session"))?;
-    if options.adopt_terminal {
-        process::adopt_stdin_terminal();
-    }
 
     let hooks = bundle.spec.hooks().clone().unwrap_or_default();
     rootfs::prepare(

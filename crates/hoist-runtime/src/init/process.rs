@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::ffi::CString;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -319,16 +318,6 @@ pub(crate) fn exec(program: &Path, process: &Process) -> Error {
             Ok(never) => match never {},
         },
         Err(e) => e,
-    }
-}
-
-/// Makes the terminal on stdin this session's controlling terminal (foreground runs with a
-/// terminal and no console socket).
-pub(crate) fn adopt_stdin_terminal() {
-    let stdin = std::io::stdin();
-    if rustix::termios::isatty(&stdin) {
-        // SAFETY: ioctl on fd 0 with an integer argument.
-        unsafe { libc::ioctl(stdin.as_raw_fd(), libc::TIOCSCTTY, 0) };
     }
 }
 

@@ -37,14 +37,17 @@ impl Runtime {
     /// Creates the container: its init exists in its namespaces with the rootfs in place, and
     /// waits for `start`. Returns once that is so; the init is left to whoever reaps it.
     pub fn create(&self, id: &str, options: &CreateOptions) -> Result<ContainerState> {
-        self.create_init(id, options, false)
+        self.create_init(id, options, false, None)
     }
 
+    /// `relay_console`: for a foreground run without a console socket, the runtime's own end of
+    /// one, which the init sends its terminal to when the process has one.
     pub(crate) fn create_init(
         &self,
         id: &str,
         options: &CreateOptions,
         foreground: bool,
+        relay_console: Option<OwnedFd>,
     ) -> Result<ContainerState> {
         validate_id(id)?;
         let bundle = Bundle::load(&options.bundle)?;
@@ -97,12 +100,13 @@ impl Runtime {
         }
         let (parent_end, init_end) = channel::pair()?;
         // Connected here, on the host, before the init's view of the file system changes.
-        let console_socket = match &options.console_socket {
-            Some(path) => Some(OwnedFd::from(
+        let console_socket = match (&options.console_socket, relay_console) {
+            (Some(path), _) => Some(OwnedFd::from(
                 std::os::unix::net::UnixStream::connect(path)
                     .map_err(Error::io("connecting to the console socket", path))?,
             )),
-            None => None,
+            (None, relayed) if terminal && foreground => relayed,
+            (None, _) => None,
         };
 
         let unified_dir = cgroup.unified_dir().and_then(|dir| {
@@ -143,7 +147,6 @@ impl Runtime {
                         new_time_ns: namespaces.new_time.clone(),
                         preserve_fds: options.preserve_fds,
                         no_pivot: options.no_pivot,
-                        adopt_terminal: terminal && foreground && console_socket.is_none(),
                         console_socket,
                     },
                     init_end,

@@ -235,7 +235,7 @@ impl Runtime {
             if options.detach {
                 return Ok(None);
             }
-            let code = forward_signals_until_exit(Pid::from_raw(pid))?;
+            let code = forward_signals_until_exit(Pid::from_raw(pid), None)?;
             Ok(Some(Exited {
                 code,
                 oom_killed: state.cgroup.oom_kills() > 0,

@@ -10,4 +10,5 @@ pub mod ps;
 pub mod run;
 pub mod start;
 pub mod state;
+mod terminal;
 pub mod update;

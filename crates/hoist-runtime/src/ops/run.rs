@@ -1,9 +1,12 @@
+use std::os::fd::OwnedFd;
+
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::ops::create::CreateOptions;
 use crate::ops::delete::DeleteOptions;
+use crate::ops::terminal;
 use crate::{Error, Result, Runtime};
 
 /// How a foreground container ended.
@@ -41,21 +44,37 @@ impl Runtime {
     }
 
     fn run_blocked(&self, id: &str, options: &CreateOptions) -> Result<Exited> {
-        let state = self.create_init(id, options, true)?;
+        // Without an engine's console socket, a terminal is the runtime's to relay.
+        let (relay_end, init_end) = match &options.console_socket {
+            None => std::os::unix::net::UnixStream::pair()
+                .map(|(ours, theirs)| (Some(ours), Some(OwnedFd::from(theirs))))
+                .map_err(Error::io("making a socket pair for the terminal", "/"))?,
+            Some(_) => (None, None),
+        };
+        let state = self.create_init(id, options, true, init_end)?;
+        let relay = relay_end
+            .as_ref()
+            .and_then(terminal::received_master)
+            .map(terminal::Relay::start);
         let pid = Pid::from_raw(state.pid);
         if let Err(e) = self.start(id) {
             let _ = self.delete(id, DeleteOptions { force: true });
             let _ = waitpid(pid, None);
             return Err(e);
         }
-        let code = forward_signals_until_exit(pid)?;
+        let code = forward_signals_until_exit(pid, relay.as_ref())?;
+        if let Some(relay) = relay {
+            relay.finish();
+        }
         let oom_killed = state.cgroup.oom_kills() > 0;
         self.delete(id, DeleteOptions { force: true })?;
         Ok(Exited { code, oom_killed })
     }
 }
 
-pub(crate) fn forward_signals_until_exit(pid: Pid) -> Result<i32> {
+/// Passes signals on to the container until it exits; with a terminal relay, a change of the
+/// caller's window size goes to the container's terminal instead.
+pub(crate) fn forward_signals_until_exit(pid: Pid, relay: Option<&terminal::Relay>) -> Result<i32> {
     let all = SigSet::all();
     loop {
         if let Some(code) = exit_code(waitpid(pid, Some(WaitPidFlag::WNOHANG)))? {
@@ -66,6 +85,7 @@ pub(crate) fn forward_signals_until_exit(pid: Pid) -> Result<i32> {
             Signal::SIGCHLD => {}
             // Terminal stop requests are for this foreground process group, not the container.
             Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU => {}
+            Signal::SIGWINCH if relay.is_some() => relay.iter().for_each(|r| r.resize()),
             other => {
                 let _ = kill(pid, other);
             }
