@@ -753,3 +753,38 @@ fn a_foreground_terminal_is_a_pty_of_the_containers_own_not_the_callers() {
         "{out}"
     );
 }
+
+#[test]
+fn a_bind_mounts_flags_land_on_that_mount_not_on_what_a_second_lookup_finds() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    // The destination is resolved before the mount; resolved again after it, the same path
+    // goes through the new mount, where `s` is the source's symlink and `..` climbs out of it
+    // to the container's root. Flags applied by that second lookup make the root read-only and
+    // leave the bind writable.
+    std::fs::create_dir_all(bundle.join("rootfs/d/s")).unwrap();
+    let source = dir.path().join("source");
+    std::fs::create_dir(&source).unwrap();
+    std::os::unix::fs::symlink("/etc", source.join("s")).unwrap();
+    edit_config(&bundle, |c| {
+        c["root"]["readonly"] = json!(false);
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/d/s/..", "type": "bind",
+            "source": source, "options": ["bind", "ro"]
+        }));
+    });
+    set_args(
+        &bundle,
+        &[
+            "sh",
+            "-c",
+            "touch /d/written 2>/dev/null && echo bind-writable || echo bind-read-only; \
+             touch /written 2>/dev/null && echo root-writable || echo root-read-only",
+        ],
+    );
+    let output = run_bundle(dir.path(), &bundle, &unique_id("second-lookup"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "bind-read-only\nroot-writable\n");
+    assert!(!source.join("written").exists());
+}

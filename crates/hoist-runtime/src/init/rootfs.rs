@@ -144,27 +144,34 @@ fn mount_one(
         }
         .map_err(Error::io("creating the mount point", dest))?;
         procfs::check_mount_target(target.as_fd(), &in_rootfs(bundle, &target), dest)?;
-        let mut flags = MsFlags::MS_BIND;
-        if options.recursive {
-            flags |= MsFlags::MS_REC;
-        }
-        mount(
-            Some(&source),
-            &fd_path(&target),
-            None::<&str>,
-            flags,
-            None::<&str>,
-        )
-        .map_err(Error::sys(what("bind-mounting")))?;
-        // Flags on a bind mount only take effect by a remount of the new mount, which a fresh
-        // lookup (crossing into it) reaches.
-        let mounted = root
-            .open_path(dest)
-            .map_err(Error::io("opening the mount", dest))?;
-        let remount_flags = options.flags & !MsFlags::MS_REMOUNT;
-        if !remount_flags.is_empty() {
-            remount(&fd_path(&mounted), remount_flags).map_err(Error::sys(what("remounting")))?;
-        }
+        let mounted = match bind_detached(&source, &target, &options) {
+            Ok(mounted) => mounted,
+            // A kernel before 5.12: bind, then remount the new mount found by a second lookup.
+            Err(nix::errno::Errno::ENOSYS) => {
+                let mut flags = MsFlags::MS_BIND;
+                if options.recursive {
+                    flags |= MsFlags::MS_REC;
+                }
+                mount(
+                    Some(&source),
+                    &fd_path(&target),
+                    None::<&str>,
+                    flags,
+                    None::<&str>,
+                )
+                .map_err(Error::sys(what("bind-mounting")))?;
+                let mounted = root
+                    .open_path(dest)
+                    .map_err(Error::io("opening the mount", dest))?;
+                let remount_flags = options.flags & !MsFlags::MS_REMOUNT;
+                if !remount_flags.is_empty() {
+                    remount(&fd_path(&mounted), remount_flags)
+                        .map_err(Error::sys(what("remounting")))?;
+                }
+                mounted
+            }
+            Err(e) => return Err(Error::sys(what("bind-mounting"))(e)),
+        };
         set_propagation(&mounted, &options).map_err(Error::sys(what("setting propagation of")))?;
         return Ok(());
     }
@@ -356,6 +363,101 @@ fn set_propagation(target: &OwnedFd, options: &MountOptions) -> nix::Result<()> 
     )
 }
 
+/// `struct mount_attr` of mount_setattr(2) (libc has no binding for it).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// A bind mount of `source` on `target`, made detached (open_tree), given its flags while
+/// detached (mount_setattr), then attached (move_mount): the flags land on this very mount,
+/// never on whatever a second lookup of the destination would find there (the race of runc's
+/// CVE-2025-52565). Flags are only added, as a remount keeping the present ones did: in a user
+/// namespace, flags inherited from the host are locked. Returns the attached mount.
+fn bind_detached(source: &Path, target: &OwnedFd, options: &MountOptions) -> nix::Result<OwnedFd> {
+    use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
+    let errno = |e: rustix::io::Errno| nix::errno::Errno::from_raw(e.raw_os_error());
+    let mut tree_flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    if options.recursive {
+        tree_flags |= OpenTreeFlags::AT_RECURSIVE;
+    }
+    let tree = open_tree(rfs::CWD, source, tree_flags).map_err(errno)?;
+    let (attr_set, attr_clr) = mount_attributes(options.flags);
+    if attr_set != 0 || attr_clr != 0 {
+        let attr = MountAttr {
+            attr_set,
+            attr_clr,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        // SAFETY: a valid fd, an empty C string, and a mount_attr of the size given.
+        let done = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                tree.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_EMPTY_PATH,
+                &attr as *const MountAttr,
+                std::mem::size_of::<MountAttr>(),
+            )
+        };
+        if done != 0 {
+            return Err(nix::errno::Errno::last());
+        }
+    }
+    move_mount(
+        &tree,
+        "",
+        target,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+    .map_err(errno)?;
+    Ok(tree)
+}
+
+/// mount(2) per-mount flags as mount_setattr's (`MOUNT_ATTR_*`): what to set and to clear.
+/// Superblock flags (sync, dirsync, mand) have no per-mount meaning and are left out, as a
+/// bind remount ignores them.
+fn mount_attributes(flags: MsFlags) -> (u64, u64) {
+    const RDONLY: u64 = 0x1;
+    const NOSUID: u64 = 0x2;
+    const NODEV: u64 = 0x4;
+    const NOEXEC: u64 = 0x8;
+    const ATIME_MASK: u64 = 0x70;
+    const NOATIME: u64 = 0x10;
+    const STRICTATIME: u64 = 0x20;
+    const NODIRATIME: u64 = 0x80;
+    let mut set = 0;
+    let mut clear = 0;
+    for (flag, attr) in [
+        (MsFlags::MS_RDONLY, RDONLY),
+        (MsFlags::MS_NOSUID, NOSUID),
+        (MsFlags::MS_NODEV, NODEV),
+        (MsFlags::MS_NOEXEC, NOEXEC),
+        (MsFlags::MS_NODIRATIME, NODIRATIME),
+    ] {
+        if flags.contains(flag) {
+            set |= attr;
+        }
+    }
+    // The access-time mode is one field: relatime is its zero.
+    for (flag, attr) in [
+        (MsFlags::MS_NOATIME, NOATIME),
+        (MsFlags::MS_STRICTATIME, STRICTATIME),
+        (MsFlags::MS_RELATIME, 0),
+    ] {
+        if flags.contains(flag) {
+            set |= attr;
+            clear |= ATIME_MASK;
+        }
+    }
+    (set, clear)
+}
+
 /// Remounts a bind mount with `flags` added, keeping the flags it has: in a user namespace,
 /// flags like nosuid inherited from the host are locked and a remount that drops them fails.
 fn remount(target: &Path, flags: MsFlags) -> nix::Result<()> {
@@ -528,4 +630,25 @@ fn write_sysctl(key: &str, value: &str) -> Result<()> {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     procfs::write(&path, value.as_bytes())
         .map_err(|e| Error::Init(format!("setting sysctl {key}={value}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_mount_flags_become_mount_attributes() {
+        assert_eq!(mount_attributes(MsFlags::empty()), (0, 0));
+        assert_eq!(
+            mount_attributes(MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV),
+            (0x7, 0)
+        );
+        assert_eq!(mount_attributes(MsFlags::MS_NOATIME), (0x10, 0x70));
+        assert_eq!(mount_attributes(MsFlags::MS_RELATIME), (0, 0x70));
+        assert_eq!(
+            mount_attributes(MsFlags::MS_SYNCHRONOUS | MsFlags::MS_NOEXEC),
+            (0x8, 0),
+            "superblock flags have no per-mount attribute"
+        );
+    }
 }
