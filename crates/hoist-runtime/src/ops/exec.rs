@@ -133,6 +133,11 @@ impl Runtime {
             .map_err(Error::sys("forking the exec helper"))?
         {
             Forked::Child => {
+                // Non-dumpable from birth, and so is the process it clones into the container:
+                // no /proc/PID/exe of the host's binary for the container to open, at any
+                // moment (the exec'd process also says so again first thing).
+                // SAFETY: prctl with integer arguments only.
+                unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
                 drop(parent_end);
                 // The helper moves itself into the v1 directories (cheaply: see
                 // Cgroup::attach_current_thread_v1) and clones the process straight into the
