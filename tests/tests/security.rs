@@ -788,3 +788,43 @@ fn a_bind_mounts_flags_land_on_that_mount_not_on_what_a_second_lookup_finds() {
     assert_eq!(stdout(&output), "bind-read-only\nroot-writable\n");
     assert!(!source.join("written").exists());
 }
+
+#[test]
+fn a_compiled_seccomp_filter_is_kept_and_a_damaged_one_is_compiled_again() {
+    let Some((env, dir, _bundle)) = busybox_bundle() else {
+        return;
+    };
+    let image = format!("oci:{}:busybox-latest", env.fixtures.display());
+    let filtered = || {
+        let output = run(hoist(dir.path())
+            .args([
+                "run",
+                "--rm",
+                "--network=none",
+                "--cap-add",
+                "SYS_ADMIN",
+                &image,
+            ])
+            .args([
+                "sh",
+                "-c",
+                "grep Seccomp: /proc/self/status; swapoff /nonexistent 2>&1 | sed 's/.*: //'",
+            ]));
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let expected = "Seccomp:\t2\nOperation not permitted\n";
+    assert_eq!(filtered(), expected);
+    let cache = dir.path().join("run/seccomp");
+    let kept: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kept.len(), 1, "one program for one profile: {kept:?}");
+    assert_eq!(filtered(), expected, "from the kept program");
+    // A program cut short is not loaded as it is, but compiled again.
+    let program = std::fs::read(&kept[0]).unwrap();
+    std::fs::write(&kept[0], &program[..program.len() - 3]).unwrap();
+    assert_eq!(filtered(), expected, "after the kept program was damaged");
+    assert_eq!(std::fs::read(&kept[0]).unwrap(), program);
+}

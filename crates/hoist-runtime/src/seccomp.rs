@@ -3,6 +3,7 @@
 //! profile format (and every engine's default profile) was written against.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
 use std::str::FromStr;
 
 use libseccomp::{
@@ -125,11 +126,142 @@ pub(crate) fn compile(seccomp: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     Ok(filter)
 }
 
-/// Installs the filter in this process (and so in what it execs).
-pub(crate) fn load(filter: &ScmpFilterContext) -> Result<()> {
-    filter
-        .load()
-        .map_err(|e| Error::Init(format!("loading the seccomp filter: {e}")))
+/// A seccomp filter ready to install, made before the container's process exists: in the
+/// runtime, where the host's file system is in view, so that a compiled program can be kept.
+pub(crate) enum Filter {
+    /// A profile with a listener: installed through libseccomp, which hands back the notifier.
+    Notifying(ScmpFilterContext),
+    /// A BPF program, and the seccomp(2) flags to install it with.
+    Program { bpf: Vec<u8>, flags: libc::c_ulong },
+}
+
+impl Filter {
+    /// Compiles `seccomp`, or takes the program compiled before for the same profile from
+    /// `cache` (a directory of the runtime's own). libseccomp takes some 5 ms an architecture
+    /// for a profile like podman's, which would otherwise be paid at every start and exec.
+    pub(crate) fn prepare(seccomp: &LinuxSeccomp, cache: &Path) -> Result<Filter> {
+        if notifies(Some(seccomp)) {
+            return Ok(Filter::Notifying(compile(seccomp)?));
+        }
+        let flags = load_flags(seccomp);
+        let path = cache.join(format!("{}.bpf", cache_key(seccomp)));
+        if let Ok(bpf) = std::fs::read(&path) {
+            if !bpf.is_empty() && bpf.len() % std::mem::size_of::<libc::sock_filter>() == 0 {
+                return Ok(Filter::Program { bpf, flags });
+            }
+        }
+        let bpf = export(&compile(seccomp)?)?;
+        keep(cache, &path, &bpf);
+        Ok(Filter::Program { bpf, flags })
+    }
+
+    /// Installs the filter in this process (and so in what it execs).
+    pub(crate) fn load(&self) -> Result<()> {
+        let failed = |e: String| Error::Init(format!("loading the seccomp filter: {e}"));
+        match self {
+            Filter::Notifying(context) => context.load().map_err(|e| failed(e.to_string())),
+            Filter::Program { bpf, flags } => {
+                let program = libc::sock_fprog {
+                    len: (bpf.len() / std::mem::size_of::<libc::sock_filter>()) as u16,
+                    filter: bpf.as_ptr() as *mut libc::sock_filter,
+                };
+                // SAFETY: a valid sock_fprog over `bpf`, which outlives the call.
+                let done = unsafe {
+                    libc::syscall(
+                        libc::SYS_seccomp,
+                        libc::SECCOMP_SET_MODE_FILTER,
+                        *flags,
+                        &program as *const libc::sock_fprog,
+                    )
+                };
+                if done != 0 {
+                    return Err(failed(std::io::Error::last_os_error().to_string()));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Installs the filter in a container process; one with a listener hands its notifier's
+    /// fd to the runtime over `channel`, for [`send_to_listener`].
+    pub(crate) fn install(&self, channel: &InitEnd) -> Result<()> {
+        self.load()?;
+        let Filter::Notifying(context) = self else {
+            return Ok(());
+        };
+        let fd = context
+            .get_notify_fd()
+            .map_err(|e| Error::Init(format!("getting the seccomp notifier's fd: {e}")))?;
+        // SAFETY: libseccomp hands over the fd the kernel returned at load; nothing else
+        // closes it.
+        channel.seccomp_notify(&unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    pub(crate) fn notifies(&self) -> bool {
+        matches!(self, Filter::Notifying(_))
+    }
+}
+
+/// The seccomp(2) flags the profile's `flags` ask for (TSYNC is moot: one thread loads).
+fn load_flags(seccomp: &LinuxSeccomp) -> libc::c_ulong {
+    let mut flags = 0;
+    for flag in seccomp.flags().as_deref().unwrap_or_default() {
+        match serde_json::to_value(flag)
+            .ok()
+            .as_ref()
+            .and_then(|v| v.as_str())
+        {
+            Some("SECCOMP_FILTER_FLAG_LOG") => flags |= libc::SECCOMP_FILTER_FLAG_LOG,
+            Some("SECCOMP_FILTER_FLAG_SPEC_ALLOW") => flags |= libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            _ => {}
+        }
+    }
+    flags
+}
+
+/// What a compiled program depends on: the profile, this architecture and the libseccomp
+/// that compiled it.
+fn cache_key(seccomp: &LinuxSeccomp) -> String {
+    use sha2::Digest as _;
+    let version = libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_default();
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(format!(
+        "hoist-seccomp-1 {} {version}\n",
+        std::env::consts::ARCH
+    ));
+    hasher.update(serde_json::to_vec(seccomp).unwrap_or_default());
+    hex::encode(hasher.finalize())
+}
+
+/// The BPF program libseccomp made (libseccomp before 2.6 exports only to an fd).
+fn export(context: &ScmpFilterContext) -> Result<Vec<u8>> {
+    let failed = |e: String| Error::Init(format!("exporting the seccomp filter: {e}"));
+    let memfd = rustix::fs::memfd_create("hoist-seccomp", rustix::fs::MemfdFlags::CLOEXEC)
+        .map_err(|e| failed(e.to_string()))?;
+    context
+        .export_bpf(&memfd)
+        .map_err(|e| failed(e.to_string()))?;
+    let mut file = std::fs::File::from(memfd);
+    std::io::Seek::rewind(&mut file).map_err(|e| failed(e.to_string()))?;
+    let mut bpf = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bpf).map_err(|e| failed(e.to_string()))?;
+    Ok(bpf)
+}
+
+/// Keeps a compiled program for the next container, written whole or not at all; a cache that
+/// cannot be written only costs the next start a compile.
+fn keep(cache: &Path, path: &Path, bpf: &[u8]) {
+    use std::os::unix::fs::DirBuilderExt;
+    let _ = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(cache);
+    let temp = cache.join(format!(".{}.tmp", std::process::id()));
+    if std::fs::write(&temp, bpf).is_ok() && std::fs::rename(&temp, path).is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
 }
 
 fn action(action: &LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction> {
@@ -149,20 +281,6 @@ fn action(action: &LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction>
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
         LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
     })
-}
-
-/// Installs the filter in a container process; one with a listener (`notifies`) hands its
-/// notifier's fd to the runtime over `channel`, for [`send_to_listener`].
-pub(crate) fn install(filter: &ScmpFilterContext, notifies: bool, channel: &InitEnd) -> Result<()> {
-    load(filter)?;
-    if !notifies {
-        return Ok(());
-    }
-    let fd = filter
-        .get_notify_fd()
-        .map_err(|e| Error::Init(format!("getting the seccomp notifier's fd: {e}")))?;
-    // SAFETY: libseccomp hands over the fd the kernel returned at load; nothing else closes it.
-    channel.seccomp_notify(&unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Whether the profile sends its notifier to a listener.

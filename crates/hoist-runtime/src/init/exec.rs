@@ -16,8 +16,8 @@ pub(crate) struct ExecSettings<'a> {
     pub in_user_ns: bool,
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
-    /// The container's seccomp profile, which its exec'd processes get too.
-    pub seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
+    /// The container's seccomp filter, which its exec'd processes get too.
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
 /// Never returns: it execs (closing the channel, which tells the parent) or exits after saying
@@ -50,10 +50,9 @@ fn prepare(settings: &ExecSettings<'_>, channel: &InitEnd) -> Result<PathBuf> {
     process::enter_cwd(&root, process.cwd())?;
     let program = process::find_program(&root, process)?;
     process::set_exec_labels(process)?;
-    let filter = settings.seccomp.map(crate::seccomp::compile).transpose()?;
-    let notifies = crate::seccomp::notifies(settings.seccomp);
-    let load =
-        |filter: &libseccomp::ScmpFilterContext| crate::seccomp::install(filter, notifies, channel);
+    let filter = settings.seccomp;
+    let notifies = filter.is_some_and(|f| f.notifies());
+    let load = |filter: &crate::seccomp::Filter| filter.install(channel);
     let no_new_privileges = process.no_new_privileges().unwrap_or(false);
     if let (Some(filter), false) = (&filter, no_new_privileges) {
         load(filter)?; // while CAP_SYS_ADMIN is still there

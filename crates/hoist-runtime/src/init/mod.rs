@@ -42,6 +42,8 @@ pub(crate) struct InitOptions {
     pub new_time_ns: Option<Vec<(String, i64, u32)>>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
+    /// The config's seccomp filter, made by the parent (see seccomp::Filter::prepare).
+    pub seccomp: Option<crate::seccomp::Filter>,
     /// The engine's console socket (or the runtime's own, for a foreground run it relays),
     /// connected by the parent: the init sends it a new pty.
     pub console_socket: Option<OwnedFd>,
@@ -79,7 +81,10 @@ pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! 
         .and_then(|()| crate::hooks::run("startContainer", &start_hooks, &state))
         .and_then(|()| close_fds_from(3 + options.preserve_fds))
         .and_then(|()| reset_signals())
-        .and_then(|()| late_seccomp.as_ref().map_or(Ok(()), crate::seccomp::load));
+        .and_then(|()| match (&options.seccomp, late_seccomp) {
+            (Some(filter), true) => filter.load(),
+            _ => Ok(()),
+        });
     let error = match result {
         Ok(()) => process::exec(&program, process),
         Err(e) => e,
@@ -92,9 +97,9 @@ pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! 
 struct Prepared {
     program: PathBuf,
     state: serde_json::Value,
-    /// A seccomp filter to load right before exec (with no_new_privileges: as late as possible,
-    /// so the profile need not allow what the runtime itself does).
-    late_seccomp: Option<libseccomp::ScmpFilterContext>,
+    /// The seccomp filter is to be loaded right before exec (with no_new_privileges: as late as
+    /// possible, so the profile need not allow what the runtime itself does).
+    late_seccomp: bool,
 }
 
 fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<Prepared> {
@@ -185,33 +190,26 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     process::enter_cwd(&root, process.cwd())?;
     let program = process::find_program(&root, process)?;
     process::set_exec_labels(process)?;
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let filter = seccomp.map(crate::seccomp::compile).transpose()?;
-    let notifies = crate::seccomp::notifies(seccomp);
-    let load =
-        |filter: &libseccomp::ScmpFilterContext| crate::seccomp::install(filter, notifies, channel);
     let no_new_privileges = process.no_new_privileges().unwrap_or(false);
     // Without no_new_privileges, loading a filter needs CAP_SYS_ADMIN: load it now, before
     // the capabilities go.
-    let late_seccomp = match filter {
-        Some(filter) if !no_new_privileges => {
-            load(&filter)?;
-            None
-        }
-        other => other,
-    };
+    let mut late_seccomp = false;
+    match &options.seccomp {
+        Some(filter) if !no_new_privileges => filter.install(channel)?,
+        Some(_) => late_seccomp = true,
+        None => {}
+    }
     process::become_user(process, options.new_user_ns)?;
     if no_new_privileges {
         process::set_no_new_privileges()?;
     }
     // A notifier's fd must reach the runtime while `create` still listens: not as late.
-    let late_seccomp = match late_seccomp {
-        Some(filter) if notifies => {
-            load(&filter)?;
-            None
+    if let (Some(filter), true) = (&options.seccomp, late_seccomp) {
+        if filter.notifies() {
+            filter.install(channel)?;
+            late_seccomp = false;
         }
-        other => other,
-    };
+    }
     Ok(Prepared {
         program,
         state,

@@ -98,6 +98,14 @@ impl Runtime {
             nix::sched::setns(pid_ns, CloneFlags::CLONE_NEWPID)
                 .map_err(Error::sys("joining the configured pid namespace"))?;
         }
+        // Compiled (or found compiled) here, with the host's file system in view.
+        let seccomp = bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(|s| crate::seccomp::Filter::prepare(s, &self.root.join(SECCOMP_CACHE)))
+            .transpose()?;
         let (parent_end, init_end) = channel::pair()?;
         // Connected here, on the host, before the init's view of the file system changes.
         let console_socket = match (&options.console_socket, relay_console) {
@@ -148,6 +156,7 @@ impl Runtime {
                         preserve_fds: options.preserve_fds,
                         no_pivot: options.no_pivot,
                         console_socket,
+                        seccomp,
                     },
                     init_end,
                 )
@@ -241,6 +250,9 @@ impl Runtime {
         }
     }
 }
+
+/// Where under the runtime's root compiled seccomp programs are kept.
+pub(crate) const SECCOMP_CACHE: &str = "seccomp";
 
 /// The config's namespaces, as clone flags for the new ones and fds for those to join.
 struct Namespaces {

@@ -126,6 +126,19 @@ impl Runtime {
             )
             .map_err(Error::sys("blocking signals"))?;
         }
+        // Compiled (or found compiled) here, with the host's file system in view.
+        let seccomp = bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(|s| {
+                crate::seccomp::Filter::prepare(
+                    s,
+                    &self.root.join(crate::ops::create::SECCOMP_CACHE),
+                )
+            })
+            .transpose()?;
         let (parent_end, helper_end) = channel::pair()?;
 
         // SAFETY: single-threaded, checked above.
@@ -178,11 +191,7 @@ impl Runtime {
                             in_user_ns,
                             console_socket,
                             preserve_fds: options.preserve_fds,
-                            seccomp: bundle
-                                .spec
-                                .linux()
-                                .as_ref()
-                                .and_then(|l| l.seccomp().as_ref()),
+                            seccomp: seccomp.as_ref(),
                         },
                         helper_end,
                     ),
