@@ -14,7 +14,7 @@ use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator};
 use crate::channel::InitEnd;
 use crate::{Error, Result};
 
-/// Compiles the filter (which needs no privileges); [`load`] installs it.
+/// Compiles the filter with libseccomp (which needs no privileges); [`Filter`] installs it.
 pub(crate) fn compile(seccomp: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     let bad = |what: String| Error::InvalidSpec(format!("linux.seccomp: {what}"));
     let notifies = seccomp.default_action() == LinuxSeccompAction::ScmpActNotify

@@ -2,7 +2,7 @@
 //! the runtime relays to the caller's terminal (as runc and podman do): the container never
 //! holds the caller's terminal, so it cannot push input into the caller's shell (TIOCSTI) or
 //! change its settings. The caller's terminal is raw for the relay and given back its settings
-//! when the relay ends, whatever way it ends.
+//! when the relay ends, on an error too (a SIGKILL of the runtime leaves it raw, as under runc).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
