@@ -206,6 +206,8 @@ impl Runtime {
                             )
                             .and_then(|fd| rustix::io::write(&fd, child.to_string().as_bytes()));
                             if let Err(e) = procs {
+                                // Outside the container's cgroup it must not run on.
+                                let _ = kill(Pid::from_raw(child), Signal::SIGKILL);
                                 helper_end
                                     .failed(format!("moving the process into its cgroup: {e}"));
                                 exit(1);
