@@ -150,6 +150,11 @@ pub fn edit_config(bundle: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 }
 
+/// `hoist run --bundle BUNDLE ID` (runc's shape, in the foreground), run to its end.
+pub fn run_bundle(scratch: &Path, bundle: &Path, id: &str) -> Output {
+    run(hoist(scratch).args(["run", "--bundle"]).arg(bundle).arg(id))
+}
+
 /// `hoist unpack --image LAYOUT:TAG BUNDLE`, to be run.
 pub fn unpack_command(scratch: &Path, layout: &Path, tag: &str, bundle: &Path) -> Command {
     let mut command = hoist(scratch);

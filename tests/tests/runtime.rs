@@ -8,18 +8,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use hoist_e2e::{
-    busybox_bundle, edit_config, expect_ok, hoist, run, run_detached, set_args, state, stderr,
-    stdout, unique_id, wait_for,
+    busybox_bundle, edit_config, expect_ok, hoist, run, run_bundle, run_detached, set_args, state,
+    stderr, stdout, unique_id, wait_for,
 };
 use serde_json::json;
-
-fn run_bundle(scratch: &Path, bundle: &Path, id: &str) -> std::process::Output {
-    run(hoist(scratch)
-        .arg("run")
-        .arg("--bundle")
-        .arg(bundle)
-        .arg(id))
-}
 
 /// Makes `from` the child's fd `to`, inherited across exec.
 fn inherit_fd(command: &mut Command, from: i32, to: i32) {
