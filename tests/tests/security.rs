@@ -701,3 +701,112 @@ fn the_port_proxy_keeps_serving_when_it_cannot_start_a_thread() {
     let third = round_trip(&address, "three\n");
     assert!(third.is_ok(), "the proxy stopped forwarding: {third:?}");
 }
+
+#[test]
+fn a_foreground_terminal_is_a_pty_of_the_containers_own_not_the_callers() {
+    let Some((env, dir, _bundle)) = busybox_bundle() else {
+        return;
+    };
+    // The caller's terminal (script(1)'s pty) must not be the container's: a process holding
+    // it could push input into the caller's shell (TIOCSTI). The container's stdin must be a
+    // terminal of its own /dev/pts.
+    let probe = r#"[ "$(stat -L -c %d /proc/self/fd/0)" = "$(stat -c %d /dev/pts)" ] && echo own-terminal || echo callers-terminal"#;
+    let inner = format!(
+        "exec {hoist} --root {run} run -it --rm --network none oci:{fixtures}:busybox-latest sh -c '{probe}'",
+        hoist = hoist_e2e::hoist_bin().display(),
+        run = dir.path().join("run").display(),
+        fixtures = env.fixtures.display(),
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &inner, "/dev/null"])
+        .env("SHELL", "/bin/sh")
+        .env("HOIST_ROOT", dir.path().join("hoist-root"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1), from util-linux");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains("own-terminal") && !out.contains("callers-terminal"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_bind_mounts_flags_land_on_that_mount_not_on_what_a_second_lookup_finds() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    // The destination is resolved before the mount; resolved again after it, the same path
+    // goes through the new mount, where `s` is the source's symlink and `..` climbs out of it
+    // to the container's root. Flags applied by that second lookup make the root read-only and
+    // leave the bind writable.
+    std::fs::create_dir_all(bundle.join("rootfs/d/s")).unwrap();
+    let source = dir.path().join("source");
+    std::fs::create_dir(&source).unwrap();
+    std::os::unix::fs::symlink("/etc", source.join("s")).unwrap();
+    edit_config(&bundle, |c| {
+        c["root"]["readonly"] = json!(false);
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/d/s/..", "type": "bind",
+            "source": source, "options": ["bind", "ro"]
+        }));
+    });
+    set_args(
+        &bundle,
+        &[
+            "sh",
+            "-c",
+            "touch /d/written 2>/dev/null && echo bind-writable || echo bind-read-only; \
+             touch /written 2>/dev/null && echo root-writable || echo root-read-only",
+        ],
+    );
+    let output = run_bundle(dir.path(), &bundle, &unique_id("second-lookup"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "bind-read-only\nroot-writable\n");
+    assert!(!source.join("written").exists());
+}
+
+#[test]
+fn a_compiled_seccomp_filter_is_kept_and_a_damaged_one_is_compiled_again() {
+    let Some((env, dir, _bundle)) = busybox_bundle() else {
+        return;
+    };
+    let image = format!("oci:{}:busybox-latest", env.fixtures.display());
+    let filtered = || {
+        let output = run(hoist(dir.path())
+            .args([
+                "run",
+                "--rm",
+                "--network=none",
+                "--cap-add",
+                "SYS_ADMIN",
+                &image,
+            ])
+            .args([
+                "sh",
+                "-c",
+                "grep Seccomp: /proc/self/status; swapoff /nonexistent 2>&1 | sed 's/.*: //'",
+            ]));
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let expected = "Seccomp:\t2\nOperation not permitted\n";
+    assert_eq!(filtered(), expected);
+    let cache = dir.path().join("run/seccomp");
+    let kept: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kept.len(), 1, "one program for one profile: {kept:?}");
+    assert_eq!(filtered(), expected, "from the kept program");
+    // A program cut short is not loaded as it is, but compiled again.
+    let program = std::fs::read(&kept[0]).unwrap();
+    std::fs::write(&kept[0], &program[..program.len() - 3]).unwrap();
+    assert_eq!(filtered(), expected, "after the kept program was damaged");
+    assert_eq!(std::fs::read(&kept[0]).unwrap(), program);
+}

@@ -11,6 +11,7 @@ use crate::shell::{self, cargo, target_dir};
 
 pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
     let parents_before = cgroup_parents();
+    let enabled_before = root_subtree_control();
     // The end-to-end tests drive the real binary.
     shell::run(cargo().args(["build", "--package", "hoist"]))?;
     let instance = format!("test-{}", std::process::id());
@@ -38,7 +39,41 @@ pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
     registries.destroy();
     let _ = std::fs::remove_dir_all(target_dir().join("fixtures").join(&instance));
     remove_new_cgroup_parents(&parents_before);
+    restore_root_subtree_control(&enabled_before);
     outcome
+}
+
+/// The unified hierarchy's root (`/sys/fs/cgroup/unified` on a hybrid host).
+fn unified_root() -> std::path::PathBuf {
+    let hybrid = std::path::Path::new("/sys/fs/cgroup/unified/cgroup.subtree_control");
+    if hybrid.exists() {
+        "/sys/fs/cgroup/unified".into()
+    } else {
+        "/sys/fs/cgroup".into()
+    }
+}
+
+fn root_subtree_control() -> Vec<String> {
+    std::fs::read_to_string(unified_root().join("cgroup.subtree_control"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Switches off in the unified root what the run switched on there (the cgroup2 tests run hoist
+/// on a pure-cgroup2 view of this host, where enabling controllers from the root down is
+/// right): on a hybrid host a controller enabled there keeps its v1 hierarchy from being
+/// mounted, which crun needs.
+fn restore_root_subtree_control(before: &[String]) {
+    for controller in root_subtree_control() {
+        if !before.contains(&controller) {
+            let _ = std::fs::write(
+                unified_root().join("cgroup.subtree_control"),
+                format!("-{controller}"),
+            );
+        }
+    }
 }
 
 /// The parents of the containers the tests run: hoist's default (`/hoist/<id>`), containerd's

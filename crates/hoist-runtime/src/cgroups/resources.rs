@@ -1,7 +1,7 @@
 //! Resource limits written into cgroup files: v1 controllers and the cgroup2 interface files.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 
@@ -58,20 +58,48 @@ pub(crate) fn prepare(
                 }
             }
         }
-        let parent_is_ours = missing.iter().any(|d| d == parent);
-        if hierarchy.unified && !hierarchy.controllers.is_empty() && (!hybrid || parent_is_ours) {
-            // Enable in the parent what the parent offers, so the new cgroup has controllers.
-            let offered = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
-            let enable: Vec<String> = offered
-                .split_whitespace()
-                .map(|c| format!("+{c}"))
-                .collect();
-            if !enable.is_empty() {
-                write(parent, "cgroup.subtree_control", &enable.join(" "))?;
-            }
-        }
+    }
+    if hierarchy.unified && !hierarchy.controllers.is_empty() {
+        enable_controllers(hierarchy, dir, &missing, hybrid)?;
     }
     Ok(created_leaf)
+}
+
+/// Switches on, from the top, what each cgroup above `dir` offers: a cgroup2 controller reaches
+/// a cgroup only through every ancestor's `subtree_control` (another container's creation of a
+/// shared parent may not have got that far yet). On a hybrid host, only in cgroups `made` here
+/// (see [`prepare`]). A cgroup that was there may refuse (it has processes of its own); the
+/// limits then fail, naming their file.
+fn enable_controllers(
+    hierarchy: &Hierarchy,
+    dir: &Path,
+    made: &[PathBuf],
+    hybrid: bool,
+) -> Result<(), CgroupError> {
+    let ancestors: Vec<&Path> = dir
+        .ancestors()
+        .skip(1)
+        .take_while(|a| a.starts_with(&hierarchy.mountpoint))
+        .collect();
+    for parent in ancestors.into_iter().rev() {
+        let ours = made.iter().any(|m| m == parent);
+        if hybrid && !ours {
+            continue;
+        }
+        let offered = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
+        let enable: Vec<String> = offered
+            .split_whitespace()
+            .map(|c| format!("+{c}"))
+            .collect();
+        if enable.is_empty() {
+            continue;
+        }
+        match write(parent, "cgroup.subtree_control", &enable.join(" ")) {
+            Err(e) if ours => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Refuses limits that no hierarchy of this host can enforce, instead of silently dropping them.
