@@ -83,7 +83,12 @@ pub fn hoist_bin() -> PathBuf {
 /// A `hoist` command with its own store and runtime root in `scratch`, so tests never share
 /// state with each other or with the machine.
 pub fn hoist(scratch: &Path) -> Command {
-    let mut command = Command::new(hoist_bin());
+    hoist_from(&hoist_bin(), scratch)
+}
+
+/// `hoist` as above, but the binary at `binary`.
+pub fn hoist_from(binary: &Path, scratch: &Path) -> Command {
+    let mut command = Command::new(binary);
     command
         .env("HOIST_ROOT", scratch.join("hoist-root"))
         .env_remove("HOIST_LOG")

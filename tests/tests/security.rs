@@ -810,3 +810,91 @@ fn a_compiled_seccomp_filter_is_kept_and_a_damaged_one_is_compiled_again() {
     assert_eq!(filtered(), expected, "after the kept program was damaged");
     assert_eq!(std::fs::read(&kept[0]).unwrap(), program);
 }
+
+/// CVE-2019-5736: an image whose program is `#!/proc/self/exe` gets the kernel to run the
+/// runtime's own binary inside the container; a second process there holds that executable
+/// and, once it stops running, opens it for writing. Played against a copy of hoist, so a
+/// failed defence harms only the copy: the copy must come out as it went in.
+#[test]
+fn a_container_cannot_overwrite_the_hoist_binary_through_proc_self_exe() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let victim = dir.path().join("victim/hoist");
+    std::fs::create_dir_all(victim.parent().unwrap()).unwrap();
+    std::fs::copy(hoist_e2e::hoist_bin(), &victim).unwrap();
+    let size_before = std::fs::metadata(&victim).unwrap().len();
+    let rootfs = bundle.join("rootfs");
+    install_with_libraries(Path::new(env!("CARGO_BIN_EXE_exe_grabber")), &rootfs, "grab");
+    let script = rootfs.join("evil");
+    std::fs::write(&script, "#!/proc/self/exe\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    set_args(&bundle, &["/grab"]);
+
+    let id = unique_id("cve-2019-5736");
+    let _guard = ContainerGuard::new(dir.path(), &id);
+    let victim_hoist = || hoist_e2e::hoist_from(&victim, dir.path());
+    let mut attacker = victim_hoist()
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The script run by `exec` makes the kernel start the runtime's binary in the container.
+    let ended = (0..400).find_map(|_| {
+        let _ = victim_hoist()
+            .args(["exec", &id, "/evil"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        attacker.try_wait().unwrap()
+    });
+    if ended.is_none() {
+        let _ = attacker.kill();
+    }
+    let output = attacker.wait_with_output().unwrap();
+    let report = stdout(&output);
+    assert!(
+        report.contains("holding the runtime's executable"),
+        "the attack never reached the binary, so it proves nothing: {report}{}",
+        stderr(&output)
+    );
+    assert!(report.contains("refused at"), "{report}");
+    assert_eq!(
+        std::fs::metadata(&victim).unwrap().len(),
+        size_before,
+        "the container wrote to the host's binary: {report}"
+    );
+}
+
+/// Puts a dynamically linked host program into a rootfs as `/NAME`, with the libraries `ldd`
+/// names, at the paths the program looks for them.
+fn install_with_libraries(program: &Path, rootfs: &Path, name: &str) {
+    let ldd = run(Command::new("ldd").arg(program));
+    assert!(ldd.status.success(), "{}", stderr(&ldd));
+    let libraries = stdout(&ldd)
+        .lines()
+        .filter_map(|line| line.split_whitespace().find(|word| word.starts_with('/')))
+        .map(PathBuf::from)
+        .collect::<Vec<_>>();
+    for library in libraries {
+        let target = rootfs.join(library.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&library, &target).unwrap();
+    }
+    std::fs::copy(program, rootfs.join(name)).unwrap();
+}
+
+/// ASLR for hoist's own code and data: the binary must be position-independent (ELF type
+/// ET_DYN), not linked at a fixed address.
+#[test]
+fn the_hoist_binary_is_position_independent() {
+    let header = std::fs::read(hoist_e2e::hoist_bin()).unwrap();
+    assert_eq!(&header[..4], b"\x7fELF");
+    let elf_type = u16::from_le_bytes([header[16], header[17]]);
+    assert_eq!(elf_type, 3, "ET_DYN (3) expected, found ELF type {elf_type}");
+}

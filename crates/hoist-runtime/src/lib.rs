@@ -5,9 +5,11 @@
 //! one thread. Each operation lives in its own file under `ops/` and reads as: load the state,
 //! check the operation is allowed in that state, act, save.
 //!
-//! The container's init is a clone of the calling `hoist` process (no re-exec): it sets up the
-//! rootfs, reports "ready" over a socket, waits on the exec fifo for `start`, and then execs the
-//! user's program directly, so no runtime process stays between the engine and the container.
+//! The container's init is a clone of the calling `hoist` process: it sets up the rootfs,
+//! reports "ready" over a socket, waits on the exec fifo for `start`, and then execs the user's
+//! program directly, so no runtime process stays between the engine and the container. The
+//! calling process runs from a sealed copy of the binary (`reexec_sealed`), so nothing cloned
+//! into a container can reach the host's file.
 
 mod cgroups;
 mod channel;
@@ -15,6 +17,7 @@ mod error;
 mod hooks;
 mod init;
 mod ops;
+mod sealed_exe;
 mod seccomp;
 pub mod seccomp_profile;
 mod signal;
@@ -29,6 +32,7 @@ pub use ops::create::CreateOptions;
 pub use ops::delete::DeleteOptions;
 pub use ops::exec::ExecOptions;
 pub use ops::run::Exited;
+pub use sealed_exe::reexec_sealed;
 pub use signal::parse_signal;
 pub use state::{validate_id, ContainerState, Status};
 

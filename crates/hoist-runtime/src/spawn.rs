@@ -37,6 +37,9 @@ struct CloneArgs {
 /// `clone3` where the kernel has it, else `clone`; both without a new stack, which gives fork
 /// semantics: the child continues from here on a copy of this stack.
 ///
+/// Refuses unless this process runs from a sealed binary (see `sealed_exe`): every process
+/// that ends up in a container is born here.
+///
 /// # Safety
 /// The caller must be single-threaded: the child gets a copy of only the calling thread, so
 /// locks held by other threads would stay locked forever in it.
@@ -44,6 +47,7 @@ pub(crate) unsafe fn clone_into_namespaces(
     flags: u64,
     cgroup: Option<BorrowedFd<'_>>,
 ) -> io::Result<Forked> {
+    crate::sealed_exe::verify().map_err(io::Error::other)?;
     let clone3 = |flags: u64, cgroup: Option<BorrowedFd<'_>>| {
         let args = CloneArgs {
             flags: flags | cgroup.map_or(0, |_| CLONE_INTO_CGROUP),

@@ -34,6 +34,12 @@ fn main() -> ExitCode {
             nix::sys::signal::SigHandler::SigDfl,
         );
     }
+    if may_start_container_processes(std::env::args_os().skip(1)) {
+        if let Err(e) = hoist_runtime::reexec_sealed() {
+            let _ = writeln!(std::io::stderr(), "hoist: {}", render(&e.into()));
+            return ExitCode::from(EXIT_HOIST_ERROR);
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -55,6 +61,14 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// Whether the command line may name a command that starts processes inside a container,
+/// which must run from a sealed binary (see `hoist_runtime::reexec_sealed`). Read before
+/// parsing, so the re-exec comes before any work; any argument spelling such a command counts,
+/// since a needless re-exec costs a millisecond and a missed one would fail at the clone.
+fn may_start_container_processes(mut args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.any(|arg| ["run", "create", "exec", "container-monitor"].iter().any(|verb| arg == *verb))
 }
 
 /// The error and its causes, joined by ": ", leaving out a cause whose text the message
