@@ -376,6 +376,87 @@ fn the_default_capabilities_and_a_configured_user_apply() {
     assert_eq!(lines[5], "1", "no_new_privileges");
 }
 
+/// `runc spec` lists ambient capabilities but no inheritable ones, which the kernel refuses to
+/// raise; runc and crun run such a config without them, and so must hoist. Where the config
+/// makes them inheritable too, a non-root process keeps them across its exec.
+#[test]
+fn ambient_capabilities_are_raised_only_where_the_kernel_allows() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let runc_default = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+    // Effective, then ambient (the order of /proc/self/status).
+    let script = "grep -E '^Cap(Eff|Amb)' /proc/self/status | cut -f2";
+    set_args(&bundle, &["sh", "-c", script]);
+    edit_config(&bundle, |c| {
+        let caps = &mut c["process"]["capabilities"];
+        for set in ["bounding", "effective", "permitted", "ambient"] {
+            caps[set] = json!(runc_default);
+        }
+        caps.as_object_mut().unwrap().remove("inheritable");
+    });
+    let output = run_bundle(dir.path(), &bundle, &unique_id("ambient"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "0000000020000420\n0000000000000000\n");
+
+    edit_config(&bundle, |c| {
+        c["process"]["capabilities"]["inheritable"] = json!(["CAP_KILL"]);
+        c["process"]["user"] = json!({ "uid": 65534, "gid": 65534 });
+    });
+    let output = run_bundle(dir.path(), &bundle, &unique_id("ambient"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    // CAP_KILL alone (bit 5): ambient, and so effective for a non-root user after its exec.
+    assert_eq!(stdout(&output), "0000000000000020\n0000000000000020\n");
+}
+
+/// A host whose cgroup hierarchies are each mounted twice (here: /sys/fs/cgroup bound onto
+/// itself, as a nested or reconfigured host shows them) still has one of each: the container's
+/// cgroup mount holds each hierarchy once, where mounting a duplicate on top of itself used to
+/// fail with EBUSY. Run in a mount namespace of its own, so the host sees none of it.
+#[test]
+fn cgroup_hierarchies_mounted_twice_are_mounted_once_in_the_container() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    set_args(&bundle, &["sh", "-c", "ls /sys/fs/cgroup"]);
+    let mut command = hoist(dir.path());
+    command
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(unique_id("twice"));
+    // SAFETY: only raw syscalls (unshare, mount), which are async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            let check = |ret: libc::c_int| match ret {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            };
+            check(libc::unshare(libc::CLONE_NEWNS))?;
+            let (none, root, cgroups) = (std::ptr::null(), c"/".as_ptr(), c"/sys/fs/cgroup");
+            check(libc::mount(none, root, none, libc::MS_REC | libc::MS_PRIVATE, none.cast()))?;
+            let flags = libc::MS_BIND | libc::MS_REC;
+            check(libc::mount(cgroups.as_ptr(), cgroups.as_ptr(), none, flags, none.cast()))
+        });
+    }
+    let output = run(&mut command);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // On a v1 or hybrid host, a directory per hierarchy (systemd's named one is not mounted
+    // in containers); on a pure-v2 host, the one hierarchy's own files.
+    let expected: Vec<String> = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        vec!["cgroup.controllers".into()]
+    } else {
+        std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "systemd")
+            .collect()
+    };
+    let inside = stdout(&output);
+    for hierarchy in &expected {
+        assert!(inside.lines().any(|l| l == hierarchy), "{hierarchy} is missing: {inside}");
+    }
+}
+
 /// A rootfs whose /proc is a symlink must not steer procfs (and the masks on it) elsewhere
 /// (runc's CVE-2019-19921 family).
 #[test]

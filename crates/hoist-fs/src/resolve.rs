@@ -130,6 +130,16 @@ impl Root {
 
     /// Like [`Root::open_path`] but the result must be a directory.
     pub fn open_dir(&self, path: &Path) -> io::Result<OwnedFd> {
+        if self.resolver == Resolver::Kernel {
+            // O_DIRECTORY makes the kernel check, with no fstat after.
+            return Ok(rfs::openat2(
+                &self.fd,
+                relative(path),
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            )?);
+        }
         let fd = self.open_path(path)?;
         if FileType::from_raw_mode(rfs::fstat(&fd)?.st_mode) != FileType::Directory {
             return Err(io::Error::from_raw_os_error(libc_enotdir()));
@@ -157,42 +167,51 @@ impl Root {
             other => return other,
         }
         let components = relative_components(path);
-        let mut dir = self.open_dir(Path::new(""))?;
-        for (i, name) in components.iter().enumerate() {
+        // The deepest directory that exists, searched from the end: usually only the last
+        // name is missing, so this is one lookup rather than one per component.
+        let mut existing = components.len();
+        let mut dir = loop {
+            let Some(shorter) = existing.checked_sub(1) else {
+                return self.open_dir(Path::new(""));
+            };
+            existing = shorter;
+            let prefix: std::path::PathBuf = components[..existing].iter().collect();
+            match self.open_dir(&prefix) {
+                Ok(fd) => break fd,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && existing > 0 => {}
+                Err(e) => return Err(e),
+            }
+        };
+        // Every name below it was missing (another process may make one meanwhile: EEXIST).
+        for (i, name) in components.iter().enumerate().skip(existing) {
+            match rfs::mkdirat(&dir, *name, Mode::from_raw_mode(mode)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
             let prefix: std::path::PathBuf = components[..=i].iter().collect();
             match self.open_dir(&prefix) {
                 Ok(fd) => dir = fd,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    match rfs::mkdirat(&dir, *name, Mode::from_raw_mode(mode)) {
-                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                        Err(e) => return Err(e.into()),
+                    // The name exists but leads nowhere: a dangling symlink.
+                    let target = rfs::readlinkat(&dir, *name, Vec::new())?;
+                    if symlinks >= MAX_SYMLINKS {
+                        return Err(io::Error::from_raw_os_error(
+                            rustix::io::Errno::LOOP.raw_os_error(),
+                        ));
                     }
-                    match self.open_dir(&prefix) {
-                        Ok(fd) => dir = fd,
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                            // The name exists but leads nowhere: a dangling symlink.
-                            let target = rfs::readlinkat(&dir, *name, Vec::new())?;
-                            if symlinks >= MAX_SYMLINKS {
-                                return Err(io::Error::from_raw_os_error(
-                                    rustix::io::Errno::LOOP.raw_os_error(),
-                                ));
-                            }
-                            let target = Path::new(OsStr::from_bytes(target.as_bytes()));
-                            let parent: std::path::PathBuf = components[..i].iter().collect();
-                            let rest: std::path::PathBuf = components[i + 1..].iter().collect();
-                            let redirected = if target.is_absolute() {
-                                target.to_path_buf()
-                            } else {
-                                parent.join(target)
-                            };
-                            return self.create_dir_all_following(
-                                &redirected.join(rest),
-                                mode,
-                                symlinks + 1,
-                            );
-                        }
-                        Err(e) => return Err(e),
-                    }
+                    let target = Path::new(OsStr::from_bytes(target.as_bytes()));
+                    let parent: std::path::PathBuf = components[..i].iter().collect();
+                    let rest: std::path::PathBuf = components[i + 1..].iter().collect();
+                    let redirected = if target.is_absolute() {
+                        target.to_path_buf()
+                    } else {
+                        parent.join(target)
+                    };
+                    return self.create_dir_all_following(
+                        &redirected.join(rest),
+                        mode,
+                        symlinks + 1,
+                    );
                 }
                 Err(e) => return Err(e),
             }

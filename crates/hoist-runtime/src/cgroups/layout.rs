@@ -135,7 +135,20 @@ impl Hierarchies {
                 _ => {}
             }
         }
-        Hierarchies(hierarchies)
+        // A hierarchy mounted more than once (bind mounts, or a new /sys/fs/cgroup moved over
+        // the old one) is one hierarchy: keep its last mount, the one on top.
+        let mut unique: Vec<Hierarchy> = Vec::new();
+        for hierarchy in hierarchies.into_iter().rev() {
+            let seen = unique.iter().any(|h| {
+                h.unified == hierarchy.unified
+                    && (h.unified || h.controllers == hierarchy.controllers)
+            });
+            if !seen {
+                unique.push(hierarchy);
+            }
+        }
+        unique.reverse();
+        Hierarchies(unique)
     }
 
     #[cfg(test)]
@@ -196,6 +209,22 @@ mod tests {
             memory.dir_for(Path::new("../../../c1")),
             Path::new("/sys/fs/cgroup/memory/sandbox/abc/c1"),
             "a relative path stays below the caller's own cgroup"
+        );
+    }
+
+    #[test]
+    fn a_hierarchy_mounted_twice_is_found_once_at_its_last_mount() {
+        let mountinfo = "\
+30 23 0:26 / /sys/fs/cgroup/blkio rw - cgroup cgroup rw,blkio
+31 23 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+40 39 0:26 / /view/blkio rw - cgroup cgroup rw,blkio
+41 39 0:40 / /view/hugetlb rw - cgroup cgroup rw,hugetlb
+";
+        let found = Hierarchies::parse(mountinfo, "");
+        let mounts: Vec<&Path> = found.0.iter().map(|h| h.mountpoint.as_path()).collect();
+        assert_eq!(
+            mounts,
+            [Path::new("/sys/fs/cgroup/memory"), Path::new("/view/blkio"), Path::new("/view/hugetlb")]
         );
     }
 

@@ -209,19 +209,17 @@ fn set_capabilities(capabilities: &LinuxCapabilities) -> Result<()> {
         &cap_set(capabilities.effective()),
         "effective",
     )?;
-    set(
-        CapSet::Permitted,
-        &cap_set(capabilities.permitted()),
-        "permitted",
-    )?;
-    set(
-        CapSet::Inheritable,
-        &cap_set(capabilities.inheritable()),
-        "inheritable",
-    )?;
+    let permitted = cap_set(capabilities.permitted());
+    set(CapSet::Permitted, &permitted, "permitted")?;
+    let inheritable = cap_set(capabilities.inheritable());
+    set(CapSet::Inheritable, &inheritable, "inheritable")?;
     let _ = caps::clear(None, CapSet::Ambient);
-    for cap in cap_set(capabilities.ambient()) {
-        caps::raise(None, CapSet::Ambient, cap)
+    // The kernel takes an ambient capability only if it is both permitted and inheritable.
+    // `runc spec` writes ambient capabilities without inheritable ones; runc and crun skip
+    // what the kernel would refuse, and so does hoist rather than refuse such a config.
+    let ambient = cap_set(capabilities.ambient());
+    for cap in ambient.iter().filter(|c| permitted.contains(c) && inheritable.contains(c)) {
+        caps::raise(None, CapSet::Ambient, *cap)
             .map_err(|e| Error::Init(format!("raising ambient capability {cap}: {e}")))?;
     }
     Ok(())
