@@ -377,6 +377,39 @@ fn detached_containers_keep_logs_and_exit_status_and_stop() {
     assert!(!stdout(&list).contains(&name) && !stdout(&list).contains(&sleeper));
 }
 
+/// `--log-opt max-size` caps a detached container's log: it starts over when it would grow
+/// past the cap (podman's k8s-file log), so a chatty container cannot fill the store's disk,
+/// and what it wrote last is always there.
+#[test]
+fn a_detached_containers_log_stays_under_its_max_size() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let name = unique_id("capped-log");
+    let busybox = image(&env, "busybox");
+    // ~190 KiB of numbered lines, then a last one.
+    let script = "seq 1 30000; echo the-end";
+    let started = hoist_run(
+        dir.path(),
+        &["-d", "--name", &name, "--log-opt", "max-size=8k", &busybox, "sh", "-c", script],
+    );
+    assert!(started.status.success(), "{}", stderr(&started));
+    let logs = expect_ok(hoist(dir.path()).args(["logs", "-f", &name]));
+    let log = dir.path().join("hoist-root/containers").join(&name).join("ctr.log");
+    let size = std::fs::metadata(&log).unwrap().len();
+    assert!(size <= 8192, "ctr.log is {size} bytes, over its 8 KiB cap");
+    assert!(stdout(&logs).ends_with("30000\nthe-end\n"), "{}", stdout(&logs));
+
+    for refused in ["max-file=3", "max-size=0", "max-size=lots"] {
+        let output = hoist_run(dir.path(), &["--log-opt", refused, &busybox, "true"]);
+        assert_eq!(output.status.code(), Some(125), "{refused} was taken");
+        assert!(stderr(&output).contains("--log-opt"), "{}", stderr(&output));
+    }
+    expect_ok(hoist(dir.path()).args(["rm", &name]));
+}
+
 #[test]
 fn limits_bite_and_the_host_carries_on() {
     let Some(env) = env() else { return };

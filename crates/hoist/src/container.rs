@@ -49,6 +49,9 @@ pub struct Record {
     /// Published ports, `[IP:]HOSTPORT:CONTAINERPORT`.
     #[serde(default)]
     pub ports: Vec<String>,
+    /// The most bytes `ctr.log` may hold (`--log-opt max-size`).
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
 }
 
 pub struct Container {

@@ -85,6 +85,12 @@ pub fn logs(runtime: &Runtime, args: LogsArgs) -> anyhow::Result<()> {
         if !args.follow {
             return Ok(());
         }
+        // A log with --log-opt max-size starts over when full: follow it from its start.
+        let position = file.stream_position()?;
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() < position) {
+            file.rewind()?;
+            continue;
+        }
         // Followed until the container has ended and everything it wrote is out.
         let ended = Container::open(&store, &args.id)
             .map(|c| !status(runtime, &c).0)

@@ -3,6 +3,7 @@ mod containers;
 mod copy;
 mod images;
 mod inspect;
+mod log_relay;
 mod login;
 mod monitor;
 mod pull;

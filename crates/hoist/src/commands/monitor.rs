@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use hoist_runtime::{CreateOptions, Exited, Runtime};
 
+use crate::commands::log_relay;
 use crate::container::Container;
 use crate::store::Store;
 
@@ -171,7 +172,15 @@ pub fn port_proxy(args: crate::cli::PortProxyArgs) -> anyhow::Result<u8> {
 /// The monitor's side: run the container to its end.
 pub fn monitor(runtime: &Runtime, id: &str) -> anyhow::Result<u8> {
     let container = Container::open(&Store::locate(), id)?;
-    run_to_exit(runtime, container)
+    let relay = match container.record.log_max_size {
+        Some(max) => Some(log_relay::start(&container.log_path(), max)?),
+        None => None,
+    };
+    let outcome = run_to_exit(runtime, container);
+    if let Some(relay) = relay {
+        relay.finish();
+    }
+    outcome
 }
 
 /// The exit status to pass on, saying so when the memory limit killed the container.

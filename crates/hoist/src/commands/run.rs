@@ -29,8 +29,9 @@ pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
         || !podman_only.volume.is_empty()
         || podman_only.privileged
         || !podman_only.security_opt.is_empty()
+        || !podman_only.log_opt.is_empty()
     {
-        bail!("--rm, --env, --name, --volume, --privileged and --security-opt are for `hoist run IMAGE`; with --bundle, edit the bundle's config.json instead");
+        bail!("--rm, --env, --name, --volume, --privileged, --security-opt and --log-opt are for `hoist run IMAGE`; with --bundle, edit the bundle's config.json instead");
     }
     let options = CreateOptions {
         bundle: args.bundle.clone().expect("dispatched on --bundle"),
@@ -81,6 +82,7 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     if !options.publish.is_empty() && options.network != "bridge" {
         bail!("-p/--publish needs --network bridge");
     }
+    let log_max_size = log_max_size(&options.log_opt)?;
     let dir = Container::claim(&store, &id)?;
     let mut attachment = None;
     let prepared = (|| {
@@ -136,6 +138,7 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
                 finished: None,
                 network: attachment.clone(),
                 ports: options.publish.clone(),
+                log_max_size,
             },
         };
         container.save()?;
@@ -209,4 +212,23 @@ fn random_id() -> anyhow::Result<String> {
         .and_then(|mut f| f.read_exact(&mut bytes))
         .context("reading /dev/urandom for a container id")?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The `max-size` of `--log-opt KEY=VALUE`, the one log option hoist's file log has.
+fn log_max_size(options: &[String]) -> anyhow::Result<Option<u64>> {
+    let mut max_size = None;
+    for option in options {
+        match option.split_once('=') {
+            Some(("max-size", size)) => {
+                let size = crate::cli::parse_size(size)
+                    .map_err(|e| anyhow::anyhow!("--log-opt max-size: {e}"))?;
+                if size == 0 {
+                    bail!("--log-opt max-size must be above 0");
+                }
+                max_size = Some(size);
+            }
+            _ => bail!("--log-opt {option:?} is not supported: hoist's log takes max-size=SIZE"),
+        }
+    }
+    Ok(max_size)
 }

@@ -1,0 +1,127 @@
+//! A detached container's log with a size cap (`--log-opt max-size`): the monitor's output,
+//! and so the container's, goes through a pipe to a child process that appends it to
+//! `ctr.log` and starts the file over when it would grow past the cap, as podman's k8s-file
+//! log (conmon's `log_size_max`) does. A log without a cap is written by the container
+//! directly and needs no relay.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use nix::unistd::{ForkResult, Pid};
+
+/// The child that writes the log.
+pub struct Relay {
+    child: Pid,
+}
+
+/// Forks the relay and makes the write end of its pipe this process's stdout and stderr, which
+/// the container inherits. Call while this process has a single thread.
+pub fn start(log: &Path, max: u64) -> anyhow::Result<Relay> {
+    let file = OpenOptions::new()
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .context("making the log's pipe")?;
+    // SAFETY: the monitor is single-threaded here (it has not started the container), and
+    // the child only copies between two descriptors it owns before it exits.
+    match unsafe { nix::unistd::fork() }.context("starting the log relay")? {
+        ForkResult::Child => {
+            drop(write);
+            let code = i32::from(copy_capped(read, file, max).is_err());
+            // SAFETY: ends the child at once, without flushing or running anything of the
+            // monitor's a second time.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            redirect_output(&write).context("sending the output to the log relay")?;
+            Ok(Relay { child })
+        }
+    }
+}
+
+impl Relay {
+    /// Closes this process's end and waits (up to 5 s) until the relay has written all the
+    /// container wrote, so the log is complete once the exit status is recorded.
+    pub fn finish(self) {
+        if let Ok(null) = File::options().write(true).open("/dev/null") {
+            let _ = redirect_output(&null);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            match nix::sys::wait::waitpid(self.child, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                Ok(nix::sys::wait::WaitStatus::StillAlive) => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+/// Makes `to` this process's stdout and stderr.
+fn redirect_output(to: impl std::os::fd::AsFd) -> nix::Result<()> {
+    nix::unistd::dup2_stdout(&to)?;
+    nix::unistd::dup2_stderr(&to)
+}
+
+/// Appends what `input` gives to `log` until its end, emptying the log first whenever the
+/// next chunk would take it past `max` bytes (a chunk longer than `max` keeps its last `max`).
+fn copy_capped(input: OwnedFd, mut log: File, max: u64) -> std::io::Result<()> {
+    let mut input = File::from(input);
+    let mut size = log.metadata()?.len();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = match input.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut chunk = &buffer[..n];
+        if chunk.len() as u64 > max {
+            chunk = &chunk[chunk.len() - max as usize..];
+        }
+        if size + chunk.len() as u64 > max {
+            log.set_len(0)?;
+            size = 0;
+        }
+        log.write_all(chunk)?;
+        size += chunk.len() as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capped(writes: &[&[u8]], max: u64) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, b"").unwrap();
+        let (read, write) = rustix::pipe::pipe().unwrap();
+        let mut writer = File::from(write);
+        for chunk in writes {
+            writer.write_all(chunk).unwrap();
+        }
+        drop(writer);
+        let log = OpenOptions::new().append(true).open(&path).unwrap();
+        copy_capped(read, log, max).unwrap();
+        std::fs::read(&path).unwrap()
+    }
+
+    #[test]
+    fn the_log_starts_over_when_it_would_pass_its_cap() {
+        // One pipe read may take several writes, so only the invariants are certain: never
+        // more than the cap, and the end of the output is always there.
+        let log = capped(&[b"0123456789", b"abcdefghij", b"KLMNO"], 12);
+        assert!(log.len() <= 12, "{log:?}");
+        assert!(log.ends_with(b"KLMNO"), "{log:?}");
+        assert_eq!(capped(&[b"abc"], 12), b"abc");
+        assert_eq!(capped(&[b"0123456789abcdef"], 4), b"cdef");
+    }
+}
