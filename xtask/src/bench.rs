@@ -12,6 +12,7 @@ use hoist_oci::Layout;
 
 use crate::demo::set_args;
 use crate::fixtures::{self, Selection};
+use crate::host_cgroups::HostCgroups;
 use crate::registry::Registries;
 use crate::setup;
 use crate::shell::{self, cargo, target_dir};
@@ -47,6 +48,7 @@ pub fn run(runs: usize, only: Option<&str>) -> anyhow::Result<()> {
     shell::run(cargo().args(["build", "--release", "--package", "hoist"]))?;
     let hoist = target_dir().join("release/hoist");
     let instance = format!("bench-{}", std::process::id());
+    let host_cgroups = HostCgroups::snapshot();
     let registries = Registries::start(&instance)?;
     let scratch = tmpfs_scratch()?;
     let result = (|| {
@@ -149,18 +151,33 @@ pub fn run(runs: usize, only: Option<&str>) -> anyhow::Result<()> {
                 c
             })
         };
-        compare(
-            "run --bundle busybox true",
-            &runtime("hoist", hoist.clone()),
-            &[
-                runtime("runc", "runc".into()),
-                runtime("crun", "crun".into()),
-            ],
-            &settings,
-        )?;
-        // crun refuses this hybrid host; on a cgroup2 view of it, it runs (with no cgroup: it
-        // would raise RLIMIT_MEMLOCK for its device program, which needs CAP_SYS_RESOURCE),
-        // while hoist and runc still make theirs.
+        // All three make their cgroups in every v1 hierarchy; crun refuses a hybrid host until
+        // hugetlb has a v1 hierarchy too, so each runs where it has one.
+        let hybrid = || {
+            compare(
+                "run --bundle busybox true",
+                &runtime("hoist", hoist.clone()),
+                &[
+                    runtime("runc", "runc".into()),
+                    runtime("crun", "crun".into()),
+                ],
+                &settings,
+            )
+        };
+        let with_hugetlb = || {
+            if let Err(e) = hybrid_view_with_hugetlb(&scratch) {
+                eprintln!("xtask: no v1 hugetlb hierarchy for crun ({e:#})");
+            }
+            Ok(())
+        };
+        in_cgroup_view(with_hugetlb, || {
+            let outcome = hybrid();
+            empty_hugetlb_hierarchy();
+            outcome
+        })?;
+        // On a cgroup2 view of this host crun runs only with no cgroup (with one it would
+        // raise RLIMIT_MEMLOCK for its device program, which needs CAP_SYS_RESOURCE), while
+        // hoist and runc still make theirs.
         let crun_without_cgroups = {
             let bundle = bundle.clone();
             tool("crun (no cgroup)", move |dir, i| {
@@ -174,7 +191,7 @@ pub fn run(runs: usize, only: Option<&str>) -> anyhow::Result<()> {
                 c
             })
         };
-        on_cgroup2_view(|| {
+        in_cgroup_view(cgroup2_view, || {
             compare(
                 "run --bundle busybox true, cgroup2",
                 &runtime("hoist", hoist.clone()),
@@ -186,6 +203,7 @@ pub fn run(runs: usize, only: Option<&str>) -> anyhow::Result<()> {
         Ok(())
     })();
     registries.destroy();
+    host_cgroups.restore();
     let _ = fs::remove_dir_all(&scratch);
     let _ = fs::remove_dir_all(target_dir().join("fixtures").join(&instance));
     result
@@ -433,15 +451,17 @@ fn first_line(text: &str) -> &str {
         .trim()
 }
 
-/// Runs `task` on a thread of its own in a new mount namespace whose /sys/fs/cgroup is only a
-/// cgroup2 mount, so the commands it starts see a pure-v2 host (the kernel's one cgroup2
-/// hierarchy, which this hybrid host also mounts at /sys/fs/cgroup/unified).
-fn on_cgroup2_view(task: impl FnOnce() -> anyhow::Result<()> + Send) -> anyhow::Result<()> {
-    use nix::mount::{mount, umount2, MntFlags, MsFlags};
+/// Runs `task` on a thread of its own in a new mount namespace (CLONE_FS with it: the
+/// namespace is that thread's alone), after `view` has changed /sys/fs/cgroup there. Nothing
+/// of it is seen outside, and it goes when the thread ends.
+fn in_cgroup_view(
+    view: impl FnOnce() -> anyhow::Result<()> + Send,
+    task: impl FnOnce() -> anyhow::Result<()> + Send,
+) -> anyhow::Result<()> {
+    use nix::mount::{mount, MsFlags};
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                // CLONE_FS with it: the namespace is this thread's alone.
                 nix::sched::unshare(
                     nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_FS,
                 )?;
@@ -452,17 +472,85 @@ fn on_cgroup2_view(task: impl FnOnce() -> anyhow::Result<()> + Send) -> anyhow::
                     MsFlags::MS_REC | MsFlags::MS_PRIVATE,
                     None::<&str>,
                 )?;
-                umount2("/sys/fs/cgroup", MntFlags::MNT_DETACH)?;
-                mount(
-                    Some("cgroup2"),
-                    "/sys/fs/cgroup",
-                    Some("cgroup2"),
-                    MsFlags::empty(),
-                    None::<&str>,
-                )?;
+                view()?;
                 task()
             })
             .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the cgroup2 benchmark thread panicked")))
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("a benchmark thread panicked")))
     })
+}
+
+/// Removes every cgroup the runs left in the v1 hugetlb hierarchy `hybrid_view_with_hugetlb`
+/// made (it is the benchmark's alone), and waits until the kernel has let go of them: a v1
+/// hierarchy with cgroups in it outlives its last mount, and would keep hugetlb out of the
+/// unified hierarchy for good.
+fn empty_hugetlb_hierarchy() {
+    let root = Path::new("/sys/fs/cgroup/hugetlb");
+    if !root.is_dir() {
+        return;
+    }
+    fn remove_below(dir: &Path) {
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_below(&entry.path());
+                let _ = fs::remove_dir(entry.path());
+            }
+        }
+    }
+    remove_below(root);
+    let only_its_root = || {
+        fs::read_to_string("/proc/cgroups").is_ok_and(|table| {
+            table.lines().any(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                fields.first() == Some(&"hugetlb") && fields.get(2) == Some(&"1")
+            })
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !only_its_root() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A pure-v2 host: /sys/fs/cgroup is only a cgroup2 mount (the kernel's one cgroup2
+/// hierarchy, which this hybrid host also mounts at /sys/fs/cgroup/unified).
+fn cgroup2_view() -> anyhow::Result<()> {
+    use nix::mount::{mount, umount2, MntFlags, MsFlags};
+    umount2("/sys/fs/cgroup", MntFlags::MNT_DETACH)?;
+    mount(
+        Some("cgroup2"),
+        "/sys/fs/cgroup",
+        Some("cgroup2"),
+        MsFlags::empty(),
+        None::<&str>,
+    )?;
+    Ok(())
+}
+
+/// The hybrid host with a v1 `hugetlb` hierarchy beside the others, which crun needs before it
+/// runs on a hybrid host at all (hugetlb has none at boot here): the same hierarchies bound
+/// into a fresh tmpfs in `scratch`, plus hugetlb, moved over /sys/fs/cgroup. The hierarchy
+/// goes when the last mount of it does, with the namespace.
+fn hybrid_view_with_hugetlb(scratch: &Path) -> anyhow::Result<()> {
+    use nix::mount::{mount, MsFlags};
+    let view = scratch.join("cgroup-view");
+    fs::create_dir_all(&view)?;
+    mount(Some("tmpfs"), &view, Some("tmpfs"), MsFlags::empty(), Some("mode=755"))?;
+    for hierarchy in fs::read_dir("/sys/fs/cgroup")? {
+        let hierarchy = hierarchy?;
+        let target = view.join(hierarchy.file_name());
+        fs::create_dir(&target)?;
+        mount(Some(&hierarchy.path()), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)?;
+    }
+    fs::create_dir(view.join("hugetlb"))?;
+    mount(
+        Some("cgroup"),
+        &view.join("hugetlb"),
+        Some("cgroup"),
+        MsFlags::empty(),
+        Some("hugetlb"),
+    )
+    .context("mounting a v1 hugetlb hierarchy (it fails once hugetlb is switched on in the unified root)")?;
+    mount(Some(&view), "/sys/fs/cgroup", None::<&str>, MsFlags::MS_MOVE, None::<&str>)?;
+    Ok(())
 }

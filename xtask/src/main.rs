@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod fixtures;
+mod host_cgroups;
 mod registry;
 mod setup;
 mod shell;
