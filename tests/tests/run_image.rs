@@ -393,14 +393,32 @@ fn a_detached_containers_log_stays_under_its_max_size() {
     let script = "seq 1 30000; echo the-end";
     let started = hoist_run(
         dir.path(),
-        &["-d", "--name", &name, "--log-opt", "max-size=8k", &busybox, "sh", "-c", script],
+        &[
+            "-d",
+            "--name",
+            &name,
+            "--log-opt",
+            "max-size=8k",
+            &busybox,
+            "sh",
+            "-c",
+            script,
+        ],
     );
     assert!(started.status.success(), "{}", stderr(&started));
     let logs = expect_ok(hoist(dir.path()).args(["logs", "-f", &name]));
-    let log = dir.path().join("hoist-root/containers").join(&name).join("ctr.log");
+    let log = dir
+        .path()
+        .join("hoist-root/containers")
+        .join(&name)
+        .join("ctr.log");
     let size = std::fs::metadata(&log).unwrap().len();
     assert!(size <= 8192, "ctr.log is {size} bytes, over its 8 KiB cap");
-    assert!(stdout(&logs).ends_with("30000\nthe-end\n"), "{}", stdout(&logs));
+    assert!(
+        stdout(&logs).ends_with("30000\nthe-end\n"),
+        "{}",
+        stdout(&logs)
+    );
 
     for refused in ["max-file=3", "max-size=0", "max-size=lots"] {
         let output = hoist_run(dir.path(), &["--log-opt", refused, &busybox, "true"]);

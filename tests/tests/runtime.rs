@@ -433,9 +433,21 @@ fn cgroup_hierarchies_mounted_twice_are_mounted_once_in_the_container() {
             };
             check(libc::unshare(libc::CLONE_NEWNS))?;
             let (none, root, cgroups) = (std::ptr::null(), c"/".as_ptr(), c"/sys/fs/cgroup");
-            check(libc::mount(none, root, none, libc::MS_REC | libc::MS_PRIVATE, none.cast()))?;
+            check(libc::mount(
+                none,
+                root,
+                none,
+                libc::MS_REC | libc::MS_PRIVATE,
+                none.cast(),
+            ))?;
             let flags = libc::MS_BIND | libc::MS_REC;
-            check(libc::mount(cgroups.as_ptr(), cgroups.as_ptr(), none, flags, none.cast()))
+            check(libc::mount(
+                cgroups.as_ptr(),
+                cgroups.as_ptr(),
+                none,
+                flags,
+                none.cast(),
+            ))
         });
     }
     let output = run(&mut command);
@@ -453,7 +465,10 @@ fn cgroup_hierarchies_mounted_twice_are_mounted_once_in_the_container() {
     };
     let inside = stdout(&output);
     for hierarchy in &expected {
-        assert!(inside.lines().any(|l| l == hierarchy), "{hierarchy} is missing: {inside}");
+        assert!(
+            inside.lines().any(|l| l == hierarchy),
+            "{hierarchy} is missing: {inside}"
+        );
     }
 }
 

@@ -825,11 +825,14 @@ fn a_container_cannot_overwrite_the_hoist_binary_through_proc_self_exe() {
     std::fs::copy(hoist_e2e::hoist_bin(), &victim).unwrap();
     let size_before = std::fs::metadata(&victim).unwrap().len();
     let rootfs = bundle.join("rootfs");
-    install_with_libraries(Path::new(env!("CARGO_BIN_EXE_exe_grabber")), &rootfs, "grab");
+    install_with_libraries(
+        Path::new(env!("CARGO_BIN_EXE_exe_grabber")),
+        &rootfs,
+        "grab",
+    );
     let script = rootfs.join("evil");
     std::fs::write(&script, "#!/proc/self/exe\n").unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     set_args(&bundle, &["/grab"]);
 
     let id = unique_id("cve-2019-5736");
@@ -896,5 +899,8 @@ fn the_hoist_binary_is_position_independent() {
     let header = std::fs::read(hoist_e2e::hoist_bin()).unwrap();
     assert_eq!(&header[..4], b"\x7fELF");
     let elf_type = u16::from_le_bytes([header[16], header[17]]);
-    assert_eq!(elf_type, 3, "ET_DYN (3) expected, found ELF type {elf_type}");
+    assert_eq!(
+        elf_type, 3,
+        "ET_DYN (3) expected, found ELF type {elf_type}"
+    );
 }

@@ -535,12 +535,24 @@ fn hybrid_view_with_hugetlb(scratch: &Path) -> anyhow::Result<()> {
     use nix::mount::{mount, MsFlags};
     let view = scratch.join("cgroup-view");
     fs::create_dir_all(&view)?;
-    mount(Some("tmpfs"), &view, Some("tmpfs"), MsFlags::empty(), Some("mode=755"))?;
+    mount(
+        Some("tmpfs"),
+        &view,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some("mode=755"),
+    )?;
     for hierarchy in fs::read_dir("/sys/fs/cgroup")? {
         let hierarchy = hierarchy?;
         let target = view.join(hierarchy.file_name());
         fs::create_dir(&target)?;
-        mount(Some(&hierarchy.path()), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)?;
+        mount(
+            Some(&hierarchy.path()),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )?;
     }
     fs::create_dir(view.join("hugetlb"))?;
     mount(
@@ -551,6 +563,12 @@ fn hybrid_view_with_hugetlb(scratch: &Path) -> anyhow::Result<()> {
         Some("hugetlb"),
     )
     .context("mounting a v1 hugetlb hierarchy (it fails once hugetlb is switched on in the unified root)")?;
-    mount(Some(&view), "/sys/fs/cgroup", None::<&str>, MsFlags::MS_MOVE, None::<&str>)?;
+    mount(
+        Some(&view),
+        "/sys/fs/cgroup",
+        None::<&str>,
+        MsFlags::MS_MOVE,
+        None::<&str>,
+    )?;
     Ok(())
 }

@@ -91,4 +91,3 @@ fn remove_new_cgroup_parents(before: &[std::path::PathBuf]) {
         let _ = std::fs::remove_dir(&parent);
     }
 }
-

@@ -11,6 +11,7 @@ use nix::sys::socket::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::state::OciState;
 use crate::{Error, Result};
 
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -34,7 +35,7 @@ enum ToParent {
 enum ToInit {
     /// The parent has put the init in its cgroup, written its id maps and run the runtime's
     /// hooks: it may go on. The state document is what the init's own hooks get.
-    Proceed { state: String },
+    Proceed { state: OciState },
 }
 
 pub(crate) fn pair() -> Result<(ParentEnd, InitEnd)> {
@@ -118,11 +119,11 @@ impl ParentEnd {
         }
     }
 
-    pub(crate) fn proceed(&self, state: &serde_json::Value) -> Result<()> {
+    pub(crate) fn proceed(&self, state: &OciState) -> Result<()> {
         transmit(
             &self.0,
             &ToInit::Proceed {
-                state: state.to_string(),
+                state: state.clone(),
             },
         )
     }
@@ -150,10 +151,9 @@ impl InitEnd {
         transmit_with_fd(&self.0, &ToParent::SeccompNotify, Some(fd))
     }
 
-    pub(crate) fn wait_to_proceed(&self) -> Result<serde_json::Value> {
+    pub(crate) fn wait_to_proceed(&self) -> Result<OciState> {
         match receive::<ToInit>(&self.0)? {
-            Some((ToInit::Proceed { state }, _)) => serde_json::from_str(&state)
-                .map_err(|e| Error::Init(format!("garbled state from the runtime: {e}"))),
+            Some((ToInit::Proceed { state }, _)) => Ok(state),
             None => Err(Error::Init("the runtime went away during setup".into())),
         }
     }

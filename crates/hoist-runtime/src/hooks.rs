@@ -9,10 +9,21 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use oci_spec::runtime::Hook;
 
+use crate::state::OciState;
 use crate::{Error, Result};
 
+/// The hook points of the runtime spec, in the order of a container's life.
+pub(crate) const KINDS: &[&str] = &[
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
+
 /// Runs `hooks` in order; the first failure stops them and is returned.
-pub(crate) fn run(kind: &str, hooks: &[Hook], state: &serde_json::Value) -> Result<()> {
+pub(crate) fn run(kind: &str, hooks: &[Hook], state: &OciState) -> Result<()> {
     for hook in hooks {
         run_one(kind, hook, state)?;
     }
@@ -20,7 +31,7 @@ pub(crate) fn run(kind: &str, hooks: &[Hook], state: &serde_json::Value) -> Resu
 }
 
 /// Runs every hook, logging failures: poststart and poststop hooks must not stop the lifecycle.
-pub(crate) fn run_all_warning(kind: &str, hooks: &[Hook], state: &serde_json::Value) {
+pub(crate) fn run_all_warning(kind: &str, hooks: &[Hook], state: &OciState) {
     for hook in hooks {
         if let Err(e) = run_one(kind, hook, state) {
             tracing::warn!("{e}");
@@ -28,7 +39,7 @@ pub(crate) fn run_all_warning(kind: &str, hooks: &[Hook], state: &serde_json::Va
     }
 }
 
-fn run_one(kind: &str, hook: &Hook, state: &serde_json::Value) -> Result<()> {
+fn run_one(kind: &str, hook: &Hook, state: &OciState) -> Result<()> {
     let path = hook.path();
     let failed = |why: String| Error::Init(format!("{kind} hook {}: {why}", path.display()));
     let args = hook.args().clone().unwrap_or_default();
@@ -56,7 +67,8 @@ fn run_one(kind: &str, hook: &Hook, state: &serde_json::Value) -> Result<()> {
         let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
         // SAFETY: the runtime is single-threaded here; the old disposition is put back below.
         let previous = unsafe { sigaction(Signal::SIGPIPE, &ignore) };
-        let _ = stdin.write_all(state.to_string().as_bytes());
+        let document = serde_json::to_vec(state).unwrap_or_default();
+        let _ = stdin.write_all(&document);
         drop(stdin);
         // While signals are blocked (a foreground `run`), Linux keeps even an ignored SIGPIPE
         // pending, and it would kill the runtime once they are unblocked: take it now.

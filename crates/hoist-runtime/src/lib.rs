@@ -14,8 +14,10 @@
 mod cgroups;
 mod channel;
 mod error;
+mod features;
 mod hooks;
 mod init;
+mod namespaces;
 mod ops;
 mod sealed_exe;
 mod seccomp;
@@ -28,13 +30,14 @@ mod validate;
 
 pub use cgroups::{Cgroup, CgroupError};
 pub use error::{Error, Result};
+pub use features::{capability_names, features};
 pub use ops::create::CreateOptions;
 pub use ops::delete::DeleteOptions;
 pub use ops::exec::ExecOptions;
 pub use ops::run::Exited;
 pub use sealed_exe::reexec_sealed;
 pub use signal::parse_signal;
-pub use state::{validate_id, ContainerState, Status};
+pub use state::{validate_id, ContainerState, OciState, Status};
 
 use std::path::PathBuf;
 

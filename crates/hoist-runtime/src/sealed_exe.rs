@@ -182,8 +182,7 @@ fn memfd_copy() -> Result<OwnedFd> {
     let mut source =
         File::open("/proc/self/exe").map_err(Error::io("opening", "/proc/self/exe"))?;
     let mut copy = File::from(memfd);
-    std::io::copy(&mut source, &mut copy)
-        .map_err(Error::sys("copying the binary into a memfd"))?;
+    std::io::copy(&mut source, &mut copy).map_err(Error::sys("copying the binary into a memfd"))?;
     let seals = SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE;
     rustix::fs::fcntl_add_seals(&copy, seals).map_err(fail("sealing the copy"))?;
     Ok(copy.into())

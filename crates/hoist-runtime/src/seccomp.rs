@@ -11,6 +11,39 @@ use libseccomp::{
 };
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator};
 
+use crate::state::OciState;
+
+/// Every action a profile may name; `action` turns each into libseccomp's.
+pub(crate) const ACTIONS: &[LinuxSeccompAction] = &[
+    LinuxSeccompAction::ScmpActAllow,
+    LinuxSeccompAction::ScmpActErrno,
+    LinuxSeccompAction::ScmpActKill,
+    LinuxSeccompAction::ScmpActKillProcess,
+    LinuxSeccompAction::ScmpActKillThread,
+    LinuxSeccompAction::ScmpActLog,
+    LinuxSeccompAction::ScmpActNotify,
+    LinuxSeccompAction::ScmpActTrace,
+    LinuxSeccompAction::ScmpActTrap,
+];
+
+/// Every argument comparison a profile may name.
+pub(crate) const OPERATORS: &[LinuxSeccompOperator] = &[
+    LinuxSeccompOperator::ScmpCmpEq,
+    LinuxSeccompOperator::ScmpCmpGe,
+    LinuxSeccompOperator::ScmpCmpGt,
+    LinuxSeccompOperator::ScmpCmpLe,
+    LinuxSeccompOperator::ScmpCmpLt,
+    LinuxSeccompOperator::ScmpCmpMaskedEq,
+    LinuxSeccompOperator::ScmpCmpNe,
+];
+
+/// The filter flags a profile may ask for (TSYNC is moot: one thread loads the filter).
+pub(crate) const FILTER_FLAGS: &[&str] = &[
+    "SECCOMP_FILTER_FLAG_LOG",
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_TSYNC",
+];
+
 use crate::channel::InitEnd;
 use crate::{Error, Result};
 
@@ -295,13 +328,13 @@ pub(crate) fn send_to_listener(
     seccomp: Option<&LinuxSeccomp>,
     notifier: OwnedFd,
     pid: i32,
-    state: &serde_json::Value,
+    state: &OciState,
 ) -> Result<()> {
     let Some((seccomp, path)) = seccomp.and_then(|s| Some((s, s.listener_path().as_ref()?))) else {
         return Ok(());
     };
     let message = serde_json::json!({
-        "ociVersion": state["ociVersion"],
+        "ociVersion": state.oci_version,
         "fds": ["seccompFd"],
         "pid": pid,
         "metadata": seccomp.listener_metadata().clone().unwrap_or_default(),

@@ -1,6 +1,6 @@
 //! What the runtime remembers about a container between calls, and how its status is judged.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::{self, File};
 use std::io::Write;
@@ -27,7 +27,8 @@ pub enum Status {
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        // `pad`, not `write_str`: tables align it with `{:<10}`.
+        f.pad(match self {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
@@ -123,24 +124,50 @@ impl ContainerState {
     }
 
     /// The state document of the runtime spec, as `runc state` prints it.
-    pub fn oci_state(&self, root: &Path) -> serde_json::Value {
+    pub fn oci_state(&self, root: &Path) -> OciState {
         self.oci_state_as(self.status(root))
     }
 
     /// The state document with a given status (hooks see the status of their moment).
-    pub(crate) fn oci_state_as(&self, status: Status) -> serde_json::Value {
-        serde_json::json!({
-            "ociVersion": "1.1.0",
-            "id": self.id,
-            "pid": if status == Status::Stopped { 0 } else { self.pid },
-            "status": status,
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-            "annotations": self.annotations,
-            "owner": "",
-        })
+    pub(crate) fn oci_state_as(&self, status: Status) -> OciState {
+        OciState {
+            oci_version: OCI_VERSION.to_string(),
+            id: self.id.clone(),
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status,
+            bundle: self.bundle.clone(),
+            rootfs: self.rootfs.clone(),
+            created: self.created.clone(),
+            annotations: self.annotations.clone().into_iter().collect(),
+            owner: String::new(),
+        }
     }
+}
+
+/// The version of the runtime spec the state document follows.
+pub(crate) const OCI_VERSION: &str = "1.1.0";
+
+/// The runtime spec's state document, with the fields `runc state` adds and engines read
+/// (`rootfs`, `created`, `owner`): what `hoist state` prints, what hooks read on stdin, and
+/// what a seccomp listener receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState {
+    pub oci_version: String,
+    pub id: String,
+    /// The init's pid; 0 once the container has stopped.
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    /// Sorted, so the document reads the same every time.
+    pub annotations: BTreeMap<String, String>,
+    pub owner: String,
 }
 
 /// The start time of a process (field 22 of `/proc/PID/stat`), or `None` if it is gone or a

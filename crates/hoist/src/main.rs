@@ -68,7 +68,11 @@ fn main() -> ExitCode {
 /// parsing, so the re-exec comes before any work; any argument spelling such a command counts,
 /// since a needless re-exec costs a millisecond and a missed one would fail at the clone.
 fn may_start_container_processes(mut args: impl Iterator<Item = std::ffi::OsString>) -> bool {
-    args.any(|arg| ["run", "create", "exec", "container-monitor"].iter().any(|verb| arg == *verb))
+    args.any(|arg| {
+        ["run", "create", "exec", "container-monitor"]
+            .iter()
+            .any(|verb| arg == *verb)
+    })
 }
 
 /// The error and its causes, joined by ": ", leaving out a cause whose text the message

@@ -224,7 +224,11 @@ mod tests {
         let mounts: Vec<&Path> = found.0.iter().map(|h| h.mountpoint.as_path()).collect();
         assert_eq!(
             mounts,
-            [Path::new("/sys/fs/cgroup/memory"), Path::new("/view/blkio"), Path::new("/view/hugetlb")]
+            [
+                Path::new("/sys/fs/cgroup/memory"),
+                Path::new("/view/blkio"),
+                Path::new("/view/hugetlb")
+            ]
         );
     }
 

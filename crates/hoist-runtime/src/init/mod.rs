@@ -5,7 +5,7 @@
 mod console;
 mod dev;
 pub(crate) mod exec;
-mod mount_options;
+pub(crate) mod mount_options;
 mod process;
 mod procfs;
 mod rootfs;
@@ -96,7 +96,7 @@ pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! 
 /// What `prepare` leaves for the last moments before exec.
 struct Prepared {
     program: PathBuf,
-    state: serde_json::Value,
+    state: crate::state::OciState,
     /// The seccomp filter is to be loaded right before exec (with no_new_privileges: as late as
     /// possible, so the profile need not allow what the runtime itself does).
     late_seccomp: bool,

@@ -14,6 +14,55 @@ pub(crate) struct MountOptions {
     pub data: Vec<String>,
 }
 
+/// The options that are mount(2) flags: each sets some and clears others.
+const FLAGS: &[(&str, MsFlags, MsFlags)] = &[
+    // fstab's placeholder: nothing to set (and not data for the file system).
+    ("defaults", MsFlags::empty(), MsFlags::empty()),
+    ("ro", MsFlags::MS_RDONLY, MsFlags::empty()),
+    ("rw", MsFlags::empty(), MsFlags::MS_RDONLY),
+    ("nosuid", MsFlags::MS_NOSUID, MsFlags::empty()),
+    ("suid", MsFlags::empty(), MsFlags::MS_NOSUID),
+    ("nodev", MsFlags::MS_NODEV, MsFlags::empty()),
+    ("dev", MsFlags::empty(), MsFlags::MS_NODEV),
+    ("noexec", MsFlags::MS_NOEXEC, MsFlags::empty()),
+    ("exec", MsFlags::empty(), MsFlags::MS_NOEXEC),
+    ("sync", MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+    ("async", MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+    ("dirsync", MsFlags::MS_DIRSYNC, MsFlags::empty()),
+    ("remount", MsFlags::MS_REMOUNT, MsFlags::empty()),
+    ("mand", MsFlags::MS_MANDLOCK, MsFlags::empty()),
+    ("nomand", MsFlags::empty(), MsFlags::MS_MANDLOCK),
+    ("atime", MsFlags::empty(), MsFlags::MS_NOATIME),
+    ("noatime", MsFlags::MS_NOATIME, MsFlags::empty()),
+    ("diratime", MsFlags::empty(), MsFlags::MS_NODIRATIME),
+    ("nodiratime", MsFlags::MS_NODIRATIME, MsFlags::empty()),
+    ("relatime", MsFlags::MS_RELATIME, MsFlags::empty()),
+    ("norelatime", MsFlags::empty(), MsFlags::MS_RELATIME),
+    ("strictatime", MsFlags::MS_STRICTATIME, MsFlags::empty()),
+    ("nostrictatime", MsFlags::empty(), MsFlags::MS_STRICTATIME),
+];
+
+/// The propagation options (every recursive one is its plain name with an `r` in front).
+const PROPAGATION: &[&str] = &[
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "unbindable",
+    "runbindable",
+];
+
+/// Every option name `parse` understands (anything else is file-system data): for `features`.
+pub(crate) fn known() -> impl Iterator<Item = &'static str> {
+    FLAGS
+        .iter()
+        .map(|(name, _, _)| *name)
+        .chain(["bind", "rbind"])
+        .chain(PROPAGATION.iter().copied())
+}
+
 pub(crate) fn parse(options: &[String]) -> MountOptions {
     let mut parsed = MountOptions {
         flags: MsFlags::empty(),
@@ -24,47 +73,15 @@ pub(crate) fn parse(options: &[String]) -> MountOptions {
         data: Vec::new(),
     };
     for option in options {
-        let (set, clear): (MsFlags, MsFlags) = match option.as_str() {
-            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
-            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
-            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
-            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
-            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
-            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
-            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
-            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
-            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
-            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
-            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
-            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
-            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
-            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
-            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
-            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
-            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
-            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
-            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
-            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
-            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
-            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
-            "bind" => {
-                parsed.bind = true;
-                continue;
+        let option = option.as_str();
+        let Some(&(_, set, clear)) = FLAGS.iter().find(|(name, _, _)| *name == option) else {
+            match option {
+                "bind" => parsed.bind = true,
+                "rbind" => (parsed.bind, parsed.recursive) = (true, true),
+                _ if PROPAGATION.contains(&option) => parsed.propagation |= propagation(option),
+                _ => parsed.data.push(option.to_string()),
             }
-            "rbind" => {
-                parsed.bind = true;
-                parsed.recursive = true;
-                continue;
-            }
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
-            | "runbindable" => {
-                parsed.propagation |= propagation(option);
-                continue;
-            }
-            _ => {
-                parsed.data.push(option.clone());
-                continue;
-            }
+            continue;
         };
         parsed.flags |= set;
         parsed.flags &= !clear;

@@ -218,7 +218,10 @@ fn set_capabilities(capabilities: &LinuxCapabilities) -> Result<()> {
     // `runc spec` writes ambient capabilities without inheritable ones; runc and crun skip
     // what the kernel would refuse, and so does hoist rather than refuse such a config.
     let ambient = cap_set(capabilities.ambient());
-    for cap in ambient.iter().filter(|c| permitted.contains(c) && inheritable.contains(c)) {
+    for cap in ambient
+        .iter()
+        .filter(|c| permitted.contains(c) && inheritable.contains(c))
+    {
         caps::raise(None, CapSet::Ambient, *cap)
             .map_err(|e| Error::Init(format!("raising ambient capability {cap}: {e}")))?;
     }

@@ -8,7 +8,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode as NixMode;
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
+use oci_spec::runtime::LinuxIdMapping;
 use rustix::fs::{self as rfs, Mode, OFlags};
 
 use crate::cgroups::{Cgroup, CgroupError, Hierarchies};
@@ -277,16 +277,7 @@ impl Namespaces {
         };
         let linux = bundle.spec.linux().clone().unwrap_or_default();
         for namespace in linux.namespaces().as_deref().unwrap_or_default() {
-            let flag = match namespace.typ() {
-                LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
-                LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
-                LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
-                LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
-                LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-                LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
-                LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-                LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
-            };
+            let flag = crate::namespaces::clone_flag(namespace.typ());
             match namespace.path() {
                 None => ns.clone_flags |= flag,
                 Some(path) => {

@@ -29,26 +29,7 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
 }
 
-/// The order namespaces are joined in: the user namespace first (it grants the rights to join
-/// the others), the mount namespace last (after it, host paths are gone).
-const JOIN_ORDER: &[(LinuxNamespaceType, &str, CloneFlags)] = &[
-    (LinuxNamespaceType::User, "user", CloneFlags::CLONE_NEWUSER),
-    (LinuxNamespaceType::Ipc, "ipc", CloneFlags::CLONE_NEWIPC),
-    (LinuxNamespaceType::Uts, "uts", CloneFlags::CLONE_NEWUTS),
-    (LinuxNamespaceType::Network, "net", CloneFlags::CLONE_NEWNET),
-    (
-        LinuxNamespaceType::Cgroup,
-        "cgroup",
-        CloneFlags::CLONE_NEWCGROUP,
-    ),
-    (
-        LinuxNamespaceType::Time,
-        "time",
-        CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
-    ),
-    (LinuxNamespaceType::Pid, "pid", CloneFlags::CLONE_NEWPID),
-    (LinuxNamespaceType::Mount, "mnt", CloneFlags::CLONE_NEWNS),
-];
+use crate::namespaces::NAMESPACES as JOIN_ORDER;
 
 impl Runtime {
     /// The container's configured process: the base `exec` starts from when it is given only a

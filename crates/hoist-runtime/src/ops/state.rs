@@ -1,9 +1,9 @@
-use crate::state::ContainerState;
+use crate::state::{ContainerState, OciState};
 use crate::{Result, Runtime};
 
 impl Runtime {
     /// The container's state, as the runtime spec's state document.
-    pub fn state(&self, id: &str) -> Result<serde_json::Value> {
+    pub fn state(&self, id: &str) -> Result<OciState> {
         let state = ContainerState::load(&self.root, id)?;
         Ok(state.oci_state(&self.root))
     }

@@ -4,7 +4,7 @@ use std::io::{Read, Seek, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use hoist_runtime::{DeleteOptions, Runtime};
+use hoist_runtime::{DeleteOptions, Runtime, Status};
 use nix::sys::signal::Signal;
 
 use crate::cli::{LogsArgs, PsArgs, RmArgs, StopArgs};
@@ -17,10 +17,7 @@ fn status(runtime: &Runtime, container: &Container) -> (bool, String) {
         return (false, format!("Exited ({code})"));
     }
     match runtime.state(&container.record.id) {
-        Ok(state) => {
-            let status = state["status"].as_str().unwrap_or("unknown").to_string();
-            (status != "stopped", status)
-        }
+        Ok(state) => (state.status != Status::Stopped, state.status.to_string()),
         Err(_) => (false, "Created".to_string()),
     }
 }

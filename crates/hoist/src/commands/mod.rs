@@ -1,4 +1,3 @@
-mod capabilities;
 mod containers;
 mod copy;
 mod images;

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use hoist_runtime::{CreateOptions, Exited, Runtime};
+use hoist_runtime::{CreateOptions, Exited, Runtime, Status};
 
 use crate::commands::log_relay;
 use crate::container::Container;
@@ -91,7 +91,7 @@ pub fn launch(runtime: &Runtime, container: &Container) -> anyhow::Result<()> {
     loop {
         let running = runtime
             .state(id)
-            .is_ok_and(|s| matches!(s["status"].as_str(), Some("running" | "stopped")));
+            .is_ok_and(|s| matches!(s.status, Status::Running | Status::Stopped));
         if running {
             break;
         }

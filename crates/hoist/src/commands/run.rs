@@ -191,11 +191,10 @@ fn network_of(runtime: &Runtime, id: &str) -> anyhow::Result<std::path::PathBuf>
     let state = runtime
         .state(id)
         .with_context(|| format!("--network container:{id}: no such container"))?;
-    let pid = state["pid"].as_i64().unwrap_or(0);
-    if pid <= 0 || state["status"] != "running" {
+    if state.pid <= 0 || state.status != hoist_runtime::Status::Running {
         bail!("--network container:{id}: the container is not running");
     }
-    Ok(format!("/proc/{pid}/ns/net").into())
+    Ok(format!("/proc/{}/ns/net", state.pid).into())
 }
 
 /// Without `-i`, the container reads nothing, as under podman.

@@ -66,8 +66,8 @@ pub fn list(runtime: &Runtime, args: ListArgs) -> anyhow::Result<()> {
                 println!(
                     "{:<24} {:<8} {:<10} {:<40} {}",
                     c.id,
-                    state["pid"].to_string(),
-                    state["status"].as_str().unwrap_or(""),
+                    state.pid,
+                    state.status,
                     c.bundle.display(),
                     c.created
                 );
@@ -222,51 +222,9 @@ pub fn spec(args: SpecArgs) -> anyhow::Result<()> {
 
 /// runc's `features` document: what a caller may put in a config and have honoured.
 pub fn features() -> anyhow::Result<()> {
-    let features = serde_json::json!({
-        "ociVersionMin": "1.0.0",
-        "ociVersionMax": "1.1.0",
-        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-        "mountOptions": [
-            "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime",
-            "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "private",
-            "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
-            "shared", "slave", "strictatime", "suid", "sync", "unbindable"
-        ],
-        "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
-            "capabilities": caps_names(),
-            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false },
-            "seccomp": {
-                "enabled": true,
-                "actions": [
-                    "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"
-                ],
-                "operators": [
-                    "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
-                    "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"
-                ],
-                "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"]
-            },
-            "apparmor": { "enabled": false },
-            "selinux": { "enabled": false },
-            "intelRdt": { "enabled": false }
-        },
-        "annotations": { "org.opencontainers.runtime-spec.features.hoist": env!("CARGO_PKG_VERSION") }
-    });
-    println!("{}", serde_json::to_string_pretty(&features)?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&hoist_runtime::features())?
+    );
     Ok(())
-}
-
-fn caps_names() -> Vec<String> {
-    let mut names: Vec<String> = (0..=40)
-        .filter_map(|bit| {
-            let cap: oci_spec::runtime::Capability =
-                serde_json::from_value(serde_json::json!(super::capabilities::NAMES.get(bit)?))
-                    .ok()?;
-            serde_json::to_value(cap).ok()?.as_str().map(str::to_string)
-        })
-        .collect();
-    names.sort();
-    names
 }

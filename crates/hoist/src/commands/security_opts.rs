@@ -258,7 +258,7 @@ fn available_capabilities() -> Capabilities {
             u64::from_str_radix(hex.trim(), 16).ok()
         })
         .unwrap_or(u64::MAX);
-    super::capabilities::NAMES
+    hoist_runtime::capability_names()
         .iter()
         .enumerate()
         .filter(|(bit, _)| own & (1 << bit) != 0)
