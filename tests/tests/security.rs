@@ -797,7 +797,7 @@ fn a_compiled_seccomp_filter_is_kept_and_a_damaged_one_is_compiled_again() {
     };
     let expected = "Seccomp:\t2\nOperation not permitted\n";
     assert_eq!(filtered(), expected);
-    let cache = dir.path().join("run/seccomp");
+    let cache = dir.path().join("run/.seccomp");
     let kept: Vec<PathBuf> = std::fs::read_dir(&cache)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -809,6 +809,17 @@ fn a_compiled_seccomp_filter_is_kept_and_a_damaged_one_is_compiled_again() {
     std::fs::write(&kept[0], &program[..program.len() - 3]).unwrap();
     assert_eq!(filtered(), expected, "after the kept program was damaged");
     assert_eq!(std::fs::read(&kept[0]).unwrap(), program);
+    // The cache is no container's state directory: a container may be called `seccomp`.
+    let named = run(hoist(dir.path()).args([
+        "run",
+        "--rm",
+        "--network=none",
+        "--name",
+        "seccomp",
+        &image,
+        "true",
+    ]));
+    assert!(named.status.success(), "{}", stderr(&named));
 }
 
 /// CVE-2019-5736: an image whose program is `#!/proc/self/exe` gets the kernel to run the

@@ -1,8 +1,6 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::Status;
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,13 +11,8 @@ pub enum Error {
     NotFound(String),
     #[error("container {0} already exists; delete it first or choose another id")]
     AlreadyExists(String),
-    #[error("container {id} is {status}, but {operation} needs it {needed}")]
-    WrongState {
-        id: String,
-        status: Status,
-        operation: &'static str,
-        needed: &'static str,
-    },
+    #[error(transparent)]
+    WrongState(#[from] crate::status::WrongState),
     #[error("container {0} is not running")]
     NotRunning(String),
     #[error("reading the bundle's config.json at {path}: {source}", path = .path.display())]

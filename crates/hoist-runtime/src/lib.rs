@@ -26,6 +26,7 @@ mod signal;
 mod spawn;
 mod spec;
 mod state;
+mod status;
 mod validate;
 
 pub use cgroups::{Cgroup, CgroupError};
@@ -37,7 +38,8 @@ pub use ops::exec::ExecOptions;
 pub use ops::run::Exited;
 pub use sealed_exe::reexec_sealed;
 pub use signal::parse_signal;
-pub use state::{validate_id, ContainerState, OciState, Status};
+pub use state::{validate_id, ContainerState, OciState};
+pub use status::{Status, WrongState};
 
 use std::path::PathBuf;
 

@@ -1,7 +1,6 @@
 //! What the runtime remembers about a container between calls, and how its status is judged.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,34 +8,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::cgroups::Cgroup;
+use crate::status::Status;
 use crate::{Error, Result};
 
 const STATE_FILE: &str = "state.json";
 pub(crate) const EXEC_FIFO: &str = "exec.fifo";
-
-/// A container's lifecycle status, as the runtime spec names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Creating,
-    Created,
-    Running,
-    Paused,
-    Stopped,
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // `pad`, not `write_str`: tables align it with `{:<10}`.
-        f.pad(match self {
-            Status::Creating => "creating",
-            Status::Created => "created",
-            Status::Running => "running",
-            Status::Paused => "paused",
-            Status::Stopped => "stopped",
-        })
-    }
-}
 
 /// The persisted state of one container (`<root>/<id>/state.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -251,8 +251,9 @@ impl Runtime {
     }
 }
 
-/// Where under the runtime's root compiled seccomp programs are kept.
-pub(crate) const SECCOMP_CACHE: &str = "seccomp";
+/// Where under the runtime's root compiled seccomp programs are kept: a name no container id
+/// can take (ids do not start with a dot), so a container called `seccomp` is not the cache.
+pub(crate) const SECCOMP_CACHE: &str = ".seccomp";
 
 /// The config's namespaces, as clone flags for the new ones and fds for those to join.
 struct Namespaces {

@@ -4,6 +4,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::state::{process_alive, ContainerLock, ContainerState};
+use crate::status::Operation;
 use crate::{Error, Result, Runtime, Status};
 
 /// `delete`'s flags.
@@ -27,19 +28,12 @@ impl Runtime {
             other => other?,
         };
         let status = state.status(&self.root);
-        match status {
-            Status::Stopped => {}
-            // A created container has not run anything yet: like runc, delete kills its init.
-            Status::Created => kill_and_wait(&state)?,
-            _ if options.force => kill_and_wait(&state)?,
-            _ => {
-                return Err(Error::WrongState {
-                    id: id.to_string(),
-                    status,
-                    operation: "delete",
-                    needed: "stopped (or use --force)",
-                })
-            }
+        if !options.force {
+            status.require(Operation::Delete, id)?;
+        }
+        // A created container has not run anything yet: like runc, delete kills its init.
+        if status != Status::Stopped {
+            kill_and_wait(&state)?;
         }
         // Whatever is left in the cgroup (processes outside the init's pid namespace) goes too.
         state.cgroup.remove()?;

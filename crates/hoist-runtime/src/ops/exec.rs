@@ -16,7 +16,8 @@ use crate::ops::run::{forward_signals_until_exit, Exited};
 use crate::spawn::{clone_into_namespaces, Forked};
 use crate::spec::Bundle;
 use crate::state::ContainerState;
-use crate::{Error, Result, Runtime, Status};
+use crate::status::Operation;
+use crate::{Error, Result, Runtime};
 
 /// `exec`'s settings.
 #[derive(Debug, Clone)]
@@ -49,14 +50,7 @@ impl Runtime {
     pub fn exec(&self, id: &str, options: &ExecOptions) -> Result<Option<Exited>> {
         let state = ContainerState::load(&self.root, id)?;
         let status = state.status(&self.root);
-        if !matches!(status, Status::Running | Status::Created) {
-            return Err(Error::WrongState {
-                id: id.to_string(),
-                status,
-                operation: "exec",
-                needed: "running",
-            });
-        }
+        status.require(Operation::Exec, id)?;
         let terminal = options.process.terminal().unwrap_or(false);
         if terminal && options.console_socket.is_none() && options.detach {
             return Err(Error::InvalidSpec(

@@ -1,5 +1,6 @@
 use crate::state::{ContainerLock, ContainerState};
-use crate::{Error, Result, Runtime, Status};
+use crate::status::Operation;
+use crate::{Result, Runtime};
 
 impl Runtime {
     /// Freezes every process of a running container.
@@ -15,20 +16,12 @@ impl Runtime {
     fn set_frozen(&self, id: &str, frozen: bool) -> Result<()> {
         let _lock = ContainerLock::acquire(&self.root, id)?;
         let state = ContainerState::load(&self.root, id)?;
-        let status = state.status(&self.root);
-        let (operation, needed, allowed) = if frozen {
-            ("pause", "running", status == Status::Running)
+        let operation = if frozen {
+            Operation::Pause
         } else {
-            ("resume", "paused", status == Status::Paused)
+            Operation::Resume
         };
-        if !allowed {
-            return Err(Error::WrongState {
-                id: id.to_string(),
-                status,
-                operation,
-                needed,
-            });
-        }
+        state.status(&self.root).require(operation, id)?;
         state.cgroup.freeze(frozen)?;
         Ok(())
     }

@@ -7,6 +7,7 @@ use rustix::event::{poll, PollFd, PollFlags};
 use rustix::fs::{self as rfs, Mode, OFlags};
 
 use crate::state::{process_alive, ContainerLock, ContainerState, EXEC_FIFO};
+use crate::status::Operation;
 use crate::{Error, Result, Runtime, Status};
 
 impl Runtime {
@@ -14,15 +15,7 @@ impl Runtime {
     pub fn start(&self, id: &str) -> Result<()> {
         let _lock = ContainerLock::acquire(&self.root, id)?;
         let state = ContainerState::load(&self.root, id)?;
-        let status = state.status(&self.root);
-        if status != Status::Created {
-            return Err(Error::WrongState {
-                id: id.to_string(),
-                status,
-                operation: "start",
-                needed: "created",
-            });
-        }
+        state.status(&self.root).require(Operation::Start, id)?;
         let fifo_path = state.dir(&self.root).join(EXEC_FIFO);
         // Non-blocking, so a dead init (no writer will ever come) cannot hang us.
         let fifo = rfs::open(
