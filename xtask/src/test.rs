@@ -11,6 +11,9 @@ use crate::registry::{Registries, AUTH_PASSWORD, AUTH_USER};
 use crate::shell::{self, cargo, target_dir};
 
 pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
+    // What the tests need (packages, the rootless tests' user), so this one command is enough
+    // on a fresh machine; quick when all is there.
+    crate::setup::run(false)?;
     let host_cgroups = HostCgroups::snapshot();
     // The end-to-end tests drive the real binary.
     shell::run(cargo().args(["build", "--package", "hoist"]))?;
