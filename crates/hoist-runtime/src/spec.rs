@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Process, Spec};
 
 use crate::{Error, Result};
 
@@ -10,6 +10,8 @@ pub(crate) struct Bundle {
     pub path: PathBuf,
     pub rootfs: PathBuf,
     pub spec: Spec,
+    /// The config's process, checked present (args, an absolute cwd) when the bundle loaded.
+    pub process: Process,
 }
 
 impl Bundle {
@@ -38,7 +40,7 @@ impl Bundle {
         }
         let process = spec
             .process()
-            .as_ref()
+            .clone()
             .ok_or_else(|| Error::InvalidSpec("it has no process".into()))?;
         if process.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(Error::InvalidSpec("process.args is empty".into()));
@@ -49,6 +51,11 @@ impl Bundle {
                 process.cwd().display()
             )));
         }
-        Ok(Bundle { path, rootfs, spec })
+        Ok(Bundle {
+            path,
+            rootfs,
+            spec,
+            process,
+        })
     }
 }

@@ -13,7 +13,7 @@ use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use oci_spec::runtime::Process;
 
-use super::rootfs::fd_path;
+use super::procfs::fd_path;
 use crate::{Error, Result};
 
 /// Sets up the terminal. Runs in the init after `pivot_root`, so `/dev/ptmx` is the

@@ -10,7 +10,7 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::process::{Gid, Uid};
 
-use super::rootfs::fd_path;
+use super::procfs::fd_path;
 use crate::{Error, Result};
 
 /// (name, major, minor) of the nodes runc and crun create in every container's /dev.

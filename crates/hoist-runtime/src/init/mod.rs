@@ -66,11 +66,7 @@ pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! 
         exit(1);
     }
     drop(channel);
-    let process = bundle
-        .spec
-        .process()
-        .as_ref()
-        .expect("checked when the bundle was loaded");
+    let process = &bundle.process;
     let start_hooks = bundle
         .spec
         .hooks()
@@ -160,11 +156,7 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
             )
         },
     )?;
-    let process = bundle
-        .spec
-        .process()
-        .as_ref()
-        .expect("checked when the bundle was loaded");
+    let process = &bundle.process;
     if let Some(socket) = &options.console_socket {
         console::attach(socket, process)?;
     }

@@ -74,3 +74,9 @@ pub(crate) fn check_mount_target(
         container_path.display()
     )))
 }
+
+/// The `/proc/self/fd/N` magic link of `fd`: a path to exactly the file the fd holds, for calls
+/// that take a path (mount targets), with no new lookup of the name it was opened by.
+pub(crate) fn fd_path(fd: &impl std::os::fd::AsRawFd) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}

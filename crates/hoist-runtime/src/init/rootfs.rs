@@ -10,8 +10,9 @@ use nix::sys::statvfs::{statvfs, FsFlags};
 use oci_spec::runtime::Mount;
 use rustix::fs::{self as rfs, FileType, Mode, OFlags};
 
+use super::dev;
 use super::mount_options::{self, MountOptions};
-use super::{dev, procfs};
+use super::procfs::{self, fd_path};
 use crate::spec::Bundle;
 use crate::{Error, Result};
 
@@ -594,10 +595,6 @@ fn in_rootfs(bundle: &Bundle, fd: &OwnedFd) -> PathBuf {
         Ok(inside) => Path::new("/").join(inside),
         Err(_) => host,
     }
-}
-
-pub(crate) fn fd_path(fd: &OwnedFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 fn is_bind(m: &Mount) -> bool {

@@ -52,11 +52,7 @@ impl Runtime {
         validate_id(id)?;
         let bundle = Bundle::load(&options.bundle)?;
         crate::validate::host_facing_fields(&bundle.spec)?;
-        let process = bundle
-            .spec
-            .process()
-            .as_ref()
-            .expect("checked when the bundle was loaded");
+        let process = &bundle.process;
         let terminal = process.terminal().unwrap_or(false);
         if options.console_socket.is_some() && !terminal {
             return Err(Error::InvalidSpec(

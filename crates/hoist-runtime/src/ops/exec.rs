@@ -38,11 +38,7 @@ impl Runtime {
     pub fn configured_process(&self, id: &str) -> Result<Process> {
         let state = ContainerState::load(&self.root, id)?;
         let bundle = Bundle::load(&state.bundle)?;
-        Ok(bundle
-            .spec
-            .process()
-            .clone()
-            .expect("checked when the bundle was loaded"))
+        Ok(bundle.process)
     }
 
     /// Starts another process in a running container. Returns how it ended, or `None` with
