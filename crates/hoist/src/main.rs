@@ -2,11 +2,8 @@
 
 mod cli;
 mod commands;
-mod container;
 mod progress;
 mod runtime_log;
-mod store;
-mod transport;
 
 use std::io::Write;
 use std::process::ExitCode;

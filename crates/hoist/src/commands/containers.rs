@@ -8,8 +8,7 @@ use hoist_runtime::{DeleteOptions, Runtime, Status};
 use nix::sys::signal::Signal;
 
 use crate::cli::{LogsArgs, PsArgs, RmArgs, StopArgs};
-use crate::container::Container;
-use crate::store::Store;
+use hoist_engine::{Container, Store};
 
 /// What a container is doing, judged by its record and the runtime's state.
 fn status(runtime: &Runtime, container: &Container) -> (bool, String) {
@@ -156,11 +155,11 @@ pub fn rm(runtime: &Runtime, args: RmArgs) -> anyhow::Result<()> {
     let store = Store::locate();
     for id in &args.ids {
         // -f passes over a container that is not there, never a name that is no name.
-        crate::container::check_name(id)?;
+        hoist_engine::check_name(id)?;
         let container = match Container::open(&store, id) {
             Ok(container) => container,
             Err(_) if args.force => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         if status(runtime, &container).0 {
             if !args.force {

@@ -11,8 +11,7 @@ use hoist_registry::{Credentials, PlatformChoice, RegistryOptions};
 use crate::cli::CopyArgs;
 use crate::commands::{pull, registry};
 use crate::progress::pull_progress;
-use crate::store::Store;
-use crate::transport::{LocalImage, Location};
+use hoist_engine::{LocalImage, Location, Store};
 
 pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
     let source = Location::parse(&args.source)?;

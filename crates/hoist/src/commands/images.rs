@@ -9,8 +9,7 @@ use hoist_unpack::LayerCache;
 use serde_json::json;
 
 use crate::cli::{ImagesArgs, RmiArgs};
-use crate::container::Container;
-use crate::store::Store;
+use hoist_engine::{Container, Store};
 
 struct Row {
     name: String,

@@ -9,8 +9,7 @@ use serde_json::{json, Value};
 
 use crate::cli::InspectArgs;
 use crate::commands::{pull, registry};
-use crate::store::Store;
-use crate::transport::{LocalImage, Location};
+use hoist_engine::{LocalImage, Location, Store};
 
 /// The documents inspect reports on.
 struct Documents {

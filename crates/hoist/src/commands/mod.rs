@@ -15,8 +15,8 @@ mod security_opts;
 mod unpack;
 
 use crate::cli::{Cli, Command};
-use crate::store::default_runtime_root;
 use crate::{Failure, EXIT_HOIST_ERROR, EXIT_RUNTIME_ERROR};
+use hoist_engine::default_runtime_root;
 
 /// Runs a command; `Ok` carries the exit code (a foreground run's is the container's).
 pub fn dispatch(cli: Cli) -> Result<u8, Failure> {

@@ -10,8 +10,7 @@ use anyhow::{bail, Context};
 use hoist_runtime::{CreateOptions, Exited, Runtime, Status};
 
 use crate::commands::log_relay;
-use crate::container::Container;
-use crate::store::Store;
+use hoist_engine::{Container, Store};
 
 /// The hidden subcommand a detached container's monitor runs.
 pub const MONITOR_COMMAND: &str = "container-monitor";

@@ -5,7 +5,7 @@ use hoist_registry::{PlatformChoice, PullRequest, Pulled, RegistryOptions};
 use crate::cli::{PullArgs, TransferArgs};
 use crate::commands::registry;
 use crate::progress::pull_progress;
-use crate::store::{split_layout_arg, Store};
+use hoist_engine::{split_layout_arg, Store};
 
 pub fn pull(args: PullArgs) -> anyhow::Result<()> {
     let reference: Reference = args.reference.parse()?;

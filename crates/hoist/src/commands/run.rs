@@ -11,9 +11,9 @@ use oci_spec::runtime::Spec;
 
 use crate::cli::{PullPolicy, RunArgs};
 use crate::commands::{monitor, pull, registry, run_spec};
-use crate::container::{bridge_config, make_bundle, name_files, Container, Record};
-use crate::store::Store;
-use crate::transport::{LocalImage, Location};
+use hoist_engine::{
+    bridge_config, make_bundle, name_files, Container, LocalImage, Location, Record, Store,
+};
 
 pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     let [id] = args.args.as_slice() else {

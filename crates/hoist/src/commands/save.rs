@@ -5,8 +5,7 @@ use anyhow::Context;
 use hoist_oci::{Layout, Platform, Reference};
 
 use crate::cli::{LoadArgs, SaveArgs};
-use crate::container::driver_in_use;
-use crate::store::Store;
+use hoist_engine::{driver_in_use, Store};
 
 pub fn save(args: SaveArgs) -> anyhow::Result<()> {
     let store = Store::locate();

@@ -4,8 +4,7 @@ use hoist_unpack::{IdMap, LabelPolicy, UnpackOptions};
 
 use crate::cli::UnpackArgs;
 use crate::progress::unpack_progress;
-use crate::store::Store;
-use crate::transport::{LocalImage, Location};
+use hoist_engine::{LocalImage, Location, Store};
 
 pub fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
     let store = Store::locate();

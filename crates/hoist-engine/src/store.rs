@@ -3,8 +3,9 @@
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::PathBuf;
 
-use anyhow::Context;
 use hoist_oci::Layout;
+
+use crate::{Error, Result};
 
 /// hoist's own store: `$HOIST_ROOT`, default `/var/lib/hoist` for root and
 /// `$XDG_DATA_HOME/hoist` otherwise. Images live in one OCI layout (`images/`), named by their
@@ -30,16 +31,19 @@ impl Store {
         Store { root }
     }
 
-    pub fn images(&self) -> anyhow::Result<Layout> {
+    /// A store at `root` (tests, and callers that choose their own place).
+    pub fn at(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    pub fn images(&self) -> Result<Layout> {
         self.ensure_private()?;
-        let path = self.root.join("images");
-        Layout::create(&path)
-            .with_context(|| format!("opening hoist's image store at {}", path.display()))
+        Ok(Layout::create(self.root.join("images"))?)
     }
 
     /// Held while images are added to or read from the store (shared), or removed from it
     /// (exclusive): a blob pulled but not yet named must not be collected as garbage.
-    pub fn lock(&self, exclusive: bool) -> anyhow::Result<std::fs::File> {
+    pub fn lock(&self, exclusive: bool) -> Result<std::fs::File> {
         self.ensure_private()?;
         let path = self.root.join("images.lock");
         let file = std::fs::OpenOptions::new()
@@ -47,14 +51,13 @@ impl Store {
             .truncate(false)
             .write(true)
             .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
+            .map_err(Error::io("opening", &path))?;
         let operation = if exclusive {
             rustix::fs::FlockOperation::LockExclusive
         } else {
             rustix::fs::FlockOperation::LockShared
         };
-        rustix::fs::flock(&file, operation)
-            .with_context(|| format!("locking {}", path.display()))?;
+        rustix::fs::flock(&file, operation).map_err(|e| Error::io("locking", &path)(e.into()))?;
         Ok(file)
     }
 
@@ -62,19 +65,19 @@ impl Store {
     /// takes that mode back from a root made before or by someone else: images may be
     /// private, and a setuid file a container made in its rootfs must not be runnable by
     /// another local user through the host's path to it.
-    fn ensure_private(&self) -> anyhow::Result<()> {
+    fn ensure_private(&self) -> Result<()> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&self.root)
-            .with_context(|| format!("creating {}", self.root.display()))?;
+            .map_err(Error::io("creating", &self.root))?;
         let mode = std::fs::metadata(&self.root)
-            .with_context(|| format!("reading {}", self.root.display()))?
+            .map_err(Error::io("reading", &self.root))?
             .permissions()
             .mode();
         if mode & 0o077 != 0 {
             std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("making {} private (mode 0700)", self.root.display()))?;
+                .map_err(Error::io("making private (mode 0700)", &self.root))?;
         }
         Ok(())
     }
@@ -82,10 +85,10 @@ impl Store {
     /// A directory to extract or stage an image in, under the store rather than `$TMPDIR`
     /// (often a tmpfs, i.e. memory, and shared with other users), as podman stages in
     /// `/var/tmp`. What a killed command left there over an hour ago is removed first.
-    pub fn staging(&self, prefix: &str) -> anyhow::Result<tempfile::TempDir> {
+    pub fn staging(&self, prefix: &str) -> Result<tempfile::TempDir> {
         self.ensure_private()?;
         let dir = self.root.join("tmp");
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(Error::io("creating", &dir))?;
         for leftover in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let old = leftover
                 .metadata()
@@ -98,7 +101,7 @@ impl Store {
         tempfile::Builder::new()
             .prefix(prefix)
             .tempdir_in(&dir)
-            .with_context(|| format!("making a staging directory in {}", dir.display()))
+            .map_err(Error::io("making a staging directory in", &dir))
     }
 
     /// The layer cache: each layer unpacked once, shared by containers through overlayfs.
@@ -148,6 +151,20 @@ pub fn split_layout_arg(arg: &str) -> (PathBuf, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_is_made_private_and_taken_back_if_found_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let temp = tempfile::tempdir().unwrap();
+        let store = Store::at(temp.path().join("store"));
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let staged = store.staging("x-").unwrap();
+        assert_eq!(mode(store.root()), 0o700);
+        assert!(staged.path().starts_with(store.root().join("tmp")));
+        std::fs::set_permissions(store.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let _lock = store.lock(false).unwrap();
+        assert_eq!(mode(store.root()), 0o700);
+    }
 
     #[test]
     fn layout_arguments_split_at_a_tag_only() {

@@ -5,12 +5,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
 use hoist_oci::{Descriptor, ImageConfiguration, Layout};
 use hoist_unpack::{LayerCache, UnpackOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::store::Store;
+use crate::{Error, Result};
 
 /// How a container's rootfs was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,48 +61,50 @@ pub struct Container {
 
 /// Refuses what is not a container name (podman's rule, `[a-zA-Z0-9][a-zA-Z0-9_.-]*`): a name
 /// becomes a directory under the store, and `../x` or `a/b` must never reach another.
-pub fn check_name(id: &str) -> anyhow::Result<()> {
+pub fn check_name(id: &str) -> Result<()> {
     let mut chars = id.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
         && id.len() <= 253;
     if !valid {
-        bail!("{id:?} is not a valid container name: names are letters, digits, '_', '.' and '-', starting with a letter or digit");
+        return Err(Error::InvalidName(id.to_string()));
     }
     Ok(())
 }
 
 impl Container {
     /// Claims the name: the directory is made, or the name is in use.
-    pub fn claim(store: &Store, id: &str) -> anyhow::Result<PathBuf> {
+    pub fn claim(store: &Store, id: &str) -> Result<PathBuf> {
         check_name(id)?;
         let parent = store.containers();
         // Root's only, like the store around it: a container's rootfs may hold setuid files.
         std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
             .create(&parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
+            .map_err(Error::io("creating", &parent))?;
         let dir = parent.join(id);
         match fs::create_dir(&dir) {
             Ok(()) => Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
-                "the name {id:?} is already in use by a container; choose another --name, or remove it with `hoist rm {id}`"
-            ),
-            Err(e) => Err(e).with_context(|| format!("creating {}", dir.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(Error::NameInUse(id.to_string()))
+            }
+            Err(e) => Err(Error::io("creating", &dir)(e)),
         }
     }
 
-    pub fn open(store: &Store, id: &str) -> anyhow::Result<Container> {
+    pub fn open(store: &Store, id: &str) -> Result<Container> {
         check_name(id)?;
         let dir = store.containers().join(id);
         let path = dir.join("container.json");
-        let bytes =
-            fs::read(&path).with_context(|| format!("no container {id:?} (see `hoist ps -a`)"))?;
+        let bytes = fs::read(&path).map_err(|source| Error::NoContainer {
+            name: id.to_string(),
+            source,
+        })?;
         let record = serde_json::from_slice(&bytes)
-            .with_context(|| format!("reading {}", path.display()))?;
+            .map_err(|source| Error::DamagedRecord { path, source })?;
         Ok(Container { dir, record })
     }
 
-    pub fn all(store: &Store) -> anyhow::Result<Vec<Container>> {
+    pub fn all(store: &Store) -> Result<Vec<Container>> {
         let mut containers = Vec::new();
         let Ok(entries) = fs::read_dir(store.containers()) else {
             return Ok(containers);
@@ -118,12 +120,12 @@ impl Container {
     }
 
     /// Writes `container.json` whole, by rename.
-    pub fn save(&self) -> anyhow::Result<()> {
+    pub fn save(&self) -> Result<()> {
         let path = self.dir.join("container.json");
         let temp = self.dir.join(".container.json.tmp");
-        fs::write(&temp, serde_json::to_vec_pretty(&self.record)?)
-            .with_context(|| format!("writing {}", temp.display()))?;
-        fs::rename(&temp, &path).with_context(|| format!("writing {}", path.display()))
+        let bytes = serde_json::to_vec_pretty(&self.record).expect("a record serializes");
+        fs::write(&temp, bytes).map_err(Error::io("writing", &temp))?;
+        fs::rename(&temp, &path).map_err(Error::io("writing", &path))
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -142,12 +144,12 @@ impl Container {
     }
 
     /// Unmounts and deletes everything of the container.
-    pub fn remove_files(dir: &Path) -> anyhow::Result<()> {
+    pub fn remove_files(dir: &Path) -> Result<()> {
         hoist_unpack::unmount_rootfs(dir)?;
         match fs::remove_dir_all(dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("removing {}", dir.display())),
+            Err(e) => Err(Error::io("removing", dir)(e)),
         }
     }
 }
@@ -161,7 +163,7 @@ pub fn make_bundle(
     image: &Descriptor,
     dir: &Path,
     options: &UnpackOptions,
-) -> anyhow::Result<(ImageConfiguration, Driver, Vec<String>)> {
+) -> Result<(ImageConfiguration, Driver, Vec<String>)> {
     if hoist_unpack::overlay_supported() && !options.rootless {
         let cache = LayerCache::open(store.layers())?;
         let cached = match cache.prepare(layout, image, options) {
@@ -174,8 +176,9 @@ pub fn make_bundle(
         if let Some(cached) = cached {
             match hoist_unpack::mount_rootfs(&cached, dir) {
                 Ok(spec) => {
-                    spec.save(dir.join("config.json"))
-                        .with_context(|| format!("writing {}/config.json", dir.display()))?;
+                    let path = dir.join("config.json");
+                    spec.save(&path)
+                        .map_err(|source| Error::Config { path, source })?;
                     return Ok((cached.config, Driver::Overlay, cached.names));
                 }
                 Err(error) => {
@@ -210,7 +213,7 @@ pub fn name_files(
     dir: &Path,
     hostname: &str,
     address: Option<std::net::Ipv4Addr>,
-) -> anyhow::Result<Vec<oci_spec::runtime::Mount>> {
+) -> Result<Vec<oci_spec::runtime::Mount>> {
     let mut hosts =
         String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     hosts.push_str(&format!(
@@ -224,7 +227,7 @@ pub fn name_files(
         ("resolv.conf", resolv, "/etc/resolv.conf"),
     ] {
         let path = dir.join(name);
-        fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+        fs::write(&path, content).map_err(Error::io("writing", &path))?;
         let mut mount = oci_spec::runtime::Mount::default();
         mount.set_destination(target.into());
         mount.set_typ(Some("bind".to_string()));
@@ -266,5 +269,71 @@ mod tests {
         ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    fn store_in(dir: &Path) -> Store {
+        Store::at(dir.join("store"))
+    }
+
+    fn record(id: &str) -> Record {
+        Record {
+            id: id.to_string(),
+            image: "busybox".into(),
+            command: vec!["true".into()],
+            created: "2026-01-01T00:00:00Z".into(),
+            driver: Driver::Copy,
+            layers: Vec::new(),
+            detached: true,
+            remove: false,
+            exit_code: None,
+            finished: None,
+            network: None,
+            ports: Vec::new(),
+            log_max_size: Some(4096),
+        }
+    }
+
+    #[test]
+    fn a_claimed_name_is_saved_reopened_and_listed_and_cannot_be_claimed_twice() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = store_in(temp.path());
+        let dir = Container::claim(&store, "web").unwrap();
+        assert!(matches!(Container::claim(&store, "web"), Err(Error::NameInUse(n)) if n == "web"));
+        let container = Container {
+            dir,
+            record: record("web"),
+        };
+        container.save().unwrap();
+        let reopened = Container::open(&store, "web").unwrap();
+        assert_eq!(reopened.record.log_max_size, Some(4096));
+        assert_eq!(Container::all(&store).unwrap().len(), 1);
+        Container::remove_files(&container.dir).unwrap();
+        assert!(matches!(
+            Container::open(&store, "web"),
+            Err(Error::NoContainer { .. })
+        ));
+    }
+
+    #[test]
+    fn a_damaged_record_is_named_as_such() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = store_in(temp.path());
+        let dir = Container::claim(&store, "broken").unwrap();
+        fs::write(dir.join("container.json"), b"{not json").unwrap();
+        assert!(matches!(
+            Container::open(&store, "broken"),
+            Err(Error::DamagedRecord { .. })
+        ));
+    }
+
+    #[test]
+    fn a_name_that_is_a_path_is_refused_before_any_file_is_touched() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = store_in(temp.path());
+        assert!(matches!(
+            Container::claim(&store, "../images"),
+            Err(Error::InvalidName(_))
+        ));
+        assert!(!temp.path().join("store").exists());
     }
 }

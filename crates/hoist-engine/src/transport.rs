@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
 use hoist_oci::{Descriptor, Layout, Reference};
 
 use crate::store::{split_layout_arg, Store};
+use crate::{Error, Result};
 
 #[derive(Debug, Clone)]
 pub enum Location {
@@ -21,7 +21,7 @@ pub enum Location {
 }
 
 impl Location {
-    pub fn parse(arg: &str) -> anyhow::Result<Location> {
+    pub fn parse(arg: &str) -> Result<Location> {
         if let Some(reference) = arg.strip_prefix("docker://") {
             return Ok(Location::Registry(reference.parse()?));
         }
@@ -50,13 +50,11 @@ impl Location {
             return Ok(Location::Layout { dir, tag });
         }
         if arg.starts_with('/') || arg.starts_with('.') {
-            bail!(
-                "{} is not an OCI image layout (it has no oci-layout file)",
-                dir.display()
-            );
+            return Err(Error::NotALayout(dir));
         }
-        let reference = arg.parse().with_context(|| {
-            format!("{arg:?} is neither an image reference nor a transport (docker://, oci:, oci-archive:)")
+        let reference = arg.parse().map_err(|source| Error::NotAnImage {
+            arg: arg.to_string(),
+            source,
         })?;
         Ok(Location::Store(reference))
     }
@@ -98,7 +96,7 @@ pub struct LocalImage {
 }
 
 impl LocalImage {
-    pub fn open(location: &Location, store: &Store) -> anyhow::Result<LocalImage> {
+    pub fn open(location: &Location, store: &Store) -> Result<LocalImage> {
         let (layout, top, extracted) = match location {
             Location::Layout { dir, tag } => {
                 let layout = Layout::open(dir)?;
@@ -113,19 +111,72 @@ impl LocalImage {
             }
             Location::Store(reference) => {
                 let layout = store.images()?;
-                let top = layout.resolve(Some(&reference.to_string())).with_context(|| {
-                    format!("no image {reference} in hoist's store; pull it first with `hoist pull {reference}`")
-                })?;
+                let top = layout
+                    .resolve(Some(&reference.to_string()))
+                    .map_err(|source| Error::NotInStore {
+                        reference: reference.to_string(),
+                        source,
+                    })?;
                 (layout, top, None)
             }
-            Location::Registry(reference) => {
-                bail!("docker://{reference} is in a registry; pull it first, or use `hoist copy`")
-            }
+            Location::Registry(reference) => return Err(Error::InRegistry(reference.to_string())),
         };
         Ok(LocalImage {
             layout,
             top,
             _extracted: extracted,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_name_their_transport() {
+        let temp = tempfile::tempdir().unwrap();
+        let layout = temp.path().join("layout");
+        Layout::create(&layout).unwrap();
+        let path = layout.display().to_string();
+        assert!(matches!(
+            Location::parse("docker://busybox").unwrap(),
+            Location::Registry(_)
+        ));
+        assert!(matches!(
+            Location::parse("oci-archive:/x.tar:v1").unwrap(),
+            Location::Archive { tag: Some(t), .. } if t == "v1"
+        ));
+        assert!(matches!(
+            Location::parse(&format!("{path}:v2")).unwrap(),
+            Location::Layout { tag: Some(t), .. } if t == "v2"
+        ));
+        assert!(matches!(
+            Location::parse(&path).unwrap(),
+            Location::Layout { tag: None, .. }
+        ));
+        assert!(matches!(
+            Location::parse("busybox:1").unwrap(),
+            Location::Store(_)
+        ));
+        assert!(matches!(
+            Location::parse("/nowhere"),
+            Err(Error::NotALayout(_))
+        ));
+        assert!(matches!(
+            Location::parse("Not An Image"),
+            Err(Error::NotAnImage { .. })
+        ));
+    }
+
+    #[test]
+    fn an_image_in_a_registry_is_not_opened_locally() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = Store::at(temp.path());
+        let location = Location::parse("docker://busybox").unwrap();
+        assert!(matches!(
+            LocalImage::open(&location, &store),
+            Err(Error::InRegistry(_))
+        ));
     }
 }
