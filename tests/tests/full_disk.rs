@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use hoist_e2e::{env, expect_ok, hoist, is_root, run, scratch, stderr};
+use hoist_e2e::{
+    busybox_bundle, edit_config, env, expect_ok, hoist, is_root, run, run_bundle, scratch, stderr,
+    unique_id,
+};
 
 /// A tmpfs of a chosen size, mounted for one test and unmounted when dropped.
 struct SmallFs {
@@ -168,4 +171,37 @@ fn a_partial_blob_left_behind_does_not_break_a_later_copy() {
         );
     }
     assert_eq!(leftovers(&copied), Vec::<PathBuf>::new());
+}
+
+/// A container's init that runs out of room (making a mount point in a rootfs with no inode
+/// left) reports the system error across the fork, so the runtime's caller gets the same advice
+/// as from any other command, found by its errno rather than by reading the message.
+#[test]
+fn a_full_rootfs_fails_the_container_with_the_full_disk_advice() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let rootfs = dir.path().join("full-rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    expect_ok(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k,nr_inodes=8", "tmpfs"])
+            .arg(&rootfs),
+    );
+    let _small = SmallFs {
+        dir: rootfs.clone(),
+    };
+    for i in 0.. {
+        if std::fs::write(rootfs.join(format!("filler-{i}")), b"x").is_err() {
+            break;
+        }
+    }
+    edit_config(&bundle, |c| c["root"]["path"] = serde_json::json!(rootfs));
+    let output = run_bundle(dir.path(), &bundle, &unique_id("full"));
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("No space left on device") && message.contains("free space"),
+        "the error should say the disk is full and what to do: {message}"
+    );
 }

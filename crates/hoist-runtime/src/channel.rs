@@ -21,7 +21,8 @@ enum ToParent {
     /// The rootfs is in place and the init waits on the exec fifo.
     Ready,
     /// Setup failed; the init exits after sending this.
-    Failed { message: String },
+    /// What failed, and the system error under it (errno), if any.
+    Failed { message: String, errno: Option<i32> },
     /// `exec`: the process was cloned into the container; this is its host pid.
     Spawned { pid: i32 },
     /// The seccomp filter is loaded and has a user-space notifier: its fd travels with this
@@ -62,7 +63,7 @@ impl ParentEnd {
     ) -> Result<()> {
         match self.receive_past_notifiers(notifier)? {
             Some(ToParent::Ready) => Ok(()),
-            Some(ToParent::Failed { message }) => Err(Error::Init(message)),
+            Some(ToParent::Failed { message, errno }) => Err(Error::reported(message, errno)),
             Some(_) | None => Err(Error::Init(
                 "the container's init exited during setup without reporting why".into(),
             )),
@@ -86,7 +87,7 @@ impl ParentEnd {
     pub(crate) fn wait_for_attached(&self) -> Result<()> {
         match receive::<ToParent>(&self.0)? {
             Some((ToParent::Attached, _)) => Ok(()),
-            Some((ToParent::Failed { message }, _)) => Err(Error::Init(message)),
+            Some((ToParent::Failed { message, errno }, _)) => Err(Error::reported(message, errno)),
             Some(_) | None => Err(Error::Init(
                 "the container's init exited before joining its cgroups".into(),
             )),
@@ -97,7 +98,7 @@ impl ParentEnd {
     pub(crate) fn wait_for_spawned(&self) -> Result<i32> {
         match receive::<ToParent>(&self.0)? {
             Some((ToParent::Spawned { pid }, _)) => Ok(pid),
-            Some((ToParent::Failed { message }, _)) => Err(Error::Init(message)),
+            Some((ToParent::Failed { message, errno }, _)) => Err(Error::reported(message, errno)),
             Some(_) | None => Err(Error::Init(
                 "the exec helper exited without starting the process".into(),
             )),
@@ -112,7 +113,7 @@ impl ParentEnd {
     ) -> Result<()> {
         match self.receive_past_notifiers(notifier)? {
             None => Ok(()),
-            Some(ToParent::Failed { message }) => Err(Error::Init(message)),
+            Some(ToParent::Failed { message, errno }) => Err(Error::reported(message, errno)),
             Some(other) => Err(Error::Init(format!(
                 "unexpected message from the exec'd process: {other:?}"
             ))),
@@ -142,8 +143,13 @@ impl InitEnd {
         transmit(&self.0, &ToParent::Spawned { pid })
     }
 
-    pub(crate) fn failed(&self, message: String) {
-        let _ = transmit(&self.0, &ToParent::Failed { message });
+    /// Reports `error` to the runtime: its message, and the errno of the first system error
+    /// among its causes, so the runtime's caller can act on it (a full disk, say).
+    pub(crate) fn failed(&self, error: &(dyn std::error::Error + 'static)) {
+        let errno = std::iter::successors(Some(error), |e| e.source())
+            .find_map(|e| e.downcast_ref::<std::io::Error>()?.raw_os_error());
+        let message = error.to_string();
+        let _ = transmit(&self.0, &ToParent::Failed { message, errno });
     }
 
     /// Hands the seccomp notifier's fd to the runtime.

@@ -41,6 +41,14 @@ pub enum Error {
     /// An error the container's init reported before it was ready.
     #[error("{0}")]
     Init(String),
+    /// A failure the init or the exec helper reported across the fork, with the system error
+    /// under it kept as the cause.
+    #[error("{message}")]
+    Reported {
+        message: String,
+        #[source]
+        cause: Option<io::Error>,
+    },
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("the container's state file {path} is damaged: {source}", path = .path.display())]
@@ -52,6 +60,13 @@ pub enum Error {
 }
 
 impl Error {
+    pub(crate) fn reported(message: String, errno: Option<i32>) -> Error {
+        Error::Reported {
+            message,
+            cause: errno.map(io::Error::from_raw_os_error),
+        }
+    }
+
     pub(crate) fn io(
         what: &'static str,
         path: impl Into<PathBuf>,

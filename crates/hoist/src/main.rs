@@ -97,9 +97,7 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
             .downcast_ref::<std::io::Error>()
             .and_then(std::io::Error::raw_os_error)
     });
-    // Some errors carry an OS error only in their text.
-    let says =
-        |code: i32| os_error == Some(code) || render(error).contains(&format!("(os error {code})"));
+    let says = |code: i32| os_error == Some(code);
     if says(nix::errno::Errno::ENOSPC as i32) {
         Some("the file system is full: free space on it (or write somewhere else) and run the same command again; nothing half-written was kept")
     } else if says(nix::errno::Errno::EDQUOT as i32) {

@@ -26,11 +26,11 @@ pub(crate) fn run(settings: ExecSettings<'_>, channel: InitEnd) -> ! {
     match prepare(&settings, &channel) {
         Ok(program) => {
             let error = process::exec(&program, settings.process);
-            channel.failed(error.to_string());
+            channel.failed(&error);
             exit(127);
         }
         Err(e) => {
-            channel.failed(e.to_string());
+            channel.failed(&e);
             exit(1);
         }
     }

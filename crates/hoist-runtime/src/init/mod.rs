@@ -58,7 +58,7 @@ pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! 
     } = match prepare(bundle, &options, &channel) {
         Ok(prepared) => prepared,
         Err(e) => {
-            channel.failed(e.to_string());
+            channel.failed(&e);
             exit(1);
         }
     };

@@ -149,7 +149,7 @@ impl Runtime {
                     Ok(())
                 })();
                 if let Err(e) = joined {
-                    helper_end.failed(e.to_string());
+                    helper_end.failed(&e);
                     exit(1);
                 }
                 // SAFETY: the helper is single-threaded too.
@@ -179,8 +179,8 @@ impl Runtime {
                             if let Err(e) = procs {
                                 // Outside the container's cgroup it must not run on.
                                 let _ = kill(Pid::from_raw(child), Signal::SIGKILL);
-                                helper_end
-                                    .failed(format!("moving the process into its cgroup: {e}"));
+                                let e = Error::sys("moving the process into its cgroup")(e);
+                                helper_end.failed(&e);
                                 exit(1);
                             }
                         }
@@ -188,7 +188,8 @@ impl Runtime {
                         exit(0);
                     }
                     Err(e) => {
-                        helper_end.failed(format!("cloning the process into the container: {e}"));
+                        let e = Error::sys("cloning the process into the container")(e);
+                        helper_end.failed(&e);
                         exit(1);
                     }
                 }
