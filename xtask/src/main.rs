@@ -45,7 +45,7 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         cargo_args: Vec<String>,
     },
-    /// Time hoist beside skopeo, umoci, runc and crun on the same images, and print ratios
+    /// Time hoist beside skopeo, umoci, runc, crun and podman on the same images, and print ratios
     Bench {
         /// Repetitions per measurement
         #[arg(long, default_value_t = 10)]
