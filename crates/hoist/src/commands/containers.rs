@@ -1,6 +1,7 @@
 //! podman's verbs for `hoist run IMAGE` containers: `ps`, `logs`, `stop`, `rm`.
 
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -71,6 +72,7 @@ pub fn logs(runtime: &Runtime, args: LogsArgs) -> anyhow::Result<()> {
     };
     let mut out = std::io::stdout().lock();
     let mut buffer = vec![0u8; 64 * 1024];
+    let mut stopped_since = None;
     loop {
         let n = file.read(&mut buffer)?;
         if n > 0 {
@@ -81,21 +83,30 @@ pub fn logs(runtime: &Runtime, args: LogsArgs) -> anyhow::Result<()> {
         if !args.follow {
             return Ok(());
         }
-        // A log with --log-opt max-size starts over when full: follow it from its start.
-        let position = file.stream_position()?;
-        if std::fs::metadata(&path).is_ok_and(|m| m.len() < position) {
-            file.rewind()?;
+        // Followed until the container has ended and everything it wrote is out. Through a
+        // log relay (--log-opt max-size) that is once the monitor has recorded the end, which
+        // it does after the relay has written everything; should the monitor be gone, 10 s
+        // after the container stopped. The end is looked at first: after it, the log no
+        // longer changes.
+        let ended = Container::open(&store, &args.id).map_or(true, |c| {
+            let stopped = !status(runtime, &c).0;
+            if c.record.exit_code.is_some() || (stopped && c.record.log_max_size.is_none()) {
+                return true;
+            }
+            stopped
+                && stopped_since.get_or_insert_with(Instant::now).elapsed()
+                    > Duration::from_secs(10)
+        });
+        // A capped log starts over in a new file when full: follow that one from its start.
+        let current = std::fs::metadata(&path).ok();
+        let open = file.metadata()?.ino();
+        if current.as_ref().is_some_and(|m| m.ino() != open) {
+            file = std::fs::File::open(&path)?;
             continue;
         }
-        // Followed until the container has ended and everything it wrote is out.
-        let ended = Container::open(&store, &args.id)
-            .map(|c| !status(runtime, &c).0)
-            .unwrap_or(true);
-        if ended {
-            let position = file.stream_position()?;
-            if std::fs::metadata(&path).map_or(true, |m| m.len() <= position) {
-                return Ok(());
-            }
+        let position = file.stream_position()?;
+        if ended && current.is_none_or(|m| m.len() <= position) {
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -1,13 +1,14 @@
 //! A detached container's log with a size cap (`--log-opt max-size`): the monitor's output,
 //! and so the container's, goes through a pipe to a child process that appends it to
 //! `ctr.log` and starts the file over when it would grow past the cap, as podman's k8s-file
-//! log (conmon's `log_size_max`) does. A log without a cap is written by the container
+//! log (conmon's `log_size_max`) does: a new file renamed over the old, so a follower sees a
+//! new inode and reads it from its start. A log without a cap is written by the container
 //! directly and needs no relay.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -16,6 +17,8 @@ use nix::unistd::{ForkResult, Pid};
 /// The child that writes the log.
 pub struct Relay {
     child: Pid,
+    /// The log, which the monitor writes to directly once the container is done.
+    log: PathBuf,
 }
 
 /// Forks the relay and makes the write end of its pipe this process's stdout and stderr, which
@@ -32,24 +35,29 @@ pub fn start(log: &Path, max: u64) -> anyhow::Result<Relay> {
     match unsafe { nix::unistd::fork() }.context("starting the log relay")? {
         ForkResult::Child => {
             drop(write);
-            let code = i32::from(copy_capped(read, file, max).is_err());
+            let code = i32::from(copy_capped(read, file, log, max).is_err());
             // SAFETY: ends the child at once, without flushing or running anything of the
             // monitor's a second time.
             unsafe { libc::_exit(code) }
         }
         ForkResult::Parent { child } => {
             redirect_output(&write).context("sending the output to the log relay")?;
-            Ok(Relay { child })
+            Ok(Relay {
+                child,
+                log: log.to_path_buf(),
+            })
         }
     }
 }
 
 impl Relay {
-    /// Closes this process's end and waits (up to 5 s) until the relay has written all the
-    /// container wrote, so the log is complete once the exit status is recorded.
+    /// Closes this process's end of the pipe and waits (up to 5 s) until the relay has written
+    /// all the container wrote, so the log is complete once the exit status is recorded. What
+    /// the monitor says after (its own failure, say) goes to the log directly, as it would
+    /// without a cap.
     pub fn finish(self) {
-        if let Ok(null) = File::options().write(true).open("/dev/null") {
-            let _ = redirect_output(&null);
+        if let Ok(log) = OpenOptions::new().append(true).open(&self.log) {
+            let _ = redirect_output(&log);
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
@@ -63,15 +71,28 @@ impl Relay {
     }
 }
 
+/// A new, empty log renamed over the old one (readable by its owner only, as the first was).
+fn start_over(path: &Path) -> std::io::Result<File> {
+    let fresh = path.with_extension("log.new");
+    let file = std::os::unix::fs::OpenOptionsExt::mode(
+        OpenOptions::new().create(true).truncate(true).write(true),
+        0o600,
+    )
+    .open(&fresh)?;
+    std::fs::rename(&fresh, path)?;
+    Ok(file)
+}
+
 /// Makes `to` this process's stdout and stderr.
 fn redirect_output(to: impl std::os::fd::AsFd) -> nix::Result<()> {
     nix::unistd::dup2_stdout(&to)?;
     nix::unistd::dup2_stderr(&to)
 }
 
-/// Appends what `input` gives to `log` until its end, emptying the log first whenever the
-/// next chunk would take it past `max` bytes (a chunk longer than `max` keeps its last `max`).
-fn copy_capped(input: OwnedFd, mut log: File, max: u64) -> std::io::Result<()> {
+/// Appends what `input` gives to `log` (open at `path`) until its end, starting a new file
+/// there whenever the next chunk would take it past `max` bytes (a chunk longer than `max`
+/// keeps its last `max`).
+fn copy_capped(input: OwnedFd, mut log: File, path: &Path, max: u64) -> std::io::Result<()> {
     let mut input = File::from(input);
     let mut size = log.metadata()?.len();
     let mut buffer = vec![0u8; 64 * 1024];
@@ -87,7 +108,7 @@ fn copy_capped(input: OwnedFd, mut log: File, max: u64) -> std::io::Result<()> {
             chunk = &chunk[chunk.len() - max as usize..];
         }
         if size + chunk.len() as u64 > max {
-            log.set_len(0)?;
+            log = start_over(path)?;
             size = 0;
         }
         log.write_all(chunk)?;
@@ -100,9 +121,14 @@ mod tests {
     use super::*;
 
     fn capped(writes: &[&[u8]], max: u64) -> Vec<u8> {
+        capped_after(b"", writes, max)
+    }
+
+    /// The log after `writes` went through the relay into a log that held `before`.
+    fn capped_after(before: &[u8], writes: &[&[u8]], max: u64) -> Vec<u8> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
-        std::fs::write(&path, b"").unwrap();
+        std::fs::write(&path, before).unwrap();
         let (read, write) = rustix::pipe::pipe().unwrap();
         let mut writer = File::from(write);
         for chunk in writes {
@@ -110,7 +136,7 @@ mod tests {
         }
         drop(writer);
         let log = OpenOptions::new().append(true).open(&path).unwrap();
-        copy_capped(read, log, max).unwrap();
+        copy_capped(read, log, &path, max).unwrap();
         std::fs::read(&path).unwrap()
     }
 
@@ -123,5 +149,7 @@ mod tests {
         assert!(log.ends_with(b"KLMNO"), "{log:?}");
         assert_eq!(capped(&[b"abc"], 12), b"abc");
         assert_eq!(capped(&[b"0123456789abcdef"], 4), b"cdef");
+        // A full log is replaced by a new file holding what came after.
+        assert_eq!(capped_after(b"0123456789ab", &[b"XY"], 12), b"XY");
     }
 }

@@ -16,8 +16,13 @@ use hoist_engine::{Container, Store};
 pub const MONITOR_COMMAND: &str = "container-monitor";
 
 /// Runs the container until it exits, records how it ended, and unmounts (or, with `--rm`,
-/// removes) it. Returns the exit code to pass on.
-pub fn run_to_exit(runtime: &Runtime, mut container: Container) -> anyhow::Result<u8> {
+/// removes) it. Returns the exit code to pass on. A log relay is finished before the end is
+/// recorded, so whoever sees the exit status finds the whole log.
+pub fn run_to_exit(
+    runtime: &Runtime,
+    mut container: Container,
+    relay: Option<log_relay::Relay>,
+) -> anyhow::Result<u8> {
     let options = CreateOptions {
         bundle: container.dir.clone(),
         ..CreateOptions::default()
@@ -31,6 +36,9 @@ pub fn run_to_exit(runtime: &Runtime, mut container: Container) -> anyhow::Resul
         }
     };
     let outcome = runtime.run(&container.record.id, &options);
+    if let Some(relay) = relay {
+        relay.finish();
+    }
     if let Some(mut proxy) = proxy {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(proxy.id() as i32),
@@ -175,11 +183,7 @@ pub fn monitor(runtime: &Runtime, id: &str) -> anyhow::Result<u8> {
         Some(max) => Some(log_relay::start(&container.log_path(), max)?),
         None => None,
     };
-    let outcome = run_to_exit(runtime, container);
-    if let Some(relay) = relay {
-        relay.finish();
-    }
-    outcome
+    run_to_exit(runtime, container, relay)
 }
 
 /// The exit status to pass on, saying so when the memory limit killed the container.

@@ -162,7 +162,7 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     if !options.interactive && !options.tty {
         detach_stdin()?;
     }
-    monitor::run_to_exit(runtime, container)
+    monitor::run_to_exit(runtime, container, None)
 }
 
 /// The image from the store, pulled first as the policy says.
