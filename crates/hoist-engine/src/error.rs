@@ -61,9 +61,154 @@ pub enum Error {
         #[source]
         source: oci_spec::OciSpecError,
     },
+    #[error(transparent)]
+    Runtime(#[from] hoist_runtime::Error),
+    #[error(transparent)]
+    Net(#[from] hoist_net::Error),
+
+    // Talking to registries.
+    #[error("starting the async runtime for the download")]
+    AsyncRuntime(#[source] io::Error),
+    #[error("pulling {reference}")]
+    Pull {
+        reference: String,
+        #[source]
+        source: hoist_registry::Error,
+    },
+    #[error("pushing to {reference}")]
+    Push {
+        reference: String,
+        #[source]
+        source: hoist_registry::Error,
+    },
+    #[error("inspecting {reference}")]
+    Inspect {
+        reference: String,
+        #[source]
+        source: hoist_registry::Error,
+    },
+    #[error("{0} is not in hoist's store, and --pull=never forbids pulling it")]
+    PullForbidden(String),
+
+    // Images on disk.
+    #[error("writing {}", path.display())]
+    Archive {
+        path: PathBuf,
+        #[source]
+        source: hoist_oci::Error,
+    },
+    #[error("{} names no images (its index.json has no ref names)", .0.display())]
+    NoImagesInArchive(PathBuf),
+    #[error("the {what} is not valid JSON")]
+    BadDocument {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("copying {source_image} to {destination}")]
+    Copying {
+        source_image: String,
+        destination: String,
+        #[source]
+        cause: Box<Error>,
+    },
+
+    // podman's `run` options.
+    #[error("{option} {reason}")]
+    BadOption { option: String, reason: String },
+    #[error("{flag}")]
+    BadSize {
+        flag: &'static str,
+        #[source]
+        source: crate::SizeError,
+    },
+    #[error("--user {user:?}")]
+    User {
+        user: String,
+        #[source]
+        source: hoist_unpack::Error,
+    },
+    #[error("--entrypoint {entrypoint:?} is not a JSON array")]
+    BadEntrypoint {
+        entrypoint: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the image names no command: give one after the image name")]
+    NoCommand,
+    #[error("-v {volume:?}: the host path does not exist")]
+    VolumeSource {
+        volume: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0:?} is not a capability")]
+    UnknownCapability(String),
+    #[error("the seccomp profile {profile}")]
+    SeccompProfile {
+        profile: String,
+        #[source]
+        source: hoist_runtime::Error,
+    },
+    #[error("reading {}", path.display())]
+    ContainersConf {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("--network container:{id}: no such container")]
+    NoContainerToJoin {
+        id: String,
+        #[source]
+        source: hoist_runtime::Error,
+    },
+    #[error("--network container:{0}: the container is not running")]
+    NotRunningToJoin(String),
+    #[error("joining the bridge network (or use --network none)")]
+    JoiningBridge(#[source] hoist_net::Error),
+
+    // Containers' lives.
+    #[error("preparing {image}")]
+    Preparing {
+        image: String,
+        #[source]
+        source: Box<Error>,
+    },
+    #[error("starting {what}")]
+    Spawn {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{what}")]
+    Process {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the container did not start: {last_words}")]
+    DidNotStart { last_words: String },
+    #[error("the container did not start within 60 s; see {}", log.display())]
+    StartTimedOut { log: PathBuf },
+    #[error("publishing ports: {0}")]
+    Publishing(String),
+    #[error("{0} ran in the foreground; its output went to the terminal")]
+    NoLog(String),
+    #[error("{0} did not end after SIGKILL")]
+    WouldNotDie(String),
+    #[error("{0} is running: stop it first (`hoist stop {0}`), or remove it with -f")]
+    Running(String),
 }
 
 impl Error {
+    /// A `run` option refused: `--cpus 0` "must be more than 0".
+    pub(crate) fn bad_option(option: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::BadOption {
+            option: option.into(),
+            reason: reason.into(),
+        }
+    }
+
     pub(crate) fn io(
         what: &'static str,
         path: impl Into<PathBuf>,

@@ -1,16 +1,45 @@
 //! The engine of `hoist run IMAGE` (the part podman keeps in libpod): hoist's store of images,
-//! layers and containers, each container's record and bundle, and where an image argument
-//! points (`docker://`, `oci:`, `oci-archive:`, or the store). The binary parses and renders;
-//! what it does to the machine happens here.
+//! layers and containers, each container's record, bundle and life, and where an image
+//! argument points (`docker://`, `oci:`, `oci-archive:`, or the store). The binary parses and
+//! renders; what it does to the machine happens here.
 
+mod archive;
 mod container;
+mod copy;
 mod error;
+mod images;
+mod inspect;
+mod lifecycle;
+mod log_relay;
+mod monitor;
+mod pull;
+mod run;
+mod size;
 mod store;
 mod transport;
 
+pub use archive::{load_images, save_images};
 pub use container::{
     bridge_config, check_name, driver_in_use, make_bundle, name_files, Container, Driver, Record,
 };
+pub use copy::{copy_image, CopyRequest};
 pub use error::{Error, Result};
+pub use images::{list_images, prune_system, remove_images, ImageSummary, Pruned, Removed};
+pub use inspect::{fetch_documents, Documents};
+pub use lifecycle::{copy_log, remove, stop, Activity};
+pub use log_relay::relay_log;
+pub use monitor::{
+    launch, monitor, port_proxy, run_to_exit, LOG_RELAY_VERB, MONITOR_VERB, PORT_PROXY_VERB,
+};
+pub use pull::{block_on, pull_into};
+pub use run::{
+    create_container, run_attached, ImageSource, PullPolicy, RunOptions, DEFAULT_CAPABILITIES,
+};
+pub use size::{parse_size, SizeError};
 pub use store::{default_runtime_root, split_layout_arg, Store};
 pub use transport::{LocalImage, Location};
+
+/// Now, as a record writes it (RFC 3339, seconds).
+pub(crate) fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

@@ -96,6 +96,15 @@ pub struct LocalImage {
 }
 
 impl LocalImage {
+    /// An image of a layout that stays where it is.
+    pub(crate) fn in_layout(layout: Layout, top: Descriptor) -> LocalImage {
+        LocalImage {
+            layout,
+            top,
+            _extracted: None,
+        }
+    }
+
     pub fn open(location: &Location, store: &Store) -> Result<LocalImage> {
         let (layout, top, extracted) = match location {
             Location::Layout { dir, tag } => {

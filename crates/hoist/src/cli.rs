@@ -124,11 +124,14 @@ pub enum Command {
     /// Remove stored credentials (like `podman logout`)
     Logout(LogoutArgs),
     /// The monitor of a detached container (internal)
-    #[command(name = "container-monitor", hide = true)]
+    #[command(name = hoist_engine::MONITOR_VERB, hide = true)]
     ContainerMonitor(IdArg),
     /// Forwards published ports to a container (internal)
-    #[command(name = "port-proxy", hide = true)]
+    #[command(name = hoist_engine::PORT_PROXY_VERB, hide = true)]
     PortProxy(PortProxyArgs),
+    /// Writes a detached container's capped log (internal)
+    #[command(name = hoist_engine::LOG_RELAY_VERB, hide = true)]
+    LogRelay(LogRelayArgs),
 }
 
 /// Where images can be: docker://REF (a registry), oci:DIR[:TAG] (an image layout),
@@ -420,6 +423,14 @@ pub struct PortProxyArgs {
     pub mappings: Vec<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct LogRelayArgs {
+    /// The most bytes the log may hold
+    pub max: u64,
+    /// The log file
+    pub file: PathBuf,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
     /// Remove stopped containers, and the layers and blobs no image or container uses
@@ -440,11 +451,11 @@ pub struct UpdateArgs {
     pub resources: Option<PathBuf>,
 
     /// Memory limit in bytes (suffixes K, M, G)
-    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    #[arg(long, value_parser = hoist_engine::parse_size, value_name = "SIZE")]
     pub memory: Option<u64>,
 
     /// Memory plus swap limit in bytes (suffixes K, M, G)
-    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    #[arg(long, value_parser = hoist_engine::parse_size, value_name = "SIZE")]
     pub memory_swap: Option<u64>,
 
     /// Maximum number of processes (0 or less: no limit)
@@ -574,7 +585,7 @@ pub struct UnpackArgs {
     pub rootless: bool,
 
     /// Refuse images whose layers unpack to more than this many bytes (suffixes K, M, G, T)
-    #[arg(long, default_value = "64G", value_parser = parse_size, value_name = "SIZE")]
+    #[arg(long, default_value = "64G", value_parser = hoist_engine::parse_size, value_name = "SIZE")]
     pub max_size: u64,
 
     /// Map file owners: container ids CONTAINER.. to host ids HOST.. (repeatable)
@@ -830,36 +841,6 @@ pub struct ListArgs {
     pub quiet: bool,
 }
 
-/// Parses `64G`, `512M`, `1024` (bytes); podman's spellings `512mb`, `10KB` and `100b` too.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let text = match text.strip_suffix(['b', 'B']) {
-        Some(rest) if rest.ends_with(|c: char| c.is_ascii_digit() || "kKmMgGtT".contains(c)) => {
-            rest
-        }
-        _ => text,
-    };
-    let (number, shift) = match text.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let shift = match c.to_ascii_uppercase() {
-                'K' => 10,
-                'M' => 20,
-                'G' => 30,
-                'T' => 40,
-                _ => return Err(format!("unknown size suffix {c:?} (use K, M, G or T)")),
-            };
-            (&text[..i], shift)
-        }
-        _ => (text, 0),
-    };
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size"))?;
-    number
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("{text:?} is too large"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -955,17 +936,5 @@ mod tests {
                 "{both_ends} would serve both registries"
             );
         }
-    }
-
-    #[test]
-    fn sizes_parse_with_suffixes() {
-        assert_eq!(parse_size("64G"), Ok(64 << 30));
-        assert_eq!(parse_size("1024"), Ok(1024));
-        assert_eq!(parse_size("512mb"), Ok(512 << 20));
-        assert_eq!(parse_size("10KB"), Ok(10 << 10));
-        assert_eq!(parse_size("100b"), Ok(100));
-        assert!(parse_size("b").is_err());
-        assert!(parse_size("1X").is_err());
-        assert!(parse_size("99999999999T").is_err());
     }
 }

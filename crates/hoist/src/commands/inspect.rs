@@ -4,53 +4,18 @@
 use std::io::Write;
 
 use anyhow::Context;
-use hoist_oci::{Descriptor, Digest, ImageConfiguration, ImageManifest, Reference};
+use hoist_engine::{fetch_documents, Documents, Location, Store};
+use hoist_oci::{ImageConfiguration, ImageManifest};
 use serde_json::{json, Value};
 
 use crate::cli::InspectArgs;
 use crate::commands::{pull, registry};
-use hoist_engine::{LocalImage, Location, Store};
-
-/// The documents inspect reports on.
-struct Documents {
-    name: String,
-    raw: Vec<u8>,
-    digest: Digest,
-    manifest: Vec<u8>,
-    config: Vec<u8>,
-    tags: Vec<String>,
-}
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let location = Location::parse(&args.image)?;
     let platform = pull::platform(&args.registry.transfer)?;
-    let store = Store::locate();
-    let documents = match &location {
-        Location::Registry(reference) => remote(reference, &args, &platform)?,
-        Location::Store(reference)
-            if store
-                .images()?
-                .resolve(Some(&reference.to_string()))
-                .is_err() =>
-        {
-            remote(reference, &args, &platform)?
-        }
-        _ => {
-            let image = LocalImage::open(&location, &store)?;
-            let chosen = image.layout.choose_image(&image.top, &platform)?;
-            let read = |d: &Descriptor, what| image.layout.read_blob(d, what, 8 << 20);
-            let manifest = read(&chosen, "manifest")?;
-            let parsed: ImageManifest = serde_json::from_slice(&manifest)?;
-            Documents {
-                name: location.to_string(),
-                raw: read(&image.top, "manifest")?,
-                digest: hoist_oci::descriptor_digest(&image.top)?,
-                config: read(parsed.config(), "config")?,
-                manifest,
-                tags: location.tag().into_iter().collect(),
-            }
-        }
-    };
+    let registry = registry::options(&args.registry, 1)?;
+    let documents = fetch_documents(&Store::locate(), &location, &platform, &registry)?;
     let mut out = std::io::stdout().lock();
     if args.raw {
         out.write_all(&documents.raw)?;
@@ -66,24 +31,6 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&summary(&documents)?)?
     )?;
     Ok(())
-}
-
-fn remote(
-    reference: &Reference,
-    args: &InspectArgs,
-    platform: &hoist_oci::Platform,
-) -> anyhow::Result<Documents> {
-    let options = registry::options(&args.registry, 1)?;
-    let inspected = registry::block_on(hoist_registry::inspect(reference, platform, &options))?
-        .with_context(|| format!("inspecting {reference}"))?;
-    Ok(Documents {
-        name: reference.name(),
-        raw: inspected.raw,
-        digest: inspected.digest,
-        manifest: inspected.manifest,
-        config: inspected.config,
-        tags: inspected.tags,
-    })
 }
 
 /// The fields `skopeo inspect` prints, from the manifest and config.

@@ -33,7 +33,7 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
         credentials: Some(Credentials { username, password }),
         ..RegistryOptions::default()
     };
-    registry::block_on(async {
+    hoist_engine::block_on(async {
         Session::connect(&server, &options)
             .await?
             .check_credentials()

@@ -2,16 +2,12 @@ mod containers;
 mod copy;
 mod images;
 mod inspect;
-mod log_relay;
 mod login;
-mod monitor;
 mod pull;
 mod registry;
 mod run;
-mod run_spec;
 mod runtime;
 mod save;
-mod security_opts;
 mod unpack;
 
 use crate::cli::{Cli, Command};
@@ -63,8 +59,9 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
             image_verb(images::system_prune(&runtime).map(|()| 0))
         }
         Command::Info => image_verb(save::info(&runtime).map(|()| 0)),
-        Command::PortProxy(args) => image_verb(monitor::port_proxy(args)),
-        Command::ContainerMonitor(args) => image_verb(monitor::monitor(&runtime, &args.id)),
+        Command::PortProxy(args) => image_verb(run::port_proxy(args)),
+        Command::LogRelay(args) => image_verb(run::log_relay(args)),
+        Command::ContainerMonitor(args) => image_verb(run::monitor(&runtime, &args.id)),
         Command::Pause(args) => {
             runtime_verb(runtime.pause(&args.id).map(|()| 0).map_err(Into::into))
         }

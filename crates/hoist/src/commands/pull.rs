@@ -1,6 +1,6 @@
 use anyhow::{anyhow, Context};
 use hoist_oci::{Layout, Platform, Reference};
-use hoist_registry::{PlatformChoice, PullRequest, Pulled, RegistryOptions};
+use hoist_registry::PlatformChoice;
 
 use crate::cli::{PullArgs, TransferArgs};
 use crate::commands::registry;
@@ -38,7 +38,14 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
     };
     let options = registry::options(&args.registry, args.jobs)?;
     let quiet = args.quiet || args.json;
-    let pulled = pull_into(&reference, &layout, &ref_name, &platforms, &options, quiet)?;
+    let pulled = hoist_engine::pull_into(
+        &reference,
+        &layout,
+        &ref_name,
+        &platforms,
+        &options,
+        pull_progress(quiet),
+    )?;
     if args.json {
         let summary = serde_json::json!({
             "reference": reference.to_string(),
@@ -63,23 +70,4 @@ pub fn platform(args: &TransferArgs) -> anyhow::Result<Platform> {
         Some(p) => p.parse::<Platform>().map_err(|e| anyhow!(e)),
         None => Ok(Platform::host()),
     }
-}
-
-pub fn pull_into(
-    reference: &Reference,
-    layout: &Layout,
-    ref_name: &str,
-    platforms: &PlatformChoice,
-    options: &RegistryOptions,
-    quiet: bool,
-) -> anyhow::Result<Pulled> {
-    let request = PullRequest {
-        reference,
-        layout,
-        ref_name,
-        platforms,
-        options,
-    };
-    registry::block_on(hoist_registry::pull(request, pull_progress(quiet)))?
-        .with_context(|| format!("pulling {reference}"))
 }

@@ -1,5 +1,5 @@
-//! What every command that talks to a registry shares: options from the command line, the
-//! async runtime, and asking for a password.
+//! What every command that talks to a registry shares: options from the command line, and
+//! asking for a password.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -44,18 +44,6 @@ pub fn transfer_options(args: &TransferArgs, jobs: usize) -> RegistryOptions {
         stall_timeout: args.stall_timeout,
         ..RegistryOptions::default()
     }
-}
-
-/// Runs network work on an async runtime that is shut down before returning, so that a caller
-/// about to clone a container's init is single-threaded again.
-pub fn block_on<T>(work: impl std::future::Future<Output = T>) -> anyhow::Result<T> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime for the download")?;
-    let result = runtime.block_on(work);
-    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-    Ok(result)
 }
 
 /// Reads a password from the terminal without echo, or a line from stdin when it is not one.

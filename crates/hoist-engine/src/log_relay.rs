@@ -1,74 +1,85 @@
 //! A detached container's log with a size cap (`--log-opt max-size`): the monitor's output,
-//! and so the container's, goes through a pipe to a child process that appends it to
-//! `ctr.log` and starts the file over when it would grow past the cap, as podman's k8s-file
-//! log (conmon's `log_size_max`) does: a new file renamed over the old, so a follower sees a
-//! new inode and reads it from its start. A log without a cap is written by the container
-//! directly and needs no relay.
+//! and so the container's, goes through a pipe to a relay process (hoist re-executed with
+//! `LOG_RELAY_VERB`) that appends it to `ctr.log` and starts the file over when it would grow
+//! past the cap, as podman's k8s-file log (conmon's `log_size_max`) does: a new file renamed
+//! over the old, so a follower sees a new inode and reads it from its start. A log without a
+//! cap is written by the container directly and needs no relay.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use nix::unistd::{ForkResult, Pid};
+use crate::monitor::LOG_RELAY_VERB;
+use crate::{Error, Result};
 
-/// The child that writes the log.
+/// The process that writes the log.
 pub struct Relay {
-    child: Pid,
+    child: Child,
     /// The log, which the monitor writes to directly once the container is done.
     log: PathBuf,
 }
 
-/// Forks the relay and makes the write end of its pipe this process's stdout and stderr, which
-/// the container inherits. Call while this process has a single thread.
-pub fn start(log: &Path, max: u64) -> anyhow::Result<Relay> {
-    let file = OpenOptions::new()
-        .append(true)
-        .open(log)
-        .with_context(|| format!("opening {}", log.display()))?;
-    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .context("making the log's pipe")?;
-    // SAFETY: the monitor is single-threaded here (it has not started the container), and
-    // the child only copies between two descriptors it owns before it exits.
-    match unsafe { nix::unistd::fork() }.context("starting the log relay")? {
-        ForkResult::Child => {
-            drop(write);
-            let code = i32::from(copy_capped(read, file, log, max).is_err());
-            // SAFETY: ends the child at once, without flushing or running anything of the
-            // monitor's a second time.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => {
-            redirect_output(&write).context("sending the output to the log relay")?;
-            Ok(Relay {
-                child,
-                log: log.to_path_buf(),
-            })
-        }
-    }
-}
-
 impl Relay {
+    /// Starts the relay and makes the write end of its pipe this process's stdout and stderr,
+    /// which the container inherits.
+    pub fn start(log: &Path, max: u64) -> Result<Relay> {
+        let piping = |e: nix::errno::Errno| Error::Process {
+            what: "sending the output to the log relay",
+            source: e.into(),
+        };
+        // Both ends close on exec: the relay gets the read end as its stdin only, so the
+        // pipe ends when the monitor and the container are done with it.
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(piping)?;
+        let child = Command::new("/proc/self/exe")
+            .arg(LOG_RELAY_VERB)
+            .arg(max.to_string())
+            .arg(log)
+            .stdin(Stdio::from(read))
+            .spawn()
+            .map_err(|source| Error::Spawn {
+                what: "the log relay",
+                source,
+            })?;
+        redirect_output(&write).map_err(piping)?;
+        Ok(Relay {
+            child,
+            log: log.to_path_buf(),
+        })
+    }
+
     /// Closes this process's end of the pipe and waits (up to 5 s) until the relay has written
     /// all the container wrote, so the log is complete once the exit status is recorded. What
     /// the monitor says after (its own failure, say) goes to the log directly, as it would
     /// without a cap.
-    pub fn finish(self) {
+    pub fn finish(mut self) {
         if let Ok(log) = OpenOptions::new().append(true).open(&self.log) {
             let _ = redirect_output(&log);
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            match nix::sys::wait::waitpid(self.child, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-                Ok(nix::sys::wait::WaitStatus::StillAlive) => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
+            match self.child.try_wait() {
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
                 _ => return,
             }
         }
     }
+}
+
+/// The relay's side: appends stdin to the log at `path` until its end, capped at `max` bytes.
+pub fn relay_log(path: &Path, max: u64) -> Result<()> {
+    let log = OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(Error::io("opening", path))?;
+    copy_capped(std::io::stdin().lock(), log, path, max).map_err(Error::io("writing", path))
+}
+
+/// Makes `to` this process's stdout and stderr.
+fn redirect_output(to: impl std::os::fd::AsFd) -> nix::Result<()> {
+    nix::unistd::dup2_stdout(&to)?;
+    nix::unistd::dup2_stderr(&to)
 }
 
 /// A new, empty log renamed over the old one (readable by its owner only, as the first was).
@@ -83,17 +94,10 @@ fn start_over(path: &Path) -> std::io::Result<File> {
     Ok(file)
 }
 
-/// Makes `to` this process's stdout and stderr.
-fn redirect_output(to: impl std::os::fd::AsFd) -> nix::Result<()> {
-    nix::unistd::dup2_stdout(&to)?;
-    nix::unistd::dup2_stderr(&to)
-}
-
 /// Appends what `input` gives to `log` (open at `path`) until its end, starting a new file
 /// there whenever the next chunk would take it past `max` bytes (a chunk longer than `max`
 /// keeps its last `max`).
-fn copy_capped(input: OwnedFd, mut log: File, path: &Path, max: u64) -> std::io::Result<()> {
-    let mut input = File::from(input);
+fn copy_capped(mut input: impl Read, mut log: File, path: &Path, max: u64) -> std::io::Result<()> {
     let mut size = log.metadata()?.len();
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
@@ -136,7 +140,7 @@ mod tests {
         }
         drop(writer);
         let log = OpenOptions::new().append(true).open(&path).unwrap();
-        copy_capped(read, log, &path, max).unwrap();
+        copy_capped(File::from(read), log, &path, max).unwrap();
         std::fs::read(&path).unwrap()
     }
 

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _};
 use oci_spec::runtime::{Capabilities, Capability, LinuxDeviceCgroup, LinuxDeviceType, Spec};
 
-use crate::cli::ContainerArgs;
+use super::RunOptions;
+use crate::{Error, Result};
 
 /// podman's `default_capabilities` (containers.conf): what a container's root keeps.
 pub const DEFAULT_CAPABILITIES: &[&str] = &[
@@ -43,7 +43,7 @@ enum Seccomp {
     Profile(PathBuf),
 }
 
-fn parse(options: &[String]) -> anyhow::Result<SecurityOpts> {
+fn parse(options: &[String]) -> Result<SecurityOpts> {
     let mut parsed = SecurityOpts::default();
     for option in options {
         let (key, value) = option.split_once(['=', ':']).unwrap_or((option, ""));
@@ -56,25 +56,29 @@ fn parse(options: &[String]) -> anyhow::Result<SecurityOpts> {
             ("no-new-privileges", "false") => parsed.no_new_privileges = false,
             ("label", "disable") => {}
             ("label", _) if !Path::new("/sys/fs/selinux/enforce").exists() => {
-                bail!("--security-opt {option}: this host has no SELinux (label=disable is the only label option here)")
+                return Err(refuse(option, "this host has no SELinux (label=disable is the only label option here)"))
             }
-            ("label", _) => bail!("--security-opt {option}: SELinux labels are not supported by hoist yet"),
+            ("label", _) => return Err(refuse(option, "SELinux labels are not supported by hoist yet")),
             ("apparmor", "unconfined") => parsed.apparmor = None,
             ("apparmor", profile) if !profile.is_empty() => {
                 if !Path::new("/sys/kernel/security/apparmor").exists() {
-                    bail!("--security-opt {option}: this host has no AppArmor");
+                    return Err(refuse(option, "this host has no AppArmor"));
                 }
                 parsed.apparmor = Some(profile.to_string());
             }
-            _ => bail!("--security-opt {option:?} is not known: use seccomp=unconfined|FILE, no-new-privileges, label=disable or apparmor=unconfined|PROFILE"),
+            _ => return Err(refuse(option, "is not known: use seccomp=unconfined|FILE, no-new-privileges, label=disable or apparmor=unconfined|PROFILE")),
         }
     }
     Ok(parsed)
 }
 
+fn refuse(option: &str, reason: &str) -> Error {
+    Error::bad_option(format!("--security-opt {option:?}"), reason)
+}
+
 /// Sets the process's capabilities, seccomp filter, no_new_privileges and AppArmor profile,
 /// and with `--privileged` lifts the masks and gives the host's devices.
-pub fn apply(spec: &mut Spec, args: &ContainerArgs) -> anyhow::Result<()> {
+pub fn apply(spec: &mut Spec, args: &RunOptions) -> Result<()> {
     let options = parse(&args.security_opt)?;
     let mut bounding: Capabilities = if args.privileged {
         available_capabilities()
@@ -82,7 +86,7 @@ pub fn apply(spec: &mut Spec, args: &ContainerArgs) -> anyhow::Result<()> {
         DEFAULT_CAPABILITIES
             .iter()
             .map(|name| parse_capability(name))
-            .collect::<anyhow::Result<_>>()?
+            .collect::<Result<_>>()?
     };
     apply_capabilities(&mut bounding, &args.cap_add, &args.cap_drop)?;
     let names: Vec<String> = bounding
@@ -131,32 +135,37 @@ pub fn apply(spec: &mut Spec, args: &ContainerArgs) -> anyhow::Result<()> {
 
 /// The profile containers.conf names (`[containers] seccomp_profile`), else containers-common's,
 /// else hoist's own.
-fn default_profile(capabilities: &[String]) -> anyhow::Result<oci_spec::runtime::LinuxSeccomp> {
+fn default_profile(capabilities: &[String]) -> Result<oci_spec::runtime::LinuxSeccomp> {
     if let Some(file) = configured_profile()? {
         return profile_from(&file, capabilities);
     }
     if Path::new(SYSTEM_PROFILE).is_file() {
         return profile_from(Path::new(SYSTEM_PROFILE), capabilities);
     }
-    Ok(hoist_runtime::seccomp_profile::seccomp_for(
+    hoist_runtime::seccomp_profile::seccomp_for(
         hoist_runtime::seccomp_profile::BUILTIN_PROFILE,
         capabilities,
-    )?)
+    )
+    .map_err(|source| Error::SeccompProfile {
+        profile: "hoist's built-in profile".into(),
+        source,
+    })
 }
 
-fn profile_from(
-    file: &Path,
-    capabilities: &[String],
-) -> anyhow::Result<oci_spec::runtime::LinuxSeccomp> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("reading the seccomp profile {}", file.display()))?;
-    hoist_runtime::seccomp_profile::seccomp_for(&text, capabilities)
-        .with_context(|| format!("the seccomp profile {}", file.display()))
+fn profile_from(file: &Path, capabilities: &[String]) -> Result<oci_spec::runtime::LinuxSeccomp> {
+    let text =
+        std::fs::read_to_string(file).map_err(Error::io("reading the seccomp profile", file))?;
+    hoist_runtime::seccomp_profile::seccomp_for(&text, capabilities).map_err(|source| {
+        Error::SeccompProfile {
+            profile: file.display().to_string(),
+            source,
+        }
+    })
 }
 
 /// `seccomp_profile` from the containers.conf podman would read: `$CONTAINERS_CONF`, else the
 /// system's (`/etc/containers/`, then `/usr/share/containers/`); the last that sets it wins.
-fn configured_profile() -> anyhow::Result<Option<PathBuf>> {
+fn configured_profile() -> Result<Option<PathBuf>> {
     let files: Vec<PathBuf> = match std::env::var_os("CONTAINERS_CONF") {
         Some(file) => vec![PathBuf::from(file)],
         None => vec![
@@ -169,8 +178,10 @@ fn configured_profile() -> anyhow::Result<Option<PathBuf>> {
         let Ok(text) = std::fs::read_to_string(&file) else {
             continue;
         };
-        let conf: toml::Table =
-            toml::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
+        let conf: toml::Table = toml::from_str(&text).map_err(|source| Error::ContainersConf {
+            path: file.clone(),
+            source,
+        })?;
         if let Some(path) = conf
             .get("containers")
             .and_then(|c| c.get("seccomp_profile"))
@@ -266,7 +277,7 @@ fn available_capabilities() -> Capabilities {
         .collect()
 }
 
-fn parse_capability(name: &str) -> anyhow::Result<Capability> {
+fn parse_capability(name: &str) -> Result<Capability> {
     let upper = name.to_ascii_uppercase();
     let full = if upper.starts_with("CAP_") {
         upper
@@ -274,15 +285,11 @@ fn parse_capability(name: &str) -> anyhow::Result<Capability> {
         format!("CAP_{upper}")
     };
     serde_json::from_value(serde_json::Value::String(full))
-        .with_context(|| format!("{name:?} is not a capability"))
+        .map_err(|_| Error::UnknownCapability(name.to_string()))
 }
 
 /// `--cap-drop` first, then `--cap-add` (either may say ALL), as podman applies them.
-fn apply_capabilities(
-    set: &mut Capabilities,
-    add: &[String],
-    drop: &[String],
-) -> anyhow::Result<()> {
+fn apply_capabilities(set: &mut Capabilities, add: &[String], drop: &[String]) -> Result<()> {
     for name in drop {
         if name.eq_ignore_ascii_case("all") {
             set.clear();

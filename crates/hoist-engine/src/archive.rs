@@ -1,0 +1,73 @@
+//! `hoist save` / `hoist load`: images carried between machines as one OCI archive.
+
+use std::path::Path;
+
+use hoist_oci::{Layout, Platform, Reference};
+
+use crate::{Error, Result, Store};
+
+/// Writes the store's `images` into the archive `output` (only this host's platform of each,
+/// unless `all_platforms`). The archive is built beside `output` and appears complete or not
+/// at all.
+pub fn save_images(
+    store: &Store,
+    images: &[String],
+    all_platforms: bool,
+    output: &Path,
+) -> Result<()> {
+    let _lock = store.lock(false)?;
+    let stored = store.images()?;
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let building = tempfile::Builder::new()
+        .prefix(".hoist-save-")
+        .tempdir_in(dir)
+        .map_err(Error::io("making a directory to build the archive in", dir))?;
+    let archive = Layout::create(building.path())?;
+    for image in images {
+        let name = image.parse::<Reference>()?.to_string();
+        let top = stored
+            .resolve(Some(&name))
+            .map_err(|source| Error::NotInStore {
+                reference: name.clone(),
+                source,
+            })?;
+        let top = if all_platforms {
+            top
+        } else {
+            stored.choose_image(&top, &Platform::host())?
+        };
+        archive.copy_image_from(&stored, &top, &name)?;
+    }
+    hoist_oci::write_archive(&archive, output).map_err(|source| Error::Archive {
+        path: output.to_path_buf(),
+        source,
+    })
+}
+
+/// Copies every named image of the archive `input` into the store; returns their names.
+pub fn load_images(store: &Store, input: &Path) -> Result<Vec<String>> {
+    let _lock = store.lock(false)?;
+    let stored = store.images()?;
+    let extracted = store.staging("load-")?;
+    let archive = hoist_oci::read_archive(input, extracted.path())?;
+    let mut loaded = Vec::new();
+    for top in archive.index()?.manifests() {
+        let Some(name) = hoist_oci::ref_name(top) else {
+            continue;
+        };
+        // A bare tag (as skopeo writes `oci-archive:FILE:TAG`) names no image; keep it as is.
+        let name = name
+            .parse::<Reference>()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|_| name.to_string());
+        stored.copy_image_from(&archive, top, &name)?;
+        loaded.push(name);
+    }
+    if loaded.is_empty() {
+        return Err(Error::NoImagesInArchive(input.to_path_buf()));
+    }
+    Ok(loaded)
+}

@@ -1,0 +1,128 @@
+//! `hoist copy SRC DEST`: any transport to any other. A registry source is pulled straight
+//! into a layout destination, or else into a temporary layout; every other destination is
+//! filled from a layout, every blob verified on the way.
+
+use std::path::Path;
+
+use hoist_oci::{Descriptor, Digest, Layout};
+use hoist_registry::{EventSink, PlatformChoice, RegistryOptions};
+
+use crate::{pull::block_on, pull_into, Error, LocalImage, Location, Result, Store};
+
+/// A copy to make.
+pub struct CopyRequest<'a> {
+    pub source: &'a Location,
+    pub destination: &'a Location,
+    pub platforms: PlatformChoice,
+    /// The source registry's TLS settings and credentials.
+    pub source_registry: &'a RegistryOptions,
+    /// The destination registry's.
+    pub destination_registry: &'a RegistryOptions,
+    pub events: EventSink,
+}
+
+/// Copies the image; returns the digest of what was copied (the source's top manifest, or
+/// the one chosen for the platform).
+pub fn copy_image(store: &Store, request: CopyRequest) -> Result<Digest> {
+    let CopyRequest {
+        source,
+        destination,
+        ..
+    } = request;
+    let tag = destination
+        .tag()
+        .or_else(|| source.tag())
+        .unwrap_or_else(|| "latest".to_string());
+    let _store_lock = store.lock(false)?;
+
+    // The source, as a layout and the descriptor to copy.
+    let staging = store.staging("copy-")?;
+    let local;
+    let (layout, top): (Layout, Descriptor) = match source {
+        Location::Registry(reference) => {
+            // Pulled straight into a layout destination: nothing is staged, or copied twice.
+            let (layout, name) = match destination {
+                Location::Layout { dir, .. } => (Layout::create(dir)?, tag.clone()),
+                _ => (Layout::create(staging.path())?, "staged".to_string()),
+            };
+            let pulled = pull_into(
+                reference,
+                &layout,
+                &name,
+                &request.platforms,
+                request.source_registry,
+                request.events.clone(),
+            )?;
+            if matches!(destination, Location::Layout { .. }) {
+                return Ok(pulled.digest);
+            }
+            (layout, pulled.manifest)
+        }
+        _ => {
+            local = LocalImage::open(source, store)?;
+            let top = match &request.platforms {
+                PlatformChoice::All => local.top.clone(),
+                PlatformChoice::One(platform) => local.layout.choose_image(&local.top, platform)?,
+            };
+            (local.layout.clone(), top)
+        }
+    };
+    let written = write_to(store, &layout, &top, destination, &tag, &request);
+    written.map_err(|e| Error::Copying {
+        source_image: source.to_string(),
+        destination: destination.to_string(),
+        cause: Box::new(e),
+    })?;
+    Ok(hoist_oci::descriptor_digest(&top)?)
+}
+
+/// Writes the image `top` of `layout` to the destination.
+fn write_to(
+    store: &Store,
+    layout: &Layout,
+    top: &Descriptor,
+    destination: &Location,
+    tag: &str,
+    request: &CopyRequest,
+) -> Result<()> {
+    match destination {
+        Location::Layout { dir, .. } => {
+            Layout::create(dir)?.copy_image_from(layout, top, tag)?;
+        }
+        Location::Store(reference) => {
+            store
+                .images()?
+                .copy_image_from(layout, top, &reference.to_string())?;
+        }
+        Location::Archive { file, .. } => {
+            let dir = file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let building = tempfile::Builder::new()
+                .prefix(".hoist-archive-")
+                .tempdir_in(dir)
+                .map_err(Error::io("making a directory to build the archive in", dir))?;
+            let archive_layout = Layout::create(building.path())?;
+            archive_layout.copy_image_from(layout, top, tag)?;
+            hoist_oci::write_archive(&archive_layout, file).map_err(|source| Error::Archive {
+                path: file.clone(),
+                source,
+            })?;
+        }
+        Location::Registry(reference) => {
+            block_on(hoist_registry::push(
+                layout,
+                top,
+                reference,
+                request.destination_registry,
+                request.events.clone(),
+            ))?
+            .map_err(|source| Error::Push {
+                reference: reference.to_string(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}

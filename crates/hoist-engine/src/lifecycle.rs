@@ -1,0 +1,181 @@
+//! podman's verbs for `hoist run IMAGE` containers: what each is doing, `logs`, `stop`, `rm`.
+
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+use hoist_runtime::{DeleteOptions, Runtime, Status};
+use nix::sys::signal::Signal;
+
+use crate::{check_name, Container, Error, Result, Store};
+
+/// What a container is doing, judged by its record and the runtime's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Activity {
+    /// Ended with this code.
+    Exited(i32),
+    /// Known to the runtime (created, running, paused or stopped).
+    Runtime(Status),
+    /// Made, but not (or no longer) known to the runtime.
+    Created,
+}
+
+impl Activity {
+    pub fn of(runtime: &Runtime, container: &Container) -> Activity {
+        if let Some(code) = container.record.exit_code {
+            return Activity::Exited(code);
+        }
+        match runtime.state(&container.record.id) {
+            Ok(state) => Activity::Runtime(state.status),
+            Err(_) => Activity::Created,
+        }
+    }
+
+    /// Whether its processes may still run.
+    pub fn alive(&self) -> bool {
+        matches!(self, Activity::Runtime(status) if *status != Status::Stopped)
+    }
+}
+
+impl std::fmt::Display for Activity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Activity::Exited(code) => write!(f, "Exited ({code})"),
+            Activity::Runtime(status) => write!(f, "{status}"),
+            Activity::Created => write!(f, "Created"),
+        }
+    }
+}
+
+/// Copies the container's log to `out`; with `follow`, until the container has ended and
+/// everything it wrote is out.
+pub fn copy_log(
+    runtime: &Runtime,
+    store: &Store,
+    id: &str,
+    follow: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let container = Container::open(store, id)?;
+    let path = container.log_path();
+    let reading = |source| Error::Io {
+        what: "reading",
+        path: path.clone(),
+        source,
+    };
+    let writing = |source| Error::Process {
+        what: "writing the log out",
+        source,
+    };
+    let mut file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(_) if !container.record.detached => return Err(Error::NoLog(id.to_string())),
+        Err(e) => return Err(reading(e)),
+    };
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut stopped_since = None;
+    loop {
+        let n = file.read(&mut buffer).map_err(reading)?;
+        if n > 0 {
+            out.write_all(&buffer[..n]).map_err(writing)?;
+            continue;
+        }
+        out.flush().map_err(writing)?;
+        if !follow {
+            return Ok(());
+        }
+        // Through a log relay (--log-opt max-size) the end is once the monitor has recorded
+        // it, which it does after the relay has written everything; should the monitor be
+        // gone, 10 s after the container stopped. The end is looked at first: after it, the
+        // log no longer changes.
+        let ended = Container::open(store, id).map_or(true, |c| {
+            let stopped = !Activity::of(runtime, &c).alive();
+            if c.record.exit_code.is_some() || (stopped && c.record.log_max_size.is_none()) {
+                return true;
+            }
+            stopped
+                && stopped_since.get_or_insert_with(Instant::now).elapsed()
+                    > Duration::from_secs(10)
+        });
+        // A capped log starts over in a new file when full: follow that one from its start.
+        let current = std::fs::metadata(&path).ok();
+        let open = file.metadata().map_err(reading)?.ino();
+        if current.as_ref().is_some_and(|m| m.ino() != open) {
+            file = std::fs::File::open(&path).map_err(reading)?;
+            continue;
+        }
+        let position = file.stream_position().map_err(reading)?;
+        if ended && current.is_none_or(|m| m.len() <= position) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM, then SIGKILL after `grace`; returns once whoever ran the container (a monitor, or
+/// a foreground `hoist run`) has recorded its end, which is the last thing it does.
+pub fn stop(runtime: &Runtime, store: &Store, id: &str, grace: Duration) -> Result<()> {
+    let container = Container::open(store, id)?;
+    stop_container(runtime, store, &container, grace)
+}
+
+fn stop_container(
+    runtime: &Runtime,
+    store: &Store,
+    container: &Container,
+    grace: Duration,
+) -> Result<()> {
+    let id = &container.record.id;
+    if container.record.exit_code.is_some() {
+        return Ok(());
+    }
+    let recorded = || Container::open(store, id).map_or(true, |c| c.record.exit_code.is_some());
+    let wait = |limit: Duration| {
+        let deadline = Instant::now() + limit;
+        loop {
+            if recorded() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let _ = runtime.kill(id, Signal::SIGTERM, false);
+    if wait(grace) {
+        return Ok(());
+    }
+    let _ = runtime.kill(id, Signal::SIGKILL, true);
+    if wait(Duration::from_secs(10)) {
+        return Ok(());
+    }
+    // Nobody recorded the end (its monitor was killed): the runtime's word decides.
+    if Activity::of(runtime, container).alive() {
+        return Err(Error::WouldNotDie(id.to_string()));
+    }
+    Ok(())
+}
+
+/// Removes a container; a running one only with `force` (stopped at once). Returns whether
+/// there was one: `force` passes over a container that is not there, never a name that is no
+/// name.
+pub fn remove(runtime: &Runtime, store: &Store, id: &str, force: bool) -> Result<bool> {
+    check_name(id)?;
+    let container = match Container::open(store, id) {
+        Ok(container) => container,
+        Err(_) if force => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if Activity::of(runtime, &container).alive() {
+        if !force {
+            return Err(Error::Running(id.to_string()));
+        }
+        stop_container(runtime, store, &container, Duration::ZERO)?;
+    }
+    // A monitor that has not yet recorded the end leaves the runtime's state behind.
+    let _ = runtime.delete(id, DeleteOptions { force: true });
+    container.release_network(store);
+    Container::remove_files(&container.dir)?;
+    Ok(true)
+}

@@ -1,0 +1,223 @@
+//! `hoist run IMAGE`: the image found (or pulled), a container made from it with podman's
+//! options, and run in the foreground or handed to a monitor.
+
+mod options;
+mod security;
+mod spec;
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use hoist_oci::{Platform, Reference};
+use hoist_registry::{EventSink, PlatformChoice, RegistryOptions};
+use hoist_runtime::{Runtime, Status};
+use hoist_unpack::UnpackOptions;
+use oci_spec::runtime::Spec;
+
+pub use options::{PullPolicy, RunOptions};
+pub use security::DEFAULT_CAPABILITIES;
+
+use crate::{
+    bridge_config, make_bundle, name_files, pull_into, Container, Error, LocalImage, Location,
+    Record, Result, Store,
+};
+
+/// Where the image comes from, and how to pull it when it must be.
+pub struct ImageSource<'a> {
+    /// The image argument: a reference, or `oci:`/`oci-archive:` used where it is.
+    pub image: &'a str,
+    pub platform: Platform,
+    pub registry: &'a RegistryOptions,
+    pub events: EventSink,
+}
+
+/// Makes the container `options` ask for from the image: its bundle, network and record. On
+/// failure nothing of it is left.
+pub fn create_container(
+    runtime: &Runtime,
+    store: &Store,
+    source: ImageSource,
+    command: &[String],
+    options: &RunOptions,
+) -> Result<Container> {
+    let store_lock = store.lock(false)?;
+    let image = find_image(store, &source, options.pull)?;
+    let id = match &options.name {
+        Some(name) => name.clone(),
+        None => random_id()?,
+    };
+    hoist_runtime::validate_id(&id)?;
+    for mapping in &options.publish {
+        mapping.parse::<hoist_net::PortMapping>()?;
+    }
+    if !options.publish.is_empty() && options.network != "bridge" {
+        return Err(Error::bad_option("-p/--publish", "needs --network bridge"));
+    }
+    let log_max_size = options.log_max_size()?;
+    let dir = Container::claim(store, &id)?;
+    let mut attachment = None;
+    let prepared = (|| {
+        let unpack = UnpackOptions {
+            platform: source.platform.clone(),
+            ..UnpackOptions::default()
+        };
+        let (config, driver, layers) =
+            make_bundle(store, &image.image.layout, &image.image.top, &dir, &unpack).map_err(
+                |e| Error::Preparing {
+                    image: image.name.clone(),
+                    source: Box::new(e),
+                },
+            )?;
+        let config_path = dir.join("config.json");
+        let mut spec = Spec::load(&config_path).map_err(|source| Error::Config {
+            path: config_path.clone(),
+            source,
+        })?;
+        let join_network = match options.network.strip_prefix("container:") {
+            Some(other) => Some(network_of(runtime, other)?),
+            None if options.network == "bridge" => {
+                let attached =
+                    hoist_net::attach(&bridge_config(store), &id).map_err(Error::JoiningBridge)?;
+                let netns = attached.netns.clone();
+                attachment = Some(attached);
+                Some(netns)
+            }
+            None => None,
+        };
+        let hostname = options
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id.chars().take(12).collect());
+        let context = spec::RunContext {
+            image: &config,
+            command,
+            id: &id,
+            rootfs: &dir.join("rootfs"),
+            join_network,
+            name_files: name_files(&dir, &hostname, attachment.as_ref().map(|a| a.address))?,
+        };
+        spec::apply(&mut spec, options, &context)?;
+        spec.save(&config_path).map_err(|source| Error::Config {
+            path: config_path.clone(),
+            source,
+        })?;
+        let container = Container {
+            dir: dir.clone(),
+            record: Record {
+                id: id.clone(),
+                image: image.name.clone(),
+                command: spec
+                    .process()
+                    .as_ref()
+                    .and_then(|p| p.args().clone())
+                    .unwrap_or_default(),
+                created: crate::now(),
+                driver,
+                layers,
+                detached: options.detach,
+                remove: options.rm,
+                exit_code: None,
+                finished: None,
+                network: attachment.clone(),
+                ports: options.publish.clone(),
+                log_max_size,
+            },
+        };
+        container.save()?;
+        Ok(container)
+    })();
+    // The container rests on its own upper directory (or copy): the image may go now.
+    drop(store_lock);
+    prepared.inspect_err(|_| {
+        if let Some(attached) = &attachment {
+            let _ = hoist_net::detach(&bridge_config(store), &id, attached);
+        }
+        let _ = Container::remove_files(&dir);
+    })
+}
+
+/// Runs a container made by `create_container` in the foreground, to its end. Without `-i`
+/// the container reads nothing, as under podman.
+pub fn run_attached(
+    runtime: &Runtime,
+    store: &Store,
+    container: Container,
+    options: &RunOptions,
+) -> Result<hoist_runtime::Exited> {
+    if !options.interactive && !options.tty {
+        let null = std::fs::File::open("/dev/null").map_err(Error::io("opening", "/dev/null"))?;
+        nix::unistd::dup2_stdin(&null)
+            .map_err(|e| Error::io("making the container's stdin", "/dev/null")(e.into()))?;
+    }
+    crate::monitor::run_to_exit(runtime, store, container, None)
+}
+
+/// An image to make a container from.
+struct FoundImage {
+    /// Held while the container is made: an archive's extracted layout goes with it.
+    image: LocalImage,
+    /// How the container's record names it.
+    name: String,
+}
+
+/// A layout or archive named directly is used where it is; anything else is the store's,
+/// pulled first as the policy says.
+fn find_image(store: &Store, source: &ImageSource, policy: PullPolicy) -> Result<FoundImage> {
+    let location = Location::parse(source.image)?;
+    if let Location::Layout { .. } | Location::Archive { .. } = location {
+        return Ok(FoundImage {
+            image: LocalImage::open(&location, store)?,
+            name: location.to_string(),
+        });
+    }
+    let reference: Reference = source.image.parse()?;
+    let layout = store.images()?;
+    let name = reference.to_string();
+    match (policy, layout.resolve(Some(&name))) {
+        (PullPolicy::Missing | PullPolicy::Never, Ok(manifest)) => {
+            return Ok(FoundImage {
+                image: LocalImage::in_layout(layout, manifest),
+                name,
+            })
+        }
+        (PullPolicy::Never, Err(_)) => return Err(Error::PullForbidden(name)),
+        _ => {}
+    }
+    let platforms = PlatformChoice::One(source.platform.clone());
+    pull_into(
+        &reference,
+        &layout,
+        &name,
+        &platforms,
+        source.registry,
+        source.events.clone(),
+    )?;
+    let manifest = layout.resolve(Some(&name))?;
+    Ok(FoundImage {
+        image: LocalImage::in_layout(layout, manifest),
+        name,
+    })
+}
+
+/// The network namespace of a running container, for `--network container:NAME`.
+fn network_of(runtime: &Runtime, id: &str) -> Result<PathBuf> {
+    let state = runtime
+        .state(id)
+        .map_err(|source| Error::NoContainerToJoin {
+            id: id.to_string(),
+            source,
+        })?;
+    if state.pid <= 0 || state.status != Status::Running {
+        return Err(Error::NotRunningToJoin(id.to_string()));
+    }
+    Ok(format!("/proc/{}/ns/net", state.pid).into())
+}
+
+/// A 64-hex-digit id, like podman's.
+fn random_id() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(Error::io("reading a container id from", "/dev/urandom"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

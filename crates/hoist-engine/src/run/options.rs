@@ -1,0 +1,106 @@
+//! What `hoist run IMAGE` is asked for, as podman's `run` spells it: the binary fills this
+//! from its command line.
+
+use std::path::PathBuf;
+
+use crate::{parse_size, Error, Result};
+
+/// When to pull the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    Always,
+    #[default]
+    Missing,
+    Never,
+}
+
+/// podman's `run` options (the fields keep its flags' names).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Remove the container when it exits.
+    pub rm: bool,
+    /// The container's name; a random id if none.
+    pub name: Option<String>,
+    /// `KEY=VALUE`, or `KEY` to copy it from this process's environment.
+    pub env: Vec<String>,
+    pub env_file: Vec<PathBuf>,
+    /// `HOST:CONTAINER[:OPTIONS]`.
+    pub volume: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    /// Replaces the image's entrypoint: a word, a JSON array, or "" to clear it.
+    pub entrypoint: Option<String>,
+    pub hostname: Option<String>,
+    pub read_only: bool,
+    pub memory: Option<String>,
+    pub memory_swap: Option<String>,
+    pub cpus: Option<f64>,
+    pub pids_limit: Option<i64>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub security_opt: Vec<String>,
+    /// bridge, none, private, host or container:NAME.
+    pub network: String,
+    /// `[IP:]HOSTPORT:CONTAINERPORT`.
+    pub publish: Vec<String>,
+    /// `KEY=VALUE` options of a detached container's log.
+    pub log_opt: Vec<String>,
+    pub interactive: bool,
+    pub tty: bool,
+    pub pull: PullPolicy,
+    /// Run in the background, watched by a monitor.
+    pub detach: bool,
+}
+
+impl RunOptions {
+    /// The `max-size` of `--log-opt KEY=VALUE`, the one log option hoist's file log has.
+    pub fn log_max_size(&self) -> Result<Option<u64>> {
+        let mut max_size = None;
+        for option in &self.log_opt {
+            match option.split_once('=') {
+                Some(("max-size", size)) => {
+                    let size = parse_size(size).map_err(|source| Error::BadSize {
+                        flag: "--log-opt max-size",
+                        source,
+                    })?;
+                    if size == 0 {
+                        return Err(Error::bad_option("--log-opt max-size", "must be above 0"));
+                    }
+                    max_size = Some(size);
+                }
+                _ => {
+                    return Err(Error::bad_option(
+                        format!("--log-opt {option:?}"),
+                        "is not supported: hoist's log takes max-size=SIZE",
+                    ))
+                }
+            }
+        }
+        Ok(max_size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_log_opts(opts: &[&str]) -> RunOptions {
+        RunOptions {
+            log_opt: opts.iter().map(|s| s.to_string()).collect(),
+            ..RunOptions::default()
+        }
+    }
+
+    #[test]
+    fn log_options_take_max_size_only() {
+        assert_eq!(with_log_opts(&[]).log_max_size().unwrap(), None);
+        assert_eq!(
+            with_log_opts(&["max-size=10k"]).log_max_size().unwrap(),
+            Some(10 << 10)
+        );
+        assert!(with_log_opts(&["max-size=0"]).log_max_size().is_err());
+        assert!(with_log_opts(&["max-size=ten"]).log_max_size().is_err());
+        assert!(with_log_opts(&["max-file=3"]).log_max_size().is_err());
+    }
+}

@@ -1,0 +1,345 @@
+//! podman's `run` options, applied to the runtime config an image produced.
+
+use std::path::{Path, PathBuf};
+
+use hoist_oci::ImageConfiguration;
+use oci_spec::runtime::{LinuxNamespaceType, LinuxPids, Mount, Spec};
+
+use super::RunOptions;
+use crate::{parse_size, Error, Result};
+
+/// What to apply besides the options themselves.
+pub struct RunContext<'a> {
+    pub image: &'a ImageConfiguration,
+    /// The command after the image name, if any.
+    pub command: &'a [String],
+    pub id: &'a str,
+    pub rootfs: &'a Path,
+    /// The network namespace to join (the bridge's, or another container's), made or found
+    /// by the caller.
+    pub join_network: Option<PathBuf>,
+    /// `/etc/hosts` and `/etc/resolv.conf` mounts.
+    pub name_files: Vec<Mount>,
+}
+
+pub fn apply(spec: &mut Spec, args: &RunOptions, context: &RunContext) -> Result<()> {
+    let mut process = spec.process().clone().unwrap_or_default();
+    process.set_args(Some(arguments(args, context)?));
+    process.set_env(Some(environment(
+        process.env().clone().unwrap_or_default(),
+        args,
+    )?));
+    if let Some(dir) = &args.workdir {
+        if !dir.starts_with('/') {
+            return Err(Error::bad_option(
+                format!("--workdir {dir:?}"),
+                "must be an absolute path",
+            ));
+        }
+        process.set_cwd(dir.into());
+    }
+    if let Some(user) = &args.user {
+        let root =
+            hoist_fs::Root::open(context.rootfs).map_err(Error::io("opening", context.rootfs))?;
+        let found = hoist_unpack::process_user(&root, user).map_err(|source| Error::User {
+            user: user.clone(),
+            source,
+        })?;
+        process.set_user(found);
+    }
+    process.set_terminal(Some(args.tty));
+    spec.set_process(Some(process));
+
+    spec.set_hostname(Some(
+        args.hostname
+            .clone()
+            .unwrap_or_else(|| context.id.chars().take(12).collect()),
+    ));
+    if args.read_only {
+        let mut root = spec.root().clone().unwrap_or_default();
+        root.set_readonly(Some(true));
+        spec.set_root(Some(root));
+    }
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.extend(context.name_files.iter().cloned());
+    for volume in &args.volume {
+        mounts.push(bind_mount(volume)?);
+    }
+    spec.set_mounts(Some(mounts));
+
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    if args.memory.is_some() || args.memory_swap.is_some() {
+        let mut memory = resources.memory().unwrap_or_default();
+        if let Some(limit) = &args.memory {
+            memory.set_limit(Some(size(limit, "--memory")?));
+        }
+        if let Some(swap) = &args.memory_swap {
+            if args.memory.is_none() {
+                return Err(Error::bad_option("--memory-swap", "needs --memory"));
+            }
+            memory.set_swap(Some(if swap == "-1" {
+                -1
+            } else {
+                size(swap, "--memory-swap")?
+            }));
+        }
+        resources.set_memory(Some(memory));
+    }
+    if let Some(cpus) = args.cpus {
+        if cpus.is_nan() || cpus <= 0.0 {
+            return Err(Error::bad_option(
+                format!("--cpus {cpus}"),
+                "must be more than 0",
+            ));
+        }
+        let mut cpu = resources.cpu().clone().unwrap_or_default();
+        const PERIOD: u64 = 100_000;
+        cpu.set_period(Some(PERIOD));
+        cpu.set_quota(Some((cpus * PERIOD as f64).round() as i64));
+        resources.set_cpu(Some(cpu));
+    }
+    if let Some(limit) = args.pids_limit {
+        let mut pids = LinuxPids::default();
+        pids.set_limit(if limit <= 0 { -1 } else { limit });
+        resources.set_pids(Some(pids));
+    }
+    linux.set_resources(Some(resources));
+    linux.set_namespaces(Some(network_namespaces(
+        linux.namespaces().clone().unwrap_or_default(),
+        args,
+        context,
+    )?));
+    if args.network != "host" {
+        // Unprivileged ICMP sockets, so that ping works without CAP_NET_RAW, as under podman.
+        let mut sysctl = linux.sysctl().clone().unwrap_or_default();
+        sysctl
+            .entry("net.ipv4.ping_group_range".to_string())
+            .or_insert_with(|| "0 2147483647".to_string());
+        linux.set_sysctl(Some(sysctl));
+    }
+    spec.set_linux(Some(linux));
+    super::security::apply(spec, args)
+}
+
+/// The namespaces with `--network` applied: none and private keep a new one, host drops it,
+/// bridge and container:NAME join the one the caller found.
+fn network_namespaces(
+    mut namespaces: Vec<oci_spec::runtime::LinuxNamespace>,
+    args: &RunOptions,
+    context: &RunContext,
+) -> Result<Vec<oci_spec::runtime::LinuxNamespace>> {
+    match args.network.as_str() {
+        "none" | "private" => {}
+        "host" => namespaces.retain(|n| n.typ() != LinuxNamespaceType::Network),
+        other if other == "bridge" || other.starts_with("container:") => {
+            let Some(path) = &context.join_network else {
+                return Err(Error::bad_option(
+                    format!("--network {other}"),
+                    "has no network namespace to join",
+                ));
+            };
+            for namespace in namespaces.iter_mut() {
+                if namespace.typ() == LinuxNamespaceType::Network {
+                    namespace.set_path(Some(path.clone()));
+                }
+            }
+        }
+        other => {
+            return Err(Error::bad_option(
+                format!("--network {other:?}"),
+                "is not supported; use bridge, none, host or container:NAME",
+            ))
+        }
+    }
+    Ok(namespaces)
+}
+
+/// podman's rule: `--entrypoint` replaces the image's entrypoint and drops its Cmd; a command
+/// after the image replaces Cmd.
+fn arguments(args: &RunOptions, context: &RunContext) -> Result<Vec<String>> {
+    let config = context.image.config().as_ref();
+    let image_entrypoint = config
+        .and_then(|c| c.entrypoint().clone())
+        .unwrap_or_default();
+    let image_cmd = config.and_then(|c| c.cmd().clone()).unwrap_or_default();
+    let mut argv = match &args.entrypoint {
+        Some(entrypoint) if entrypoint.trim_start().starts_with('[') => {
+            serde_json::from_str(entrypoint).map_err(|source| Error::BadEntrypoint {
+                entrypoint: entrypoint.clone(),
+                source,
+            })?
+        }
+        Some(entrypoint) if entrypoint.is_empty() => Vec::new(),
+        Some(entrypoint) => vec![entrypoint.clone()],
+        None => image_entrypoint,
+    };
+    if !context.command.is_empty() {
+        argv.extend(context.command.iter().cloned());
+    } else if args.entrypoint.is_none() {
+        argv.extend(image_cmd);
+    }
+    if argv.is_empty() {
+        return Err(Error::NoCommand);
+    }
+    Ok(argv)
+}
+
+fn environment(mut env: Vec<String>, args: &RunOptions) -> Result<Vec<String>> {
+    let mut entries: Vec<String> = Vec::new();
+    for file in &args.env_file {
+        let text = std::fs::read_to_string(file).map_err(Error::io("reading --env-file", file))?;
+        entries.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    entries.extend(args.env.iter().cloned());
+    for entry in entries {
+        let (key, value) = match entry.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => match std::env::var(&entry) {
+                Ok(v) => (entry.clone(), v),
+                Err(_) => continue,
+            },
+        };
+        if key.is_empty() {
+            return Err(Error::bad_option(
+                format!("-e {entry:?}"),
+                "names no variable",
+            ));
+        }
+        env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+        env.push(format!("{key}={value}"));
+    }
+    Ok(env)
+}
+
+/// `HOST:CONTAINER[:OPTIONS]`, the host side an existing absolute path.
+fn bind_mount(volume: &str) -> Result<Mount> {
+    let flag = || format!("-v {volume:?}");
+    let parts: Vec<&str> = volume.split(':').collect();
+    let (host, container, options) = match parts.as_slice() {
+        [host, container] => (*host, *container, ""),
+        [host, container, options] => (*host, *container, *options),
+        _ => return Err(Error::bad_option(flag(), "is not HOST:CONTAINER[:ro]")),
+    };
+    if !host.starts_with('/') || !container.starts_with('/') {
+        return Err(Error::bad_option(flag(), "needs both paths absolute"));
+    }
+    let source = std::fs::canonicalize(host).map_err(|source| Error::VolumeSource {
+        volume: volume.to_string(),
+        source,
+    })?;
+    let mut mount_options = vec!["rbind".to_string(), "rprivate".to_string()];
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        match option {
+            "ro" | "rw" | "nosuid" | "nodev" | "noexec" => mount_options.push(option.to_string()),
+            "z" | "Z" => {} // SELinux relabelling: this host has no SELinux
+            other => {
+                return Err(Error::bad_option(
+                    flag(),
+                    format!("has an unknown option {other:?} (use ro or rw)"),
+                ))
+            }
+        }
+    }
+    let mut mount = Mount::default();
+    mount.set_destination(container.into());
+    mount.set_typ(Some("bind".to_string()));
+    mount.set_source(Some(source));
+    mount.set_options(Some(mount_options));
+    Ok(mount)
+}
+
+fn size(text: &str, flag: &'static str) -> Result<i64> {
+    let bytes = parse_size(text).map_err(|source| Error::BadSize { flag, source })?;
+    i64::try_from(bytes).map_err(|_| Error::bad_option(format!("{flag} {text}"), "is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(entrypoint: &[&str], cmd: &[&str]) -> ImageConfiguration {
+        let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        serde_json::from_value(serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "config": {"Entrypoint": strings(entrypoint), "Cmd": strings(cmd)},
+        }))
+        .unwrap()
+    }
+
+    fn argv(entrypoint: Option<&str>, command: &[&str]) -> Result<Vec<String>> {
+        let image = image(&["/entry"], &["default"]);
+        let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+        let context = RunContext {
+            image: &image,
+            command: &command,
+            id: "c",
+            rootfs: Path::new("/nonexistent"),
+            join_network: None,
+            name_files: Vec::new(),
+        };
+        let options = RunOptions {
+            entrypoint: entrypoint.map(str::to_string),
+            ..RunOptions::default()
+        };
+        arguments(&options, &context)
+    }
+
+    #[test]
+    fn the_command_follows_podmans_entrypoint_and_cmd_rules() {
+        assert_eq!(argv(None, &[]).unwrap(), ["/entry", "default"]);
+        assert_eq!(argv(None, &["x"]).unwrap(), ["/entry", "x"]);
+        assert_eq!(argv(Some("/e2"), &[]).unwrap(), ["/e2"]);
+        assert_eq!(
+            argv(Some(r#"["/e3","-a"]"#), &["b"]).unwrap(),
+            ["/e3", "-a", "b"]
+        );
+        assert_eq!(argv(Some(""), &["sh"]).unwrap(), ["sh"]);
+        assert!(matches!(argv(Some(""), &[]), Err(Error::NoCommand)));
+        assert!(matches!(
+            argv(Some("[oops"), &[]),
+            Err(Error::BadEntrypoint { .. })
+        ));
+    }
+
+    #[test]
+    fn later_environment_entries_replace_earlier_ones() {
+        let options = RunOptions {
+            env: vec![
+                "A=2".into(),
+                "B=3".into(),
+                "HOIST_SURELY_UNSET_VARIABLE".into(),
+            ],
+            ..RunOptions::default()
+        };
+        let env = environment(vec!["A=1".into(), "PATH=/bin".into()], &options).unwrap();
+        assert_eq!(env, ["PATH=/bin", "A=2", "B=3"]);
+        let nameless = RunOptions {
+            env: vec!["=x".into()],
+            ..RunOptions::default()
+        };
+        assert!(environment(Vec::new(), &nameless).is_err());
+    }
+
+    #[test]
+    fn volumes_are_absolute_existing_paths_with_known_options() {
+        let mount = bind_mount("/tmp:/data:ro").unwrap();
+        assert_eq!(mount.destination(), Path::new("/data"));
+        assert_eq!(
+            mount.options().as_deref().unwrap(),
+            ["rbind", "rprivate", "ro"]
+        );
+        assert!(bind_mount("tmp:/data").is_err());
+        assert!(bind_mount("/tmp:/data:exec-everything").is_err());
+        assert!(matches!(
+            bind_mount("/surely/not/here:/data"),
+            Err(Error::VolumeSource { .. })
+        ));
+    }
+}
