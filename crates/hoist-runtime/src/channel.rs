@@ -2,12 +2,11 @@
 //! Each side names what it waits for (`wait_for_ready`, `wait_for_id_maps`), and the init's
 //! errors travel back as text for the parent to report with context.
 
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
+    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -192,33 +191,11 @@ fn transmit_with_fd<T: Serialize>(
 /// The next message, with the fd that came with it, if any; `None` once the other end closed.
 fn receive<T: for<'de> Deserialize<'de>>(fd: &OwnedFd) -> Result<Option<(T, Option<OwnedFd>)>> {
     let mut buf = vec![0u8; MAX_MESSAGE];
-    let mut control = nix::cmsg_space!([std::os::fd::RawFd; 1]);
     let (n, passed) = loop {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        match recvmsg::<()>(
-            fd.as_raw_fd(),
-            &mut iov,
-            Some(&mut control),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
+        match crate::sys::receive_with_fd(fd, &mut buf, MsgFlags::empty()) {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(Error::sys("reading the init's channel")(e)),
-            Ok(message) => {
-                let mut passed = None;
-                for cmsg in message
-                    .cmsgs()
-                    .map_err(Error::sys("reading the init's channel"))?
-                {
-                    if let ControlMessageOwned::ScmRights(fds) = cmsg {
-                        for raw in fds {
-                            // SAFETY: SCM_RIGHTS gave this process a new fd, owned by no one.
-                            let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                            passed.get_or_insert(owned);
-                        }
-                    }
-                }
-                break (message.bytes, passed);
-            }
+            Ok(received) => break received,
         }
     };
     if n == 0 {

@@ -6,7 +6,6 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use oci_spec::runtime::Hook;
 
 use crate::state::OciState;
@@ -64,36 +63,11 @@ fn run_one(kind: &str, hook: &Hook, state: &OciState) -> Result<()> {
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that ignores its stdin may exit before reading it: the write must then fail
         // with EPIPE rather than raise SIGPIPE, which would end the runtime.
-        let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
-        // SAFETY: the runtime is single-threaded here; the old disposition is put back below.
-        let previous = unsafe { sigaction(Signal::SIGPIPE, &ignore) };
         let document = serde_json::to_vec(state).unwrap_or_default();
-        let _ = stdin.write_all(&document);
-        drop(stdin);
-        // While signals are blocked (a foreground `run`), Linux keeps even an ignored SIGPIPE
-        // pending, and it would kill the runtime once they are unblocked: take it now.
-        // SAFETY: plain signal-set calls on local sets; sigtimedwait with a zero timeout
-        // only takes a signal that is already pending.
-        unsafe {
-            let mut pending: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut pending);
-            if libc::sigpending(&mut pending) == 0
-                && libc::sigismember(&pending, libc::SIGPIPE) == 1
-            {
-                let mut pipe: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut pipe);
-                libc::sigaddset(&mut pipe, libc::SIGPIPE);
-                let now = libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                };
-                libc::sigtimedwait(&pipe, std::ptr::null_mut(), &now);
-            }
-        }
-        if let Ok(previous) = previous {
-            // SAFETY: as above.
-            let _ = unsafe { sigaction(Signal::SIGPIPE, &previous) };
-        }
+        crate::sys::without_sigpipe(|| {
+            let _ = stdin.write_all(&document);
+            drop(stdin);
+        });
     }
     let timeout = hook
         .timeout()
@@ -108,8 +82,10 @@ fn run_one(kind: &str, hook: &Hook, state: &OciState) -> Result<()> {
             return Err(failed(format!("it exited with {status}")));
         }
         if timeout.is_some_and(|t| started.elapsed() > t) {
-            // SAFETY: signalling the hook's own process group.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             let _ = child.wait();
             return Err(failed(format!(
                 "it did not finish within its {}s timeout",

@@ -36,8 +36,8 @@ const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
 /// second run would repeat. Returns only when nothing needs doing.
 pub fn reexec_sealed() -> Result<()> {
     if let Some(marker) = std::env::var_os(REEXECUTED) {
-        // SAFETY: called first in main, before any other thread exists.
-        unsafe { std::env::remove_var(REEXECUTED) };
+        // Called first in main, before any other thread exists.
+        crate::sys::forget_env_var(REEXECUTED);
         return verify().map_err(|e| {
             Error::Init(format!(
                 "{e} (even after re-executing from {})",

@@ -2,7 +2,7 @@
 //! syscall names per architecture, argument comparisons and overlapping rules is what the OCI
 //! profile format (and every engine's default profile) was written against.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -194,23 +194,7 @@ impl Filter {
         match self {
             Filter::Notifying(context) => context.load().map_err(|e| failed(e.to_string())),
             Filter::Program { bpf, flags } => {
-                let program = libc::sock_fprog {
-                    len: (bpf.len() / std::mem::size_of::<libc::sock_filter>()) as u16,
-                    filter: bpf.as_ptr() as *mut libc::sock_filter,
-                };
-                // SAFETY: a valid sock_fprog over `bpf`, which outlives the call.
-                let done = unsafe {
-                    libc::syscall(
-                        libc::SYS_seccomp,
-                        libc::SECCOMP_SET_MODE_FILTER,
-                        *flags,
-                        &program as *const libc::sock_fprog,
-                    )
-                };
-                if done != 0 {
-                    return Err(failed(std::io::Error::last_os_error().to_string()));
-                }
-                Ok(())
+                crate::sys::seccomp_set_filter(bpf, *flags).map_err(|e| failed(e.to_string()))
             }
         }
     }
@@ -222,12 +206,9 @@ impl Filter {
         let Filter::Notifying(context) = self else {
             return Ok(());
         };
-        let fd = context
-            .get_notify_fd()
+        let fd = crate::sys::seccomp_notify_fd(context)
             .map_err(|e| Error::Init(format!("getting the seccomp notifier's fd: {e}")))?;
-        // SAFETY: libseccomp hands over the fd the kernel returned at load; nothing else
-        // closes it.
-        channel.seccomp_notify(&unsafe { OwnedFd::from_raw_fd(fd) })
+        channel.seccomp_notify(&fd)
     }
 
     pub(crate) fn notifies(&self) -> bool {

@@ -7,12 +7,16 @@
 //! times the size of this file for it.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use oci_spec::runtime::LinuxDeviceCgroup;
 
 use super::{io_error, CgroupError};
+use crate::sys::bpf::{
+    attach_device_program, detach_device_program, device_programs, insn, load_device_program,
+    program_by_id, Insn,
+};
 
 /// One rule, in the kernel's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,17 +90,6 @@ fn access_bits(access: &str) -> u32 {
     })
 }
 
-/// One eBPF instruction (`struct bpf_insn`).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Insn {
-    code: u8,
-    /// dst in the low nibble, src in the high one.
-    regs: u8,
-    off: i16,
-    imm: i32,
-}
-
 const LDX_MEM_W: u8 = 0x61; // BPF_LDX | BPF_MEM | BPF_W
 const ALU32_AND_K: u8 = 0x54; // BPF_ALU | BPF_AND | BPF_K
 const ALU32_RSH_K: u8 = 0x74; // BPF_ALU | BPF_RSH | BPF_K
@@ -105,15 +98,6 @@ const ALU32_MOV_X: u8 = 0xbc; // BPF_ALU | BPF_MOV | BPF_X
 const JMP_JNE_K: u8 = 0x55; // BPF_JMP | BPF_JNE | BPF_K
 const JMP_JEQ_K: u8 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
 const JMP_EXIT: u8 = 0x95; // BPF_JMP | BPF_EXIT
-
-fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    Insn {
-        code,
-        regs: dst | (src << 4),
-        off,
-        imm,
-    }
-}
 
 /// The program for `rules`, whose later entries override earlier ones (as successive writes to
 /// `devices.allow`/`devices.deny` do in v1): the rules are tested from the last to the first,
@@ -179,120 +163,14 @@ pub(crate) fn program(rules: &[DeviceRule]) -> Vec<Insn> {
     code
 }
 
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_PROG_ATTACH: libc::c_long = 8;
-const BPF_PROG_DETACH: libc::c_long = 9;
-const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
-const BPF_PROG_QUERY: libc::c_long = 16;
-const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
-const BPF_CGROUP_DEVICE: u32 = 6;
-const BPF_F_ALLOW_MULTI: u32 = 2;
-
-/// The leading fields of `union bpf_attr` for `BPF_PROG_LOAD`; the kernel takes a shorter
-/// attribute and treats the rest as zero.
-#[repr(C)]
-#[derive(Default)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct AttachAttr {
-    target_fd: u32,
-    attach_bpf_fd: u32,
-    attach_type: u32,
-    attach_flags: u32,
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct QueryAttr {
-    target_fd: u32,
-    attach_type: u32,
-    query_flags: u32,
-    attach_flags: u32,
-    prog_ids: u64,
-    prog_cnt: u32,
-    _pad: u32,
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct GetFdByIdAttr {
-    prog_id: u32,
-    next_id: u32,
-    open_flags: u32,
-}
-
-/// # Safety
-/// `attr` must be the attribute type the kernel expects for `command`, with valid pointers.
-unsafe fn bpf<T>(command: libc::c_long, attr: &mut T) -> io::Result<i64> {
-    let ret = libc::syscall(
-        libc::SYS_bpf,
-        command,
-        attr as *mut T,
-        std::mem::size_of::<T>() as u32,
-    );
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-fn load(code: &[Insn], log: Option<&mut Vec<u8>>) -> io::Result<OwnedFd> {
-    let license = c"Apache";
-    let mut attr = ProgLoadAttr {
-        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-        insn_cnt: code.len() as u32,
-        insns: code.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        ..ProgLoadAttr::default()
-    };
-    if let Some(log) = log {
-        attr.log_level = 1;
-        attr.log_size = log.len() as u32;
-        attr.log_buf = log.as_mut_ptr() as u64;
-    }
-    // SAFETY: the attribute points at `code`, `license` and `log`, which outlive the call.
-    let fd = unsafe { bpf(BPF_PROG_LOAD, &mut attr) }?;
-    // SAFETY: BPF_PROG_LOAD returned a new fd, owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-/// The ids of the device programs attached to the cgroup now.
-fn attached(cgroup: &OwnedFd) -> io::Result<Vec<u32>> {
-    let mut ids = vec![0u32; 64];
-    let mut attr = QueryAttr {
-        target_fd: cgroup.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        prog_ids: ids.as_mut_ptr() as u64,
-        prog_cnt: ids.len() as u32,
-        ..QueryAttr::default()
-    };
-    // SAFETY: the attribute points at `ids`, `prog_cnt` long.
-    unsafe { bpf(BPF_PROG_QUERY, &mut attr) }?;
-    ids.truncate(attr.prog_cnt as usize);
-    Ok(ids)
-}
-
 /// Replaces the device program of the cgroup at `dir` by one for `rules`. The new program is
 /// attached before the old ones are detached, so the container is never without rules.
 pub(crate) fn install(dir: &Path, rules: &[DeviceRule]) -> Result<(), CgroupError> {
     let code = program(rules);
-    let program = load(&code, None).map_err(|e| {
+    let program = load_device_program(&code, None).map_err(|e| {
         // Ask again with the verifier's log, for an error worth reading.
         let mut log = vec![0u8; 64 * 1024];
-        let _ = load(&code, Some(&mut log));
+        let _ = load_device_program(&code, Some(&mut log));
         let log = String::from_utf8_lossy(&log);
         let last = log
             .trim_end_matches('\0')
@@ -308,33 +186,14 @@ pub(crate) fn install(dir: &Path, rules: &[DeviceRule]) -> Result<(), CgroupErro
     let cgroup: OwnedFd = std::fs::File::open(dir)
         .map_err(io_error("opening", dir))?
         .into();
-    let previous = attached(&cgroup).map_err(io_error("listing the device programs of", dir))?;
-    let mut attach = AttachAttr {
-        target_fd: cgroup.as_raw_fd() as u32,
-        attach_bpf_fd: program.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        attach_flags: BPF_F_ALLOW_MULTI,
-    };
-    // SAFETY: an attach attribute with two open fds.
-    unsafe { bpf(BPF_PROG_ATTACH, &mut attach) }
+    let previous =
+        device_programs(&cgroup).map_err(io_error("listing the device programs of", dir))?;
+    attach_device_program(&cgroup, &program)
         .map_err(io_error("attaching the device rules (eBPF) to", dir))?;
     for id in previous {
-        let mut by_id = GetFdByIdAttr {
-            prog_id: id,
-            ..GetFdByIdAttr::default()
-        };
-        // SAFETY: a get-fd-by-id attribute; the fd returned is owned here.
-        let old = unsafe { bpf(BPF_PROG_GET_FD_BY_ID, &mut by_id) }
-            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
-            .map_err(io_error("finding the previous device rules of", dir))?;
-        let mut detach = AttachAttr {
-            target_fd: cgroup.as_raw_fd() as u32,
-            attach_bpf_fd: old.as_raw_fd() as u32,
-            attach_type: BPF_CGROUP_DEVICE,
-            attach_flags: 0,
-        };
-        // SAFETY: a detach attribute with two open fds.
-        unsafe { bpf(BPF_PROG_DETACH, &mut detach) }
+        let old =
+            program_by_id(id).map_err(io_error("finding the previous device rules of", dir))?;
+        detach_device_program(&cgroup, &old)
             .map_err(io_error("detaching the previous device rules of", dir))?;
     }
     Ok(())

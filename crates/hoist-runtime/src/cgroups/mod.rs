@@ -310,8 +310,10 @@ fn remove_dir(path: &Path) -> Result<(), CgroupError> {
                     .lines()
                 {
                     if let Ok(pid) = pid.trim().parse::<i32>() {
-                        // SAFETY: sending a signal to a pid.
-                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
                     }
                 }
                 if Instant::now() > deadline {

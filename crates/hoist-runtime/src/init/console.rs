@@ -36,14 +36,13 @@ pub(crate) fn attach(socket: &OwnedFd, process: &Process) -> Result<()> {
     nix::unistd::fchown(&slave, Some(nix::unistd::Uid::from_raw(user.uid())), None)
         .map_err(Error::sys("giving the terminal to the process's user"))?;
     if let Some(size) = process.console_size() {
-        let winsize = libc::winsize {
+        let winsize = rustix::termios::Winsize {
             ws_row: size.height() as u16,
             ws_col: size.width() as u16,
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
-        // SAFETY: TIOCSWINSZ reads a valid winsize.
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &winsize) };
+        let _ = rustix::termios::tcsetwinsize(&master, winsize);
     }
     bind_console(&slave_path);
 
@@ -60,21 +59,14 @@ pub(crate) fn attach(socket: &OwnedFd, process: &Process) -> Result<()> {
     .map_err(Error::sys("sending the terminal to the console socket"))?;
     drop(master);
 
-    for target in 0..=2 {
-        // SAFETY: dup2 onto the stdio numbers, which this process owns.
-        if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
-            return Err(Error::sys("making the terminal the process's stdio")(
-                std::io::Error::last_os_error(),
-            ));
-        }
-    }
-    // SAFETY: ioctl on fd 0 with an integer argument; this process leads its own session.
-    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
-        return Err(Error::sys("making the terminal the controlling terminal")(
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    nix::unistd::dup2_stdin(&slave)
+        .and_then(|()| nix::unistd::dup2_stdout(&slave))
+        .and_then(|()| nix::unistd::dup2_stderr(&slave))
+        .map_err(Error::sys("making the terminal the process's stdio"))?;
+    // This process leads its own session: the terminal becomes its controlling one.
+    rustix::process::ioctl_tiocsctty(rustix::stdio::stdin()).map_err(|e| {
+        Error::sys("making the terminal the controlling terminal")(std::io::Error::from(e))
+    })
 }
 
 /// /dev/console in the container is the terminal, bind-mounted, where the container has a

@@ -1,16 +1,17 @@
 //! `/dev` inside the container: the default nodes and links every runtime provides, and the
 //! devices the config asks for.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use hoist_fs::{remove_all_at, split_parent, Root};
-use nix::mount::{mount, MsFlags};
+use nix::mount::MsFlags;
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
-use rustix::process::{Gid, Uid};
+use rustix::fs::{self as rfs, FileType, Mode, OFlags};
 
 use super::procfs::fd_path;
+use super::rootfs::Mounter;
+use super::syscall::NodeSpec;
 use crate::{Error, Result};
 
 /// (name, major, minor) of the nodes runc and crun create in every container's /dev.
@@ -44,11 +45,12 @@ struct Node<'a> {
     host_path: &'a Path,
 }
 
-pub(crate) fn populate_default(root: &Root, in_user_ns: bool) -> Result<()> {
+pub(super) fn populate_default(mounter: &Mounter, root: &Root) -> Result<()> {
     for (name, major, minor) in DEFAULT_NODES {
         let path = Path::new("/dev").join(name);
         let host_path = path.clone();
         create_node(
+            mounter,
             root,
             &Node {
                 path,
@@ -60,15 +62,14 @@ pub(crate) fn populate_default(root: &Root, in_user_ns: bool) -> Result<()> {
                 gid: 0,
                 host_path: &host_path,
             },
-            in_user_ns,
         )?;
     }
     let dev = root
         .open_dir(Path::new("/dev"))
         .map_err(Error::io("opening", "/dev"))?;
     for (name, target) in DEFAULT_LINKS {
-        match rfs::symlinkat(*target, &dev, *name) {
-            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+        match mounter.sys.symlink(target, dev.as_fd(), name) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
             Err(e) => {
                 return Err(Error::io("creating the link", Path::new("/dev").join(name))(e.into()))
             }
@@ -77,10 +78,10 @@ pub(crate) fn populate_default(root: &Root, in_user_ns: bool) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn create_configured(
+pub(super) fn create_configured(
+    mounter: &Mounter,
     root: &Root,
     devices: &[LinuxDevice],
-    in_user_ns: bool,
 ) -> Result<()> {
     for device in devices {
         let kind = match device.typ() {
@@ -95,6 +96,7 @@ pub(crate) fn create_configured(
             }
         };
         create_node(
+            mounter,
             root,
             &Node {
                 path: device.path().clone(),
@@ -106,13 +108,12 @@ pub(crate) fn create_configured(
                 gid: device.gid().unwrap_or(0),
                 host_path: device.path(),
             },
-            in_user_ns,
         )?;
     }
     Ok(())
 }
 
-fn create_node(root: &Root, node: &Node<'_>, in_user_ns: bool) -> Result<()> {
+fn create_node(mounter: &Mounter, root: &Root, node: &Node<'_>) -> Result<()> {
     let path = &node.path;
     let io = |what| Error::io(what, path.clone());
     let (parent, name) = split_parent(path).map_err(io("placing the device"))?;
@@ -120,7 +121,7 @@ fn create_node(root: &Root, node: &Node<'_>, in_user_ns: bool) -> Result<()> {
         .create_dir_all(parent, 0o755)
         .map_err(io("creating the parent of device"))?;
     remove_all_at(&dir, name).map_err(io("replacing the device"))?;
-    if in_user_ns && node.kind != FileType::Fifo {
+    if mounter.in_user_ns && node.kind != FileType::Fifo {
         // mknod is refused in a user namespace; bind the host's node over an empty file.
         rfs::openat(
             &dir,
@@ -132,48 +133,48 @@ fn create_node(root: &Root, node: &Node<'_>, in_user_ns: bool) -> Result<()> {
         let target = root
             .open_path_no_symlinks(path)
             .map_err(io("opening the device mount point"))?;
-        mount(
-            Some(node.host_path),
-            &fd_path(&target),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(Error::sys(format!(
-            "bind-mounting the host's {}",
-            node.host_path.display()
-        )))?;
+        mounter
+            .sys
+            .mount(
+                Some(node.host_path),
+                &fd_path(&target),
+                None,
+                MsFlags::MS_BIND,
+                None,
+            )
+            .map_err(Error::sys(format!(
+                "bind-mounting the host's {}",
+                node.host_path.display()
+            )))?;
         return Ok(());
     }
-    let dev = rfs::makedev(node.major, node.minor);
-    rfs::mknodat(&dir, name, node.kind, Mode::from_raw_mode(node.mode), dev)
-        .map_err(|e| io("creating the device")(e.into()))?;
-    // mknod's mode is filtered by the umask; set it exactly.
-    rfs::chmodat(&dir, name, Mode::from_raw_mode(node.mode), AtFlags::empty())
-        .map_err(|e| io("setting the mode of the device")(e.into()))?;
-    rfs::chownat(
-        &dir,
-        name,
-        Some(Uid::from_raw(node.uid)),
-        Some(Gid::from_raw(node.gid)),
-        AtFlags::SYMLINK_NOFOLLOW,
-    )
-    .map_err(|e| io("setting the owner of the device")(e.into()))?;
-    Ok(())
+    let spec = NodeSpec {
+        kind: node.kind,
+        major: node.major,
+        minor: node.minor,
+        mode: node.mode,
+        uid: node.uid,
+        gid: node.gid,
+    };
+    mounter
+        .sys
+        .make_node(dir.as_fd(), Path::new(name), spec)
+        .map_err(|e| io("creating the device")(e.into()))
 }
 
 /// The container's `/dev/null`, checked to be the real null device: a rootfs whose /dev/null
 /// is a symlink or a plain file must not get that file bind-mounted over masked paths.
-pub(crate) fn verified_null(root: &Root) -> Result<OwnedFd> {
+pub(super) fn verified_null(mounter: &Mounter, root: &Root) -> Result<OwnedFd> {
     let path = Path::new("/dev/null");
     let fd = root
         .open_path_no_symlinks(path)
         .map_err(Error::io("opening the container's", path))?;
-    let stat =
-        rfs::fstat(&fd).map_err(|e| Error::io("inspecting the container's", path)(e.into()))?;
-    let is_null = FileType::from_raw_mode(stat.st_mode) == FileType::CharacterDevice
-        && rfs::major(stat.st_rdev) == 1
-        && rfs::minor(stat.st_rdev) == 3;
+    let (kind, rdev) = mounter
+        .sys
+        .device_of(fd.as_fd())
+        .map_err(|e| Error::io("inspecting the container's", path)(e.into()))?;
+    let is_null =
+        kind == FileType::CharacterDevice && rfs::major(rdev) == 1 && rfs::minor(rdev) == 3;
     if !is_null {
         return Err(Error::InvalidSpec(
             "the container's /dev/null is not the null device (1:3); refusing to use it to mask paths".into(),

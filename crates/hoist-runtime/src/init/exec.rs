@@ -37,8 +37,7 @@ pub(crate) fn run(settings: ExecSettings<'_>, channel: InitEnd) -> ! {
 }
 
 fn prepare(settings: &ExecSettings<'_>, channel: &InitEnd) -> Result<PathBuf> {
-    // SAFETY: prctl with integer arguments only (see the init: no /proc/PID/exe for others).
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    super::not_dumpable();
     let process = settings.process;
     if let Some(socket) = &settings.console_socket {
         nix::unistd::setsid().map_err(Error::sys("starting a new session"))?;

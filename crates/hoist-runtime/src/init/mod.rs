@@ -2,20 +2,27 @@
 //! the user's program. Until it reports ready, every error goes back to `hoist create` over the
 //! channel; after that the only way left to speak is the container's own stderr.
 
+mod cgroup_mount;
 mod console;
 mod dev;
 pub(crate) mod exec;
+mod mount_calls;
 pub(crate) mod mount_options;
 mod process;
 mod procfs;
+#[cfg(test)]
+mod recorder;
 mod rootfs;
+#[cfg(test)]
+mod rootfs_tests;
+mod syscall;
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use hoist_fs::Root;
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, SigmaskHow};
 
 use crate::channel::InitEnd;
 use crate::spec::Bundle;
@@ -104,12 +111,8 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     // The exec of the user's program resets it. An unprivileged parent (or its setuid
     // newuidmap) can write the id maps only of a dumpable process, so then this waits until
     // they are written; nothing of the container's runs before that.
-    let non_dumpable = || {
-        // SAFETY: prctl with integer arguments only.
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    };
     if !(options.new_user_ns && options.unprivileged_parent) {
-        non_dumpable();
+        not_dumpable();
     }
     if let Some(cgroup) = &options.self_attach {
         cgroup.attach_current_thread_v1()?;
@@ -122,7 +125,7 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     // Nothing runs before the parent has put this process in its cgroup (and written its id
     // maps): a fork bomb must meet its pids limit.
     let state = channel.wait_to_proceed()?;
-    non_dumpable();
+    not_dumpable();
     if options.new_cgroup_ns {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(Error::sys("unsharing the cgroup namespace"))?;
@@ -167,12 +170,8 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
         nix::unistd::sethostname(hostname).map_err(Error::sys("setting the hostname"))?;
     }
     if let Some(domainname) = spec.domainname().as_deref() {
-        // SAFETY: setdomainname reads `len` bytes from a valid buffer.
-        if unsafe { libc::setdomainname(domainname.as_ptr().cast(), domainname.len()) } != 0 {
-            return Err(Error::sys("setting the domain name")(
-                std::io::Error::last_os_error(),
-            ));
-        }
+        rustix::system::setdomainname(domainname.as_bytes())
+            .map_err(|e| Error::sys("setting the domain name")(std::io::Error::from(e)))?;
     }
 
     process::apply_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
@@ -224,21 +223,20 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
 /// The program must start with default signal handling: Rust ignores SIGPIPE, ignored signals
 /// survive exec, and a foreground run blocks signals around the clone.
 pub(crate) fn reset_signals() -> Result<()> {
-    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    for signal in Signal::iterator() {
-        if !matches!(signal, Signal::SIGKILL | Signal::SIGSTOP) {
-            // SAFETY: installing the default disposition.
-            let _ = unsafe { sigaction(signal, &default) };
-        }
-    }
+    crate::sys::default_signal_handlers();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(Error::sys("unblocking signals"))
 }
 
 pub(crate) fn exit(code: i32) -> ! {
-    // _exit: no atexit handlers or stdio flushing of the parent's copied state.
-    // SAFETY: terminates this process.
-    unsafe { libc::_exit(code) }
+    crate::sys::exit_now(code)
+}
+
+/// Keeps other processes (one exec'd into the container, say) from opening /proc/PID/exe of
+/// this process, the hoist binary, or ptrace-attaching to it (CVE-2019-5736); the exec of the
+/// container's program resets it.
+pub(crate) fn not_dumpable() {
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
 }
 
 /// Unshares a time namespace and sets its clocks' offsets. This process stays outside it; the

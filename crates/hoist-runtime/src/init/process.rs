@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use caps::{CapSet, Capability};
 use hoist_fs::Root;
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use oci_spec::runtime::{LinuxCapabilities, PosixRlimit, PosixRlimitType, Process};
 use rustix::fs::{self as rfs, FileType};
 
@@ -19,24 +20,13 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 pub(crate) fn apply_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
     for limit in rlimits {
         let (resource, name) = rlimit_resource(limit.typ());
-        let wanted = libc::rlimit {
-            rlim_cur: limit.soft(),
-            rlim_max: limit.hard(),
-        };
-        // SAFETY: setrlimit reads a valid rlimit struct.
-        if unsafe { libc::setrlimit(resource, &wanted) } != 0 {
-            let err = std::io::Error::last_os_error();
-            let mut current = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            // SAFETY: getrlimit writes into a valid rlimit struct.
-            unsafe { libc::getrlimit(resource, &mut current) };
-            let hint = if err.raw_os_error() == Some(libc::EPERM) && limit.hard() > current.rlim_max
-            {
+        if let Err(errno) = setrlimit(resource, limit.soft(), limit.hard()) {
+            let err = std::io::Error::from(errno);
+            let current_max = getrlimit(resource).map_or(u64::MAX, |(_, hard)| hard);
+            let hint = if err.raw_os_error() == Some(libc::EPERM) && limit.hard() > current_max {
                 format!(
                     "; the current hard limit is {} and raising a hard limit needs CAP_SYS_RESOURCE, which this runtime lacks: lower it in config.json (process.rlimits)",
-                    current.rlim_max
+                    current_max
                 )
             } else {
                 String::new()
@@ -51,25 +41,25 @@ pub(crate) fn apply_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
     Ok(())
 }
 
-fn rlimit_resource(typ: PosixRlimitType) -> (libc::__rlimit_resource_t, &'static str) {
+fn rlimit_resource(typ: PosixRlimitType) -> (Resource, &'static str) {
     use PosixRlimitType::*;
     match typ {
-        RlimitCpu => (libc::RLIMIT_CPU, "RLIMIT_CPU"),
-        RlimitFsize => (libc::RLIMIT_FSIZE, "RLIMIT_FSIZE"),
-        RlimitData => (libc::RLIMIT_DATA, "RLIMIT_DATA"),
-        RlimitStack => (libc::RLIMIT_STACK, "RLIMIT_STACK"),
-        RlimitCore => (libc::RLIMIT_CORE, "RLIMIT_CORE"),
-        RlimitRss => (libc::RLIMIT_RSS, "RLIMIT_RSS"),
-        RlimitNproc => (libc::RLIMIT_NPROC, "RLIMIT_NPROC"),
-        RlimitNofile => (libc::RLIMIT_NOFILE, "RLIMIT_NOFILE"),
-        RlimitMemlock => (libc::RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK"),
-        RlimitAs => (libc::RLIMIT_AS, "RLIMIT_AS"),
-        RlimitLocks => (libc::RLIMIT_LOCKS, "RLIMIT_LOCKS"),
-        RlimitSigpending => (libc::RLIMIT_SIGPENDING, "RLIMIT_SIGPENDING"),
-        RlimitMsgqueue => (libc::RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE"),
-        RlimitNice => (libc::RLIMIT_NICE, "RLIMIT_NICE"),
-        RlimitRtprio => (libc::RLIMIT_RTPRIO, "RLIMIT_RTPRIO"),
-        RlimitRttime => (libc::RLIMIT_RTTIME, "RLIMIT_RTTIME"),
+        RlimitCpu => (Resource::RLIMIT_CPU, "RLIMIT_CPU"),
+        RlimitFsize => (Resource::RLIMIT_FSIZE, "RLIMIT_FSIZE"),
+        RlimitData => (Resource::RLIMIT_DATA, "RLIMIT_DATA"),
+        RlimitStack => (Resource::RLIMIT_STACK, "RLIMIT_STACK"),
+        RlimitCore => (Resource::RLIMIT_CORE, "RLIMIT_CORE"),
+        RlimitRss => (Resource::RLIMIT_RSS, "RLIMIT_RSS"),
+        RlimitNproc => (Resource::RLIMIT_NPROC, "RLIMIT_NPROC"),
+        RlimitNofile => (Resource::RLIMIT_NOFILE, "RLIMIT_NOFILE"),
+        RlimitMemlock => (Resource::RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK"),
+        RlimitAs => (Resource::RLIMIT_AS, "RLIMIT_AS"),
+        RlimitLocks => (Resource::RLIMIT_LOCKS, "RLIMIT_LOCKS"),
+        RlimitSigpending => (Resource::RLIMIT_SIGPENDING, "RLIMIT_SIGPENDING"),
+        RlimitMsgqueue => (Resource::RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE"),
+        RlimitNice => (Resource::RLIMIT_NICE, "RLIMIT_NICE"),
+        RlimitRtprio => (Resource::RLIMIT_RTPRIO, "RLIMIT_RTPRIO"),
+        RlimitRttime => (Resource::RLIMIT_RTTIME, "RLIMIT_RTTIME"),
     }
 }
 
@@ -243,52 +233,22 @@ fn cap_set(list: &Option<oci_spec::runtime::Capabilities>) -> HashSet<Capability
 }
 
 fn set_keep_caps(keep: bool) -> Result<()> {
-    // SAFETY: prctl with integer arguments only.
-    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, keep as libc::c_ulong, 0, 0, 0) } != 0 {
-        return Err(Error::sys("prctl(PR_SET_KEEPCAPS)")(
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    rustix::thread::set_keep_capabilities(keep)
+        .map_err(|e| Error::sys("prctl(PR_SET_KEEPCAPS)")(std::io::Error::from(e)))
 }
 
 pub(crate) fn set_no_new_privileges() -> Result<()> {
-    // SAFETY: prctl with integer arguments only.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(Error::sys("prctl(PR_SET_NO_NEW_PRIVS)")(
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    rustix::thread::set_no_new_privs(true)
+        .map_err(|e| Error::sys("prctl(PR_SET_NO_NEW_PRIVS)")(std::io::Error::from(e)))
 }
 
 /// Marks every fd from `first` up close-on-exec, so nothing of the runtime's (a directory fd
 /// of the host, a socket) reaches the container (CVE-2024-21626).
 pub(crate) fn close_fds_from(first: u32) -> Result<()> {
-    // SAFETY: close_range with integer arguments only.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if ret == 0 {
-        return Ok(());
-    }
-    // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: walk /proc/self/fd instead.
-    let dir = std::fs::read_dir("/proc/self/fd").map_err(Error::io("listing", "/proc/self/fd"))?;
-    let fds: Vec<i32> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|fd| *fd >= first as i32)
-        .collect();
-    for fd in fds {
-        // SAFETY: setting a flag on an fd number; a stale number (the listing's own) fails
-        // harmlessly.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
-    Ok(())
+    crate::sys::cloexec_from(first).map_err(Error::io(
+        "marking close-on-exec the fds in",
+        "/proc/self/fd",
+    ))
 }
 
 /// Replaces this process with the container's program. Returns only on failure.

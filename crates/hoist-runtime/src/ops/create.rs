@@ -14,11 +14,11 @@ use rustix::fs::{self as rfs, Mode, OFlags};
 use crate::cgroups::{Cgroup, CgroupError, Hierarchies};
 use crate::channel;
 use crate::init::{self, InitOptions};
-use crate::spawn::{clone_into_namespaces, Forked};
 use crate::spec::Bundle;
 use crate::state::{
     container_dir, now_rfc3339, process_start_time, validate_id, ContainerState, EXEC_FIFO,
 };
+use crate::sys::{clone_into_namespaces, Forked};
 use crate::{hooks, Error, Result, Runtime, Status};
 
 /// `create`'s flags.
@@ -127,13 +127,10 @@ impl Runtime {
         // Born outside a new user namespace, the init can move itself into its v1 cgroups,
         // which is much cheaper than being moved (see Cgroup::attach_current_thread_v1).
         let self_attach = !namespaces.new_user && cgroup.dirs.iter().any(|d| !d.unified);
-        // SAFETY: the run path of hoist is single-threaded (no async runtime, no thread pool).
-        let forked = unsafe {
-            clone_into_namespaces(
-                namespaces.clone_flags.bits() as u64,
-                unified_dir.as_ref().map(|fd| fd.as_fd()),
-            )
-        }
+        let forked = clone_into_namespaces(
+            namespaces.clone_flags.bits() as u64,
+            unified_dir.as_ref().map(|fd| fd.as_fd()),
+        )
         .map_err(Error::sys("cloning the container's init"))?;
         drop(unified_dir);
         let (child, born_in_cgroup) = match forked {

@@ -13,10 +13,10 @@ use crate::init::exec::{self as exec_init, ExecSettings};
 use crate::init::exit;
 use crate::ops::create::{ensure_single_threaded, write_pid_file};
 use crate::ops::run::{forward_signals_until_exit, Exited};
-use crate::spawn::{clone_into_namespaces, Forked};
 use crate::spec::Bundle;
 use crate::state::ContainerState;
 use crate::status::Operation;
+use crate::sys::{clone_into_namespaces, Forked};
 use crate::{Error, Result, Runtime};
 
 /// `exec`'s settings.
@@ -78,8 +78,8 @@ impl Runtime {
         if !options.detach {
             // The process is a grandchild (the helper that joins the namespaces exits): as a
             // subreaper this process inherits it, and can wait for it.
-            // SAFETY: prctl with integer arguments only.
-            unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+            rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+                .map_err(|e| Error::sys("becoming a child subreaper")(std::io::Error::from(e)))?;
         }
         let console_socket = match &options.console_socket {
             Some(path) => Some(OwnedFd::from(
@@ -112,16 +112,14 @@ impl Runtime {
             .transpose()?;
         let (parent_end, helper_end) = channel::pair()?;
 
-        // SAFETY: single-threaded, checked above.
-        let helper = match unsafe { clone_into_namespaces(0, None) }
+        let helper = match clone_into_namespaces(0, None)
             .map_err(Error::sys("forking the exec helper"))?
         {
             Forked::Child => {
                 // Non-dumpable from birth, and so is the process it clones into the container:
                 // no /proc/PID/exe of the host's binary for the container to open, at any
                 // moment (the exec'd process also says so again first thing).
-                // SAFETY: prctl with integer arguments only.
-                unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+                crate::init::not_dumpable();
                 drop(parent_end);
                 // The helper moves itself into the v1 directories (cheaply: see
                 // Cgroup::attach_current_thread_v1) and clones the process straight into the
@@ -152,10 +150,7 @@ impl Runtime {
                     helper_end.failed(&e);
                     exit(1);
                 }
-                // SAFETY: the helper is single-threaded too.
-                match unsafe {
-                    clone_into_namespaces(0, unified.as_ref().map(std::os::fd::AsFd::as_fd))
-                } {
+                match clone_into_namespaces(0, unified.as_ref().map(std::os::fd::AsFd::as_fd)) {
                     Ok(Forked::Child) => exec_init::run(
                         ExecSettings {
                             process: &options.process,

@@ -4,39 +4,22 @@
 //! change its settings. The caller's terminal is raw for the relay and given back its settings
 //! when the relay ends, on an error too (a SIGKILL of the runtime leaves it raw, as under runc).
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::MsgFlags;
 use rustix::termios::{self, OptionalActions, Termios};
 
 /// The pty master the init sent over its console socket, if it sent one (it does when the
 /// process has a terminal); read without waiting: the init sends it before it reports ready.
 pub(crate) fn received_master(socket: &UnixStream) -> Option<OwnedFd> {
     let mut buf = [0u8; 256];
-    let mut control = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let message = recvmsg::<()>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut control),
-        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .ok()?;
-    let mut master = None;
-    for cmsg in message.cmsgs().ok()? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            for raw in fds {
-                // SAFETY: SCM_RIGHTS gave this process a new fd, owned by no one else.
-                let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
-                master.get_or_insert(owned);
-            }
-        }
-    }
-    master
+    crate::sys::receive_with_fd(socket, &mut buf, MsgFlags::MSG_DONTWAIT)
+        .ok()?
+        .1
 }
 
 /// The relay between the caller's stdin/stdout and the container's pty.
@@ -106,13 +89,11 @@ fn resize(master: BorrowedFd<'_>) {
 }
 
 fn stdin() -> BorrowedFd<'static> {
-    // SAFETY: fd 0 stays open for the life of the process.
-    unsafe { BorrowedFd::borrow_raw(libc::STDIN_FILENO) }
+    rustix::stdio::stdin()
 }
 
 fn stdout() -> BorrowedFd<'static> {
-    // SAFETY: fd 1 stays open for the life of the process.
-    unsafe { BorrowedFd::borrow_raw(libc::STDOUT_FILENO) }
+    rustix::stdio::stdout()
 }
 
 /// Copies until either side ends (a pty master reads EIO once no process holds the terminal).

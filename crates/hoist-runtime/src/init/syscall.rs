@@ -1,0 +1,178 @@
+//! The calls that shape the container's mount namespace (mount, mknod, symlink, pivot_root and
+//! their kin), behind one trait as youki's `Syscall` is: `Kernel` makes them, and the tests'
+//! `Recorder` writes them down instead, so the order and flags of the mounts, masks, read-only
+//! paths and devices of `rootfs.rs` and `dev.rs` are checked without root. Lookups in the rootfs
+//! (`hoist_fs::Root`) stay real in both: they need no privilege, and they are what the checks
+//! against hostile rootfs trees are about.
+
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use nix::mount::{MntFlags, MsFlags};
+use nix::sys::statvfs::FsFlags;
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode};
+use rustix::process::{Gid, Uid};
+
+use crate::Result;
+
+/// A device node to make: its type, numbers, exact mode and owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NodeSpec {
+    pub kind: FileType,
+    pub major: u32,
+    pub minor: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// `MOUNT_ATTR_*` bits of mount_setattr(2): what to set and what to clear.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct MountAttributes {
+    pub set: u64,
+    pub clear: u64,
+}
+
+pub(crate) trait Syscall {
+    /// mount(2).
+    fn mount(
+        &self,
+        source: Option<&Path>,
+        target: &Path,
+        fs_type: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> nix::Result<()>;
+
+    /// A bind mount of `source` made detached (open_tree), given `attributes` while detached
+    /// (mount_setattr), then attached on `target` (move_mount). Returns the attached mount.
+    fn bind_detached(
+        &self,
+        source: &Path,
+        target: BorrowedFd<'_>,
+        recursive: bool,
+        attributes: MountAttributes,
+    ) -> nix::Result<OwnedFd>;
+
+    /// The per-mount flags of the mount at `target` (statvfs(2)).
+    fn mount_flags(&self, target: &Path) -> nix::Result<FsFlags>;
+
+    /// umount2(2) with MNT_DETACH.
+    fn detach(&self, target: &Path) -> nix::Result<()>;
+
+    fn chdir(&self, dir: &Path) -> nix::Result<()>;
+
+    /// pivot_root(".", "."): the old root stacked on the new one.
+    fn pivot_root_here(&self) -> nix::Result<()>;
+
+    /// chroot("."), for `--no-pivot`.
+    fn chroot_here(&self) -> nix::Result<()>;
+
+    /// mknodat(2) of `name` in `dir`, then its exact mode (mknod's is filtered by the umask)
+    /// and owner.
+    fn make_node(&self, dir: BorrowedFd<'_>, name: &Path, node: NodeSpec) -> nix::Result<()>;
+
+    /// symlinkat(2): `name` in `dir`, pointing at `target`.
+    fn symlink(&self, target: &str, dir: BorrowedFd<'_>, name: &str) -> nix::Result<()>;
+
+    /// The file type and device number of an open file (fstat(2)).
+    fn device_of(&self, file: BorrowedFd<'_>) -> nix::Result<(FileType, u64)>;
+
+    /// Writes a file of the container's procfs (a sysctl), refusing one that is not procfs's.
+    fn write_proc(&self, path: &str, value: &[u8]) -> Result<()>;
+}
+
+/// The kernel itself.
+pub(crate) struct Kernel;
+
+fn errno(e: rustix::io::Errno) -> nix::errno::Errno {
+    nix::errno::Errno::from_raw(e.raw_os_error())
+}
+
+impl Syscall for Kernel {
+    fn mount(
+        &self,
+        source: Option<&Path>,
+        target: &Path,
+        fs_type: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> nix::Result<()> {
+        nix::mount::mount(source, target, fs_type, flags, data)
+    }
+
+    fn bind_detached(
+        &self,
+        source: &Path,
+        target: BorrowedFd<'_>,
+        recursive: bool,
+        attributes: MountAttributes,
+    ) -> nix::Result<OwnedFd> {
+        use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
+        let mut tree_flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+        if recursive {
+            tree_flags |= OpenTreeFlags::AT_RECURSIVE;
+        }
+        let tree = open_tree(rfs::CWD, source, tree_flags).map_err(errno)?;
+        if attributes != MountAttributes::default() {
+            crate::sys::mount_setattr(&tree, attributes.set, attributes.clear)?;
+        }
+        move_mount(
+            &tree,
+            "",
+            target,
+            "",
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+        .map_err(errno)?;
+        Ok(tree)
+    }
+
+    fn mount_flags(&self, target: &Path) -> nix::Result<FsFlags> {
+        Ok(nix::sys::statvfs::statvfs(target)?.flags())
+    }
+
+    fn detach(&self, target: &Path) -> nix::Result<()> {
+        nix::mount::umount2(target, MntFlags::MNT_DETACH)
+    }
+
+    fn chdir(&self, dir: &Path) -> nix::Result<()> {
+        nix::unistd::chdir(dir)
+    }
+
+    fn pivot_root_here(&self) -> nix::Result<()> {
+        nix::unistd::pivot_root(".", ".")
+    }
+
+    fn chroot_here(&self) -> nix::Result<()> {
+        nix::unistd::chroot(".")
+    }
+
+    fn make_node(&self, dir: BorrowedFd<'_>, name: &Path, node: NodeSpec) -> nix::Result<()> {
+        let mode = Mode::from_raw_mode(node.mode);
+        let dev = rfs::makedev(node.major, node.minor);
+        rfs::mknodat(dir, name, node.kind, mode, dev).map_err(errno)?;
+        rfs::chmodat(dir, name, mode, AtFlags::empty()).map_err(errno)?;
+        rfs::chownat(
+            dir,
+            name,
+            Some(Uid::from_raw(node.uid)),
+            Some(Gid::from_raw(node.gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(errno)
+    }
+
+    fn symlink(&self, target: &str, dir: BorrowedFd<'_>, name: &str) -> nix::Result<()> {
+        rfs::symlinkat(target, dir, name).map_err(errno)
+    }
+
+    fn device_of(&self, file: BorrowedFd<'_>) -> nix::Result<(FileType, u64)> {
+        let stat = rfs::fstat(file).map_err(errno)?;
+        Ok((FileType::from_raw_mode(stat.st_mode), stat.st_rdev))
+    }
+
+    fn write_proc(&self, path: &str, value: &[u8]) -> Result<()> {
+        super::procfs::write(path, value)
+    }
+}
