@@ -19,6 +19,7 @@ mod channel;
 mod error;
 mod features;
 mod hooks;
+mod id_maps;
 mod init;
 mod namespaces;
 mod ops;

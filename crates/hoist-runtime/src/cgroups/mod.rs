@@ -5,8 +5,11 @@
 //! be exercised against a plain directory tree that mimics cgroupfs.
 
 mod device_filter;
+mod for_container;
 mod layout;
 mod resources;
+
+pub(crate) use for_container::create_for;
 
 use std::fs;
 use std::io;

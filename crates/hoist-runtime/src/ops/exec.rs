@@ -5,18 +5,17 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxNamespaceType, Process};
-use rustix::fs::{self as rfs, Mode, OFlags};
+use oci_spec::runtime::Process;
 
 use crate::channel;
-use crate::init::exec::{self as exec_init, ExecSettings};
-use crate::init::exit;
-use crate::ops::create::{ensure_single_threaded, write_pid_file};
+use crate::init::exec::ExecSettings;
+use crate::ops::exec_helper;
+use crate::ops::pid_file::write_pid_file;
 use crate::ops::run::{forward_signals_until_exit, Exited};
 use crate::spec::Bundle;
 use crate::state::ContainerState;
 use crate::status::Operation;
-use crate::sys::{clone_into_namespaces, Forked};
+use crate::sys::{clone_into_namespaces, ensure_single_threaded, Forked};
 use crate::{Error, Result, Runtime};
 
 /// `exec`'s settings.
@@ -29,8 +28,6 @@ pub struct ExecOptions {
     pub detach: bool,
     pub preserve_fds: u32,
 }
-
-use crate::namespaces::NAMESPACES as JOIN_ORDER;
 
 impl Runtime {
     /// The container's configured process: the base `exec` starts from when it is given only a
@@ -57,22 +54,11 @@ impl Runtime {
             return Err(Error::InvalidSpec("the process to exec has no args".into()));
         }
         let bundle = Bundle::load(&state.bundle)?;
-        let namespaces = container_namespaces(&bundle);
-        let in_user_ns = namespaces
-            .iter()
-            .any(|(t, _, _)| *t == LinuxNamespaceType::User);
         // Opened now, from the host: the namespaces of the container's init.
-        let mut to_join: Vec<(OwnedFd, CloneFlags)> = Vec::new();
-        for (_, name, flag) in &namespaces {
-            let path = format!("/proc/{}/ns/{name}", state.pid);
-            let fd = rfs::open(
-                path.as_str(),
-                OFlags::RDONLY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| Error::io("opening the container's namespace", &path)(e.into()))?;
-            to_join.push((fd, *flag));
-        }
+        let to_join = crate::namespaces::open_to_join(state.pid, &bundle)?;
+        let in_user_ns = to_join
+            .iter()
+            .any(|(_, flag)| *flag == CloneFlags::CLONE_NEWUSER);
 
         ensure_single_threaded()?;
         if !options.detach {
@@ -112,46 +98,13 @@ impl Runtime {
             .transpose()?;
         let (parent_end, helper_end) = channel::pair()?;
 
-        let helper = match clone_into_namespaces(0, None)
-            .map_err(Error::sys("forking the exec helper"))?
-        {
-            Forked::Child => {
-                // Non-dumpable from birth, and so is the process it clones into the container:
-                // no /proc/PID/exe of the host's binary for the container to open, at any
-                // moment (the exec'd process also says so again first thing).
-                crate::init::not_dumpable();
-                drop(parent_end);
-                // The helper moves itself into the v1 directories (cheaply: see
-                // Cgroup::attach_current_thread_v1) and clones the process straight into the
-                // unified one, whose fd it opens while host paths are still in view.
-                let unified = state.cgroup.unified_dir().and_then(|dir| {
-                    rustix::fs::open(
-                        dir,
-                        rustix::fs::OFlags::PATH
-                            | rustix::fs::OFlags::DIRECTORY
-                            | rustix::fs::OFlags::CLOEXEC,
-                        rustix::fs::Mode::empty(),
-                    )
-                    .ok()
-                });
-                let joined = (|| -> Result<()> {
-                    state.cgroup.attach_current_thread_v1()?;
-                    if unified.is_none() {
-                        state.cgroup.add_unified(std::process::id() as i32)?;
-                    }
-                    for (fd, flag) in &to_join {
-                        nix::sched::setns(fd, *flag).map_err(Error::sys(format!(
-                            "joining the container's {flag:?} namespace"
-                        )))?;
-                    }
-                    Ok(())
-                })();
-                if let Err(e) = joined {
-                    helper_end.failed(&e);
-                    exit(1);
-                }
-                match clone_into_namespaces(0, unified.as_ref().map(std::os::fd::AsFd::as_fd)) {
-                    Ok(Forked::Child) => exec_init::run(
+        let helper =
+            match clone_into_namespaces(0, None).map_err(Error::sys("forking the exec helper"))? {
+                Forked::Child => {
+                    drop(parent_end);
+                    exec_helper::run(
+                        &state.cgroup,
+                        &to_join,
                         ExecSettings {
                             process: &options.process,
                             in_user_ns,
@@ -160,70 +113,14 @@ impl Runtime {
                             seccomp: seccomp.as_ref(),
                         },
                         helper_end,
-                    ),
-                    Ok(Forked::Parent { child, in_cgroup }) => {
-                        if let (false, Some(unified)) = (in_cgroup, &unified) {
-                            // A kernel without CLONE_INTO_CGROUP: move it through the fd.
-                            let procs = rustix::fs::openat(
-                                unified,
-                                "cgroup.procs",
-                                rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
-                                rustix::fs::Mode::empty(),
-                            )
-                            .and_then(|fd| rustix::io::write(&fd, child.to_string().as_bytes()));
-                            if let Err(e) = procs {
-                                // Outside the container's cgroup it must not run on.
-                                let _ = kill(Pid::from_raw(child), Signal::SIGKILL);
-                                let e = Error::sys("moving the process into its cgroup")(e);
-                                helper_end.failed(&e);
-                                exit(1);
-                            }
-                        }
-                        let _ = helper_end.spawned(child);
-                        exit(0);
-                    }
-                    Err(e) => {
-                        let e = Error::sys("cloning the process into the container")(e);
-                        helper_end.failed(&e);
-                        exit(1);
-                    }
+                    )
                 }
-            }
-            Forked::Parent { child, .. } => child,
-        };
+                Forked::Parent { child, .. } => child,
+            };
         drop(helper_end);
         drop(console_socket);
 
-        let outcome = (|| {
-            let pid = parent_end.wait_for_spawned();
-            let _ = waitpid(Pid::from_raw(helper), None);
-            let pid = pid?;
-            let seccomp = bundle
-                .spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.seccomp().as_ref());
-            let document = state.oci_state_as(status);
-            let waited = parent_end.wait_for_exec(&mut |notifier| {
-                crate::seccomp::send_to_listener(seccomp, notifier, pid, &document)
-            });
-            if let Err(e) = waited {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                let _ = waitpid(Pid::from_raw(pid), None);
-                return Err(e);
-            }
-            if let Some(pid_file) = &options.pid_file {
-                write_pid_file(pid_file, pid)?;
-            }
-            if options.detach {
-                return Ok(None);
-            }
-            let code = forward_signals_until_exit(Pid::from_raw(pid), None)?;
-            Ok(Some(Exited {
-                code,
-                oom_killed: state.cgroup.oom_kills() > 0,
-            }))
-        })();
+        let outcome = await_process(&parent_end, helper, &bundle, &state, status, options);
         if !options.detach {
             let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
         }
@@ -231,19 +128,42 @@ impl Runtime {
     }
 }
 
-/// The container's own namespaces (those the config asks to create or join), in join order.
-fn container_namespaces(bundle: &Bundle) -> Vec<(LinuxNamespaceType, &'static str, CloneFlags)> {
-    let linux = bundle.spec.linux().clone().unwrap_or_default();
-    let listed: Vec<LinuxNamespaceType> = linux
-        .namespaces()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .map(|n| n.typ())
-        .collect();
-    JOIN_ORDER
-        .iter()
-        .filter(|(t, _, _)| listed.contains(t))
-        .cloned()
-        .collect()
+/// The parent's side once the helper is forked: the process's pid from the helper, its
+/// seccomp notifier to the listener, the pid file, then (unless detached) its exit.
+fn await_process(
+    parent_end: &channel::ParentEnd,
+    helper: i32,
+    bundle: &Bundle,
+    state: &ContainerState,
+    status: crate::Status,
+    options: &ExecOptions,
+) -> Result<Option<Exited>> {
+    let pid = parent_end.wait_for_spawned();
+    let _ = waitpid(Pid::from_raw(helper), None);
+    let pid = pid?;
+    let seccomp = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref());
+    let document = state.oci_state_as(status);
+    let waited = parent_end.wait_for_exec(&mut |notifier| {
+        crate::seccomp::send_to_listener(seccomp, notifier, pid, &document)
+    });
+    if let Err(e) = waited {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        let _ = waitpid(Pid::from_raw(pid), None);
+        return Err(e);
+    }
+    if let Some(pid_file) = &options.pid_file {
+        write_pid_file(pid_file, pid)?;
+    }
+    if options.detach {
+        return Ok(None);
+    }
+    let code = forward_signals_until_exit(Pid::from_raw(pid), None)?;
+    Ok(Some(Exited {
+        code,
+        oom_killed: state.cgroup.oom_kills() > 0,
+    }))
 }

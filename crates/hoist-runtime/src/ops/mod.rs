@@ -4,8 +4,10 @@
 pub mod create;
 pub mod delete;
 pub mod exec;
+mod exec_helper;
 pub mod kill;
 pub mod pause;
+mod pid_file;
 pub mod ps;
 pub mod run;
 pub mod start;

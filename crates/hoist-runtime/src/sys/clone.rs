@@ -99,6 +99,22 @@ pub(crate) fn clone_into_namespaces(
     }
 }
 
+/// Refuses to clone from a multi-threaded process (see `clone_into_namespaces`). A caller that
+/// just shut down an async runtime may still have worker threads finishing: give them a moment.
+pub(crate) fn ensure_single_threaded() -> crate::Result<()> {
+    let threads = || threads().unwrap_or(1);
+    for _ in 0..200 {
+        if threads() <= 1 {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Err(crate::Error::Init(format!(
+        "hoist has {} threads, and a container's init can only be cloned from a single-threaded process (this is a bug in hoist)",
+        threads()
+    )))
+}
+
 /// This process's thread count (`/proc/self/stat`'s 20th field). `None` where the /proc in view
 /// does not show this process: the exec helper, in the container's mount namespace but not its
 /// pid namespace, forked from a parent that checked itself.

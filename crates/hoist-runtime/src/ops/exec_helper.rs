@@ -1,0 +1,92 @@
+//! The exec helper: forked by `exec`, it enters the container's cgroups and namespaces, clones
+//! the process to run (which becomes `init::exec`), tells the runtime its pid, and exits. A
+//! process enters a pid namespace only by being born in it, hence the second fork.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use rustix::fs::{self as rfs, Mode, OFlags};
+
+use crate::cgroups::Cgroup;
+use crate::channel::InitEnd;
+use crate::init::exec::{self as exec_init, ExecSettings};
+use crate::init::exit;
+use crate::sys::{clone_into_namespaces, Forked};
+use crate::{Error, Result};
+
+/// The helper's life; never returns.
+pub(crate) fn run(
+    cgroup: &Cgroup,
+    namespaces: &[(OwnedFd, CloneFlags)],
+    settings: ExecSettings<'_>,
+    channel: InitEnd,
+) -> ! {
+    // Non-dumpable from birth, and so is the process it clones into the container: no
+    // /proc/PID/exe of the host's binary for the container to open, at any moment (the exec'd
+    // process also says so again first thing).
+    crate::init::not_dumpable();
+    // The helper moves itself into the v1 directories (cheaply: see
+    // Cgroup::attach_current_thread_v1) and clones the process straight into the unified one,
+    // whose fd it opens while host paths are still in view.
+    let unified = cgroup.unified_dir().and_then(|dir| {
+        rfs::open(
+            dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
+    });
+    if let Err(e) = enter(cgroup, unified.is_none(), namespaces) {
+        channel.failed(&e);
+        exit(1);
+    }
+    match clone_into_namespaces(0, unified.as_ref().map(AsFd::as_fd)) {
+        Ok(Forked::Child) => exec_init::run(settings, channel),
+        Ok(Forked::Parent { child, in_cgroup }) => {
+            if let (false, Some(unified)) = (in_cgroup, &unified) {
+                if let Err(e) = move_into(unified, child) {
+                    // Outside the container's cgroup it must not run on.
+                    let _ = kill(Pid::from_raw(child), Signal::SIGKILL);
+                    channel.failed(&e);
+                    exit(1);
+                }
+            }
+            let _ = channel.spawned(child);
+            exit(0);
+        }
+        Err(e) => {
+            channel.failed(&Error::sys("cloning the process into the container")(e));
+            exit(1);
+        }
+    }
+}
+
+/// Joins the container's v1 cgroups (and its unified one, when it cannot be cloned into) and
+/// namespaces.
+fn enter(cgroup: &Cgroup, add_unified: bool, namespaces: &[(OwnedFd, CloneFlags)]) -> Result<()> {
+    cgroup.attach_current_thread_v1()?;
+    if add_unified {
+        cgroup.add_unified(std::process::id() as i32)?;
+    }
+    for (fd, flag) in namespaces {
+        nix::sched::setns(fd, *flag).map_err(Error::sys(format!(
+            "joining the container's {flag:?} namespace"
+        )))?;
+    }
+    Ok(())
+}
+
+/// A kernel without CLONE_INTO_CGROUP: the process is moved through the cgroup's fd.
+fn move_into(unified: &OwnedFd, pid: i32) -> Result<()> {
+    rfs::openat(
+        unified,
+        "cgroup.procs",
+        OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .and_then(|fd| rustix::io::write(&fd, pid.to_string().as_bytes()))
+    .map(drop)
+    .map_err(|e| Error::sys("moving the process into its cgroup")(std::io::Error::from(e)))
+}
