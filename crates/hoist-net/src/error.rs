@@ -4,9 +4,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     #[error("`ip {args}` failed: {message}")]
     Ip { args: String, message: String },
-    #[error("running `ip` (install iproute2): {0}")]
+    #[error("running `ip` (install iproute2)")]
     NoIp(#[source] std::io::Error),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: std::path::PathBuf,
         #[source]

@@ -7,7 +7,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -15,7 +15,7 @@ pub enum Error {
     },
     #[error("{path} is not an OCI image layout (no oci-layout file); create it with `hoist pull --dest oci:{path}` or `skopeo copy`", path = .0.display())]
     NotALayout(PathBuf),
-    #[error("{path}: {what} is not valid JSON for its type: {source}")]
+    #[error("{path}: {what} is not valid JSON for its type")]
     BadJson {
         path: PathBuf,
         what: &'static str,
@@ -47,7 +47,7 @@ pub enum Error {
     },
     #[error("{path}: {reason}")]
     BadArchive { path: PathBuf, reason: String },
-    #[error("descriptor has a bad digest: {0}")]
+    #[error("descriptor has a bad digest")]
     BadDigest(#[from] DigestError),
     #[error("descriptor for {digest} has a negative size ({size})")]
     NegativeSize { digest: Digest, size: i64 },

@@ -29,7 +29,7 @@ pub enum ReferenceError {
     },
     #[error("{reference:?}: tag {tag:?} is invalid (up to 128 of letters, digits, _ . -, not starting with . or -)")]
     BadTag { reference: String, tag: String },
-    #[error("{reference:?}: {source}")]
+    #[error("{reference:?}")]
     BadDigest {
         reference: String,
         #[source]

@@ -6,7 +6,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot reach the registry {registry}: {source}")]
+    #[error("cannot reach the registry {registry}")]
     Connect {
         registry: String,
         #[source]
@@ -14,7 +14,7 @@ pub enum Error {
     },
     #[error("the registry {registry} presented a certificate that is not trusted ({detail}): give its CA with --cert-dir (or put it in /etc/containers/certs.d/{registry}/), or use --tls-verify=false")]
     Certificate { registry: String, detail: String },
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Transport {
         what: String,
         #[source]
@@ -56,7 +56,7 @@ pub enum Error {
     NotFound { reference: String },
     #[error("{what} is larger than the {limit}-byte limit; the registry is misbehaving")]
     TooLarge { what: String, limit: usize },
-    #[error("blob {digest}: {source}")]
+    #[error("blob {digest}")]
     Blob {
         digest: Digest,
         #[source]
@@ -81,7 +81,7 @@ pub enum Error {
         reference: String,
         media_type: String,
     },
-    #[error("{reference}: the manifest is not valid JSON for its type: {source}")]
+    #[error("{reference}: the manifest is not valid JSON for its type")]
     BadManifest {
         reference: String,
         #[source]
@@ -105,7 +105,7 @@ pub enum Error {
     Store(#[from] hoist_oci::Error),
     #[error("stopped because another download of the same pull failed")]
     Aborted,
-    #[error("the download task failed: {0}")]
+    #[error("the download task failed")]
     Task(#[from] tokio::task::JoinError),
 }
 

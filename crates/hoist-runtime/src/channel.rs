@@ -63,9 +63,10 @@ impl ParentEnd {
         match self.receive_past_notifiers(notifier)? {
             Some(ToParent::Ready) => Ok(()),
             Some(ToParent::Failed { message, errno }) => Err(Error::reported(message, errno)),
-            Some(_) | None => Err(Error::Init(
-                "the container's init exited during setup without reporting why".into(),
-            )),
+            Some(_) | None => Err(Error::Vanished {
+                who: "the container's init",
+                when: "during setup",
+            }),
         }
     }
 
@@ -87,9 +88,10 @@ impl ParentEnd {
         match receive::<ToParent>(&self.0)? {
             Some((ToParent::Attached, _)) => Ok(()),
             Some((ToParent::Failed { message, errno }, _)) => Err(Error::reported(message, errno)),
-            Some(_) | None => Err(Error::Init(
-                "the container's init exited before joining its cgroups".into(),
-            )),
+            Some(_) | None => Err(Error::Vanished {
+                who: "the container's init",
+                when: "before joining its cgroups",
+            }),
         }
     }
 
@@ -98,9 +100,10 @@ impl ParentEnd {
         match receive::<ToParent>(&self.0)? {
             Some((ToParent::Spawned { pid }, _)) => Ok(pid),
             Some((ToParent::Failed { message, errno }, _)) => Err(Error::reported(message, errno)),
-            Some(_) | None => Err(Error::Init(
-                "the exec helper exited without starting the process".into(),
-            )),
+            Some(_) | None => Err(Error::Vanished {
+                who: "the exec helper",
+                when: "before starting the process",
+            }),
         }
     }
 
@@ -113,9 +116,7 @@ impl ParentEnd {
         match self.receive_past_notifiers(notifier)? {
             None => Ok(()),
             Some(ToParent::Failed { message, errno }) => Err(Error::reported(message, errno)),
-            Some(other) => Err(Error::Init(format!(
-                "unexpected message from the exec'd process: {other:?}"
-            ))),
+            Some(other) => Err(Error::UnexpectedMessage(format!("{other:?}"))),
         }
     }
 
@@ -145,9 +146,7 @@ impl InitEnd {
     /// Reports `error` to the runtime: its message, and the errno of the first system error
     /// among its causes, so the runtime's caller can act on it (a full disk, say).
     pub(crate) fn failed(&self, error: &(dyn std::error::Error + 'static)) {
-        let errno = std::iter::successors(Some(error), |e| e.source())
-            .find_map(|e| e.downcast_ref::<std::io::Error>()?.raw_os_error());
-        let message = error.to_string();
+        let (message, errno) = crate::error::split_errno(error);
         let _ = transmit(&self.0, &ToParent::Failed { message, errno });
     }
 
@@ -159,7 +158,7 @@ impl InitEnd {
     pub(crate) fn wait_to_proceed(&self) -> Result<OciState> {
         match receive::<ToInit>(&self.0)? {
             Some((ToInit::Proceed { state }, _)) => Ok(state),
-            None => Err(Error::Init("the runtime went away during setup".into())),
+            None => Err(Error::RuntimeVanished),
         }
     }
 }
@@ -203,9 +202,9 @@ fn receive<T: for<'de> Deserialize<'de>>(fd: &OwnedFd) -> Result<Option<(T, Opti
     }
     serde_json::from_slice(&buf[..n])
         .map(|message| Some((message, passed)))
-        .map_err(|e| Error::Init(format!("garbled message from the init: {e}")))
+        .map_err(Error::Garbled)
 }
 
 fn notifier_fd(fd: Option<OwnedFd>) -> Result<OwnedFd> {
-    fd.ok_or_else(|| Error::Init("the seccomp notifier's fd did not arrive".into()))
+    fd.ok_or(Error::NotifierMissing)
 }

@@ -15,7 +15,7 @@ pub enum Error {
     WrongState(#[from] crate::status::WrongState),
     #[error("container {0} is not running")]
     NotRunning(String),
-    #[error("reading the bundle's config.json at {path}: {source}", path = .path.display())]
+    #[error("reading the bundle's config.json at {path}", path = .path.display())]
     BadSpec {
         path: PathBuf,
         #[source]
@@ -23,14 +23,14 @@ pub enum Error {
     },
     #[error("the bundle's config.json is not usable: {0}")]
     InvalidSpec(String),
-    #[error("{what} {path}: {source}", path = .path.display())]
+    #[error("{what} {path}", path = .path.display())]
     Io {
         what: &'static str,
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Sys {
         what: String,
         #[source]
@@ -38,9 +38,45 @@ pub enum Error {
     },
     #[error("unknown signal {0:?}: give a name like TERM or SIGKILL, or a number")]
     BadSignal(String),
-    /// An error the container's init reported before it was ready.
-    #[error("{0}")]
-    Init(String),
+    /// The init (or the exec helper, or the exec'd process) ended without saying why.
+    #[error("{who} exited {when} without reporting why")]
+    Vanished {
+        who: &'static str,
+        when: &'static str,
+    },
+    #[error("the runtime went away during setup")]
+    RuntimeVanished,
+    #[error("a garbled message on the init's channel")]
+    Garbled(#[source] serde_json::Error),
+    #[error("unexpected message from the exec'd process: {0}")]
+    UnexpectedMessage(String),
+    #[error("the seccomp notifier's fd did not arrive")]
+    NotifierMissing,
+    #[error("the init of container {0} exited before it could start")]
+    ExitedBeforeStart(String),
+    #[error("container {id} did not exit within {secs}s of SIGKILL")]
+    WouldNotDie { id: String, secs: u64 },
+    #[error("{0} is not the kernel's (procfs is not there, or something is mounted over it); refusing to write to it")]
+    NotProcfs(String),
+    #[error("setting sysctl {key}={value}")]
+    Sysctl {
+        key: String,
+        value: String,
+        #[source]
+        source: Box<Error>,
+    },
+    #[error("hoist has {0} threads, and a container's init can only be cloned from a single-threaded process (this is a bug in hoist)")]
+    TooManyThreads(usize),
+    #[error(transparent)]
+    Process(#[from] crate::init::ProcessError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    IdMap(#[from] crate::id_maps::IdMapError),
+    #[error(transparent)]
+    Seal(#[from] crate::sealed_exe::SealError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     /// A failure the init or the exec helper reported across the fork, with the system error
     /// under it kept as the cause.
     #[error("{message}")]
@@ -51,12 +87,33 @@ pub enum Error {
     },
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
-    #[error("the container's state file {path} is damaged: {source}", path = .path.display())]
+    #[error("the container's state file {path} is damaged", path = .path.display())]
     BadState {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
     },
+}
+
+/// An error's chain of messages, joined by ": ", up to the first system error (errno), which
+/// is returned apart: it crosses the fork as a number and becomes the cause again there.
+pub(crate) fn split_errno(error: &(dyn std::error::Error + 'static)) -> (String, Option<i32>) {
+    let mut message = String::new();
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(errno) = e
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+        {
+            return (message, Some(errno));
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&e.to_string());
+        cause = e.source();
+    }
+    (message, None)
 }
 
 impl Error {
@@ -81,5 +138,33 @@ impl Error {
             what,
             source: source.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_init_failure_crosses_the_fork_as_its_steps_and_its_errno() {
+        let error = Error::Sysctl {
+            key: "net.ipv4.ip_forward".into(),
+            value: "1".into(),
+            source: Box::new(Error::Io {
+                what: "writing",
+                path: "/proc/sys/net/ipv4/ip_forward".into(),
+                source: io::Error::from_raw_os_error(libc::EROFS),
+            }),
+        };
+        assert_eq!(
+            split_errno(&error),
+            (
+                "setting sysctl net.ipv4.ip_forward=1: writing /proc/sys/net/ipv4/ip_forward"
+                    .to_string(),
+                Some(libc::EROFS)
+            )
+        );
+        let without = Error::NotProcfs("/proc/sys/x".into());
+        assert_eq!(split_errno(&without).1, None);
     }
 }

@@ -11,6 +11,28 @@ use oci_spec::runtime::Hook;
 use crate::state::OciState;
 use crate::{Error, Result};
 
+/// A hook that failed: which, and how.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind} hook {}", path.display())]
+pub struct HookError {
+    kind: String,
+    path: std::path::PathBuf,
+    #[source]
+    failure: HookFailure,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HookFailure {
+    #[error("it cannot be started")]
+    Start(#[source] std::io::Error),
+    #[error("waiting for it")]
+    Wait(#[source] std::io::Error),
+    #[error("it exited with {0}")]
+    Exit(std::process::ExitStatus),
+    #[error("it did not finish within its {0}s timeout")]
+    Timeout(u64),
+}
+
 /// The hook points of the runtime spec, in the order of a container's life.
 pub(crate) const KINDS: &[&str] = &[
     "prestart",
@@ -40,7 +62,13 @@ pub(crate) fn run_all_warning(kind: &str, hooks: &[Hook], state: &OciState) {
 
 fn run_one(kind: &str, hook: &Hook, state: &OciState) -> Result<()> {
     let path = hook.path();
-    let failed = |why: String| Error::Init(format!("{kind} hook {}: {why}", path.display()));
+    let failed = |failure| {
+        Error::from(HookError {
+            kind: kind.to_string(),
+            path: path.clone(),
+            failure,
+        })
+    };
     let args = hook.args().clone().unwrap_or_default();
     let mut command = Command::new(path);
     if let Some((argv0, rest)) = args.split_first() {
@@ -59,7 +87,7 @@ fn run_one(kind: &str, hook: &Hook, state: &OciState) -> Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| failed(format!("cannot start it: {e}")))?;
+        .map_err(|e| failed(HookFailure::Start(e)))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that ignores its stdin may exit before reading it: the write must then fail
         // with EPIPE rather than raise SIGPIPE, which would end the runtime.
@@ -75,11 +103,11 @@ fn run_one(kind: &str, hook: &Hook, state: &OciState) -> Result<()> {
         .map(|t| Duration::from_secs(t as u64));
     let started = Instant::now();
     loop {
-        if let Some(status) = child.try_wait().map_err(|e| failed(e.to_string()))? {
+        if let Some(status) = child.try_wait().map_err(|e| failed(HookFailure::Wait(e)))? {
             if status.success() {
                 return Ok(());
             }
-            return Err(failed(format!("it exited with {status}")));
+            return Err(failed(HookFailure::Exit(status)));
         }
         if timeout.is_some_and(|t| started.elapsed() > t) {
             let _ = nix::sys::signal::killpg(
@@ -87,9 +115,8 @@ fn run_one(kind: &str, hook: &Hook, state: &OciState) -> Result<()> {
                 nix::sys::signal::Signal::SIGKILL,
             );
             let _ = child.wait();
-            return Err(failed(format!(
-                "it did not finish within its {}s timeout",
-                timeout.unwrap_or_default().as_secs()
+            return Err(failed(HookFailure::Timeout(
+                timeout.unwrap_or_default().as_secs(),
             )));
         }
         std::thread::sleep(Duration::from_millis(2));

@@ -7,6 +7,23 @@ use oci_spec::runtime::LinuxIdMapping;
 use crate::spec::Bundle;
 use crate::{Error, Result};
 
+/// Why the setuid map helpers could not write a map.
+#[derive(Debug, thiserror::Error)]
+pub enum IdMapError {
+    #[error("running {helper}, which an unprivileged user needs to map more than its own id (install the uidmap package, or map only your own id)")]
+    HelperMissing {
+        helper: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{helper} refused the config's mappings: {stderr} (the ranges must be yours in /etc/sub{kind}id)")]
+    Refused {
+        helper: &'static str,
+        stderr: String,
+        kind: &'static str,
+    },
+}
+
 /// Writes the new user namespace's uid and gid maps. Root writes them directly. Another user
 /// may write only a map of its own id, and only with setgroups denied; anything wider goes
 /// through the setuid helpers `newuidmap`/`newgidmap`, which check it against /etc/subuid and
@@ -50,7 +67,7 @@ fn write_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
     fs::write(&path, text).map_err(Error::io("writing the id map", &path))
 }
 
-fn run_map_helper(helper: &str, pid: i32, maps: &[LinuxIdMapping]) -> Result<()> {
+fn run_map_helper(helper: &'static str, pid: i32, maps: &[LinuxIdMapping]) -> Result<()> {
     let mut command = std::process::Command::new(helper);
     command.arg(pid.to_string());
     for map in maps {
@@ -60,17 +77,16 @@ fn run_map_helper(helper: &str, pid: i32, maps: &[LinuxIdMapping]) -> Result<()>
             map.size().to_string(),
         ]);
     }
-    let output = command.output().map_err(|e| {
-        Error::Init(format!(
-            "running {helper}, which an unprivileged user needs to map more than its own id: {e} (install the uidmap package, or map only your own id)"
-        ))
-    })?;
+    let output = command
+        .output()
+        .map_err(|source| IdMapError::HelperMissing { helper, source })?;
     if !output.status.success() {
-        return Err(Error::Init(format!(
-            "{helper} refused the config's mappings: {} (the ranges must be yours in /etc/sub{}id)",
-            String::from_utf8_lossy(&output.stderr).trim(),
-            if helper == "newuidmap" { "u" } else { "g" }
-        )));
+        return Err(IdMapError::Refused {
+            helper,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            kind: if helper == "newuidmap" { "u" } else { "g" },
+        }
+        .into());
     }
     Ok(())
 }

@@ -25,6 +25,23 @@ use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
 
 use crate::error::{Error, Result};
 
+/// Why hoist could not run from a sealed binary.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("hoist is not running from a sealed copy of its binary, so a container could overwrite it (CVE-2019-5736)")]
+    Unsealed,
+    #[error("hoist is still not sealed after re-executing from {marker}")]
+    StillUnsealed {
+        marker: String,
+        #[source]
+        source: Box<Error>,
+    },
+    #[error("{} has no directory", .0.display())]
+    NoDirectory(std::path::PathBuf),
+    #[error("an argument or variable holds a NUL byte")]
+    NulByte,
+}
+
 /// Set across the re-exec, so a copy that still does not count as sealed fails instead of
 /// re-executing itself for ever.
 const REEXECUTED: &str = "_HOIST_SEALED_EXE";
@@ -39,10 +56,10 @@ pub fn reexec_sealed() -> Result<()> {
         // Called first in main, before any other thread exists.
         crate::sys::forget_env_var(REEXECUTED);
         return verify().map_err(|e| {
-            Error::Init(format!(
-                "{e} (even after re-executing from {})",
-                marker.to_string_lossy()
-            ))
+            Error::from(SealError::StillUnsealed {
+                marker: marker.to_string_lossy().into_owned(),
+                source: Box::new(e),
+            })
         });
     }
     if verify().is_ok() {
@@ -108,11 +125,7 @@ fn check_sealed() -> Result<()> {
     {
         return Ok(());
     }
-    Err(Error::Init(
-        "hoist is not running from a sealed copy of its binary, so a container could \
-         overwrite it (CVE-2019-5736)"
-            .into(),
-    ))
+    Err(SealError::Unsealed.into())
 }
 
 /// The binary, opened through an overlayfs made of its own directory above an empty tmpfs
@@ -121,7 +134,7 @@ fn overlay_copy() -> Result<OwnedFd> {
     let path = std::fs::read_link("/proc/self/exe")
         .map_err(Error::io("reading the link", "/proc/self/exe"))?;
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(Error::Init(format!("{} has no directory", path.display())));
+        return Err(SealError::NoDirectory(path.to_path_buf()).into());
     };
     let fail = |what: &'static str| Error::sys(format!("{what} for the sealed binary"));
     let tmpfs = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)
@@ -191,10 +204,7 @@ fn memfd_copy() -> Result<OwnedFd> {
 fn to_cstrings(items: impl IntoIterator<Item = OsString>) -> Result<Vec<CString>> {
     items
         .into_iter()
-        .map(|item| {
-            CString::new(item.as_bytes())
-                .map_err(|_| Error::Init("an argument or variable holds a NUL byte".into()))
-        })
+        .map(|item| CString::new(item.as_bytes()).map_err(|_| Error::from(SealError::NulByte)))
         .collect()
 }
 

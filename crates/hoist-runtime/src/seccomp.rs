@@ -47,6 +47,17 @@ pub(crate) const FILTER_FLAGS: &[&str] = &[
 use crate::channel::InitEnd;
 use crate::{Error, Result};
 
+/// A seccomp filter that could not be made or installed.
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error("loading the seccomp filter")]
+    Load(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("getting the seccomp notifier's fd")]
+    NotifierFd(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("exporting the seccomp filter")]
+    Export(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
 /// Compiles the filter with libseccomp (which needs no privileges); [`Filter`] installs it.
 pub(crate) fn compile(seccomp: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     let bad = |what: String| Error::InvalidSpec(format!("linux.seccomp: {what}"));
@@ -190,12 +201,12 @@ impl Filter {
 
     /// Installs the filter in this process (and so in what it execs).
     pub(crate) fn load(&self) -> Result<()> {
-        let failed = |e: String| Error::Init(format!("loading the seccomp filter: {e}"));
         match self {
-            Filter::Notifying(context) => context.load().map_err(|e| failed(e.to_string())),
-            Filter::Program { bpf, flags } => {
-                crate::sys::seccomp_set_filter(bpf, *flags).map_err(|e| failed(e.to_string()))
-            }
+            Filter::Notifying(context) => context
+                .load()
+                .map_err(|e| SeccompError::Load(Box::new(e)).into()),
+            Filter::Program { bpf, flags } => crate::sys::seccomp_set_filter(bpf, *flags)
+                .map_err(|e| SeccompError::Load(Box::new(e)).into()),
         }
     }
 
@@ -207,7 +218,7 @@ impl Filter {
             return Ok(());
         };
         let fd = crate::sys::seccomp_notify_fd(context)
-            .map_err(|e| Error::Init(format!("getting the seccomp notifier's fd: {e}")))?;
+            .map_err(|e| SeccompError::NotifierFd(Box::new(e)))?;
         channel.seccomp_notify(&fd)
     }
 
@@ -251,16 +262,16 @@ fn cache_key(seccomp: &LinuxSeccomp) -> String {
 
 /// The BPF program libseccomp made (libseccomp before 2.6 exports only to an fd).
 fn export(context: &ScmpFilterContext) -> Result<Vec<u8>> {
-    let failed = |e: String| Error::Init(format!("exporting the seccomp filter: {e}"));
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| Error::from(SeccompError::Export(e));
     let memfd = rustix::fs::memfd_create("hoist-seccomp", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| failed(Box::new(std::io::Error::from(e))))?;
     context
         .export_bpf(&memfd)
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| failed(Box::new(e)))?;
     let mut file = std::fs::File::from(memfd);
-    std::io::Seek::rewind(&mut file).map_err(|e| failed(e.to_string()))?;
+    std::io::Seek::rewind(&mut file).map_err(|e| failed(Box::new(e)))?;
     let mut bpf = Vec::new();
-    std::io::Read::read_to_end(&mut file, &mut bpf).map_err(|e| failed(e.to_string()))?;
+    std::io::Read::read_to_end(&mut file, &mut bpf).map_err(|e| failed(Box::new(e)))?;
     Ok(bpf)
 }
 

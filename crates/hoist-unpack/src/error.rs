@@ -9,26 +9,26 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     #[error(transparent)]
     Store(#[from] hoist_oci::Error),
-    #[error("{path}: {source}", path = .path.display())]
+    #[error("{path}", path = .path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("layer {layer}: {source}")]
+    #[error("layer {layer}")]
     Layer {
         layer: Digest,
         #[source]
         source: io::Error,
     },
-    #[error("layer {layer}, entry {entry:?}: {source}")]
+    #[error("layer {layer}, entry {entry:?}")]
     Entry {
         layer: Digest,
         entry: String,
         #[source]
         source: io::Error,
     },
-    #[error("layer {layer}: {source}")]
+    #[error("layer {layer}")]
     TarHeader {
         layer: Digest,
         #[source]
@@ -46,7 +46,7 @@ pub enum Error {
     LayerCountMismatch { layers: usize, diff_ids: usize },
     #[error("the image has {layers} layers; overlayfs stacks at most {limit}")]
     TooManyLayers { layers: usize, limit: usize },
-    #[error("mounting the image's layers at {path} with overlayfs: {source}", path = .path.display())]
+    #[error("mounting the image's layers at {path} with overlayfs", path = .path.display())]
     Overlay {
         path: PathBuf,
         #[source]

@@ -72,21 +72,13 @@ fn may_start_container_processes(mut args: impl Iterator<Item = std::ffi::OsStri
     })
 }
 
-/// The error and its causes, joined by ": ", leaving out a cause whose text the message
-/// already holds (many errors, ours and other crates', print their source themselves).
+/// The error and its causes, joined by ": " (no error of hoist's prints its cause itself).
 fn render(error: &anyhow::Error) -> String {
-    let mut message = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if message.contains(&text) {
-            continue;
-        }
-        if !message.is_empty() {
-            message.push_str(": ");
-        }
-        message.push_str(&text);
-    }
-    message
+    error
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// What to do about a failure whose cause is the machine rather than the input. Every command
@@ -117,4 +109,70 @@ fn init_tracing(debug: bool) {
         .with_writer(std::io::stderr)
         .without_time()
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each crate's error names its step; the cause comes once, after it, from the chain.
+    #[test]
+    fn a_rendered_error_gives_each_cause_once() {
+        let not_found = || std::io::Error::from_raw_os_error(nix::errno::Errno::ENOENT as i32);
+        let errors: Vec<anyhow::Error> = vec![
+            hoist_oci::Error::Io {
+                path: "/layout/index.json".into(),
+                source: not_found(),
+            }
+            .into(),
+            hoist_unpack::Error::Io {
+                path: "/bundle/rootfs".into(),
+                source: not_found(),
+            }
+            .into(),
+            hoist_runtime::Error::Io {
+                what: "opening the bundle",
+                path: "/bundle".into(),
+                source: not_found(),
+            }
+            .into(),
+            hoist_engine::Error::Preparing {
+                image: "busybox".into(),
+                source: Box::new(hoist_engine::Error::Unpack(hoist_unpack::Error::Io {
+                    path: "/x".into(),
+                    source: not_found(),
+                })),
+            }
+            .into(),
+        ];
+        for error in &errors {
+            let rendered = render(error);
+            assert_eq!(
+                rendered.matches("No such file or directory").count(),
+                1,
+                "{rendered}"
+            );
+            assert!(
+                rendered.ends_with("No such file or directory (os error 2)"),
+                "{rendered}"
+            );
+        }
+    }
+
+    #[test]
+    fn full_disk_and_quota_get_advice_by_their_errno() {
+        let full: anyhow::Error = hoist_runtime::Error::Io {
+            what: "writing",
+            path: "/x".into(),
+            source: std::io::Error::from_raw_os_error(nix::errno::Errno::ENOSPC as i32),
+        }
+        .into();
+        assert!(hint(&full).is_some_and(|h| h.contains("file system is full")));
+        let other: anyhow::Error = anyhow::anyhow!("No space left on device (os error 28)");
+        assert_eq!(
+            hint(&other),
+            None,
+            "advice comes from the errno, not the text"
+        );
+    }
 }

@@ -46,7 +46,7 @@ pub struct Cgroup {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error("{action} {path}: {source}", path = .path.display())]
+    #[error("{action} {path}", path = .path.display())]
     Io {
         action: &'static str,
         path: PathBuf,

@@ -6,6 +6,7 @@ mod cgroup_mount;
 mod console;
 mod dev;
 pub(crate) mod exec;
+pub use process::ProcessError;
 mod mount_calls;
 pub(crate) mod mount_options;
 mod process;
@@ -92,7 +93,13 @@ pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! 
         Ok(()) => process::exec(&program, process),
         Err(e) => e,
     };
-    let _ = writeln!(std::io::stderr(), "hoist: {error}");
+    let (message, errno) = crate::error::split_errno(&error);
+    let cause = errno.map(|n| format!(": {}", std::io::Error::from_raw_os_error(n)));
+    let _ = writeln!(
+        std::io::stderr(),
+        "hoist: {message}{}",
+        cause.unwrap_or_default()
+    );
     exit(127);
 }
 

@@ -15,6 +15,55 @@ use rustix::fs::{self as rfs, FileType};
 
 use crate::{Error, Result};
 
+/// What went wrong making the container's process: its limits, program, identity or labels.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("setting {name} to soft {soft} hard {hard}{hint}")]
+    Rlimit {
+        name: &'static str,
+        soft: u64,
+        hard: u64,
+        hint: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("exec: {program:?}: stat {}: {reason}", path.display())]
+    NotExecutable {
+        program: String,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("exec: {0:?}: executable file not found in $PATH")]
+    NotInPath(String),
+    #[error("setting the {set} capabilities")]
+    Capabilities {
+        set: &'static str,
+        #[source]
+        source: caps::errors::CapsError,
+    },
+    #[error("raising ambient capability {cap}")]
+    Ambient {
+        cap: Capability,
+        #[source]
+        source: caps::errors::CapsError,
+    },
+    #[error("{0:?} contains a NUL byte")]
+    NulByte(String),
+    #[error("exec {}", program.display())]
+    Exec {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("setting {kind} {label:?}")]
+    Label {
+        kind: &'static str,
+        label: String,
+        #[source]
+        source: Box<Error>,
+    },
+}
+
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 pub(crate) fn apply_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
@@ -25,17 +74,19 @@ pub(crate) fn apply_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
             let current_max = getrlimit(resource).map_or(u64::MAX, |(_, hard)| hard);
             let hint = if err.raw_os_error() == Some(libc::EPERM) && limit.hard() > current_max {
                 format!(
-                    "; the current hard limit is {} and raising a hard limit needs CAP_SYS_RESOURCE, which this runtime lacks: lower it in config.json (process.rlimits)",
-                    current_max
+                    " (the current hard limit is {current_max} and raising a hard limit needs CAP_SYS_RESOURCE, which this runtime lacks: lower it in config.json, process.rlimits)"
                 )
             } else {
                 String::new()
             };
-            return Err(Error::Init(format!(
-                "setting {name} to soft {} hard {} failed: {err}{hint}",
-                limit.soft(),
-                limit.hard()
-            )));
+            return Err(ProcessError::Rlimit {
+                name,
+                soft: limit.soft(),
+                hard: limit.hard(),
+                hint,
+                source: err,
+            }
+            .into());
         }
     }
     Ok(())
@@ -95,10 +146,12 @@ pub(crate) fn find_program(root: &Root, process: &Process) -> Result<PathBuf> {
         };
         return match executable(root, &path) {
             Ok(()) => Ok(path),
-            Err(reason) => Err(Error::Init(format!(
-                "exec: {program:?}: stat {}: {reason}",
-                path.display()
-            ))),
+            Err(reason) => Err(ProcessError::NotExecutable {
+                program: program.clone(),
+                path,
+                reason,
+            }
+            .into()),
         };
     }
     let search = env_value(process, "PATH").unwrap_or(DEFAULT_PATH.to_string());
@@ -108,9 +161,7 @@ pub(crate) fn find_program(root: &Root, process: &Process) -> Result<PathBuf> {
             return Ok(candidate);
         }
     }
-    Err(Error::Init(format!(
-        "exec: {program:?}: executable file not found in $PATH"
-    )))
+    Err(ProcessError::NotInPath(program.clone()).into())
 }
 
 fn executable(root: &Root, path: &Path) -> std::result::Result<(), String> {
@@ -189,9 +240,9 @@ pub(crate) fn become_user(process: &Process, in_user_ns: bool) -> Result<()> {
 }
 
 fn set_capabilities(capabilities: &LinuxCapabilities) -> Result<()> {
-    let set = |which: CapSet, caps: &HashSet<Capability>, name: &str| {
+    let set = |which: CapSet, caps: &HashSet<Capability>, name: &'static str| {
         caps::set(None, which, caps)
-            .map_err(|e| Error::Init(format!("setting the {name} capabilities: {e}")))
+            .map_err(|source| ProcessError::Capabilities { set: name, source })
     };
     // Effective first: it must stay a subset of permitted at every step.
     set(
@@ -213,7 +264,7 @@ fn set_capabilities(capabilities: &LinuxCapabilities) -> Result<()> {
         .filter(|c| permitted.contains(c) && inheritable.contains(c))
     {
         caps::raise(None, CapSet::Ambient, *cap)
-            .map_err(|e| Error::Init(format!("raising ambient capability {cap}: {e}")))?;
+            .map_err(|source| ProcessError::Ambient { cap: *cap, source })?;
     }
     Ok(())
 }
@@ -254,7 +305,7 @@ pub(crate) fn close_fds_from(first: u32) -> Result<()> {
 /// Replaces this process with the container's program. Returns only on failure.
 pub(crate) fn exec(program: &Path, process: &Process) -> Error {
     let cstring =
-        |s: &str| CString::new(s).map_err(|_| Error::Init(format!("{s:?} contains a NUL byte")));
+        |s: &str| CString::new(s).map_err(|_| Error::from(ProcessError::NulByte(s.to_string())));
     let build = || -> Result<(CString, Vec<CString>, Vec<CString>)> {
         let path = cstring(&program.to_string_lossy())?;
         let args = process
@@ -275,7 +326,11 @@ pub(crate) fn exec(program: &Path, process: &Process) -> Error {
     };
     match build() {
         Ok((path, args, env)) => match nix::unistd::execve(&path, &args, &env) {
-            Err(e) => Error::Init(format!("exec {}: {e}", program.display())),
+            Err(errno) => ProcessError::Exec {
+                program: program.to_path_buf(),
+                source: errno.into(),
+            }
+            .into(),
             Ok(never) => match never {},
         },
         Err(e) => e,
@@ -301,8 +356,13 @@ pub(crate) fn set_exec_labels(process: &Process) -> Result<()> {
         } else {
             "/proc/self/attr/exec"
         };
-        super::procfs::write(attr, format!("exec {profile}").as_bytes())
-            .map_err(|e| Error::Init(format!("setting AppArmor profile {profile:?}: {e}")))?;
+        super::procfs::write(attr, format!("exec {profile}").as_bytes()).map_err(|e| {
+            ProcessError::Label {
+                kind: "AppArmor profile",
+                label: profile.to_string(),
+                source: Box::new(e),
+            }
+        })?;
     }
     if let Some(label) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
         if !Path::new("/sys/fs/selinux/enforce").exists() {
@@ -310,8 +370,13 @@ pub(crate) fn set_exec_labels(process: &Process) -> Result<()> {
                 "the config asks for SELinux label {label:?}, but this host has no SELinux; remove process.selinuxLabel"
             )));
         }
-        super::procfs::write("/proc/self/attr/exec", label.as_bytes())
-            .map_err(|e| Error::Init(format!("setting SELinux label {label:?}: {e}")))?;
+        super::procfs::write("/proc/self/attr/exec", label.as_bytes()).map_err(|e| {
+            ProcessError::Label {
+                kind: "SELinux label",
+                label: label.to_string(),
+                source: Box::new(e),
+            }
+        })?;
     }
     Ok(())
 }

@@ -40,9 +40,7 @@ pub(crate) fn write(path: &str, value: &[u8]) -> Result<()> {
     )
     .map_err(|e| failed(e.into()))?;
     if !is_procfs(file.as_fd()) {
-        return Err(Error::Init(format!(
-            "{path} is not the kernel's (procfs is not there, or something is mounted over it); refusing to write to it"
-        )));
+        return Err(Error::NotProcfs(path.to_string()));
     }
     std::fs::File::from(file).write_all(value).map_err(failed)
 }

@@ -389,7 +389,11 @@ impl Mounter<'_> {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         self.sys
             .write_proc(&path, value.as_bytes())
-            .map_err(|e| Error::Init(format!("setting sysctl {key}={value}: {e}")))
+            .map_err(|e| Error::Sysctl {
+                key: key.to_string(),
+                value: value.to_string(),
+                source: Box::new(e),
+            })
     }
 }
 

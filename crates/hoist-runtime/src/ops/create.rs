@@ -163,8 +163,10 @@ impl Runtime {
             return Err(e);
         }
 
-        state.start_time = process_start_time(child)
-            .ok_or_else(|| Error::Init("the container's init exited right after setup".into()))?;
+        state.start_time = process_start_time(child).ok_or(Error::Vanished {
+            who: "the container's init",
+            when: "right after setup",
+        })?;
         state.save(&self.root)?;
         if let Some(pid_file) = &options.pid_file {
             write_pid_file(pid_file, child)?;

@@ -62,11 +62,10 @@ fn kill_and_wait(state: &ContainerState) -> Result<()> {
     let deadline = Instant::now() + KILL_WAIT;
     while process_alive(state.pid, state.start_time) {
         if Instant::now() > deadline {
-            return Err(Error::Init(format!(
-                "container {} did not exit within {}s of SIGKILL",
-                state.id,
-                KILL_WAIT.as_secs()
-            )));
+            return Err(Error::WouldNotDie {
+                id: state.id.clone(),
+                secs: KILL_WAIT.as_secs(),
+            });
         }
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -36,9 +36,7 @@ impl Runtime {
                 Err(e) => return Err(Error::io("waiting on the exec fifo", &fifo_path)(e.into())),
             }
             if !process_alive(state.pid, state.start_time) {
-                return Err(Error::Init(format!(
-                    "the init of container {id} exited before it could start"
-                )));
+                return Err(Error::ExitedBeforeStart(id.to_string()));
             }
         }
         let mut byte = [0u8; 1];
@@ -49,11 +47,7 @@ impl Runtime {
         );
         match reader.read(&mut byte) {
             Ok(1) => {}
-            _ => {
-                return Err(Error::Init(format!(
-                    "the init of container {id} exited before it could start"
-                )))
-            }
+            _ => return Err(Error::ExitedBeforeStart(id.to_string())),
         }
         fs::remove_file(&fifo_path).map_err(Error::io("removing the exec fifo", &fifo_path))?;
         if let Some(hooks) = &state.hooks {

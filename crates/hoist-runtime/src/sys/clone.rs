@@ -109,10 +109,7 @@ pub(crate) fn ensure_single_threaded() -> crate::Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    Err(crate::Error::Init(format!(
-        "hoist has {} threads, and a container's init can only be cloned from a single-threaded process (this is a bug in hoist)",
-        threads()
-    )))
+    Err(crate::Error::TooManyThreads(threads()))
 }
 
 /// This process's thread count (`/proc/self/stat`'s 20th field). `None` where the /proc in view
