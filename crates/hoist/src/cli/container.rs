@@ -1,0 +1,243 @@
+//! Arguments of podman's container verbs: run, ps, logs, stop, rm; and the hidden verbs of a
+//! detached container's helpers.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use super::RegistryArgs;
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// With an id: table, or json (an array of pids)
+    #[arg(short, long, default_value = "table")]
+    pub format: String,
+
+    /// Without an id: list stopped containers too
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// Without an id: print only the ids
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The container whose processes to list (runc's `ps`); without it, list the containers of
+    /// `hoist run IMAGE` (podman's `ps`)
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing what the container writes until it ends
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// The container (its name or id)
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait after SIGTERM before SIGKILL
+    #[arg(short, long, default_value_t = 10)]
+    pub time: u64,
+
+    /// The containers
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Stop running containers first; ignore ones that do not exist
+    #[arg(short, long)]
+    pub force: bool,
+
+    /// The containers
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PortProxyArgs {
+    /// The container's address
+    pub to: std::net::Ipv4Addr,
+    /// [IP:]HOSTPORT:CONTAINERPORT
+    #[arg(required = true)]
+    pub mappings: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogRelayArgs {
+    /// The most bytes the log may hold
+    pub max: u64,
+    /// The log file
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Two shapes:
+  hoist run [OPTIONS] IMAGE [CMD...]     pull if needed, unpack, run in the foreground (podman's shape)
+  hoist run --bundle DIR [OPTIONS] ID    run an existing bundle (runc's shape)")]
+pub struct RunArgs {
+    /// runc shape: the bundle to run (the positional argument is then the container id)
+    #[arg(short, long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+
+    /// Write the container process's pid here
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+
+    /// Start the container and return at once instead of waiting for it
+    #[arg(short, long)]
+    pub detach: bool,
+
+    /// Use chroot instead of pivot_root (for a rootfs on a ramdisk)
+    #[arg(long)]
+    pub no_pivot: bool,
+
+    /// Pass this many extra fds (3, 4, ...) to the container
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+
+    /// Unix socket to send the terminal's master fd to
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+
+    /// Accepted for runc compatibility (hoist never creates a session keyring)
+    #[arg(long)]
+    pub no_new_keyring: bool,
+
+    #[command(flatten)]
+    pub container: ContainerArgs,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// IMAGE [CMD...] (podman shape), or ID (runc shape, with --bundle)
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE|ID"
+    )]
+    pub args: Vec<String>,
+}
+
+/// What `hoist run IMAGE` takes from podman's command line.
+#[derive(Debug, Args, Default)]
+pub struct ContainerArgs {
+    /// podman shape: remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+
+    /// podman shape: the container's name (default: a random id)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// podman shape: set an environment variable (KEY=VALUE, or KEY to copy it from here)
+    #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+
+    /// podman shape: read environment variables from a file (KEY=VALUE lines, # comments)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+
+    /// podman shape: bind-mount a host directory or file: HOST:CONTAINER[:ro|rw]
+    #[arg(short, long = "volume", value_name = "HOST:CTR[:ro]")]
+    pub volume: Vec<String>,
+
+    /// podman shape: the working directory inside the container
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// podman shape: the user to run as: NAME or UID, optionally :GROUP or :GID
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// podman shape: replace the image's entrypoint (an empty string clears it)
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+
+    /// podman shape: the container's hostname [default: the first 12 characters of its id]
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+
+    /// podman shape: mount the root file system read-only
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// podman shape: memory limit (e.g. 64m, 1g)
+    #[arg(short, long, value_name = "BYTES")]
+    pub memory: Option<String>,
+
+    /// podman shape: memory plus swap limit (-1: unlimited swap)
+    #[arg(long, value_name = "BYTES")]
+    pub memory_swap: Option<String>,
+
+    /// podman shape: CPUs the container may use (e.g. 0.5)
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<f64>,
+
+    /// podman shape: the most processes the container may have (-1: no limit)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+
+    /// podman shape: add a capability (e.g. NET_ADMIN, or ALL)
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+
+    /// podman shape: drop a capability (e.g. CHOWN, or ALL) [default: podman's eleven:
+    /// CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP,
+    /// SETUID, SYS_CHROOT]
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+
+    /// podman shape: give the container what root on the host has: every capability, no
+    /// seccomp filter, the host's devices, no masked or read-only kernel paths
+    #[arg(long)]
+    pub privileged: bool,
+
+    /// podman shape: seccomp=unconfined|FILE (default: containers.conf's seccomp_profile, else
+    /// /usr/share/containers/seccomp.json, else hoist's own), no-new-privileges,
+    /// label=disable, apparmor=unconfined|PROFILE
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
+
+    /// podman shape: the network: bridge (an address on the hoist0 bridge; subnet from
+    /// $HOIST_BRIDGE_SUBNET, default 10.89.0.0/24), none (only lo), host (the host's), or
+    /// container:NAME (another container's)
+    #[arg(long, alias = "net", default_value = "bridge", value_name = "MODE")]
+    pub network: String,
+
+    /// podman shape: publish a container port on the host: [IP:]HOSTPORT:CONTAINERPORT (tcp;
+    /// needs --network bridge)
+    #[arg(short, long = "publish", value_name = "[IP:]HOST:CTR")]
+    pub publish: Vec<String>,
+
+    /// podman shape: an option of a detached container's log: max-size=SIZE (e.g. 10m; when
+    /// the log would grow past it, it starts over, as podman's k8s-file log does)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
+
+    /// podman shape: keep stdin open
+    #[arg(short, long)]
+    pub interactive: bool,
+
+    /// podman shape: give the container a terminal
+    #[arg(short, long)]
+    pub tty: bool,
+
+    /// podman shape: when to pull the image: always, missing, never
+    #[arg(long, default_value = "missing", value_name = "POLICY")]
+    pub pull: PullPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum PullPolicy {
+    Always,
+    #[default]
+    Missing,
+    Never,
+}

@@ -1,0 +1,247 @@
+//! The command line: clap structures only.
+
+use std::path::PathBuf;
+
+mod container;
+mod image;
+mod runtime;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use container::*;
+pub use image::*;
+pub use runtime::*;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0      success
+  N      `hoist run` in the foreground: the container's own exit code (128+S if killed by signal S)
+  1      a runtime verb (create, start, state, kill, delete, list, run --bundle) failed, as runc does
+  125    hoist itself failed (pull, unpack, run IMAGE, or a usage error), as podman does
+
+Environment:
+  HOIST_ROOT   hoist's image store and containers (default /var/lib/hoist for root,
+               $XDG_DATA_HOME/hoist otherwise)";
+
+/// Pull, unpack and run OCI container images.
+///
+/// hoist does what skopeo (pull), umoci (unpack) and runc (run) do, in one binary:
+///
+///   hoist pull docker://registry.example/app:1.0 --dest oci:./app:1.0
+///   hoist unpack --image ./app:1.0 ./bundle
+///   hoist run --bundle ./bundle my-container
+///
+/// or all in one step, like podman: `hoist run --rm registry.example/app:1.0 echo hi`.
+#[derive(Debug, Parser)]
+#[command(name = "hoist", version, after_help = EXIT_CODES, max_term_width = 100, verbatim_doc_comment)]
+pub struct Cli {
+    /// Directory for container state (runc's --root) [default: /run/hoist for root,
+    /// $XDG_RUNTIME_DIR/hoist otherwise]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Also write errors to this file (engines read it)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Format of --log: text, or json (one object per line)
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
+
+    /// Print debug messages on stderr
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    /// Accepted for runc compatibility; hoist manages cgroups through the file system
+    #[arg(long, global = true, hide = true)]
+    pub systemd_cgroup: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+// Each command's arguments are built only when that command is run: building all of them
+// cost ~0.4 ms of every start, and a container start pays for two (see main.rs).
+#[derive(Debug, Subcommand)]
+#[command(defer = true)]
+pub enum Command {
+    /// Pull an image from a registry into an OCI image layout (like `skopeo copy`)
+    Pull(PullArgs),
+    /// Unpack an image into an OCI runtime bundle: config.json and rootfs/ (like `umoci unpack`)
+    Unpack(UnpackArgs),
+    /// Run a container: `run IMAGE [CMD...]` like podman, or `run --bundle DIR ID` like runc
+    Run(Box<RunArgs>),
+    /// Create a container from a bundle; its process waits for `start` (like `runc create`)
+    Create(CreateArgs),
+    /// Start a created container's process (like `runc start`)
+    Start(IdArg),
+    /// Print a container's state as JSON (like `runc state`)
+    State(IdArg),
+    /// Send a signal to a container's process (like `runc kill`)
+    Kill(KillArgs),
+    /// Delete a stopped container's state (like `runc delete`)
+    Delete(DeleteArgs),
+    /// List containers (like `runc list`)
+    List(ListArgs),
+    /// Run another process in a running container (like `runc exec`)
+    Exec(ExecArgs),
+    /// List containers (like `podman ps`), or with an id a container's processes as host pids
+    /// (like `runc ps`)
+    Ps(PsArgs),
+    /// Freeze every process of a container (like `runc pause`)
+    Pause(IdArg),
+    /// Thaw a paused container (like `runc resume`)
+    Resume(IdArg),
+    /// Change a running container's resource limits (like `runc update`)
+    Update(UpdateArgs),
+    /// Write a default config.json for a bundle (like `runc spec`)
+    Spec(SpecArgs),
+    /// Print what this runtime supports, as JSON (like `runc features`)
+    Features,
+    /// Copy an image between registries, layouts and archives (like `skopeo copy`)
+    Copy(CopyArgs),
+    /// Show an image's manifest and config without pulling it (like `skopeo inspect`)
+    Inspect(InspectArgs),
+    /// List the images in hoist's store
+    Images(ImagesArgs),
+    /// Remove images from hoist's store, and the blobs no other image uses
+    Rmi(RmiArgs),
+    /// Print the output of a detached container (like `podman logs`)
+    Logs(LogsArgs),
+    /// Stop containers: SIGTERM, then SIGKILL (like `podman stop`)
+    Stop(StopArgs),
+    /// Remove containers of `hoist run IMAGE` (like `podman rm`)
+    Rm(RmArgs),
+    /// Write images from the store into one OCI archive, for another machine (like `podman save`)
+    Save(SaveArgs),
+    /// Bring the images of an OCI archive into the store (like `podman load`)
+    Load(LoadArgs),
+    /// Describe this machine's setup: store, storage driver, cgroups
+    Info,
+    /// Housekeeping of the store
+    #[command(subcommand)]
+    System(SystemCommand),
+    /// Store credentials for a registry, after checking them (like `podman login`)
+    Login(LoginArgs),
+    /// Remove stored credentials (like `podman logout`)
+    Logout(LogoutArgs),
+    /// The monitor of a detached container (internal)
+    #[command(name = hoist_engine::MONITOR_VERB, hide = true)]
+    ContainerMonitor(IdArg),
+    /// Forwards published ports to a container (internal)
+    #[command(name = hoist_engine::PORT_PROXY_VERB, hide = true)]
+    PortProxy(PortProxyArgs),
+    /// Writes a detached container's capped log (internal)
+    #[command(name = hoist_engine::LOG_RELAY_VERB, hide = true)]
+    LogRelay(LogRelayArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Remove stopped containers, and the layers and blobs no image or container uses
+    Prune,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_before_the_verb_in_both_forms() {
+        let cli = Cli::try_parse_from([
+            "hoist",
+            "--log-format=json",
+            "--log",
+            "/l",
+            "--root",
+            "/r",
+            "kill",
+            "c1",
+            "9",
+        ])
+        .unwrap();
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert_eq!(cli.root.as_deref(), Some(std::path::Path::new("/r")));
+        let Command::Kill(kill) = cli.command else {
+            panic!()
+        };
+        assert_eq!((kill.id.as_str(), kill.signal.as_str()), ("c1", "9"));
+    }
+
+    #[test]
+    fn run_takes_the_command_after_the_image_verbatim() {
+        let cli = Cli::try_parse_from([
+            "hoist",
+            "run",
+            "--rm",
+            "-e",
+            "A=1",
+            "busybox",
+            "sh",
+            "-c",
+            "echo --rm",
+        ])
+        .unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
+        assert!(run.container.rm && run.bundle.is_none());
+        assert_eq!(run.args, ["busybox", "sh", "-c", "echo --rm"]);
+        assert!(Cli::try_parse_from(["hoist", "pull", "x", "--tls-verify=false"]).is_ok());
+    }
+
+    #[test]
+    fn copy_takes_registry_flags_per_end_only() {
+        let cli = Cli::try_parse_from([
+            "hoist",
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-cert-dir",
+            "/certs",
+            "--src-creds",
+            "a:1",
+            "--dest-creds",
+            "b:2",
+            "--dest-authfile",
+            "/auth.json",
+            "--retry-times",
+            "0",
+            "docker://one.example/x",
+            "docker://two.example/y",
+        ])
+        .unwrap();
+        let Command::Copy(copy) = cli.command else {
+            panic!()
+        };
+        assert!(!copy.src_tls_verify && copy.dest_tls_verify);
+        assert_eq!(copy.src_cert_dir, None);
+        assert_eq!(
+            copy.dest_cert_dir.as_deref(),
+            Some(std::path::Path::new("/certs"))
+        );
+        assert_eq!(
+            (copy.src_creds.as_deref(), copy.dest_creds.as_deref()),
+            (Some("a:1"), Some("b:2"))
+        );
+        assert_eq!(copy.src_authfile, None);
+        assert_eq!(copy.transfer.retry_times, 0);
+        for both_ends in ["--creds=a:1", "--tls-verify=false", "--cert-dir=/certs"] {
+            assert!(
+                Cli::try_parse_from(["hoist", "copy", both_ends, "oci:/a", "oci:/b"]).is_err(),
+                "{both_ends} would serve both registries"
+            );
+        }
+    }
+}

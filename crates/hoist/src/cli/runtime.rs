@@ -1,0 +1,179 @@
+//! Arguments of runc's verbs: create, start, state, kill, delete, list, exec, update, spec.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct SpecArgs {
+    /// The bundle directory to write config.json into
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub bundle: PathBuf,
+
+    /// A config for an unprivileged user: a user namespace mapping the caller to root
+    #[arg(long)]
+    pub rootless: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The process as runtime-spec JSON (instead of a command)
+    #[arg(short, long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+
+    /// Return once the process runs
+    #[arg(short, long)]
+    pub detach: bool,
+
+    /// Write the process's pid here
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+
+    /// Unix socket to send the terminal's master fd to
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+
+    /// Give the process a terminal
+    #[arg(short, long)]
+    pub tty: bool,
+
+    /// Set an environment variable (KEY=VALUE)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// Working directory inside the container
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+
+    /// The user, as UID[:GID]
+    #[arg(short, long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+
+    /// Pass this many extra fds (3, 4, ...) to the process
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+
+    /// The container id
+    pub id: String,
+
+    /// The command and its arguments (unless --process)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// JSON LinuxResources from this file, or - for stdin; the flags below override it
+    #[arg(short, long, value_name = "FILE")]
+    pub resources: Option<PathBuf>,
+
+    /// Memory limit in bytes (suffixes K, M, G)
+    #[arg(long, value_parser = hoist_engine::parse_size, value_name = "SIZE")]
+    pub memory: Option<u64>,
+
+    /// Memory plus swap limit in bytes (suffixes K, M, G)
+    #[arg(long, value_parser = hoist_engine::parse_size, value_name = "SIZE")]
+    pub memory_swap: Option<u64>,
+
+    /// Maximum number of processes (0 or less: no limit)
+    #[arg(long, allow_hyphen_values = true, value_name = "N")]
+    pub pids_limit: Option<i64>,
+
+    /// CPU shares (relative weight)
+    #[arg(long, value_name = "N")]
+    pub cpu_shares: Option<u64>,
+
+    /// CPU CFS quota in microseconds per period (-1: none)
+    #[arg(long, allow_hyphen_values = true, value_name = "US")]
+    pub cpu_quota: Option<i64>,
+
+    /// CPU CFS period in microseconds
+    #[arg(long, value_name = "US")]
+    pub cpu_period: Option<u64>,
+
+    /// CPUs to run on (0-3, 0,1)
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+
+    /// Memory nodes to use
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+
+    /// The container id
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The bundle directory
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub bundle: PathBuf,
+
+    /// Write the container process's pid here
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+
+    /// Unix socket to send the terminal's master fd to
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+
+    /// Use chroot instead of pivot_root
+    #[arg(long)]
+    pub no_pivot: bool,
+
+    /// Pass this many extra fds (3, 4, ...) to the container
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+
+    /// Accepted for runc compatibility (hoist never creates a session keyring)
+    #[arg(long)]
+    pub no_new_keyring: bool,
+
+    /// The container id
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// The container id
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal every process in the container, not just its init
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// The container id
+    pub id: String,
+
+    /// The signal, as a number (9) or a name (KILL, SIGKILL)
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kill the container if it is running; succeed if it does not exist
+    #[arg(short, long)]
+    pub force: bool,
+
+    /// The container id
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// table or json
+    #[arg(short, long, default_value = "table")]
+    pub format: String,
+
+    /// Print only the ids
+    #[arg(short, long)]
+    pub quiet: bool,
+}
