@@ -16,7 +16,9 @@ mod inspect;
 mod manifest;
 mod pull;
 mod push;
+mod response;
 mod session;
+mod tls;
 
 pub use client::{Credentials, RegistryOptions, RetryPolicy};
 pub use error::{Error, Result};

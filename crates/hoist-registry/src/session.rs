@@ -4,23 +4,21 @@
 //! the manifest's `Content-Type`, size caps on manifests, tokens and error bodies, `Retry-After`,
 //! retries, and `Range` requests to resume a blob — and the protocol surface it uses is small.
 
-use std::path::Path;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use reqwest::header::{
-    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER, WWW_AUTHENTICATE,
-};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Client, Request, RequestBuilder, Response, StatusCode, Url};
 use tokio::sync::Mutex;
 
 use crate::auth::{basic_header, check_realm, AuthState, Challenge, TokenResponse};
 use crate::client::install_crypto_provider;
 use crate::error::is_transient_status;
+use crate::response::{content_length, retry_after, status_error};
+use crate::tls::{ca_certificates, certificate_problem, redirect_policy, refused_downgrade};
 use crate::{authfile, Credentials, Error, RegistryOptions, Result, RetryPolicy};
 
-/// Error bodies, tokens and manifests are read whole into memory, so each has a cap.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
+/// Tokens and manifests are read whole into memory, so each has a cap.
 const TOKEN_LIMIT: usize = 1 << 20;
 pub(crate) const MANIFEST_LIMIT: usize = 4 << 20;
 
@@ -465,182 +463,6 @@ impl Session {
     }
 }
 
-/// reqwest's own limit of 10 redirects, and no redirect from HTTPS to plain HTTP: what was asked
-/// for over TLS is not fetched in the clear. Credentials need no rule here: reqwest removes
-/// `Authorization` (and cookies) from a redirected request whose scheme, host or port differs
-/// from the previous hop's (`remove_sensitive_headers` in its redirect.rs, called for every
-/// redirected request).
-fn redirect_policy() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let downgrade = attempt.url().scheme() == "http"
-            && attempt.previous().iter().any(|url| url.scheme() == "https");
-        if downgrade {
-            let refused = RefusedDowngrade {
-                to: attempt.url().to_string(),
-            };
-            attempt.error(refused)
-        } else {
-            reqwest::redirect::Policy::default().redirect(attempt)
-        }
-    })
-}
-
-/// The redirect policy's refusal; found again in reqwest's error, it becomes an
-/// [`Error::HttpsDowngrade`].
-#[derive(Debug, thiserror::Error)]
-#[error("refused a redirect from HTTPS to plain HTTP ({to})")]
-struct RefusedDowngrade {
-    to: String,
-}
-
-/// Where a redirect to plain HTTP was refused to, if that is what failed the request.
-fn refused_downgrade(error: &reqwest::Error) -> Option<String> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(error) = current {
-        if let Some(refused) = error.downcast_ref::<RefusedDowngrade>() {
-            return Some(refused.to.clone());
-        }
-        current = error.source();
-    }
-    None
-}
-
-/// What was wrong with the server's certificate, if a TLS handshake failed over one.
-fn certificate_problem(error: &reqwest::Error) -> Option<String> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(mut error) = current {
-        // io::Error's source() skips the error it wraps, and hyper nests rustls's error in
-        // io::Errors: unwrap those by hand.
-        while let Some(inner) = error
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            error = inner;
-        }
-        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
-            return matches!(
-                tls,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            )
-            .then(|| tls.to_string());
-        }
-        current = error.source();
-    }
-    None
-}
-
-pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
-/// `Retry-After` as seconds or as an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(
-        when.duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    )
-}
-
-/// An error for a status, with the registry's own message (its error envelope, or the start of
-/// its text), read within a small cap.
-async fn status_error(what: &str, response: Response) -> Error {
-    let status = response.status().as_u16();
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Ok(Some(Ok(chunk))) =
-        tokio::time::timeout(Duration::from_secs(5), stream.next()).await
-    {
-        let room = ERROR_BODY_LIMIT.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if room <= chunk.len() {
-            break;
-        }
-    }
-    Error::Status {
-        what: what.to_string(),
-        status,
-        message: registry_message(&body),
-    }
-}
-
-fn registry_message(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        errors: Vec<Entry>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        code: Option<String>,
-        message: Option<String>,
-    }
-    if let Ok(envelope) = serde_json::from_slice::<Envelope>(body) {
-        return envelope
-            .errors
-            .iter()
-            .map(|e| {
-                format!(
-                    "{} {}",
-                    e.code.as_deref().unwrap_or(""),
-                    e.message.as_deref().unwrap_or("")
-                )
-                .trim()
-                .to_string()
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-    }
-    let text: String = String::from_utf8_lossy(body)
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
-    text.trim().to_string()
-}
-
-/// The `*.crt` files of `--cert-dir`, or else of containers' and docker's per-host directories.
-fn ca_certificates(host: &str, cert_dir: Option<&Path>) -> Result<Vec<reqwest::Certificate>> {
-    let dirs: Vec<std::path::PathBuf> = match cert_dir {
-        Some(dir) => vec![dir.to_path_buf()],
-        None => vec![
-            Path::new("/etc/containers/certs.d").join(host),
-            Path::new("/etc/docker/certs.d").join(host),
-        ],
-    };
-    let mut certificates = Vec::new();
-    for dir in dirs {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && cert_dir.is_none() => continue,
-            Err(e) => {
-                return Err(Error::Certificates {
-                    path: dir.display().to_string(),
-                    reason: e.to_string(),
-                })
-            }
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("crt") {
-                continue;
-            }
-            let bad = |reason: String| Error::Certificates {
-                path: path.display().to_string(),
-                reason,
-            };
-            let pem = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
-            certificates.extend(
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?,
-            );
-        }
-    }
-    Ok(certificates)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -708,17 +530,5 @@ mod tests {
             from("https://127.0.0.1:5000/v2/"),
             Err(Error::ForeignChallenge { .. })
         ));
-    }
-
-    #[test]
-    fn registry_messages_come_from_the_envelope_or_the_text() {
-        assert_eq!(
-            registry_message(br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#),
-            "BLOB_UNKNOWN blob unknown"
-        );
-        assert_eq!(
-            registry_message(b"<html>\nBad gateway</html>"),
-            "<html>Bad gateway</html>"
-        );
     }
 }
