@@ -27,10 +27,8 @@ pub use error::{Error, Result};
 pub use images::{list_images, prune_system, remove_images, ImageSummary, Pruned, Removed};
 pub use inspect::{fetch_documents, Documents};
 pub use lifecycle::{copy_log, remove, stop, Activity};
-pub use log_relay::relay_log;
-pub use monitor::{
-    launch, monitor, port_proxy, run_to_exit, LOG_RELAY_VERB, MONITOR_VERB, PORT_PROXY_VERB,
-};
+pub use log_relay::{relay_log, LOG_RELAY_VERB};
+pub use monitor::{launch, monitor, port_proxy, run_to_exit, MONITOR_VERB, PORT_PROXY_VERB};
 pub use pull::{block_on, pull_into};
 pub use run::{
     create_container, run_attached, ImageSource, PullPolicy, RunOptions, DEFAULT_CAPABILITIES,

@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::monitor::LOG_RELAY_VERB;
 use crate::{Error, Result};
+
+/// The hidden verb of a capped log's writer: `container-log-relay MAX PATH`.
+pub const LOG_RELAY_VERB: &str = "container-log-relay";
 
 /// The process that writes the log.
 pub struct Relay {

@@ -18,8 +18,6 @@ use crate::{Container, Error, Result, Store};
 pub const MONITOR_VERB: &str = "container-monitor";
 /// The hidden verb of the process that forwards published ports: `port-proxy TO MAPPING...`.
 pub const PORT_PROXY_VERB: &str = "port-proxy";
-/// The hidden verb of a capped log's writer: `container-log-relay MAX PATH`.
-pub const LOG_RELAY_VERB: &str = "container-log-relay";
 
 /// Runs the container until it exits, records how it ended, and unmounts (or, with `--rm`,
 /// removes) it. A log relay is finished before the end is recorded, so whoever sees the exit

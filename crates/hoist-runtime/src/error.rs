@@ -68,15 +68,15 @@ pub enum Error {
     #[error("hoist has {0} threads, and a container's init can only be cloned from a single-threaded process (this is a bug in hoist)")]
     TooManyThreads(usize),
     #[error(transparent)]
-    Process(#[from] crate::init::ProcessError),
+    Process(#[from] ProcessError),
     #[error(transparent)]
-    Hook(#[from] crate::hooks::HookError),
+    Hook(#[from] HookError),
     #[error(transparent)]
-    IdMap(#[from] crate::id_maps::IdMapError),
+    IdMap(#[from] IdMapError),
     #[error(transparent)]
-    Seal(#[from] crate::sealed_exe::SealError),
+    Seal(#[from] SealError),
     #[error(transparent)]
-    Seccomp(#[from] crate::seccomp::SeccompError),
+    Seccomp(#[from] SeccompError),
     /// A failure the init or the exec helper reported across the fork, with the system error
     /// under it kept as the cause.
     #[error("{message}")]
@@ -93,6 +93,122 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+}
+
+/// What went wrong making the container's process: its limits, program, identity or labels.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("setting {name} to soft {soft} hard {hard}{hint}")]
+    Rlimit {
+        name: &'static str,
+        soft: u64,
+        hard: u64,
+        hint: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("exec: {program:?}: stat {}: {reason}", path.display())]
+    NotExecutable {
+        program: String,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("exec: {0:?}: executable file not found in $PATH")]
+    NotInPath(String),
+    #[error("setting the {set} capabilities")]
+    Capabilities {
+        set: &'static str,
+        #[source]
+        source: caps::errors::CapsError,
+    },
+    #[error("raising ambient capability {cap}")]
+    Ambient {
+        cap: caps::Capability,
+        #[source]
+        source: caps::errors::CapsError,
+    },
+    #[error("{0:?} contains a NUL byte")]
+    NulByte(String),
+    #[error("exec {}", program.display())]
+    Exec {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("setting {kind} {label:?}")]
+    Label {
+        kind: &'static str,
+        label: String,
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+/// A hook that failed: which, and how.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind} hook {}", path.display())]
+pub struct HookError {
+    pub kind: String,
+    pub path: std::path::PathBuf,
+    #[source]
+    pub failure: HookFailure,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HookFailure {
+    #[error("it cannot be started")]
+    Start(#[source] std::io::Error),
+    #[error("waiting for it")]
+    Wait(#[source] std::io::Error),
+    #[error("it exited with {0}")]
+    Exit(std::process::ExitStatus),
+    #[error("it did not finish within its {0}s timeout")]
+    Timeout(u64),
+}
+
+/// Why the setuid map helpers could not write a map.
+#[derive(Debug, thiserror::Error)]
+pub enum IdMapError {
+    #[error("running {helper}, which an unprivileged user needs to map more than its own id (install the uidmap package, or map only your own id)")]
+    HelperMissing {
+        helper: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{helper} refused the config's mappings: {stderr} (the ranges must be yours in /etc/sub{kind}id)")]
+    Refused {
+        helper: &'static str,
+        stderr: String,
+        kind: &'static str,
+    },
+}
+
+/// Why hoist could not run from a sealed binary.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("hoist is not running from a sealed copy of its binary, so a container could overwrite it (CVE-2019-5736)")]
+    Unsealed,
+    #[error("hoist is still not sealed after re-executing from {marker}")]
+    StillUnsealed {
+        marker: String,
+        #[source]
+        source: Box<Error>,
+    },
+    #[error("{} has no directory", .0.display())]
+    NoDirectory(std::path::PathBuf),
+    #[error("an argument or variable holds a NUL byte")]
+    NulByte,
+}
+
+/// A seccomp filter that could not be made or installed.
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error("loading the seccomp filter")]
+    Load(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("getting the seccomp notifier's fd")]
+    NotifierFd(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("exporting the seccomp filter")]
+    Export(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// An error's chain of messages, joined by ": ", up to the first system error (errno), which

@@ -8,30 +8,9 @@ use std::time::{Duration, Instant};
 
 use oci_spec::runtime::Hook;
 
+use crate::error::{HookError, HookFailure};
 use crate::state::OciState;
 use crate::{Error, Result};
-
-/// A hook that failed: which, and how.
-#[derive(Debug, thiserror::Error)]
-#[error("{kind} hook {}", path.display())]
-pub struct HookError {
-    kind: String,
-    path: std::path::PathBuf,
-    #[source]
-    failure: HookFailure,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum HookFailure {
-    #[error("it cannot be started")]
-    Start(#[source] std::io::Error),
-    #[error("waiting for it")]
-    Wait(#[source] std::io::Error),
-    #[error("it exited with {0}")]
-    Exit(std::process::ExitStatus),
-    #[error("it did not finish within its {0}s timeout")]
-    Timeout(u64),
-}
 
 /// The hook points of the runtime spec, in the order of a container's life.
 pub(crate) const KINDS: &[&str] = &[

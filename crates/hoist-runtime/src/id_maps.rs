@@ -4,25 +4,9 @@ use std::fs;
 
 use oci_spec::runtime::LinuxIdMapping;
 
+use crate::error::IdMapError;
 use crate::spec::Bundle;
 use crate::{Error, Result};
-
-/// Why the setuid map helpers could not write a map.
-#[derive(Debug, thiserror::Error)]
-pub enum IdMapError {
-    #[error("running {helper}, which an unprivileged user needs to map more than its own id (install the uidmap package, or map only your own id)")]
-    HelperMissing {
-        helper: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{helper} refused the config's mappings: {stderr} (the ranges must be yours in /etc/sub{kind}id)")]
-    Refused {
-        helper: &'static str,
-        stderr: String,
-        kind: &'static str,
-    },
-}
 
 /// Writes the new user namespace's uid and gid maps. Root writes them directly. Another user
 /// may write only a map of its own id, and only with setgroups denied; anything wider goes

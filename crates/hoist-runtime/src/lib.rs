@@ -35,17 +35,15 @@ mod sys;
 mod validate;
 
 pub use cgroups::{Cgroup, CgroupError};
-pub use error::{Error, Result};
+pub use error::{
+    Error, HookError, HookFailure, IdMapError, ProcessError, Result, SealError, SeccompError,
+};
 pub use features::{capability_names, features};
-pub use hooks::{HookError, HookFailure};
-pub use id_maps::IdMapError;
-pub use init::ProcessError;
 pub use ops::create::CreateOptions;
 pub use ops::delete::DeleteOptions;
 pub use ops::exec::ExecOptions;
 pub use ops::run::Exited;
-pub use sealed_exe::{reexec_sealed, SealError};
-pub use seccomp::SeccompError;
+pub use sealed_exe::reexec_sealed;
 pub use signal::parse_signal;
 pub use state::{validate_id, ContainerState, OciState};
 pub use status::{Status, WrongState};

@@ -23,24 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rustix::fs::{Access, AtFlags, MemfdFlags, Mode, OFlags, SealFlags, CWD};
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
 
-use crate::error::{Error, Result};
-
-/// Why hoist could not run from a sealed binary.
-#[derive(Debug, thiserror::Error)]
-pub enum SealError {
-    #[error("hoist is not running from a sealed copy of its binary, so a container could overwrite it (CVE-2019-5736)")]
-    Unsealed,
-    #[error("hoist is still not sealed after re-executing from {marker}")]
-    StillUnsealed {
-        marker: String,
-        #[source]
-        source: Box<Error>,
-    },
-    #[error("{} has no directory", .0.display())]
-    NoDirectory(std::path::PathBuf),
-    #[error("an argument or variable holds a NUL byte")]
-    NulByte,
-}
+use crate::error::{Error, Result, SealError};
 
 /// Set across the re-exec, so a copy that still does not count as sealed fails instead of
 /// re-executing itself for ever.

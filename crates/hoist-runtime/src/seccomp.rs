@@ -45,18 +45,8 @@ pub(crate) const FILTER_FLAGS: &[&str] = &[
 ];
 
 use crate::channel::InitEnd;
+use crate::error::SeccompError;
 use crate::{Error, Result};
-
-/// A seccomp filter that could not be made or installed.
-#[derive(Debug, thiserror::Error)]
-pub enum SeccompError {
-    #[error("loading the seccomp filter")]
-    Load(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("getting the seccomp notifier's fd")]
-    NotifierFd(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("exporting the seccomp filter")]
-    Export(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
 
 /// Compiles the filter with libseccomp (which needs no privileges); [`Filter`] installs it.
 pub(crate) fn compile(seccomp: &LinuxSeccomp) -> Result<ScmpFilterContext> {

@@ -5,19 +5,18 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::Linux;
 
 use super::{Cgroup, CgroupError, Hierarchies};
-use crate::{Error, Result};
 
 /// The container's cgroup, made before the clone so a limit this host cannot enforce fails
 /// `create` before anything runs. Its path is the config's `cgroupsPath` (systemd's
 /// `slice:prefix:name` form becomes the path systemd would give it), or `/hoist/<id>`.
-pub(crate) fn create_for(linux: &Linux, id: &str) -> Result<Cgroup> {
+pub(crate) fn create_for(linux: &Linux, id: &str) -> Result<Cgroup, CgroupError> {
     let path = match linux.cgroups_path() {
         Some(path) => systemd_to_path(path),
         None => PathBuf::from(format!("/hoist/{id}")),
     };
-    let hierarchies = Hierarchies::detect().map_err(Error::io(
+    let hierarchies = Hierarchies::detect().map_err(super::io_error(
         "reading the cgroup hierarchies from",
-        "/proc/self",
+        Path::new("/proc/self"),
     ))?;
     let resources = linux.resources().clone().unwrap_or_default();
     match Cgroup::create(&hierarchies, &path, &resources) {
@@ -28,15 +27,12 @@ pub(crate) fn create_for(linux: &Linux, id: &str) -> Result<Cgroup> {
                 && !nix::unistd::geteuid().is_root() =>
         {
             if sets_limits(&resources) {
-                Err(Error::InvalidSpec(format!(
-                    "the config sets resource limits, but this user may not make cgroups ({} is not writable); run as root, point linux.cgroupsPath into a cgroup delegated to this user, or remove linux.resources",
-                    path.display()
-                )))
+                Err(CgroupError::MayNotCreate(path))
             } else {
                 Ok(Cgroup::default())
             }
         }
-        other => Ok(other?),
+        other => other,
     }
 }
 

@@ -57,6 +57,8 @@ pub enum CgroupError {
     Unsupported { what: String, why: String },
     #[error("cgroup {path} still has processes after they were killed", path = .0.display())]
     Busy(PathBuf),
+    #[error("the config sets resource limits, but this user may not make cgroups ({} is not writable); run as root, point linux.cgroupsPath into a cgroup delegated to this user, or remove linux.resources", .0.display())]
+    MayNotCreate(PathBuf),
 }
 
 pub(crate) fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CgroupError {

@@ -13,7 +13,7 @@ use nix::mount::MsFlags;
 use super::mount_calls::remount;
 use super::mount_options::MountOptions;
 use super::procfs::fd_path;
-use super::rootfs::Mounter;
+use super::syscall::Mounter;
 use crate::{Error, Result};
 
 /// Whether the host's /sys/fs/cgroup is cgroup2 alone.

@@ -10,8 +10,7 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 use rustix::fs::{self as rfs, FileType, Mode, OFlags};
 
 use super::procfs::fd_path;
-use super::rootfs::Mounter;
-use super::syscall::NodeSpec;
+use super::syscall::{Mounter, NodeSpec};
 use crate::{Error, Result};
 
 /// (name, major, minor) of the nodes runc and crun create in every container's /dev.

@@ -6,7 +6,6 @@ mod cgroup_mount;
 mod console;
 mod dev;
 pub(crate) mod exec;
-pub use process::ProcessError;
 mod mount_calls;
 pub(crate) mod mount_options;
 mod process;

@@ -13,56 +13,8 @@ use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use oci_spec::runtime::{LinuxCapabilities, PosixRlimit, PosixRlimitType, Process};
 use rustix::fs::{self as rfs, FileType};
 
+use crate::error::ProcessError;
 use crate::{Error, Result};
-
-/// What went wrong making the container's process: its limits, program, identity or labels.
-#[derive(Debug, thiserror::Error)]
-pub enum ProcessError {
-    #[error("setting {name} to soft {soft} hard {hard}{hint}")]
-    Rlimit {
-        name: &'static str,
-        soft: u64,
-        hard: u64,
-        hint: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("exec: {program:?}: stat {}: {reason}", path.display())]
-    NotExecutable {
-        program: String,
-        path: PathBuf,
-        reason: String,
-    },
-    #[error("exec: {0:?}: executable file not found in $PATH")]
-    NotInPath(String),
-    #[error("setting the {set} capabilities")]
-    Capabilities {
-        set: &'static str,
-        #[source]
-        source: caps::errors::CapsError,
-    },
-    #[error("raising ambient capability {cap}")]
-    Ambient {
-        cap: Capability,
-        #[source]
-        source: caps::errors::CapsError,
-    },
-    #[error("{0:?} contains a NUL byte")]
-    NulByte(String),
-    #[error("exec {}", program.display())]
-    Exec {
-        program: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("setting {kind} {label:?}")]
-    Label {
-        kind: &'static str,
-        label: String,
-        #[source]
-        source: Box<Error>,
-    },
-}
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

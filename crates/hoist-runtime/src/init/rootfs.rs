@@ -13,7 +13,7 @@ use rustix::fs::{self as rfs, FileType, Mode, OFlags};
 use super::mount_calls::{bind, remount, set_propagation};
 use super::mount_options::{self, MountOptions};
 use super::procfs::{self, fd_path};
-use super::syscall::{Kernel, Syscall};
+use super::syscall::{Kernel, Mounter};
 use super::{cgroup_mount, dev};
 use crate::spec::Bundle;
 use crate::{Error, Result};
@@ -32,14 +32,6 @@ pub(crate) fn prepare(
         own_cgroup_ns,
     };
     mounter.prepare(bundle, no_pivot, before_pivot, Path::new("/"))
-}
-
-/// How the mounts are made, and in what kind of namespace.
-pub(super) struct Mounter<'a> {
-    pub sys: &'a dyn Syscall,
-    /// mknod is refused, and host flags are locked, in a user namespace.
-    pub in_user_ns: bool,
-    pub own_cgroup_ns: bool,
 }
 
 impl Mounter<'_> {

@@ -8,7 +8,7 @@ use nix::errno::Errno;
 use oci_spec::runtime::Spec;
 
 use super::recorder::Recorder;
-use super::rootfs::Mounter;
+use super::syscall::Mounter;
 use crate::spec::Bundle;
 use crate::{Error, Result};
 

@@ -82,6 +82,14 @@ pub(crate) trait Syscall {
     fn write_proc(&self, path: &str, value: &[u8]) -> Result<()>;
 }
 
+/// How the mounts are made, and in what kind of namespace.
+pub(crate) struct Mounter<'a> {
+    pub sys: &'a dyn Syscall,
+    /// mknod is refused, and host flags are locked, in a user namespace.
+    pub in_user_ns: bool,
+    pub own_cgroup_ns: bool,
+}
+
 /// The kernel itself.
 pub(crate) struct Kernel;
 
