@@ -87,6 +87,19 @@ pub enum Error {
         #[source]
         source: hoist_registry::Error,
     },
+    #[error(
+        "--dest {0:?} is not supported: use oci:DIR[:TAG], or `hoist copy` for other destinations"
+    )]
+    UnsupportedDestination(String),
+    #[error("{reference} has no tag to name it by in the layout: give one, as --dest oci:{}:TAG", dir.display())]
+    NoTag { reference: String, dir: PathBuf },
+    #[error("unpacking {image} into {}", bundle.display())]
+    Unpacking {
+        image: String,
+        bundle: PathBuf,
+        #[source]
+        source: Box<hoist_unpack::Error>,
+    },
     #[error("{0} is not in hoist's store, and --pull=never forbids pulling it")]
     PullForbidden(String),
 

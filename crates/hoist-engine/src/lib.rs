@@ -29,13 +29,13 @@ pub use inspect::{fetch_documents, Documents};
 pub use lifecycle::{copy_log, remove, stop, Activity};
 pub use log_relay::{relay_log, LOG_RELAY_VERB};
 pub use monitor::{launch, monitor, port_proxy, run_to_exit, MONITOR_VERB, PORT_PROXY_VERB};
-pub use pull::{block_on, pull_into};
+pub use pull::{block_on, pull_image, pull_into, PulledTo};
 pub use run::{
     create_container, run_attached, ImageSource, PullPolicy, RunOptions, DEFAULT_CAPABILITIES,
 };
 pub use size::{parse_size, SizeError};
 pub use store::{default_runtime_root, split_layout_arg, Store};
-pub use transport::{LocalImage, Location};
+pub use transport::{unpack_image, LocalImage, Location};
 
 /// Now, as a record writes it (RFC 3339, seconds).
 pub(crate) fn now() -> String {

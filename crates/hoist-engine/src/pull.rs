@@ -4,7 +4,7 @@
 use hoist_oci::{Layout, Reference};
 use hoist_registry::{EventSink, PlatformChoice, PullRequest, Pulled, RegistryOptions};
 
-use crate::{Error, Result};
+use crate::{split_layout_arg, Error, Result, Store};
 
 /// Pulls `reference` into `layout` under `ref_name`, reporting progress to `events`.
 pub fn pull_into(
@@ -38,4 +38,53 @@ pub fn block_on<T>(work: impl std::future::Future<Output = T>) -> Result<T> {
     let result = runtime.block_on(work);
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     Ok(result)
+}
+
+/// What `hoist pull` did: what was pulled, and where to (`oci:DIR:TAG`, or "hoist's store").
+pub struct PulledTo {
+    pub pulled: Pulled,
+    pub destination: String,
+}
+
+/// Pulls into hoist's store (under its full reference), or with `dest` (`oci:DIR[:TAG]`) into
+/// that layout, tagged with `TAG` or else the reference's own tag.
+pub fn pull_image(
+    store: &Store,
+    reference: &Reference,
+    dest: Option<&str>,
+    platforms: &PlatformChoice,
+    options: &RegistryOptions,
+    events: EventSink,
+) -> Result<PulledTo> {
+    let mut _store_lock = None;
+    let (layout, ref_name, destination) = match dest {
+        Some(dest) => {
+            let rest = dest
+                .strip_prefix("oci:")
+                .ok_or_else(|| Error::UnsupportedDestination(dest.to_string()))?;
+            let (dir, tag) = split_layout_arg(rest);
+            let tag = tag
+                .or_else(|| reference.tag().map(str::to_string))
+                .ok_or_else(|| Error::NoTag {
+                    reference: reference.to_string(),
+                    dir: dir.clone(),
+                })?;
+            let layout = Layout::create(&dir)?;
+            let destination = format!("oci:{}:{tag}", dir.display());
+            (layout, tag, destination)
+        }
+        None => {
+            _store_lock = Some(store.lock(false)?);
+            (
+                store.images()?,
+                reference.to_string(),
+                "hoist's store".to_string(),
+            )
+        }
+    };
+    let pulled = pull_into(reference, &layout, &ref_name, platforms, options, events)?;
+    Ok(PulledTo {
+        pulled,
+        destination,
+    })
 }

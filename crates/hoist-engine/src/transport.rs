@@ -138,6 +138,24 @@ impl LocalImage {
     }
 }
 
+/// Unpacks the image `image` names (a layout, an archive, or the store's) into `bundle`.
+pub fn unpack_image(
+    store: &Store,
+    image: &str,
+    bundle: &Path,
+    options: &hoist_unpack::UnpackOptions,
+) -> Result<hoist_unpack::Unpacked> {
+    let _store_lock = store.lock(false)?;
+    let local = LocalImage::open(&Location::parse(image)?, store)?;
+    hoist_unpack::unpack(&local.layout, &local.top, bundle, options).map_err(|source| {
+        Error::Unpacking {
+            image: image.to_string(),
+            bundle: bundle.to_path_buf(),
+            source: Box::new(source),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,36 +1,14 @@
-use anyhow::{anyhow, Context};
-use hoist_oci::{Layout, Platform, Reference};
+use anyhow::anyhow;
+use hoist_oci::{Platform, Reference};
 use hoist_registry::PlatformChoice;
 
 use crate::cli::{PullArgs, TransferArgs};
 use crate::commands::registry;
 use crate::progress::pull_progress;
-use hoist_engine::{split_layout_arg, Store};
+use hoist_engine::Store;
 
 pub fn pull(args: PullArgs) -> anyhow::Result<()> {
     let reference: Reference = args.reference.parse()?;
-    let store = Store::locate();
-    let mut _store_lock = None;
-    let (layout, ref_name, destination) = match &args.dest {
-        Some(dest) => {
-            let rest = dest
-                .strip_prefix("oci:")
-                .ok_or_else(|| anyhow!("--dest {dest:?} is not supported: use oci:DIR[:TAG], or `hoist copy` for other destinations"))?;
-            let (dir, tag) = split_layout_arg(rest);
-            let tag = tag.or_else(|| reference.tag().map(str::to_string)).ok_or_else(|| {
-                anyhow!("{reference} has no tag to name it by in the layout: give one, as --dest oci:{}:TAG", dir.display())
-            })?;
-            let layout = Layout::create(&dir)
-                .with_context(|| format!("creating the layout {}", dir.display()))?;
-            let destination = format!("oci:{}:{tag}", dir.display());
-            (layout, tag, destination)
-        }
-        None => {
-            _store_lock = Some(store.lock(false)?);
-            let layout = store.images()?;
-            (layout, reference.to_string(), "hoist's store".to_string())
-        }
-    };
     let platforms = if args.all_platforms {
         PlatformChoice::All
     } else {
@@ -38,10 +16,13 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
     };
     let options = registry::options(&args.registry, args.jobs)?;
     let quiet = args.quiet || args.json;
-    let pulled = hoist_engine::pull_into(
+    let hoist_engine::PulledTo {
+        pulled,
+        destination,
+    } = hoist_engine::pull_image(
+        &Store::locate(),
         &reference,
-        &layout,
-        &ref_name,
+        args.dest.as_deref(),
         &platforms,
         &options,
         pull_progress(quiet),

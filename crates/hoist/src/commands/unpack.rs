@@ -1,15 +1,12 @@
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use hoist_oci::Platform;
 use hoist_unpack::{IdMap, LabelPolicy, UnpackOptions};
 
 use crate::cli::UnpackArgs;
 use crate::progress::unpack_progress;
-use hoist_engine::{LocalImage, Location, Store};
+use hoist_engine::Store;
 
 pub fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
-    let store = Store::locate();
-    let _store_lock = store.lock(false)?;
-    let image = LocalImage::open(&Location::parse(&args.image)?, &store)?;
     let mut options = UnpackOptions {
         max_size: args.max_size,
         progress: unpack_progress(),
@@ -24,8 +21,8 @@ pub fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
     if args.runtime_labels {
         options.labels = LabelPolicy::All;
     }
-    let unpacked = hoist_unpack::unpack(&image.layout, &image.top, &args.bundle, &options)
-        .with_context(|| format!("unpacking {} into {}", args.image, args.bundle.display()))?;
+    let unpacked =
+        hoist_engine::unpack_image(&Store::locate(), &args.image, &args.bundle, &options)?;
     eprintln!(
         "Unpacked {} ({} layers) into {}",
         unpacked.manifest,
