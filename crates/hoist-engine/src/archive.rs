@@ -17,31 +17,40 @@ pub fn save_images(
 ) -> Result<()> {
     let _lock = store.lock(false)?;
     let stored = store.images()?;
+    write_archive(output, |archive| {
+        for image in images {
+            let name = image.parse::<Reference>()?.to_string();
+            let top = stored
+                .resolve(Some(&name))
+                .map_err(|source| Error::NotInStore {
+                    reference: name.clone(),
+                    source,
+                })?;
+            let top = if all_platforms {
+                top
+            } else {
+                stored.choose_image(&top, &Platform::host())?
+            };
+            archive.copy_image_from(&stored, &top, &name)?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes the OCI archive `output` from a layout that `fill` fills: the layout is built in a
+/// directory beside `output`, and the archive appears complete or not at all.
+pub(crate) fn write_archive(output: &Path, fill: impl FnOnce(&Layout) -> Result<()>) -> Result<()> {
     let dir = output
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let building = tempfile::Builder::new()
-        .prefix(".hoist-save-")
+        .prefix(".hoist-archive-")
         .tempdir_in(dir)
         .map_err(Error::io("making a directory to build the archive in", dir))?;
-    let archive = Layout::create(building.path())?;
-    for image in images {
-        let name = image.parse::<Reference>()?.to_string();
-        let top = stored
-            .resolve(Some(&name))
-            .map_err(|source| Error::NotInStore {
-                reference: name.clone(),
-                source,
-            })?;
-        let top = if all_platforms {
-            top
-        } else {
-            stored.choose_image(&top, &Platform::host())?
-        };
-        archive.copy_image_from(&stored, &top, &name)?;
-    }
-    hoist_oci::write_archive(&archive, output).map_err(|source| Error::Archive {
+    let layout = Layout::create(building.path())?;
+    fill(&layout)?;
+    hoist_oci::write_archive(&layout, output).map_err(|source| Error::Archive {
         path: output.to_path_buf(),
         source,
     })

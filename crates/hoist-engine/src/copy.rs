@@ -2,8 +2,6 @@
 //! into a layout destination, or else into a temporary layout; every other destination is
 //! filled from a layout, every blob verified on the way.
 
-use std::path::Path;
-
 use hoist_oci::{Descriptor, Digest, Layout};
 use hoist_registry::{EventSink, PlatformChoice, RegistryOptions};
 
@@ -95,19 +93,9 @@ fn write_to(
                 .copy_image_from(layout, top, &reference.to_string())?;
         }
         Location::Archive { file, .. } => {
-            let dir = file
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let building = tempfile::Builder::new()
-                .prefix(".hoist-archive-")
-                .tempdir_in(dir)
-                .map_err(Error::io("making a directory to build the archive in", dir))?;
-            let archive_layout = Layout::create(building.path())?;
-            archive_layout.copy_image_from(layout, top, tag)?;
-            hoist_oci::write_archive(&archive_layout, file).map_err(|source| Error::Archive {
-                path: file.clone(),
-                source,
+            crate::archive::write_archive(file, |archive| {
+                archive.copy_image_from(layout, top, tag)?;
+                Ok(())
             })?;
         }
         Location::Registry(reference) => {

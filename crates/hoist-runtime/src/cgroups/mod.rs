@@ -157,6 +157,19 @@ impl Cgroup {
             .map(|d| d.path.as_path())
     }
 
+    /// An `O_PATH` fd of the unified directory, to clone a process straight into
+    /// (`CLONE_INTO_CGROUP`) or move it through; opened while host paths are in view.
+    pub(crate) fn open_unified_dir(&self) -> Option<std::os::fd::OwnedFd> {
+        use rustix::fs::{Mode, OFlags};
+        let dir = self.unified_dir()?;
+        rustix::fs::open(
+            dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
+    }
+
     /// Moves a process into every directory of the cgroup.
     pub(crate) fn add(&self, pid: i32) -> Result<(), CgroupError> {
         self.add_where(pid, |_| true)

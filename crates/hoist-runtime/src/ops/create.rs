@@ -92,14 +92,7 @@ impl Runtime {
             (None, _) => None,
         };
 
-        let unified_dir = cgroup.unified_dir().and_then(|dir| {
-            rfs::open(
-                dir,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .ok()
-        });
+        let unified_dir = cgroup.open_unified_dir();
         // Asked before the clone: in a new user namespace the init sees itself as nobody
         // until its maps are written.
         let unprivileged_parent = !nix::unistd::geteuid().is_root();

@@ -30,14 +30,7 @@ pub(crate) fn run(
     // The helper moves itself into the v1 directories (cheaply: see
     // Cgroup::attach_current_thread_v1) and clones the process straight into the unified one,
     // whose fd it opens while host paths are still in view.
-    let unified = cgroup.unified_dir().and_then(|dir| {
-        rfs::open(
-            dir,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .ok()
-    });
+    let unified = cgroup.open_unified_dir();
     if let Err(e) = enter(cgroup, unified.is_none(), namespaces) {
         channel.failed(&e);
         exit(1);
