@@ -116,3 +116,67 @@ fn a_failing_or_hanging_create_hook_fails_create_and_leaves_nothing() {
         );
     }
 }
+
+#[test]
+fn a_config_with_large_annotations_runs_and_its_hooks_get_them_whole() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    // Larger than a packet of the runtime's channel to the init can be.
+    let padding = "x".repeat(512 * 1024);
+    let out = dir.path().join("state.json");
+    edit_config(&bundle, |c| {
+        c["annotations"] = json!({ "padding": padding });
+        c["hooks"] = json!({
+            "createContainer": [hook(&format!("cat > {}", out.display()), None)],
+        });
+    });
+    set_args(&bundle, &["true"]);
+    let id = unique_id("big-annotations");
+    let _cleanup = ContainerGuard::new(dir.path(), &id);
+    let output = run(hoist(dir.path())
+        .arg("run")
+        .arg("--bundle")
+        .arg(&bundle)
+        .arg(&id));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let state = read_state(&out);
+    assert_eq!(
+        state["annotations"]["padding"].as_str(),
+        Some(padding.as_str())
+    );
+}
+
+#[test]
+fn a_hook_that_leaves_its_state_unread_does_not_end_a_foreground_run() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    // A state larger than a pipe holds: the write to a hook that exits without reading it
+    // meets a closed pipe (EPIPE, and a SIGPIPE kept pending while `run` blocks signals).
+    edit_config(&bundle, |c| {
+        c["annotations"] = json!({ "padding": "x".repeat(512 * 1024) });
+        c["hooks"] = json!({
+            "createRuntime": [hook("exit 0", None)],
+            "poststart": [hook("exit 0", None)],
+        });
+    });
+    set_args(&bundle, &["sh", "-c", "exit 7"]);
+    let id = unique_id("hook-unread");
+    let _cleanup = ContainerGuard::new(dir.path(), &id);
+    let output = run(hoist(dir.path())
+        .arg("run")
+        .arg("--bundle")
+        .arg(&bundle)
+        .arg(&id));
+    assert_eq!(
+        output.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

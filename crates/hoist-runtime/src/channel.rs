@@ -34,8 +34,9 @@ enum ToParent {
 #[derive(Debug, Serialize, Deserialize)]
 enum ToInit {
     /// The parent has put the init in its cgroup, written its id maps and run the runtime's
-    /// hooks: it may go on. The state document is what the init's own hooks get.
-    Proceed { state: OciState },
+    /// hooks: it may go on. The state document, what the init's own hooks get, travels with it
+    /// in a memfd: with the config's annotations it may be larger than a packet can be.
+    Proceed,
 }
 
 pub(crate) fn pair() -> Result<(ParentEnd, InitEnd)> {
@@ -121,12 +122,13 @@ impl ParentEnd {
     }
 
     pub(crate) fn proceed(&self, state: &OciState) -> Result<()> {
-        transmit(
-            &self.0,
-            &ToInit::Proceed {
-                state: state.clone(),
-            },
-        )
+        let document = serde_json::to_vec(state).expect("the state always serialises");
+        let failed = |e: std::io::Error| Error::sys("passing the state to the init")(e);
+        let memfd = rustix::fs::memfd_create("hoist-state", rustix::fs::MemfdFlags::CLOEXEC)
+            .map_err(|e| failed(e.into()))?;
+        let mut file = std::fs::File::from(memfd);
+        std::io::Write::write_all(&mut file, &document).map_err(failed)?;
+        transmit_with_fd(&self.0, &ToInit::Proceed, Some(&OwnedFd::from(file)))
     }
 }
 
@@ -157,7 +159,16 @@ impl InitEnd {
 
     pub(crate) fn wait_to_proceed(&self) -> Result<OciState> {
         match receive::<ToInit>(&self.0)? {
-            Some((ToInit::Proceed { state }, _)) => Ok(state),
+            Some((ToInit::Proceed, Some(document))) => {
+                // The memfd shares its offset with the runtime's, which wrote to its end.
+                let mut document = std::fs::File::from(document);
+                let mut bytes = Vec::new();
+                std::io::Seek::rewind(&mut document)
+                    .and_then(|()| std::io::Read::read_to_end(&mut document, &mut bytes))
+                    .map_err(Error::sys("reading the state the runtime passed"))?;
+                serde_json::from_slice(&bytes).map_err(Error::Garbled)
+            }
+            Some((ToInit::Proceed, None)) => Err(Error::StateMissing),
             None => Err(Error::RuntimeVanished),
         }
     }

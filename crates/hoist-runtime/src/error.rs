@@ -52,6 +52,8 @@ pub enum Error {
     UnexpectedMessage(String),
     #[error("the seccomp notifier's fd did not arrive")]
     NotifierMissing,
+    #[error("the state document did not arrive with the runtime's go-ahead")]
+    StateMissing,
     #[error("the init of container {0} exited before it could start")]
     ExitedBeforeStart(String),
     #[error("container {id} did not exit within {secs}s of SIGKILL")]
