@@ -937,3 +937,117 @@ fn a_time_namespace_offsets_the_containers_clocks() {
         stderr(&output)
     );
 }
+
+/// A change to a config.json.
+type ConfigChange = fn(&mut serde_json::Value);
+
+#[test]
+fn values_the_spec_bounds_are_refused_at_create_with_the_field_named() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let original = std::fs::read(bundle.join("config.json")).unwrap();
+    let cases: &[(&str, ConfigChange)] = &[
+        ("ociVersion", |c| c["ociVersion"] = json!("2.0.0")),
+        ("oomScoreAdj", |c| c["process"]["oomScoreAdj"] = json!(5000)),
+        ("rootfsPropagation", |c| {
+            c["linux"]["rootfsPropagation"] = json!("sideways")
+        }),
+        ("mounts", |c| {
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "relative", "type": "tmpfs", "source": "tmpfs"}))
+        }),
+        (
+            "linux.devices",
+            |c| {
+                c["linux"]["devices"] =
+                    json!([{"path": "/etc/passwd", "type": "c", "major": 1, "minor": 3}])
+            },
+        ),
+        ("linux.devices", |c| {
+            c["linux"]["devices"] = json!([{"path": "/dev/all", "type": "a"}])
+        }),
+        // Unknown values of the spec's enums fail as they are read.
+        ("config.json", |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "bogus"}))
+        }),
+        ("config.json", |c| {
+            c["process"]["capabilities"]["bounding"] = json!(["CAP_NOT_A_CAP"])
+        }),
+        ("config.json", |c| {
+            c["process"]["rlimits"] = json!([{"type": "RLIMIT_BOGUS", "hard": 1, "soft": 1}])
+        }),
+        ("config.json", |c| {
+            c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_SOMETIMES"})
+        }),
+    ];
+    for (i, (field, change)) in cases.iter().enumerate() {
+        std::fs::write(bundle.join("config.json"), &original).unwrap();
+        edit_config(&bundle, change);
+        let id = unique_id(&format!("invalid-{i}"));
+        let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
+        // Not waited on for its output: a create that wrongly succeeds leaves an init holding
+        // it, which the guard removes.
+        let (status, err) = run_detached(
+            hoist(dir.path())
+                .args(["create", "--bundle"])
+                .arg(&bundle)
+                .arg(&id),
+            dir.path(),
+        );
+        assert_eq!(status.code(), Some(1), "{field}: {err}");
+        assert!(err.contains(field), "{field}: {err}");
+        assert!(
+            !dir.path().join("run").join(&id).exists(),
+            "{field}: a refused container left its state"
+        );
+    }
+}
+
+#[test]
+fn delete_without_force_refuses_a_running_container_and_leaves_it_running() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let id = unique_id("no-delete");
+    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
+    set_args(&bundle, &["sleep", "1000"]);
+    let pid = hoist_e2e::start_detached(dir.path(), &bundle, &id);
+    let output = run(hoist(dir.path()).args(["delete", &id]));
+    assert!(!output.status.success(), "deleted a running container");
+    assert_eq!(state(dir.path(), &id)["status"], "running");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    assert!(!stat.contains(") Z "), "the process was killed: {stat}");
+}
+
+#[test]
+fn start_runs_what_create_read_whatever_the_config_says_since() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let id = unique_id("read-once");
+    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
+    set_args(&bundle, &["sh", "-c", "echo created > /marker"]);
+    let (status, err) = run_detached(
+        hoist(dir.path())
+            .args(["create", "--bundle"])
+            .arg(&bundle)
+            .arg(&id),
+        dir.path(),
+    );
+    assert!(status.success(), "{err}");
+    set_args(&bundle, &["sh", "-c", "echo edited > /marker"]);
+    std::fs::rename(bundle.join("config.json"), bundle.join("config.moved")).unwrap();
+    expect_ok(hoist(dir.path()).args(["start", &id]));
+    let marker = bundle.join("rootfs/marker");
+    wait_for("the container to write its marker", || marker.exists());
+    wait_for("the marker's line", || {
+        std::fs::read_to_string(&marker).is_ok_and(|s| s.ends_with('\n'))
+    });
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "created\n");
+}

@@ -28,6 +28,7 @@ mod seccomp;
 pub mod seccomp_profile;
 mod signal;
 mod spec;
+mod spec_values;
 mod state;
 mod status;
 #[allow(unsafe_code)]

@@ -52,6 +52,7 @@ impl Runtime {
     ) -> Result<ContainerState> {
         validate_id(id)?;
         let bundle = Bundle::load(&options.bundle)?;
+        crate::spec_values::check(&bundle.spec)?;
         crate::validate::host_facing_fields(&bundle.spec)?;
         let terminal = check_terminal(&bundle, options, foreground)?;
 
