@@ -1051,3 +1051,40 @@ fn start_runs_what_create_read_whatever_the_config_says_since() {
     });
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "created\n");
 }
+
+#[test]
+fn network_class_ids_need_a_net_cls_hierarchy_and_land_in_it() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let id = unique_id("net-cls");
+    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
+    edit_config(&bundle, |c| {
+        c["linux"]["resources"]["network"] = json!({"classID": 1048577});
+        c["linux"]["cgroupsPath"] = json!(format!("/hoist/{id}"));
+    });
+    set_args(&bundle, &["sleep", "1000"]);
+    let (status, err) = run_detached(
+        hoist(dir.path())
+            .args(["create", "--bundle"])
+            .arg(&bundle)
+            .arg(&id),
+        dir.path(),
+    );
+    let hierarchy = ["/sys/fs/cgroup/net_cls", "/sys/fs/cgroup/net_cls,net_prio"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.join("net_cls.classid").exists());
+    match hierarchy {
+        None => {
+            assert_eq!(status.code(), Some(1), "created without net_cls: {err}");
+            assert!(err.contains("net_cls"), "{err}");
+        }
+        Some(hierarchy) => {
+            assert!(status.success(), "{err}");
+            let classid =
+                std::fs::read_to_string(hierarchy.join(format!("hoist/{id}/net_cls.classid")));
+            assert_eq!(classid.unwrap().trim(), "1048577");
+        }
+    }
+}

@@ -139,6 +139,14 @@ pub(crate) fn check_supported(
     {
         needed.push("hugetlb");
     }
+    if let Some(network) = resources.network() {
+        if network.class_id().is_some() {
+            needed.push("net_cls");
+        }
+        if network.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
+            needed.push("net_prio");
+        }
+    }
     for controller in needed {
         if !has(controller) {
             return Err(CgroupError::Unsupported {
@@ -230,6 +238,21 @@ pub(crate) fn apply_v1(dir: &CgroupDir, resources: &LinuxResources) -> Result<()
                 &format!("hugetlb.{}.limit_in_bytes", limit.page_size()),
                 &limit.limit().to_string(),
             )?;
+        }
+    }
+    if let Some(network) = resources.network() {
+        if let (true, Some(class)) = (has("net_cls"), network.class_id()) {
+            write(path, "net_cls.classid", &class.to_string())?;
+        }
+        if has("net_prio") {
+            // One "interface priority" entry per write, as the kernel reads them.
+            for priority in network.priorities().as_deref().unwrap_or_default() {
+                append(
+                    path,
+                    "net_prio.ifpriomap",
+                    &format!("{} {}", priority.name(), priority.priority()),
+                )?;
+            }
         }
     }
     Ok(())
@@ -420,6 +443,17 @@ fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
     fs::write(&path, value).map_err(io_error("writing", &path))
 }
 
+/// One write of `value` at the end of `file`: for files that take one entry per write.
+fn append(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
+    use std::io::Write;
+    let path = dir.join(file);
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(format!("{value}\n").as_bytes()))
+        .map_err(io_error("writing", &path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,6 +486,52 @@ mod tests {
 
     fn read(dir: &CgroupDir, file: &str) -> String {
         fs::read_to_string(dir.path.join(file)).unwrap()
+    }
+
+    fn network(class_id: u32, priorities: &[(&str, u32)]) -> LinuxResources {
+        serde_json::from_value(serde_json::json!({
+            "network": {
+                "classID": class_id,
+                "priorities": priorities
+                    .iter()
+                    .map(|(name, priority)| serde_json::json!({"name": name, "priority": priority}))
+                    .collect::<Vec<_>>(),
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn network_class_and_priorities_go_to_net_cls_and_net_prio() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["net_cls.classid", "net_prio.ifpriomap"] {
+            fs::write(dir.path().join(file), "").unwrap();
+        }
+        let cgroup = CgroupDir {
+            controllers: vec!["net_cls".into(), "net_prio".into()],
+            path: dir.path().to_path_buf(),
+            unified: false,
+            created: true,
+        };
+        apply_v1(&cgroup, &network(0x100001, &[("lo", 5), ("eth0", 2)])).unwrap();
+        assert_eq!(read(&cgroup, "net_cls.classid"), "1048577");
+        assert_eq!(read(&cgroup, "net_prio.ifpriomap"), "lo 5\neth0 2\n");
+    }
+
+    #[test]
+    fn network_limits_without_their_controllers_are_refused() {
+        let memory_only = Cgroup {
+            dirs: vec![CgroupDir {
+                controllers: vec!["memory".into()],
+                path: "/x".into(),
+                unified: false,
+                created: true,
+            }],
+        };
+        let refused = check_supported(&memory_only, &network(1, &[])).unwrap_err();
+        assert!(refused.to_string().contains("net_cls"), "{refused}");
+        let refused = check_supported(&memory_only, &network(1, &[("lo", 1)])).unwrap_err();
+        assert!(refused.to_string().contains("net_"), "{refused}");
     }
 
     #[test]
