@@ -117,34 +117,46 @@ fn a_failing_or_hanging_create_hook_fails_create_and_leaves_nothing() {
     }
 }
 
-#[test]
-fn a_config_with_large_annotations_runs_and_its_hooks_get_them_whole() {
-    let Some((_env, dir, bundle)) = busybox_bundle() else {
-        return;
-    };
-    // Larger than a packet of the runtime's channel to the init can be.
-    let padding = "x".repeat(512 * 1024);
-    let out = dir.path().join("state.json");
+/// Runs a container in the foreground whose state carries `padding` (more than a pipe or a
+/// packet of the runtime's channel holds) with `hooks`, and returns how `hoist run` ended.
+fn run_with_large_state(
+    padding: &str,
+    hooks: Value,
+    args: &[&str],
+) -> Option<(std::process::Output, tempfile::TempDir)> {
+    let (_env, dir, bundle) = busybox_bundle()?;
     edit_config(&bundle, |c| {
         c["annotations"] = json!({ "padding": padding });
-        c["hooks"] = json!({
-            "createContainer": [hook(&format!("cat > {}", out.display()), None)],
-        });
+        c["hooks"] = hooks;
     });
-    set_args(&bundle, &["true"]);
-    let id = unique_id("big-annotations");
+    set_args(&bundle, args);
+    let id = unique_id("large-state");
     let _cleanup = ContainerGuard::new(dir.path(), &id);
     let output = run(hoist(dir.path())
         .arg("run")
         .arg("--bundle")
         .arg(&bundle)
         .arg(&id));
+    Some((output, dir))
+}
+
+#[test]
+fn a_config_with_large_annotations_runs_and_its_hooks_get_them_whole() {
+    let padding = "x".repeat(512 * 1024);
+    let out = tempfile::tempdir().unwrap();
+    let state = out.path().join("state.json");
+    let hooks = json!({
+        "createContainer": [hook(&format!("cat > {}", state.display()), None)],
+    });
+    let Some((output, _dir)) = run_with_large_state(&padding, hooks, &["true"]) else {
+        return;
+    };
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let state = read_state(&out);
+    let state = read_state(&state);
     assert_eq!(
         state["annotations"]["padding"].as_str(),
         Some(padding.as_str())
@@ -153,26 +165,17 @@ fn a_config_with_large_annotations_runs_and_its_hooks_get_them_whole() {
 
 #[test]
 fn a_hook_that_leaves_its_state_unread_does_not_end_a_foreground_run() {
-    let Some((_env, dir, bundle)) = busybox_bundle() else {
+    // The write to a hook that exits without reading meets a closed pipe (EPIPE, and a
+    // SIGPIPE kept pending while `run` blocks signals).
+    let hooks = json!({
+        "createRuntime": [hook("exit 0", None)],
+        "poststart": [hook("exit 0", None)],
+    });
+    let padding = "x".repeat(512 * 1024);
+    let Some((output, _dir)) = run_with_large_state(&padding, hooks, &["sh", "-c", "exit 7"])
+    else {
         return;
     };
-    // A state larger than a pipe holds: the write to a hook that exits without reading it
-    // meets a closed pipe (EPIPE, and a SIGPIPE kept pending while `run` blocks signals).
-    edit_config(&bundle, |c| {
-        c["annotations"] = json!({ "padding": "x".repeat(512 * 1024) });
-        c["hooks"] = json!({
-            "createRuntime": [hook("exit 0", None)],
-            "poststart": [hook("exit 0", None)],
-        });
-    });
-    set_args(&bundle, &["sh", "-c", "exit 7"]);
-    let id = unique_id("hook-unread");
-    let _cleanup = ContainerGuard::new(dir.path(), &id);
-    let output = run(hoist(dir.path())
-        .arg("run")
-        .arg("--bundle")
-        .arg(&bundle)
-        .arg(&id));
     assert_eq!(
         output.status.code(),
         Some(7),

@@ -168,7 +168,7 @@ fn lifecycle_create_start_state_kill_delete() {
 }
 
 #[test]
-fn delete_force_kills_a_running_container() {
+fn delete_refuses_a_running_container_and_with_force_kills_it() {
     let Some((_env, dir, bundle)) = busybox_bundle() else {
         return;
     };
@@ -176,6 +176,11 @@ fn delete_force_kills_a_running_container() {
     let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
     set_args(&bundle, &["sleep", "1000"]);
     let pid = hoist_e2e::start_detached(dir.path(), &bundle, &id);
+    let output = run(hoist(dir.path()).args(["delete", &id]));
+    assert!(!output.status.success(), "deleted a running container");
+    assert_eq!(state(dir.path(), &id)["status"], "running");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    assert!(!stat.contains(") Z "), "the process was killed: {stat}");
     expect_ok(hoist(dir.path()).args(["delete", "--force", &id]));
     assert!(!dir.path().join("run").join(&id).exists());
     wait_for("the killed process to go", || {
@@ -1007,22 +1012,6 @@ fn values_the_spec_bounds_are_refused_at_create_with_the_field_named() {
             "{field}: a refused container left its state"
         );
     }
-}
-
-#[test]
-fn delete_without_force_refuses_a_running_container_and_leaves_it_running() {
-    let Some((_env, dir, bundle)) = busybox_bundle() else {
-        return;
-    };
-    let id = unique_id("no-delete");
-    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
-    set_args(&bundle, &["sleep", "1000"]);
-    let pid = hoist_e2e::start_detached(dir.path(), &bundle, &id);
-    let output = run(hoist(dir.path()).args(["delete", &id]));
-    assert!(!output.status.success(), "deleted a running container");
-    assert_eq!(state(dir.path(), &id)["status"], "running");
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    assert!(!stat.contains(") Z "), "the process was killed: {stat}");
 }
 
 #[test]

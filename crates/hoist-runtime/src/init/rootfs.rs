@@ -133,12 +133,6 @@ impl Mounter<'_> {
 
     fn mount_one(&self, root: &Root, bundle: &Bundle, m: &Mount) -> Result<()> {
         let dest = m.destination();
-        if !dest.is_absolute() {
-            return Err(Error::InvalidSpec(format!(
-                "mount destination {} is not absolute",
-                dest.display()
-            )));
-        }
         let typ = m.typ().as_deref().unwrap_or("");
         let options = mount_options::parse(m.options().as_deref().unwrap_or_default());
         if options.bind || typ == "bind" {

@@ -56,7 +56,7 @@ impl Runtime {
         crate::validate::host_facing_fields(&bundle.spec)?;
         let terminal = check_terminal(&bundle, options, foreground)?;
 
-        ensure_single_threaded()?;
+        let single_threaded = ensure_single_threaded()?;
         let dir = self.make_container_dir(id)?;
         let mut guard = RemoveOnError {
             dir: Some(dir.clone()),
@@ -101,13 +101,14 @@ impl Runtime {
         // which is much cheaper than being moved (see Cgroup::attach_current_thread_v1).
         let self_attach = !namespaces.new_user && cgroup.dirs.iter().any(|d| !d.unified);
         let forked = clone_into_namespaces(
+            &single_threaded,
             namespaces.clone_flags.bits() as u64,
             unified_dir.as_ref().map(|fd| fd.as_fd()),
         )
         .map_err(Error::sys("cloning the container's init"))?;
         drop(unified_dir);
         let (child, born_in_cgroup) = match forked {
-            Forked::Child => {
+            Forked::Child(_) => {
                 drop(parent_end);
                 init::run(
                     &bundle,

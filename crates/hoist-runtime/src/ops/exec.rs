@@ -60,7 +60,7 @@ impl Runtime {
             .iter()
             .any(|(_, flag)| *flag == CloneFlags::CLONE_NEWUSER);
 
-        ensure_single_threaded()?;
+        let single_threaded = ensure_single_threaded()?;
         if !options.detach {
             // The process is a grandchild (the helper that joins the namespaces exits): as a
             // subreaper this process inherits it, and can wait for it.
@@ -98,25 +98,27 @@ impl Runtime {
             .transpose()?;
         let (parent_end, helper_end) = channel::pair()?;
 
-        let helper =
-            match clone_into_namespaces(0, None).map_err(Error::sys("forking the exec helper"))? {
-                Forked::Child => {
-                    drop(parent_end);
-                    exec_helper::run(
-                        &state.cgroup,
-                        &to_join,
-                        ExecSettings {
-                            process: &options.process,
-                            in_user_ns,
-                            console_socket,
-                            preserve_fds: options.preserve_fds,
-                            seccomp: seccomp.as_ref(),
-                        },
-                        helper_end,
-                    )
-                }
-                Forked::Parent { child, .. } => child,
-            };
+        let helper = match clone_into_namespaces(&single_threaded, 0, None)
+            .map_err(Error::sys("forking the exec helper"))?
+        {
+            Forked::Child(single_threaded) => {
+                drop(parent_end);
+                exec_helper::run(
+                    &single_threaded,
+                    &state.cgroup,
+                    &to_join,
+                    ExecSettings {
+                        process: &options.process,
+                        in_user_ns,
+                        console_socket,
+                        preserve_fds: options.preserve_fds,
+                        seccomp: seccomp.as_ref(),
+                    },
+                    helper_end,
+                )
+            }
+            Forked::Parent { child, .. } => child,
+        };
         drop(helper_end);
         drop(console_socket);
 

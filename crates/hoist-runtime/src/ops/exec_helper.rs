@@ -13,11 +13,12 @@ use crate::cgroups::Cgroup;
 use crate::channel::InitEnd;
 use crate::init::exec::{self as exec_init, ExecSettings};
 use crate::init::exit;
-use crate::sys::{clone_into_namespaces, Forked};
+use crate::sys::{clone_into_namespaces, Forked, SingleThreaded};
 use crate::{Error, Result};
 
 /// The helper's life; never returns.
 pub(crate) fn run(
+    single_threaded: &SingleThreaded,
     cgroup: &Cgroup,
     namespaces: &[(OwnedFd, CloneFlags)],
     settings: ExecSettings<'_>,
@@ -35,8 +36,8 @@ pub(crate) fn run(
         channel.failed(&e);
         exit(1);
     }
-    match clone_into_namespaces(0, unified.as_ref().map(AsFd::as_fd)) {
-        Ok(Forked::Child) => exec_init::run(settings, channel),
+    match clone_into_namespaces(single_threaded, 0, unified.as_ref().map(AsFd::as_fd)) {
+        Ok(Forked::Child(_)) => exec_init::run(settings, channel),
         Ok(Forked::Parent { child, in_cgroup }) => {
             if let (false, Some(unified)) = (in_cgroup, &unified) {
                 if let Err(e) = move_into(unified, child) {

@@ -10,7 +10,23 @@ pub(crate) enum Forked {
         /// The child was born in the cgroup asked for.
         in_cgroup: bool,
     },
-    Child,
+    /// A clone has one thread, whatever its parent had.
+    Child(SingleThreaded),
+}
+
+/// Proof that this process had one thread when it was checked: made only by
+/// `ensure_single_threaded` and by a clone for its child, and neither sent to nor kept by
+/// another thread. The clone needs it, so the check runs once per clone, before it.
+pub(crate) struct SingleThreaded {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl SingleThreaded {
+    fn checked() -> SingleThreaded {
+        SingleThreaded {
+            _not_send: std::marker::PhantomData,
+        }
+    }
 }
 
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
@@ -38,19 +54,15 @@ struct CloneArgs {
 /// semantics: the child continues from here on a copy of this stack.
 ///
 /// Refuses unless this process runs from a sealed binary (see `sealed_exe`): every process
-/// that ends up in a container is born here. Refuses too unless this process has a single
+/// that ends up in a container is born here. Takes the proof that this process has a single
 /// thread: the child gets a copy of only the calling thread, so locks held by other threads
 /// would stay locked forever in it.
 pub(crate) fn clone_into_namespaces(
+    _single: &SingleThreaded,
     flags: u64,
     cgroup: Option<BorrowedFd<'_>>,
 ) -> io::Result<Forked> {
     crate::sealed_exe::verify().map_err(io::Error::other)?;
-    if threads().is_some_and(|n| n != 1) {
-        return Err(io::Error::other(
-            "hoist has more than one thread, and a container's process can only be cloned from a single-threaded one (this is a bug in hoist)",
-        ));
-    }
     let clone3 = |flags: u64, cgroup: Option<BorrowedFd<'_>>| {
         let args = CloneArgs {
             flags: flags | cgroup.map_or(0, |_| CLONE_INTO_CGROUP),
@@ -91,7 +103,7 @@ pub(crate) fn clone_into_namespaces(
     }
     match ret {
         r if r < 0 => Err(io::Error::last_os_error()),
-        0 => Ok(Forked::Child),
+        0 => Ok(Forked::Child(SingleThreaded::checked())),
         child => Ok(Forked::Parent {
             child: child as i32,
             in_cgroup,
@@ -101,20 +113,18 @@ pub(crate) fn clone_into_namespaces(
 
 /// Refuses to clone from a multi-threaded process (see `clone_into_namespaces`). A caller that
 /// just shut down an async runtime may still have worker threads finishing: give them a moment.
-pub(crate) fn ensure_single_threaded() -> crate::Result<()> {
+pub(crate) fn ensure_single_threaded() -> crate::Result<SingleThreaded> {
     let threads = || threads().unwrap_or(1);
     for _ in 0..200 {
         if threads() <= 1 {
-            return Ok(());
+            return Ok(SingleThreaded::checked());
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     Err(crate::Error::TooManyThreads(threads()))
 }
 
-/// This process's thread count (`/proc/self/stat`'s 20th field). `None` where the /proc in view
-/// does not show this process: the exec helper, in the container's mount namespace but not its
-/// pid namespace, forked from a parent that checked itself.
+/// This process's thread count (`/proc/self/stat`'s 20th field), if /proc shows it.
 fn threads() -> Option<usize> {
     std::fs::read_to_string("/proc/self/stat")
         .ok()

@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
-pub(crate) use clone::{clone_into_namespaces, ensure_single_threaded, Forked};
+pub(crate) use clone::{clone_into_namespaces, ensure_single_threaded, Forked, SingleThreaded};
 
 /// `struct mount_attr` of mount_setattr(2) (libc has no binding for it).
 #[repr(C)]
