@@ -376,3 +376,47 @@ pub fn run_measuring_peak(command: &mut Command) -> (Output, u64) {
     };
     (output, usage.ru_maxrss as u64)
 }
+
+/// A mount the test made on the host, lazily unmounted when dropped.
+pub struct MountGuard {
+    target: PathBuf,
+}
+
+impl MountGuard {
+    /// `dir` bound onto itself and made shared: a mount whose events reach its copies in the
+    /// namespaces made after it (this host's own `/` is private).
+    pub fn shared_bind(dir: &Path) -> MountGuard {
+        expect_ok(Command::new("mount").arg("--bind").arg(dir).arg(dir));
+        let guard = MountGuard {
+            target: dir.to_path_buf(),
+        };
+        expect_ok(Command::new("mount").arg("--make-shared").arg(dir));
+        guard
+    }
+
+    /// `source` bind-mounted on `target`.
+    pub fn bind(source: &Path, target: &Path) -> MountGuard {
+        expect_ok(Command::new("mount").arg("--bind").arg(source).arg(target));
+        MountGuard {
+            target: target.to_path_buf(),
+        }
+    }
+
+    /// A small tmpfs on `dir`.
+    pub fn tmpfs(dir: &Path) -> MountGuard {
+        expect_ok(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+                .arg(dir),
+        );
+        MountGuard {
+            target: dir.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.target).status();
+    }
+}

@@ -22,6 +22,14 @@ fn read_state(path: &Path) -> Value {
     serde_json::from_str(text.lines().next().unwrap()).unwrap()
 }
 
+/// What every hook reads on stdin (runtime.md's state), whatever its moment.
+fn assert_state(state: &Value, hook: &str, id: &str, bundle: &Path, status: &str) {
+    assert_eq!(state["id"], id, "{hook}");
+    assert_eq!(state["bundle"], bundle.to_str().unwrap(), "{hook}");
+    assert_eq!(state["annotations"]["org.example.hook"], "seen", "{hook}");
+    assert_eq!(state["status"], status, "{hook}: {state}");
+}
+
 #[test]
 fn every_hook_runs_at_its_moment_with_the_state() {
     let Some((_env, dir, bundle)) = busybox_bundle() else {
@@ -31,7 +39,9 @@ fn every_hook_runs_at_its_moment_with_the_state() {
     std::fs::create_dir(&out).unwrap();
     let o = out.display();
     edit_config(&bundle, |c| {
+        c["annotations"] = json!({ "org.example.hook": "seen" });
         c["hooks"] = json!({
+            "prestart": [hook(&format!("cat > {o}/prestart.json"), None)],
             "createRuntime": [hook(&format!("cat > {o}/createRuntime.json"), None)],
             "createContainer": [hook(&format!("cat > {o}/createContainer.json; readlink /proc/self/ns/mnt > {o}/createContainer.mnt"), None)],
             // Inside the container, after pivot_root: the container's own /bin/sh and paths.
@@ -52,12 +62,17 @@ fn every_hook_runs_at_its_moment_with_the_state() {
         dir.path(),
     );
     assert!(status.success(), "{err}");
-    let created = read_state(&out.join("createRuntime.json"));
-    assert_eq!(created["id"], id.as_str());
-    assert_eq!(created["status"], "creating");
-    let pid = created["pid"].as_i64().unwrap();
+    let pid = read_state(&out.join("createRuntime.json"))["pid"]
+        .as_i64()
+        .unwrap();
     assert!(pid > 0);
-    assert_eq!(read_state(&out.join("createContainer.json"))["pid"], pid);
+    // The create-time hooks run after the environment is made (runtime.md's step 2, the one
+    // that is "creating"): they read `created`, as a conformance check expects.
+    for create_hook in ["prestart", "createRuntime", "createContainer"] {
+        let state = read_state(&out.join(format!("{create_hook}.json")));
+        assert_state(&state, create_hook, &id, &bundle, "created");
+        assert_eq!(state["pid"], pid, "{create_hook}");
+    }
     let container_mnt = std::fs::read_to_string(out.join("createContainer.mnt")).unwrap();
     assert_eq!(
         container_mnt.trim(),
@@ -69,19 +84,31 @@ fn every_hook_runs_at_its_moment_with_the_state() {
     assert!(!out.join("poststart.json").exists(), "not before start");
 
     expect_ok(hoist(dir.path()).args(["start", &id]));
-    assert_eq!(
-        read_state(&out.join("poststart.json"))["status"],
+    let poststart = read_state(&out.join("poststart.json"));
+    assert_state(
+        &poststart,
+        "poststart (before start returns)",
+        &id,
+        &bundle,
         "running",
-        "poststart runs before start returns"
     );
+    assert_eq!(poststart["pid"], pid);
     // startContainer hooks run in the init after `start` has returned, just before the exec.
     let started = bundle.join("rootfs/startContainer.json");
     hoist_e2e::wait_for("the startContainer hook", || {
         std::fs::read_to_string(&started).is_ok_and(|t| t.ends_with('}'))
     });
-    assert_eq!(read_state(&started)["pid"], pid);
+    let start_container = read_state(&started);
+    assert_state(&start_container, "startContainer", &id, &bundle, "created");
+    assert_eq!(start_container["pid"], pid);
     expect_ok(hoist(dir.path()).args(["delete", "--force", &id]));
-    assert_eq!(read_state(&out.join("poststop.json"))["status"], "stopped");
+    assert_state(
+        &read_state(&out.join("poststop.json")),
+        "poststop",
+        &id,
+        &bundle,
+        "stopped",
+    );
 }
 
 #[test]

@@ -1041,18 +1041,345 @@ fn start_runs_what_create_read_whatever_the_config_says_since() {
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "created\n");
 }
 
+/// Sets up, in a new mount namespace, the host's cgroup hierarchies plus a v1 `net_cls,net_prio`
+/// one (this host mounts none; linked as systemd links it) at /sys/fs/cgroup, then execs the
+/// rest of its arguments there.
+/// Every call made through it sees the same hierarchy while cgroups are left in it.
+const NET_CLS_VIEW: &str = r#"set -e
+view=$1; shift
+mkdir -p "$view"
+mount -t tmpfs -o mode=755 tmpfs "$view"
+for h in /sys/fs/cgroup/*; do mkdir "$view/${h##*/}"; mount --bind "$h" "$view/${h##*/}"; done
+mkdir "$view/net_cls,net_prio"
+mount -t cgroup -o net_cls,net_prio cgroup "$view/net_cls,net_prio"
+ln -s net_cls,net_prio "$view/net_cls"
+ln -s net_cls,net_prio "$view/net_prio"
+mount --move "$view" /sys/fs/cgroup
+exec "$@""#;
+
+/// `inner` (program, arguments, environment), run in the `NET_CLS_VIEW`.
+fn in_net_cls_view(scratch: &Path, inner: &mut Command) -> Command {
+    let mut outer = Command::new("unshare");
+    outer
+        .args(["--mount", "sh", "-c", NET_CLS_VIEW, "sh"])
+        .arg(scratch.join("cgroup-view"))
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => outer.env(key, value),
+            None => outer.env_remove(key),
+        };
+    }
+    outer
+}
+
+/// Deletes the container and its parent cgroup in the net_cls view when dropped, then lets the
+/// hierarchy go: the kernel ends a v1 hierarchy only when its last mount goes while it has no
+/// cgroups left, dying ones included, so once they are gone it is mounted and unmounted again.
+struct NetClsContainer<'a> {
+    scratch: &'a Path,
+    id: String,
+}
+
+impl Drop for NetClsContainer<'_> {
+    fn drop(&mut self) {
+        let _ = run(&mut in_net_cls_view(
+            self.scratch,
+            hoist(self.scratch).args(["delete", "--force", &self.id]),
+        ));
+        let _ = run(&mut in_net_cls_view(
+            self.scratch,
+            Command::new("rmdir").arg("/sys/fs/cgroup/net_cls,net_prio/hoist"),
+        ));
+        let only_its_root = || {
+            std::fs::read_to_string("/proc/cgroups").is_ok_and(|table| {
+                table.lines().any(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    fields.first() == Some(&"net_cls") && fields.get(2) == Some(&"1")
+                })
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !only_its_root() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = run(&mut in_net_cls_view(
+            self.scratch,
+            &mut Command::new("true"),
+        ));
+    }
+}
+
 #[test]
-fn network_class_ids_need_a_net_cls_hierarchy_and_land_in_it() {
+fn network_class_ids_and_priorities_land_in_net_cls_and_net_prio_and_update_changes_them() {
     let Some((_env, dir, bundle)) = busybox_bundle() else {
         return;
     };
     let id = unique_id("net-cls");
-    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
     edit_config(&bundle, |c| {
-        c["linux"]["resources"]["network"] = json!({"classID": 1048577});
+        c["linux"]["resources"]["network"] =
+            json!({"classID": 1048577, "priorities": [{"name": "lo", "priority": 5}]});
         c["linux"]["cgroupsPath"] = json!(format!("/hoist/{id}"));
     });
     set_args(&bundle, &["sleep", "1000"]);
+    let create = |command: &mut Command| {
+        run_detached(
+            command.args(["create", "--bundle"]).arg(&bundle).arg(&id),
+            dir.path(),
+        )
+    };
+    let on_host = ["/sys/fs/cgroup/net_cls", "/sys/fs/cgroup/net_cls,net_prio"]
+        .iter()
+        .any(|p| Path::new(p).join("net_cls.classid").exists());
+    if !on_host {
+        let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
+        let (status, err) = create(&mut hoist(dir.path()));
+        assert_eq!(status.code(), Some(1), "created without net_cls: {err}");
+        assert!(err.contains("net_cls"), "{err}");
+    }
+
+    let _cleanup = NetClsContainer {
+        scratch: dir.path(),
+        id: id.clone(),
+    };
+    let (status, err) = create(&mut in_net_cls_view(dir.path(), &mut hoist(dir.path())));
+    assert!(status.success(), "{err}");
+    let read_back = |file: &str| {
+        stdout(&expect_ok(&mut in_net_cls_view(
+            dir.path(),
+            Command::new("cat").arg(format!("/sys/fs/cgroup/net_cls,net_prio/hoist/{id}/{file}")),
+        )))
+    };
+    assert_eq!(read_back("net_cls.classid").trim(), "1048577");
+    assert!(read_back("net_prio.ifpriomap").contains("lo 5\n"));
+
+    let resources = dir.path().join("resources.json");
+    std::fs::write(
+        &resources,
+        json!({"network": {"classID": 1048578, "priorities": [{"name": "lo", "priority": 7}]}})
+            .to_string(),
+    )
+    .unwrap();
+    expect_ok(&mut in_net_cls_view(
+        dir.path(),
+        hoist(dir.path())
+            .args(["update", "--resources"])
+            .arg(&resources)
+            .arg(&id),
+    ));
+    assert_eq!(read_back("net_cls.classid").trim(), "1048578");
+    assert!(read_back("net_prio.ifpriomap").contains("lo 7\n"));
+}
+
+/// The optional fields (`shared:N`, `master:N`, `unbindable`) of the mount at `/` that `pid`
+/// sees.
+fn root_propagation_of(pid: i64) -> Vec<String> {
+    let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let root = mountinfo
+        .lines()
+        .rfind(|line| line.split(' ').nth(4) == Some("/"))
+        .expect("a mount at /");
+    let (left, _) = root.split_once(" - ").unwrap();
+    left.split(' ').skip(6).map(str::to_string).collect()
+}
+
+#[test]
+fn each_rootfs_propagation_gives_the_root_it_names_and_host_mounts_reach_slave_and_shared() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    // The host's mounts under the rootfs must be able to propagate at all: this host's `/` is
+    // private, so the scratch directory becomes a shared mount of its own.
+    let _shared = hoist_e2e::MountGuard::shared_bind(dir.path());
+    let probe = bundle.join("rootfs/probe");
+    std::fs::create_dir(&probe).unwrap();
+    set_args(&bundle, &["sleep", "1000"]);
+    for (asked, tag, receives_host_mounts) in [
+        ("slave", Some("master:"), true),
+        ("shared", Some("shared:"), true),
+        ("private", None, false),
+        ("unbindable", Some("unbindable"), false),
+    ] {
+        edit_config(&bundle, |c| {
+            c["linux"]["rootfsPropagation"] = json!(asked);
+        });
+        let id = unique_id(&format!("propagation-{asked}"));
+        let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
+        let (status, err) = run_detached(
+            hoist(dir.path())
+                .args(["create", "--bundle"])
+                .arg(&bundle)
+                .arg(&id),
+            dir.path(),
+        );
+        assert!(status.success(), "{asked}: {err}");
+        let pid = state(dir.path(), &id)["pid"].as_i64().unwrap();
+        let tags = root_propagation_of(pid);
+        match tag {
+            Some(tag) => assert!(tags.iter().any(|t| t.starts_with(tag)), "{asked}: {tags:?}"),
+            None => assert!(tags.is_empty(), "{asked}: {tags:?}"),
+        }
+        let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !host_mounts.contains(&format!(" {} ", bundle.join("rootfs").display())),
+            "{asked}: the container's bind of its rootfs shows on the host"
+        );
+
+        let host_mount = hoist_e2e::MountGuard::tmpfs(&probe);
+        std::fs::write(probe.join("marker"), asked).unwrap();
+        let seen = std::fs::read_to_string(format!("/proc/{pid}/root/probe/marker"));
+        assert_eq!(seen.is_ok(), receives_host_mounts, "{asked}: {seen:?}");
+        drop(host_mount);
+    }
+}
+
+/// A process holding namespaces of its own (`unshare FLAGS sleep`), killed when dropped.
+struct NamespaceHolder(std::process::Child);
+
+impl NamespaceHolder {
+    fn new(flags: &[&str]) -> NamespaceHolder {
+        let child = Command::new("unshare")
+            .args(flags)
+            .args(["sleep", "1000"])
+            .spawn()
+            .expect("unshare");
+        let holder = NamespaceHolder(child);
+        let pid = holder.0.id();
+        // Its namespaces are its own once unshare has exec'd sleep.
+        wait_for("the namespace holder", || {
+            std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|exe| exe.to_string_lossy().contains("sleep"))
+        });
+        holder
+    }
+
+    fn ns(&self, name: &str) -> String {
+        format!("/proc/{}/ns/{name}", self.0.id())
+    }
+
+    fn ns_id(&self, name: &str) -> String {
+        std::fs::read_link(self.ns(name))
+            .unwrap()
+            .display()
+            .to_string()
+    }
+}
+
+impl Drop for NamespaceHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn every_namespace_joined_by_path_is_the_containers_and_a_wrong_one_is_named() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let holder = NamespaceHolder::new(&["--uts", "--ipc", "--net", "--cgroup", "--time"]);
+    let joined = ["uts", "ipc", "net", "cgroup", "time"];
+    // The network namespace as `ip netns` and engines keep one: a file it is bind-mounted on.
+    let netns = dir.path().join("netns");
+    std::fs::write(&netns, "").unwrap();
+    let _netns = hoist_e2e::MountGuard::bind(Path::new(&holder.ns("net")), &netns);
+    edit_config(&bundle, |c| {
+        let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "pid"})];
+        for name in joined {
+            let (kind, path) = match name {
+                "net" => ("network", netns.display().to_string()),
+                other => (other, holder.ns(other)),
+            };
+            namespaces.push(json!({"type": kind, "path": path}));
+        }
+        c["linux"]["namespaces"] = json!(namespaces);
+        // Its uts namespace is the container's own, though joined: it may be named.
+        c["hostname"] = json!("joined-by-path");
+    });
+    set_args(
+        &bundle,
+        &[
+            "sh",
+            "-c",
+            "hostname; for n in uts ipc net cgroup time; do readlink /proc/self/ns/$n; done",
+        ],
+    );
+    let output = run_bundle(dir.path(), &bundle, &unique_id("join-all"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut expected = vec!["joined-by-path".to_string()];
+    expected.extend(joined.iter().map(|name| holder.ns_id(name)));
+    assert_eq!(stdout(&output).lines().collect::<Vec<_>>(), expected);
+
+    // A path that is another type's namespace, or none, is refused at create, named.
+    for (kind, path, says) in [
+        (
+            "ipc",
+            holder.ns("net"),
+            format!(
+                "the ipc namespace to join, {}, is a net namespace",
+                holder.ns("net")
+            ),
+        ),
+        (
+            "time",
+            "/nonexistent".to_string(),
+            "the time namespace /nonexistent".to_string(),
+        ),
+    ] {
+        edit_config(&bundle, |c| {
+            c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": kind, "path": path}]);
+            c["hostname"] = serde_json::Value::Null;
+        });
+        let output = run_bundle(dir.path(), &bundle, &unique_id("join-wrong"));
+        assert_eq!(output.status.code(), Some(1), "{kind} {path}");
+        assert!(stderr(&output).contains(&says), "{}", stderr(&output));
+    }
+
+    // Beside a joined user namespace, new ones would be the host's, out of the container's
+    // reach: refused, naming them, instead of failing at the first mount.
+    let user = NamespaceHolder::new(&["--user", "--map-root-user"]);
+    edit_config(&bundle, |c| {
+        c["linux"]["namespaces"] =
+            json!([{"type": "mount"}, {"type": "user", "path": user.ns("user")}]);
+    });
+    let output = run_bundle(dir.path(), &bundle, &unique_id("join-user"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("joins a user namespace by path and asks for new mnt namespaces"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn without_a_mount_namespace_the_container_shares_the_hosts_and_is_chrooted() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    // What would mount in the host's namespace is refused, named.
+    edit_config(&bundle, |c| {
+        c["linux"]["namespaces"] = json!([{"type": "pid"}]);
+        c["hostname"] = serde_json::Value::Null;
+    });
+    let output = run_bundle(dir.path(), &bundle, &unique_id("no-mnt-refused"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("mounts needs a mount namespace"),
+        "{}",
+        stderr(&output)
+    );
+
+    edit_config(&bundle, |c| {
+        c["linux"]["namespaces"] = json!([{"type": "uts"}]);
+        c["hostname"] = json!("no-mount-ns");
+        c["mounts"] = json!([]);
+        c["linux"]["maskedPaths"] = json!([]);
+        c["linux"]["readonlyPaths"] = json!([]);
+    });
+    set_args(&bundle, &["sleep", "1000"]);
+    let id = unique_id("no-mnt");
+    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
     let (status, err) = run_detached(
         hoist(dir.path())
             .args(["create", "--bundle"])
@@ -1060,20 +1387,29 @@ fn network_class_ids_need_a_net_cls_hierarchy_and_land_in_it() {
             .arg(&id),
         dir.path(),
     );
-    let hierarchy = ["/sys/fs/cgroup/net_cls", "/sys/fs/cgroup/net_cls,net_prio"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.join("net_cls.classid").exists());
-    match hierarchy {
-        None => {
-            assert_eq!(status.code(), Some(1), "created without net_cls: {err}");
-            assert!(err.contains("net_cls"), "{err}");
-        }
-        Some(hierarchy) => {
-            assert!(status.success(), "{err}");
-            let classid =
-                std::fs::read_to_string(hierarchy.join(format!("hoist/{id}/net_cls.classid")));
-            assert_eq!(classid.unwrap().trim(), "1048577");
-        }
-    }
+    assert!(status.success(), "{err}");
+    let pid = state(dir.path(), &id)["pid"].as_i64().unwrap();
+    let ns = |pid: &str, name: &str| std::fs::read_link(format!("/proc/{pid}/ns/{name}")).unwrap();
+    let init = pid.to_string();
+    assert_eq!(
+        ns(&init, "mnt"),
+        ns("self", "mnt"),
+        "the host's mount namespace"
+    );
+    assert_ne!(ns(&init, "uts"), ns("self", "uts"), "its own uts namespace");
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        bundle.join("rootfs"),
+        "chrooted into its rootfs"
+    );
+    expect_ok(hoist(dir.path()).args(["start", &id]));
+    // exec finds the container where its init is: in the rootfs, not the host's root.
+    let output = expect_ok(hoist(dir.path()).args([
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "hostname; test -e /bin/busybox && echo rootfs; test -e /work || echo no-host",
+    ]));
+    assert_eq!(stdout(&output), "no-mount-ns\nrootfs\nno-host\n");
 }

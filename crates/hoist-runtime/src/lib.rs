@@ -21,6 +21,7 @@ mod features;
 mod hooks;
 mod id_maps;
 mod init;
+mod mountinfo;
 mod namespaces;
 mod ops;
 mod sealed_exe;

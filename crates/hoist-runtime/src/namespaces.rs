@@ -2,6 +2,8 @@
 //! what a config asks for at `create`, and what `exec` joins.
 
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
 use oci_spec::runtime::LinuxNamespaceType;
@@ -32,29 +34,115 @@ pub(crate) const NAMESPACES: &[(LinuxNamespaceType, &str, CloneFlags)] = &[
     (LinuxNamespaceType::Mount, "mnt", CloneFlags::CLONE_NEWNS),
 ];
 
-/// The clone flag that makes a new namespace of `kind`.
-pub(crate) fn clone_flag(kind: LinuxNamespaceType) -> CloneFlags {
-    NAMESPACES
+/// An open namespace to enter: a config's `path`, or the container's own for `exec`.
+pub(crate) struct NamespaceFd {
+    pub fd: OwnedFd,
+    pub flag: CloneFlags,
+    /// Its name under /proc/PID/ns, which errors use.
+    pub name: &'static str,
+    pub path: PathBuf,
+}
+
+impl NamespaceFd {
+    /// Opens `path` and checks that it is a namespace of `kind`: a wrong file is refused at
+    /// create, naming both, rather than failing in the init with EINVAL.
+    fn open(kind: LinuxNamespaceType, path: &Path) -> Result<NamespaceFd> {
+        let (_, name, flag) = entry(kind);
+        let fd = rfs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(
+            Error::sys(format!(
+                "opening the {name} namespace {} to join",
+                path.display()
+            )),
+        )?;
+        // A bind-mounted namespace (/run/netns/x) reads back as its path, not "net:[…]": ask
+        // the kernel for its type.
+        let found = crate::sys::namespace_type(&fd);
+        if found.as_ref().ok() != Some(&flag.bits()) {
+            let found = match found {
+                Ok(bits) => NAMESPACES
+                    .iter()
+                    .find(|(_, _, f)| f.bits() == bits)
+                    .map_or("another kind of namespace".to_string(), |(_, other, _)| {
+                        format!("a {other} namespace")
+                    }),
+                Err(_) => "not a namespace".to_string(),
+            };
+            return Err(Error::InvalidSpec(format!(
+                "linux.namespaces: the {name} namespace to join, {}, is {found}",
+                path.display(),
+            )));
+        }
+        Ok(NamespaceFd {
+            fd,
+            flag,
+            name,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Whether this is the namespace the runtime is in already (setns refuses to enter one's
+    /// own user namespace again).
+    pub(crate) fn is_current(&self) -> bool {
+        let current = std::fs::metadata(format!("/proc/self/ns/{}", self.name));
+        match (rfs::fstat(&self.fd), current) {
+            (Ok(joined), Ok(current)) => {
+                joined.st_dev == current.dev() && joined.st_ino == current.ino()
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn enter(&self) -> Result<()> {
+        nix::sched::setns(&self.fd, self.flag).map_err(Error::sys(format!(
+            "joining the {} namespace {}",
+            self.name,
+            self.path.display()
+        )))
+    }
+}
+
+/// Enters `namespaces`. A user namespace goes first but for those it does not own: once in
+/// it, the runtime has no rights over the host's namespaces, so any that refuse now are tried
+/// again after it (as runc does).
+pub(crate) fn enter_all(namespaces: &[NamespaceFd]) -> Result<()> {
+    let (user, others): (Vec<&NamespaceFd>, Vec<&NamespaceFd>) = namespaces
+        .iter()
+        .partition(|ns| ns.flag == CloneFlags::CLONE_NEWUSER);
+    let Some(user) = user.first().filter(|user| !user.is_current()) else {
+        return others.iter().try_for_each(|ns| ns.enter());
+    };
+    let refused: Vec<&NamespaceFd> = others
+        .into_iter()
+        .filter(|ns| ns.enter().is_err())
+        .collect();
+    user.enter()?;
+    refused.iter().try_for_each(|ns| ns.enter())
+}
+
+fn entry(kind: LinuxNamespaceType) -> (LinuxNamespaceType, &'static str, CloneFlags) {
+    *NAMESPACES
         .iter()
         .find(|(k, _, _)| *k == kind)
-        .map(|(_, _, flag)| *flag)
         .expect("NAMESPACES lists every namespace type")
 }
 
 /// The config's namespaces, as clone flags for the new ones and fds for those to join.
 pub(crate) struct Namespaces {
     pub clone_flags: CloneFlags,
-    pub join: Vec<(OwnedFd, CloneFlags)>,
-    pub join_pid: Option<OwnedFd>,
+    pub join: Vec<NamespaceFd>,
+    pub join_pid: Option<NamespaceFd>,
     pub new_user: bool,
     pub new_cgroup: bool,
     /// A new time namespace, with its clock offsets (clock name, seconds, nanoseconds).
     pub new_time: Option<Vec<(String, i64, u32)>>,
+    /// A mount namespace of the container's (new or joined); without one the container shares
+    /// the runtime's and is only chrooted into its rootfs.
+    pub own_mount: bool,
 }
 
 impl Namespaces {
     /// What the config asks for: new namespaces (less cgroup and time, which the init
-    /// unshares itself) and the fds of those to join, the user namespace first.
+    /// unshares itself) and the namespaces to join, in `NAMESPACES` order.
     pub(crate) fn from_spec(bundle: &Bundle) -> Result<Namespaces> {
         let mut ns = Namespaces {
             clone_flags: CloneFlags::empty(),
@@ -63,33 +151,32 @@ impl Namespaces {
             new_user: false,
             new_cgroup: false,
             new_time: None,
+            own_mount: false,
         };
         let linux = bundle.spec.linux().clone().unwrap_or_default();
-        for namespace in linux.namespaces().as_deref().unwrap_or_default() {
-            let flag = clone_flag(namespace.typ());
+        let listed = linux.namespaces().clone().unwrap_or_default();
+        for (kind, _, flag) in NAMESPACES {
+            let Some(namespace) = listed.iter().find(|n| n.typ() == *kind) else {
+                continue;
+            };
             match namespace.path() {
-                None => ns.clone_flags |= flag,
+                None => ns.clone_flags |= *flag,
                 Some(path) => {
-                    let fd = rfs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-                        .map_err(|e| Error::io("opening the namespace to join", path)(e.into()))?;
-                    if flag == CloneFlags::CLONE_NEWPID {
-                        ns.join_pid = Some(fd);
-                    } else if flag == CloneFlags::CLONE_NEWUSER {
-                        // The user namespace decides what the others may do: join it first.
-                        ns.join.insert(0, (fd, flag));
+                    let joined = NamespaceFd::open(*kind, path)?;
+                    if *flag == CloneFlags::CLONE_NEWPID {
+                        ns.join_pid = Some(joined);
                     } else {
-                        ns.join.push((fd, flag));
+                        ns.join.push(joined);
                     }
                 }
             }
         }
-        if !ns.clone_flags.contains(CloneFlags::CLONE_NEWNS)
-            && ns.join.iter().all(|(_, f)| *f != CloneFlags::CLONE_NEWNS)
-        {
-            return Err(Error::InvalidSpec(
-                "the config has no mount namespace; hoist needs one to set up the rootfs".into(),
-            ));
+        ns.own_mount = ns.clone_flags.contains(CloneFlags::CLONE_NEWNS)
+            || ns.join.iter().any(|j| j.flag == CloneFlags::CLONE_NEWNS);
+        if !ns.own_mount {
+            crate::validate::fields_needing_a_mount_namespace(&bundle.spec)?;
         }
+        ns.refuse_new_namespaces_beside_a_joined_user_namespace()?;
         ns.new_user = ns.clone_flags.contains(CloneFlags::CLONE_NEWUSER);
         // The init unshares its cgroup namespace itself, once it is in its cgroup.
         ns.new_cgroup = ns.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP);
@@ -120,23 +207,51 @@ impl Namespaces {
         }
         Ok(ns)
     }
+
+    /// New namespaces are made by the clone, in the runtime's user namespace: beside a joined
+    /// user namespace the container would hold no rights over them (no mounts, no hostname).
+    fn refuse_new_namespaces_beside_a_joined_user_namespace(&self) -> Result<()> {
+        let joins_user = self
+            .join
+            .iter()
+            .any(|j| j.flag == CloneFlags::CLONE_NEWUSER && !j.is_current());
+        let new: Vec<&str> = NAMESPACES
+            .iter()
+            .filter(|(_, _, flag)| self.clone_flags.contains(*flag))
+            .map(|(_, name, _)| *name)
+            .collect();
+        if joins_user && !new.is_empty() {
+            return Err(Error::InvalidSpec(format!(
+                "linux.namespaces joins a user namespace by path and asks for new {} namespaces, \
+                 which would belong to the host's user namespace, out of the container's reach; \
+                 join those by path too, or let hoist make the user namespace",
+                new.join(", ")
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// The namespaces of the container's init (`pid`) that `exec` joins, opened, in join order.
-pub(crate) fn open_to_join(pid: i32, bundle: &Bundle) -> Result<Vec<(OwnedFd, CloneFlags)>> {
+pub(crate) fn open_to_join(pid: i32, bundle: &Bundle) -> Result<Vec<NamespaceFd>> {
     to_join(bundle)
         .into_iter()
-        .map(|(_, name, flag)| {
-            let path = format!("/proc/{pid}/ns/{name}");
-            rfs::open(
-                path.as_str(),
-                OFlags::RDONLY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map(|fd| (fd, flag))
-            .map_err(|e| Error::io("opening the container's namespace", &path)(e.into()))
+        .map(|(kind, name, _)| {
+            NamespaceFd::open(kind, Path::new(&format!("/proc/{pid}/ns/{name}")))
         })
         .collect()
+}
+
+/// The root directory of the container's init (`pid`), for an `exec` into a container that
+/// has no mount namespace to join.
+pub(crate) fn open_root_of(pid: i32) -> Result<OwnedFd> {
+    let path = format!("/proc/{pid}/root");
+    rfs::open(
+        path.as_str(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("opening the container's root", &path)(e.into()))
 }
 
 /// The container's own namespaces (those the config asks to create or join), in the order
@@ -192,7 +307,7 @@ mod tests {
         );
         assert!(ns.new_cgroup && !ns.new_user);
         assert_eq!(ns.new_time, Some(vec![("monotonic".to_string(), 10, 5)]));
-        let joined: Vec<CloneFlags> = ns.join.iter().map(|(_, f)| *f).collect();
+        let joined: Vec<CloneFlags> = ns.join.iter().map(|j| j.flag).collect();
         assert_eq!(
             joined,
             [CloneFlags::CLONE_NEWUSER, CloneFlags::CLONE_NEWNET]
@@ -200,21 +315,41 @@ mod tests {
     }
 
     #[test]
-    fn a_config_without_a_mount_namespace_or_with_offsets_but_no_time_namespace_is_refused() {
+    fn without_a_mount_namespace_only_what_needs_one_is_refused_and_offsets_need_a_time_namespace()
+    {
         let refused = |linux| match Namespaces::from_spec(&bundle(linux)) {
             Err(Error::InvalidSpec(message)) => message,
             Err(e) => panic!("{e}"),
             Ok(_) => panic!("accepted"),
         };
-        assert!(
-            refused(serde_json::json!({"namespaces": [{"type": "pid"}]}))
-                .contains("no mount namespace")
-        );
+        assert!(refused(
+            serde_json::json!({"namespaces": [{"type": "pid"}], "maskedPaths": ["/x"]})
+        )
+        .contains("linux.maskedPaths needs a mount namespace"));
+        let shares_the_runtimes = Namespaces::from_spec(&bundle(serde_json::json!({}))).unwrap();
+        assert!(!shares_the_runtimes.own_mount && shares_the_runtimes.clone_flags.is_empty());
         assert!(refused(serde_json::json!({
             "namespaces": [{"type": "mount"}],
             "timeOffsets": {"boottime": {"secs": 1}},
         }))
         .contains("timeOffsets"));
+    }
+
+    #[test]
+    fn a_path_that_is_not_a_namespace_of_the_type_is_refused_naming_both() {
+        let refused = |path: &str| match Namespaces::from_spec(&bundle(serde_json::json!({
+            "namespaces": [{"type": "mount"}, {"type": "uts", "path": path}],
+        }))) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{path} accepted as a uts namespace"),
+        };
+        let message = refused("/proc/self/ns/net");
+        assert!(
+            message.contains("the uts namespace to join, /proc/self/ns/net, is a net namespace"),
+            "{message}"
+        );
+        assert!(refused("/proc/self/status").contains("/proc/self/status, is not a namespace"));
+        assert!(refused("/nonexistent/ns").contains("the uts namespace /nonexistent/ns"));
     }
 
     #[test]
@@ -240,7 +375,7 @@ mod tests {
             LinuxNamespaceType::Cgroup,
             LinuxNamespaceType::Time,
         ] {
-            assert!(!clone_flag(kind).is_empty(), "{kind:?}");
+            assert!(!entry(kind).2.is_empty(), "{kind:?}");
         }
     }
 }

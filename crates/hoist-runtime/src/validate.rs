@@ -62,6 +62,48 @@ pub(crate) fn host_facing_fields(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// Refuses, naming them, the fields that would mount (or write under /proc) in the runtime's
+/// own mount namespace when the config gives the container none: the container then shares
+/// the host's mounts and is only chrooted into its rootfs.
+pub(crate) fn fields_needing_a_mount_namespace(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().clone().unwrap_or_default();
+    let set = |list: &Option<Vec<String>>| list.as_ref().is_some_and(|l| !l.is_empty());
+    let needing = [
+        (
+            "mounts",
+            spec.mounts().as_ref().is_some_and(|m| !m.is_empty()),
+        ),
+        ("linux.maskedPaths", set(linux.masked_paths())),
+        ("linux.readonlyPaths", set(linux.readonly_paths())),
+        (
+            "linux.devices",
+            linux.devices().as_ref().is_some_and(|d| !d.is_empty()),
+        ),
+        (
+            "linux.sysctl",
+            linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()),
+        ),
+        (
+            "linux.rootfsPropagation",
+            linux.rootfs_propagation().is_some(),
+        ),
+        (
+            "root.readonly",
+            spec.root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
+        ),
+    ];
+    match needing.iter().find(|(_, present)| *present) {
+        Some((field, _)) => Err(Error::InvalidSpec(format!(
+            "{field} needs a mount namespace, and the config gives the container none (it would \
+             change the host's mounts); add {{\"type\": \"mount\"}} to linux.namespaces or drop {field}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The namespace that makes a sysctl the container's own, if any does.
 fn sysctl_namespace(name: &str) -> Option<LinuxNamespaceType> {
     if IPC_SYSCTLS.contains(&name) || name.starts_with("fs.mqueue.") {

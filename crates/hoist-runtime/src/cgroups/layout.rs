@@ -91,32 +91,23 @@ impl Hierarchies {
                 .unwrap_or_else(|| PathBuf::from("/"))
         };
         let mut hierarchies = Vec::new();
-        for line in mountinfo.lines() {
-            // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
-            let Some((left, right)) = line.split_once(" - ") else {
-                continue;
-            };
-            let left: Vec<&str> = left.split(' ').collect();
-            let right: Vec<&str> = right.split(' ').collect();
-            let (Some(mountpoint), Some(fstype)) = (left.get(4), right.first()) else {
-                continue;
-            };
-            match *fstype {
+        for entry in crate::mountinfo::parse(mountinfo) {
+            match entry.fs_type.as_str() {
                 "cgroup2" => {
-                    let mountpoint = PathBuf::from(mountpoint);
-                    let controllers = fs::read_to_string(mountpoint.join("cgroup.controllers"))
-                        .map(|c| c.split_whitespace().map(str::to_string).collect())
-                        .unwrap_or_default();
+                    let controllers =
+                        fs::read_to_string(entry.mount_point.join("cgroup.controllers"))
+                            .map(|c| c.split_whitespace().map(str::to_string).collect())
+                            .unwrap_or_default();
                     hierarchies.push(Hierarchy {
-                        mountpoint,
+                        mountpoint: entry.mount_point,
                         controllers,
                         unified: true,
                         own: own(""),
                     });
                 }
                 "cgroup" => {
-                    let options = right.get(2).copied().unwrap_or("");
-                    let controllers: Vec<String> = options
+                    let controllers: Vec<String> = entry
+                        .super_options
                         .split(',')
                         .filter(|o| V1_CONTROLLERS.contains(o))
                         .map(str::to_string)
@@ -126,7 +117,7 @@ impl Hierarchies {
                     }
                     let own = own(&controllers[0]);
                     hierarchies.push(Hierarchy {
-                        mountpoint: PathBuf::from(mountpoint),
+                        mountpoint: entry.mount_point,
                         controllers,
                         unified: false,
                         own,

@@ -12,6 +12,7 @@ mod process;
 mod procfs;
 #[cfg(test)]
 mod recorder;
+mod root_propagation;
 mod rootfs;
 #[cfg(test)]
 mod rootfs_tests;
@@ -34,8 +35,8 @@ pub(crate) use process::close_fds_from;
 pub(crate) struct InitOptions {
     /// An `O_PATH` fd of the exec fifo; opening it for writing blocks until `start`.
     pub exec_fifo: OwnedFd,
-    /// Namespaces to join (fds opened by the parent), entered first.
-    pub join: Vec<(OwnedFd, nix::sched::CloneFlags)>,
+    /// Namespaces to join (opened by the parent), entered first.
+    pub join: Vec<crate::namespaces::NamespaceFd>,
     pub new_user_ns: bool,
     /// The runtime runs as an unprivileged user (so writes id maps only to a dumpable init).
     pub unprivileged_parent: bool,
@@ -49,6 +50,9 @@ pub(crate) struct InitOptions {
     pub new_time_ns: Option<Vec<(String, i64, u32)>>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
+    /// The container has a mount namespace of its own to set up; without one, the init only
+    /// chroots into the rootfs.
+    pub own_mount_ns: bool,
     /// The config's seccomp filter, made by the parent (see seccomp::Filter::prepare).
     pub seccomp: Option<crate::seccomp::Filter>,
     /// The engine's console socket (or the runtime's own, for a foreground run it relays),
@@ -58,6 +62,15 @@ pub(crate) struct InitOptions {
 
 /// Runs in the cloned child. Never returns: it execs or exits.
 pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! {
+    // Opened while the host's /proc is in view: the container may have no /proc (none in its
+    // config, or no mount namespace to mount one in), and the fifo is reopened through this.
+    let own_fds = match open_own_fd_dir() {
+        Ok(fds) => fds,
+        Err(e) => {
+            channel.failed(&e);
+            exit(1);
+        }
+    };
     let Prepared {
         program,
         state,
@@ -80,7 +93,7 @@ pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! 
         .as_ref()
         .and_then(|h| h.start_container().clone())
         .unwrap_or_default();
-    let result = wait_for_start(&options.exec_fifo)
+    let result = wait_for_start(&own_fds, &options.exec_fifo)
         .and_then(|()| crate::hooks::run("startContainer", &start_hooks, &state))
         .and_then(|()| close_fds_from(3 + options.preserve_fds))
         .and_then(|()| reset_signals())
@@ -124,10 +137,14 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
         cgroup.attach_current_thread_v1()?;
         channel.attached()?;
     }
-    for (fd, kind) in &options.join {
-        nix::sched::setns(fd, *kind)
-            .map_err(Error::sys(format!("joining the {kind:?} namespace")))?;
-    }
+    // A joined cgroup namespace (not the runtime's: asked before joining it) is the
+    // container's as much as a new one: its hierarchies are mounted afresh, rooted where it is.
+    let own_cgroup_ns = options.new_cgroup_ns
+        || options
+            .join
+            .iter()
+            .any(|ns| ns.flag == nix::sched::CloneFlags::CLONE_NEWCGROUP && !ns.is_current());
+    crate::namespaces::enter_all(&options.join)?;
     // Nothing runs before the parent has put this process in its cgroup (and written its id
     // maps): a fork bomb must meet its pids limit.
     let state = channel.wait_to_proceed()?;
@@ -152,19 +169,25 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     nix::unistd::setsid().map_err(Error::sys("starting a new session"))?;
 
     let hooks = bundle.spec.hooks().clone().unwrap_or_default();
-    rootfs::prepare(
-        bundle,
-        options.new_user_ns,
-        options.new_cgroup_ns,
-        options.no_pivot,
-        &|| {
-            crate::hooks::run(
-                "createContainer",
-                hooks.create_container().as_deref().unwrap_or_default(),
-                &state,
-            )
-        },
-    )?;
+    let create_container_hooks = || {
+        crate::hooks::run(
+            "createContainer",
+            hooks.create_container().as_deref().unwrap_or_default(),
+            &state,
+        )
+    };
+    if options.own_mount_ns {
+        rootfs::prepare(
+            bundle,
+            options.new_user_ns,
+            own_cgroup_ns,
+            options.no_pivot,
+            &create_container_hooks,
+        )?;
+    } else {
+        create_container_hooks()?;
+        rootfs::chroot_only(&bundle.rootfs)?;
+    }
     let process = &bundle.process;
     if let Some(socket) = &options.console_socket {
         console::attach(socket, process)?;
@@ -214,14 +237,28 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     })
 }
 
+/// This process's /proc/PID/fd directory, through which an `O_PATH` fd is reopened.
+fn open_own_fd_dir() -> Result<OwnedFd> {
+    rustix::fs::open(
+        "/proc/self/fd",
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| Error::io("opening", "/proc/self/fd")(e.into()))
+}
+
 /// Blocks until `hoist start` opens the fifo for reading, then tells it we are going.
-fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
-    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    let mut writer = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .map_err(Error::io("waiting for start on the exec fifo", &path))?;
-    writer
+fn wait_for_start(own_fds: &OwnedFd, fifo: &OwnedFd) -> Result<()> {
+    let name = fifo.as_raw_fd().to_string();
+    let path = Path::new("/proc/self/fd").join(&name);
+    let writer = rustix::fs::openat(
+        own_fds,
+        name.as_str(),
+        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| Error::io("waiting for start on the exec fifo", &path)(e.into()))?;
+    std::fs::File::from(writer)
         .write_all(b"0")
         .map_err(Error::io("signalling start on the exec fifo", &path))
 }

@@ -138,6 +138,11 @@ impl Syscall for Recorder {
         Ok(FsFlags::empty())
     }
 
+    /// As if the rootfs were a directory of the host's root file system.
+    fn mount_point_of(&self, _path: &Path) -> nix::Result<PathBuf> {
+        Ok(PathBuf::from("/"))
+    }
+
     fn detach(&self, target: &Path) -> nix::Result<()> {
         self.record(format!("umount {} detach", target.display()))
     }

@@ -13,7 +13,8 @@ use rustix::fs::{self as rfs, FileType, Mode, OFlags};
 use super::mount_calls::{bind, remount, set_propagation};
 use super::mount_options::{self, MountOptions};
 use super::procfs::{self, fd_path};
-use super::syscall::{Kernel, Mounter};
+use super::root_propagation::RootPropagation;
+use super::syscall::{Kernel, Mounter, Syscall};
 use super::{cgroup_mount, dev};
 use crate::spec::Bundle;
 use crate::{Error, Result};
@@ -34,6 +35,18 @@ pub(crate) fn prepare(
     mounter.prepare(bundle, no_pivot, before_pivot, Path::new("/"))
 }
 
+/// A container in the runtime's own mount namespace: nothing is mounted (validate has refused
+/// what would be), it is only chrooted into its rootfs.
+pub(crate) fn chroot_only(rootfs: &Path) -> Result<()> {
+    let sys = &Kernel;
+    sys.chdir(rootfs)
+        .map_err(Error::sys("entering the rootfs"))?;
+    sys.chroot_here()
+        .map_err(Error::sys("chroot into the rootfs (no mount namespace)"))?;
+    sys.chdir(Path::new("/"))
+        .map_err(Error::sys("changing to the new root"))
+}
+
 impl Mounter<'_> {
     /// `new_root` is where the rootfs is once entered: `/`, but for the tests, which never
     /// enter it.
@@ -45,19 +58,31 @@ impl Mounter<'_> {
         new_root: &Path,
     ) -> Result<()> {
         let linux = bundle.spec.linux().clone().unwrap_or_default();
-        // Mount events from the container must not reach the host: slave by default, as runc
-        // does.
-        let propagation = linux
-            .rootfs_propagation()
-            .as_deref()
-            .map(mount_options::propagation)
-            .filter(|p| !p.is_empty())
-            .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+        // Mount events from the container must not reach the host (see RootPropagation).
+        let propagation = RootPropagation::from_spec(linux.rootfs_propagation().as_deref());
         self.sys
-            .mount(None, Path::new("/"), None, propagation, None)
+            .mount(
+                None,
+                Path::new("/"),
+                None,
+                propagation.of_the_copies(),
+                None,
+            )
             .map_err(Error::sys(
                 "setting the propagation of / in the container's mount namespace",
             ))?;
+        if propagation.holder_becomes_slave() {
+            let holder = self
+                .sys
+                .mount_point_of(&bundle.rootfs)
+                .map_err(Error::sys("finding the mount that holds the rootfs"))?;
+            self.sys
+                .mount(None, &holder, None, MsFlags::MS_SLAVE, None)
+                .map_err(Error::sys(format!(
+                    "making {} (which holds the rootfs) a slave",
+                    holder.display()
+                )))?;
+        }
         // pivot_root needs the new root to be a mount point.
         self.sys
             .mount(
@@ -109,6 +134,12 @@ impl Mounter<'_> {
         if readonly_root {
             remount(self.sys, new_root, MsFlags::MS_RDONLY)
                 .map_err(Error::sys("making the root read-only"))?;
+        }
+        // Last: masks and read-only paths are bind mounts, which an unbindable tree refuses.
+        if let Some(flags) = propagation.after_entering() {
+            self.sys
+                .mount(None, new_root, None, flags, None)
+                .map_err(Error::sys("setting the propagation of the new root"))?;
         }
         Ok(())
     }
@@ -264,6 +295,11 @@ impl Mounter<'_> {
         sys.chdir(rootfs)
             .map_err(Error::sys("entering the rootfs"))?;
         if no_pivot {
+            // The move must not reach the peers of `/` (the host's, for a shared root).
+            sys.mount(None, Path::new("/"), None, MsFlags::MS_SLAVE, None)
+                .map_err(Error::sys(
+                    "making / a slave before the rootfs is moved over it",
+                ))?;
             sys.mount(
                 Some(Path::new(".")),
                 Path::new("/"),

@@ -276,12 +276,44 @@ fn no_pivot_moves_the_rootfs_and_chroots_and_a_read_only_root_is_remounted_last(
         recorder.calls()[2..],
         [
             "chdir rootfs",
+            "mount - on / type - MS_SLAVE",
             "mount . on / type - MS_MOVE",
             "chroot .",
             "chdir /",
             "mount - on rootfs type - MS_RDONLY|MS_REMOUNT|MS_BIND",
         ]
     );
+}
+
+#[test]
+fn each_root_propagation_is_set_around_the_pivot_that_would_refuse_it() {
+    for (asked, before, after) in [
+        ("slave", &["mount - on / type - MS_REC|MS_SLAVE"][..], None),
+        (
+            "shared",
+            // The host's peers are kept for rshared bind mounts, but the mount holding the
+            // rootfs leaves them: its bind must not show on the host, nor its parent be shared.
+            &[
+                "mount - on / type - MS_REC|MS_SHARED",
+                "mount - on / type - MS_SLAVE",
+            ],
+            Some("mount - on rootfs type - MS_REC|MS_SHARED"),
+        ),
+        ("private", &["mount - on / type - MS_REC|MS_PRIVATE"], None),
+        (
+            "unbindable",
+            &["mount - on / type - MS_REC|MS_PRIVATE"],
+            Some("mount - on rootfs type - MS_REC|MS_UNBINDABLE"),
+        ),
+    ] {
+        let fixture = Fixture::new(serde_json::json!({"linux": {"rootfsPropagation": asked}}));
+        let calls = fixture.calls(false);
+        let mut expected: Vec<&str> = before.to_vec();
+        expected.push("mount rootfs on rootfs type - MS_BIND|MS_REC");
+        expected.extend(PIVOT);
+        expected.extend(after);
+        assert_eq!(calls, expected, "{asked}");
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! against hostile rootfs trees are about.
 
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::statvfs::FsFlags;
@@ -56,6 +56,9 @@ pub(crate) trait Syscall {
 
     /// The per-mount flags of the mount at `target` (statvfs(2)).
     fn mount_flags(&self, target: &Path) -> nix::Result<FsFlags>;
+
+    /// The mount point of the mount that holds `path` (statx's mount id, in mountinfo).
+    fn mount_point_of(&self, path: &Path) -> nix::Result<PathBuf>;
 
     /// umount2(2) with MNT_DETACH.
     fn detach(&self, target: &Path) -> nix::Result<()>;
@@ -138,6 +141,19 @@ impl Syscall for Kernel {
 
     fn mount_flags(&self, target: &Path) -> nix::Result<FsFlags> {
         Ok(nix::sys::statvfs::statvfs(target)?.flags())
+    }
+
+    fn mount_point_of(&self, path: &Path) -> nix::Result<PathBuf> {
+        let id = rfs::statx(rfs::CWD, path, AtFlags::empty(), rfs::StatxFlags::MNT_ID)
+            .map_err(errno)?
+            .stx_mnt_id;
+        let mounts = crate::mountinfo::read()
+            .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        mounts
+            .into_iter()
+            .find(|m| m.id == id)
+            .map(|m| m.mount_point)
+            .ok_or(nix::errno::Errno::ENOENT)
     }
 
     fn detach(&self, target: &Path) -> nix::Result<()> {

@@ -3,7 +3,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode as NixMode;
 use nix::unistd::Pid;
@@ -71,8 +70,7 @@ impl Runtime {
         guard.set_cgroup(cgroup.clone());
         if let Some(pid_ns) = &namespaces.join_pid {
             // Joining a pid namespace takes effect for children: enter it before the clone.
-            nix::sched::setns(pid_ns, CloneFlags::CLONE_NEWPID)
-                .map_err(Error::sys("joining the configured pid namespace"))?;
+            pid_ns.enter()?;
         }
         // Compiled (or found compiled) here, with the host's file system in view.
         let seccomp = bundle
@@ -122,6 +120,7 @@ impl Runtime {
                         new_time_ns: namespaces.new_time.clone(),
                         preserve_fds: options.preserve_fds,
                         no_pivot: options.no_pivot,
+                        own_mount_ns: namespaces.own_mount,
                         console_socket,
                         seccomp,
                     },
@@ -254,8 +253,9 @@ impl Init<'_> {
             write_id_maps(child, bundle)?;
         }
         // The container's namespaces exist now: the runtime-side hooks (network set-up,
-        // typically) run here, in the runtime's own namespaces.
-        let document = state.oci_state_as(Status::Creating);
+        // typically) run here, in the runtime's own namespaces. They read `created`: runtime.md
+        // has the environment made at step 2 ("creating" is that step) and the hooks after it.
+        let document = state.oci_state_as(Status::Created);
         if let Some(hooks) = bundle.spec.hooks() {
             hooks::run(
                 "prestart",

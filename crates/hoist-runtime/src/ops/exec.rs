@@ -58,7 +58,13 @@ impl Runtime {
         let to_join = crate::namespaces::open_to_join(state.pid, &bundle)?;
         let in_user_ns = to_join
             .iter()
-            .any(|(_, flag)| *flag == CloneFlags::CLONE_NEWUSER);
+            .any(|ns| ns.flag == CloneFlags::CLONE_NEWUSER);
+        // A container without a mount namespace of its own is only chrooted: the process is
+        // put where its init's root is.
+        let chroot_to = match to_join.iter().any(|ns| ns.flag == CloneFlags::CLONE_NEWNS) {
+            true => None,
+            false => Some(crate::namespaces::open_root_of(state.pid)?),
+        };
 
         let single_threaded = ensure_single_threaded()?;
         if !options.detach {
@@ -107,6 +113,7 @@ impl Runtime {
                     &single_threaded,
                     &state.cgroup,
                     &to_join,
+                    chroot_to.as_ref(),
                     ExecSettings {
                         process: &options.process,
                         in_user_ns,

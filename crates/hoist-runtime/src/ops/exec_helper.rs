@@ -4,7 +4,6 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use rustix::fs::{self as rfs, Mode, OFlags};
@@ -13,6 +12,7 @@ use crate::cgroups::Cgroup;
 use crate::channel::InitEnd;
 use crate::init::exec::{self as exec_init, ExecSettings};
 use crate::init::exit;
+use crate::namespaces::NamespaceFd;
 use crate::sys::{clone_into_namespaces, Forked, SingleThreaded};
 use crate::{Error, Result};
 
@@ -20,7 +20,8 @@ use crate::{Error, Result};
 pub(crate) fn run(
     single_threaded: &SingleThreaded,
     cgroup: &Cgroup,
-    namespaces: &[(OwnedFd, CloneFlags)],
+    namespaces: &[NamespaceFd],
+    chroot_to: Option<&OwnedFd>,
     settings: ExecSettings<'_>,
     channel: InitEnd,
 ) -> ! {
@@ -32,7 +33,7 @@ pub(crate) fn run(
     // Cgroup::attach_current_thread_v1) and clones the process straight into the unified one,
     // whose fd it opens while host paths are still in view.
     let unified = cgroup.open_unified_dir();
-    if let Err(e) = enter(cgroup, unified.is_none(), namespaces) {
+    if let Err(e) = enter(cgroup, unified.is_none(), namespaces, chroot_to) {
         channel.failed(&e);
         exit(1);
     }
@@ -59,15 +60,21 @@ pub(crate) fn run(
 
 /// Joins the container's v1 cgroups (and its unified one, when it cannot be cloned into) and
 /// namespaces.
-fn enter(cgroup: &Cgroup, add_unified: bool, namespaces: &[(OwnedFd, CloneFlags)]) -> Result<()> {
+fn enter(
+    cgroup: &Cgroup,
+    add_unified: bool,
+    namespaces: &[NamespaceFd],
+    chroot_to: Option<&OwnedFd>,
+) -> Result<()> {
     cgroup.attach_current_thread_v1()?;
     if add_unified {
         cgroup.add_unified(std::process::id() as i32)?;
     }
-    for (fd, flag) in namespaces {
-        nix::sched::setns(fd, *flag).map_err(Error::sys(format!(
-            "joining the container's {flag:?} namespace"
-        )))?;
+    crate::namespaces::enter_all(namespaces)?;
+    if let Some(root) = chroot_to {
+        rustix::process::fchdir(root)
+            .and_then(|()| rustix::process::chroot("."))
+            .map_err(|e| Error::sys("chroot into the container's root")(std::io::Error::from(e)))?;
     }
     Ok(())
 }

@@ -47,6 +47,18 @@ pub(crate) fn mount_setattr(tree: &OwnedFd, set: u64, clear: u64) -> nix::Result
     Ok(())
 }
 
+/// The `CLONE_NEW*` type of the namespace `fd` refers to (ioctl NS_GET_NSTYPE, which nix and
+/// rustix do not wrap); an error for a file that is not a namespace.
+pub(crate) fn namespace_type(fd: &OwnedFd) -> std::io::Result<i32> {
+    // SAFETY: an open fd and a request that takes no argument; the kernel reads nothing of
+    // ours and returns an integer.
+    let kind = unsafe { libc::ioctl(fd.as_raw_fd(), libc::NS_GET_NSTYPE) };
+    if kind < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(kind)
+}
+
 /// Marks every fd from `first` up close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC, or
 /// one by one where the kernel, before 5.11, lacks it).
 pub(crate) fn cloexec_from(first: u32) -> std::io::Result<()> {
