@@ -1336,19 +1336,46 @@ fn every_namespace_joined_by_path_is_the_containers_and_a_wrong_one_is_named() {
         assert!(stderr(&output).contains(&says), "{}", stderr(&output));
     }
 
-    // Beside a joined user namespace, new ones would be the host's, out of the container's
-    // reach: refused, naming them, instead of failing at the first mount.
+    // A joined user namespace owns what the container makes beside it: its new mount, pid,
+    // uts and ipc namespaces are made from inside it, so it can mount, set its hostname and
+    // mount procfs for its own pid namespace.
     let user = NamespaceHolder::new(&["--user", "--map-root-user"]);
     edit_config(&bundle, |c| {
-        c["linux"]["namespaces"] =
-            json!([{"type": "mount"}, {"type": "user", "path": user.ns("user")}]);
+        c["linux"]["namespaces"] = json!([
+            {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+            {"type": "user", "path": user.ns("user")},
+        ]);
+        c["hostname"] = json!("in-joined-userns");
+        // The holder maps only root: devpts may not name a group the namespace lacks.
+        for mount in c["mounts"].as_array_mut().unwrap() {
+            if let Some(options) = mount["options"].as_array_mut() {
+                options.retain(|o| o != "gid=5");
+            }
+        }
     });
+    set_args(
+        &bundle,
+        &[
+            "sh",
+            "-c",
+            "hostname; readlink /proc/self/ns/user; echo pid=$$; cat /proc/self/uid_map",
+        ],
+    );
     let output = run_bundle(dir.path(), &bundle, &unique_id("join-user"));
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("joins a user namespace by path and asks for new mnt namespaces"),
-        "{}",
-        stderr(&output)
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<String> = stdout(&output).lines().map(str::to_string).collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "in-joined-userns".to_string(),
+            user.ns_id("user"),
+            "pid=1".to_string()
+        ]
+    );
+    assert_eq!(
+        lines[3].split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "1"],
+        "the holder's map"
     );
 }
 

@@ -176,7 +176,6 @@ impl Namespaces {
         if !ns.own_mount {
             crate::validate::fields_needing_a_mount_namespace(&bundle.spec)?;
         }
-        ns.refuse_new_namespaces_beside_a_joined_user_namespace()?;
         ns.new_user = ns.clone_flags.contains(CloneFlags::CLONE_NEWUSER);
         // The init unshares its cgroup namespace itself, once it is in its cgroup.
         ns.new_cgroup = ns.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP);
@@ -208,27 +207,12 @@ impl Namespaces {
         Ok(ns)
     }
 
-    /// New namespaces are made by the clone, in the runtime's user namespace: beside a joined
-    /// user namespace the container would hold no rights over them (no mounts, no hostname).
-    fn refuse_new_namespaces_beside_a_joined_user_namespace(&self) -> Result<()> {
-        let joins_user = self
-            .join
+    /// A user namespace joined by path that is not the runtime's own: the init is cloned
+    /// from inside it (see ops::init_clone), so that what the clone makes is its.
+    pub(crate) fn foreign_user(&self) -> Option<&NamespaceFd> {
+        self.join
             .iter()
-            .any(|j| j.flag == CloneFlags::CLONE_NEWUSER && !j.is_current());
-        let new: Vec<&str> = NAMESPACES
-            .iter()
-            .filter(|(_, _, flag)| self.clone_flags.contains(*flag))
-            .map(|(_, name, _)| *name)
-            .collect();
-        if joins_user && !new.is_empty() {
-            return Err(Error::InvalidSpec(format!(
-                "linux.namespaces joins a user namespace by path and asks for new {} namespaces, \
-                 which would belong to the host's user namespace, out of the container's reach; \
-                 join those by path too, or let hoist make the user namespace",
-                new.join(", ")
-            )));
-        }
-        Ok(())
+            .find(|j| j.flag == CloneFlags::CLONE_NEWUSER && !j.is_current())
     }
 }
 

@@ -74,6 +74,23 @@ impl Hierarchies {
         Ok(Self::parse(&mountinfo, &membership))
     }
 
+    /// The hierarchies as mounted outside `excluded`: a rootfs being set up, whose bind of the
+    /// host's /sys repeats every hierarchy under it (then covered by the container's own
+    /// /sys/fs/cgroup).
+    pub(crate) fn detect_outside(excluded: &Path) -> std::io::Result<Hierarchies> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+        let membership = fs::read_to_string("/proc/self/cgroup")?;
+        let outside: Vec<&str> = mountinfo
+            .lines()
+            .filter(|line| {
+                crate::mountinfo::parse(line)
+                    .first()
+                    .is_none_or(|m| !m.mount_point.starts_with(excluded))
+            })
+            .collect();
+        Ok(Self::parse(&outside.join("\n"), &membership))
+    }
+
     pub(crate) fn parse(mountinfo: &str, membership: &str) -> Hierarchies {
         let own = |key: &str| -> PathBuf {
             membership

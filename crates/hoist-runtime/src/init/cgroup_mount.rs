@@ -24,6 +24,7 @@ pub(super) fn host_is_unified() -> bool {
 
 pub(super) fn mount_v1(
     mounter: &Mounter,
+    rootfs: &Path,
     root: &Root,
     dest: &Path,
     target: &OwnedFd,
@@ -45,7 +46,7 @@ pub(super) fn mount_v1(
     } else {
         MsFlags::empty()
     };
-    let hierarchies = crate::cgroups::Hierarchies::detect().map_err(Error::io(
+    let hierarchies = crate::cgroups::Hierarchies::detect_outside(rootfs).map_err(Error::io(
         "reading the cgroup hierarchies from",
         "/proc/self",
     ))?;

@@ -37,7 +37,8 @@ pub(crate) struct InitOptions {
     pub exec_fifo: OwnedFd,
     /// Namespaces to join (opened by the parent), entered first.
     pub join: Vec<crate::namespaces::NamespaceFd>,
-    pub new_user_ns: bool,
+    /// The init is in a user namespace of the container's (new, or joined by path).
+    pub in_user_ns: bool,
     /// The runtime runs as an unprivileged user (so writes id maps only to a dumpable init).
     pub unprivileged_parent: bool,
     /// The cgroup whose v1 directories the init moves itself into first thing (while it still
@@ -130,7 +131,7 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     // The exec of the user's program resets it. An unprivileged parent (or its setuid
     // newuidmap) can write the id maps only of a dumpable process, so then this waits until
     // they are written; nothing of the container's runs before that.
-    if !(options.new_user_ns && options.unprivileged_parent) {
+    if !(options.in_user_ns && options.unprivileged_parent) {
         not_dumpable();
     }
     if let Some(cgroup) = &options.self_attach {
@@ -153,7 +154,7 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(Error::sys("unsharing the cgroup namespace"))?;
     }
-    if options.new_user_ns {
+    if options.in_user_ns {
         let root_uid = nix::unistd::Uid::from_raw(0);
         let root_gid = nix::unistd::Gid::from_raw(0);
         nix::unistd::setresgid(root_gid, root_gid, root_gid).map_err(Error::sys(
@@ -179,7 +180,7 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     if options.own_mount_ns {
         rootfs::prepare(
             bundle,
-            options.new_user_ns,
+            options.in_user_ns,
             own_cgroup_ns,
             options.no_pivot,
             &create_container_hooks,
@@ -219,7 +220,7 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
         Some(_) => late_seccomp = true,
         None => {}
     }
-    process::become_user(process, options.new_user_ns)?;
+    process::become_user(process, options.in_user_ns)?;
     if no_new_privileges {
         process::set_no_new_privileges()?;
     }

@@ -183,7 +183,7 @@ impl Mounter<'_> {
         procfs::check_mount_target(target.as_fd(), &in_rootfs(bundle, &target), dest)?;
 
         if matches!(typ, "cgroup" | "cgroup2") && !cgroup_mount::host_is_unified() {
-            return cgroup_mount::mount_v1(self, root, dest, &target, &options);
+            return cgroup_mount::mount_v1(self, &bundle.rootfs, root, dest, &target, &options);
         }
         let what = |verb: &str| format!("{verb} {} ({typ}) on {}", source_text(m), dest.display());
         let (fs_type, source, data) = match typ {

@@ -1,5 +1,5 @@
 use std::fs::{self, DirBuilder};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -13,12 +13,13 @@ use crate::channel;
 use crate::id_maps::write_id_maps;
 use crate::init::{self, InitOptions};
 use crate::namespaces::Namespaces;
+use crate::ops::init_clone::clone_init;
 use crate::ops::pid_file::write_pid_file;
 use crate::spec::Bundle;
 use crate::state::{
     container_dir, now_rfc3339, process_start_time, validate_id, ContainerState, EXEC_FIFO,
 };
-use crate::sys::{clone_into_namespaces, ensure_single_threaded, Forked};
+use crate::sys::{ensure_single_threaded, Forked};
 use crate::{hooks, Error, Result, Runtime, Status};
 
 /// `create`'s flags.
@@ -91,20 +92,22 @@ impl Runtime {
             (None, _) => None,
         };
 
-        let unified_dir = cgroup.open_unified_dir();
         // Asked before the clone: in a new user namespace the init sees itself as nobody
         // until its maps are written.
         let unprivileged_parent = !nix::unistd::geteuid().is_root();
+        let joins_user = namespaces.foreign_user().is_some();
         // Born outside a new user namespace, the init can move itself into its v1 cgroups,
-        // which is much cheaper than being moved (see Cgroup::attach_current_thread_v1).
-        let self_attach = !namespaces.new_user && cgroup.dirs.iter().any(|d| !d.unified);
-        let forked = clone_into_namespaces(
+        // which is much cheaper than being moved (see Cgroup::attach_current_thread_v1); one
+        // cloned into a joined user namespace is born in them.
+        let self_attach =
+            !namespaces.new_user && !joins_user && cgroup.dirs.iter().any(|d| !d.unified);
+        let forked = clone_init(
             &single_threaded,
-            namespaces.clone_flags.bits() as u64,
-            unified_dir.as_ref().map(|fd| fd.as_fd()),
-        )
-        .map_err(Error::sys("cloning the container's init"))?;
-        drop(unified_dir);
+            &namespaces,
+            &cgroup,
+            &parent_end,
+            &init_end,
+        )?;
         let (child, born_in_cgroup) = match forked {
             Forked::Child(_) => {
                 drop(parent_end);
@@ -113,7 +116,7 @@ impl Runtime {
                     InitOptions {
                         exec_fifo,
                         join: namespaces.join,
-                        new_user_ns: namespaces.new_user,
+                        in_user_ns: namespaces.new_user || joins_user,
                         unprivileged_parent,
                         self_attach: self_attach.then(|| cgroup.clone()),
                         new_cgroup_ns: namespaces.new_cgroup,

@@ -5,6 +5,7 @@ pub mod create;
 pub mod delete;
 pub mod exec;
 mod exec_helper;
+mod init_clone;
 pub mod kill;
 pub mod pause;
 mod pid_file;
