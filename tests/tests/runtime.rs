@@ -1234,7 +1234,8 @@ fn each_rootfs_propagation_gives_the_root_it_names_and_host_mounts_reach_slave_a
     }
 }
 
-/// A process holding namespaces of its own (`unshare FLAGS sleep`), killed when dropped.
+/// A process holding namespaces of its own (`unshare FLAGS sleep`), killed when dropped (with
+/// `--fork`, its child goes with it only if FLAGS also say `--kill-child`).
 struct NamespaceHolder(std::process::Child);
 
 impl NamespaceHolder {
@@ -1246,10 +1247,18 @@ impl NamespaceHolder {
             .expect("unshare");
         let holder = NamespaceHolder(child);
         let pid = holder.0.id();
-        // Its namespaces are its own once unshare has exec'd sleep.
-        wait_for("the namespace holder", || {
-            std::fs::read_link(format!("/proc/{pid}/exe"))
-                .is_ok_and(|exe| exe.to_string_lossy().contains("sleep"))
+        // Its namespaces are its own once unshare has exec'd sleep (or, with --fork, once its
+        // children's pid namespace is a new one).
+        wait_for("the namespace holder", || match flags.contains(&"--fork") {
+            true => {
+                holder.ns_id("pid_for_children")
+                    != std::fs::read_link("/proc/self/ns/pid")
+                        .unwrap()
+                        .display()
+                        .to_string()
+            }
+            false => std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|exe| exe.to_string_lossy().contains("sleep")),
         });
         holder
     }
@@ -1260,9 +1269,8 @@ impl NamespaceHolder {
 
     fn ns_id(&self, name: &str) -> String {
         std::fs::read_link(self.ns(name))
-            .unwrap()
-            .display()
-            .to_string()
+            .map(|link| link.display().to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -1376,6 +1384,43 @@ fn every_namespace_joined_by_path_is_the_containers_and_a_wrong_one_is_named() {
         lines[3].split_whitespace().collect::<Vec<_>>(),
         ["0", "0", "1"],
         "the holder's map"
+    );
+
+    // With its pid namespace joined too, the init is born in it, and the state names it by
+    // its pid on the host.
+    let pod = NamespaceHolder::new(&[
+        "--user",
+        "--map-root-user",
+        "--pid",
+        "--fork",
+        "--kill-child",
+    ]);
+    edit_config(&bundle, |c| {
+        c["linux"]["namespaces"] = json!([
+            {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+            {"type": "pid", "path": pod.ns("pid_for_children")},
+            {"type": "user", "path": pod.ns("user")},
+        ]);
+    });
+    set_args(&bundle, &["sleep", "1000"]);
+    let id = unique_id("join-user-pid");
+    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
+    let (status, err) = run_detached(
+        hoist(dir.path())
+            .args(["create", "--bundle"])
+            .arg(&bundle)
+            .arg(&id),
+        dir.path(),
+    );
+    assert!(status.success(), "{err}");
+    let pid = state(dir.path(), &id)["pid"].as_i64().unwrap();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+            .unwrap()
+            .display()
+            .to_string(),
+        pod.ns_id("pid_for_children"),
+        "the state's pid is the init's on the host"
     );
 }
 

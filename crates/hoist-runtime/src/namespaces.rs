@@ -92,7 +92,12 @@ impl NamespaceFd {
         }
     }
 
+    /// Enters the namespace, unless this process is in it already (a helper joined it
+    /// before; setns would need rights the process no longer has, or refuse outright).
     pub(crate) fn enter(&self) -> Result<()> {
+        if self.is_current() {
+            return Ok(());
+        }
         nix::sched::setns(&self.fd, self.flag).map_err(Error::sys(format!(
             "joining the {} namespace {}",
             self.name,

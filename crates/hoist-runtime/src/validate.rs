@@ -68,7 +68,14 @@ pub(crate) fn host_facing_fields(spec: &Spec) -> Result<()> {
 pub(crate) fn fields_needing_a_mount_namespace(spec: &Spec) -> Result<()> {
     let linux = spec.linux().clone().unwrap_or_default();
     let set = |list: &Option<Vec<String>>| list.as_ref().is_some_and(|l| !l.is_empty());
+    let named = |text: &Option<String>| text.as_ref().is_some_and(|t| !t.is_empty());
+    let process = spec.process().clone().unwrap_or_default();
     let needing = [
+        // The console is the image's /dev/ptmx, bind-mounted on /dev/console.
+        ("process.terminal", process.terminal().unwrap_or(false)),
+        // Labels are written under the container's /proc, which it would not have.
+        ("process.apparmorProfile", named(process.apparmor_profile())),
+        ("process.selinuxLabel", named(process.selinux_label())),
         (
             "mounts",
             spec.mounts().as_ref().is_some_and(|m| !m.is_empty()),
@@ -203,6 +210,53 @@ mod tests {
             "linux": { "namespaces": joined, "sysctl": { "kernel.shmmax": "1" } }
         }));
         assert!(host_facing_fields(&spec).is_err());
+    }
+
+    #[test]
+    fn without_a_mount_namespace_each_field_that_would_touch_the_hosts_mounts_is_named() {
+        let bare = || {
+            let mut spec = serde_json::to_value(Spec::default()).unwrap();
+            spec["mounts"] = serde_json::json!([]);
+            spec["linux"]["maskedPaths"] = serde_json::json!([]);
+            spec["linux"]["readonlyPaths"] = serde_json::json!([]);
+            spec["process"]["terminal"] = serde_json::json!(false);
+            spec["root"]["readonly"] = serde_json::json!(false); // oci-spec's default is true
+            spec
+        };
+        let spec = |spec: serde_json::Value| serde_json::from_value::<Spec>(spec).unwrap();
+        fields_needing_a_mount_namespace(&spec(bare())).unwrap();
+        type Edit = fn(&mut serde_json::Value);
+        let cases: [(&str, Edit); 6] = [
+            ("mounts", |s| {
+                s["mounts"] = serde_json::json!([{"destination": "/x"}])
+            }),
+            ("linux.maskedPaths", |s| {
+                s["linux"]["maskedPaths"] = serde_json::json!(["/x"])
+            }),
+            ("process.terminal", |s| {
+                s["process"]["terminal"] = serde_json::json!(true)
+            }),
+            ("process.apparmorProfile", |s| {
+                s["process"]["apparmorProfile"] = serde_json::json!("p")
+            }),
+            ("linux.rootfsPropagation", |s| {
+                s["linux"]["rootfsPropagation"] = serde_json::json!("slave")
+            }),
+            ("root.readonly", |s| {
+                s["root"]["readonly"] = serde_json::json!(true)
+            }),
+        ];
+        for (field, set) in cases {
+            let mut value = bare();
+            set(&mut value);
+            let refused = fields_needing_a_mount_namespace(&spec(value)).unwrap_err();
+            assert!(
+                refused
+                    .to_string()
+                    .contains(&format!(": {field} needs a mount namespace")),
+                "{field}: {refused}"
+            );
+        }
     }
 
     #[test]

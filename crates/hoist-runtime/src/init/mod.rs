@@ -39,7 +39,8 @@ pub(crate) struct InitOptions {
     pub join: Vec<crate::namespaces::NamespaceFd>,
     /// The init is in a user namespace of the container's (new, or joined by path).
     pub in_user_ns: bool,
-    /// The runtime runs as an unprivileged user (so writes id maps only to a dumpable init).
+    /// An unprivileged runtime writes the new user namespace's id maps, which it (or its
+    /// setuid newuidmap) can only do to a dumpable init.
     pub unprivileged_parent: bool,
     /// The cgroup whose v1 directories the init moves itself into first thing (while it still
     /// has the runtime's credentials); `None` when the runtime moves it.
@@ -169,6 +170,8 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     }
     nix::unistd::setsid().map_err(Error::sys("starting a new session"))?;
 
+    // Through the host's /proc, still in view: the container may have none.
+    process::set_oom_score_adj(bundle.process.oom_score_adj())?;
     let hooks = bundle.spec.hooks().clone().unwrap_or_default();
     let create_container_hooks = || {
         crate::hooks::run(
@@ -205,7 +208,6 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     }
 
     process::apply_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
-    process::set_oom_score_adj(process.oom_score_adj())?;
     let root =
         Root::open(Path::new("/")).map_err(Error::io("opening the container's root", "/"))?;
     process::enter_cwd(&root, process.cwd())?;

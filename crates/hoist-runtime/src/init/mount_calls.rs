@@ -99,12 +99,12 @@ pub(super) fn remount(sys: &dyn Syscall, target: &Path, flags: MsFlags) -> nix::
 pub(super) fn set_propagation(
     sys: &dyn Syscall,
     target: &OwnedFd,
-    options: &MountOptions,
+    propagation: MsFlags,
 ) -> nix::Result<()> {
-    if options.propagation.is_empty() {
+    if propagation.is_empty() {
         return Ok(());
     }
-    sys.mount(None, &fd_path(target), None, options.propagation, None)
+    sys.mount(None, &fd_path(target), None, propagation, None)
 }
 
 #[cfg(test)]

@@ -225,7 +225,7 @@ impl Mounter<'_> {
             let mounted = root
                 .open_path(dest)
                 .map_err(Error::io("opening the mount", dest))?;
-            set_propagation(self.sys, &mounted, &options)
+            set_propagation(self.sys, &mounted, options.propagation)
                 .map_err(Error::sys(what("setting propagation of")))?;
         }
         Ok(())
@@ -286,7 +286,18 @@ impl Mounter<'_> {
             }
             Err(e) => return Err(Error::sys(what("bind-mounting"))(e)),
         };
-        set_propagation(self.sys, &mounted, options)
+        let propagation = match options.propagation.is_empty() {
+            true => RootPropagation::from_spec(
+                bundle
+                    .spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.rootfs_propagation().as_deref()),
+            )
+            .default_for_binds(),
+            false => options.propagation,
+        };
+        set_propagation(self.sys, &mounted, propagation)
             .map_err(Error::sys(what("setting propagation of")))
     }
 

@@ -176,6 +176,34 @@ fn a_bind_mount_gets_its_flags_while_detached_then_its_propagation() {
 }
 
 #[test]
+fn under_a_shared_root_a_bind_that_names_no_propagation_is_made_a_slave() {
+    let host = tempfile::tempdir().unwrap();
+    let host_dir = host.path().canonicalize().unwrap();
+    let fixture = Fixture::new(serde_json::json!({
+        "mounts": [
+            {"destination": "/quiet", "type": "bind", "source": host_dir, "options": ["rbind"]},
+            {"destination": "/both-ways", "type": "bind", "source": host_dir,
+             "options": ["rbind", "rshared"]},
+        ],
+        "linux": {"rootfsPropagation": "rshared"},
+    }));
+    let calls = fixture.calls(false);
+    let host = host_dir.display();
+    assert_calls_from(
+        &calls,
+        &format!("bind {host} on rootfs/quiet recursive set=0x0 clear=0x0"),
+        &[
+            &format!("bind {host} on rootfs/quiet recursive set=0x0 clear=0x0"),
+            // Else it would stay the host's peer, and what is mounted below it would reach
+            // the host.
+            "mount - on rootfs/quiet type - MS_REC|MS_SLAVE",
+            &format!("bind {host} on rootfs/both-ways recursive set=0x0 clear=0x0"),
+            "mount - on rootfs/both-ways type - MS_REC|MS_SHARED",
+        ],
+    );
+}
+
+#[test]
 fn without_mount_setattr_a_bind_is_remounted_through_its_fd() {
     let host = tempfile::tempdir().unwrap();
     let host_dir = host.path().canonicalize().unwrap();
@@ -297,13 +325,22 @@ fn each_root_propagation_is_set_around_the_pivot_that_would_refuse_it() {
                 "mount - on / type - MS_REC|MS_SHARED",
                 "mount - on / type - MS_SLAVE",
             ],
+            // `shared` is the root mount's alone, as runc reads it; `rshared` all of it.
+            Some("mount - on rootfs type - MS_SHARED"),
+        ),
+        (
+            "rshared",
+            &[
+                "mount - on / type - MS_REC|MS_SHARED",
+                "mount - on / type - MS_SLAVE",
+            ],
             Some("mount - on rootfs type - MS_REC|MS_SHARED"),
         ),
         ("private", &["mount - on / type - MS_REC|MS_PRIVATE"], None),
         (
             "unbindable",
             &["mount - on / type - MS_REC|MS_PRIVATE"],
-            Some("mount - on rootfs type - MS_REC|MS_UNBINDABLE"),
+            Some("mount - on rootfs type - MS_UNBINDABLE"),
         ),
     ] {
         let fixture = Fixture::new(serde_json::json!({"linux": {"rootfsPropagation": asked}}));

@@ -144,9 +144,13 @@ impl Syscall for Kernel {
     }
 
     fn mount_point_of(&self, path: &Path) -> nix::Result<PathBuf> {
-        let id = rfs::statx(rfs::CWD, path, AtFlags::empty(), rfs::StatxFlags::MNT_ID)
-            .map_err(errno)?
-            .stx_mnt_id;
+        let stat =
+            rfs::statx(rfs::CWD, path, AtFlags::empty(), rfs::StatxFlags::MNT_ID).map_err(errno)?;
+        // Before Linux 5.8 there is no mount id to read.
+        if stat.stx_mask & rfs::StatxFlags::MNT_ID.bits() == 0 {
+            return Err(nix::errno::Errno::ENOSYS);
+        }
+        let id = stat.stx_mnt_id;
         let mounts = crate::mountinfo::read()
             .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
         mounts

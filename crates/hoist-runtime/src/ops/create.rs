@@ -69,10 +69,6 @@ impl Runtime {
             id,
         )?;
         guard.set_cgroup(cgroup.clone());
-        if let Some(pid_ns) = &namespaces.join_pid {
-            // Joining a pid namespace takes effect for children: enter it before the clone.
-            pid_ns.enter()?;
-        }
         // Compiled (or found compiled) here, with the host's file system in view.
         let seccomp = bundle
             .spec
@@ -117,7 +113,7 @@ impl Runtime {
                         exec_fifo,
                         join: namespaces.join,
                         in_user_ns: namespaces.new_user || joins_user,
-                        unprivileged_parent,
+                        unprivileged_parent: unprivileged_parent && namespaces.new_user,
                         self_attach: self_attach.then(|| cgroup.clone()),
                         new_cgroup_ns: namespaces.new_cgroup,
                         new_time_ns: namespaces.new_time.clone(),

@@ -6,6 +6,9 @@
 
 use std::os::fd::AsFd;
 
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
 use crate::cgroups::Cgroup;
 use crate::channel::{InitEnd, ParentEnd};
 use crate::namespaces::{NamespaceFd, Namespaces};
@@ -13,6 +16,8 @@ use crate::sys::{clone_into_namespaces, Forked, SingleThreaded};
 use crate::{Error, Result};
 
 /// Clones the init. Returns `Forked::Child` in the init, `Forked::Parent` in the runtime.
+/// A pid namespace to join is entered here: by the runtime before a direct clone, by the
+/// helper otherwise (so that the pid it reports is the host's).
 pub(crate) fn clone_init(
     single_threaded: &SingleThreaded,
     namespaces: &Namespaces,
@@ -22,6 +27,10 @@ pub(crate) fn clone_init(
 ) -> Result<Forked> {
     let flags = namespaces.clone_flags.bits() as u64;
     let Some(user) = namespaces.foreign_user() else {
+        if let Some(pid_ns) = &namespaces.join_pid {
+            // Joining a pid namespace takes effect for children: enter it before the clone.
+            pid_ns.enter()?;
+        }
         let unified_dir = cgroup.open_unified_dir();
         return clone_into_namespaces(
             single_threaded,
@@ -36,12 +45,21 @@ pub(crate) fn clone_init(
         "forking the helper that enters the user namespace",
     ))? {
         Forked::Child(single_threaded) => {
-            match enter_then_clone(&single_threaded, cgroup, user, flags) {
+            // It holds host fds in the host's mount namespace, and is about to take the
+            // credentials of a user namespace other containers may share.
+            crate::init::not_dumpable();
+            match enter_then_clone(&single_threaded, namespaces, cgroup, user, flags) {
                 Ok(Forked::Child(proof)) => Ok(Forked::Child(proof)),
-                Ok(Forked::Parent { child, .. }) => {
-                    let _ = init_end.spawned(child);
-                    crate::init::exit(0)
-                }
+                Ok(Forked::Parent { child, .. }) => match init_end.spawned(child) {
+                    Ok(()) => crate::init::exit(0),
+                    Err(_) => {
+                        let _ = nix::sys::signal::kill(
+                            Pid::from_raw(child),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                        crate::init::exit(1)
+                    }
+                },
                 Err(e) => {
                     init_end.failed(&e);
                     crate::init::exit(1)
@@ -49,26 +67,51 @@ pub(crate) fn clone_init(
             }
         }
         Forked::Parent { child: helper, .. } => {
-            let init = parent_end.wait_for_spawned();
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(helper), None);
+            // The helper's end is its exit: 0 once the init's pid is sent, 1 once its failure
+            // is. Either message is queued by then, so the read below cannot block.
+            match waitpid(Pid::from_raw(helper), None) {
+                Ok(WaitStatus::Exited(_, 0 | 1)) => {}
+                other => {
+                    return Err(Error::sys(
+                        "waiting for the helper that enters the user namespace",
+                    )(std::io::Error::other(format!(
+                        "it ended with {other:?}"
+                    ))))
+                }
+            }
             Ok(Forked::Parent {
-                child: init?,
+                child: parent_end.wait_for_spawned()?,
                 in_cgroup: true,
             })
         }
     }
 }
 
-/// In the helper: joins the container's cgroup while it still has the host's rights over it
-/// (the init, born of it, is born there), then the user namespace, then clones the init.
+/// In the helper: joins the container's cgroup and pid namespace while it still has the
+/// host's rights over them (the init, born of it, is born there), and the other namespaces it
+/// can (one the host owns, a CNI network namespace say, refuses a process of another user
+/// namespace); then the user namespace; then clones the init, whose `enter_all` joins the
+/// rest.
 fn enter_then_clone(
     single_threaded: &SingleThreaded,
+    namespaces: &Namespaces,
     cgroup: &Cgroup,
     user: &NamespaceFd,
     flags: u64,
 ) -> Result<Forked> {
     cgroup.attach_current_thread_v1()?;
-    cgroup.add_unified(std::process::id() as i32)?;
+    cgroup.add_unified(0)?;
+    if let Some(pid_ns) = &namespaces.join_pid {
+        pid_ns.enter()?;
+    }
+    for namespace in namespaces.join.iter().filter(|ns| {
+        !matches!(
+            ns.flag,
+            nix::sched::CloneFlags::CLONE_NEWUSER | nix::sched::CloneFlags::CLONE_NEWNS
+        )
+    }) {
+        let _ = namespace.enter();
+    }
     user.enter()?;
     clone_into_namespaces(single_threaded, flags, None).map_err(Error::sys(
         "cloning the container's init in its user namespace",
