@@ -341,6 +341,21 @@ pub fn start_detached(scratch: &Path, bundle: &Path, id: &str) -> i64 {
         .expect("a running container has a pid")
 }
 
+/// `hoist create` of `bundle` as `id`, which must succeed; returns the init's pid.
+pub fn create_detached(scratch: &Path, bundle: &Path, id: &str) -> i64 {
+    let (status, err) = run_detached(
+        hoist(scratch)
+            .args(["create", "--bundle"])
+            .arg(bundle)
+            .arg(id),
+        scratch,
+    );
+    assert!(status.success(), "creating {id}: {err}");
+    state(scratch, id)["pid"]
+        .as_i64()
+        .expect("a created container has a pid")
+}
+
 /// Runs a command to its end and returns its output with its peak resident memory in KiB
 /// (from wait4's rusage for that one child, so tests running beside it do not count).
 // The child is reaped by wait4, which std's Child cannot call, not by `wait()`.

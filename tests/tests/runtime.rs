@@ -1206,15 +1206,7 @@ fn each_rootfs_propagation_gives_the_root_it_names_and_host_mounts_reach_slave_a
         });
         let id = unique_id(&format!("propagation-{asked}"));
         let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
-        let (status, err) = run_detached(
-            hoist(dir.path())
-                .args(["create", "--bundle"])
-                .arg(&bundle)
-                .arg(&id),
-            dir.path(),
-        );
-        assert!(status.success(), "{asked}: {err}");
-        let pid = state(dir.path(), &id)["pid"].as_i64().unwrap();
+        let pid = hoist_e2e::create_detached(dir.path(), &bundle, &id);
         let tags = root_propagation_of(pid);
         match tag {
             Some(tag) => assert!(tags.iter().any(|t| t.starts_with(tag)), "{asked}: {tags:?}"),
@@ -1405,15 +1397,7 @@ fn every_namespace_joined_by_path_is_the_containers_and_a_wrong_one_is_named() {
     set_args(&bundle, &["sleep", "1000"]);
     let id = unique_id("join-user-pid");
     let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
-    let (status, err) = run_detached(
-        hoist(dir.path())
-            .args(["create", "--bundle"])
-            .arg(&bundle)
-            .arg(&id),
-        dir.path(),
-    );
-    assert!(status.success(), "{err}");
-    let pid = state(dir.path(), &id)["pid"].as_i64().unwrap();
+    let pid = hoist_e2e::create_detached(dir.path(), &bundle, &id);
     assert_eq!(
         std::fs::read_link(format!("/proc/{pid}/ns/pid"))
             .unwrap()
@@ -1452,15 +1436,7 @@ fn without_a_mount_namespace_the_container_shares_the_hosts_and_is_chrooted() {
     set_args(&bundle, &["sleep", "1000"]);
     let id = unique_id("no-mnt");
     let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
-    let (status, err) = run_detached(
-        hoist(dir.path())
-            .args(["create", "--bundle"])
-            .arg(&bundle)
-            .arg(&id),
-        dir.path(),
-    );
-    assert!(status.success(), "{err}");
-    let pid = state(dir.path(), &id)["pid"].as_i64().unwrap();
+    let pid = hoist_e2e::create_detached(dir.path(), &bundle, &id);
     let ns = |pid: &str, name: &str| std::fs::read_link(format!("/proc/{pid}/ns/{name}")).unwrap();
     let init = pid.to_string();
     assert_eq!(

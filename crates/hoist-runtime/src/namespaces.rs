@@ -106,9 +106,10 @@ impl NamespaceFd {
     }
 }
 
-/// Enters `namespaces`. A user namespace goes first but for those it does not own: once in
-/// it, the runtime has no rights over the host's namespaces, so any that refuse now are tried
-/// again after it (as runc does).
+/// Enters `namespaces`. With a user namespace to join, the others are tried first, while the
+/// process still has the host's rights (once in the user namespace it has none over the
+/// host's namespaces); then the user namespace; then again those that refused, which need
+/// its rights (as runc does).
 pub(crate) fn enter_all(namespaces: &[NamespaceFd]) -> Result<()> {
     let (user, others): (Vec<&NamespaceFd>, Vec<&NamespaceFd>) = namespaces
         .iter()
