@@ -435,3 +435,10 @@ impl Drop for MountGuard {
         let _ = Command::new("umount").arg("-l").arg(&self.target).status();
     }
 }
+
+/// The command was refused (exit 1) with a message that names `says`.
+pub fn assert_refused(output: &Output, says: &str) {
+    let message = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.contains(says), "expected {says:?} in: {message}");
+}

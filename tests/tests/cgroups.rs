@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hoist_e2e::{busybox_bundle, start_detached, state, wait_for};
+use hoist_e2e::{assert_refused, busybox_bundle, start_detached, state, wait_for};
 use hoist_e2e::{edit_config, expect_ok, hoist, run, set_args, stderr, stdout, unique_id};
 use serde_json::json;
 
@@ -226,8 +226,7 @@ fn a_limit_the_host_cannot_enforce_fails_create_cleanly() {
         .args(["run", "--bundle"])
         .arg(&bundle)
         .arg(&id));
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("escape"), "{}", stderr(&output));
+    assert_refused(&output, "escape");
     assert!(
         !dir.path().join("run").join(&id).exists(),
         "no state is left"

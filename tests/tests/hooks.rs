@@ -4,7 +4,7 @@ use std::path::Path;
 
 use hoist_e2e::busybox_bundle;
 use hoist_e2e::{
-    edit_config, expect_ok, hoist, run, run_detached, set_args, unique_id, ContainerGuard,
+    edit_config, expect_ok, hoist, run_bundle, run_detached, set_args, unique_id, ContainerGuard,
 };
 use serde_json::{json, Value};
 
@@ -126,11 +126,7 @@ fn a_failing_or_hanging_create_hook_fails_create_and_leaves_nothing() {
         set_args(&bundle, &["true"]);
         let id = unique_id(name);
         let _cleanup = ContainerGuard::new(dir.path(), &id);
-        let output = run(hoist(dir.path())
-            .arg("run")
-            .arg("--bundle")
-            .arg(&bundle)
-            .arg(&id));
+        let output = run_bundle(dir.path(), &bundle, &id);
         assert_eq!(output.status.code(), Some(1), "{name}");
         let message = String::from_utf8_lossy(&output.stderr);
         assert!(
@@ -159,11 +155,7 @@ fn run_with_large_state(
     set_args(&bundle, args);
     let id = unique_id("large-state");
     let _cleanup = ContainerGuard::new(dir.path(), &id);
-    let output = run(hoist(dir.path())
-        .arg("run")
-        .arg("--bundle")
-        .arg(&bundle)
-        .arg(&id));
+    let output = run_bundle(dir.path(), &bundle, &id);
     Some((output, dir))
 }
 

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use hoist_e2e::{
-    busybox_bundle, edit_config, expect_ok, hoist, run, run_bundle, run_detached, set_args, state,
-    stderr, stdout, unique_id, wait_for,
+    assert_refused, busybox_bundle, edit_config, expect_ok, hoist, run, run_bundle, run_detached,
+    set_args, state, stderr, stdout, unique_id, wait_for,
 };
 use serde_json::json;
 
@@ -126,11 +126,9 @@ fn lifecycle_create_start_state_kill_delete() {
     });
     assert_eq!(state(dir.path(), &id)["status"], "running");
     let twice = run(hoist(dir.path()).args(["start", &id]));
-    assert_eq!(twice.status.code(), Some(1));
-    assert!(stderr(&twice).contains("running"), "{}", stderr(&twice));
+    assert_refused(&twice, "running");
     let busy = run(hoist(dir.path()).args(["delete", &id]));
-    assert_eq!(busy.status.code(), Some(1));
-    assert!(stderr(&busy).contains("--force"), "{}", stderr(&busy));
+    assert_refused(&busy, "--force");
 
     expect_ok(hoist(dir.path()).args(["kill", &id, "15"]));
     wait_for("the container to stop", || {
@@ -158,12 +156,7 @@ fn lifecycle_create_start_state_kill_delete() {
         "delete removes the state"
     );
     let gone = run(hoist(dir.path()).args(["state", &id]));
-    assert_eq!(gone.status.code(), Some(1));
-    assert!(
-        stderr(&gone).contains("does not exist"),
-        "{}",
-        stderr(&gone)
-    );
+    assert_refused(&gone, "does not exist");
     expect_ok(hoist(dir.path()).args(["delete", "--force", &id]));
 }
 
@@ -205,12 +198,7 @@ fn a_missing_program_fails_create_with_the_message_engines_map_to_127() {
         .arg("--bundle")
         .arg(&bundle)
         .arg(&id));
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("no such file or directory"),
-        "{}",
-        stderr(&output)
-    );
+    assert_refused(&output, "no such file or directory");
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(
         text.lines().count(),
@@ -489,8 +477,7 @@ fn a_rootfs_with_a_symlinked_proc_is_refused() {
     std::os::unix::fs::symlink("/etc", &proc_dir).unwrap();
     set_args(&bundle, &["true"]);
     let output = run_bundle(dir.path(), &bundle, &unique_id("symproc"));
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("/proc"), "{}", stderr(&output));
+    assert_refused(&output, "/proc");
     assert!(
         bundle.join("rootfs/etc/passwd").is_file(),
         "nothing was mounted over the rootfs's /etc"
@@ -510,8 +497,7 @@ fn a_fake_dev_null_is_not_used_for_masks() {
     std::os::unix::fs::symlink("/etc/passwd", bundle.join("rootfs/dev/null")).unwrap();
     set_args(&bundle, &["true"]);
     let output = run_bundle(dir.path(), &bundle, &unique_id("fakenull"));
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("/dev/null"), "{}", stderr(&output));
+    assert_refused(&output, "/dev/null");
 }
 
 /// Raising a hard limit needs CAP_SYS_RESOURCE; without it the error says which limit and why.
@@ -821,8 +807,7 @@ fn a_rootfs_with_a_symlinked_dev_is_refused() {
     std::os::unix::fs::symlink("/tmp", bundle.join("rootfs/dev")).unwrap();
     set_args(&bundle, &["true"]);
     let output = run_bundle(dir.path(), &bundle, &unique_id("symdev"));
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("/dev"), "{}", stderr(&output));
+    assert_refused(&output, "/dev");
 }
 
 /// An LSM label the host cannot apply is an error, never a silent unconfined run.
@@ -840,12 +825,7 @@ fn lsm_labels_apply_or_fail_clearly() {
         // The profile does not exist, so the kernel refuses it: still a failure, never unconfined.
         assert_ne!(output.status.code(), Some(0));
     } else {
-        assert_eq!(output.status.code(), Some(1));
-        assert!(
-            stderr(&output).contains("no AppArmor"),
-            "{}",
-            stderr(&output)
-        );
+        assert_refused(&output, "no AppArmor");
     }
     edit_config(&bundle, |c| {
         c["process"]["apparmorProfile"] = json!("");
@@ -853,12 +833,7 @@ fn lsm_labels_apply_or_fail_clearly() {
     });
     let output = run_bundle(dir.path(), &bundle, &unique_id("selinux"));
     if !Path::new("/sys/fs/selinux/enforce").exists() {
-        assert_eq!(output.status.code(), Some(1));
-        assert!(
-            stderr(&output).contains("no SELinux"),
-            "{}",
-            stderr(&output)
-        );
+        assert_refused(&output, "no SELinux");
     }
 }
 
@@ -1332,8 +1307,7 @@ fn every_namespace_joined_by_path_is_the_containers_and_a_wrong_one_is_named() {
             c["hostname"] = serde_json::Value::Null;
         });
         let output = run_bundle(dir.path(), &bundle, &unique_id("join-wrong"));
-        assert_eq!(output.status.code(), Some(1), "{kind} {path}");
-        assert!(stderr(&output).contains(&says), "{}", stderr(&output));
+        assert_refused(&output, &says);
     }
 
     // A joined user namespace owns what the container makes beside it: its new mount, pid,
@@ -1419,12 +1393,7 @@ fn without_a_mount_namespace_the_container_shares_the_hosts_and_is_chrooted() {
         c["hostname"] = serde_json::Value::Null;
     });
     let output = run_bundle(dir.path(), &bundle, &unique_id("no-mnt-refused"));
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("mounts needs a mount namespace"),
-        "{}",
-        stderr(&output)
-    );
+    assert_refused(&output, "mounts needs a mount namespace");
 
     edit_config(&bundle, |c| {
         c["linux"]["namespaces"] = json!([{"type": "uts"}]);
