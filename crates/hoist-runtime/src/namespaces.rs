@@ -83,7 +83,13 @@ impl NamespaceFd {
     /// Whether this is the namespace the runtime is in already (setns refuses to enter one's
     /// own user namespace again).
     pub(crate) fn is_current(&self) -> bool {
-        rfs::fstat(&self.fd).is_ok_and(|stat| is_current(self.name, stat.st_dev, stat.st_ino))
+        let current = std::fs::metadata(format!("/proc/self/ns/{}", self.name));
+        match (rfs::fstat(&self.fd), current) {
+            (Ok(joined), Ok(current)) => {
+                joined.st_dev == current.dev() && joined.st_ino == current.ino()
+            }
+            _ => false,
+        }
     }
 
     /// Enters the namespace, unless this process is in it already (a helper joined it
@@ -117,20 +123,6 @@ pub(crate) fn enter_all(namespaces: &[NamespaceFd]) -> Result<()> {
         .collect();
     user.enter()?;
     refused.iter().try_for_each(|ns| ns.enter())
-}
-
-/// Whether the namespace file with this device and inode is the `name` namespace (as under
-/// /proc/PID/ns) this process is in.
-fn is_current(name: &str, dev: u64, ino: u64) -> bool {
-    std::fs::metadata(format!("/proc/self/ns/{name}"))
-        .is_ok_and(|current| current.dev() == dev && current.ino() == ino)
-}
-
-/// Whether `path` is the runtime's own namespace of `kind`: joining it is sharing the host's,
-/// not having one. A path that cannot be read is left to the join to refuse.
-pub(crate) fn is_runtime_namespace(path: &Path, kind: LinuxNamespaceType) -> bool {
-    std::fs::metadata(path)
-        .is_ok_and(|joined| is_current(entry(kind).1, joined.dev(), joined.ino()))
 }
 
 fn entry(kind: LinuxNamespaceType) -> (LinuxNamespaceType, &'static str, CloneFlags) {

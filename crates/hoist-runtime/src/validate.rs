@@ -3,6 +3,8 @@
 //! Nothing in a config is trusted: a container with the host's ipc namespace must not set the
 //! host's `kernel.shmmax`, one with the host's uts namespace must not rename the host.
 
+use std::os::unix::fs::MetadataExt;
+
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::{Error, Result};
@@ -27,7 +29,7 @@ pub(crate) fn host_facing_fields(spec: &Spec) -> Result<()> {
         namespaces.iter().filter(|n| n.typ() == kind).any(|n| {
             n.path()
                 .as_ref()
-                .is_none_or(|path| !crate::namespaces::is_runtime_namespace(path, kind))
+                .is_none_or(|path| !is_runtime_namespace(path, kind))
         })
     };
     for key in linux.sysctl().clone().unwrap_or_default().keys() {
@@ -132,6 +134,25 @@ fn namespace_name(kind: LinuxNamespaceType) -> &'static str {
         LinuxNamespaceType::User => "user",
         LinuxNamespaceType::Cgroup => "cgroup",
         LinuxNamespaceType::Time => "time",
+    }
+}
+
+/// Whether the namespace at `path` is the one the runtime itself is in: joining it is sharing
+/// the host's, not having one. A path that cannot be read is left to the join to refuse.
+fn is_runtime_namespace(path: &std::path::Path, kind: LinuxNamespaceType) -> bool {
+    let own = match kind {
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Mount => "mnt",
+        other => namespace_name(other),
+    };
+    let same =
+        |a: &std::fs::Metadata, b: &std::fs::Metadata| a.dev() == b.dev() && a.ino() == b.ino();
+    match (
+        std::fs::metadata(path),
+        std::fs::metadata(format!("/proc/self/ns/{own}")),
+    ) {
+        (Ok(joined), Ok(runtime)) => same(&joined, &runtime),
+        _ => false,
     }
 }
 
