@@ -291,6 +291,40 @@ fn a_truncated_layer_fails_and_leaves_no_bundle() {
     assert_no_bundle(dir.path(), &bundle);
 }
 
+/// A tar that stops inside an entry's data or inside a header lacks content, whatever its
+/// digests say (they are computed here over the cut stream, so only the tar shows it). Only
+/// the last entry's padding and the end-of-archive blocks may be missing (compat.rs).
+#[test]
+fn a_tar_cut_inside_an_entry_or_a_header_fails_though_its_digests_vouch_for_it() {
+    let dir = scratch();
+    let layout = dir.path().join("layout");
+    let data = Tar::default().file("data", &[7u8; 2000]).finish();
+    let two = Tar::default()
+        .file("first", b"1")
+        .file("second", b"2")
+        .finish();
+    for (tag, cut, says) in [
+        (
+            "in-data",
+            data[..512 + 1000].to_vec(),
+            "inside the data of the entry \"data\"",
+        ),
+        ("in-header", two[..1024 + 300].to_vec(), "inside a header"),
+    ] {
+        write_image(&layout, tag, &[cut], Lies::default());
+        let bundle = dir.path().join(tag);
+        let output = unpack(dir.path(), &format!("{}:{tag}", layout.display()), &bundle);
+        assert_eq!(output.status.code(), Some(125), "{tag}");
+        assert!(stderr(&output).contains(says), "{tag}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains("truncated"),
+            "{tag}: {}",
+            stderr(&output)
+        );
+        assert_no_bundle(dir.path(), &bundle);
+    }
+}
+
 #[test]
 fn an_existing_bundle_is_not_touched() {
     let dir = scratch();

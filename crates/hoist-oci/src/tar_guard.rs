@@ -31,6 +31,16 @@ pub enum TarHeaderError {
     },
     #[error("the tar entry {entry:?} at byte {offset} is a GNU sparse file, which hoist does not unpack")]
     Sparse { entry: String, offset: u64 },
+    #[error(
+        "the tar stream ends inside the data of the entry {entry:?}, {missing} bytes short of \
+         its size: the archive is truncated"
+    )]
+    TruncatedEntry { entry: String, missing: u64 },
+    #[error(
+        "the tar stream ends inside a header, {filled} bytes into the 512-byte block at byte \
+         {offset}: the archive is truncated"
+    )]
+    TruncatedHeader { offset: u64, filled: usize },
 }
 
 /// Follows a tar stream fed to it in order, one slice at a time.
@@ -49,8 +59,13 @@ pub struct TarHeaderGuard {
 enum State {
     /// Filling `header`; this many bytes of it so far.
     Header(usize),
-    /// Inside an entry's data and padding; `collect` keeps it as PAX records.
-    Body { remaining: u64, collect: bool },
+    /// Inside an entry's data and padding (the last `padding` of the `remaining` bytes);
+    /// `collect` keeps it as PAX records.
+    Body {
+        remaining: u64,
+        padding: u64,
+        collect: bool,
+    },
     /// The tar crate stops here (end of archive, or a header it refuses): nothing more to see.
     Ended,
 }
@@ -83,7 +98,9 @@ impl TarHeaderGuard {
                     }
                     n
                 }
-                State::Body { remaining, collect } => {
+                State::Body {
+                    remaining, collect, ..
+                } => {
                     let n = usize::try_from(*remaining)
                         .unwrap_or(usize::MAX)
                         .min(bytes.len());
@@ -167,9 +184,41 @@ impl TarHeaderGuard {
         } else {
             State::Body {
                 remaining: padded,
+                padding: padded - size,
                 collect,
             }
         })
+    }
+
+    /// Judges where the stream ended, once it has: the zeros the tar crate needs to see the
+    /// archive end cleanly, or why it is truncated.
+    ///
+    /// A stream may stop right after the last entry's data, with neither its padding nor the
+    /// end-of-archive blocks (`umoci insert` writes such layers). Go's archive/tar, and so
+    /// podman, containerd and umoci, accept it: every byte of every entry is there, and the
+    /// layer's diff_id vouches for the stream as it is. The tar crate does not (it reads the
+    /// padding before the next header), so the caller feeds it the missing padding. A stream
+    /// that stops inside an entry's data or a header lacks content and is refused.
+    pub fn missing_padding(&self) -> Result<u64, TarHeaderError> {
+        match self.state {
+            State::Ended | State::Header(0) => Ok(0),
+            State::Header(filled) => Err(TarHeaderError::TruncatedHeader {
+                offset: self.offset - filled as u64,
+                filled,
+            }),
+            State::Body {
+                remaining, padding, ..
+            } if remaining <= padding => Ok(remaining),
+            State::Body {
+                remaining, padding, ..
+            } => Err(TarHeaderError::TruncatedEntry {
+                entry: String::from_utf8_lossy(
+                    &tar::Header::from_byte_slice(&self.header).path_bytes(),
+                )
+                .into_owned(),
+                missing: remaining - padding,
+            }),
+        }
     }
 }
 
@@ -317,6 +366,62 @@ mod tests {
             scan_in_pieces(sparse.as_bytes(), 512),
             Err(TarHeaderError::Sparse { .. })
         ));
+    }
+
+    /// One 6-byte file, cut at `length` bytes.
+    fn one_file_cut_at(length: usize) -> TarHeaderGuard {
+        let mut builder = tar::Builder::new(Vec::new());
+        builder
+            .append_data(
+                &mut header(tar::EntryType::Regular, "etc/greeting", 6),
+                "etc/greeting",
+                &b"hello\n"[..],
+            )
+            .unwrap();
+        let stream = builder.into_inner().unwrap();
+        let mut guard = TarHeaderGuard::default();
+        guard.scan(&stream[..length]).unwrap();
+        guard
+    }
+
+    #[test]
+    fn a_stream_cut_after_the_last_data_lacks_only_its_padding() {
+        assert_eq!(one_file_cut_at(512 + 6).missing_padding().unwrap(), 506);
+        assert_eq!(one_file_cut_at(512 + 100).missing_padding().unwrap(), 412);
+        // Padded but without end-of-archive blocks, or with them: nothing is missing.
+        assert_eq!(one_file_cut_at(1024).missing_padding().unwrap(), 0);
+        assert_eq!(one_file_cut_at(2048).missing_padding().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_stream_cut_inside_data_or_a_header_is_truncated() {
+        let error = one_file_cut_at(512 + 5).missing_padding().unwrap_err();
+        assert!(
+            matches!(&error, TarHeaderError::TruncatedEntry { entry, missing: 1 } if entry == "etc/greeting"),
+            "{error:?}"
+        );
+        let error = one_file_cut_at(300).missing_padding().unwrap_err();
+        assert!(
+            matches!(
+                error,
+                TarHeaderError::TruncatedHeader {
+                    offset: 0,
+                    filled: 300
+                }
+            ),
+            "{error:?}"
+        );
+        let error = one_file_cut_at(1024 + 10).missing_padding().unwrap_err();
+        assert!(
+            matches!(
+                error,
+                TarHeaderError::TruncatedHeader {
+                    offset: 1024,
+                    filled: 10
+                }
+            ),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -256,6 +256,8 @@ fn decompress(
         layer: layer.clone(),
         source,
     };
+    // The applier stopped (an error of its own); no one needs the rest.
+    let abandoned = || stream_error(io::Error::other("abandoned"));
     let diff_id = {
         let decompressed: Box<dyn Read> = match compression {
             Compression::None => Box::new(&mut compressed),
@@ -278,12 +280,19 @@ fn decompress(
                 source,
             })?;
             if sender.send(Chunk::Data(chunk)).is_err() {
-                // The applier stopped (an error of its own); no one needs the rest.
-                return Err(Error::Layer {
-                    layer: layer.clone(),
-                    source: io::Error::other("abandoned"),
-                });
+                return Err(abandoned());
             }
+        }
+        // What the stream lacks at its end: the tar crate gets the last entry's padding
+        // (outside the diff_id, which covers the layer as it is), or the layer is refused.
+        let padding = headers
+            .missing_padding()
+            .map_err(|source| Error::TarHeader {
+                layer: layer.clone(),
+                source,
+            })?;
+        if padding > 0 && sender.send(Chunk::Data(vec![0; padding as usize])).is_err() {
+            return Err(abandoned());
         }
         diff.digest()
     };
