@@ -518,3 +518,109 @@ fn a_manifest_whose_content_type_or_size_is_wrong_is_refused() {
     assert!(stderr(&output).contains("limit"), "{}", stderr(&output));
     assert_layout_untouched(&dest);
 }
+
+/// A non-distributable layer the registry does not hold: hoist names its URLs and fetches
+/// from them only with `--allow-layer-urls`, and what they serve must match the digest.
+#[test]
+fn a_nondistributable_layer_comes_from_its_urls_only_when_allowed() {
+    let dir = scratch();
+    let layer = hoist_e2e::image::Layer::gzip(
+        &hoist_e2e::image::Tar::default()
+            .file("foreign/file", b"fetched from the layer's URL\n")
+            .finish(),
+    );
+    let layer_digest = Digest::of(&layer.blob);
+    // Where the layer lives: one host serves it, another serves other bytes.
+    let path = format!("/layers/{}", layer_digest.hex());
+    let host = HostileRegistry::serve(HashMap::from([(
+        path.clone(),
+        Response::ok("application/octet-stream", layer.blob.clone()),
+    )]));
+    let wrong = HostileRegistry::serve(HashMap::from([(
+        path.clone(),
+        Response::ok("application/octet-stream", vec![b'!'; layer.blob.len()]),
+    )]));
+    let config_bytes = serde_json::to_vec(&json!({
+        "architecture": hoist_oci::Platform::host().architecture, "os": "linux",
+        "rootfs": { "type": "layers", "diff_ids": [layer.diff_id] }
+    }))
+    .unwrap();
+    let config = descriptor(&config_bytes, media_type::OCI_CONFIG);
+    let registry_with_urls = |urls: &[&HostileRegistry]| {
+        let mut layer_descriptor = descriptor(&layer.blob, media_type::OCI_NONDISTRIBUTABLE_GZIP);
+        let urls = urls.iter().map(|h| format!("http://{}{path}", h.address));
+        layer_descriptor.set_urls(Some(urls.collect()));
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": media_type::OCI_MANIFEST,
+            "config": config, "layers": [layer_descriptor],
+        }))
+        .unwrap();
+        liar(
+            manifest,
+            media_type::OCI_MANIFEST,
+            vec![(config.digest().to_string(), config_bytes.clone())],
+        )
+    };
+    let not_pulled = |dest: &Path| {
+        assert_eq!(read_json(&dest.join("index.json"))["manifests"], json!([]));
+        assert!(!Layout::open(dest)
+            .unwrap()
+            .blob_path(&layer_digest)
+            .exists());
+        let partial = std::fs::read_dir(dest.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with('.'))
+            .collect::<Vec<_>>();
+        assert!(partial.is_empty(), "partial blobs left: {partial:?}");
+    };
+
+    let registry = registry_with_urls(&[&host]);
+    let reference = format!("{}/evil:latest", registry.address);
+    let dest = dir.path().join("refused");
+    let output = pull(dir.path(), &reference, &dest, &[]);
+    assert_eq!(output.status.code(), Some(125));
+    assert!(
+        stderr(&output).contains(&format!("http://{}{path}", host.address)),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("--allow-layer-urls"),
+        "{}",
+        stderr(&output)
+    );
+    not_pulled(&dest);
+
+    // The first URL serves other bytes: refused, and the next one gives the layer.
+    let registry = registry_with_urls(&[&wrong, &host]);
+    let reference = format!("{}/evil:latest", registry.address);
+    let dest = dir.path().join("allowed");
+    let output = pull(dir.path(), &reference, &dest, &["--allow-layer-urls"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_blobs_verified(&dest);
+    let bundle = dir.path().join("bundle");
+    expect_ok(
+        hoist(dir.path())
+            .args(["unpack", "--image"])
+            .arg(format!("{}:latest", dest.display()))
+            .arg(&bundle),
+    );
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs/foreign/file")).unwrap(),
+        "fetched from the layer's URL\n"
+    );
+
+    // Only the wrong bytes to be had: refused with each URL's reason, nothing kept.
+    let registry = registry_with_urls(&[&wrong]);
+    let reference = format!("{}/evil:latest", registry.address);
+    let dest = dir.path().join("wrong");
+    let output = pull(dir.path(), &reference, &dest, &["--allow-layer-urls"]);
+    assert_eq!(output.status.code(), Some(125));
+    assert!(
+        stderr(&output).to_lowercase().contains("digest"),
+        "{}",
+        stderr(&output)
+    );
+    not_pulled(&dest);
+}

@@ -194,6 +194,25 @@ impl BlobWriter {
         }
     }
 
+    /// Whether what was written so far is the blob (its size and digest), or how it is not.
+    pub fn verify(&self) -> Result<()> {
+        if self.tally.bytes != self.expected_size {
+            return Err(Error::SizeMismatch {
+                digest: self.expected.clone(),
+                expected: self.expected_size,
+                actual: self.tally.bytes,
+            });
+        }
+        let actual = self.tally.clone().digest();
+        if actual != self.expected {
+            return Err(Error::DigestMismatch {
+                expected: self.expected.clone(),
+                actual,
+            });
+        }
+        Ok(())
+    }
+
     /// Verifies what was written and, if it matches, makes it visible by atomic rename. A blob
     /// that does not match, or that cannot be stored (a full disk), is removed, so the next
     /// attempt starts from nothing.
@@ -203,20 +222,7 @@ impl BlobWriter {
             self.discard();
             return Err(error);
         }
-        let mismatch = if self.tally.bytes != self.expected_size {
-            Some(Error::SizeMismatch {
-                digest: self.expected.clone(),
-                expected: self.expected_size,
-                actual: self.tally.bytes,
-            })
-        } else {
-            let actual = std::mem::take(&mut self.tally).digest();
-            (actual != self.expected).then(|| Error::DigestMismatch {
-                expected: self.expected.clone(),
-                actual,
-            })
-        };
-        if let Some(error) = mismatch {
+        if let Err(error) = self.verify() {
             self.discard();
             return Err(error);
         }

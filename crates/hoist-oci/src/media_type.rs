@@ -6,6 +6,14 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+/// Non-distributable layers (deprecated for new images; registries may not serve their bytes,
+/// which the descriptor's `urls` then point at). Their content is an ordinary layer's.
+pub const OCI_NONDISTRIBUTABLE_TAR: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar";
+pub const OCI_NONDISTRIBUTABLE_GZIP: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+pub const OCI_NONDISTRIBUTABLE_ZSTD: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
 
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -13,7 +21,12 @@ pub const DOCKER_MANIFEST_V1: &str = "application/vnd.docker.distribution.manife
 pub const DOCKER_MANIFEST_V1_SIGNED: &str =
     "application/vnd.docker.distribution.manifest.v1+prettyjws";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
+/// Docker's non-distributable ("foreign") layer, as Windows base images have.
+pub const DOCKER_FOREIGN_LAYER_GZIP: &str =
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
 /// Every manifest type hoist can read, in the order it prefers them (for `Accept` headers).
 pub const ACCEPTED_MANIFESTS: &[&str] = &[
@@ -46,13 +59,26 @@ pub enum Compression {
     Zstd,
 }
 
+/// Every layer type, OCI or Docker, distributable or not: a layer's bytes are the same.
 pub fn layer_compression(media_type: &str) -> Option<Compression> {
     match media_type {
-        OCI_LAYER_TAR | "application/vnd.docker.image.rootfs.diff.tar" => Some(Compression::None),
-        OCI_LAYER_GZIP | DOCKER_LAYER_GZIP => Some(Compression::Gzip),
-        OCI_LAYER_ZSTD | "application/vnd.docker.image.rootfs.diff.tar.zstd" => {
-            Some(Compression::Zstd)
-        }
+        OCI_LAYER_TAR | OCI_NONDISTRIBUTABLE_TAR | DOCKER_LAYER_TAR => Some(Compression::None),
+        OCI_LAYER_GZIP
+        | OCI_NONDISTRIBUTABLE_GZIP
+        | DOCKER_LAYER_GZIP
+        | DOCKER_FOREIGN_LAYER_GZIP => Some(Compression::Gzip),
+        OCI_LAYER_ZSTD | OCI_NONDISTRIBUTABLE_ZSTD | DOCKER_LAYER_ZSTD => Some(Compression::Zstd),
         _ => None,
     }
+}
+
+/// Whether a layer's bytes may be missing from registries (they then live at its `urls`).
+pub fn is_nondistributable(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        OCI_NONDISTRIBUTABLE_TAR
+            | OCI_NONDISTRIBUTABLE_GZIP
+            | OCI_NONDISTRIBUTABLE_ZSTD
+            | DOCKER_FOREIGN_LAYER_GZIP
+    )
 }

@@ -95,7 +95,7 @@ fn invalid(message: String) -> io::Error {
 }
 
 /// A running sha256 and byte count, for writers that verify as they go.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Tally {
     hasher: Sha256,
     pub(crate) bytes: u64,

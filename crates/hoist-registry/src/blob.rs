@@ -46,6 +46,60 @@ pub(crate) async fn download(
     }
 }
 
+/// Streams a non-distributable layer from the first of `urls` that gives it whole into
+/// `writer` (which checks size and digest as for any blob). Only `http` and `https` URLs are
+/// tried, each from the start, without credentials.
+pub(crate) async fn download_from_urls(
+    session: &Session,
+    urls: &[String],
+    writer: &mut BlobWriter,
+    progress: &(dyn Fn(u64) + Send + Sync),
+    abort: &AtomicBool,
+) -> Result<()> {
+    let mut failures = Vec::new();
+    for url in urls {
+        match from_url(session, url, writer, progress, abort).await {
+            Ok(()) => return Ok(()),
+            Err(Error::Aborted) => return Err(Error::Aborted),
+            Err(error) => failures.push(format!("{url}: {error}")),
+        }
+    }
+    Err(Error::LayerUrlsFailed { failures })
+}
+
+async fn from_url(
+    session: &Session,
+    url: &str,
+    writer: &mut BlobWriter,
+    progress: &(dyn Fn(u64) + Send + Sync),
+    abort: &AtomicBool,
+) -> Result<()> {
+    let parsed = reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| Error::Status {
+            what: "reading the layer's URL".into(),
+            status: 0,
+            message: "not an http(s) URL".into(),
+        })?;
+    let what = format!("downloading from {}", parsed.host_str().unwrap_or(url));
+    let response = session.get_anonymous(&what, &parsed).await?;
+    if response.status() != StatusCode::OK {
+        return Err(crate::response::status_error(&what, response).await);
+    }
+    writer.restart()?;
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = session.next_chunk(&mut stream, &what).await? {
+        if abort.load(Ordering::Relaxed) {
+            return Err(Error::Aborted);
+        }
+        writer.append(&chunk)?;
+        progress(writer.bytes_written());
+    }
+    // Checked here, not only at commit, so that the next URL is tried after one that lies.
+    Ok(writer.verify()?)
+}
+
 enum Attempt {
     /// Retried already, or not worth retrying.
     Final(Error),

@@ -65,6 +65,9 @@ pub struct RegistryOptions {
     pub retry: RetryPolicy,
     /// A transfer that delivers nothing for this long is cut and retried.
     pub stall_timeout: Duration,
+    /// A non-distributable layer the registry does not hold may be fetched from the `urls` of
+    /// its descriptor (other hosts, which get no credentials).
+    pub allow_layer_urls: bool,
 }
 
 impl Default for RegistryOptions {
@@ -77,6 +80,7 @@ impl Default for RegistryOptions {
             jobs: 6,
             retry: RetryPolicy::default(),
             stall_timeout: Duration::from_secs(30),
+            allow_layer_urls: false,
         }
     }
 }

@@ -56,6 +56,10 @@ pub enum Error {
     NotFound { reference: String },
     #[error("{what} is larger than the {limit}-byte limit; the registry is misbehaving")]
     TooLarge { what: String, limit: usize },
+    #[error("the registry does not hold this non-distributable layer; its descriptor points at {}, where hoist fetches only when asked: pass --allow-layer-urls (the bytes must match the digest all the same)", .urls.join(", "))]
+    LayerUrlsNotAllowed { urls: Vec<String> },
+    #[error("the registry does not hold this non-distributable layer, and none of its URLs gave it: {}", .failures.join("; "))]
+    LayerUrlsFailed { failures: Vec<String> },
     #[error("blob {digest}")]
     Blob {
         digest: Digest,

@@ -36,6 +36,7 @@ pub async fn inspect(
     let remote = Remote {
         session: Arc::clone(&session),
         reference: reference.clone(),
+        allow_layer_urls: options.allow_layer_urls,
     };
     let top = remote.manifest(reference).await?;
     let image = match &top.document {

@@ -52,6 +52,7 @@ pub async fn pull(request: PullRequest<'_>, events: EventSink) -> Result<Pulled>
     let remote = Remote {
         session,
         reference: request.reference.clone(),
+        allow_layer_urls: request.options.allow_layer_urls,
     };
     let top = remote.manifest(request.reference).await?;
     let (images, top_descriptor): (Vec<Fetched>, Descriptor) = match &top.document {
@@ -171,6 +172,8 @@ impl Fetched {
 pub(crate) struct Remote {
     pub(crate) session: Arc<Session>,
     pub(crate) reference: Reference,
+    /// See [`RegistryOptions::allow_layer_urls`].
+    pub(crate) allow_layer_urls: bool,
 }
 
 impl Remote {
@@ -293,7 +296,8 @@ impl Remote {
             digest: digest.clone(),
             source: Box::new(source),
         };
-        let downloaded = blob::download(
+        let urls = layer_urls(descriptor);
+        let downloaded = match blob::download(
             &self.session,
             self.reference.repository(),
             &digest,
@@ -301,12 +305,27 @@ impl Remote {
             &progress,
             abort,
         )
-        .await;
+        .await
+        {
+            Err(Error::Status { status: 404, .. }) if !urls.is_empty() && self.allow_layer_urls => {
+                blob::download_from_urls(&self.session, &urls, &mut writer, &progress, abort).await
+            }
+            Err(Error::Status { status: 404, .. }) if !urls.is_empty() => {
+                Err(Error::LayerUrlsNotAllowed { urls })
+            }
+            other => other,
+        };
         match downloaded {
             Ok(()) => writer.commit().map_err(|e| blob_error(e.into()))?,
-            // A body longer than its descriptor: what was written is not the blob. Or another
-            // blob failed: this pull ends, with nothing of its own left behind.
-            Err(error @ (Error::Store(_) | Error::Aborted)) => {
+            // A body longer than its descriptor, or bytes from a layer's URL that did not
+            // match: what was written is not the blob. Or another blob failed: this pull ends,
+            // with nothing of its own left behind.
+            Err(
+                error @ (Error::Store(_)
+                | Error::Aborted
+                | Error::LayerUrlsFailed { .. }
+                | Error::LayerUrlsNotAllowed { .. }),
+            ) => {
                 writer.discard();
                 return Err(match error {
                     Error::Aborted => error,
@@ -322,6 +341,15 @@ impl Remote {
         });
         Ok(true)
     }
+}
+
+/// Where a non-distributable layer's bytes may be, when the registry does not hold them; none
+/// for any other blob.
+fn layer_urls(descriptor: &Descriptor) -> Vec<String> {
+    if !hoist_oci::media_type::is_nondistributable(descriptor.media_type().as_ref()) {
+        return Vec::new();
+    }
+    descriptor.urls().clone().unwrap_or_default()
 }
 
 pub(crate) fn pinned(reference: &Reference, digest: &Digest) -> Reference {

@@ -239,6 +239,14 @@ impl Session {
         })
     }
 
+    /// A GET of a URL outside the registry (a non-distributable layer's), with the session's
+    /// TLS settings, redirect policy and retries, and no credentials: those go to the registry
+    /// alone.
+    pub(crate) async fn get_anonymous(&self, what: &str, url: &reqwest::Url) -> Result<Response> {
+        self.send_with_retries(what, self.retry, || self.http.get(url.clone()).build())
+            .await
+    }
+
     /// Sends until an answer that is not transient, or the retries run out. `build` makes each
     /// attempt's request afresh (sending one consumes its body).
     async fn send_with_retries(

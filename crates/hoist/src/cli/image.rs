@@ -226,6 +226,11 @@ pub struct TransferArgs {
 
     /// Platform to choose from a multi-platform image, as os/arch[/variant] [default: this host]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    /// Fetch a non-distributable layer the registry does not hold from the URLs its descriptor
+    /// names (other hosts; they get no credentials, and the bytes must match the digest)
+    #[arg(long)]
+    pub allow_layer_urls: bool,
+
     pub platform: Option<String>,
 }
 

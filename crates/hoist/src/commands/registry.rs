@@ -42,6 +42,7 @@ pub fn transfer_options(args: &TransferArgs, jobs: usize) -> RegistryOptions {
             delay: args.retry_delay,
         },
         stall_timeout: args.stall_timeout,
+        allow_layer_urls: args.allow_layer_urls,
         ..RegistryOptions::default()
     }
 }
