@@ -376,3 +376,50 @@ fn an_archive_whose_blob_lies_about_its_digest_is_refused_and_staged_off_tmpdir(
         "the extraction was removed"
     );
 }
+
+/// A docker-archive names its files in `manifest.json`; links in it (podman links
+/// `ID/layer.tar` to the layer) are names within the archive, never followed on the host. One
+/// that points outside, absolute or by `..`, names nothing, and the archive is refused.
+#[test]
+fn a_docker_archive_cannot_make_a_layer_of_a_host_file() {
+    let dir = scratch();
+    let secret = dir.path().join("secret.tar");
+    std::fs::write(
+        &secret,
+        Tar::default().file("stolen", b"host secret").finish(),
+    )
+    .unwrap();
+    let config = serde_json::to_vec(&json!({
+        "architecture": hoist_oci::Platform::host().architecture, "os": "linux",
+        "rootfs": { "type": "layers", "diff_ids": [hoist_oci::Digest::of(&std::fs::read(&secret).unwrap()).to_string()] }
+    }))
+    .unwrap();
+    let up = "../".repeat(20) + secret.to_str().unwrap().trim_start_matches('/');
+    for (case, target) in [
+        ("absolute", secret.to_str().unwrap()),
+        ("dotdot", up.as_str()),
+    ] {
+        let manifest = serde_json::to_vec(&json!([{
+            "Config": "config.json",
+            "RepoTags": [format!("localhost/stolen:{case}")],
+            "Layers": ["abc/layer.tar"],
+        }]))
+        .unwrap();
+        let archive = dir.path().join(format!("{case}.tar"));
+        let tar = Tar::default()
+            .file("config.json", &config)
+            .symlink("abc/layer.tar", target)
+            .file("manifest.json", &manifest)
+            .finish();
+        std::fs::write(&archive, tar).unwrap();
+        let output = run(hoist(dir.path()).args(["load", "-i"]).arg(&archive));
+        assert_eq!(output.status.code(), Some(125), "{case}");
+        assert!(
+            stderr(&output).contains("\"abc/layer.tar\", which the archive does not hold"),
+            "{case}: {}",
+            stderr(&output)
+        );
+    }
+    let images = run(hoist(dir.path()).args(["images", "-q"]));
+    assert_eq!(stdout(&images).trim(), "", "nothing was loaded");
+}

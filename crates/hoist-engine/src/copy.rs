@@ -5,6 +5,7 @@
 use hoist_oci::{Descriptor, Digest, Layout};
 use hoist_registry::{EventSink, PlatformChoice, RegistryOptions};
 
+use crate::transport::ArchiveFormat;
 use crate::{pull::block_on, pull_into, Error, LocalImage, Location, Result, Store};
 
 /// A copy to make.
@@ -27,6 +28,13 @@ pub fn copy_image(store: &Store, request: CopyRequest) -> Result<Digest> {
         destination,
         ..
     } = request;
+    if let Location::Archive {
+        format: ArchiveFormat::Docker,
+        ..
+    } = destination
+    {
+        return Err(Error::DockerArchiveDestination);
+    }
     let tag = destination
         .tag()
         .or_else(|| source.tag())

@@ -91,6 +91,8 @@ pub enum Error {
         "--dest {0:?} is not supported: use oci:DIR[:TAG], or `hoist copy` for other destinations"
     )]
     UnsupportedDestination(String),
+    #[error("hoist reads docker-archive files but does not write them: use oci-archive:FILE[:TAG], which podman, skopeo and docker load as well")]
+    DockerArchiveDestination,
     #[error("{reference} has no tag to name it by in the layout: give one, as --dest oci:{}:TAG", dir.display())]
     NoTag { reference: String, dir: PathBuf },
     #[error("unpacking {image} into {}", bundle.display())]

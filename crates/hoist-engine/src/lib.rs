@@ -35,7 +35,7 @@ pub use run::{
 };
 pub use size::{parse_size, SizeError};
 pub use store::{default_runtime_root, split_layout_arg, Store};
-pub use transport::{unpack_image, LocalImage, Location};
+pub use transport::{unpack_image, ArchiveFormat, LocalImage, Location};
 
 /// Now, as a record writes it (RFC 3339, seconds).
 pub(crate) fn now() -> String {

@@ -14,10 +14,22 @@ pub enum Location {
     Registry(Reference),
     /// `oci:DIR[:TAG]` (or a directory holding a layout): an image layout.
     Layout { dir: PathBuf, tag: Option<String> },
-    /// `oci-archive:FILE[:TAG]`: a layout in a tar file.
-    Archive { file: PathBuf, tag: Option<String> },
+    /// `oci-archive:FILE[:TAG]`: a layout in a tar file; or `docker-archive:FILE[:NAME]`, as
+    /// `docker save` and `podman save` write (read only).
+    Archive {
+        file: PathBuf,
+        tag: Option<String>,
+        format: ArchiveFormat,
+    },
     /// A bare name: hoist's store.
     Store(Reference),
+}
+
+/// Which kind of image archive a location names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    Oci,
+    Docker,
 }
 
 impl Location {
@@ -26,8 +38,20 @@ impl Location {
             return Ok(Location::Registry(reference.parse()?));
         }
         if let Some(rest) = arg.strip_prefix("oci-archive:") {
-            let (file, tag) = split_layout_arg(rest);
-            return Ok(Location::Archive { file, tag });
+            let (file, tag) = split_archive_arg(rest);
+            return Ok(Location::Archive {
+                file,
+                tag,
+                format: ArchiveFormat::Oci,
+            });
+        }
+        if let Some(rest) = arg.strip_prefix("docker-archive:") {
+            let (file, tag) = split_archive_arg(rest);
+            return Ok(Location::Archive {
+                file,
+                tag,
+                format: ArchiveFormat::Docker,
+            });
         }
         if let Some(rest) = arg.strip_prefix("oci:") {
             if Path::new(rest).join("oci-layout").is_file() {
@@ -82,9 +106,34 @@ impl std::fmt::Display for Location {
             Location::Registry(r) => write!(f, "docker://{r}"),
             Location::Store(r) => write!(f, "{r} (hoist's store)"),
             Location::Layout { dir, tag } => with_tag(f, "oci", dir, tag),
-            Location::Archive { file, tag } => with_tag(f, "oci-archive", file, tag),
+            Location::Archive {
+                file,
+                tag,
+                format: ArchiveFormat::Oci,
+            } => with_tag(f, "oci-archive", file, tag),
+            Location::Archive {
+                file,
+                tag,
+                format: ArchiveFormat::Docker,
+            } => with_tag(f, "docker-archive", file, tag),
         }
     }
+}
+
+/// `FILE[:NAME]` of an archive. The name may be an image reference (`localhost/app:1`, as
+/// podman's archives have), with colons of its own, so the file is the longest prefix before a
+/// colon that is an existing file; an archive yet to be written is split as a layout's
+/// argument is.
+fn split_archive_arg(arg: &str) -> (PathBuf, Option<String>) {
+    if Path::new(arg).is_file() {
+        return (PathBuf::from(arg), None);
+    }
+    arg.match_indices(':')
+        .map(|(at, _)| at)
+        .rev()
+        .find(|&at| Path::new(&arg[..at]).is_file() && at + 1 < arg.len())
+        .map(|at| (PathBuf::from(&arg[..at]), Some(arg[at + 1..].to_string())))
+        .unwrap_or_else(|| split_layout_arg(arg))
 }
 
 /// An image on this machine, open for reading. An archive is extracted into a temporary
@@ -112,7 +161,7 @@ impl LocalImage {
                 let top = layout.resolve(tag.as_deref())?;
                 (layout, top, None)
             }
-            Location::Archive { file, tag } => {
+            Location::Archive { file, tag, .. } => {
                 let temp = store.staging("archive-")?;
                 let layout = hoist_oci::read_archive(file, temp.path())?;
                 let top = layout.resolve(tag.as_deref())?;
@@ -173,6 +222,18 @@ mod tests {
         assert!(matches!(
             Location::parse("oci-archive:/x.tar:v1").unwrap(),
             Location::Archive { tag: Some(t), .. } if t == "v1"
+        ));
+        let archive = temp.path().join("saved.tar");
+        std::fs::write(&archive, b"").unwrap();
+        let named = format!("docker-archive:{}:localhost/app:1", archive.display());
+        assert!(matches!(
+            Location::parse(&named).unwrap(),
+            Location::Archive { file, tag: Some(t), format: ArchiveFormat::Docker }
+                if t == "localhost/app:1" && file == archive
+        ));
+        assert!(matches!(
+            Location::parse(&format!("docker-archive:{}", archive.display())).unwrap(),
+            Location::Archive { tag: None, .. }
         ));
         assert!(matches!(
             Location::parse(&format!("{path}:v2")).unwrap(),

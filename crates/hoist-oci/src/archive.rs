@@ -1,9 +1,11 @@
-//! `oci-archive:` files: an OCI image layout as one tar, as skopeo and podman write them.
+//! Image archives: `oci-archive:` files (an OCI image layout as one tar, as skopeo and podman
+//! write them), and the docker-archives of `docker save` and `podman save` read as layouts.
 
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Component, Path};
 
+use crate::docker_archive::DockerFiles;
 use crate::layout::DOCUMENT_LIMIT;
 use crate::{Error, GuardedTarReader, Layout, Result, VerifiedReader};
 
@@ -61,11 +63,14 @@ pub fn write_archive(layout: &Layout, file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Extracts an archive into the empty directory `dir` and opens it as a layout. Only what a
-/// layout holds is written: `oci-layout` and `index.json` (each within
-/// [`DOCUMENT_LIMIT`]) and `blobs/sha256/<hex>`, each blob checked against its name as
-/// it is written; other files are passed over, links and devices refused, and tar headers kept
-/// within [`crate::MAX_HEADER_BODY`]. Nothing is read whole before its size is known.
+/// Extracts an archive into the empty directory `dir` and opens it as a layout: an
+/// `oci-archive` (a layout in a tar) or a `docker-archive` (see [`crate::docker_archive`]).
+/// Only what a layout holds is written: `oci-layout` and `index.json` (each within
+/// [`DOCUMENT_LIMIT`]) and `blobs/sha256/<hex>`, each blob checked against its name as it is
+/// written, or a docker-archive's files named by the digest computed as they are written;
+/// other files are passed over, links only recorded (a docker-archive's names for its
+/// files), devices refused, and tar headers kept within [`crate::MAX_HEADER_BODY`]. Nothing
+/// is read whole before its size is known.
 pub fn read_archive(file: &Path, dir: &Path) -> Result<Layout> {
     let bad = |reason: String| Error::BadArchive {
         path: file.to_path_buf(),
@@ -76,18 +81,24 @@ pub fn read_archive(file: &Path, dir: &Path) -> Result<Layout> {
         1 << 20,
         opened,
     )));
+    let mut docker = DockerFiles::default();
+    let blobs = dir.join("blobs").join(crate::Digest::ALGORITHM);
     for entry in archive.entries().map_err(Error::io(file))? {
         let mut entry = entry.map_err(Error::io(file))?;
         let name = entry.path().map_err(Error::io(file))?.into_owned();
         let parts = archive_path(&name)
             .ok_or_else(|| bad(format!("the entry {} leaves the archive", name.display())))?;
-        match entry.header().entry_type() {
+        let kind = entry.header().entry_type();
+        match kind {
             tar::EntryType::Directory => {}
             tar::EntryType::Regular => {
-                let Some(kind) = LayoutFile::of(&parts) else {
-                    continue; // not part of a layout: nothing reads it
-                };
                 let size = entry.size();
+                let Some(kind) = LayoutFile::of(&parts) else {
+                    docker
+                        .take_file(&parts, &mut entry, size, &blobs)
+                        .map_err(bad)?;
+                    continue;
+                };
                 if kind != LayoutFile::Blob && size > DOCUMENT_LIMIT {
                     return Err(bad(format!(
                         "its {} is {size} bytes, more than the {DOCUMENT_LIMIT}-byte limit",
@@ -98,15 +109,26 @@ pub fn read_archive(file: &Path, dir: &Path) -> Result<Layout> {
                 extract(&mut entry, kind, &parts, size, &target)
                     .map_err(|e| bad(format!("{}: {e}", name.display())))?;
             }
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                if let Some(target) = entry.link_name().map_err(Error::io(file))? {
+                    docker.take_link(&parts, &target, kind == tar::EntryType::Symlink);
+                }
+            }
             other => {
                 return Err(bad(format!(
-                "the entry {} is a {other:?}; an image archive holds only files and directories",
+                "the entry {} is a {other:?}; an image archive holds only files, directories and links",
                 name.display()
             )))
             }
         }
     }
-    Layout::open(dir).map_err(|_| bad("it does not hold an OCI image layout".into()))
+    match Layout::open(dir) {
+        Ok(layout) => Ok(layout),
+        Err(_) if docker.has_manifest() => docker.into_layout(dir).map_err(bad),
+        Err(_) => Err(bad(
+            "it holds neither an OCI image layout nor a docker-archive's manifest.json".into(),
+        )),
+    }
 }
 
 /// The files of an image layout that an archive's entries may become.

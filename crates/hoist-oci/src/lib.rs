@@ -8,6 +8,7 @@
 mod archive;
 mod blob_writer;
 mod digest;
+mod docker_archive;
 mod error;
 mod graph;
 mod layout;

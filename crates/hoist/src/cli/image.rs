@@ -6,16 +6,17 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args};
 
 /// Where images can be: docker://REF (a registry), oci:DIR[:TAG] (an image layout),
-/// oci-archive:FILE[:TAG] (a layout in one tar file), or a bare name (hoist's store).
+/// oci-archive:FILE[:TAG] (a layout in one tar file), docker-archive:FILE[:NAME] (what `docker
+/// save` writes; a source only), or a bare name (hoist's store).
 // Each end has TLS and credential flags of its own, as skopeo's have: what is given for one
 // registry never goes to the other.
 #[derive(Debug, Args)]
 pub struct CopyArgs {
-    /// The image to copy: docker://REF, oci:DIR[:TAG], oci-archive:FILE[:TAG], or a name in
-    /// hoist's store
+    /// The image to copy: docker://REF, oci:DIR[:TAG], oci-archive:FILE[:TAG],
+    /// docker-archive:FILE[:NAME], or a name in hoist's store
     pub source: String,
 
-    /// Where to put it, in the same forms (the tag defaults to the source's)
+    /// Where to put it, in the same forms but docker-archive (the tag defaults to the source's)
     pub destination: String,
 
     /// Require HTTPS with a verified certificate from the source registry; with
@@ -175,7 +176,8 @@ pub struct SaveArgs {
 
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// The archive to read (from `hoist save`, `skopeo copy ... oci-archive:`, or podman)
+    /// The archive to read: an OCI archive (from `hoist save`, `skopeo copy ... oci-archive:`,
+    /// `podman save --format oci-archive`) or a docker-archive (`docker save`, `podman save`)
     #[arg(short, long, value_name = "FILE")]
     pub input: PathBuf,
 }
@@ -224,13 +226,13 @@ pub struct TransferArgs {
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub stall_timeout: std::time::Duration,
 
-    /// Platform to choose from a multi-platform image, as os/arch[/variant] [default: this host]
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     /// Fetch a non-distributable layer the registry does not hold from the URLs its descriptor
     /// names (other hosts; they get no credentials, and the bytes must match the digest)
     #[arg(long)]
     pub allow_layer_urls: bool,
 
+    /// Platform to choose from a multi-platform image, as os/arch[/variant] [default: this host]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
 }
 

@@ -1,0 +1,237 @@
+//! `docker-archive` files, as `docker save` and `podman save --format docker-archive` write
+//! them: a `manifest.json` naming, per image, its config file, its layer files and its tags.
+//!
+//! The files are read in whatever order the tar has them (podman writes `manifest.json` last),
+//! so each candidate file is stored as a blob of the layout being made, named by the digest
+//! computed while it is written; `manifest.json` then turns into a Docker schema 2 manifest per
+//! image, over those blobs. The config's diff_ids still vouch for every layer when it is
+//! unpacked, as for any image.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use oci_spec::image::{Descriptor, MediaType};
+use serde::Deserialize;
+
+use crate::layout::DOCUMENT_LIMIT;
+use crate::media_type::{
+    DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DOCKER_LAYER_ZSTD, DOCKER_MANIFEST,
+};
+use crate::{Digest, DigestingReader, Layout};
+
+const MANIFEST: &str = "manifest.json";
+
+/// One image of `manifest.json` (the fields hoist uses; `LayerSources` and `Parent` are not).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ArchivedImage {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+/// What a docker-archive's entries have given so far.
+#[derive(Default)]
+pub(crate) struct DockerFiles {
+    manifest: Option<Vec<u8>>,
+    /// Archive path → the blob its content became.
+    files: HashMap<String, (Digest, u64)>,
+    /// Archive path of a link → the archive path it names (podman links `ID/layer.tar` to the
+    /// layer file). Never made on disk.
+    links: HashMap<String, String>,
+    stored: usize,
+}
+
+impl DockerFiles {
+    /// Takes a regular file of the archive: `manifest.json` into memory (within
+    /// [`DOCUMENT_LIMIT`]), anything else a config or layer may be into `blobs` under its digest.
+    /// Docker's legacy per-layer metadata (`ID/json`, `ID/VERSION`, `repositories`) is skipped.
+    pub(crate) fn take_file(
+        &mut self,
+        parts: &[&str],
+        entry: &mut impl Read,
+        size: u64,
+        blobs: &Path,
+    ) -> Result<(), String> {
+        match parts {
+            [MANIFEST] if size > DOCUMENT_LIMIT => Err(format!(
+                "its {MANIFEST} is {size} bytes, more than the {DOCUMENT_LIMIT}-byte limit"
+            )),
+            [MANIFEST] => {
+                let mut bytes = Vec::with_capacity(size as usize);
+                entry
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| format!("{MANIFEST}: {e}"))?;
+                self.manifest = Some(bytes);
+                Ok(())
+            }
+            ["repositories"] | [_, "json" | "VERSION"] => Ok(()),
+            _ => {
+                let name = parts.join("/");
+                let stored = self
+                    .store(entry, blobs)
+                    .map_err(|e| format!("{name}: {e}"))?;
+                self.files.insert(name, stored);
+                Ok(())
+            }
+        }
+    }
+
+    /// Records a symbolic or hard link: `target` as the tar gives it, relative to the link's
+    /// directory for a symbolic link and to the archive's root for a hard one.
+    pub(crate) fn take_link(&mut self, parts: &[&str], target: &Path, symbolic: bool) {
+        let mut resolved: Vec<String> = if symbolic {
+            parts[..parts.len().saturating_sub(1)]
+                .iter()
+                .map(|p| p.to_string())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for component in target.components() {
+            match component {
+                std::path::Component::Normal(part) => {
+                    resolved.push(part.to_string_lossy().into_owned())
+                }
+                std::path::Component::ParentDir if resolved.pop().is_some() => {}
+                std::path::Component::CurDir => {}
+                // Out of the archive, or absolute: it names nothing an image may use.
+                _ => return,
+            }
+        }
+        self.links.insert(parts.join("/"), resolved.join("/"));
+    }
+
+    pub(crate) fn has_manifest(&self) -> bool {
+        self.manifest.is_some()
+    }
+
+    /// Writes the content through a hash into a temporary file of `blobs`, then names it by
+    /// its digest.
+    fn store(&mut self, entry: &mut impl Read, blobs: &Path) -> io::Result<(Digest, u64)> {
+        fs::create_dir_all(blobs)?;
+        self.stored += 1;
+        let temp = blobs.join(format!(".docker-archive-{}", self.stored));
+        let mut hashing = DigestingReader::new(entry);
+        let mut out = File::create_new(&temp)?;
+        io::copy(&mut hashing, &mut out)?;
+        out.flush()?;
+        let digest = hashing.digest();
+        fs::rename(&temp, blobs.join(digest.hex()))?;
+        Ok((digest, hashing.bytes_read()))
+    }
+
+    /// The blob an archive path (or a chain of links to one) became.
+    fn blob_of(&self, name: &str) -> Result<&(Digest, u64), String> {
+        let mut name = name.trim_start_matches("./");
+        for _ in 0..=self.links.len() {
+            if let Some(found) = self.files.get(name) {
+                return Ok(found);
+            }
+            match self.links.get(name) {
+                Some(target) => name = target,
+                None => break,
+            }
+        }
+        Err(format!(
+            "{MANIFEST} names {name:?}, which the archive does not hold"
+        ))
+    }
+
+    /// Makes the layout at `dir` (whose blobs are already written) name a Docker schema 2
+    /// manifest per image of `manifest.json`, by each of its tags.
+    pub(crate) fn into_layout(self, dir: &Path) -> Result<Layout, String> {
+        let manifest = self.manifest.as_deref().unwrap_or_default();
+        let images: Vec<ArchivedImage> =
+            serde_json::from_slice(manifest).map_err(|e| format!("{MANIFEST}: {e}"))?;
+        let layout = Layout::create(dir).map_err(|e| e.to_string())?;
+        for image in &images {
+            let (digest, size) = self.blob_of(&image.config)?;
+            let config = descriptor(DOCKER_CONFIG, digest, *size);
+            let layers = image
+                .layers
+                .iter()
+                .map(|name| {
+                    let (digest, size) = self.blob_of(name)?;
+                    let media_type = layer_media_type(&layout.blob_path(digest))
+                        .map_err(|e| format!("{name}: {e}"))?;
+                    Ok(descriptor(media_type, digest, *size))
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            let document = serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": DOCKER_MANIFEST,
+                "config": config,
+                "layers": layers,
+            }))
+            .map_err(|e| e.to_string())?;
+            let manifest = descriptor(
+                DOCKER_MANIFEST,
+                &Digest::of(&document),
+                document.len() as u64,
+            );
+            layout
+                .write_blob(&document, &manifest)
+                .map_err(|e| e.to_string())?;
+            for tag in image.repo_tags.iter().flatten() {
+                layout.set_ref(tag, &manifest).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(layout)
+    }
+}
+
+fn descriptor(media_type: &str, digest: &Digest, size: u64) -> Descriptor {
+    let digest: oci_spec::image::Digest = digest
+        .to_string()
+        .parse()
+        .expect("a computed sha256 digest parses");
+    Descriptor::new(MediaType::from(media_type), size, digest)
+}
+
+/// A layer file's media type, by its first bytes: docker-archives hold plain tars (podman,
+/// Docker before 25) or compressed ones, with nothing else saying which.
+fn layer_media_type(blob: &Path) -> io::Result<&'static str> {
+    let mut magic = [0u8; 4];
+    let read = File::open(blob)?.read(&mut magic)?;
+    Ok(match &magic[..read] {
+        [0x1f, 0x8b, ..] => DOCKER_LAYER_GZIP,
+        [0x28, 0xb5, 0x2f, 0xfd] => DOCKER_LAYER_ZSTD,
+        _ => DOCKER_LAYER_TAR,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_resolve_within_the_archive_only() {
+        let mut files = DockerFiles::default();
+        files.take_link(&["abc", "layer.tar"], Path::new("../x.tar"), true);
+        files.take_link(&["up"], Path::new("../../etc/passwd"), true);
+        files.take_link(&["abs"], Path::new("/etc/passwd"), true);
+        files.take_link(&["hard", "layer.tar"], Path::new("y.tar"), false);
+        assert_eq!(
+            files.links.get("abc/layer.tar").map(String::as_str),
+            Some("x.tar")
+        );
+        assert_eq!(
+            files.links.get("hard/layer.tar").map(String::as_str),
+            Some("y.tar")
+        );
+        assert!(!files.links.contains_key("up"));
+        assert!(!files.links.contains_key("abs"));
+    }
+
+    #[test]
+    fn a_link_cycle_names_nothing() {
+        let mut files = DockerFiles::default();
+        files.take_link(&["a"], Path::new("b"), true);
+        files.take_link(&["b"], Path::new("a"), true);
+        assert!(files.blob_of("a").is_err());
+    }
+}
