@@ -183,10 +183,11 @@ pub struct Lies {
     pub truncate_blob: usize,
 }
 
-/// A gzip layer and its diff_id.
+/// A layer's stored bytes, its diff_id and its media type.
 pub struct Layer {
-    pub gz: Vec<u8>,
+    pub blob: Vec<u8>,
     pub diff_id: String,
+    pub media_type: String,
 }
 
 impl Layer {
@@ -216,8 +217,35 @@ impl Layer {
         };
         write(&mut out);
         Layer {
-            gz: out.gz.finish().unwrap(),
+            blob: out.gz.finish().unwrap(),
             diff_id: format!("sha256:{:x}", sha2::Digest::finalize(out.hasher)),
+            media_type: media_type::OCI_LAYER_GZIP.to_string(),
+        }
+    }
+
+    /// An uncompressed layer.
+    pub fn plain(tar: &[u8]) -> Layer {
+        Layer {
+            blob: tar.to_vec(),
+            diff_id: Digest::of(tar).to_string(),
+            media_type: media_type::OCI_LAYER_TAR.to_string(),
+        }
+    }
+
+    /// A zstd-compressed layer.
+    pub fn zstd(tar: &[u8]) -> Layer {
+        Layer {
+            blob: zstd::encode_all(tar, 3).unwrap(),
+            diff_id: Digest::of(tar).to_string(),
+            media_type: media_type::OCI_LAYER_ZSTD.to_string(),
+        }
+    }
+
+    /// The same bytes under another media type (one of the same compression, or a lie).
+    pub fn typed(self, media_type: &str) -> Layer {
+        Layer {
+            media_type: media_type.to_string(),
+            ..self
         }
     }
 }
@@ -297,15 +325,20 @@ pub fn write_image_of(
     let layout = Layout::create(dir).expect("layout");
     let mut descriptors = Vec::new();
     let mut diff_ids = Vec::new();
-    for Layer { gz, diff_id } in layers {
+    for Layer {
+        blob,
+        diff_id,
+        media_type,
+    } in layers
+    {
         diff_ids.push(if lies.wrong_diff_id {
             Digest::of(b"not this layer").to_string()
         } else {
             diff_id
         });
-        let descriptor = descriptor(&gz, media_type::OCI_LAYER_GZIP);
-        let stored = &gz[..gz.len() - lies.truncate_blob.min(gz.len())];
-        let path = layout.blob_path(&Digest::of(&gz));
+        let descriptor = descriptor(&blob, &media_type);
+        let stored = &blob[..blob.len() - lies.truncate_blob.min(blob.len())];
+        let path = layout.blob_path(&Digest::of(&blob));
         std::fs::write(path, stored).unwrap();
         descriptors.push(descriptor);
     }

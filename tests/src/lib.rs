@@ -4,6 +4,7 @@
 pub mod fault_proxy;
 pub mod hostile_registry;
 pub mod image;
+pub mod podman;
 pub mod registry_process;
 pub mod tls_redirector;
 

@@ -264,3 +264,14 @@ fn the_check_finds_a_cycle_when_there_is_one() {
         ["crate::error", "crate::init", "super::dev"]
     );
 }
+
+#[test]
+fn the_readme_has_the_unpack_crates_tolerance_table_as_it_is() {
+    let root = workspace();
+    let table = std::fs::read_to_string(root.join("crates/hoist-unpack/TOLERANCE.md")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.contains(&table),
+        "README.md's table of what an image may hold differs from crates/hoist-unpack/TOLERANCE.md: copy the file's table into the README"
+    );
+}

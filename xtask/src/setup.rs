@@ -21,6 +21,8 @@ pub const PACKAGES: &[&str] = &[
     "iproute2",
     // The engine that drives hoist as its runtime in the tests (RUNTIME-CLI.md's contract).
     "podman",
+    // Image builders whose output hoist must run (the compatibility corpus).
+    "buildah",
     // hoist-runtime links libseccomp (as runc does) to compile seccomp profiles.
     "libseccomp-dev",
     "pkg-config",

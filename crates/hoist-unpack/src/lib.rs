@@ -5,6 +5,13 @@
 //! are applied relative to an fd of the rootfs ([`hoist_fs::Root`]); no path from a layer is
 //! ever joined to the rootfs path as a string. The bundle is built under a temporary name and
 //! renamed into place only when complete.
+//!
+//! # What is tolerated, and what is always refused
+//!
+//! Strict where strictness buys safety, lenient where it would only break images that podman,
+//! containerd and umoci run (the README has the same table; a test keeps them equal):
+//!
+#![doc = include_str!("../TOLERANCE.md")]
 
 mod apply;
 mod bundle;

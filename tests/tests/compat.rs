@@ -1,0 +1,429 @@
+//! The compatibility corpus: images made at test time by the ecosystem's tools (umoci, podman
+//! build and save, buildah) and by hand at the edges of what hoist tolerates (tars without
+//! end-of-archive blocks or final padding, empty layers, every layer media type, up to 128
+//! layers). Each runs under hoist and under podman (with runc as its runtime), and both must
+//! print what the image holds. What hoist always refuses is in hostile_image.rs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hoist_e2e::image::{write_image_of, Layer, Lies, Tar};
+use hoist_e2e::podman::{buildah, podman_with_runtime, storage_conf, RemoveScratch};
+use hoist_e2e::{env, expect_ok, hoist, is_root, run, scratch, stderr, stdout, TestEnv};
+use hoist_oci::{media_type, Layout};
+use serde_json::json;
+
+/// Where a corpus image is, for hoist and podman alike.
+enum Source<'a> {
+    /// `oci:DIR:TAG`, which both run directly.
+    Layout(&'a Path, &'a str),
+    /// An archive both `load`; its image is then run by this name.
+    Archive(&'a Path, &'a str),
+}
+
+/// The reference runs: podman with runc, its state in `scratch/podman`.
+struct Reference {
+    dir: PathBuf,
+}
+
+impl Reference {
+    fn new(scratch: &Path) -> Reference {
+        Reference {
+            dir: scratch.join("podman"),
+        }
+    }
+
+    fn podman(&self) -> Command {
+        podman_with_runtime(&self.dir, "runc")
+    }
+
+    /// Copies `layout:tag` into podman's store, named `name` (podman's own `oci:` transport
+    /// names the image by the layout's path, which must then be lowercase).
+    fn import(&self, layout: &Path, tag: &str, name: &str) {
+        expect_ok(
+            Command::new("skopeo")
+                .env("CONTAINERS_STORAGE_CONF", storage_conf(&self.dir))
+                .args(["copy", "-q"])
+                .arg(format!("oci:{}:{tag}", layout.display()))
+                .arg(format!("containers-storage:{name}")),
+        );
+    }
+}
+
+/// Runs `command` in the image under hoist and under podman: both succeed and print `expected`.
+fn runs_alike(
+    scratch: &Path,
+    reference: &Reference,
+    source: &Source,
+    command: &[&str],
+    expected: &str,
+) {
+    let (image, podman_image) = match source {
+        Source::Layout(dir, tag) => {
+            let name = format!("localhost/compat/{tag}:latest");
+            reference.import(dir, tag, &name);
+            (format!("oci:{}:{tag}", dir.display()), name)
+        }
+        Source::Archive(file, name) => {
+            expect_ok(hoist(scratch).args(["load", "--input"]).arg(file));
+            expect_ok(reference.podman().args(["load", "-q", "--input"]).arg(file));
+            (name.to_string(), name.to_string())
+        }
+    };
+    let hoist_run = run(hoist(scratch)
+        .args(["run", "--rm", "--network", "none", &image])
+        .args(command));
+    let podman_run = run(reference
+        .podman()
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--pull=never",
+            &podman_image,
+        ])
+        .args(command));
+    for (who, output) in [("hoist", &hoist_run), ("podman", &podman_run)] {
+        assert!(
+            output.status.success(),
+            "{who} failed to run {image}: {}",
+            stderr(output)
+        );
+        assert_eq!(stdout(output), expected, "{who} running {image}");
+    }
+}
+
+/// The test's scratch directory and podman's (removed first, as conmon may still use it).
+fn corpus_scratch() -> Option<(TestEnv, tempfile::TempDir)> {
+    let env = env()?;
+    // podman needs root here (its storage uses overlay mounts), and so do hoist's containers.
+    is_root().then(|| (env, scratch()))
+}
+
+/// The fixtures' busybox image copied into a layout of its own at `dir`, tagged `tag`.
+fn busybox_layout(env: &TestEnv, dir: &Path, tag: &str) {
+    expect_ok(
+        Command::new("skopeo")
+            .args(["copy", "-q"])
+            .arg(format!("oci:{}:busybox-latest", env.fixtures.display()))
+            .arg(format!("oci:{}:{tag}", dir.display())),
+    );
+}
+
+/// The fixtures' busybox layer, to put under hand-made layers.
+fn busybox_layer(env: &TestEnv) -> Layer {
+    let layout = Layout::open(&env.fixtures).unwrap();
+    let manifest: serde_json::Value =
+        read_json(&layout, &layout.resolve(Some("busybox-latest")).unwrap());
+    let config: serde_json::Value = read_json(
+        &layout,
+        &serde_json::from_value(manifest["config"].clone()).unwrap(),
+    );
+    let descriptor: hoist_oci::Descriptor =
+        serde_json::from_value(manifest["layers"][0].clone()).unwrap();
+    let digest = hoist_oci::descriptor_digest(&descriptor).unwrap();
+    Layer {
+        blob: std::fs::read(layout.blob_path(&digest)).unwrap(),
+        diff_id: config["rootfs"]["diff_ids"][0]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        media_type: descriptor.media_type().to_string(),
+    }
+}
+
+fn read_json(layout: &Layout, descriptor: &hoist_oci::Descriptor) -> serde_json::Value {
+    serde_json::from_slice(
+        &std::fs::read(layout.blob_path(&hoist_oci::descriptor_digest(descriptor).unwrap()))
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// How a hand-made tar ends.
+#[derive(Clone, Copy)]
+enum Ending {
+    /// Padding and the two zero blocks, as tar(1) writes.
+    Whole,
+    /// Padding, no end-of-archive blocks.
+    NoEndBlocks,
+    /// The last entry's data, then nothing (what `umoci insert` writes).
+    NoPadding,
+}
+
+/// A tar of one file at `path`, ending as told.
+fn one_file_tar(path: &str, content: &[u8], ending: Ending) -> Vec<u8> {
+    let mut tar = Tar::default().file(path, content).finish();
+    match ending {
+        Ending::Whole => {}
+        Ending::NoEndBlocks => tar.truncate(tar.len() - 1024),
+        Ending::NoPadding => tar.truncate(512 + content.len()),
+    }
+    tar
+}
+
+#[test]
+fn layers_umoci_inserts_and_repacks_run_alike() {
+    let Some((env, dir)) = corpus_scratch() else {
+        return;
+    };
+    let reference = Reference::new(dir.path());
+    let _remove = RemoveScratch(&reference.dir);
+    let layout = dir.path().join("umoci");
+    busybox_layout(&env, &layout, "base");
+    let source = dir.path().join("greeting");
+    std::fs::write(&source, "inserted by umoci\n").unwrap();
+    let image = |tag: &str| format!("{}:{tag}", layout.display());
+    expect_ok(
+        Command::new("umoci")
+            .args(["insert", "--image", &image("base"), "--tag", "inserted"])
+            .arg(&source)
+            .arg("/etc/greeting"),
+    );
+    // What makes this layer a case: its tar stops right after the file's data.
+    let inserted = last_layer_tar(&layout, "inserted");
+    assert_ne!(
+        inserted.len() % 512,
+        0,
+        "umoci's layer ends without padding"
+    );
+
+    let bundle = dir.path().join("bundle");
+    expect_ok(
+        Command::new("umoci")
+            .args(["unpack", "--image", &image("inserted")])
+            .arg(&bundle),
+    );
+    let rootfs = bundle.join("rootfs");
+    std::fs::write(rootfs.join("added"), "repacked\n").unwrap();
+    std::fs::remove_file(rootfs.join("bin/vi")).unwrap();
+    expect_ok(
+        Command::new("umoci")
+            .args(["repack", "--image", &image("repacked")])
+            .arg(&bundle),
+    );
+    let check = [
+        "sh",
+        "-c",
+        "cat /etc/greeting /added; test -e /bin/vi || echo vi-removed",
+    ];
+    runs_alike(
+        dir.path(),
+        &reference,
+        &Source::Layout(&layout, "repacked"),
+        &check,
+        "inserted by umoci\nrepacked\nvi-removed\n",
+    );
+}
+
+/// The uncompressed stream of the top layer of `layout:tag`.
+fn last_layer_tar(layout: &Path, tag: &str) -> Vec<u8> {
+    let layout = Layout::open(layout).unwrap();
+    let manifest = read_json(&layout, &layout.resolve(Some(tag)).unwrap());
+    let layers = manifest["layers"].as_array().unwrap();
+    let top: hoist_oci::Descriptor =
+        serde_json::from_value(layers.last().unwrap().clone()).unwrap();
+    let blob =
+        std::fs::read(layout.blob_path(&hoist_oci::descriptor_digest(&top).unwrap())).unwrap();
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&blob[..]), &mut tar).unwrap();
+    tar
+}
+
+#[test]
+fn images_podman_builds_run_alike_from_both_save_formats() {
+    let Some((env, dir)) = corpus_scratch() else {
+        return;
+    };
+    let reference = Reference::new(dir.path());
+    let _remove = RemoveScratch(&reference.dir);
+    let context = dir.path().join("context");
+    std::fs::create_dir(&context).unwrap();
+    std::fs::write(
+        context.join("Containerfile"),
+        format!(
+            "FROM oci:{}:busybox-latest\n\
+             RUN mkdir -p /data && echo built > /data/file && rm /bin/vi \\\n \
+             && echo 'app:x:1234:1234::/data:/bin/sh' >> /etc/passwd\n\
+             RUN rm -r /data/file && echo second > /data/second\n\
+             USER app\n\
+             WORKDIR /data\n\
+             CMD [\"sh\", \"-c\", \"id -u; pwd; ls; test -e /bin/vi || echo vi-removed\"]\n",
+            env.fixtures.display()
+        ),
+    )
+    .unwrap();
+    let name = "localhost/compat/built:1";
+    expect_ok(
+        reference
+            .podman()
+            .args([
+                "build",
+                "-q",
+                "--pull=never",
+                "--network",
+                "none",
+                "-t",
+                name,
+            ])
+            .arg(&context),
+    );
+    let expected = "1234\n/data\nsecond\nvi-removed\n";
+    let podman_run = run(reference
+        .podman()
+        .args(["run", "--rm", "--network", "none", name]));
+    assert_eq!(stdout(&podman_run), expected, "{}", stderr(&podman_run));
+    for format in ["docker-archive", "oci-archive"] {
+        let archive = dir.path().join(format!("{format}.tar"));
+        expect_ok(
+            reference
+                .podman()
+                .args(["save", "-q", "--format", format, "-o"])
+                .arg(&archive)
+                .arg(name),
+        );
+        runs_alike(
+            dir.path(),
+            &reference,
+            &Source::Archive(&archive, name),
+            &[],
+            expected,
+        );
+        // Run straight from the file, as `podman run docker-archive:FILE` does.
+        let direct = run(hoist(dir.path())
+            .args(["run", "--rm", "--network", "none"])
+            .arg(format!("{format}:{}:{name}", archive.display())));
+        assert_eq!(stdout(&direct), expected, "{format}: {}", stderr(&direct));
+    }
+}
+
+#[test]
+fn images_buildah_makes_from_scratch_run_alike() {
+    let Some((_env, dir)) = corpus_scratch() else {
+        return;
+    };
+    let reference = Reference::new(dir.path());
+    let _remove = RemoveScratch(&reference.dir);
+    let buildah = || buildah(&reference.dir);
+    let container = stdout(&expect_ok(buildah().args(["from", "scratch"])));
+    let container = container.trim();
+    expect_ok(buildah().args(["copy", container, "/usr/bin/busybox", "/bin/busybox"]));
+    expect_ok(buildah().args([
+        "config",
+        "--cmd",
+        r#"["/bin/busybox", "sh", "-c", "echo from-scratch; /bin/busybox id -u; pwd; echo $GREETING"]"#,
+        "--user",
+        "42:42",
+        "--workingdir",
+        "/srv",
+        "--env",
+        "GREETING=hello",
+        container,
+    ]));
+    let layout = dir.path().join("buildah");
+    let archive = dir.path().join("buildah-docker.tar");
+    expect_ok(
+        buildah()
+            .args(["commit", "-q", container])
+            .arg(format!("oci:{}:oci", layout.display())),
+    );
+    expect_ok(
+        buildah()
+            .args(["commit", "-q", "--format", "docker", container])
+            .arg(format!(
+                "docker-archive:{}:localhost/compat/scratch:1",
+                archive.display()
+            )),
+    );
+    expect_ok(buildah().args(["rm", container]));
+    let expected = "from-scratch\n42\n/srv\nhello\n";
+    runs_alike(
+        dir.path(),
+        &reference,
+        &Source::Layout(&layout, "oci"),
+        &[],
+        expected,
+    );
+    runs_alike(
+        dir.path(),
+        &reference,
+        &Source::Archive(&archive, "localhost/compat/scratch:1"),
+        &[],
+        expected,
+    );
+}
+
+#[test]
+fn layers_without_end_blocks_or_padding_empty_ones_and_every_media_type_run_alike() {
+    let Some((env, dir)) = corpus_scratch() else {
+        return;
+    };
+    let reference = Reference::new(dir.path());
+    let _remove = RemoveScratch(&reference.dir);
+    let file = |n: usize, ending| {
+        one_file_tar(&format!("edge/{n:02}"), format!("{n}\n").as_bytes(), ending)
+    };
+    let layers = vec![
+        busybox_layer(&env).typed(media_type::DOCKER_LAYER_GZIP),
+        Layer::plain(&file(1, Ending::NoPadding)),
+        Layer::gzip(&file(2, Ending::NoPadding)).typed(media_type::OCI_NONDISTRIBUTABLE_GZIP),
+        Layer::zstd(&file(3, Ending::NoEndBlocks)),
+        Layer::plain(&file(4, Ending::Whole)).typed(media_type::DOCKER_LAYER_TAR),
+        Layer::zstd(&file(5, Ending::NoPadding)).typed(media_type::DOCKER_LAYER_ZSTD),
+        Layer::plain(&file(6, Ending::NoEndBlocks)).typed(media_type::OCI_NONDISTRIBUTABLE_TAR),
+        Layer::zstd(&file(7, Ending::Whole)).typed(media_type::OCI_NONDISTRIBUTABLE_ZSTD),
+        Layer::gzip(&file(8, Ending::NoEndBlocks)).typed(media_type::DOCKER_FOREIGN_LAYER_GZIP),
+        // Empty layers: only the end-of-archive blocks, and no bytes at all.
+        Layer::gzip(&[0; 1024]),
+        Layer::gzip(&[]),
+        Layer::plain(&[]),
+    ];
+    let layout = dir.path().join("edges");
+    write_image_of(&layout, "edges", layers, Lies::default(), json!({}));
+    runs_alike(
+        dir.path(),
+        &reference,
+        &Source::Layout(&layout, "edges"),
+        &["sh", "-c", "cat /edge/*"],
+        "1\n2\n3\n4\n5\n6\n7\n8\n",
+    );
+}
+
+#[test]
+fn images_of_1_64_and_128_layers_run_alike() {
+    let Some((env, dir)) = corpus_scratch() else {
+        return;
+    };
+    let reference = Reference::new(dir.path());
+    let _remove = RemoveScratch(&reference.dir);
+    let layout = dir.path().join("many");
+    for count in [1, 64, 128] {
+        let mut layers = vec![busybox_layer(&env)];
+        layers.extend((1..count).map(|n| {
+            let tar = Tar::default()
+                .file(&format!("layers/{n:03}"), b"")
+                .file("layers/top", format!("{n}\n").as_bytes())
+                .finish();
+            Layer::gzip(&tar)
+        }));
+        let tag = format!("layers-{count}");
+        write_image_of(&layout, &tag, layers, Lies::default(), json!({}));
+        let top = if count == 1 {
+            "none".to_string()
+        } else {
+            (count - 1).to_string()
+        };
+        runs_alike(
+            dir.path(),
+            &reference,
+            &Source::Layout(&layout, &tag),
+            &[
+                "sh",
+                "-c",
+                "ls /layers 2>/dev/null | wc -l; cat /layers/top 2>/dev/null || echo none",
+            ],
+            &format!("{}\n{top}\n", if count == 1 { 0 } else { count }),
+        );
+    }
+}
