@@ -21,20 +21,37 @@ enum Source<'a> {
     Archive(&'a Path, &'a str),
 }
 
-/// The reference runs: podman with runc, its state in `scratch/podman`.
-struct Reference {
-    dir: PathBuf,
+/// One test's corpus: its scratch directory (hoist's store and the images made), and the
+/// reference runs' podman (with runc) whose state lives in `scratch/podman`.
+struct Corpus {
+    env: TestEnv,
+    dir: tempfile::TempDir,
+    podman_dir: PathBuf,
 }
 
-impl Reference {
-    fn new(scratch: &Path) -> Reference {
-        Reference {
-            dir: scratch.join("podman"),
+impl Corpus {
+    /// `None` outside `cargo xtask test`, or without root (podman's storage uses overlay
+    /// mounts here, and hoist's containers need root too).
+    fn new() -> Option<Corpus> {
+        let env = env()?;
+        if !is_root() {
+            return None;
         }
+        let dir = scratch();
+        let podman_dir = dir.path().join("podman");
+        Some(Corpus {
+            env,
+            dir,
+            podman_dir,
+        })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
     }
 
     fn podman(&self) -> Command {
-        podman_with_runtime(&self.dir, "runc")
+        podman_with_runtime(&self.podman_dir, "runc")
     }
 
     /// Copies `layout:tag` into podman's store, named `name` (podman's own `oci:` transport
@@ -42,63 +59,52 @@ impl Reference {
     fn import(&self, layout: &Path, tag: &str, name: &str) {
         expect_ok(
             Command::new("skopeo")
-                .env("CONTAINERS_STORAGE_CONF", storage_conf(&self.dir))
+                .env("CONTAINERS_STORAGE_CONF", storage_conf(&self.podman_dir))
                 .args(["copy", "-q"])
                 .arg(format!("oci:{}:{tag}", layout.display()))
                 .arg(format!("containers-storage:{name}")),
         );
     }
-}
 
-/// Runs `command` in the image under hoist and under podman: both succeed and print `expected`.
-fn runs_alike(
-    scratch: &Path,
-    reference: &Reference,
-    source: &Source,
-    command: &[&str],
-    expected: &str,
-) {
-    let (image, podman_image) = match source {
-        Source::Layout(dir, tag) => {
-            let name = format!("localhost/compat/{tag}:latest");
-            reference.import(dir, tag, &name);
-            (format!("oci:{}:{tag}", dir.display()), name)
+    /// Runs `command` in the image under hoist and under podman: both succeed and print
+    /// `expected`.
+    fn runs_alike(&self, source: &Source, command: &[&str], expected: &str) {
+        let (image, podman_image) = match source {
+            Source::Layout(dir, tag) => {
+                let name = format!("localhost/compat/{tag}:latest");
+                self.import(dir, tag, &name);
+                (format!("oci:{}:{tag}", dir.display()), name)
+            }
+            Source::Archive(file, name) => {
+                expect_ok(hoist(self.path()).args(["load", "--input"]).arg(file));
+                expect_ok(self.podman().args(["load", "-q", "--input"]).arg(file));
+                (name.to_string(), name.to_string())
+            }
+        };
+        let hoist_run = run(hoist(self.path())
+            .args(["run", "--rm", "--network", "none", &image])
+            .args(command));
+        let podman_run = run(self
+            .podman()
+            .args(["run", "--rm", "--network", "none", "--pull=never"])
+            .arg(&podman_image)
+            .args(command));
+        for (who, output) in [("hoist", &hoist_run), ("podman", &podman_run)] {
+            assert!(
+                output.status.success(),
+                "{who} failed to run {image}: {}",
+                stderr(output)
+            );
+            assert_eq!(stdout(output), expected, "{who} running {image}");
         }
-        Source::Archive(file, name) => {
-            expect_ok(hoist(scratch).args(["load", "--input"]).arg(file));
-            expect_ok(reference.podman().args(["load", "-q", "--input"]).arg(file));
-            (name.to_string(), name.to_string())
-        }
-    };
-    let hoist_run = run(hoist(scratch)
-        .args(["run", "--rm", "--network", "none", &image])
-        .args(command));
-    let podman_run = run(reference
-        .podman()
-        .args([
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--pull=never",
-            &podman_image,
-        ])
-        .args(command));
-    for (who, output) in [("hoist", &hoist_run), ("podman", &podman_run)] {
-        assert!(
-            output.status.success(),
-            "{who} failed to run {image}: {}",
-            stderr(output)
-        );
-        assert_eq!(stdout(output), expected, "{who} running {image}");
     }
 }
 
-/// The test's scratch directory and podman's (removed first, as conmon may still use it).
-fn corpus_scratch() -> Option<(TestEnv, tempfile::TempDir)> {
-    let env = env()?;
-    // podman needs root here (its storage uses overlay mounts), and so do hoist's containers.
-    is_root().then(|| (env, scratch()))
+impl Drop for Corpus {
+    /// podman's state goes first: conmon may still be using it.
+    fn drop(&mut self) {
+        drop(RemoveScratch(&self.podman_dir));
+    }
 }
 
 /// The fixtures' busybox image copied into a layout of its own at `dir`, tagged `tag`.
@@ -114,17 +120,12 @@ fn busybox_layout(env: &TestEnv, dir: &Path, tag: &str) {
 /// The fixtures' busybox layer, to put under hand-made layers.
 fn busybox_layer(env: &TestEnv) -> Layer {
     let layout = Layout::open(&env.fixtures).unwrap();
-    let manifest: serde_json::Value =
-        read_json(&layout, &layout.resolve(Some("busybox-latest")).unwrap());
-    let config: serde_json::Value = read_json(
-        &layout,
-        &serde_json::from_value(manifest["config"].clone()).unwrap(),
-    );
-    let descriptor: hoist_oci::Descriptor =
-        serde_json::from_value(manifest["layers"][0].clone()).unwrap();
-    let digest = hoist_oci::descriptor_digest(&descriptor).unwrap();
+    let manifest = manifest(&layout, "busybox-latest");
+    let config: serde_json::Value =
+        serde_json::from_slice(&blob(&layout, &manifest["config"]).1).unwrap();
+    let (descriptor, bytes) = blob(&layout, &manifest["layers"][0]);
     Layer {
-        blob: std::fs::read(layout.blob_path(&digest)).unwrap(),
+        blob: bytes,
         diff_id: config["rootfs"]["diff_ids"][0]
             .as_str()
             .unwrap()
@@ -133,12 +134,18 @@ fn busybox_layer(env: &TestEnv) -> Layer {
     }
 }
 
-fn read_json(layout: &Layout, descriptor: &hoist_oci::Descriptor) -> serde_json::Value {
-    serde_json::from_slice(
-        &std::fs::read(layout.blob_path(&hoist_oci::descriptor_digest(descriptor).unwrap()))
-            .unwrap(),
-    )
-    .unwrap()
+/// The image manifest `tag` names in `layout`.
+fn manifest(layout: &Layout, tag: &str) -> serde_json::Value {
+    let top = serde_json::to_value(layout.resolve(Some(tag)).unwrap()).unwrap();
+    serde_json::from_slice(&blob(layout, &top).1).unwrap()
+}
+
+/// A descriptor of `layout` (as JSON), and its blob.
+fn blob(layout: &Layout, descriptor: &serde_json::Value) -> (hoist_oci::Descriptor, Vec<u8>) {
+    let descriptor: hoist_oci::Descriptor = serde_json::from_value(descriptor.clone()).unwrap();
+    let digest = hoist_oci::descriptor_digest(&descriptor).unwrap();
+    let bytes = std::fs::read(layout.blob_path(&digest)).unwrap();
+    (descriptor, bytes)
 }
 
 /// How a hand-made tar ends.
@@ -165,14 +172,12 @@ fn one_file_tar(path: &str, content: &[u8], ending: Ending) -> Vec<u8> {
 
 #[test]
 fn layers_umoci_inserts_and_repacks_run_alike() {
-    let Some((env, dir)) = corpus_scratch() else {
+    let Some(corpus) = Corpus::new() else {
         return;
     };
-    let reference = Reference::new(dir.path());
-    let _remove = RemoveScratch(&reference.dir);
-    let layout = dir.path().join("umoci");
-    busybox_layout(&env, &layout, "base");
-    let source = dir.path().join("greeting");
+    let layout = corpus.path().join("umoci");
+    busybox_layout(&corpus.env, &layout, "base");
+    let source = corpus.path().join("greeting");
     std::fs::write(&source, "inserted by umoci\n").unwrap();
     let image = |tag: &str| format!("{}:{tag}", layout.display());
     expect_ok(
@@ -189,7 +194,7 @@ fn layers_umoci_inserts_and_repacks_run_alike() {
         "umoci's layer ends without padding"
     );
 
-    let bundle = dir.path().join("bundle");
+    let bundle = corpus.path().join("bundle");
     expect_ok(
         Command::new("umoci")
             .args(["unpack", "--image", &image("inserted")])
@@ -208,9 +213,7 @@ fn layers_umoci_inserts_and_repacks_run_alike() {
         "-c",
         "cat /etc/greeting /added; test -e /bin/vi || echo vi-removed",
     ];
-    runs_alike(
-        dir.path(),
-        &reference,
+    corpus.runs_alike(
         &Source::Layout(&layout, "repacked"),
         &check,
         "inserted by umoci\nrepacked\nvi-removed\n",
@@ -220,25 +223,22 @@ fn layers_umoci_inserts_and_repacks_run_alike() {
 /// The uncompressed stream of the top layer of `layout:tag`.
 fn last_layer_tar(layout: &Path, tag: &str) -> Vec<u8> {
     let layout = Layout::open(layout).unwrap();
-    let manifest = read_json(&layout, &layout.resolve(Some(tag)).unwrap());
-    let layers = manifest["layers"].as_array().unwrap();
-    let top: hoist_oci::Descriptor =
-        serde_json::from_value(layers.last().unwrap().clone()).unwrap();
-    let blob =
-        std::fs::read(layout.blob_path(&hoist_oci::descriptor_digest(&top).unwrap())).unwrap();
+    let manifest = manifest(&layout, tag);
+    let (_, gzip) = blob(
+        &layout,
+        manifest["layers"].as_array().unwrap().last().unwrap(),
+    );
     let mut tar = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&blob[..]), &mut tar).unwrap();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut tar).unwrap();
     tar
 }
 
 #[test]
 fn images_podman_builds_run_alike_from_both_save_formats() {
-    let Some((env, dir)) = corpus_scratch() else {
+    let Some(corpus) = Corpus::new() else {
         return;
     };
-    let reference = Reference::new(dir.path());
-    let _remove = RemoveScratch(&reference.dir);
-    let context = dir.path().join("context");
+    let context = corpus.path().join("context");
     std::fs::create_dir(&context).unwrap();
     std::fs::write(
         context.join("Containerfile"),
@@ -250,13 +250,13 @@ fn images_podman_builds_run_alike_from_both_save_formats() {
              USER app\n\
              WORKDIR /data\n\
              CMD [\"sh\", \"-c\", \"id -u; pwd; ls; test -e /bin/vi || echo vi-removed\"]\n",
-            env.fixtures.display()
+            corpus.env.fixtures.display()
         ),
     )
     .unwrap();
     let name = "localhost/compat/built:1";
     expect_ok(
-        reference
+        corpus
             .podman()
             .args([
                 "build",
@@ -270,28 +270,22 @@ fn images_podman_builds_run_alike_from_both_save_formats() {
             .arg(&context),
     );
     let expected = "1234\n/data\nsecond\nvi-removed\n";
-    let podman_run = run(reference
+    let podman_run = run(corpus
         .podman()
         .args(["run", "--rm", "--network", "none", name]));
     assert_eq!(stdout(&podman_run), expected, "{}", stderr(&podman_run));
     for format in ["docker-archive", "oci-archive"] {
-        let archive = dir.path().join(format!("{format}.tar"));
+        let archive = corpus.path().join(format!("{format}.tar"));
         expect_ok(
-            reference
+            corpus
                 .podman()
                 .args(["save", "-q", "--format", format, "-o"])
                 .arg(&archive)
                 .arg(name),
         );
-        runs_alike(
-            dir.path(),
-            &reference,
-            &Source::Archive(&archive, name),
-            &[],
-            expected,
-        );
+        corpus.runs_alike(&Source::Archive(&archive, name), &[], expected);
         // Run straight from the file, as `podman run docker-archive:FILE` does.
-        let direct = run(hoist(dir.path())
+        let direct = run(hoist(corpus.path())
             .args(["run", "--rm", "--network", "none"])
             .arg(format!("{format}:{}:{name}", archive.display())));
         assert_eq!(stdout(&direct), expected, "{format}: {}", stderr(&direct));
@@ -300,12 +294,10 @@ fn images_podman_builds_run_alike_from_both_save_formats() {
 
 #[test]
 fn images_buildah_makes_from_scratch_run_alike() {
-    let Some((_env, dir)) = corpus_scratch() else {
+    let Some(corpus) = Corpus::new() else {
         return;
     };
-    let reference = Reference::new(dir.path());
-    let _remove = RemoveScratch(&reference.dir);
-    let buildah = || buildah(&reference.dir);
+    let buildah = || buildah(&corpus.podman_dir);
     let container = stdout(&expect_ok(buildah().args(["from", "scratch"])));
     let container = container.trim();
     expect_ok(buildah().args(["copy", container, "/usr/bin/busybox", "/bin/busybox"]));
@@ -321,8 +313,8 @@ fn images_buildah_makes_from_scratch_run_alike() {
         "GREETING=hello",
         container,
     ]));
-    let layout = dir.path().join("buildah");
-    let archive = dir.path().join("buildah-docker.tar");
+    let layout = corpus.path().join("buildah");
+    let archive = corpus.path().join("buildah-docker.tar");
     expect_ok(
         buildah()
             .args(["commit", "-q", container])
@@ -338,16 +330,8 @@ fn images_buildah_makes_from_scratch_run_alike() {
     );
     expect_ok(buildah().args(["rm", container]));
     let expected = "from-scratch\n42\n/srv\nhello\n";
-    runs_alike(
-        dir.path(),
-        &reference,
-        &Source::Layout(&layout, "oci"),
-        &[],
-        expected,
-    );
-    runs_alike(
-        dir.path(),
-        &reference,
+    corpus.runs_alike(&Source::Layout(&layout, "oci"), &[], expected);
+    corpus.runs_alike(
         &Source::Archive(&archive, "localhost/compat/scratch:1"),
         &[],
         expected,
@@ -356,16 +340,14 @@ fn images_buildah_makes_from_scratch_run_alike() {
 
 #[test]
 fn layers_without_end_blocks_or_padding_empty_ones_and_every_media_type_run_alike() {
-    let Some((env, dir)) = corpus_scratch() else {
+    let Some(corpus) = Corpus::new() else {
         return;
     };
-    let reference = Reference::new(dir.path());
-    let _remove = RemoveScratch(&reference.dir);
     let file = |n: usize, ending| {
         one_file_tar(&format!("edge/{n:02}"), format!("{n}\n").as_bytes(), ending)
     };
     let layers = vec![
-        busybox_layer(&env).typed(media_type::DOCKER_LAYER_GZIP),
+        busybox_layer(&corpus.env).typed(media_type::DOCKER_LAYER_GZIP),
         Layer::plain(&file(1, Ending::NoPadding)),
         Layer::gzip(&file(2, Ending::NoPadding)).typed(media_type::OCI_NONDISTRIBUTABLE_GZIP),
         Layer::zstd(&file(3, Ending::NoEndBlocks)),
@@ -379,11 +361,9 @@ fn layers_without_end_blocks_or_padding_empty_ones_and_every_media_type_run_alik
         Layer::gzip(&[]),
         Layer::plain(&[]),
     ];
-    let layout = dir.path().join("edges");
+    let layout = corpus.path().join("edges");
     write_image_of(&layout, "edges", layers, Lies::default(), json!({}));
-    runs_alike(
-        dir.path(),
-        &reference,
+    corpus.runs_alike(
         &Source::Layout(&layout, "edges"),
         &["sh", "-c", "cat /edge/*"],
         "1\n2\n3\n4\n5\n6\n7\n8\n",
@@ -392,14 +372,12 @@ fn layers_without_end_blocks_or_padding_empty_ones_and_every_media_type_run_alik
 
 #[test]
 fn images_of_1_64_and_128_layers_run_alike() {
-    let Some((env, dir)) = corpus_scratch() else {
+    let Some(corpus) = Corpus::new() else {
         return;
     };
-    let reference = Reference::new(dir.path());
-    let _remove = RemoveScratch(&reference.dir);
-    let layout = dir.path().join("many");
+    let layout = corpus.path().join("many");
     for count in [1, 64, 128] {
-        let mut layers = vec![busybox_layer(&env)];
+        let mut layers = vec![busybox_layer(&corpus.env)];
         layers.extend((1..count).map(|n| {
             let tar = Tar::default()
                 .file(&format!("layers/{n:03}"), b"")
@@ -414,9 +392,7 @@ fn images_of_1_64_and_128_layers_run_alike() {
         } else {
             (count - 1).to_string()
         };
-        runs_alike(
-            dir.path(),
-            &reference,
+        corpus.runs_alike(
             &Source::Layout(&layout, &tag),
             &[
                 "sh",

@@ -32,26 +32,29 @@ pub enum ArchiveFormat {
     Docker,
 }
 
+impl ArchiveFormat {
+    /// The transport's name in containers-transports(5).
+    pub fn transport(self) -> &'static str {
+        match self {
+            ArchiveFormat::Oci => "oci-archive",
+            ArchiveFormat::Docker => "docker-archive",
+        }
+    }
+}
+
 impl Location {
     pub fn parse(arg: &str) -> Result<Location> {
         if let Some(reference) = arg.strip_prefix("docker://") {
             return Ok(Location::Registry(reference.parse()?));
         }
-        if let Some(rest) = arg.strip_prefix("oci-archive:") {
-            let (file, tag) = split_archive_arg(rest);
-            return Ok(Location::Archive {
-                file,
-                tag,
-                format: ArchiveFormat::Oci,
-            });
-        }
-        if let Some(rest) = arg.strip_prefix("docker-archive:") {
-            let (file, tag) = split_archive_arg(rest);
-            return Ok(Location::Archive {
-                file,
-                tag,
-                format: ArchiveFormat::Docker,
-            });
+        for format in [ArchiveFormat::Oci, ArchiveFormat::Docker] {
+            if let Some(rest) = arg
+                .strip_prefix(format.transport())
+                .and_then(|rest| rest.strip_prefix(':'))
+            {
+                let (file, tag) = split_archive_arg(rest);
+                return Ok(Location::Archive { file, tag, format });
+            }
         }
         if let Some(rest) = arg.strip_prefix("oci:") {
             if Path::new(rest).join("oci-layout").is_file() {
@@ -106,16 +109,7 @@ impl std::fmt::Display for Location {
             Location::Registry(r) => write!(f, "docker://{r}"),
             Location::Store(r) => write!(f, "{r} (hoist's store)"),
             Location::Layout { dir, tag } => with_tag(f, "oci", dir, tag),
-            Location::Archive {
-                file,
-                tag,
-                format: ArchiveFormat::Oci,
-            } => with_tag(f, "oci-archive", file, tag),
-            Location::Archive {
-                file,
-                tag,
-                format: ArchiveFormat::Docker,
-            } => with_tag(f, "docker-archive", file, tag),
+            Location::Archive { file, tag, format } => with_tag(f, format.transport(), file, tag),
         }
     }
 }
