@@ -274,7 +274,7 @@ fn images_podman_builds_run_alike_from_both_save_formats() {
         .podman()
         .args(["run", "--rm", "--network", "none", name]));
     assert_eq!(stdout(&podman_run), expected, "{}", stderr(&podman_run));
-    for format in ["docker-archive", "oci-archive"] {
+    let archives = ["docker-archive", "oci-archive"].map(|format| {
         let archive = corpus.path().join(format!("{format}.tar"));
         expect_ok(
             corpus
@@ -283,6 +283,11 @@ fn images_podman_builds_run_alike_from_both_save_formats() {
                 .arg(&archive)
                 .arg(name),
         );
+        (format, archive)
+    });
+    for (format, archive) in archives {
+        // podman is to read the archive, not find the image it built.
+        expect_ok(corpus.podman().args(["rmi", name]));
         corpus.runs_alike(&Source::Archive(&archive, name), &[], expected);
         // Run straight from the file, as `podman run docker-archive:FILE` does.
         let direct = run(hoist(corpus.path())
@@ -402,4 +407,117 @@ fn images_of_1_64_and_128_layers_run_alike() {
             &format!("{}\n{top}\n", if count == 1 { 0 } else { count }),
         );
     }
+}
+
+/// Docker 25 and later save an OCI layout beside `manifest.json`, naming each image in
+/// `index.json` by its tag alone (`ref.name`) and in full by `io.containerd.image.name`.
+#[test]
+fn archives_in_docker_25s_shape_load_by_their_full_names() {
+    let Some(corpus) = Corpus::new() else {
+        return;
+    };
+    let dir = corpus.path().join("docker25");
+    busybox_layout(&corpus.env, &dir, "1");
+    let layout = Layout::open(&dir).unwrap();
+    let name = "localhost/compat/docker25:1";
+    let manifest = manifest(&layout, "1");
+    let blob_name = |descriptor: &serde_json::Value| {
+        let digest = descriptor["digest"].as_str().unwrap().replace(':', "/");
+        format!("blobs/{digest}")
+    };
+    let layer = blob_name(&manifest["layers"][0]);
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec(&json!([{
+            "Config": blob_name(&manifest["config"]),
+            "RepoTags": [name],
+            "Layers": [layer],
+        }]))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["annotations"]["io.containerd.image.name"] = json!(name);
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    // The legacy layer directory: a link to the blob.
+    std::fs::create_dir(dir.join("0123abcd")).unwrap();
+    std::os::unix::fs::symlink(format!("../{layer}"), dir.join("0123abcd/layer.tar")).unwrap();
+    let archive = corpus.path().join("docker25.tar");
+    expect_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&dir)
+            .arg("-cf")
+            .arg(&archive)
+            .arg("."),
+    );
+    corpus.runs_alike(
+        &Source::Archive(&archive, name),
+        &["echo", "loaded"],
+        "loaded\n",
+    );
+}
+
+/// `docker save IMAGE-ID` names no image: it runs from the file, and loads under a name given.
+#[test]
+fn an_image_saved_by_id_runs_from_its_archive_and_loads_by_a_name_given() {
+    let Some(corpus) = Corpus::new() else {
+        return;
+    };
+    let busybox = busybox_layer(&corpus.env);
+    let config = serde_json::to_vec(&json!({
+        "architecture": hoist_oci::Platform::host().architecture, "os": "linux",
+        "config": { "Cmd": ["echo", "by id"] },
+        "rootfs": { "type": "layers", "diff_ids": [busybox.diff_id] },
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&json!([{
+        "Config": "config.json", "RepoTags": null, "Layers": ["layer.tar"],
+    }]))
+    .unwrap();
+    let archive = corpus.path().join("by-id.tar");
+    let tar = Tar::default()
+        .file("config.json", &config)
+        .file("layer.tar", &busybox.blob)
+        .file("manifest.json", &manifest)
+        .finish();
+    std::fs::write(&archive, tar).unwrap();
+    let from_file = format!("docker-archive:{}", archive.display());
+    let output = run(hoist(corpus.path()).args(["run", "--rm", "--network", "none", &from_file]));
+    assert_eq!(stdout(&output), "by id\n", "{}", stderr(&output));
+    let loaded = run(hoist(corpus.path()).args(["load", "-i"]).arg(&archive));
+    assert_eq!(loaded.status.code(), Some(125));
+    assert!(
+        stderr(&loaded).contains("saved by id"),
+        "{}",
+        stderr(&loaded)
+    );
+    expect_ok(hoist(corpus.path()).args(["copy", &from_file, "localhost/named:1"]));
+    let output =
+        run(hoist(corpus.path()).args(["run", "--rm", "--network", "none", "localhost/named:1"]));
+    assert_eq!(stdout(&output), "by id\n", "{}", stderr(&output));
+}
+
+/// Past overlayfs's 500 lower layers, hoist runs the image from a full copy (podman 4.3 stops
+/// at "max depth exceeded", so hoist's output is checked alone).
+#[test]
+fn an_image_of_501_layers_runs_from_a_full_copy() {
+    let Some(corpus) = Corpus::new() else {
+        return;
+    };
+    let layout = corpus.path().join("very-many");
+    let mut layers = vec![busybox_layer(&corpus.env)];
+    layers.extend((1..501).map(|n| {
+        let tar = Tar::default()
+            .file("layers/top", format!("{n}\n").as_bytes())
+            .finish();
+        Layer::gzip(&tar)
+    }));
+    write_image_of(&layout, "layers-501", layers, Lies::default(), json!({}));
+    let output = run(hoist(corpus.path())
+        .args(["run", "--rm", "--network", "none"])
+        .arg(format!("oci:{}:layers-501", layout.display()))
+        .args(["cat", "/layers/top"]));
+    assert_eq!(stdout(&output), "500\n", "{}", stderr(&output));
 }

@@ -423,3 +423,35 @@ fn a_docker_archive_cannot_make_a_layer_of_a_host_file() {
     let images = run(hoist(dir.path()).args(["images", "-q"]));
     assert_eq!(stdout(&images).trim(), "", "nothing was loaded");
 }
+
+/// In an OCI archive a blob is a file: one that is a link (to a host file, say) is refused at
+/// its entry, as before docker-archives were read.
+#[test]
+fn an_oci_archive_whose_blob_is_a_link_is_refused() {
+    let dir = scratch();
+    let layout = dir.path().join("layout");
+    write_image(
+        &layout,
+        "docker.io/library/linked:1",
+        &[Tar::default().file("f", b"x").finish()],
+        Lies::default(),
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .replace(':', "/");
+    let path = layout.join("blobs").join(&manifest);
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", &path).unwrap();
+    let archive = dir.path().join("linked.tar");
+    archive_of(&layout, &archive);
+    let output = run(hoist(dir.path()).args(["load", "-i"]).arg(&archive));
+    assert_eq!(output.status.code(), Some(125));
+    assert!(
+        stderr(&output).contains("is a Symlink; an image archive holds only files"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -546,10 +546,9 @@ fn a_nondistributable_layer_comes_from_its_urls_only_when_allowed() {
     }))
     .unwrap();
     let config = descriptor(&config_bytes, media_type::OCI_CONFIG);
-    let registry_with_urls = |urls: &[&HostileRegistry]| {
+    let registry_with_urls = |urls: &[String]| {
         let mut layer_descriptor = descriptor(&layer.blob, media_type::OCI_NONDISTRIBUTABLE_GZIP);
-        let urls = urls.iter().map(|h| format!("http://{}{path}", h.address));
-        layer_descriptor.set_urls(Some(urls.collect()));
+        layer_descriptor.set_urls(Some(urls.to_vec()));
         let manifest = serde_json::to_vec(&json!({
             "schemaVersion": 2, "mediaType": media_type::OCI_MANIFEST,
             "config": config, "layers": [layer_descriptor],
@@ -575,25 +574,25 @@ fn a_nondistributable_layer_comes_from_its_urls_only_when_allowed() {
         assert!(partial.is_empty(), "partial blobs left: {partial:?}");
     };
 
-    let registry = registry_with_urls(&[&host]);
+    let at = |server: &HostileRegistry| format!("http://{}{path}", server.address);
+    // A signed URL's secrets are never shown.
+    let signed = format!("http://user:secret@{}{path}?token=abc", host.address);
+    let registry = registry_with_urls(std::slice::from_ref(&signed));
     let reference = format!("{}/evil:latest", registry.address);
     let dest = dir.path().join("refused");
     let output = pull(dir.path(), &reference, &dest, &[]);
     assert_eq!(output.status.code(), Some(125));
+    let message = stderr(&output);
+    assert!(message.contains(&at(&host)), "{message}");
+    assert!(message.contains("--allow-layer-urls"), "{message}");
     assert!(
-        stderr(&output).contains(&format!("http://{}{path}", host.address)),
-        "{}",
-        stderr(&output)
-    );
-    assert!(
-        stderr(&output).contains("--allow-layer-urls"),
-        "{}",
-        stderr(&output)
+        !message.contains("secret") && !message.contains("abc"),
+        "{message}"
     );
     not_pulled(&dest);
 
-    // The first URL serves other bytes: refused, and the next one gives the layer.
-    let registry = registry_with_urls(&[&wrong, &host]);
+    // The first URL serves other bytes, the second is no http(s) URL; the third gives the layer.
+    let registry = registry_with_urls(&[at(&wrong), "ftp://elsewhere/layer".into(), signed]);
     let reference = format!("{}/evil:latest", registry.address);
     let dest = dir.path().join("allowed");
     let output = pull(dir.path(), &reference, &dest, &["--allow-layer-urls"]);
@@ -611,16 +610,43 @@ fn a_nondistributable_layer_comes_from_its_urls_only_when_allowed() {
         "fetched from the layer's URL\n"
     );
 
-    // Only the wrong bytes to be had: refused with each URL's reason, nothing kept.
-    let registry = registry_with_urls(&[&wrong]);
+    // Only wrong bytes and a 404 to be had: refused with each URL's reason, nothing kept.
+    let registry = registry_with_urls(&[at(&wrong), format!("http://{}/missing", host.address)]);
     let reference = format!("{}/evil:latest", registry.address);
     let dest = dir.path().join("wrong");
     let output = pull(dir.path(), &reference, &dest, &["--allow-layer-urls"]);
     assert_eq!(output.status.code(), Some(125));
+    let message = stderr(&output);
+    assert!(message.contains("does not match its digest"), "{message}");
+    assert!(message.contains("answered 404"), "{message}");
+    not_pulled(&dest);
+
+    // Pushed on, the layer stays at its URLs (as skopeo leaves it), and pulls come from there.
+    let Some(env) = env() else { return };
+    let registry = registry_with_urls(&[at(&host)]);
+    let reference = format!("{}/evil:latest", registry.address);
+    let pulled = dir.path().join("to-push");
+    let output = pull(dir.path(), &reference, &pulled, &["--allow-layer-urls"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let pushed = format!("{}/{}:1", env.registry, hoist_e2e::unique_id("foreign"));
+    expect_ok(
+        hoist(dir.path())
+            .args(["copy", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:latest", pulled.display()))
+            .arg(format!("docker://{pushed}")),
+    );
+    let dest = dir.path().join("again");
+    let output = pull(dir.path(), &pushed, &dest, &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(125),
+        "the registry lacks the layer"
+    );
     assert!(
-        stderr(&output).to_lowercase().contains("digest"),
+        stderr(&output).contains("--allow-layer-urls"),
         "{}",
         stderr(&output)
     );
-    not_pulled(&dest);
+    let output = pull(dir.path(), &pushed, &dest, &["--allow-layer-urls"]);
+    assert!(output.status.success(), "{}", stderr(&output));
 }

@@ -291,6 +291,52 @@ fn a_truncated_layer_fails_and_leaves_no_bundle() {
     assert_no_bundle(dir.path(), &bundle);
 }
 
+/// A tar may stop right after its last entry's data (no padding, no end-of-archive blocks, as
+/// `umoci insert` writes), also when a PAX record gave that entry its size; and bytes after
+/// the end-of-archive blocks are no entry. Go's archive/tar accepts all three.
+#[test]
+fn a_tar_cut_after_its_last_data_or_with_bytes_after_its_end_unpacks() {
+    let dir = scratch();
+    let layout = dir.path().join("layout");
+    let mut several = Tar::default()
+        .file("a", b"abc")
+        .file("b", &[b'b'; 700])
+        .finish();
+    several.truncate(1024 + 512 + 700);
+    let mut pax_sized = tar::Builder::new(Vec::new());
+    pax_sized
+        .append_pax_extensions([("size", &b"600"[..])])
+        .unwrap();
+    let mut header = tar::Header::new_ustar();
+    header.set_path("p").unwrap();
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(1_700_000_000);
+    header.set_size(0);
+    header.set_cksum();
+    pax_sized.append(&header, &[b'p'; 600][..]).unwrap();
+    let mut pax_sized = pax_sized.into_inner().unwrap();
+    pax_sized.truncate(1024 + 512 + 600);
+    let mut trailing = Tar::default().file("t", b"t").finish();
+    trailing.extend_from_slice(b"bytes after the end of the archive");
+    for (tag, layer, file, content) in [
+        ("several", several, "b", vec![b'b'; 700]),
+        ("pax-sized", pax_sized, "p", vec![b'p'; 600]),
+        ("trailing", trailing, "t", b"t".to_vec()),
+    ] {
+        write_image(&layout, tag, &[layer], Lies::default());
+        let bundle = dir.path().join(tag);
+        let output = unpack(dir.path(), &format!("{}:{tag}", layout.display()), &bundle);
+        assert!(output.status.success(), "{tag}: {}", stderr(&output));
+        assert_eq!(
+            std::fs::read(bundle.join("rootfs").join(file)).unwrap(),
+            content,
+            "{tag}"
+        );
+    }
+}
+
 /// A tar that stops inside an entry's data or inside a header lacks content, whatever its
 /// digests say (they are computed here over the cut stream, so only the tar shows it). Only
 /// the last entry's padding and the end-of-archive blocks may be missing (compat.rs).
@@ -309,7 +355,11 @@ fn a_tar_cut_inside_an_entry_or_a_header_fails_though_its_digests_vouch_for_it()
             data[..512 + 1000].to_vec(),
             "inside the data of the entry \"data\"",
         ),
-        ("in-header", two[..1024 + 300].to_vec(), "inside a header"),
+        (
+            "in-header",
+            two[..1024 + 300].to_vec(),
+            "300 bytes into the 512-byte block at byte 1024",
+        ),
     ] {
         write_image(&layout, tag, &[cut], Lies::default());
         let bundle = dir.path().join(tag);

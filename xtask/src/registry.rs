@@ -178,8 +178,11 @@ fn start_server(dir: &Path, htpasswd: Option<&Path>) -> anyhow::Result<Server> {
         ),
         None => String::new(),
     };
+    // Manifests may name non-distributable layers kept at URLs on this machine (a registry
+    // refuses any URL it is not told to allow).
+    let validation = "validation:\n  manifests:\n    urls:\n      allow:\n        - '^http://127\\.0\\.0\\.1[:/]'\n";
     let config = format!(
-        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {address}\n{auth}",
+        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {address}\n{auth}{validation}",
         dir.join("data").display()
     );
     let config_path = dir.join("config.yml");

@@ -112,7 +112,7 @@ pub enum Error {
         #[source]
         source: hoist_oci::Error,
     },
-    #[error("{} names no images (its index.json has no ref names)", .0.display())]
+    #[error("{} names no images (they were saved by id, or its index.json has no ref names): give one a name as you copy it in, with `hoist copy oci-archive:FILE NAME` (or docker-archive:FILE NAME)", .0.display())]
     NoImagesInArchive(PathBuf),
     #[error("the {what} is not valid JSON")]
     BadDocument {

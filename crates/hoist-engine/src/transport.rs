@@ -114,20 +114,49 @@ impl std::fmt::Display for Location {
     }
 }
 
-/// `FILE[:NAME]` of an archive. The name may be an image reference (`localhost/app:1`, as
-/// podman's archives have), with colons of its own, so the file is the longest prefix before a
-/// colon that is an existing file; an archive yet to be written is split as a layout's
-/// argument is.
+/// `FILE[:NAME]` of an archive, split at the first colon as containers-transports(5) does:
+/// the name may be an image reference (`localhost/app:1`) with colons of its own. (An existing
+/// file whose own name has a colon is taken whole.)
 fn split_archive_arg(arg: &str) -> (PathBuf, Option<String>) {
     if Path::new(arg).is_file() {
         return (PathBuf::from(arg), None);
     }
-    arg.match_indices(':')
-        .map(|(at, _)| at)
-        .rev()
-        .find(|&at| Path::new(&arg[..at]).is_file() && at + 1 < arg.len())
-        .map(|at| (PathBuf::from(&arg[..at]), Some(arg[at + 1..].to_string())))
-        .unwrap_or_else(|| split_layout_arg(arg))
+    match arg.split_once(':') {
+        Some((file, name)) if !file.is_empty() && !name.is_empty() => {
+            (PathBuf::from(file), Some(name.to_string()))
+        }
+        _ => (PathBuf::from(arg), None),
+    }
+}
+
+/// The image `name` names in an archive extracted to `layout`: as written, or the same
+/// reference spelled another way (`alpine:latest` is `docker.io/library/alpine:latest`).
+/// Errors name the archive, not where it was extracted.
+fn resolve_in_archive(layout: &Layout, name: Option<&str>, file: &Path) -> Result<Descriptor> {
+    let in_full = |n: &str| n.parse::<Reference>().ok().map(|r| r.to_string());
+    let found = layout.resolve(name).or_else(|error| {
+        let wanted = name.and_then(in_full);
+        let index = layout.index()?;
+        let same = index
+            .manifests()
+            .iter()
+            .find(|d| wanted.is_some() && hoist_oci::ref_name(d).and_then(in_full) == wanted);
+        same.cloned().ok_or(error)
+    });
+    found
+        .map_err(|error| match error {
+            hoist_oci::Error::UnknownTag { tag, available, .. } => hoist_oci::Error::UnknownTag {
+                path: file.to_path_buf(),
+                tag,
+                available,
+            },
+            hoist_oci::Error::WhichImage { available, .. } => hoist_oci::Error::WhichImage {
+                path: file.to_path_buf(),
+                available,
+            },
+            other => other,
+        })
+        .map_err(Error::from)
 }
 
 /// An image on this machine, open for reading. An archive is extracted into a temporary
@@ -158,7 +187,7 @@ impl LocalImage {
             Location::Archive { file, tag, .. } => {
                 let temp = store.staging("archive-")?;
                 let layout = hoist_oci::read_archive(file, temp.path())?;
-                let top = layout.resolve(tag.as_deref())?;
+                let top = resolve_in_archive(&layout, tag.as_deref(), file)?;
                 (layout, top, Some(temp))
             }
             Location::Store(reference) => {

@@ -15,13 +15,19 @@ use std::path::Path;
 use oci_spec::image::{Descriptor, MediaType};
 use serde::Deserialize;
 
+use crate::archive_path::archive_path;
 use crate::layout::DOCUMENT_LIMIT;
 use crate::media_type::{
     DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DOCKER_LAYER_ZSTD, DOCKER_MANIFEST,
 };
-use crate::{Digest, DigestingReader, Layout};
+use crate::{Digest, DigestingReader, Layout, REF_NAME_ANNOTATION};
 
 const MANIFEST: &str = "manifest.json";
+/// Files and links a docker-archive may name (each costs its name in memory); a real one has
+/// a few per layer.
+const MAX_NAMES: usize = 100_000;
+/// Links followed from one name to a file, as the kernel's own limit on symlink chains.
+const MAX_LINK_DEPTH: usize = 40;
 
 /// One image of `manifest.json` (the fields hoist uses; `LayerSources` and `Parent` are not).
 #[derive(Deserialize)]
@@ -71,6 +77,7 @@ impl DockerFiles {
             ["repositories"] | [_, "json" | "VERSION"] => Ok(()),
             _ => {
                 let name = parts.join("/");
+                self.count_name()?;
                 let stored = self
                     .store(entry, blobs)
                     .map_err(|e| format!("{name}: {e}"))?;
@@ -80,9 +87,25 @@ impl DockerFiles {
         }
     }
 
+    fn count_name(&self) -> Result<(), String> {
+        if self.files.len() + self.links.len() >= MAX_NAMES {
+            return Err(format!(
+                "it names more than {MAX_NAMES} files and links, more than a docker-archive holds"
+            ));
+        }
+        Ok(())
+    }
+
     /// Records a symbolic or hard link: `target` as the tar gives it, relative to the link's
-    /// directory for a symbolic link and to the archive's root for a hard one.
-    pub(crate) fn take_link(&mut self, parts: &[&str], target: &Path, symbolic: bool) {
+    /// directory for a symbolic link and to the archive's root for a hard one. A target outside
+    /// the archive names nothing, and is dropped.
+    pub(crate) fn take_link(
+        &mut self,
+        parts: &[&str],
+        target: &Path,
+        symbolic: bool,
+    ) -> Result<(), String> {
+        self.count_name()?;
         let mut resolved: Vec<String> = if symbolic {
             parts[..parts.len().saturating_sub(1)]
                 .iter()
@@ -99,10 +122,11 @@ impl DockerFiles {
                 std::path::Component::ParentDir if resolved.pop().is_some() => {}
                 std::path::Component::CurDir => {}
                 // Out of the archive, or absolute: it names nothing an image may use.
-                _ => return,
+                _ => return Ok(()),
             }
         }
         self.links.insert(parts.join("/"), resolved.join("/"));
+        Ok(())
     }
 
     pub(crate) fn has_manifest(&self) -> bool {
@@ -124,63 +148,94 @@ impl DockerFiles {
         Ok((digest, hashing.bytes_read()))
     }
 
-    /// The blob an archive path (or a chain of links to one) became.
-    fn blob_of(&self, name: &str) -> Result<&(Digest, u64), String> {
-        let mut name = name.trim_start_matches("./");
-        for _ in 0..=self.links.len() {
-            if let Some(found) = self.files.get(name) {
-                return Ok(found);
+    /// The blob an archive path (or a chain of links to one) became: one of the archive's
+    /// files, or a blob it holds in layout form (Docker 25 names `blobs/sha256/<hex>`).
+    fn blob_of(&self, layout: &Layout, name: &str) -> Result<(Digest, u64), String> {
+        let missing = || format!("{MANIFEST} names {name:?}, which the archive does not hold");
+        let parts = archive_path(Path::new(name)).ok_or_else(missing)?;
+        let mut name = parts.join("/");
+        for _ in 0..=MAX_LINK_DEPTH {
+            if let Some(found) = self.files.get(&name) {
+                return Ok(found.clone());
             }
-            match self.links.get(name) {
-                Some(target) => name = target,
+            if let ["blobs", algorithm, hex] = name.split('/').collect::<Vec<_>>()[..] {
+                let digest: Digest = format!("{algorithm}:{hex}")
+                    .parse()
+                    .map_err(|_| missing())?;
+                let size = fs::metadata(layout.blob_path(&digest))
+                    .map_err(|_| missing())?
+                    .len();
+                return Ok((digest, size));
+            }
+            match self.links.get(&name) {
+                Some(target) => name = target.clone(),
                 None => break,
             }
         }
-        Err(format!(
-            "{MANIFEST} names {name:?}, which the archive does not hold"
-        ))
+        Err(missing())
     }
 
-    /// Makes the layout at `dir` (whose blobs are already written) name a Docker schema 2
-    /// manifest per image of `manifest.json`, by each of its tags.
+    /// Makes the layout at `dir` (whose blobs are already written) list a Docker schema 2
+    /// manifest per image of `manifest.json`, named by each of its tags (or unnamed, as
+    /// `docker save IMAGE-ID` leaves it).
     pub(crate) fn into_layout(self, dir: &Path) -> Result<Layout, String> {
         let manifest = self.manifest.as_deref().unwrap_or_default();
         let images: Vec<ArchivedImage> =
             serde_json::from_slice(manifest).map_err(|e| format!("{MANIFEST}: {e}"))?;
         let layout = Layout::create(dir).map_err(|e| e.to_string())?;
+        let mut listed = Vec::new();
         for image in &images {
-            let (digest, size) = self.blob_of(&image.config)?;
-            let config = descriptor(DOCKER_CONFIG, digest, *size);
-            let layers = image
-                .layers
-                .iter()
-                .map(|name| {
-                    let (digest, size) = self.blob_of(name)?;
-                    let media_type = layer_media_type(&layout.blob_path(digest))
-                        .map_err(|e| format!("{name}: {e}"))?;
-                    Ok(descriptor(media_type, digest, *size))
-                })
-                .collect::<Result<Vec<_>, String>>()?;
-            let document = serde_json::to_vec(&serde_json::json!({
-                "schemaVersion": 2,
-                "mediaType": DOCKER_MANIFEST,
-                "config": config,
-                "layers": layers,
-            }))
-            .map_err(|e| e.to_string())?;
-            let manifest = descriptor(
-                DOCKER_MANIFEST,
-                &Digest::of(&document),
-                document.len() as u64,
-            );
-            layout
-                .write_blob(&document, &manifest)
-                .map_err(|e| e.to_string())?;
-            for tag in image.repo_tags.iter().flatten() {
-                layout.set_ref(tag, &manifest).map_err(|e| e.to_string())?;
+            let manifest = self.write_manifest(&layout, image)?;
+            let tags = image.repo_tags.clone().unwrap_or_default();
+            if tags.is_empty() {
+                listed.push(manifest.clone());
+            }
+            for tag in tags {
+                let mut named = manifest.clone();
+                named.set_annotations(Some(
+                    [(REF_NAME_ANNOTATION.to_string(), tag)]
+                        .into_iter()
+                        .collect(),
+                ));
+                listed.push(named);
             }
         }
+        let mut index = layout.index().map_err(|e| e.to_string())?;
+        index.set_manifests(listed);
+        layout.write_index(&index).map_err(|e| e.to_string())?;
         Ok(layout)
+    }
+
+    /// Writes the Docker schema 2 manifest of one image of `manifest.json`.
+    fn write_manifest(&self, layout: &Layout, image: &ArchivedImage) -> Result<Descriptor, String> {
+        let (digest, size) = self.blob_of(layout, &image.config)?;
+        let config = descriptor(DOCKER_CONFIG, &digest, size);
+        let layers = image
+            .layers
+            .iter()
+            .map(|name| {
+                let (digest, size) = self.blob_of(layout, name)?;
+                let media_type = layer_media_type(&layout.blob_path(&digest))
+                    .map_err(|e| format!("{name}: {e}"))?;
+                Ok(descriptor(media_type, &digest, size))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let document = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": config,
+            "layers": layers,
+        }))
+        .map_err(|e| e.to_string())?;
+        let manifest = descriptor(
+            DOCKER_MANIFEST,
+            &Digest::of(&document),
+            document.len() as u64,
+        );
+        layout
+            .write_blob(&document, &manifest)
+            .map_err(|e| e.to_string())?;
+        Ok(manifest)
     }
 }
 
@@ -211,10 +266,18 @@ mod tests {
     #[test]
     fn links_resolve_within_the_archive_only() {
         let mut files = DockerFiles::default();
-        files.take_link(&["abc", "layer.tar"], Path::new("../x.tar"), true);
-        files.take_link(&["up"], Path::new("../../etc/passwd"), true);
-        files.take_link(&["abs"], Path::new("/etc/passwd"), true);
-        files.take_link(&["hard", "layer.tar"], Path::new("y.tar"), false);
+        files
+            .take_link(&["abc", "layer.tar"], Path::new("../x.tar"), true)
+            .unwrap();
+        files
+            .take_link(&["up"], Path::new("../../etc/passwd"), true)
+            .unwrap();
+        files
+            .take_link(&["abs"], Path::new("/etc/passwd"), true)
+            .unwrap();
+        files
+            .take_link(&["hard", "layer.tar"], Path::new("y.tar"), false)
+            .unwrap();
         assert_eq!(
             files.links.get("abc/layer.tar").map(String::as_str),
             Some("x.tar")
@@ -229,9 +292,32 @@ mod tests {
 
     #[test]
     fn a_link_cycle_names_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
         let mut files = DockerFiles::default();
-        files.take_link(&["a"], Path::new("b"), true);
-        files.take_link(&["b"], Path::new("a"), true);
-        assert!(files.blob_of("a").is_err());
+        files.take_link(&["a"], Path::new("b"), true).unwrap();
+        files.take_link(&["b"], Path::new("a"), true).unwrap();
+        assert!(files.blob_of(&layout, "a").is_err());
+    }
+
+    #[test]
+    fn names_in_the_manifest_are_normalised_and_may_name_layout_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let mut files = DockerFiles::default();
+        let blobs = dir.path().join("blobs/sha256");
+        let (digest, size) = files.store(&mut &b"layer"[..], &blobs).unwrap();
+        files.files.insert("x.tar".into(), (digest.clone(), size));
+        files
+            .take_link(&["id", "layer.tar"], Path::new("../x.tar"), true)
+            .unwrap();
+        assert_eq!(
+            files.blob_of(&layout, "./id//layer.tar").unwrap(),
+            (digest.clone(), 5)
+        );
+        let by_path = format!("blobs/sha256/{}", digest.hex());
+        assert_eq!(files.blob_of(&layout, &by_path).unwrap(), (digest, 5));
+        assert!(files.blob_of(&layout, "../x.tar").is_err());
+        assert!(files.blob_of(&layout, "blobs/sha256/00").is_err());
     }
 }

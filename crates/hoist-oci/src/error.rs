@@ -38,6 +38,8 @@ pub enum Error {
         tag: String,
         available: String,
     },
+    #[error("{path} holds more than one image ({available}): name the one to use, as {path}:NAME", path = .path.display())]
+    WhichImage { path: PathBuf, available: String },
     #[error("no image in the index matches platform {wanted}; it has: {available}")]
     NoMatchingPlatform { wanted: String, available: String },
     #[error("the reference names a {media_type:?} document, expected {expected}")]

@@ -171,15 +171,28 @@ impl Layout {
         self.write_index(&index)
     }
 
-    /// Finds the descriptor `name` refers to; with no name, the layout's only image.
+    /// Finds the descriptor `name` refers to; with no name, the layout's only image (which
+    /// may be listed under several names).
     pub fn resolve(&self, name: Option<&str>) -> Result<Descriptor> {
         let index = self.index()?;
-        let found = match name {
-            Some(name) => index.manifests().iter().find(|d| ref_name(d) == Some(name)),
-            None if index.manifests().len() == 1 => index.manifests().first(),
-            None => None,
-        };
-        found.cloned().ok_or_else(|| Error::UnknownTag {
+        let manifests = index.manifests();
+        match name {
+            Some(name) => manifests.iter().find(|d| ref_name(d) == Some(name)),
+            None if manifests
+                .iter()
+                .all(|d| d.digest() == manifests[0].digest()) =>
+            {
+                manifests.first()
+            }
+            None => {
+                return Err(Error::WhichImage {
+                    path: self.root.clone(),
+                    available: self.ref_names(&index),
+                })
+            }
+        }
+        .cloned()
+        .ok_or_else(|| Error::UnknownTag {
             path: self.root.clone(),
             tag: name.unwrap_or("").to_string(),
             available: self.ref_names(&index),

@@ -6,6 +6,7 @@
 //! mismatched blob as complete.
 
 mod archive;
+mod archive_path;
 mod blob_writer;
 mod digest;
 mod docker_archive;

@@ -32,13 +32,17 @@ pub enum TarHeaderError {
     #[error("the tar entry {entry:?} at byte {offset} is a GNU sparse file, which hoist does not unpack")]
     Sparse { entry: String, offset: u64 },
     #[error(
-        "the tar stream ends inside the data of the entry {entry:?}, {missing} bytes short of \
-         its size: the archive is truncated"
+        "the tar stream ends inside the data of the entry {entry:?} (its header at byte \
+         {offset}), {missing} bytes short of its size: the archive is truncated"
     )]
-    TruncatedEntry { entry: String, missing: u64 },
+    TruncatedEntry {
+        entry: String,
+        offset: u64,
+        missing: u64,
+    },
     #[error(
-        "the tar stream ends inside a header, {filled} bytes into the 512-byte block at byte \
-         {offset}: the archive is truncated"
+        "the tar stream ends {filled} bytes into the 512-byte block at byte {offset} (a header, \
+         or the end-of-archive blocks): the archive is truncated"
     )]
     TruncatedHeader { offset: u64, filled: usize },
 }
@@ -59,12 +63,13 @@ pub struct TarHeaderGuard {
 enum State {
     /// Filling `header`; this many bytes of it so far.
     Header(usize),
-    /// Inside an entry's data and padding (the last `padding` of the `remaining` bytes);
-    /// `collect` keeps it as PAX records.
+    /// Inside the data and padding of the entry whose header is at `header_offset` (the last
+    /// `padding` of the `remaining` bytes); `collect` keeps its data as PAX records.
     Body {
         remaining: u64,
         padding: u64,
         collect: bool,
+        header_offset: u64,
     },
     /// The tar crate stops here (end of archive, or a header it refuses): nothing more to see.
     Ended,
@@ -99,13 +104,20 @@ impl TarHeaderGuard {
                     n
                 }
                 State::Body {
-                    remaining, collect, ..
+                    remaining,
+                    padding,
+                    collect,
+                    ..
                 } => {
                     let n = usize::try_from(*remaining)
                         .unwrap_or(usize::MAX)
                         .min(bytes.len());
                     if *collect {
-                        self.pax.extend_from_slice(&bytes[..n]);
+                        // The records are the entry's data, not its padding: the tar crate
+                        // reads exactly `size` bytes of them.
+                        let data_left = remaining.saturating_sub(*padding);
+                        let records = usize::try_from(data_left).unwrap_or(usize::MAX).min(n);
+                        self.pax.extend_from_slice(&bytes[..records]);
                     }
                     *remaining -= n as u64;
                     if *remaining == 0 {
@@ -186,6 +198,7 @@ impl TarHeaderGuard {
                 remaining: padded,
                 padding: padded - size,
                 collect,
+                header_offset,
             }
         })
     }
@@ -210,12 +223,16 @@ impl TarHeaderGuard {
                 remaining, padding, ..
             } if remaining <= padding => Ok(remaining),
             State::Body {
-                remaining, padding, ..
+                remaining,
+                padding,
+                header_offset,
+                ..
             } => Err(TarHeaderError::TruncatedEntry {
                 entry: String::from_utf8_lossy(
                     &tar::Header::from_byte_slice(&self.header).path_bytes(),
                 )
                 .into_owned(),
+                offset: header_offset,
                 missing: remaining - padding,
             }),
         }
@@ -357,6 +374,31 @@ mod tests {
     }
 
     #[test]
+    fn records_in_a_pax_headers_padding_are_not_read_as_records() {
+        // The PAX data is one harmless record; a `size` record hides in its padding, where the
+        // tar crate never looks. The next header follows the padding, whatever it holds.
+        let records = b"6 a=b\n";
+        let mut stream = header(
+            tar::EntryType::XHeader,
+            "PaxHeaders/f",
+            records.len() as u64,
+        )
+        .as_bytes()
+        .to_vec();
+        let mut block = [0u8; BLOCK];
+        block[..records.len()].copy_from_slice(records);
+        let hidden = b"16 size=2097152\n";
+        block[records.len()..records.len() + hidden.len()].copy_from_slice(hidden);
+        stream.extend_from_slice(&block);
+        stream.extend_from_slice(header(tar::EntryType::Regular, "f", 0).as_bytes());
+        stream.extend_from_slice(
+            header(tar::EntryType::GNULongName, "././@LongLink", 5 << 20).as_bytes(),
+        );
+        let error = scan_in_pieces(&stream, 512).unwrap_err();
+        assert!(error.to_string().contains("GNU long name"), "{error}");
+    }
+
+    #[test]
     fn sparse_files_are_refused() {
         let mut sparse = tar::Header::new_gnu();
         sparse.set_entry_type(tar::EntryType::GNUSparse);
@@ -397,7 +439,7 @@ mod tests {
     fn a_stream_cut_inside_data_or_a_header_is_truncated() {
         let error = one_file_cut_at(512 + 5).missing_padding().unwrap_err();
         assert!(
-            matches!(&error, TarHeaderError::TruncatedEntry { entry, missing: 1 } if entry == "etc/greeting"),
+            matches!(&error, TarHeaderError::TruncatedEntry { entry, offset: 0, missing: 1 } if entry == "etc/greeting"),
             "{error:?}"
         );
         let error = one_file_cut_at(300).missing_padding().unwrap_err();

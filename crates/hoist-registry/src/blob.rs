@@ -47,8 +47,8 @@ pub(crate) async fn download(
 }
 
 /// Streams a non-distributable layer from the first of `urls` that gives it whole into
-/// `writer` (which checks size and digest as for any blob). Only `http` and `https` URLs are
-/// tried, each from the start, without credentials.
+/// `writer` (checked for size and digest before the next URL is tried). Only `http` and
+/// `https` URLs are asked, each from the start, without credentials.
 pub(crate) async fn download_from_urls(
     session: &Session,
     urls: &[String],
@@ -58,46 +58,59 @@ pub(crate) async fn download_from_urls(
 ) -> Result<()> {
     let mut failures = Vec::new();
     for url in urls {
-        match from_url(session, url, writer, progress, abort).await {
-            Ok(()) => return Ok(()),
-            Err(Error::Aborted) => return Err(Error::Aborted),
-            Err(error) => failures.push(format!("{url}: {error}")),
-        }
+        let reason = match reqwest::Url::parse(url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+                match from_url(session, &parsed, writer, progress, abort).await {
+                    Ok(()) => return Ok(()),
+                    Err(Error::Aborted) => return Err(Error::Aborted),
+                    Err(error) => error.to_string(),
+                }
+            }
+            _ => "not an http(s) URL".to_string(),
+        };
+        failures.push(format!("{}: {reason}", shown_url(url)));
     }
     Err(Error::LayerUrlsFailed { failures })
 }
 
 async fn from_url(
     session: &Session,
-    url: &str,
+    url: &reqwest::Url,
     writer: &mut BlobWriter,
     progress: &(dyn Fn(u64) + Send + Sync),
     abort: &AtomicBool,
 ) -> Result<()> {
-    let parsed = reqwest::Url::parse(url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .ok_or_else(|| Error::Status {
-            what: "reading the layer's URL".into(),
-            status: 0,
-            message: "not an http(s) URL".into(),
-        })?;
-    let what = format!("downloading from {}", parsed.host_str().unwrap_or(url));
-    let response = session.get_anonymous(&what, &parsed).await?;
+    let what = format!("downloading from {}", url.host_str().unwrap_or("the URL"));
+    let response = session.get_anonymous(&what, url).await?;
     if response.status() != StatusCode::OK {
-        return Err(crate::response::status_error(&what, response).await);
+        // The body is not shown: this host is not the registry, and may be anything the
+        // manifest named (an address inside the network, say).
+        return Err(Error::LayerUrlStatus {
+            what,
+            status: response.status().as_u16(),
+        });
     }
     writer.restart()?;
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = session.next_chunk(&mut stream, &what).await? {
-        if abort.load(Ordering::Relaxed) {
-            return Err(Error::Aborted);
-        }
-        writer.append(&chunk)?;
-        progress(writer.bytes_written());
-    }
+    stream_body(session, response, writer, progress, abort, &what)
+        .await
+        .map_err(|(Attempt::Final(e) | Attempt::BrokenOff(e))| e)?;
     // Checked here, not only at commit, so that the next URL is tried after one that lies.
     Ok(writer.verify()?)
+}
+
+/// A URL as it may be shown: without user, password, query or fragment (where signed URLs
+/// keep their secrets).
+pub(crate) fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            parsed.to_string()
+        }
+        Err(_) => "(not a URL)".to_string(),
+    }
 }
 
 enum Attempt {
@@ -150,14 +163,28 @@ async fn attempt(
             ));
         }
     }
+    stream_body(session, response, writer, progress, abort, &what).await
+}
+
+/// Appends a response's body to `writer` as it arrives.
+async fn stream_body(
+    session: &Session,
+    response: reqwest::Response,
+    writer: &mut BlobWriter,
+    progress: &(dyn Fn(u64) + Send + Sync),
+    abort: &AtomicBool,
+    what: &str,
+) -> Result<(), Attempt> {
     let mut stream = response.bytes_stream();
     loop {
-        match session.next_chunk(&mut stream, &what).await {
+        match session.next_chunk(&mut stream, what).await {
             Ok(Some(_)) if abort.load(Ordering::Relaxed) => {
                 return Err(Attempt::Final(Error::Aborted))
             }
             Ok(Some(chunk)) => {
-                writer.append(&chunk).map_err(store_error)?;
+                writer
+                    .append(&chunk)
+                    .map_err(|e| Attempt::Final(e.into()))?;
                 progress(writer.bytes_written());
             }
             Ok(None) => return Ok(()),

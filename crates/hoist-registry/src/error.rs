@@ -60,6 +60,8 @@ pub enum Error {
     LayerUrlsNotAllowed { urls: Vec<String> },
     #[error("the registry does not hold this non-distributable layer, and none of its URLs gave it: {}", .failures.join("; "))]
     LayerUrlsFailed { failures: Vec<String> },
+    #[error("{what}: the server answered {status}")]
+    LayerUrlStatus { what: String, status: u16 },
     #[error("blob {digest}")]
     Blob {
         digest: Digest,

@@ -311,7 +311,9 @@ impl Remote {
                 blob::download_from_urls(&self.session, &urls, &mut writer, &progress, abort).await
             }
             Err(Error::Status { status: 404, .. }) if !urls.is_empty() => {
-                Err(Error::LayerUrlsNotAllowed { urls })
+                Err(Error::LayerUrlsNotAllowed {
+                    urls: urls.iter().map(|url| blob::shown_url(url)).collect(),
+                })
             }
             other => other,
         };
@@ -345,7 +347,7 @@ impl Remote {
 
 /// Where a non-distributable layer's bytes may be, when the registry does not hold them; none
 /// for any other blob.
-fn layer_urls(descriptor: &Descriptor) -> Vec<String> {
+pub(crate) fn layer_urls(descriptor: &Descriptor) -> Vec<String> {
     if !hoist_oci::media_type::is_nondistributable(descriptor.media_type().as_ref()) {
         return Vec::new();
     }

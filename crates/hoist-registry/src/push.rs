@@ -25,6 +25,12 @@ pub async fn push(
     let (manifests, blobs): (Vec<Descriptor>, Vec<Descriptor>) = order
         .into_iter()
         .partition(|d| media_type::manifest_kind(d.media_type().as_ref()).is_some());
+    // A non-distributable layer stays where its URLs say, as containers/image leaves it: its
+    // licence may not allow another copy, and whoever pulls is sent there.
+    let blobs: Vec<Descriptor> = blobs
+        .into_iter()
+        .filter(|d| crate::pull::layer_urls(d).is_empty())
+        .collect();
     events(Event::Resolved {
         manifest: descriptor_digest(top)?,
         blobs: blobs.len(),

@@ -258,6 +258,10 @@ fn decompress(
     };
     // The applier stopped (an error of its own); no one needs the rest.
     let abandoned = || stream_error(io::Error::other("abandoned"));
+    let tar_error = |source| Error::TarHeader {
+        layer: layer.clone(),
+        source,
+    };
     let diff_id = {
         let decompressed: Box<dyn Read> = match compression {
             Compression::None => Box::new(&mut compressed),
@@ -275,22 +279,14 @@ fn decompress(
                 break;
             }
             budget.take(chunk.len() as u64)?;
-            headers.scan(&chunk).map_err(|source| Error::TarHeader {
-                layer: layer.clone(),
-                source,
-            })?;
+            headers.scan(&chunk).map_err(tar_error)?;
             if sender.send(Chunk::Data(chunk)).is_err() {
                 return Err(abandoned());
             }
         }
         // What the stream lacks at its end: the tar crate gets the last entry's padding
         // (outside the diff_id, which covers the layer as it is), or the layer is refused.
-        let padding = headers
-            .missing_padding()
-            .map_err(|source| Error::TarHeader {
-                layer: layer.clone(),
-                source,
-            })?;
+        let padding = headers.missing_padding().map_err(tar_error)?;
         if padding > 0 && sender.send(Chunk::Data(vec![0; padding as usize])).is_err() {
             return Err(abandoned());
         }
@@ -315,7 +311,8 @@ pub(crate) struct LayerStream {
 }
 
 impl LayerStream {
-    /// Drains what the tar reader left (the end-of-archive padding is part of the diff_id),
+    /// Drains what the tar reader left (the end-of-archive blocks, and whatever follows them,
+    /// are part of the diff_id, which the decoder computed),
     /// then checks the diff_id against the image config's.
     pub(crate) fn finish(mut self, expected_diff_id: &str) -> Result<()> {
         let drained = io::copy(&mut self, &mut io::sink());

@@ -227,7 +227,8 @@ pub struct TransferArgs {
     pub stall_timeout: std::time::Duration,
 
     /// Fetch a non-distributable layer the registry does not hold from the URLs its descriptor
-    /// names (other hosts; they get no credentials, and the bytes must match the digest)
+    /// names (other hosts: they get no credentials, the registry's TLS settings apply to them,
+    /// and what they send must match the digest)
     #[arg(long)]
     pub allow_layer_urls: bool,
 
