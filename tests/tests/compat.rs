@@ -426,12 +426,13 @@ fn archives_in_docker_25s_shape_load_by_their_full_names() {
         format!("blobs/{digest}")
     };
     let layer = blob_name(&manifest["layers"][0]);
+    // The config named by its blob's path, the layer through the legacy directory's link.
     std::fs::write(
         dir.join("manifest.json"),
         serde_json::to_vec(&json!([{
             "Config": blob_name(&manifest["config"]),
             "RepoTags": [name],
-            "Layers": [layer],
+            "Layers": ["0123abcd/layer.tar"],
         }]))
         .unwrap(),
     )
@@ -457,6 +458,23 @@ fn archives_in_docker_25s_shape_load_by_their_full_names() {
         &["echo", "loaded"],
         "loaded\n",
     );
+    // Straight from the file: by manifest.json as a docker-archive, by index.json's tag as an
+    // OCI archive.
+    for from_file in [
+        format!("docker-archive:{}:{name}", archive.display()),
+        format!("docker-archive:{}", archive.display()),
+        format!("oci-archive:{}:1", archive.display()),
+    ] {
+        let output = run(hoist(corpus.path())
+            .args(["run", "--rm", "--network", "none", &from_file])
+            .args(["echo", "direct"]));
+        assert_eq!(
+            stdout(&output),
+            "direct\n",
+            "{from_file}: {}",
+            stderr(&output)
+        );
+    }
 }
 
 /// `docker save IMAGE-ID` names no image: it runs from the file, and loads under a name given.
@@ -515,9 +533,14 @@ fn an_image_of_501_layers_runs_from_a_full_copy() {
         Layer::gzip(&tar)
     }));
     write_image_of(&layout, "layers-501", layers, Lies::default(), json!({}));
+    // The root is no overlay mount: a copy.
     let output = run(hoist(corpus.path())
         .args(["run", "--rm", "--network", "none"])
         .arg(format!("oci:{}:layers-501", layout.display()))
-        .args(["cat", "/layers/top"]));
-    assert_eq!(stdout(&output), "500\n", "{}", stderr(&output));
+        .args([
+            "sh",
+            "-c",
+            "cat /layers/top; grep -c '^overlay / ' /proc/self/mounts",
+        ]));
+    assert_eq!(stdout(&output), "500\n0\n", "{}", stderr(&output));
 }

@@ -518,6 +518,17 @@ fn hostile_entries_never_write_outside_the_rootfs() {
             1,
             "{name}: the victim was hardlinked"
         );
+        // `..` and a leading `/` are clamped at the root, as if extracted with it as `/`.
+        for clamped in ["dotdot", "absolute"] {
+            if name.starts_with(clamped) {
+                assert!(output.status.success(), "{name}: {}", stderr(&output));
+                let inside = bundle
+                    .join("rootfs")
+                    .join(outside_str.trim_start_matches('/'))
+                    .join(clamped);
+                assert_eq!(std::fs::read(&inside).unwrap(), b"x", "{name}");
+            }
+        }
         if output.status.success() {
             // Confined: whatever the entry did, it did inside the rootfs.
             assert!(bundle.join("rootfs").is_dir(), "{name}");

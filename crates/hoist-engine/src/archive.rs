@@ -61,10 +61,10 @@ pub fn load_images(store: &Store, input: &Path) -> Result<Vec<String>> {
     let _lock = store.lock(false)?;
     let stored = store.images()?;
     let extracted = store.staging("load-")?;
-    let archive = hoist_oci::read_archive(input, extracted.path())?;
+    let archive = hoist_oci::read_archive(input, extracted.path(), None)?;
     let mut loaded = Vec::new();
     for top in archive.index()?.manifests() {
-        let Some(name) = hoist_oci::ref_name(top) else {
+        let Some(name) = hoist_oci::image_name(top) else {
             continue;
         };
         // A bare tag (as skopeo writes `oci-archive:FILE:TAG`) names no image; keep it as is.

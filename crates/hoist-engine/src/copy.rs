@@ -2,10 +2,9 @@
 //! into a layout destination, or else into a temporary layout; every other destination is
 //! filled from a layout, every blob verified on the way.
 
-use hoist_oci::{Descriptor, Digest, Layout};
+use hoist_oci::{ArchiveFormat, Descriptor, Digest, Layout};
 use hoist_registry::{EventSink, PlatformChoice, RegistryOptions};
 
-use crate::transport::ArchiveFormat;
 use crate::{pull::block_on, pull_into, Error, LocalImage, Location, Result, Store};
 
 /// A copy to make.

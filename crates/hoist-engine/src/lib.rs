@@ -24,6 +24,7 @@ pub use container::{
 };
 pub use copy::{copy_image, CopyRequest};
 pub use error::{Error, Result};
+pub use hoist_oci::ArchiveFormat;
 pub use images::{list_images, prune_system, remove_images, ImageSummary, Pruned, Removed};
 pub use inspect::{fetch_documents, Documents};
 pub use lifecycle::{copy_log, remove, stop, Activity};
@@ -35,7 +36,7 @@ pub use run::{
 };
 pub use size::{parse_size, SizeError};
 pub use store::{default_runtime_root, split_layout_arg, Store};
-pub use transport::{unpack_image, ArchiveFormat, LocalImage, Location};
+pub use transport::{unpack_image, LocalImage, Location};
 
 /// Now, as a record writes it (RFC 3339, seconds).
 pub(crate) fn now() -> String {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hoist_oci::{Descriptor, Layout, Reference};
+use hoist_oci::{ArchiveFormat, Descriptor, Layout, Reference};
 
 use crate::store::{split_layout_arg, Store};
 use crate::{Error, Result};
@@ -23,23 +23,6 @@ pub enum Location {
     },
     /// A bare name: hoist's store.
     Store(Reference),
-}
-
-/// Which kind of image archive a location names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArchiveFormat {
-    Oci,
-    Docker,
-}
-
-impl ArchiveFormat {
-    /// The transport's name in containers-transports(5).
-    pub fn transport(self) -> &'static str {
-        match self {
-            ArchiveFormat::Oci => "oci-archive",
-            ArchiveFormat::Docker => "docker-archive",
-        }
-    }
 }
 
 impl Location {
@@ -129,31 +112,39 @@ fn split_archive_arg(arg: &str) -> (PathBuf, Option<String>) {
     }
 }
 
-/// The image `name` names in an archive extracted to `layout`: as written, or the same
-/// reference spelled another way (`alpine:latest` is `docker.io/library/alpine:latest`).
-/// Errors name the archive, not where it was extracted.
-fn resolve_in_archive(layout: &Layout, name: Option<&str>, file: &Path) -> Result<Descriptor> {
+/// The image `name` names in an archive extracted to `layout`. In a docker-archive, whose
+/// names are image references, also the same reference spelled another way (`alpine:latest`
+/// is `docker.io/library/alpine:latest`). Errors name the archive, not where it was extracted.
+fn resolve_in_archive(
+    layout: &Layout,
+    name: Option<&str>,
+    file: &Path,
+    format: ArchiveFormat,
+) -> Result<Descriptor> {
     let in_full = |n: &str| n.parse::<Reference>().ok().map(|r| r.to_string());
     let found = layout.resolve(name).or_else(|error| {
-        let wanted = name.and_then(in_full);
+        let wanted = name
+            .filter(|_| format == ArchiveFormat::Docker)
+            .and_then(in_full);
         let index = layout.index()?;
         let same = index
             .manifests()
             .iter()
-            .find(|d| wanted.is_some() && hoist_oci::ref_name(d).and_then(in_full) == wanted);
+            .find(|d| wanted.is_some() && hoist_oci::image_name(d).and_then(in_full) == wanted);
         same.cloned().ok_or(error)
     });
+    let path = file.to_path_buf();
     found
         .map_err(|error| match error {
             hoist_oci::Error::UnknownTag { tag, available, .. } => hoist_oci::Error::UnknownTag {
-                path: file.to_path_buf(),
+                path,
                 tag,
                 available,
             },
-            hoist_oci::Error::WhichImage { available, .. } => hoist_oci::Error::WhichImage {
-                path: file.to_path_buf(),
-                available,
-            },
+            hoist_oci::Error::WhichImage { available, .. } => {
+                hoist_oci::Error::WhichImage { path, available }
+            }
+            hoist_oci::Error::NoImages { .. } => hoist_oci::Error::NoImages { path },
             other => other,
         })
         .map_err(Error::from)
@@ -184,10 +175,10 @@ impl LocalImage {
                 let top = layout.resolve(tag.as_deref())?;
                 (layout, top, None)
             }
-            Location::Archive { file, tag, .. } => {
+            Location::Archive { file, tag, format } => {
                 let temp = store.staging("archive-")?;
-                let layout = hoist_oci::read_archive(file, temp.path())?;
-                let top = resolve_in_archive(&layout, tag.as_deref(), file)?;
+                let layout = hoist_oci::read_archive(file, temp.path(), Some(*format))?;
+                let top = resolve_in_archive(&layout, tag.as_deref(), file, *format)?;
                 (layout, top, Some(temp))
             }
             Location::Store(reference) => {
@@ -278,6 +269,30 @@ mod tests {
             Location::parse("Not An Image"),
             Err(Error::NotAnImage { .. })
         ));
+    }
+
+    #[test]
+    fn names_in_a_docker_archive_match_however_spelled_and_errors_name_the_archive() {
+        let temp = tempfile::tempdir().unwrap();
+        let layout = Layout::create(temp.path().join("extracted")).unwrap();
+        let digest: oci_spec::image::Digest =
+            hoist_oci::Digest::of(b"m").to_string().parse().unwrap();
+        let manifest = Descriptor::new(oci_spec::image::MediaType::ImageManifest, 1, digest);
+        layout
+            .set_ref("docker.io/library/app:1", &manifest)
+            .unwrap();
+        let file = temp.path().join("saved.tar");
+        let found = resolve_in_archive(&layout, Some("app:1"), &file, ArchiveFormat::Docker);
+        assert_eq!(found.unwrap().digest(), manifest.digest());
+        // An OCI archive's names are tags, matched as written.
+        let refused = resolve_in_archive(&layout, Some("app:1"), &file, ArchiveFormat::Oci);
+        assert!(
+            matches!(&refused, Err(Error::Image(hoist_oci::Error::UnknownTag { path, .. })) if *path == file),
+            "{refused:?}"
+        );
+        let unparsable =
+            resolve_in_archive(&layout, Some("Not A Name"), &file, ArchiveFormat::Docker);
+        assert!(unparsable.is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::archive_path::archive_path;
 use crate::docker_archive::DockerFiles;
 use crate::layout::DOCUMENT_LIMIT;
-use crate::{Error, GuardedTarReader, Layout, Result, VerifiedReader, REF_NAME_ANNOTATION};
+use crate::{Error, GuardedTarReader, Layout, Result, VerifiedReader};
 
 /// Writes the layout at `layout` into the tar file `file`, which appears whole or not at all.
 pub fn write_archive(layout: &Layout, file: &Path) -> Result<()> {
@@ -64,122 +64,139 @@ pub fn write_archive(layout: &Layout, file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Extracts an archive into the empty directory `dir` and opens it as a layout: an
-/// `oci-archive` (a layout in a tar) or a `docker-archive` (see [`crate::docker_archive`]).
-/// Only what a layout holds is written: `oci-layout` and `index.json` (each within
-/// [`DOCUMENT_LIMIT`]) and `blobs/sha256/<hex>`, each blob checked against its name as it is
-/// written, or a docker-archive's other files (its configs and layers) under the digest
-/// computed as they are written. Links are only recorded, as a docker-archive's names for its
-/// files (never made, and refused where a layout file would be), devices are refused, and tar
-/// headers are kept within [`crate::MAX_HEADER_BODY`]. Nothing is read whole before its size
-/// is known.
-pub fn read_archive(file: &Path, dir: &Path) -> Result<Layout> {
-    let bad = |reason: String| Error::BadArchive {
-        path: file.to_path_buf(),
-        reason,
-    };
+/// Which kind of image archive a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    /// An OCI image layout in a tar (`skopeo copy … oci-archive:`, `podman save --format
+    /// oci-archive`, `hoist save`).
+    Oci,
+    /// `docker save` and `podman save`: `manifest.json` names each image's config and layers
+    /// (Docker 25 and later add an OCI layout beside it).
+    Docker,
+}
+
+impl ArchiveFormat {
+    /// The transport's name in containers-transports(5).
+    pub fn transport(self) -> &'static str {
+        match self {
+            ArchiveFormat::Oci => "oci-archive",
+            ArchiveFormat::Docker => "docker-archive",
+        }
+    }
+}
+
+/// Extracts an archive into the empty directory `dir` and opens it as a layout, read as
+/// `format` says or, with none, as whichever it holds (an OCI layout first, as podman's
+/// `load` tries it first). Only what a layout holds is written: `oci-layout` and `index.json`
+/// (each within [`DOCUMENT_LIMIT`]) and `blobs/sha256/<hex>`, each blob checked against its
+/// name as it is written; and, unless read as an OCI archive, a docker-archive's other files
+/// (its configs and layers) under the digest computed as they are written. Links are only
+/// recorded, as a docker-archive's names for its files (never made, and refused where a
+/// layout file would be), devices are refused, and tar headers are kept within
+/// [`crate::MAX_HEADER_BODY`]. Nothing is read whole before its size is known.
+pub fn read_archive(file: &Path, dir: &Path, format: Option<ArchiveFormat>) -> Result<Layout> {
     let opened = File::open(file).map_err(Error::io(file))?;
     let mut archive = tar::Archive::new(GuardedTarReader::new(BufReader::with_capacity(
         1 << 20,
         opened,
     )));
-    let mut docker = DockerFiles::default();
+    let mut docker = (format != Some(ArchiveFormat::Oci)).then(DockerFiles::default);
     for entry in archive.entries().map_err(Error::io(file))? {
         let mut entry = entry.map_err(Error::io(file))?;
-        take_entry(&mut entry, dir, &mut docker, file)?;
+        take_entry(&mut entry, dir, docker.as_mut(), file)?;
     }
-    match Layout::open(dir) {
-        Ok(layout) => {
-            name_images_in_full(&layout)?;
-            Ok(layout)
+    let has_layout = dir.join("oci-layout").is_file() && dir.join("index.json").is_file();
+    match docker.filter(DockerFiles::has_manifest) {
+        // podman and Docker read a docker-archive by its manifest.json, whatever else it holds.
+        Some(docker) if format == Some(ArchiveFormat::Docker) || !has_layout => {
+            docker.into_layout(dir).map_err(|reason| bad(file, reason))
         }
-        Err(_) if docker.has_manifest() => docker.into_layout(dir).map_err(bad),
-        Err(_) => Err(bad(
-            "it holds neither an OCI image layout nor a docker-archive's manifest.json".into(),
+        _ if has_layout => Layout::open(dir),
+        _ => Err(bad(
+            file,
+            match format {
+                Some(ArchiveFormat::Oci) => {
+                    "it holds no OCI image layout (oci-layout and index.json)"
+                }
+                Some(ArchiveFormat::Docker) => {
+                    "it holds no manifest.json, as a docker-archive does"
+                }
+                None => "it holds neither an OCI image layout nor a docker-archive's manifest.json",
+            }
+            .into(),
         )),
     }
 }
 
-/// Writes (or records) one entry of the archive `file` being extracted into `dir`.
+fn bad(file: &Path, reason: String) -> Error {
+    Error::BadArchive {
+        path: file.to_path_buf(),
+        reason,
+    }
+}
+
+/// Writes (or records) one entry of the archive `file` being extracted into `dir`; the
+/// docker-archive's files go to `docker`, or are passed over when there is none.
 fn take_entry(
     entry: &mut tar::Entry<impl Read>,
     dir: &Path,
-    docker: &mut DockerFiles,
+    docker: Option<&mut DockerFiles>,
     file: &Path,
 ) -> Result<()> {
-    let bad = |reason: String| Error::BadArchive {
-        path: file.to_path_buf(),
-        reason,
-    };
     let name = entry.path().map_err(Error::io(file))?.into_owned();
-    let parts = archive_path(&name)
-        .ok_or_else(|| bad(format!("the entry {} leaves the archive", name.display())))?;
+    let parts = archive_path(&name).ok_or_else(|| {
+        bad(
+            file,
+            format!("the entry {} leaves the archive", name.display()),
+        )
+    })?;
     let kind = entry.header().entry_type();
-    let layout_file = LayoutFile::of(&parts);
-    match (kind, layout_file) {
-        (tar::EntryType::Directory, _) => Ok(()),
-        (tar::EntryType::Regular, None) => {
+    match (kind, LayoutFile::of(&parts), docker) {
+        (tar::EntryType::Directory, _, _) => Ok(()),
+        (tar::EntryType::Regular, None, Some(docker)) => {
             let blobs = dir.join("blobs").join(crate::Digest::ALGORITHM);
             let size = entry.size();
-            docker.take_file(&parts, entry, size, &blobs).map_err(bad)
+            docker
+                .take_file(&parts, entry, size, &blobs)
+                .map_err(|reason| bad(file, reason))
         }
-        (tar::EntryType::Regular, Some(kind)) => {
+        (tar::EntryType::Regular, Some(kind), _) => {
             let size = entry.size();
             if kind != LayoutFile::Blob && size > DOCUMENT_LIMIT {
-                return Err(bad(format!(
-                    "its {} is {size} bytes, more than the {DOCUMENT_LIMIT}-byte limit",
-                    name.display()
-                )));
+                return Err(bad(
+                    file,
+                    format!(
+                        "its {} is {size} bytes, more than the {DOCUMENT_LIMIT}-byte limit",
+                        name.display()
+                    ),
+                ));
             }
             let target = dir.join(parts.join("/"));
             extract(entry, kind, &parts, size, &target)
-                .map_err(|e| bad(format!("{}: {e}", name.display())))
+                .map_err(|e| bad(file, format!("{}: {e}", name.display())))
         }
-        (tar::EntryType::Symlink | tar::EntryType::Link, None) => {
+        (tar::EntryType::Symlink | tar::EntryType::Link, None, Some(docker)) => {
             if let Some(target) = entry.link_name().map_err(Error::io(file))? {
                 docker
                     .take_link(&parts, &target, kind == tar::EntryType::Symlink)
-                    .map_err(bad)?;
+                    .map_err(|reason| bad(file, reason))?;
             }
             Ok(())
         }
-        (other, _) => Err(bad(format!(
-            "the entry {} is a {other:?}; an image archive holds only files and directories \
-             (and, in a docker-archive, links between its own files)",
-            name.display()
-        ))),
+        // Not part of a layout, and no docker-archive is being read: nothing reads it.
+        (tar::EntryType::Regular | tar::EntryType::Symlink | tar::EntryType::Link, None, None) => {
+            Ok(())
+        }
+        (other, _, _) => Err(bad(
+            file,
+            format!(
+                "the entry {} is a {other:?}; an image archive holds only files and \
+                 directories (and, in a docker-archive, links between its own files)",
+                name.display()
+            ),
+        )),
     }
 }
-
-/// containerd's exports and Docker's (25 and later) give `org.opencontainers.image.ref.name`
-/// only the tag (`latest`) and the image's name in `io.containerd.image.name`: the full name
-/// is the one to load the image by.
-fn name_images_in_full(layout: &Layout) -> Result<()> {
-    let _lock = layout.lock()?;
-    let mut index = layout.index()?;
-    let mut renamed = false;
-    let manifests = index
-        .manifests()
-        .iter()
-        .map(|descriptor| {
-            let mut descriptor = descriptor.clone();
-            let mut annotations = descriptor.annotations().clone().unwrap_or_default();
-            if let Some(full) = annotations.get(CONTAINERD_NAME_ANNOTATION).cloned() {
-                annotations.insert(REF_NAME_ANNOTATION.to_string(), full);
-                descriptor.set_annotations(Some(annotations));
-                renamed = true;
-            }
-            descriptor
-        })
-        .collect();
-    if renamed {
-        index.set_manifests(manifests);
-        layout.write_index(&index)?;
-    }
-    Ok(())
-}
-
-const CONTAINERD_NAME_ANNOTATION: &str = "io.containerd.image.name";
 
 /// The files of an image layout that an archive's entries may become.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,36 +223,34 @@ fn extract(
     size: u64,
     target: &Path,
 ) -> std::io::Result<()> {
+    let digest: Option<crate::Digest> = match kind {
+        LayoutFile::Document => None,
+        LayoutFile::Blob => Some(
+            format!("{}:{}", parts[1], parts[2])
+                .parse()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
+        ),
+    };
     if let Some(parent) = target.parent() {
         fs::create_dir_all(parent)?;
     }
     // A join is safe here: `dir` starts empty and only directories and plain files are
     // ever made in it, so no symlink can redirect a later entry.
-    let created = File::create_new(target);
-    match kind {
-        LayoutFile::Document => {
-            let mut out = created?;
-            std::io::copy(entry, &mut out)?;
-            out.flush()
+    let mut out: Box<dyn Write> = match File::create_new(target) {
+        Ok(file) => Box::new(file),
+        // The blob is there already (a second entry of it, or a docker-archive file that
+        // became it under its computed digest): this entry is checked all the same.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && digest.is_some() => {
+            Box::new(std::io::sink())
         }
-        LayoutFile::Blob => {
-            let digest: crate::Digest = format!("{}:{}", parts[1], parts[2])
-                .parse()
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-            let mut verified = VerifiedReader::new(entry, digest, size);
-            match created {
-                // A docker-archive file already became this blob, named by its computed
-                // digest: the entry is checked all the same, and the file kept.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    std::io::copy(&mut verified, &mut std::io::sink())?;
-                    Ok(())
-                }
-                created => {
-                    let mut out = created?;
-                    std::io::copy(&mut verified, &mut out)?;
-                    out.flush()
-                }
-            }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(std::io::Error::new(e.kind(), "the archive holds it twice"))
         }
-    }
+        Err(e) => return Err(e),
+    };
+    match digest {
+        None => std::io::copy(entry, &mut out)?,
+        Some(digest) => std::io::copy(&mut VerifiedReader::new(entry, digest, size), &mut out)?,
+    };
+    out.flush()
 }

@@ -16,16 +16,18 @@ use oci_spec::image::{Descriptor, MediaType};
 use serde::Deserialize;
 
 use crate::archive_path::archive_path;
+use crate::layout::named;
 use crate::layout::DOCUMENT_LIMIT;
 use crate::media_type::{
     DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DOCKER_LAYER_ZSTD, DOCKER_MANIFEST,
 };
-use crate::{Digest, DigestingReader, Layout, REF_NAME_ANNOTATION};
+use crate::{Digest, DigestingReader, Layout};
 
 const MANIFEST: &str = "manifest.json";
-/// Files and links a docker-archive may name (each costs its name in memory); a real one has
-/// a few per layer.
+/// Files and links a docker-archive may name, and how long a name may be (PATH_MAX): each is
+/// kept in memory, a link with its target. A real archive has a few per layer.
 const MAX_NAMES: usize = 100_000;
+const MAX_NAME_BYTES: usize = 4096;
 /// Links followed from one name to a file, as the kernel's own limit on symlink chains.
 const MAX_LINK_DEPTH: usize = 40;
 
@@ -77,7 +79,7 @@ impl DockerFiles {
             ["repositories"] | [_, "json" | "VERSION"] => Ok(()),
             _ => {
                 let name = parts.join("/");
-                self.count_name()?;
+                self.count_name(&[Path::new(&name)])?;
                 let stored = self
                     .store(entry, blobs)
                     .map_err(|e| format!("{name}: {e}"))?;
@@ -87,10 +89,22 @@ impl DockerFiles {
         }
     }
 
-    fn count_name(&self) -> Result<(), String> {
+    /// Room for one more name (and a link's target) of at most [`MAX_NAME_BYTES`].
+    fn count_name(&self, names: &[&Path]) -> Result<(), String> {
         if self.files.len() + self.links.len() >= MAX_NAMES {
             return Err(format!(
                 "it names more than {MAX_NAMES} files and links, more than a docker-archive holds"
+            ));
+        }
+        if let Some(long) = names.iter().find(|n| n.as_os_str().len() > MAX_NAME_BYTES) {
+            return Err(format!(
+                "it names a file of {} bytes ({}…), longer than a path may be",
+                long.as_os_str().len(),
+                long.display()
+                    .to_string()
+                    .chars()
+                    .take(40)
+                    .collect::<String>()
             ));
         }
         Ok(())
@@ -105,7 +119,7 @@ impl DockerFiles {
         target: &Path,
         symbolic: bool,
     ) -> Result<(), String> {
-        self.count_name()?;
+        self.count_name(&[Path::new(&parts.join("/")), target])?;
         let mut resolved: Vec<String> = if symbolic {
             parts[..parts.len().saturating_sub(1)]
                 .iter()
@@ -183,25 +197,28 @@ impl DockerFiles {
         let images: Vec<ArchivedImage> =
             serde_json::from_slice(manifest).map_err(|e| format!("{MANIFEST}: {e}"))?;
         let layout = Layout::create(dir).map_err(|e| e.to_string())?;
-        let mut listed = Vec::new();
+        let mut unnamed = Vec::new();
+        // A tag names the last image that has it, as `docker load` leaves it.
+        let mut tagged: Vec<(String, Descriptor)> = Vec::new();
         for image in &images {
             let manifest = self.write_manifest(&layout, image)?;
             let tags = image.repo_tags.clone().unwrap_or_default();
             if tags.is_empty() {
-                listed.push(manifest.clone());
+                unnamed.push(manifest.clone());
             }
             for tag in tags {
-                let mut named = manifest.clone();
-                named.set_annotations(Some(
-                    [(REF_NAME_ANNOTATION.to_string(), tag)]
-                        .into_iter()
-                        .collect(),
-                ));
-                listed.push(named);
+                tagged.retain(|(t, _)| *t != tag);
+                let named = named(&manifest, &tag);
+                tagged.push((tag, named));
             }
         }
         let mut index = layout.index().map_err(|e| e.to_string())?;
-        index.set_manifests(listed);
+        index.set_manifests(
+            unnamed
+                .into_iter()
+                .chain(tagged.into_iter().map(|(_, d)| d))
+                .collect(),
+        );
         layout.write_index(&index).map_err(|e| e.to_string())?;
         Ok(layout)
     }

@@ -38,8 +38,10 @@ pub enum Error {
         tag: String,
         available: String,
     },
-    #[error("{path} holds more than one image ({available}): name the one to use, as {path}:NAME", path = .path.display())]
+    #[error("{path} holds more than one image ({available}): name the one to use after a colon", path = .path.display())]
     WhichImage { path: PathBuf, available: String },
+    #[error("{path} holds no images", path = .path.display())]
+    NoImages { path: PathBuf },
     #[error("no image in the index matches platform {wanted}; it has: {available}")]
     NoMatchingPlatform { wanted: String, available: String },
     #[error("the reference names a {media_type:?} document, expected {expected}")]

@@ -162,22 +162,27 @@ impl Layout {
             .filter(|d| ref_name(d) != Some(name))
             .cloned()
             .collect();
-        let mut named = descriptor.clone();
-        let mut annotations = named.annotations().clone().unwrap_or_default();
-        annotations.insert(REF_NAME_ANNOTATION.to_string(), name.to_string());
-        named.set_annotations(Some(annotations));
-        manifests.push(named);
+        manifests.push(named(descriptor, name));
         index.set_manifests(manifests);
         self.write_index(&index)
     }
 
-    /// Finds the descriptor `name` refers to; with no name, the layout's only image (which
-    /// may be listed under several names).
+    /// Finds the descriptor `name` refers to (by its ref name, or its full name where an
+    /// export records one: see [`full_name`]); with no name, the layout's only image (which may
+    /// be listed under several names).
     pub fn resolve(&self, name: Option<&str>) -> Result<Descriptor> {
         let index = self.index()?;
         let manifests = index.manifests();
-        match name {
-            Some(name) => manifests.iter().find(|d| ref_name(d) == Some(name)),
+        let found = match name {
+            _ if manifests.is_empty() => {
+                return Err(Error::NoImages {
+                    path: self.root.clone(),
+                })
+            }
+            Some(name) => manifests
+                .iter()
+                .find(|d| ref_name(d) == Some(name))
+                .or_else(|| manifests.iter().find(|d| full_name(d) == Some(name))),
             None if manifests
                 .iter()
                 .all(|d| d.digest() == manifests[0].digest()) =>
@@ -190,9 +195,8 @@ impl Layout {
                     available: self.ref_names(&index),
                 })
             }
-        }
-        .cloned()
-        .ok_or_else(|| Error::UnknownTag {
+        };
+        found.cloned().ok_or_else(|| Error::UnknownTag {
             path: self.root.clone(),
             tag: name.unwrap_or("").to_string(),
             available: self.ref_names(&index),
@@ -243,11 +247,48 @@ pub fn descriptor_digest(descriptor: &Descriptor) -> Result<Digest> {
 
 /// The name an `index.json` entry gives its image (`org.opencontainers.image.ref.name`).
 pub fn ref_name(descriptor: &Descriptor) -> Option<&str> {
+    annotation(descriptor, REF_NAME_ANNOTATION)
+}
+
+/// The image's full name where an export records it beside a ref name that is only its tag:
+/// containerd's exports and Docker's (25 and later) write `ref.name: latest` and
+/// `io.containerd.image.name: docker.io/library/app:latest`.
+pub fn full_name(descriptor: &Descriptor) -> Option<&str> {
+    annotation(descriptor, CONTAINERD_NAME_ANNOTATION)
+}
+
+/// The name to keep an image of another layout (an archive's) by: its full name if recorded,
+/// else its ref name.
+pub fn image_name(descriptor: &Descriptor) -> Option<&str> {
+    full_name(descriptor).or_else(|| ref_name(descriptor))
+}
+
+const CONTAINERD_NAME_ANNOTATION: &str = "io.containerd.image.name";
+
+fn annotation<'a>(descriptor: &'a Descriptor, key: &str) -> Option<&'a str> {
     descriptor
         .annotations()
         .as_ref()?
-        .get(REF_NAME_ANNOTATION)
+        .get(key)
         .map(String::as_str)
+}
+
+/// `descriptor` for `index.json`, named `name`.
+pub(crate) fn named(descriptor: &Descriptor, name: &str) -> Descriptor {
+    let mut named = descriptor.clone();
+    let mut annotations = named.annotations().clone().unwrap_or_default();
+    annotations.insert(REF_NAME_ANNOTATION.to_string(), name.to_string());
+    named.set_annotations(Some(annotations));
+    named
+}
+
+/// Where a non-distributable layer's bytes may be, when the registry does not hold them (its
+/// `urls`); none for any other blob.
+pub fn nondistributable_urls(descriptor: &Descriptor) -> Vec<String> {
+    if !crate::media_type::is_nondistributable(descriptor.media_type().as_ref()) {
+        return Vec::new();
+    }
+    descriptor.urls().clone().unwrap_or_default()
 }
 
 fn empty_index() -> ImageIndex {
@@ -387,5 +428,45 @@ pub(crate) mod tests {
             }
         });
         assert_eq!(layout.index().unwrap().manifests().len(), 8);
+    }
+
+    #[test]
+    fn resolve_finds_by_either_name_and_the_only_image_however_listed() {
+        let temp = tempfile::tempdir().unwrap();
+        let layout = Layout::create(temp.path()).unwrap();
+        assert!(matches!(layout.resolve(None), Err(Error::NoImages { .. })));
+        let one = descriptor(b"one");
+        let mut exported = one.clone();
+        exported.set_annotations(Some(
+            [(
+                CONTAINERD_NAME_ANNOTATION.to_string(),
+                "docker.io/library/app:1".to_string(),
+            )]
+            .into_iter()
+            .collect(),
+        ));
+        layout.set_ref("1", &exported).unwrap();
+        layout.set_ref("other-name", &one).unwrap();
+        for name in [
+            None,
+            Some("1"),
+            Some("docker.io/library/app:1"),
+            Some("other-name"),
+        ] {
+            assert_eq!(
+                layout.resolve(name).unwrap().digest(),
+                one.digest(),
+                "{name:?}"
+            );
+        }
+        assert!(matches!(
+            layout.resolve(Some("2")),
+            Err(Error::UnknownTag { .. })
+        ));
+        layout.set_ref("two", &descriptor(b"two")).unwrap();
+        assert!(matches!(
+            layout.resolve(None),
+            Err(Error::WhichImage { .. })
+        ));
     }
 }

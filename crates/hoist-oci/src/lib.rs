@@ -19,11 +19,14 @@ mod reference;
 mod tar_guard;
 mod verify;
 
-pub use archive::{read_archive, write_archive};
+pub use archive::{read_archive, write_archive, ArchiveFormat};
 pub use blob_writer::{BlobSlot, BlobWriter};
 pub use digest::{Digest, DigestError};
 pub use error::{Error, Result};
-pub use layout::{descriptor_digest, ref_name, Layout, REF_NAME_ANNOTATION};
+pub use layout::{
+    descriptor_digest, full_name, image_name, nondistributable_urls, ref_name, Layout,
+    REF_NAME_ANNOTATION,
+};
 pub use platform::Platform;
 pub use reference::{Reference, ReferenceError, DEFAULT_REGISTRY};
 pub use tar_guard::{GuardedTarReader, TarHeaderError, TarHeaderGuard, MAX_HEADER_BODY};

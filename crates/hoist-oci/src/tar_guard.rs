@@ -29,7 +29,7 @@ pub enum TarHeaderError {
         kind: &'static str,
         size: u64,
     },
-    #[error("the tar entry {entry:?} at byte {offset} is a GNU sparse file, which hoist does not unpack")]
+    #[error("the tar entry {entry:?} at byte {offset} is a GNU sparse file (old GNU or PAX format), which hoist does not unpack")]
     Sparse { entry: String, offset: u64 },
     #[error(
         "the tar stream ends inside the data of the entry {entry:?} (its header at byte \
@@ -152,8 +152,16 @@ impl TarHeaderGuard {
             || kind.is_pax_global_extensions();
         let entry = || String::from_utf8_lossy(&header.path_bytes()).into_owned();
         if !extension {
-            if let Some(pax_size) = self.pending_pax.as_deref().and_then(pax_size) {
-                size = pax_size;
+            if let Some(records) = self.pending_pax.as_deref() {
+                if pax_is_sparse(records) {
+                    return Err(TarHeaderError::Sparse {
+                        entry: entry(),
+                        offset: header_offset,
+                    });
+                }
+                if let Some(pax_size) = pax_size(records) {
+                    size = pax_size;
+                }
             }
         }
         let read_whole = recognized
@@ -262,6 +270,14 @@ fn pax_size(records: &[u8]) -> Option<u64> {
         }
     }
     None
+}
+
+/// Whether PAX records describe a GNU sparse file (`GNU.sparse.*`, as `tar --format=posix
+/// --sparse` writes): the tar crate would unpack its map and data as an ordinary file.
+fn pax_is_sparse(records: &[u8]) -> bool {
+    tar::PaxExtensions::new(records)
+        .map_while(Result::ok)
+        .any(|record| record.key().is_ok_and(|key| key.starts_with("GNU.sparse.")))
 }
 
 /// A reader that shows every byte it returns to a [`TarHeaderGuard`] first.
@@ -464,6 +480,29 @@ mod tests {
             ),
             "{error:?}"
         );
+    }
+
+    #[test]
+    fn pax_sparse_files_are_refused_at_the_entry_they_describe() {
+        let mut builder = tar::Builder::new(Vec::new());
+        builder
+            .append_pax_extensions([
+                ("GNU.sparse.major", &b"1"[..]),
+                ("GNU.sparse.minor", &b"0"[..]),
+            ])
+            .unwrap();
+        builder
+            .append_data(
+                &mut header(tar::EntryType::Regular, "f", 3),
+                "f",
+                &b"abc"[..],
+            )
+            .unwrap();
+        let stream = builder.into_inner().unwrap();
+        assert!(matches!(
+            scan_in_pieces(&stream, 512),
+            Err(TarHeaderError::Sparse { entry, .. }) if entry == "f"
+        ));
     }
 
     #[test]

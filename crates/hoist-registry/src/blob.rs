@@ -68,7 +68,7 @@ pub(crate) async fn download_from_urls(
             }
             _ => "not an http(s) URL".to_string(),
         };
-        failures.push(format!("{}: {reason}", shown_url(url)));
+        failures.push(format!("{}: {reason}", crate::response::shown_url(url)));
     }
     Err(Error::LayerUrlsFailed { failures })
 }
@@ -82,35 +82,12 @@ async fn from_url(
 ) -> Result<()> {
     let what = format!("downloading from {}", url.host_str().unwrap_or("the URL"));
     let response = session.get_anonymous(&what, url).await?;
-    if response.status() != StatusCode::OK {
-        // The body is not shown: this host is not the registry, and may be anything the
-        // manifest named (an address inside the network, say).
-        return Err(Error::LayerUrlStatus {
-            what,
-            status: response.status().as_u16(),
-        });
-    }
     writer.restart()?;
     stream_body(session, response, writer, progress, abort, &what)
         .await
         .map_err(|(Attempt::Final(e) | Attempt::BrokenOff(e))| e)?;
     // Checked here, not only at commit, so that the next URL is tried after one that lies.
     Ok(writer.verify()?)
-}
-
-/// A URL as it may be shown: without user, password, query or fragment (where signed URLs
-/// keep their secrets).
-pub(crate) fn shown_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) => {
-            let _ = parsed.set_username("");
-            let _ = parsed.set_password(None);
-            parsed.set_query(None);
-            parsed.set_fragment(None);
-            parsed.to_string()
-        }
-        Err(_) => "(not a URL)".to_string(),
-    }
 }
 
 enum Attempt {

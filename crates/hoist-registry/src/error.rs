@@ -62,6 +62,12 @@ pub enum Error {
     LayerUrlsFailed { failures: Vec<String> },
     #[error("{what}: the server answered {status}")]
     LayerUrlStatus { what: String, status: u16 },
+    #[error("the registry refused the manifest, which points at non-distributable layers left at their URLs ({}): a registry takes such a manifest only where its configuration allows those URLs (distribution: validation.manifests.urls.allow)", .layers.join(", "))]
+    LayersLeftAtUrls {
+        layers: Vec<String>,
+        #[source]
+        source: Box<Error>,
+    },
     #[error("blob {digest}")]
     Blob {
         digest: Digest,

@@ -296,7 +296,7 @@ impl Remote {
             digest: digest.clone(),
             source: Box::new(source),
         };
-        let urls = layer_urls(descriptor);
+        let urls = hoist_oci::nondistributable_urls(descriptor);
         let downloaded = match blob::download(
             &self.session,
             self.reference.repository(),
@@ -312,7 +312,10 @@ impl Remote {
             }
             Err(Error::Status { status: 404, .. }) if !urls.is_empty() => {
                 Err(Error::LayerUrlsNotAllowed {
-                    urls: urls.iter().map(|url| blob::shown_url(url)).collect(),
+                    urls: urls
+                        .iter()
+                        .map(|url| crate::response::shown_url(url))
+                        .collect(),
                 })
             }
             other => other,
@@ -343,15 +346,6 @@ impl Remote {
         });
         Ok(true)
     }
-}
-
-/// Where a non-distributable layer's bytes may be, when the registry does not hold them; none
-/// for any other blob.
-pub(crate) fn layer_urls(descriptor: &Descriptor) -> Vec<String> {
-    if !hoist_oci::media_type::is_nondistributable(descriptor.media_type().as_ref()) {
-        return Vec::new();
-    }
-    descriptor.urls().clone().unwrap_or_default()
 }
 
 pub(crate) fn pinned(reference: &Reference, digest: &Digest) -> Reference {

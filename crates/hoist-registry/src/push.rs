@@ -25,12 +25,8 @@ pub async fn push(
     let (manifests, blobs): (Vec<Descriptor>, Vec<Descriptor>) = order
         .into_iter()
         .partition(|d| media_type::manifest_kind(d.media_type().as_ref()).is_some());
-    // A non-distributable layer stays where its URLs say, as containers/image leaves it: its
-    // licence may not allow another copy, and whoever pulls is sent there.
-    let blobs: Vec<Descriptor> = blobs
-        .into_iter()
-        .filter(|d| crate::pull::layer_urls(d).is_empty())
-        .collect();
+    let (left_at_urls, blobs): (Vec<Descriptor>, Vec<Descriptor>) =
+        blobs.into_iter().partition(stays_at_its_urls);
     events(Event::Resolved {
         manifest: descriptor_digest(top)?,
         blobs: blobs.len(),
@@ -61,9 +57,33 @@ pub async fn push(
         };
         let bytes =
             layout.read_blob(manifest, "manifest", crate::session::MANIFEST_LIMIT as u64)?;
-        put_manifest(&session, &repository, &target, manifest, bytes).await?;
+        put_manifest(&session, &repository, &target, manifest, bytes)
+            .await
+            .map_err(|source| match left_at_urls.is_empty() {
+                true => source,
+                false => Error::LayersLeftAtUrls {
+                    layers: left_at_urls
+                        .iter()
+                        .map(|d| d.digest().to_string())
+                        .collect(),
+                    source: Box::new(source),
+                },
+            })?;
     }
     Ok(uploaded.into_iter().filter(|u| *u).count())
+}
+
+/// Whether a layer stays where its URLs say, not uploaded, as containers/image leaves it: a
+/// non-distributable layer's licence may not allow another copy, and whoever pulls is sent
+/// there. Only the media types registries take a manifest without (distribution exempts these
+/// from its blob check) are left; a zstd one is uploaded, or no registry would take it.
+fn stays_at_its_urls(descriptor: &Descriptor) -> bool {
+    matches!(
+        descriptor.media_type().as_ref(),
+        media_type::OCI_NONDISTRIBUTABLE_TAR
+            | media_type::OCI_NONDISTRIBUTABLE_GZIP
+            | media_type::DOCKER_FOREIGN_LAYER_GZIP
+    ) && !hoist_oci::nondistributable_urls(descriptor).is_empty()
 }
 
 fn scope(repository: &str) -> String {

@@ -85,6 +85,21 @@ pub(crate) fn registry_message(body: &[u8]) -> String {
     text.trim().to_string()
 }
 
+/// A URL as it may be shown: without user, password, query or fragment (where signed URLs
+/// keep their secrets).
+pub(crate) fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            parsed.to_string()
+        }
+        Err(_) => "(not a URL)".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

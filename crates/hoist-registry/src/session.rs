@@ -242,9 +242,22 @@ impl Session {
     /// A GET of a URL outside the registry (a non-distributable layer's), with the session's
     /// TLS settings, redirect policy and retries, and no credentials: those go to the registry
     /// alone.
+    /// An answer other than 200 is only its status: the host is not the registry, and may be
+    /// anything the manifest named (an address inside the network, say), so its body is not
+    /// shown.
     pub(crate) async fn get_anonymous(&self, what: &str, url: &reqwest::Url) -> Result<Response> {
-        self.send_with_retries(what, self.retry, || self.http.get(url.clone()).build())
-            .await
+        let sent = self
+            .send_with_retries(what, self.retry, || self.http.get(url.clone()).build())
+            .await;
+        match sent {
+            Ok(response) if response.status() == StatusCode::OK => Ok(response),
+            Ok(response) => Err(Error::LayerUrlStatus {
+                what: what.to_string(),
+                status: response.status().as_u16(),
+            }),
+            Err(Error::Status { what, status, .. }) => Err(Error::LayerUrlStatus { what, status }),
+            Err(error) => Err(error),
+        }
     }
 
     /// Sends until an answer that is not transient, or the retries run out. `build` makes each

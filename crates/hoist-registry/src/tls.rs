@@ -17,7 +17,8 @@ pub(crate) fn redirect_policy() -> reqwest::redirect::Policy {
             && attempt.previous().iter().any(|url| url.scheme() == "https");
         if downgrade {
             let refused = RefusedDowngrade {
-                to: attempt.url().to_string(),
+                // A redirect target may be a signed URL: its secrets are not shown.
+                to: crate::response::shown_url(attempt.url().as_str()),
             };
             attempt.error(refused)
         } else {
