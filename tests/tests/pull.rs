@@ -669,4 +669,23 @@ fn a_nondistributable_layer_comes_from_its_urls_only_when_allowed() {
     );
     let output = pull(dir.path(), &pushed, &dest, &["--allow-layer-urls"]);
     assert!(output.status.success(), "{}", stderr(&output));
+
+    // A registry that does not allow one of the URLs refuses the manifest: hoist says why.
+    let registry = registry_with_urls(&[at(&host), "http://192.0.2.1/layer".into()]);
+    let reference = format!("{}/evil:latest", registry.address);
+    let pulled = dir.path().join("not-allowed-there");
+    let output = pull(dir.path(), &reference, &pulled, &["--allow-layer-urls"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = run(hoist(dir.path())
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:latest", pulled.display()))
+        .arg(format!(
+            "docker://{}/{}:1",
+            env.registry,
+            hoist_e2e::unique_id("refused")
+        )));
+    assert_eq!(output.status.code(), Some(125));
+    let message = stderr(&output);
+    assert!(message.contains("left at their URLs"), "{message}");
+    assert!(message.contains(&layer_digest.to_string()), "{message}");
 }

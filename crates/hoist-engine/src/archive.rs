@@ -67,7 +67,8 @@ pub fn load_images(store: &Store, input: &Path) -> Result<Vec<String>> {
         let Some(name) = hoist_oci::image_name(top) else {
             continue;
         };
-        // A bare tag (as skopeo writes `oci-archive:FILE:TAG`) names no image; keep it as is.
+        // Kept by the reference it spells (`app` is `docker.io/library/app:latest`, as podman
+        // reads it); a name that is no reference is kept as written.
         let name = name
             .parse::<Reference>()
             .map(|r| r.to_string())

@@ -112,25 +112,27 @@ fn split_archive_arg(arg: &str) -> (PathBuf, Option<String>) {
     }
 }
 
-/// The image `name` names in an archive extracted to `layout`. In a docker-archive, whose
-/// names are image references, also the same reference spelled another way (`alpine:latest`
-/// is `docker.io/library/alpine:latest`). Errors name the archive, not where it was extracted.
-fn resolve_in_archive(
-    layout: &Layout,
-    name: Option<&str>,
-    file: &Path,
-    format: ArchiveFormat,
-) -> Result<Descriptor> {
+/// The image `name` names in an archive extracted to `layout`: by its ref name, by the full
+/// name an export recorded beside a bare tag (containerd's and Docker 25's), or by the same
+/// reference spelled another way (`busybox` is `docker.io/library/busybox:latest`, as `hoist
+/// save` writes it). Errors name the archive, not where it was extracted.
+fn resolve_in_archive(layout: &Layout, name: Option<&str>, file: &Path) -> Result<Descriptor> {
     let in_full = |n: &str| n.parse::<Reference>().ok().map(|r| r.to_string());
     let found = layout.resolve(name).or_else(|error| {
-        let wanted = name
-            .filter(|_| format == ArchiveFormat::Docker)
-            .and_then(in_full);
+        let Some(name) = name else {
+            return Err(error);
+        };
         let index = layout.index()?;
-        let same = index
-            .manifests()
+        let manifests = index.manifests();
+        let wanted = in_full(name);
+        let same = manifests
             .iter()
-            .find(|d| wanted.is_some() && hoist_oci::image_name(d).and_then(in_full) == wanted);
+            .find(|d| hoist_oci::full_name(d) == Some(name))
+            .or_else(|| {
+                manifests.iter().find(|d| {
+                    wanted.is_some() && hoist_oci::image_name(d).and_then(in_full) == wanted
+                })
+            });
         same.cloned().ok_or(error)
     });
     let path = file.to_path_buf();
@@ -178,7 +180,7 @@ impl LocalImage {
             Location::Archive { file, tag, format } => {
                 let temp = store.staging("archive-")?;
                 let layout = hoist_oci::read_archive(file, temp.path(), Some(*format))?;
-                let top = resolve_in_archive(&layout, tag.as_deref(), file, *format)?;
+                let top = resolve_in_archive(&layout, tag.as_deref(), file)?;
                 (layout, top, Some(temp))
             }
             Location::Store(reference) => {
@@ -272,27 +274,58 @@ mod tests {
     }
 
     #[test]
-    fn names_in_a_docker_archive_match_however_spelled_and_errors_name_the_archive() {
+    fn names_in_an_archive_match_however_spelled_and_errors_name_the_archive() {
         let temp = tempfile::tempdir().unwrap();
         let layout = Layout::create(temp.path().join("extracted")).unwrap();
-        let digest: oci_spec::image::Digest =
-            hoist_oci::Digest::of(b"m").to_string().parse().unwrap();
-        let manifest = Descriptor::new(oci_spec::image::MediaType::ImageManifest, 1, digest);
-        layout
-            .set_ref("docker.io/library/app:1", &manifest)
-            .unwrap();
+        let manifest = |bytes: &[u8]| {
+            let digest: oci_spec::image::Digest =
+                hoist_oci::Digest::of(bytes).to_string().parse().unwrap();
+            Descriptor::new(oci_spec::image::MediaType::ImageManifest, 1, digest)
+        };
+        let saved = manifest(b"saved by hoist");
+        layout.set_ref("docker.io/library/app:1", &saved).unwrap();
+        // As Docker 25 exports it: the tag as the ref name, the full name beside it (written
+        // as the archive holds it; `set_ref` would name it anew).
+        let mut exported = manifest(b"exported by docker");
+        exported.set_annotations(Some(
+            [
+                (hoist_oci::REF_NAME_ANNOTATION.to_string(), "2".to_string()),
+                (
+                    "io.containerd.image.name".to_string(),
+                    "localhost/other:2".to_string(),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        ));
+        let mut index = layout.index().unwrap();
+        let mut manifests = index.manifests().clone();
+        manifests.push(exported.clone());
+        index.set_manifests(manifests);
+        std::fs::write(
+            layout.path().join("index.json"),
+            serde_json::to_vec(&index).unwrap(),
+        )
+        .unwrap();
         let file = temp.path().join("saved.tar");
-        let found = resolve_in_archive(&layout, Some("app:1"), &file, ArchiveFormat::Docker);
-        assert_eq!(found.unwrap().digest(), manifest.digest());
-        // An OCI archive's names are tags, matched as written.
-        let refused = resolve_in_archive(&layout, Some("app:1"), &file, ArchiveFormat::Oci);
-        assert!(
-            matches!(&refused, Err(Error::Image(hoist_oci::Error::UnknownTag { path, .. })) if *path == file),
-            "{refused:?}"
-        );
-        let unparsable =
-            resolve_in_archive(&layout, Some("Not A Name"), &file, ArchiveFormat::Docker);
-        assert!(unparsable.is_err());
+        for (name, wanted) in [
+            ("app:1", &saved),
+            ("docker.io/library/app:1", &saved),
+            ("2", &exported),
+            ("localhost/other:2", &exported),
+        ] {
+            let found = resolve_in_archive(&layout, Some(name), &file).unwrap();
+            assert_eq!(found.digest(), wanted.digest(), "{name}");
+        }
+        for name in [Some("app:2"), Some("Not A Name"), None] {
+            let refused = resolve_in_archive(&layout, name, &file);
+            assert!(
+                matches!(&refused, Err(Error::Image(
+                    hoist_oci::Error::UnknownTag { path, .. } | hoist_oci::Error::WhichImage { path, .. }
+                )) if *path == file),
+                "{name:?}: {refused:?}"
+            );
+        }
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub fn read_archive(file: &Path, dir: &Path, format: Option<ArchiveFormat>) -> R
         Some(docker) if format == Some(ArchiveFormat::Docker) || !has_layout => {
             docker.into_layout(dir).map_err(|reason| bad(file, reason))
         }
-        _ if has_layout => Layout::open(dir),
+        _ if has_layout && format != Some(ArchiveFormat::Docker) => Layout::open(dir),
         _ => Err(bad(
             file,
             match format {

@@ -16,8 +16,8 @@ use oci_spec::image::{Descriptor, MediaType};
 use serde::Deserialize;
 
 use crate::archive_path::archive_path;
-use crate::layout::named;
 use crate::layout::DOCUMENT_LIMIT;
+use crate::layout::{empty_index, named};
 use crate::media_type::{
     DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DOCKER_LAYER_ZSTD, DOCKER_MANIFEST,
 };
@@ -199,7 +199,8 @@ impl DockerFiles {
         let layout = Layout::create(dir).map_err(|e| e.to_string())?;
         let mut unnamed = Vec::new();
         // A tag names the last image that has it, as `docker load` leaves it.
-        let mut tagged: Vec<(String, Descriptor)> = Vec::new();
+        let mut tagged: Vec<Descriptor> = Vec::new();
+        let mut tag_at: HashMap<String, usize> = HashMap::new();
         for image in &images {
             let manifest = self.write_manifest(&layout, image)?;
             let tags = image.repo_tags.clone().unwrap_or_default();
@@ -207,18 +208,22 @@ impl DockerFiles {
                 unnamed.push(manifest.clone());
             }
             for tag in tags {
-                tagged.retain(|(t, _)| *t != tag);
                 let named = named(&manifest, &tag);
-                tagged.push((tag, named));
+                match tag_at.get(&tag) {
+                    Some(&at) => tagged[at] = named,
+                    None if tag_at.len() >= MAX_NAMES => {
+                        return Err(format!("{MANIFEST} gives more than {MAX_NAMES} tags"))
+                    }
+                    None => {
+                        tag_at.insert(tag, tagged.len());
+                        tagged.push(named);
+                    }
+                }
             }
         }
-        let mut index = layout.index().map_err(|e| e.to_string())?;
-        index.set_manifests(
-            unnamed
-                .into_iter()
-                .chain(tagged.into_iter().map(|(_, d)| d))
-                .collect(),
-        );
+        // The index lists what manifest.json does, whatever index.json the archive also had.
+        let mut index = empty_index();
+        index.set_manifests(unnamed.into_iter().chain(tagged).collect());
         layout.write_index(&index).map_err(|e| e.to_string())?;
         Ok(layout)
     }

@@ -167,8 +167,7 @@ impl Layout {
         self.write_index(&index)
     }
 
-    /// Finds the descriptor `name` refers to (by its ref name, or its full name where an
-    /// export records one: see [`full_name`]); with no name, the layout's only image (which may
+    /// Finds the descriptor `name` refers to; with no name, the layout's only image (which may
     /// be listed under several names).
     pub fn resolve(&self, name: Option<&str>) -> Result<Descriptor> {
         let index = self.index()?;
@@ -179,10 +178,7 @@ impl Layout {
                     path: self.root.clone(),
                 })
             }
-            Some(name) => manifests
-                .iter()
-                .find(|d| ref_name(d) == Some(name))
-                .or_else(|| manifests.iter().find(|d| full_name(d) == Some(name))),
+            Some(name) => manifests.iter().find(|d| ref_name(d) == Some(name)),
             None if manifests
                 .iter()
                 .all(|d| d.digest() == manifests[0].digest()) =>
@@ -257,10 +253,13 @@ pub fn full_name(descriptor: &Descriptor) -> Option<&str> {
     annotation(descriptor, CONTAINERD_NAME_ANNOTATION)
 }
 
-/// The name to keep an image of another layout (an archive's) by: its full name if recorded,
-/// else its ref name.
+/// The name to keep an image of another layout (an archive's) by: its ref name, unless that
+/// is only a tag and the export recorded the full name beside it.
 pub fn image_name(descriptor: &Descriptor) -> Option<&str> {
-    full_name(descriptor).or_else(|| ref_name(descriptor))
+    match ref_name(descriptor) {
+        Some(name) if name.contains('/') => Some(name),
+        other => full_name(descriptor).or(other),
+    }
 }
 
 const CONTAINERD_NAME_ANNOTATION: &str = "io.containerd.image.name";
@@ -273,10 +272,12 @@ fn annotation<'a>(descriptor: &'a Descriptor, key: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-/// `descriptor` for `index.json`, named `name`.
+/// `descriptor` for `index.json`, named `name` (which replaces any full name an export
+/// recorded: the image is now known by this one).
 pub(crate) fn named(descriptor: &Descriptor, name: &str) -> Descriptor {
     let mut named = descriptor.clone();
     let mut annotations = named.annotations().clone().unwrap_or_default();
+    annotations.remove(CONTAINERD_NAME_ANNOTATION);
     annotations.insert(REF_NAME_ANNOTATION.to_string(), name.to_string());
     named.set_annotations(Some(annotations));
     named
@@ -291,7 +292,7 @@ pub fn nondistributable_urls(descriptor: &Descriptor) -> Vec<String> {
     descriptor.urls().clone().unwrap_or_default()
 }
 
-fn empty_index() -> ImageIndex {
+pub(crate) fn empty_index() -> ImageIndex {
     ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
@@ -431,28 +432,14 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn resolve_finds_by_either_name_and_the_only_image_however_listed() {
+    fn resolve_finds_the_only_image_however_listed() {
         let temp = tempfile::tempdir().unwrap();
         let layout = Layout::create(temp.path()).unwrap();
         assert!(matches!(layout.resolve(None), Err(Error::NoImages { .. })));
         let one = descriptor(b"one");
-        let mut exported = one.clone();
-        exported.set_annotations(Some(
-            [(
-                CONTAINERD_NAME_ANNOTATION.to_string(),
-                "docker.io/library/app:1".to_string(),
-            )]
-            .into_iter()
-            .collect(),
-        ));
-        layout.set_ref("1", &exported).unwrap();
+        layout.set_ref("1", &one).unwrap();
         layout.set_ref("other-name", &one).unwrap();
-        for name in [
-            None,
-            Some("1"),
-            Some("docker.io/library/app:1"),
-            Some("other-name"),
-        ] {
+        for name in [None, Some("1"), Some("other-name")] {
             assert_eq!(
                 layout.resolve(name).unwrap().digest(),
                 one.digest(),
@@ -468,5 +455,25 @@ pub(crate) mod tests {
             layout.resolve(None),
             Err(Error::WhichImage { .. })
         ));
+    }
+
+    #[test]
+    fn an_exports_full_name_names_the_image_until_it_is_renamed() {
+        let mut exported = descriptor(b"one");
+        exported.set_annotations(Some(
+            [
+                (REF_NAME_ANNOTATION.to_string(), "1".to_string()),
+                (
+                    CONTAINERD_NAME_ANNOTATION.to_string(),
+                    "docker.io/library/app:1".to_string(),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        ));
+        assert_eq!(image_name(&exported), Some("docker.io/library/app:1"));
+        let renamed = named(&exported, "localhost/mine:2");
+        assert_eq!(image_name(&renamed), Some("localhost/mine:2"));
+        assert_eq!(full_name(&renamed), None);
     }
 }

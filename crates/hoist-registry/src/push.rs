@@ -57,17 +57,26 @@ pub async fn push(
         };
         let bytes =
             layout.read_blob(manifest, "manifest", crate::session::MANIFEST_LIMIT as u64)?;
+        // Which of the layers left at their URLs this manifest points at (its JSON names them).
+        let left: Vec<String> = left_at_urls
+            .iter()
+            .map(|d| d.digest().to_string())
+            .filter(|digest| contains(&bytes, digest.as_bytes()))
+            .collect();
         put_manifest(&session, &repository, &target, manifest, bytes)
             .await
-            .map_err(|source| match left_at_urls.is_empty() {
-                true => source,
-                false => Error::LayersLeftAtUrls {
-                    layers: left_at_urls
-                        .iter()
-                        .map(|d| d.digest().to_string())
-                        .collect(),
-                    source: Box::new(source),
-                },
+            .map_err(|source| match &source {
+                Error::Status { message, .. }
+                    if !left.is_empty()
+                        && (message.contains("BLOB_UNKNOWN")
+                            || message.contains("MANIFEST_INVALID")) =>
+                {
+                    Error::LayersLeftAtUrls {
+                        layers: left,
+                        source: Box::new(source),
+                    }
+                }
+                _ => source,
             })?;
     }
     Ok(uploaded.into_iter().filter(|u| *u).count())
@@ -84,6 +93,12 @@ fn stays_at_its_urls(descriptor: &Descriptor) -> bool {
             | media_type::OCI_NONDISTRIBUTABLE_GZIP
             | media_type::DOCKER_FOREIGN_LAYER_GZIP
     ) && !hoist_oci::nondistributable_urls(descriptor).is_empty()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 fn scope(repository: &str) -> String {
