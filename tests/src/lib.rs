@@ -329,32 +329,21 @@ pub fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
 
 /// `hoist run --detach`: starts a container from `bundle` and returns its init's pid.
 pub fn start_detached(scratch: &Path, bundle: &Path, id: &str) -> i64 {
-    let (status, err) = run_detached(
-        hoist(scratch)
-            .args(["run", "--detach", "--bundle"])
-            .arg(bundle)
-            .arg(id),
-        scratch,
-    );
-    assert!(status.success(), "{err}");
-    state(scratch, id)["pid"]
-        .as_i64()
-        .expect("a running container has a pid")
+    launch_detached(scratch, &["run", "--detach", "--bundle"], bundle, id)
 }
 
 /// `hoist create` of `bundle` as `id`, which must succeed; returns the init's pid.
 pub fn create_detached(scratch: &Path, bundle: &Path, id: &str) -> i64 {
-    let (status, err) = run_detached(
-        hoist(scratch)
-            .args(["create", "--bundle"])
-            .arg(bundle)
-            .arg(id),
-        scratch,
-    );
-    assert!(status.success(), "creating {id}: {err}");
+    launch_detached(scratch, &["create", "--bundle"], bundle, id)
+}
+
+/// `hoist VERB... BUNDLE ID`, which must succeed and leave the container's init running.
+fn launch_detached(scratch: &Path, verb: &[&str], bundle: &Path, id: &str) -> i64 {
+    let (status, err) = run_detached(hoist(scratch).args(verb).arg(bundle).arg(id), scratch);
+    assert!(status.success(), "{verb:?} {id}: {err}");
     state(scratch, id)["pid"]
         .as_i64()
-        .expect("a created container has a pid")
+        .expect("a created or running container has a pid")
 }
 
 /// Runs a command to its end and returns its output with its peak resident memory in KiB

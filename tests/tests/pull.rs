@@ -671,7 +671,7 @@ fn a_nondistributable_layer_comes_from_its_urls_only_when_allowed() {
     assert!(output.status.success(), "{}", stderr(&output));
 
     // A registry that does not allow one of the URLs refuses the manifest: hoist says why.
-    let registry = registry_with_urls(&[at(&host), "http://192.0.2.1/layer".into()]);
+    let registry = registry_with_urls(&[at(&host), "http://127.0.0.2:9/layer".into()]);
     let reference = format!("{}/evil:latest", registry.address);
     let pulled = dir.path().join("not-allowed-there");
     let output = pull(dir.path(), &reference, &pulled, &["--allow-layer-urls"]);

@@ -12,12 +12,12 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use oci_spec::image::{Descriptor, MediaType};
+use oci_spec::image::Descriptor;
 use serde::Deserialize;
 
 use crate::archive_path::archive_path;
 use crate::layout::DOCUMENT_LIMIT;
-use crate::layout::{empty_index, named};
+use crate::layout::{descriptor_of, empty_index, named};
 use crate::media_type::{
     DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DOCKER_LAYER_ZSTD, DOCKER_MANIFEST,
 };
@@ -231,7 +231,7 @@ impl DockerFiles {
     /// Writes the Docker schema 2 manifest of one image of `manifest.json`.
     fn write_manifest(&self, layout: &Layout, image: &ArchivedImage) -> Result<Descriptor, String> {
         let (digest, size) = self.blob_of(layout, &image.config)?;
-        let config = descriptor(DOCKER_CONFIG, &digest, size);
+        let config = descriptor_of(DOCKER_CONFIG, &digest, size);
         let layers = image
             .layers
             .iter()
@@ -239,7 +239,7 @@ impl DockerFiles {
                 let (digest, size) = self.blob_of(layout, name)?;
                 let media_type = layer_media_type(&layout.blob_path(&digest))
                     .map_err(|e| format!("{name}: {e}"))?;
-                Ok(descriptor(media_type, &digest, size))
+                Ok(descriptor_of(media_type, &digest, size))
             })
             .collect::<Result<Vec<_>, String>>()?;
         let document = serde_json::to_vec(&serde_json::json!({
@@ -249,7 +249,7 @@ impl DockerFiles {
             "layers": layers,
         }))
         .map_err(|e| e.to_string())?;
-        let manifest = descriptor(
+        let manifest = descriptor_of(
             DOCKER_MANIFEST,
             &Digest::of(&document),
             document.len() as u64,
@@ -259,14 +259,6 @@ impl DockerFiles {
             .map_err(|e| e.to_string())?;
         Ok(manifest)
     }
-}
-
-fn descriptor(media_type: &str, digest: &Digest, size: u64) -> Descriptor {
-    let digest: oci_spec::image::Digest = digest
-        .to_string()
-        .parse()
-        .expect("a computed sha256 digest parses");
-    Descriptor::new(MediaType::from(media_type), size, digest)
 }
 
 /// A layer file's media type, by its first bytes: docker-archives hold plain tars (podman,

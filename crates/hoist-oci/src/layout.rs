@@ -236,6 +236,15 @@ pub(crate) struct LayoutLock {
     _dir: File,
 }
 
+/// A descriptor of `size` bytes with hoist's digest `digest`.
+pub fn descriptor_of(media_type: &str, digest: &Digest, size: u64) -> Descriptor {
+    let digest: oci_spec::image::Digest = digest
+        .to_string()
+        .parse()
+        .expect("hoist digests are valid OCI digests");
+    Descriptor::new(oci_spec::image::MediaType::from(media_type), size, digest)
+}
+
 /// The digest of a descriptor, as hoist's own checked type.
 pub fn descriptor_digest(descriptor: &Descriptor) -> Result<Digest> {
     Ok(descriptor.digest().to_string().parse()?)

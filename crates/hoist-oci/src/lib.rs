@@ -24,8 +24,8 @@ pub use blob_writer::{BlobSlot, BlobWriter};
 pub use digest::{Digest, DigestError};
 pub use error::{Error, Result};
 pub use layout::{
-    descriptor_digest, full_name, image_name, nondistributable_urls, ref_name, Layout,
-    REF_NAME_ANNOTATION,
+    descriptor_digest, descriptor_of, full_name, image_name, nondistributable_urls, ref_name,
+    Layout, REF_NAME_ANNOTATION,
 };
 pub use platform::Platform;
 pub use reference::{Reference, ReferenceError, DEFAULT_REGISTRY};

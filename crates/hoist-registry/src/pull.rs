@@ -146,14 +146,7 @@ pub(crate) struct Fetched {
 
 impl Fetched {
     pub(crate) fn descriptor(&self) -> Descriptor {
-        Descriptor::new(
-            oci_spec::image::MediaType::from(self.media_type.as_str()),
-            self.bytes.len() as u64,
-            self.digest
-                .to_string()
-                .parse::<oci_spec::image::Digest>()
-                .expect("hoist digests are valid OCI digests"),
-        )
+        hoist_oci::descriptor_of(&self.media_type, &self.digest, self.bytes.len() as u64)
     }
 
     /// The config and layers of an image; nothing for an index.
