@@ -6,6 +6,7 @@ pub mod hostile_registry;
 pub mod image;
 pub mod podman;
 pub mod registry_process;
+pub mod terminal;
 pub mod tls_redirector;
 
 use std::path::{Path, PathBuf};

@@ -23,6 +23,8 @@ type CommandFor<'a> = Box<dyn Fn(&Path, usize) -> Command + Send + Sync + 'a>;
 struct Tool<'a> {
     name: &'static str,
     command: CommandFor<'a>,
+    /// Timed on a terminal until this text shows (then sent `exit`), instead of to its end.
+    prompt: Option<&'static str>,
 }
 
 fn tool<'a>(
@@ -32,6 +34,7 @@ fn tool<'a>(
     Tool {
         name,
         command: Box::new(command),
+        prompt: None,
     }
 }
 
@@ -238,28 +241,23 @@ fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyho
         c.args(["run", "--rm", "--network", "none", &image, "true"]);
         c
     });
-    let podman = tool("podman", |_, _| {
-        let mut c = Command::new("podman");
-        // Debian's podman as it comes, except what this host forces: crun (its default
-        // runtime) refuses the hybrid cgroup layout, so runc; and the hard limits are below
-        // podman's default ulimits, so lower ones.
-        c.args([
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--runtime",
-            "runc",
-            "--ulimit",
-            "nofile=20000:20000",
-            "--ulimit",
-            "nproc=32768:32768",
-            &image,
-            "true",
-        ]);
+    let podman = tool("podman", |_, _| podman_run(&["--rm", &image, "true"]));
+    compare(task, &cached, &[podman], settings)?;
+    // Enter to prompt: `run -it` on a terminal, until the shell's prompt shows.
+    let mut interactive = tool("hoist", |_, _| {
+        let mut c = with_store(Command::new(hoist));
+        c.args(["run", "-it", "--rm", "--network", "none", &image, "sh"]);
         c
     });
-    compare(task, &cached, &[podman], settings)?;
+    interactive.prompt = Some(BUSYBOX_PROMPT);
+    let mut podman_interactive = tool("podman", |_, _| podman_run(&["-it", "--rm", &image, "sh"]));
+    podman_interactive.prompt = Some(BUSYBOX_PROMPT);
+    compare(
+        "run -it busybox sh, to prompt",
+        &interactive,
+        &[podman_interactive],
+        settings,
+    )?;
     let _ = shell::output(Command::new("podman").args(["rmi", "--force", &image]));
 
     let first = tool("hoist", |dir, _| {
@@ -292,6 +290,29 @@ fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyho
         settings,
     )?;
     Ok(())
+}
+
+/// What busybox's shell shows when it is ready for a command.
+const BUSYBOX_PROMPT: &str = "/ # ";
+
+/// `podman run ARGS...` as Debian's podman comes, except what this host forces: crun (its
+/// default runtime) refuses the hybrid cgroup layout, so runc; and the hard limits are below
+/// podman's default ulimits, so lower ones.
+fn podman_run(args: &[&str]) -> Command {
+    let mut c = Command::new("podman");
+    c.args([
+        "run",
+        "--network",
+        "none",
+        "--runtime",
+        "runc",
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=32768:32768",
+    ])
+    .args(args);
+    c
 }
 
 /// What every comparison shares: where to run, how often, and which tasks.
@@ -327,7 +348,11 @@ fn compare(task: &str, hoist: &Tool, peers: &[Tool], settings: &Settings) -> any
             }
         }
     }
-    let peak = format!("{:.1} MiB", peak_rss_kib(hoist, scratch)? as f64 / 1024.0);
+    let peak = match hoist.prompt {
+        // An interactive session never ends on its own under GNU time.
+        Some(_) => "-".to_string(),
+        None => format!("{:.1} MiB", peak_rss_kib(hoist, scratch)? as f64 / 1024.0),
+    };
     let ours = median(ours);
     for (peer, times) in peers.iter().zip(theirs) {
         let label = format!("{task} vs {}", peer.name);
@@ -365,6 +390,11 @@ fn run_once(tool: &Tool, scratch: &Path, i: usize) -> anyhow::Result<Duration> {
     fs::create_dir_all(&dir)?;
     let errors = scratch.join("stderr");
     let mut command = (tool.command)(&dir, i);
+    if let Some(prompt) = tool.prompt {
+        let elapsed = time_to_prompt(&command, prompt);
+        let _ = fs::remove_dir_all(&dir);
+        return elapsed;
+    }
     command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -377,6 +407,58 @@ fn run_once(tool: &Tool, scratch: &Path, i: usize) -> anyhow::Result<Duration> {
     let _ = fs::remove_dir_all(&dir);
     if !status.success() {
         bail!("{}", fs::read_to_string(&errors).unwrap_or_default());
+    }
+    Ok(elapsed)
+}
+
+/// The time from starting `command` on a terminal (script(1)'s) until `prompt` shows on it;
+/// then it is sent `exit`, and must end well.
+fn time_to_prompt(command: &Command, prompt: &str) -> anyhow::Result<Duration> {
+    let line = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|word| format!("'{}'", word.to_string_lossy().replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut script = Command::new("script");
+    // `exec`: no shell stays between script(1) and the command.
+    script
+        .args(["-qfec", &format!("exec {line}"), "/dev/null"])
+        .env("SHELL", "/bin/sh")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => script.env(key, value),
+            None => script.env_remove(key),
+        };
+    }
+    let start = Instant::now();
+    let mut child = script.spawn().context("starting script(1)")?;
+    let mut output = child.stdout.take().expect("piped");
+    let (shown, screen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut output, &mut buffer) {
+            let _ = shown.send((Instant::now(), buffer[..n].to_vec()));
+        }
+    });
+    let mut seen = Vec::new();
+    let elapsed = loop {
+        let Ok((at, bytes)) = screen.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("no prompt within 60 s: {}", String::from_utf8_lossy(&seen));
+        };
+        seen.extend_from_slice(&bytes);
+        if seen.windows(prompt.len()).any(|w| w == prompt.as_bytes()) {
+            break at - start;
+        }
+    };
+    std::io::Write::write_all(child.stdin.as_mut().expect("piped"), b"exit\r")?;
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("ended with {status}: {}", String::from_utf8_lossy(&seen));
     }
     Ok(elapsed)
 }

@@ -35,6 +35,9 @@ pub struct Record {
     pub layers: Vec<String>,
     #[serde(default)]
     pub detached: bool,
+    /// It has a terminal (`-t`), hosted by its monitor for `hoist attach`.
+    #[serde(default)]
+    pub tty: bool,
     /// Remove the container when it exits.
     #[serde(default)]
     pub remove: bool,
@@ -284,6 +287,7 @@ mod tests {
             driver: Driver::Copy,
             layers: Vec::new(),
             detached: true,
+            tty: false,
             remove: false,
             exit_code: None,
             finished: None,

@@ -213,6 +213,24 @@ pub enum Error {
     WouldNotDie(String),
     #[error("{0} is running: stop it first (`hoist stop {0}`), or remove it with -f")]
     Running(String),
+
+    // Terminal sessions.
+    #[error("{0} is not running: nothing to attach to (`hoist logs {0}` shows its output)")]
+    NotRunning(String),
+    #[error("{0} was started without a terminal (-t): follow its output with `hoist logs -f {0}`")]
+    NoTerminal(String),
+    #[error("attaching to {id}")]
+    Attaching {
+        id: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}")]
+    SessionFailed(String),
+    #[error("the process's terminal host ended without saying how the process ended")]
+    SessionLost,
+    #[error("the terminal session's first message is not a process to run")]
+    NoProcessToStart,
 }
 
 impl Error {

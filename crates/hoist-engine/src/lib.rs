@@ -4,6 +4,7 @@
 //! renders; what it does to the machine happens here.
 
 mod archive;
+mod attach;
 mod container;
 mod copy;
 mod error;
@@ -19,6 +20,10 @@ mod store;
 mod transport;
 
 pub use archive::{load_images, save_images};
+pub use attach::{
+    attach, exec_in_terminal, host_exec_session, ClientOptions, DetachKeys, Ended,
+    DEFAULT_DETACH_KEYS, EXEC_SESSION_VERB,
+};
 pub use container::{
     bridge_config, check_name, driver_in_use, make_bundle, name_files, Container, Driver, Record,
 };
@@ -29,7 +34,10 @@ pub use images::{list_images, prune_system, remove_images, ImageSummary, Pruned,
 pub use inspect::{fetch_documents, Documents};
 pub use lifecycle::{copy_log, remove, stop, Activity};
 pub use log_relay::{relay_log, LOG_RELAY_VERB};
-pub use monitor::{launch, monitor, port_proxy, run_to_exit, MONITOR_VERB, PORT_PROXY_VERB};
+pub use monitor::{
+    launch, monitor, port_proxy, run_in_terminal, run_to_exit, MONITOR_ATTACHED_FLAG, MONITOR_VERB,
+    PORT_PROXY_VERB,
+};
 pub use pull::{block_on, pull_image, pull_into, PulledTo};
 pub use run::{
     create_container, run_attached, ImageSource, PullPolicy, RunOptions, DEFAULT_CAPABILITIES,
@@ -41,4 +49,17 @@ pub use transport::{unpack_image, LocalImage, Location};
 /// Now, as a record writes it (RFC 3339, seconds).
 pub(crate) fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// An error and its causes joined by ": ", as the CLI renders them, for a message that crosses
+/// to another process (a terminal session's client).
+pub(crate) fn render_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }

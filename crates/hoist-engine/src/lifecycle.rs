@@ -69,7 +69,9 @@ pub fn copy_log(
     };
     let mut file = match std::fs::File::open(&path) {
         Ok(file) => file,
-        Err(_) if !container.record.detached => return Err(Error::NoLog(id.to_string())),
+        Err(_) if !container.record.detached && !container.record.tty => {
+            return Err(Error::NoLog(id.to_string()))
+        }
         Err(e) => return Err(reading(e)),
     };
     let mut buffer = vec![0u8; 64 * 1024];

@@ -9,38 +9,61 @@ use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hoist_runtime::{CreateOptions, Exited, Runtime, Status};
+use std::os::fd::OwnedFd;
 
+use hoist_runtime::{CreateOptions, Exited, Runtime, Status, TerminalUse};
+
+use crate::attach::{ClientOptions, Ended, Session};
 use crate::log_relay::Relay;
 use crate::{Container, Error, Result, Store};
 
 /// The hidden verb a detached container's monitor runs: `container-monitor ID`.
 pub const MONITOR_VERB: &str = "container-monitor";
+/// The monitor's flag saying its stdin is the first client of the container's terminal.
+pub const MONITOR_ATTACHED_FLAG: &str = "--attached";
 /// The hidden verb of the process that forwards published ports: `port-proxy TO MAPPING...`.
 pub const PORT_PROXY_VERB: &str = "port-proxy";
 
 /// Runs the container until it exits, records how it ended, and unmounts (or, with `--rm`,
 /// removes) it. A log relay is finished before the end is recorded, so whoever sees the exit
-/// status finds the whole log.
+/// status finds the whole log. A container with a terminal has it hosted here, for
+/// `first_client` (a foreground `run -it`) and whoever attaches; they are told how it ended
+/// once it is cleaned up.
 pub fn run_to_exit(
     runtime: &Runtime,
     store: &Store,
     mut container: Container,
     relay: Option<Relay>,
+    first_client: Option<OwnedFd>,
 ) -> Result<Exited> {
     let options = CreateOptions {
         bundle: container.dir.clone(),
         ..CreateOptions::default()
     };
+    let mut session = container
+        .record
+        .tty
+        .then(|| Session::listening(&container.dir, first_client));
     let proxy = match start_port_proxy(&container) {
         Ok(proxy) => proxy,
         Err(error) => {
             container.release_network(store);
-            Container::remove_files(&container.dir)?;
+            let removed = Container::remove_files(&container.dir);
+            if let Some(session) = session {
+                session.finish(Err(crate::render_chain(&error)));
+            }
+            removed?;
             return Err(error);
         }
     };
-    let outcome = runtime.run(&container.record.id, &options);
+    let terminal = match session.as_mut() {
+        Some(session) => TerminalUse::Hand(session.handler()),
+        None => TerminalUse::Relay,
+    };
+    let outcome = runtime.run_with_terminal(&container.record.id, &options, terminal);
+    if let Some(session) = &session {
+        session.drain();
+    }
     if let Some(relay) = relay {
         relay.finish();
     }
@@ -58,12 +81,20 @@ pub fn run_to_exit(
         Err(_) => 125,
     });
     container.record.finished = Some(crate::now());
-    if container.record.remove {
-        Container::remove_files(&container.dir)?;
+    let cleaned = if container.record.remove {
+        Container::remove_files(&container.dir)
     } else {
-        hoist_unpack::unmount_rootfs(&container.dir)?;
-        container.save()?;
+        hoist_unpack::unmount_rootfs(&container.dir)
+            .map_err(Error::from)
+            .and_then(|()| container.save())
+    };
+    if let Some(session) = session {
+        session.finish(match &outcome {
+            Ok(exited) => Ok(exited.code),
+            Err(error) => Err(crate::render_chain(error)),
+        });
     }
+    cleaned?;
     Ok(outcome?)
 }
 
@@ -72,27 +103,7 @@ pub fn run_to_exit(
 pub fn launch(runtime: &Runtime, store: &Store, container: &Container) -> Result<()> {
     let id = &container.record.id;
     let log_path = container.log_path();
-    // The container's output is its own business: readable by root only.
-    let log = std::os::unix::fs::OpenOptionsExt::mode(
-        std::fs::OpenOptions::new().create(true).append(true),
-        0o600,
-    )
-    .open(&log_path)
-    .map_err(Error::io("creating", &log_path))?;
-    let log_too = log.try_clone().map_err(Error::io("opening", &log_path))?;
-    let mut monitor = Command::new("/proc/self/exe")
-        .arg("--root")
-        .arg(runtime.root())
-        .arg(MONITOR_VERB)
-        .arg(id)
-        .stdin(Stdio::null())
-        .stdout(log_too)
-        .stderr(log)
-        .spawn()
-        .map_err(|source| Error::Spawn {
-            what: "the container's monitor",
-            source,
-        })?;
+    let mut monitor = spawn(runtime, container, None)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let running = runtime
@@ -108,11 +119,8 @@ pub fn launch(runtime: &Runtime, store: &Store, container: &Container) -> Result
         if let Some(status) = ended {
             let recorded = Container::open(store, id).is_ok_and(|c| c.record.exit_code.is_some());
             if !status.success() && !recorded {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
                 let _ = Container::remove_files(&container.dir);
-                return Err(Error::DidNotStart {
-                    last_words: log.lines().last().unwrap_or("(no message)").to_string(),
-                });
+                return Err(did_not_start(&log_path));
             }
             return Ok(());
         }
@@ -123,17 +131,84 @@ pub fn launch(runtime: &Runtime, store: &Store, container: &Container) -> Result
     }
 }
 
+/// `hoist run -it IMAGE`: the container made by `create_container` runs under its monitor,
+/// which hosts its terminal; this process is the first client, connected before the container
+/// starts.
+pub fn run_in_terminal(
+    runtime: &Runtime,
+    container: &Container,
+    options: &ClientOptions,
+) -> Result<Ended> {
+    let (client, host) = crate::attach::session_pair()?;
+    let mut monitor = spawn(runtime, container, Some(host))?;
+    let ended = crate::attach::run_client(client, options);
+    if matches!(ended, Ok(Ended::Detached)) {
+        return ended;
+    }
+    let _ = monitor.wait();
+    match ended {
+        // The monitor failed before it could say so to the client: its last words are in the
+        // log, if the container is still there.
+        Err(Error::SessionLost) => Err(did_not_start(&container.log_path())),
+        other => other,
+    }
+}
+
+/// Starts a container's monitor, its output going to the container's log. With
+/// `first_client`, the monitor hosts the container's terminal for that client from the start.
+fn spawn(runtime: &Runtime, container: &Container, first_client: Option<OwnedFd>) -> Result<Child> {
+    let log_path = container.log_path();
+    // The container's output is its own business: readable by root only.
+    let log = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new().create(true).append(true),
+        0o600,
+    )
+    .open(&log_path)
+    .map_err(Error::io("creating", &log_path))?;
+    let log_too = log.try_clone().map_err(Error::io("opening", &log_path))?;
+    let mut command = Command::new("/proc/self/exe");
+    command
+        .arg("--root")
+        .arg(runtime.root())
+        .arg(MONITOR_VERB)
+        .arg(&container.record.id);
+    match first_client {
+        Some(socket) => command
+            .arg(MONITOR_ATTACHED_FLAG)
+            .stdin(Stdio::from(socket)),
+        None => command.stdin(Stdio::null()),
+    };
+    command
+        .stdout(log_too)
+        .stderr(log)
+        .spawn()
+        .map_err(|source| Error::Spawn {
+            what: "the container's monitor",
+            source,
+        })
+}
+
+/// Why a container whose monitor ended early did not start: the monitor's last words, in the
+/// container's log.
+fn did_not_start(log_path: &std::path::Path) -> Error {
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+    Error::DidNotStart {
+        last_words: log.lines().last().unwrap_or("(no message)").to_string(),
+    }
+}
+
 /// The monitor's side: leave the caller's session (so that closing its terminal does not end
-/// the container), then run the container to its end.
-pub fn monitor(runtime: &Runtime, store: &Store, id: &str) -> Result<Exited> {
-    // Fails only for a process group leader, which a spawned child is not.
-    let _ = nix::unistd::setsid();
+/// the container), then run the container to its end. `attached`: stdin is the socket of the
+/// terminal's first client.
+pub fn monitor(runtime: &Runtime, store: &Store, id: &str, attached: bool) -> Result<Exited> {
+    crate::attach::leave_callers_session();
+    let first_client = attached.then(crate::attach::take_stdin).transpose()?;
     let container = Container::open(store, id)?;
     let relay = match container.record.log_max_size {
         Some(max) => Some(Relay::start(&container.log_path(), max)?),
         None => None,
     };
-    run_to_exit(runtime, store, container, relay)
+    run_to_exit(runtime, store, container, relay, first_client)
 }
 
 /// Starts the process that forwards published ports, once it listens on all of them.

@@ -44,7 +44,7 @@ pub use features::{capability_names, features};
 pub use ops::create::CreateOptions;
 pub use ops::delete::DeleteOptions;
 pub use ops::exec::ExecOptions;
-pub use ops::run::Exited;
+pub use ops::run::{Exited, MasterHandler, TerminalUse};
 pub use sealed_exe::reexec_sealed;
 pub use signal::parse_signal;
 pub use state::{validate_id, ContainerState, OciState};

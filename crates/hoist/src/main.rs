@@ -66,7 +66,7 @@ fn main() -> ExitCode {
 /// since a needless re-exec costs a millisecond and a missed one would fail at the clone.
 fn may_start_container_processes(mut args: impl Iterator<Item = std::ffi::OsString>) -> bool {
     args.any(|arg| {
-        ["run", "create", "exec", "container-monitor"]
+        ["run", "create", "exec", "container-monitor", "exec-session"]
             .iter()
             .any(|verb| arg == *verb)
     })

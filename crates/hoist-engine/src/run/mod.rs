@@ -115,6 +115,7 @@ pub fn create_container(
                 driver,
                 layers,
                 detached: options.detach,
+                tty: options.tty,
                 remove: options.rm,
                 exit_code: None,
                 finished: None,
@@ -136,8 +137,9 @@ pub fn create_container(
     })
 }
 
-/// Runs a container made by `create_container` in the foreground, to its end. Without `-i`
-/// the container reads nothing, as under podman.
+/// Runs a container made by `create_container` without a terminal in the foreground, to its
+/// end (one with a terminal goes through [`crate::run_in_terminal`]). Without `-i` the
+/// container reads nothing, as under podman.
 pub fn run_attached(
     runtime: &Runtime,
     store: &Store,
@@ -149,7 +151,7 @@ pub fn run_attached(
         nix::unistd::dup2_stdin(&null)
             .map_err(|e| Error::io("making the container's stdin", "/dev/null")(e.into()))?;
     }
-    crate::monitor::run_to_exit(runtime, store, container, None)
+    crate::monitor::run_to_exit(runtime, store, container, None, None)
 }
 
 /// An image to make a container from.

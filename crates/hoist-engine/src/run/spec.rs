@@ -186,7 +186,12 @@ fn arguments(args: &RunOptions, context: &RunContext) -> Result<Vec<String>> {
 }
 
 fn environment(mut env: Vec<String>, args: &RunOptions) -> Result<Vec<String>> {
-    let mut entries: Vec<String> = Vec::new();
+    // A terminal's programs look its kind up in TERM: podman's default, unless the image or
+    // the options set one.
+    let mut entries: Vec<String> = match args.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        true => vec!["TERM=xterm".to_string()],
+        false => Vec::new(),
+    };
     for file in &args.env_file {
         let text = std::fs::read_to_string(file).map_err(Error::io("reading --env-file", file))?;
         entries.extend(
@@ -320,6 +325,15 @@ mod tests {
         };
         let env = environment(vec!["A=1".into(), "PATH=/bin".into()], &options).unwrap();
         assert_eq!(env, ["PATH=/bin", "A=2", "B=3"]);
+        let with_terminal = RunOptions {
+            tty: true,
+            env: vec!["B=3".into()],
+            ..RunOptions::default()
+        };
+        let env = environment(vec!["PATH=/bin".into()], &with_terminal).unwrap();
+        assert_eq!(env, ["PATH=/bin", "TERM=xterm", "B=3"]);
+        let env = environment(vec!["TERM=vt100".into()], &with_terminal).unwrap();
+        assert_eq!(env, ["TERM=vt100", "B=3"]);
         let nameless = RunOptions {
             env: vec!["=x".into()],
             ..RunOptions::default()

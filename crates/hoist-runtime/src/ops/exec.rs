@@ -11,7 +11,8 @@ use crate::channel;
 use crate::init::exec::ExecSettings;
 use crate::ops::exec_helper;
 use crate::ops::pid_file::write_pid_file;
-use crate::ops::run::{forward_signals_until_exit, Exited};
+use crate::ops::run::{forward_signals_until_exit, Exited, TerminalUse};
+use crate::ops::terminal;
 use crate::spec::Bundle;
 use crate::state::ContainerState;
 use crate::status::Operation;
@@ -39,13 +40,25 @@ impl Runtime {
     }
 
     /// Starts another process in a running container. Returns how it ended, or `None` with
-    /// `detach`.
+    /// `detach`. A foreground process with a terminal and no console socket gets a pty of its
+    /// own, relayed to this process's stdin and stdout (as `runc exec -t` does).
     pub fn exec(&self, id: &str, options: &ExecOptions) -> Result<Option<Exited>> {
+        self.exec_with_terminal(id, options, TerminalUse::Relay)
+    }
+
+    /// [`Runtime::exec`], with the process's terminal (when it has one, runs in the foreground
+    /// and `options` names no console socket) going where `terminal` says.
+    pub fn exec_with_terminal(
+        &self,
+        id: &str,
+        options: &ExecOptions,
+        terminal: TerminalUse,
+    ) -> Result<Option<Exited>> {
         let state = ContainerState::load(&self.root, id)?;
         let status = state.status(&self.root);
         status.require(Operation::Exec, id)?;
-        let terminal = options.process.terminal().unwrap_or(false);
-        if terminal && options.console_socket.is_none() && options.detach {
+        let has_terminal = options.process.terminal().unwrap_or(false);
+        if has_terminal && options.console_socket.is_none() && options.detach {
             return Err(Error::InvalidSpec(
                 "a terminal for a detached exec needs --console-socket".into(),
             ));
@@ -73,11 +86,19 @@ impl Runtime {
             rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
                 .map_err(|e| Error::sys("becoming a child subreaper")(std::io::Error::from(e)))?;
         }
+        // Without an engine's console socket, the terminal comes back to this process.
+        let mut own_console = None;
         let console_socket = match &options.console_socket {
             Some(path) => Some(OwnedFd::from(
                 std::os::unix::net::UnixStream::connect(path)
                     .map_err(Error::io("connecting to the console socket", path))?,
             )),
+            None if has_terminal => {
+                let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+                    .map_err(Error::io("making a socket pair for the terminal", "/"))?;
+                own_console = Some((ours, terminal));
+                Some(OwnedFd::from(theirs))
+            }
             None => None,
         };
         let mut previous = SigSet::empty();
@@ -129,7 +150,15 @@ impl Runtime {
         drop(helper_end);
         drop(console_socket);
 
-        let outcome = await_process(&parent_end, helper, &bundle, &state, status, options);
+        let outcome = await_process(
+            &parent_end,
+            helper,
+            &bundle,
+            &state,
+            status,
+            options,
+            own_console,
+        );
         if !options.detach {
             let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
         }
@@ -146,6 +175,7 @@ fn await_process(
     state: &ContainerState,
     status: crate::Status,
     options: &ExecOptions,
+    own_console: Option<(std::os::unix::net::UnixStream, TerminalUse)>,
 ) -> Result<Option<Exited>> {
     let pid = parent_end.wait_for_spawned();
     let _ = waitpid(Pid::from_raw(helper), None);
@@ -170,7 +200,14 @@ fn await_process(
     if options.detach {
         return Ok(None);
     }
-    let code = forward_signals_until_exit(Pid::from_raw(pid), None)?;
+    // The process sent its terminal before it exec'd, which it has.
+    let relay = own_console.and_then(|(socket, terminal)| {
+        terminal::received_master(&socket).and_then(|master| terminal.take(master))
+    });
+    let code = forward_signals_until_exit(Pid::from_raw(pid), relay.as_ref())?;
+    if let Some(relay) = relay {
+        relay.finish();
+    }
     Ok(Some(Exited {
         code,
         oom_killed: state.cgroup.oom_kills() > 0,

@@ -9,6 +9,32 @@ use crate::ops::delete::DeleteOptions;
 use crate::ops::terminal;
 use crate::{Error, Result, Runtime};
 
+/// Who takes the terminal of a foreground process that has one and no console socket.
+pub enum TerminalUse {
+    /// The runtime relays it to its own stdin and stdout (as `runc run` does).
+    Relay,
+    /// The pty master goes to this function, called once the process has its terminal and
+    /// before it is started; it may start threads (the runtime is past its clones by then),
+    /// which inherit a mask that blocks every signal.
+    Hand(MasterHandler),
+}
+
+/// Takes a foreground process's pty master (see [`TerminalUse::Hand`]).
+pub type MasterHandler = Box<dyn FnOnce(OwnedFd) + Send>;
+
+impl TerminalUse {
+    /// Relays the master, or hands it over (then there is no relay to finish).
+    pub(crate) fn take(self, master: OwnedFd) -> Option<terminal::Relay> {
+        match self {
+            TerminalUse::Relay => Some(terminal::Relay::start(master)),
+            TerminalUse::Hand(handler) => {
+                handler(master);
+                None
+            }
+        }
+    }
+}
+
 /// How a foreground container ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exited {
@@ -22,13 +48,24 @@ impl Runtime {
     /// Creates and starts a container, then waits for it in the foreground: signals sent to
     /// this process are passed on to the container. The container is deleted afterwards.
     pub fn run(&self, id: &str, options: &CreateOptions) -> Result<Exited> {
+        self.run_with_terminal(id, options, TerminalUse::Relay)
+    }
+
+    /// [`Runtime::run`], with the container's terminal (when it has one and `options` names no
+    /// console socket) going where `terminal` says.
+    pub fn run_with_terminal(
+        &self,
+        id: &str,
+        options: &CreateOptions,
+        terminal: TerminalUse,
+    ) -> Result<Exited> {
         // Block signals before the clone so none is lost between it and the wait loop; the init
         // unblocks them in itself before exec.
         let all = SigSet::all();
         let mut previous = SigSet::empty();
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), Some(&mut previous))
             .map_err(Error::sys("blocking signals"))?;
-        let result = self.run_blocked(id, options);
+        let result = self.run_blocked(id, options, terminal);
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
         result
     }
@@ -43,7 +80,12 @@ impl Runtime {
         Ok(())
     }
 
-    fn run_blocked(&self, id: &str, options: &CreateOptions) -> Result<Exited> {
+    fn run_blocked(
+        &self,
+        id: &str,
+        options: &CreateOptions,
+        terminal: TerminalUse,
+    ) -> Result<Exited> {
         // Without an engine's console socket, a terminal is the runtime's to relay.
         let (relay_end, init_end) = match &options.console_socket {
             None => std::os::unix::net::UnixStream::pair()
@@ -55,7 +97,7 @@ impl Runtime {
         let relay = relay_end
             .as_ref()
             .and_then(terminal::received_master)
-            .map(terminal::Relay::start);
+            .and_then(|master| terminal.take(master));
         let pid = Pid::from_raw(state.pid);
         if let Err(e) = self.start(id) {
             let _ = self.delete(id, DeleteOptions { force: true });

@@ -1,5 +1,5 @@
-//! Arguments of podman's container verbs: run, ps, logs, stop, rm; and the hidden verbs of a
-//! detached container's helpers.
+//! Arguments of podman's container verbs: run, ps, logs, stop, rm, attach; and the hidden verbs
+//! of a container's helpers.
 
 use std::path::PathBuf;
 
@@ -56,6 +56,30 @@ pub struct RmArgs {
     /// The containers
     #[arg(required = true)]
     pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The keys that detach, leaving the container running: ctrl-X or single characters,
+    /// comma-separated; an empty string turns detaching off
+    #[arg(long, value_name = "KEYS", default_value = hoist_engine::DEFAULT_DETACH_KEYS)]
+    pub detach_keys: String,
+
+    /// Do not pass stdin on (only show the container's output)
+    #[arg(long)]
+    pub no_stdin: bool,
+
+    /// The container (its name or id), started with a terminal (-t)
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// stdin is the socket of the container terminal's first client
+    #[arg(long = "attached")]
+    pub attached: bool,
+
+    pub id: String,
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +252,12 @@ pub struct ContainerArgs {
     /// podman shape: give the container a terminal
     #[arg(short, long)]
     pub tty: bool,
+
+    /// podman shape: the keys that detach from a -it container, leaving it running
+    /// (`hoist attach` joins it again): ctrl-X or single characters, comma-separated; an empty
+    /// string turns detaching off [default: ctrl-p,ctrl-q]
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
 
     /// podman shape: when to pull the image: always, missing, never
     #[arg(long, default_value = "missing", value_name = "POLICY")]

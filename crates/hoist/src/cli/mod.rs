@@ -112,6 +112,9 @@ pub enum Command {
     Images(ImagesArgs),
     /// Remove images from hoist's store, and the blobs no other image uses
     Rmi(RmiArgs),
+    /// Join the terminal of a container started with -t, until it ends or you detach (like
+    /// `podman attach`)
+    Attach(AttachArgs),
     /// Print the output of a detached container (like `podman logs`)
     Logs(LogsArgs),
     /// Stop containers: SIGTERM, then SIGKILL (like `podman stop`)
@@ -133,7 +136,10 @@ pub enum Command {
     Logout(LogoutArgs),
     /// The monitor of a detached container (internal)
     #[command(name = hoist_engine::MONITOR_VERB, hide = true)]
-    ContainerMonitor(IdArg),
+    ContainerMonitor(MonitorArgs),
+    /// Hosts the terminal of an `exec -it` process (internal)
+    #[command(name = hoist_engine::EXEC_SESSION_VERB, hide = true)]
+    ExecSession(IdArg),
     /// Forwards published ports to a container (internal)
     #[command(name = hoist_engine::PORT_PROXY_VERB, hide = true)]
     PortProxy(PortProxyArgs),
@@ -200,6 +206,45 @@ mod tests {
         assert!(run.container.rm && run.bundle.is_none());
         assert_eq!(run.args, ["busybox", "sh", "-c", "echo --rm"]);
         assert!(Cli::try_parse_from(["hoist", "pull", "x", "--tls-verify=false"]).is_ok());
+    }
+
+    #[test]
+    fn the_monitor_takes_the_flag_the_engine_starts_it_with() {
+        let cli = Cli::try_parse_from([
+            "hoist",
+            hoist_engine::MONITOR_VERB,
+            hoist_engine::MONITOR_ATTACHED_FLAG,
+            "web",
+        ])
+        .unwrap();
+        let Command::ContainerMonitor(monitor) = cli.command else {
+            panic!()
+        };
+        assert!(monitor.attached);
+        assert_eq!(monitor.id, "web");
+    }
+
+    #[test]
+    fn podman_terminal_flags_parse_on_run_exec_and_attach() {
+        let cli = Cli::try_parse_from(["hoist", "exec", "-it", "web", "sh", "-i"]).unwrap();
+        let Command::Exec(exec) = cli.command else {
+            panic!()
+        };
+        assert!(exec.interactive && exec.tty);
+        assert_eq!(exec.command, ["sh", "-i"]);
+        assert_eq!(exec.detach_keys, hoist_engine::DEFAULT_DETACH_KEYS);
+        let cli =
+            Cli::try_parse_from(["hoist", "run", "-dit", "--detach-keys=", "busybox"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
+        assert!(run.detach && run.container.interactive && run.container.tty);
+        assert_eq!(run.container.detach_keys.as_deref(), Some(""));
+        let cli = Cli::try_parse_from(["hoist", "attach", "--no-stdin", "web"]).unwrap();
+        let Command::Attach(attach) = cli.command else {
+            panic!()
+        };
+        assert!(attach.no_stdin);
     }
 
     #[test]

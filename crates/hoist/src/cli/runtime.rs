@@ -37,6 +37,16 @@ pub struct ExecArgs {
     #[arg(short, long)]
     pub tty: bool,
 
+    /// Pass stdin on to a process with a terminal (podman's -i; without a terminal, stdin is
+    /// always the process's)
+    #[arg(short, long)]
+    pub interactive: bool,
+
+    /// With -it: the keys that detach, leaving the process running (ctrl-X or single
+    /// characters, comma-separated; an empty string turns detaching off)
+    #[arg(long, value_name = "KEYS", default_value = hoist_engine::DEFAULT_DETACH_KEYS)]
+    pub detach_keys: String,
+
     /// Set an environment variable (KEY=VALUE)
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,

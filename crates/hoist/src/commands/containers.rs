@@ -1,11 +1,11 @@
-//! podman's verbs for `hoist run IMAGE` containers: `ps`, `logs`, `stop`, `rm`.
+//! podman's verbs for `hoist run IMAGE` containers: `ps`, `logs`, `stop`, `rm`, `attach`.
 
 use std::time::Duration;
 
 use hoist_engine::{Activity, Container, Store};
 use hoist_runtime::Runtime;
 
-use crate::cli::{LogsArgs, PsArgs, RmArgs, StopArgs};
+use crate::cli::{AttachArgs, LogsArgs, PsArgs, RmArgs, StopArgs};
 
 pub fn list(runtime: &Runtime, args: &PsArgs) -> anyhow::Result<()> {
     let store = Store::locate();
@@ -67,4 +67,22 @@ pub fn rm(runtime: &Runtime, args: RmArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `attach`: the container's exit code once it ends, 0 on a detach (as podman).
+pub fn attach(runtime: &Runtime, args: AttachArgs) -> anyhow::Result<u8> {
+    let options = hoist_engine::ClientOptions {
+        input: !args.no_stdin,
+        detach_keys: hoist_engine::DetachKeys::parse(&args.detach_keys)?,
+    };
+    let ended = hoist_engine::attach(runtime, &Store::locate(), &args.id, &options)?;
+    Ok(ended_byte(ended))
+}
+
+/// The exit status of a terminal session's client: the process's code, or 0 after a detach.
+pub fn ended_byte(ended: hoist_engine::Ended) -> u8 {
+    match ended {
+        hoist_engine::Ended::Exited(code) => u8::try_from(code).unwrap_or(255),
+        hoist_engine::Ended::Detached => 0,
+    }
 }

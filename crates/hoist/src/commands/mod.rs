@@ -61,7 +61,15 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Info => image_verb(save::info(&runtime).map(|()| 0)),
         Command::PortProxy(args) => image_verb(run::port_proxy(args)),
         Command::LogRelay(args) => image_verb(run::log_relay(args)),
-        Command::ContainerMonitor(args) => image_verb(run::monitor(&runtime, &args.id)),
+        Command::ContainerMonitor(args) => {
+            image_verb(run::monitor(&runtime, &args.id, args.attached))
+        }
+        Command::ExecSession(args) => image_verb(
+            hoist_engine::host_exec_session(&runtime, &args.id)
+                .map(|()| 0)
+                .map_err(Into::into),
+        ),
+        Command::Attach(args) => image_verb(containers::attach(&runtime, args)),
         Command::Pause(args) => {
             runtime_verb(runtime.pause(&args.id).map(|()| 0).map_err(Into::into))
         }

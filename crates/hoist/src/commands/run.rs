@@ -18,6 +18,7 @@ pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     };
     let podman_only = &args.container;
     if podman_only.rm
+        || podman_only.detach_keys.is_some()
         || !podman_only.env.is_empty()
         || podman_only.name.is_some()
         || !podman_only.volume.is_empty()
@@ -25,7 +26,7 @@ pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
         || !podman_only.security_opt.is_empty()
         || !podman_only.log_opt.is_empty()
     {
-        bail!("--rm, --env, --name, --volume, --privileged, --security-opt and --log-opt are for `hoist run IMAGE`; with --bundle, edit the bundle's config.json instead");
+        bail!("--rm, --detach-keys, --env, --name, --volume, --privileged, --security-opt and --log-opt are for `hoist run IMAGE`; with --bundle, edit the bundle's config.json instead");
     }
     let options = CreateOptions {
         bundle: args.bundle.clone().expect("dispatched on --bundle"),
@@ -44,6 +45,12 @@ pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
 pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     let (image, command) = args.args.split_first().expect("clap requires one argument");
     let store = Store::locate();
+    let detach_keys = hoist_engine::DetachKeys::parse(
+        args.container
+            .detach_keys
+            .as_deref()
+            .unwrap_or(hoist_engine::DEFAULT_DETACH_KEYS),
+    )?;
     let options = run_options(args.container, args.detach);
     let source = ImageSource {
         image,
@@ -57,17 +64,26 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
         println!("{}", container.record.id);
         return Ok(0);
     }
+    if options.tty {
+        let client = hoist_engine::ClientOptions {
+            input: options.interactive,
+            detach_keys,
+        };
+        let ended = hoist_engine::run_in_terminal(runtime, &container, &client)?;
+        return Ok(crate::commands::containers::ended_byte(ended));
+    }
     Ok(exit_byte(hoist_engine::run_attached(
         runtime, &store, container, &options,
     )?))
 }
 
 /// The monitor of a detached container (`hoist_engine::MONITOR_VERB`).
-pub fn monitor(runtime: &Runtime, id: &str) -> anyhow::Result<u8> {
+pub fn monitor(runtime: &Runtime, id: &str, attached: bool) -> anyhow::Result<u8> {
     Ok(exit_byte(hoist_engine::monitor(
         runtime,
         &Store::locate(),
         id,
+        attached,
     )?))
 }
 

@@ -165,6 +165,10 @@ pub fn exec(runtime: &Runtime, args: ExecArgs) -> anyhow::Result<u8> {
             let mut process = runtime.configured_process(&args.id)?;
             process.set_args(Some(args.command.clone()));
             let mut env = process.env().clone().unwrap_or_default();
+            // As podman's `exec -t`: a terminal's kind, unless the container names one.
+            if args.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+                env.push("TERM=xterm".to_string());
+            }
             for entry in &args.env {
                 let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
                 env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
@@ -196,6 +200,15 @@ pub fn exec(runtime: &Runtime, args: ExecArgs) -> anyhow::Result<u8> {
             process
         }
     };
+    if process.terminal() == Some(true) && args.console_socket.is_none() && !args.detach {
+        // podman's `exec -it`: the terminal hosted apart, so that detaching leaves it running.
+        let client = hoist_engine::ClientOptions {
+            input: args.interactive,
+            detach_keys: hoist_engine::DetachKeys::parse(&args.detach_keys)?,
+        };
+        let ended = hoist_engine::exec_in_terminal(runtime, &args.id, &process, &client)?;
+        return Ok(crate::commands::containers::ended_byte(ended));
+    }
     let options = ExecOptions {
         process,
         pid_file: args.pid_file,

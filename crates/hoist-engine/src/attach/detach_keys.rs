@@ -1,0 +1,152 @@
+//! podman's detach keys: `--detach-keys ctrl-p,ctrl-q` (the default), a comma-separated list of
+//! single characters and `ctrl-X`; an empty string turns detaching off.
+
+use crate::{Error, Result};
+
+/// The sequence that detaches podman's `-it` sessions by default.
+pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
+
+/// A parsed key sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetachKeys(Vec<u8>);
+
+impl DetachKeys {
+    /// Parses podman's syntax; `None` for the empty string (no detaching).
+    pub fn parse(spec: &str) -> Result<Option<DetachKeys>> {
+        if spec.is_empty() {
+            return Ok(None);
+        }
+        let bad = |why: &str| Error::bad_option("--detach-keys", format!("{spec:?}: {why}"));
+        let mut bytes = Vec::new();
+        for key in spec.split(',') {
+            let byte = match key.as_bytes() {
+                [one] if one.is_ascii_graphic() => *one,
+                _ => control_code(key).ok_or_else(|| {
+                    bad(&format!(
+                        "{key:?} is neither one character nor ctrl-X (X one of a-z @ [ \\ ] ^ _)"
+                    ))
+                })?,
+            };
+            bytes.push(byte);
+        }
+        Ok(Some(DetachKeys(bytes)))
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// `ctrl-a` … `ctrl-z` are 1 … 26; `ctrl-@ [ \ ] ^ _` the codes around them.
+fn control_code(key: &str) -> Option<u8> {
+    let lower = key.to_ascii_lowercase();
+    let [x] = lower.strip_prefix("ctrl-")?.as_bytes() else {
+        return None;
+    };
+    match x {
+        b'a'..=b'z' => Some(x - b'a' + 1),
+        b'@' | b'[' | b'\\' | b']' | b'^' | b'_' => Some(x.to_ascii_uppercase() - b'@'),
+        _ => None,
+    }
+}
+
+/// Finds the detach sequence in what is typed, holding back a part of it until it is either
+/// complete or broken (then the held bytes go on, as typed).
+#[derive(Debug)]
+pub struct DetachMatcher {
+    keys: DetachKeys,
+    matched: usize,
+}
+
+/// What became of a chunk of input.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Scanned {
+    /// Pass these bytes on.
+    Forward(Vec<u8>),
+    /// The sequence was typed: pass these on (what came before it), then detach.
+    Detach(Vec<u8>),
+}
+
+impl DetachMatcher {
+    pub fn new(keys: DetachKeys) -> DetachMatcher {
+        DetachMatcher { keys, matched: 0 }
+    }
+
+    pub fn scan(&mut self, input: &[u8]) -> Scanned {
+        let keys = self.keys.bytes();
+        let mut out = Vec::with_capacity(input.len());
+        for &byte in input {
+            if byte == keys[self.matched] {
+                self.matched += 1;
+                if self.matched == keys.len() {
+                    self.matched = 0;
+                    return Scanned::Detach(out);
+                }
+                continue;
+            }
+            // Broken: what was held back was typed, and this byte may start the sequence anew
+            // (a sequence already under way is at least two keys long, so it cannot end here).
+            out.extend_from_slice(&keys[..self.matched]);
+            self.matched = usize::from(byte == keys[0]);
+            if self.matched == 0 {
+                out.push(byte);
+            }
+        }
+        Scanned::Forward(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(spec: &str) -> DetachKeys {
+        DetachKeys::parse(spec).unwrap().unwrap()
+    }
+
+    #[test]
+    fn podman_key_names_parse_to_their_codes() {
+        assert_eq!(keys(DEFAULT_DETACH_KEYS).bytes(), [0x10, 0x11]);
+        assert_eq!(keys("ctrl-a,x").bytes(), [1, b'x']);
+        assert_eq!(
+            keys("CTRL-Z,ctrl-@,ctrl-[,ctrl-\\,ctrl-],ctrl-^,ctrl-_").bytes(),
+            [26, 0, 27, 28, 29, 30, 31]
+        );
+        assert_eq!(DetachKeys::parse("").unwrap(), None);
+        for bad in ["ctrl-", "ctrl-1", "ab", "ctrl-p,", ",", "alt-x", " "] {
+            assert!(DetachKeys::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_sequence_detaches_and_what_came_before_it_goes_on() {
+        let mut matcher = DetachMatcher::new(keys(DEFAULT_DETACH_KEYS));
+        assert_eq!(matcher.scan(b"ls\r"), Scanned::Forward(b"ls\r".to_vec()));
+        assert_eq!(
+            matcher.scan(b"ab\x10\x11cd"),
+            Scanned::Detach(b"ab".to_vec())
+        );
+    }
+
+    #[test]
+    fn a_sequence_split_across_reads_is_held_then_completed_or_given_back() {
+        let mut matcher = DetachMatcher::new(keys(DEFAULT_DETACH_KEYS));
+        assert_eq!(matcher.scan(b"x\x10"), Scanned::Forward(b"x".to_vec()));
+        assert_eq!(matcher.scan(b"\x11"), Scanned::Detach(Vec::new()));
+        // Ctrl-P alone (the shell's "previous line") reaches the container once it is clear
+        // that no Ctrl-Q follows.
+        assert_eq!(matcher.scan(b"\x10"), Scanned::Forward(Vec::new()));
+        assert_eq!(matcher.scan(b"a"), Scanned::Forward(b"\x10a".to_vec()));
+        // A repeated first key restarts the match.
+        assert_eq!(
+            matcher.scan(b"\x10\x10\x11"),
+            Scanned::Detach(b"\x10".to_vec())
+        );
+    }
+
+    #[test]
+    fn a_single_key_detaches_at_once() {
+        let mut matcher = DetachMatcher::new(keys("ctrl-x"));
+        assert_eq!(matcher.scan(b"ab\x18zz"), Scanned::Detach(b"ab".to_vec()));
+    }
+}

@@ -1,0 +1,156 @@
+//! Terminal sessions, as podman and conmon make them: a process with a terminal (`run -it`,
+//! `run -dit`, `exec -it`) has a host that holds the pty master as long as it runs — a
+//! container's monitor, or for `exec -it` a session host of its own — and the callers' hoists
+//! are its clients, attached and detached at will (`--detach-keys`, `hoist attach`).
+//!
+//! A foreground `run -it` starts the monitor with its first client already connected (a socket
+//! pair, the monitor's stdin), so nothing the container prints is missed; `hoist attach`
+//! connects to the container's `attach.sock`, root's alone like the directory it is in.
+
+mod client;
+mod detach_keys;
+mod host;
+mod wire;
+
+use std::os::fd::OwnedFd;
+use std::process::{Command, Stdio};
+
+use hoist_runtime::{ExecOptions, Runtime, TerminalUse};
+use oci_spec::runtime::Process;
+
+pub(crate) use client::run_client;
+pub use client::{ClientOptions, Ended};
+pub use detach_keys::{DetachKeys, DEFAULT_DETACH_KEYS};
+pub(crate) use host::Session;
+
+use crate::{Activity, Container, Error, Result, Store};
+
+/// The hidden verb of an `exec -it` session's host: `exec-session ID`, its client on stdin.
+pub const EXEC_SESSION_VERB: &str = "exec-session";
+
+/// `hoist attach NAME`: joins a running container's terminal until it ends or the caller
+/// detaches.
+pub fn attach(
+    runtime: &Runtime,
+    store: &Store,
+    id: &str,
+    options: &ClientOptions,
+) -> Result<Ended> {
+    let container = Container::open(store, id)?;
+    if !Activity::of(runtime, &container).alive() {
+        return Err(Error::NotRunning(id.to_string()));
+    }
+    if !container.record.tty {
+        return Err(Error::NoTerminal(id.to_string()));
+    }
+    let socket =
+        wire::connect(&container.dir, host::ATTACH_SOCKET).map_err(|source| Error::Attaching {
+            id: id.to_string(),
+            source,
+        })?;
+    client::run_client(socket, options)
+}
+
+/// `hoist exec -it NAME CMD`: the process runs under a session host (hoist re-executed with
+/// [`EXEC_SESSION_VERB`]), so that it runs on when the caller detaches; this process is the
+/// host's client.
+pub fn exec_in_terminal(
+    runtime: &Runtime,
+    id: &str,
+    process: &Process,
+    options: &ClientOptions,
+) -> Result<Ended> {
+    let (client, host) = session_pair()?;
+    let mut child = Command::new("/proc/self/exe")
+        .arg("--root")
+        .arg(runtime.root())
+        .arg(EXEC_SESSION_VERB)
+        .arg(id)
+        .stdin(Stdio::from(host))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|source| Error::Spawn {
+            what: "the exec session's host",
+            source,
+        })?;
+    let json = serde_json::to_vec(process).expect("a process serializes");
+    wire::send_to_host(&client, &wire::ToHost::Start(json)).map_err(|source| Error::Process {
+        what: "sending the process to its session host",
+        source,
+    })?;
+    let ended = client::run_client(client, options);
+    if !matches!(ended, Ok(Ended::Detached)) {
+        let _ = child.wait();
+    }
+    ended
+}
+
+/// A connected pair of sockets: a session's client's end, and its host's.
+pub(crate) fn session_pair() -> Result<(OwnedFd, OwnedFd)> {
+    wire::pair().map_err(|source| Error::Process {
+        what: "making the terminal session's socket",
+        source,
+    })
+}
+
+/// The session host's side of `exec -it`: runs the process its client sends, with a terminal,
+/// to its end, whether or not the client stays.
+pub fn host_exec_session(runtime: &Runtime, id: &str) -> Result<()> {
+    leave_callers_session();
+    let client = take_stdin()?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let process: Process = match wire::receive_for_host(&client, &mut buffer) {
+        Some(wire::ToHost::Start(json)) => {
+            serde_json::from_slice(&json).map_err(|_| Error::NoProcessToStart)?
+        }
+        _ => return Err(Error::NoProcessToStart),
+    };
+    let mut session = Session::with_client(client);
+    let options = ExecOptions {
+        process,
+        pid_file: None,
+        console_socket: None,
+        detach: false,
+        preserve_fds: 0,
+    };
+    let outcome = runtime.exec_with_terminal(id, &options, TerminalUse::Hand(session.handler()));
+    session.drain();
+    session.finish(
+        outcome
+            .map(|exited| exited.map_or(0, |e| e.code))
+            .map_err(|e| crate::render_chain(&e)),
+    );
+    Ok(())
+}
+
+/// Leaves the caller's session, so that neither its terminal's hangup nor the keys typed there
+/// reach this process (fails only for a process group leader, which a spawned child is not).
+pub(crate) fn leave_callers_session() {
+    let _ = nix::unistd::setsid();
+}
+
+/// Takes stdin (the first client's socket) as a socket of its own, leaving /dev/null there so
+/// that nothing started from here inherits it.
+pub(crate) fn take_stdin() -> Result<OwnedFd> {
+    let stdin = rustix::stdio::stdin();
+    let socket = rustix::io::fcntl_dupfd_cloexec(stdin, 3).map_err(|e| Error::Process {
+        what: "taking the client's socket from stdin",
+        source: e.into(),
+    })?;
+    let null = std::fs::File::open("/dev/null").map_err(Error::io("opening", "/dev/null"))?;
+    nix::unistd::dup2_stdin(&null).map_err(|e| Error::io("making stdin", "/dev/null")(e.into()))?;
+    Ok(socket)
+}
+
+/// Writes all of `bytes`, giving up on the first error (the reader is gone).
+fn write_all(to: impl std::os::fd::AsFd, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        match rustix::io::write(&to, bytes) {
+            Ok(0) => return,
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! `-it` through a real terminal (a pty the test drives as a terminal emulator would): job
+//! control, resizes, Ctrl-C, detach keys and `attach`, `exec -it`, hoist itself stopped and
+//! continued, and the caller's terminal settings given back whatever way the session ends.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use hoist_e2e::terminal::Terminal;
+use hoist_e2e::{
+    edit_config, env, expect_ok, hoist, is_root, run, scratch, stderr, stdout, unique_id, wait_for,
+};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+fn busybox() -> Option<String> {
+    let env = env()?;
+    is_root().then(|| format!("{}/busybox:latest", env.registry))
+}
+
+/// `hoist run --network=none --tls-verify=false ARGS...` on a new terminal.
+fn run_on_terminal(scratch: &Path, args: &[&str]) -> Terminal {
+    let mut command = hoist(scratch);
+    command
+        .args(["run", "--network=none", "--tls-verify=false"])
+        .args(args);
+    Terminal::spawn(&mut command, 24, 80)
+}
+
+fn hoist_on_terminal(scratch: &Path, args: &[&str]) -> Terminal {
+    Terminal::spawn(hoist(scratch).args(args), 24, 80)
+}
+
+/// Types `keys` until `text` shows: for keys that act only once the shell has started a job
+/// (Ctrl-Z, Ctrl-C), which a test cannot see happen.
+fn press_until(terminal: &mut Terminal, keys: &[u8], text: &str) {
+    for _ in 0..50 {
+        terminal.send(keys);
+        if terminal.shows_within(text, Duration::from_millis(200)) {
+            return;
+        }
+    }
+    panic!(
+        "{text:?} never showed; the terminal shows:\n{}",
+        terminal.screen()
+    );
+}
+
+/// A shell's job control, a resize and Ctrl-C, checked in a session on `terminal`: `sleep &`
+/// runs in the background, Ctrl-Z stops the foreground job and `fg` brings it back, Ctrl-C ends
+/// it and leaves the shell, `stty size` follows the window.
+fn check_shell_session(terminal: &mut Terminal) {
+    terminal.expect("/ # ");
+    assert!(
+        !terminal.is_cooked(),
+        "the relay holds the caller's terminal raw"
+    );
+    terminal.send(b"tty\r");
+    terminal.expect("/dev/pts/");
+    terminal.send(b"sleep 30 &\r");
+    terminal.send(b"jobs\r");
+    terminal.expect("Running");
+    terminal.send(b"sleep 100\r");
+    press_until(terminal, b"\x1a", "Stopped");
+    terminal.expect("/ # ");
+    terminal.send(b"fg\r");
+    terminal.expect("sleep 100");
+    press_until(terminal, b"\x03", "/ # ");
+    terminal.send(b"echo job-$((40+2))\r");
+    terminal.expect("job-42");
+    terminal.resize(33, 101);
+    terminal.send(b"stty size\r");
+    terminal.expect("33 101");
+}
+
+#[test]
+fn an_interactive_run_has_job_control_resizes_and_ctrl_c_and_gives_the_terminal_back() {
+    let Some(image) = busybox() else { return };
+    let dir = scratch();
+    let mut terminal = run_on_terminal(dir.path(), &["-it", "--rm", &image, "sh"]);
+    check_shell_session(&mut terminal);
+    terminal.send(b"exit 5\r");
+    let (status, screen) = terminal.wait();
+    assert_eq!(status.code(), Some(5), "{screen}");
+    assert!(!screen.contains("job control turned off"), "{screen}");
+    assert!(
+        terminal.settings_are_initial(),
+        "the caller's settings are back"
+    );
+    assert_no_containers(dir.path());
+}
+
+#[test]
+fn detach_keys_leave_the_container_running_and_attach_joins_it_again() {
+    let Some(image) = busybox() else { return };
+    let dir = scratch();
+    let name = unique_id("detach");
+    let mut terminal = run_on_terminal(dir.path(), &["-it", "--name", &name, &image, "sh"]);
+    terminal.expect("/ # ");
+    terminal.send(b"echo one-$((0+1))\r");
+    terminal.expect("one-1");
+    // Ctrl-P alone is the shell's (its history); only Ctrl-P Ctrl-Q detaches.
+    terminal.send(b"\x10\x11");
+    let (status, screen) = terminal.wait();
+    assert_eq!(status.code(), Some(0), "{screen}");
+    assert!(terminal.settings_are_initial());
+    assert!(running(dir.path()).contains(&name), "it runs on");
+
+    // Other keys, from `attach`.
+    let mut attached = hoist_on_terminal(dir.path(), &["attach", "--detach-keys", "ctrl-x", &name]);
+    wait_for("attach to take the terminal", || !attached.is_cooked());
+    attached.send(b"echo two-$((1+1))\r");
+    attached.expect("two-2");
+    attached.send(b"\x18");
+    assert_eq!(attached.wait().0.code(), Some(0));
+    assert!(attached.settings_are_initial());
+    assert!(running(dir.path()).contains(&name));
+
+    let mut again = hoist_on_terminal(dir.path(), &["attach", &name]);
+    wait_for("attach to take the terminal", || !again.is_cooked());
+    again.send(b"echo three-$((1+2))\r");
+    again.expect("three-3");
+    again.send(b"exit 6\r");
+    let (status, screen) = again.wait();
+    assert_eq!(
+        status.code(),
+        Some(6),
+        "attach ends with the container's code: {screen}"
+    );
+    assert!(again.settings_are_initial());
+    let listed = stdout(&expect_ok(hoist(dir.path()).args(["ps", "-a"])));
+    assert!(listed.contains("Exited (6)"), "{listed}");
+    let log = stdout(&expect_ok(hoist(dir.path()).args(["logs", &name])));
+    assert!(
+        log.contains("three-3"),
+        "a terminal's output is kept in the log: {log}"
+    );
+    expect_ok(hoist(dir.path()).args(["rm", &name]));
+}
+
+#[test]
+fn exec_it_gets_a_terminal_of_its_own_and_runs_on_after_a_detach() {
+    let Some(image) = busybox() else { return };
+    let dir = scratch();
+    let name = unique_id("exec");
+    let started = run(hoist(dir.path()).args([
+        "run",
+        "-dit",
+        "--network=none",
+        "--tls-verify=false",
+        "--name",
+        &name,
+        &image,
+        "sh",
+    ]));
+    assert!(started.status.success(), "{}", stderr(&started));
+    let mut terminal = hoist_on_terminal(dir.path(), &["exec", "-it", &name, "sh"]);
+    check_shell_session(&mut terminal);
+    terminal.send(b"sleep 777 &\r");
+    terminal.send(b"\x10\x11");
+    let (status, screen) = terminal.wait();
+    assert_eq!(status.code(), Some(0), "{screen}");
+    assert!(terminal.settings_are_initial());
+    let processes = stdout(&expect_ok(hoist(dir.path()).args(["exec", &name, "ps"])));
+    assert!(processes.contains("sleep 777"), "{processes}");
+
+    let mut second = hoist_on_terminal(dir.path(), &["exec", "-it", &name, "sh"]);
+    second.expect("/ # ");
+    second.send(b"exit 9\r");
+    assert_eq!(second.wait().0.code(), Some(9));
+    assert!(second.settings_are_initial());
+
+    // The container's own terminal (-dit) is there for `attach`.
+    let mut attached = hoist_on_terminal(dir.path(), &["attach", &name]);
+    wait_for("attach to take the terminal", || !attached.is_cooked());
+    attached.send(b"tty; exit 3\r");
+    let (status, screen) = attached.wait();
+    assert_eq!(status.code(), Some(3), "{screen}");
+    assert!(screen.contains("/dev/pts/0"), "{screen}");
+    expect_ok(hoist(dir.path()).args(["rm", "-f", &name]));
+}
+
+#[test]
+fn hoist_stopped_gives_the_terminal_back_and_takes_it_again_when_continued() {
+    let Some(image) = busybox() else { return };
+    let dir = scratch();
+    let mut terminal = run_on_terminal(dir.path(), &["-it", "--rm", &image, "sh"]);
+    terminal.expect("/ # ");
+    assert!(!terminal.is_cooked());
+    let hoist_pid = Pid::from_raw(terminal.pid());
+    kill(hoist_pid, Signal::SIGTSTP).unwrap();
+    wait_for("hoist to stop with the terminal given back", || {
+        process_state(hoist_pid) == 'T' && terminal.settings_are_initial()
+    });
+    kill(hoist_pid, Signal::SIGCONT).unwrap();
+    wait_for("hoist to take the terminal again", || !terminal.is_cooked());
+    terminal.send(b"echo still-$((4+4))\r");
+    terminal.expect("still-8");
+    terminal.send(b"exit\r");
+    assert_eq!(terminal.wait().0.code(), Some(0));
+    assert!(terminal.settings_are_initial());
+}
+
+#[test]
+fn signals_to_hoist_reach_the_container_as_podman_passes_them() {
+    let Some(image) = busybox() else { return };
+    let dir = scratch();
+    let mut terminal = run_on_terminal(
+        dir.path(),
+        &[
+            "-it",
+            "--rm",
+            &image,
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 4' TERM; echo armed; sleep 30 & wait",
+        ],
+    );
+    terminal.expect("armed");
+    kill(Pid::from_raw(terminal.pid()), Signal::SIGTERM).unwrap();
+    let (status, screen) = terminal.wait();
+    assert!(screen.contains("got-term"), "{screen}");
+    assert_eq!(status.code(), Some(4));
+    assert!(terminal.settings_are_initial());
+}
+
+#[test]
+fn without_a_terminal_t_still_runs_and_i_streams_stdin_to_its_end() {
+    let Some(image) = busybox() else { return };
+    let dir = scratch();
+    let piped = |args: &[&str], input: &[u8]| {
+        let mut child = hoist(dir.path())
+            .args(["run", "--rm", "--network=none", "--tls-verify=false"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let shell = piped(&["-it", &image, "sh"], b"echo hi-$((1+1)); exit 3\n");
+    assert_eq!(shell.status.code(), Some(3), "{}", stderr(&shell));
+    assert!(stdout(&shell).contains("hi-2"), "{}", stdout(&shell));
+    let cat = piped(&["-i", &image, "cat"], b"a\nb\n");
+    assert_eq!(stdout(&cat), "a\nb\n", "{}", stderr(&cat));
+    assert!(cat.status.success());
+
+    let name = unique_id("plain");
+    expect_ok(hoist(dir.path()).args([
+        "run",
+        "-d",
+        "--network=none",
+        "--tls-verify=false",
+        "--name",
+        &name,
+        &image,
+        "sleep",
+        "300",
+    ]));
+    let refused = run(hoist(dir.path())
+        .args(["attach", &name])
+        .stdin(Stdio::null()));
+    assert!(
+        stderr(&refused).contains("without a terminal"),
+        "{}",
+        stderr(&refused)
+    );
+    expect_ok(hoist(dir.path()).args(["rm", "-f", &name]));
+    let bad_keys = run(hoist(dir.path()).args(["run", "--detach-keys", "ctrl-1", &image, "true"]));
+    assert!(
+        stderr(&bad_keys).contains("--detach-keys"),
+        "{}",
+        stderr(&bad_keys)
+    );
+}
+
+#[test]
+fn a_bundle_run_with_a_terminal_relays_a_pty_of_its_own_as_runc_does() {
+    let Some((_env, dir, bundle)) = hoist_e2e::busybox_bundle() else {
+        return;
+    };
+    edit_config(&bundle, |c| {
+        c["process"]["terminal"] = serde_json::json!(true);
+        c["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "tty; stty size; read line; echo got-$line; exit 7"
+        ]);
+    });
+    let id = unique_id("bundle-tty");
+    let bundle = bundle.to_string_lossy().into_owned();
+    let mut terminal = hoist_on_terminal(dir.path(), &["run", "--bundle", &bundle, &id]);
+    // A terminal of its own, not the caller's, at the caller's size.
+    terminal.expect("/dev/pts/0");
+    terminal.expect("24 80");
+    assert!(!terminal.is_cooked());
+    terminal.send(b"x\r");
+    terminal.expect("got-x");
+    assert_eq!(terminal.wait().0.code(), Some(7));
+    assert!(terminal.settings_are_initial());
+}
+
+/// The names `hoist ps` lists as running.
+fn running(scratch: &Path) -> String {
+    stdout(&expect_ok(hoist(scratch).args(["ps", "-q"])))
+}
+
+fn assert_no_containers(scratch: &Path) {
+    let left = std::fs::read_dir(scratch.join("hoist-root/containers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "--rm leaves nothing");
+}
+
+/// A process's state letter (R, S, T, ...) from /proc.
+fn process_state(pid: Pid) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
+        .unwrap_or('?')
+}
