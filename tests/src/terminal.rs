@@ -35,6 +35,15 @@ impl Terminal {
             ws_ypixel: 0,
         };
         let pty = openpty(Some(&size), None).expect("openpty");
+        // Close-on-exec, so that the programs of tests running beside this one (and the
+        // monitors they leave running) never hold this terminal.
+        for fd in [pty.master.as_raw_fd(), pty.slave.as_raw_fd()] {
+            // SAFETY: sets a flag on an fd this function owns.
+            assert_eq!(
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) },
+                0
+            );
+        }
         let slave = std::fs::File::from(pty.slave);
         let initial = tcgetattr(slave.as_fd()).expect("tcgetattr");
         let io = |f: &std::fs::File| Stdio::from(f.try_clone().expect("dup the slave"));

@@ -2,6 +2,7 @@
 //! control, resizes, Ctrl-C, detach keys and `attach`, `exec -it`, hoist itself stopped and
 //! continued, and the caller's terminal settings given back whatever way the session ends.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -46,17 +47,18 @@ fn press_until(terminal: &mut Terminal, keys: &[u8], text: &str) {
     );
 }
 
-/// A shell's job control, a resize and Ctrl-C, checked in a session on `terminal`: `sleep &`
-/// runs in the background, Ctrl-Z stops the foreground job and `fg` brings it back, Ctrl-C ends
-/// it and leaves the shell, `stty size` follows the window.
-fn check_shell_session(terminal: &mut Terminal) {
+/// A shell's job control, a resize and Ctrl-C, checked in a session on `terminal` whose shell
+/// has the terminal `tty` (of the container's own devpts, never the caller's): `sleep &` runs
+/// in the background, Ctrl-Z stops the foreground job and `fg` brings it back, Ctrl-C ends it
+/// and leaves the shell, `stty size` follows the window.
+fn check_shell_session(terminal: &mut Terminal, tty: &str) {
     terminal.expect("/ # ");
     assert!(
         !terminal.is_cooked(),
         "the relay holds the caller's terminal raw"
     );
     terminal.send(b"tty\r");
-    terminal.expect("/dev/pts/");
+    terminal.expect(&format!("{tty}\r\n"));
     terminal.send(b"sleep 30 &\r");
     terminal.send(b"jobs\r");
     terminal.expect("Running");
@@ -69,8 +71,8 @@ fn check_shell_session(terminal: &mut Terminal) {
     terminal.send(b"echo job-$((40+2))\r");
     terminal.expect("job-42");
     terminal.resize(33, 101);
-    terminal.send(b"stty size\r");
-    terminal.expect("33 101");
+    // The new size travels as a message beside the keys typed: ask until it has arrived.
+    press_until(terminal, b"stty size\r", "33 101");
 }
 
 #[test]
@@ -78,7 +80,7 @@ fn an_interactive_run_has_job_control_resizes_and_ctrl_c_and_gives_the_terminal_
     let Some(image) = busybox() else { return };
     let dir = scratch();
     let mut terminal = run_on_terminal(dir.path(), &["-it", "--rm", &image, "sh"]);
-    check_shell_session(&mut terminal);
+    check_shell_session(&mut terminal, "/dev/pts/0");
     terminal.send(b"exit 5\r");
     let (status, screen) = terminal.wait();
     assert_eq!(status.code(), Some(5), "{screen}");
@@ -99,7 +101,6 @@ fn detach_keys_leave_the_container_running_and_attach_joins_it_again() {
     terminal.expect("/ # ");
     terminal.send(b"echo one-$((0+1))\r");
     terminal.expect("one-1");
-    // Ctrl-P alone is the shell's (its history); only Ctrl-P Ctrl-Q detaches.
     terminal.send(b"\x10\x11");
     let (status, screen) = terminal.wait();
     assert_eq!(status.code(), Some(0), "{screen}");
@@ -155,14 +156,21 @@ fn exec_it_gets_a_terminal_of_its_own_and_runs_on_after_a_detach() {
     ]));
     assert!(started.status.success(), "{}", stderr(&started));
     let mut terminal = hoist_on_terminal(dir.path(), &["exec", "-it", &name, "sh"]);
-    check_shell_session(&mut terminal);
+    // The container's own terminal (-dit) is pts/0.
+    check_shell_session(&mut terminal, "/dev/pts/1");
     terminal.send(b"sleep 777 &\r");
     terminal.send(b"\x10\x11");
     let (status, screen) = terminal.wait();
     assert_eq!(status.code(), Some(0), "{screen}");
     assert!(terminal.settings_are_initial());
-    let processes = stdout(&expect_ok(hoist(dir.path()).args(["exec", &name, "ps"])));
-    assert!(processes.contains("sleep 777"), "{processes}");
+    wait_for("the detached exec session's job to run", || {
+        stdout(&expect_ok(hoist(dir.path()).args(["exec", &name, "ps"]))).contains("sleep 777")
+    });
+
+    // The caller's size from the first moment, not only after a resize message lands.
+    let mut sized = hoist_on_terminal(dir.path(), &["exec", "-it", &name, "stty", "size"]);
+    let (status, screen) = sized.wait();
+    assert!(status.success() && screen.contains("24 80"), "{screen}");
 
     let mut second = hoist_on_terminal(dir.path(), &["exec", "-it", &name, "sh"]);
     second.expect("/ # ");
@@ -181,17 +189,31 @@ fn exec_it_gets_a_terminal_of_its_own_and_runs_on_after_a_detach() {
 }
 
 #[test]
-fn hoist_stopped_gives_the_terminal_back_and_takes_it_again_when_continued() {
+fn hoist_stopped_gives_the_terminal_back_and_the_session_survives_what_it_missed() {
     let Some(image) = busybox() else { return };
     let dir = scratch();
-    let mut terminal = run_on_terminal(dir.path(), &["-it", "--rm", &image, "sh"]);
+    let name = unique_id("stopped");
+    let mut terminal = run_on_terminal(dir.path(), &["-it", "--rm", "--name", &name, &image, "sh"]);
     terminal.expect("/ # ");
     assert!(!terminal.is_cooked());
+    // Megabytes of output while hoist is stopped: more than its socket holds.
+    terminal.send(b"sleep 1; yes | head -c 3000000; echo done-$((1+1))\r");
+    // Echoed by the container's terminal: hoist has passed it on.
+    terminal.expect("done-$((1+1))");
     let hoist_pid = Pid::from_raw(terminal.pid());
     kill(hoist_pid, Signal::SIGTSTP).unwrap();
     wait_for("hoist to stop with the terminal given back", || {
         process_state(hoist_pid) == 'T' && terminal.settings_are_initial()
     });
+    let log = dir
+        .path()
+        .join("hoist-root/containers")
+        .join(&name)
+        .join("ctr.log");
+    wait_for(
+        "the container to write it all while hoist is stopped",
+        || std::fs::read(&log).is_ok_and(|l| l.windows(6).any(|w| w == b"done-2")),
+    );
     kill(hoist_pid, Signal::SIGCONT).unwrap();
     wait_for("hoist to take the terminal again", || !terminal.is_cooked());
     terminal.send(b"echo still-$((4+4))\r");
@@ -237,10 +259,30 @@ fn without_a_terminal_t_still_runs_and_i_streams_stdin_to_its_end() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input).unwrap();
-        child.wait_with_output().unwrap()
+        let (mut stdin, input) = (child.stdin.take().unwrap(), input.to_vec());
+        std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+        // A session that hangs fails the test instead of hanging it.
+        let pid = Pid::from_raw(child.id() as i32);
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if finished.recv_timeout(Duration::from_secs(60)).is_err() {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+        });
+        let output = child.wait_with_output().unwrap();
+        let _ = done.send(());
+        assert_ne!(
+            output.status.signal(),
+            Some(9),
+            "hoist hung: {}",
+            stderr(&output)
+        );
+        output
     };
-    let shell = piped(&["-it", &image, "sh"], b"echo hi-$((1+1)); exit 3\n");
+    // More than a terminal's input queue holds, all there before the container starts.
+    let mut script = b": a line the shell reads and does nothing with\n".repeat(2000);
+    script.extend_from_slice(b"echo hi-$((1+1)); exit 3\n");
+    let shell = piped(&["-it", &image, "sh"], &script);
     assert_eq!(shell.status.code(), Some(3), "{}", stderr(&shell));
     assert!(stdout(&shell).contains("hi-2"), "{}", stdout(&shell));
     let cat = piped(&["-i", &image, "cat"], b"a\nb\n");

@@ -227,8 +227,12 @@ pub enum Error {
     },
     #[error("{0}")]
     SessionFailed(String),
-    #[error("the process's terminal host ended without saying how the process ended")]
+    #[error(
+        "the connection to the process's terminal host ended before it said how the process ended"
+    )]
     SessionLost,
+    #[error("hoist's output was closed, so it left the session; the process runs on (`hoist attach` joins a container again)")]
+    OutputClosed(#[source] io::Error),
     #[error("the terminal session's first message is not a process to run")]
     NoProcessToStart,
 }

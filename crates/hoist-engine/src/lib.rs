@@ -22,7 +22,7 @@ mod transport;
 pub use archive::{load_images, save_images};
 pub use attach::{
     attach, exec_in_terminal, host_exec_session, ClientOptions, DetachKeys, Ended,
-    DEFAULT_DETACH_KEYS, EXEC_SESSION_VERB,
+    DEFAULT_DETACH_KEYS, EXEC_SESSION_PID_FILE_FLAG, EXEC_SESSION_VERB,
 };
 pub use container::{
     bridge_config, check_name, driver_in_use, make_bundle, name_files, Container, Driver, Record,

@@ -142,7 +142,7 @@ pub fn run_in_terminal(
     let (client, host) = crate::attach::session_pair()?;
     let mut monitor = spawn(runtime, container, Some(host))?;
     let ended = crate::attach::run_client(client, options);
-    if matches!(ended, Ok(Ended::Detached)) {
+    if !crate::attach::session_over(&ended) {
         return ended;
     }
     let _ = monitor.wait();

@@ -60,17 +60,19 @@ pub(crate) fn run_client(socket: OwnedFd, options: &ClientOptions) -> Result<End
     let socket = Arc::new(socket);
     let mut previous = SigSet::empty();
     // Blocked before any thread starts, so that every thread inherits the mask and only the
-    // signal thread's sigwait takes them.
-    nix::sys::signal::pthread_sigmask(
-        SigmaskHow::SIG_BLOCK,
-        Some(&handled_signals()),
-        Some(&mut previous),
-    )
-    .map_err(|e| Error::Process {
+    // signal thread's sigwait takes them. SIGPIPE too: a closed stdout is then an error that
+    // ends the session with the terminal given back, rather than a death in raw mode (the
+    // SIGPIPE stays pending, and ends hoist once the mask is restored, as `main` wants).
+    let mut blocked = handled_signals();
+    blocked.add(Signal::SIGPIPE);
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&blocked), Some(&mut previous))
+        .map_err(|e| Error::Process {
         what: "blocking signals",
         source: e.into(),
     })?;
     let terminal = Arc::new(CallerTerminal::take(options.input));
+    // Gives the terminal back however this function is left, a panic included.
+    let _give_back = GiveBack(Arc::clone(&terminal));
     send_size(&socket);
     {
         let (socket, terminal) = (Arc::clone(&socket), Arc::clone(&terminal));
@@ -83,7 +85,7 @@ pub(crate) fn run_client(socket: OwnedFd, options: &ClientOptions) -> Result<End
         let _ = std::thread::Builder::new().spawn(move || pass_input(&socket, matcher, &detached));
     }
     let ended = pass_output(&socket, &detached);
-    terminal.give_back();
+    terminal.give_back_for_good();
     let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
     ended
 }
@@ -94,7 +96,9 @@ fn pass_output(socket: &OwnedFd, detached: &AtomicBool) -> Result<Ended> {
     let stdout = rustix::stdio::stdout();
     loop {
         match wire::receive_for_client(socket, &mut buffer) {
-            Some(ToClient::Output(bytes)) => write_all(stdout, &bytes),
+            Some(ToClient::Output(bytes)) => {
+                write_all(stdout, &bytes).map_err(Error::OutputClosed)?;
+            }
             Some(ToClient::Exited(code)) => return Ok(Ended::Exited(code)),
             Some(ToClient::Failed(why)) => return Err(Error::SessionFailed(why)),
             None if detached.load(Ordering::SeqCst) => return Ok(Ended::Detached),
@@ -179,24 +183,29 @@ fn send_size(socket: &OwnedFd) {
     }
 }
 
-/// The caller's terminal settings, when stdin is a terminal that is typed into the session.
+/// The caller's terminal, when stdin is a terminal that is typed into the session: raw while
+/// hoist relays it in the foreground, its own settings otherwise.
 struct CallerTerminal {
+    /// Whether stdin is such a terminal.
+    relayed: bool,
+    state: Mutex<TerminalState>,
+}
+
+#[derive(Default)]
+struct TerminalState {
+    /// The caller's settings, read when hoist first takes the terminal in the foreground (if it
+    /// starts in the background, the shell's own settings are in force until then).
     saved: Option<Termios>,
-    /// Whether the terminal is raw now (so that settings are given back once only, and made
-    /// raw again after a stop only if they were).
-    raw: Mutex<bool>,
+    raw: bool,
+    /// The session is over: the terminal is the caller's again, whatever signal comes.
+    over: bool,
 }
 
 impl CallerTerminal {
     fn take(input: bool) -> CallerTerminal {
-        let stdin = rustix::stdio::stdin();
-        let saved = match input && termios::isatty(stdin) {
-            true => termios::tcgetattr(stdin).ok(),
-            false => None,
-        };
         let terminal = CallerTerminal {
-            saved,
-            raw: Mutex::new(false),
+            relayed: input && termios::isatty(rustix::stdio::stdin()),
+            state: Mutex::default(),
         };
         terminal.make_raw();
         terminal
@@ -205,28 +214,41 @@ impl CallerTerminal {
     /// Raw for the relay; not while hoist is in the background (after `bg`), where it would
     /// be the caller's shell that got a raw terminal.
     fn make_raw(&self) {
-        let Some(saved) = &self.saved else { return };
-        if in_background(rustix::stdio::stdin()) {
+        let stdin = rustix::stdio::stdin();
+        if !self.relayed || in_background(stdin) {
             return;
         }
+        let mut state = self.state.lock().expect("not poisoned");
+        if state.over || state.raw {
+            return;
+        }
+        if state.saved.is_none() {
+            state.saved = termios::tcgetattr(stdin).ok();
+        }
+        let Some(saved) = &state.saved else { return };
         let mut raw = saved.clone();
         raw.make_raw();
-        let mut is_raw = self.raw.lock().expect("not poisoned");
-        *is_raw = termios::tcsetattr(rustix::stdio::stdin(), OptionalActions::Now, &raw).is_ok();
+        state.raw = termios::tcsetattr(stdin, OptionalActions::Now, &raw).is_ok();
     }
 
     fn give_back(&self) {
-        let Some(saved) = &self.saved else { return };
-        let mut is_raw = self.raw.lock().expect("not poisoned");
-        if *is_raw {
+        let mut state = self.state.lock().expect("not poisoned");
+        if let (true, Some(saved)) = (state.raw, &state.saved) {
             let _ = termios::tcsetattr(rustix::stdio::stdin(), OptionalActions::Now, saved);
-            *is_raw = false;
         }
+        state.raw = false;
+    }
+
+    fn give_back_for_good(&self) {
+        self.give_back();
+        self.state.lock().expect("not poisoned").over = true;
     }
 }
 
-impl Drop for CallerTerminal {
+struct GiveBack(Arc<CallerTerminal>);
+
+impl Drop for GiveBack {
     fn drop(&mut self) {
-        self.give_back();
+        self.0.give_back_for_good();
     }
 }

@@ -84,13 +84,16 @@ impl DetachMatcher {
                 }
                 continue;
             }
-            // Broken: what was held back was typed, and this byte may start the sequence anew
-            // (a sequence already under way is at least two keys long, so it cannot end here).
-            out.extend_from_slice(&keys[..self.matched]);
-            self.matched = usize::from(byte == keys[0]);
-            if self.matched == 0 {
-                out.push(byte);
-            }
+            // Broken: of what was held back and this byte, the longest end that starts the
+            // sequence stays held; the rest was typed.
+            let mut held = keys[..self.matched].to_vec();
+            held.push(byte);
+            let keep = (0..held.len())
+                .rev()
+                .find(|&k| held[held.len() - k..] == keys[..k])
+                .unwrap_or(0);
+            out.extend_from_slice(&held[..held.len() - keep]);
+            self.matched = keep;
         }
         Scanned::Forward(out)
     }
@@ -142,6 +145,14 @@ mod tests {
             matcher.scan(b"\x10\x10\x11"),
             Scanned::Detach(b"\x10".to_vec())
         );
+    }
+
+    #[test]
+    fn a_sequence_that_repeats_its_start_is_found_after_a_false_start() {
+        let mut matcher = DetachMatcher::new(keys("a,a,b"));
+        assert_eq!(matcher.scan(b"xaaab"), Scanned::Detach(b"xa".to_vec()));
+        assert_eq!(matcher.scan(b"aab"), Scanned::Detach(Vec::new()));
+        assert_eq!(matcher.scan(b"aac"), Scanned::Forward(b"aac".to_vec()));
     }
 
     #[test]

@@ -2,9 +2,15 @@
 //! runs, keeps what the terminal shows (in the container's log, through its own stdout) and
 //! passes it to every attached client, and gives the terminal what clients type, their window
 //! sizes and the signals they receive. Clients come and go; the process runs on without them.
+//!
+//! Nothing a client or the process does can stall the host: output goes to a client without
+//! waiting (a client that does not keep up — stopped, say — misses what its socket cannot hold,
+//! as with conmon), what clients type is written by a thread of its own, and signals go to the
+//! process through a pidfd, never through this process.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -17,9 +23,13 @@ use super::write_all;
 /// The name of a container's attach socket, in its directory.
 pub(crate) const ATTACH_SOCKET: &str = "attach.sock";
 
-/// How long a client may leave a message unread before it is dropped (so that a stopped client
-/// cannot stop the container's output, or its log).
-const CLIENT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Chunks of typed input waiting for a process that does not read them, per session, before
+/// the clients typing more wait too.
+const INPUT_QUEUE: usize = 64;
+
+/// A client message, received whole: a chunk of input is at most `MAX_PAYLOAD` bytes plus a
+/// detach sequence the client held back.
+const RECEIVE_BUFFER: usize = 2 * MAX_PAYLOAD;
 
 /// A terminal session being set up: its clients wait here until the process has a terminal.
 pub(crate) struct Session {
@@ -27,7 +37,15 @@ pub(crate) struct Session {
     listener: Option<OwnedFd>,
     /// The client that started the process, connected from the start so it misses nothing.
     first: Option<Arc<OwnedFd>>,
-    host: Arc<Mutex<Option<Host>>>,
+    clients: Arc<Mutex<Clients>>,
+    output: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+/// Who is attached, and once the session is over, what each is told.
+#[derive(Default)]
+struct Clients {
+    attached: Vec<Arc<OwnedFd>>,
+    end: Option<ToClient>,
 }
 
 impl Session {
@@ -44,7 +62,8 @@ impl Session {
         Session {
             listener,
             first: first.map(Arc::new),
-            host: Arc::default(),
+            clients: Arc::default(),
+            output: Arc::default(),
         }
     }
 
@@ -53,7 +72,8 @@ impl Session {
         Session {
             listener: None,
             first: Some(Arc::new(client)),
-            host: Arc::default(),
+            clients: Arc::default(),
+            output: Arc::default(),
         }
     }
 
@@ -61,77 +81,32 @@ impl Session {
     pub(crate) fn handler(&mut self) -> MasterHandler {
         let listener = self.listener.take();
         let first = self.first.clone();
-        let slot = Arc::clone(&self.host);
-        Box::new(move |master| {
-            let host = Host::start(master, first, listener);
-            *slot.lock().expect("not poisoned") = Some(host);
+        let clients = Arc::clone(&self.clients);
+        let output = Arc::clone(&self.output);
+        Box::new(move |master, pid| {
+            let host = Host::new(master, pid, clients);
+            if let Some(first) = first {
+                host.take_first(first);
+            }
+            if let Some(listener) = listener {
+                let host = host.clone();
+                let _ = std::thread::Builder::new().spawn(move || {
+                    while let Ok(client) = wire::accept(&listener) {
+                        host.serve(Arc::new(client), None);
+                    }
+                });
+            }
+            let thread = std::thread::Builder::new()
+                .spawn(move || host.pass_output())
+                .ok();
+            *output.lock().expect("not poisoned") = thread;
         })
     }
 
     /// Waits (up to 2 s) until the terminal's last output is out: the process has ended, and
     /// its terminal closes once nothing else in the container holds it.
     pub(crate) fn drain(&self) {
-        if let Some(host) = self.host.lock().expect("not poisoned").as_mut() {
-            host.drain();
-        }
-    }
-
-    /// Tells every client how it ended, and lets them go.
-    pub(crate) fn finish(self, end: std::result::Result<i32, String>) {
-        let message = match end {
-            Ok(code) => ToClient::Exited(code),
-            Err(why) => ToClient::Failed(why),
-        };
-        let host = self.host.lock().expect("not poisoned").take();
-        let clients = match &host {
-            Some(host) => host.clients.lock().expect("not poisoned").clone(),
-            None => self.first.into_iter().collect(),
-        };
-        for client in clients {
-            let _ = wire::send_to_client(&*client, &message);
-        }
-    }
-}
-
-/// A terminal being served.
-struct Host {
-    clients: Arc<Mutex<Vec<Arc<OwnedFd>>>>,
-    output: Option<JoinHandle<()>>,
-}
-
-impl Host {
-    fn start(master: OwnedFd, first: Option<Arc<OwnedFd>>, listener: Option<OwnedFd>) -> Host {
-        let master = Arc::new(master);
-        let clients: Arc<Mutex<Vec<Arc<OwnedFd>>>> = Arc::default();
-        if let Some(first) = first {
-            // What the client sent before the process had a terminal (its window size) is
-            // applied before the process starts.
-            let mut buffer = vec![0u8; MAX_PAYLOAD + 1];
-            while let Some(message) = wire::waiting_for_host(&*first, &mut buffer) {
-                obey(&master, message);
-            }
-            serve_client(&master, &clients, first);
-        }
-        if let Some(listener) = listener {
-            let master = Arc::clone(&master);
-            let clients = Arc::clone(&clients);
-            let _ = std::thread::Builder::new().spawn(move || {
-                while let Ok(client) = wire::accept(&listener) {
-                    serve_client(&master, &clients, Arc::new(client));
-                }
-            });
-        }
-        let output = {
-            let clients = Arc::clone(&clients);
-            std::thread::Builder::new()
-                .spawn(move || pass_output(&master, &clients))
-                .ok()
-        };
-        Host { clients, output }
-    }
-
-    fn drain(&mut self) {
-        let Some(output) = self.output.take() else {
+        let Some(output) = self.output.lock().expect("not poisoned").take() else {
             return;
         };
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -139,89 +114,147 @@ impl Host {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-}
 
-/// Adds a client, and reads what it sends until it goes.
-fn serve_client(
-    master: &Arc<OwnedFd>,
-    clients: &Arc<Mutex<Vec<Arc<OwnedFd>>>>,
-    client: Arc<OwnedFd>,
-) {
-    let timeout = nix::sys::time::TimeVal::new(CLIENT_SEND_TIMEOUT.as_secs() as i64, 0);
-    let _ =
-        nix::sys::socket::setsockopt(&*client, nix::sys::socket::sockopt::SendTimeout, &timeout);
-    clients
-        .lock()
-        .expect("not poisoned")
-        .push(Arc::clone(&client));
-    let master = Arc::clone(master);
-    let clients = Arc::clone(clients);
-    let _ = std::thread::Builder::new().spawn(move || {
-        let mut buffer = vec![0u8; MAX_PAYLOAD + 1];
-        while let Some(message) = wire::receive_for_host(&*client, &mut buffer) {
-            obey(&master, message);
-        }
-        clients
-            .lock()
-            .expect("not poisoned")
-            .retain(|c| !Arc::ptr_eq(c, &client));
-    });
-}
-
-fn obey(master: &OwnedFd, message: ToHost) {
-    match message {
-        ToHost::Input(bytes) => write_all(master.as_fd(), &bytes),
-        ToHost::Resize { rows, cols } => {
-            let size = rustix::termios::Winsize {
-                ws_row: rows,
-                ws_col: cols,
-                ws_xpixel: 0,
-                ws_ypixel: 0,
-            };
-            let _ = rustix::termios::tcsetwinsize(master, size);
-        }
-        ToHost::Signal(number) => raise(number),
-        ToHost::Start(_) => {}
-    }
-}
-
-/// Passes a client's signal on: raised in this process, whose runtime call forwards what it
-/// receives to the container's process. SIGKILL and SIGSTOP would end or stop this process
-/// instead, so they are not passed (a client cannot catch them anyway).
-fn raise(number: i32) {
-    use nix::sys::signal::Signal;
-    match Signal::try_from(number) {
-        Ok(Signal::SIGKILL | Signal::SIGSTOP) | Err(_) => {}
-        Ok(signal) => {
-            let _ = nix::sys::signal::kill(nix::unistd::getpid(), signal);
-        }
-    }
-}
-
-/// Copies the terminal's output to this process's stdout (the log) and every client, until the
-/// terminal closes (a pty master reads EIO once nothing holds its slave).
-fn pass_output(master: &OwnedFd, clients: &Mutex<Vec<Arc<OwnedFd>>>) {
-    let mut buffer = vec![0u8; MAX_PAYLOAD];
-    loop {
-        let n = match rustix::io::read(master, &mut buffer) {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => return,
+    /// Tells every client how it ended (and any that attaches from now on), and lets them go.
+    pub(crate) fn finish(self, end: std::result::Result<i32, String>) {
+        let message = match end {
+            Ok(code) => ToClient::Exited(code),
+            Err(why) => ToClient::Failed(why),
         };
-        let output = &buffer[..n];
-        write_all(rustix::stdio::stdout(), output);
-        let message = ToClient::Output(output.to_vec());
-        clients.lock().expect("not poisoned").retain(|client| {
-            let sent = wire::send_to_client(&**client, &message).is_ok();
-            if !sent {
-                // Too slow, or gone: told so by the end of its connection.
-                let _ = nix::sys::socket::shutdown(
-                    std::os::fd::AsRawFd::as_raw_fd(&**client),
-                    nix::sys::socket::Shutdown::Both,
-                );
+        let mut clients = self.clients.lock().expect("not poisoned");
+        // Without a terminal (the process never started) only the first client is there.
+        let mut attached = std::mem::take(&mut clients.attached);
+        if attached.is_empty() {
+            attached.extend(self.first);
+        }
+        for client in attached {
+            let _ = wire::send_to_client(&*client, &message);
+        }
+        clients.end = Some(message);
+    }
+}
+
+/// A terminal being served; clones share it.
+#[derive(Clone)]
+struct Host {
+    master: Arc<OwnedFd>,
+    /// The process, for the signals clients pass on; none if it could not be opened (it has
+    /// ended already).
+    process: Option<Arc<OwnedFd>>,
+    clients: Arc<Mutex<Clients>>,
+    input: SyncSender<Vec<u8>>,
+}
+
+impl Host {
+    fn new(master: OwnedFd, pid: i32, clients: Arc<Mutex<Clients>>) -> Host {
+        let master = Arc::new(master);
+        let process = rustix::process::Pid::from_raw(pid)
+            .and_then(|pid| {
+                rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+            })
+            .map(Arc::new);
+        let (input, typed) = sync_channel(INPUT_QUEUE);
+        let writer = Arc::clone(&master);
+        let _ = std::thread::Builder::new().spawn(move || write_input(&writer, &typed));
+        Host {
+            master,
+            process,
+            clients,
+            input,
+        }
+    }
+
+    /// Serves the first client, applying the window size it sent before the process had a
+    /// terminal at once (a container's process has not started yet; see `MasterHandler`).
+    fn take_first(&self, first: Arc<OwnedFd>) {
+        let mut buffer = vec![0u8; RECEIVE_BUFFER];
+        let mut pending = None;
+        while let Some(message) = wire::waiting_for_host(&*first, &mut buffer) {
+            if let ToHost::Resize { .. } = message {
+                self.obey(message);
+            } else {
+                pending = Some(message);
+                break;
             }
-            sent
+        }
+        self.serve(first, pending);
+    }
+
+    /// Adds a client, and reads what it sends (after `pending`) until it goes. A client that
+    /// comes once the session is over is told how it ended.
+    fn serve(&self, client: Arc<OwnedFd>, pending: Option<ToHost>) {
+        {
+            let mut clients = self.clients.lock().expect("not poisoned");
+            if let Some(end) = &clients.end {
+                let _ = wire::send_to_client(&*client, end);
+                return;
+            }
+            clients.attached.push(Arc::clone(&client));
+        }
+        let host = self.clone();
+        let _ = std::thread::Builder::new().spawn(move || {
+            if let Some(message) = pending {
+                host.obey(message);
+            }
+            let mut buffer = vec![0u8; RECEIVE_BUFFER];
+            while let Some(message) = wire::receive_for_host(&*client, &mut buffer) {
+                host.obey(message);
+            }
+            let mut clients = host.clients.lock().expect("not poisoned");
+            clients.attached.retain(|c| !Arc::ptr_eq(c, &client));
         });
+    }
+
+    fn obey(&self, message: ToHost) {
+        match message {
+            ToHost::Input(bytes) => {
+                let _ = self.input.send(bytes);
+            }
+            ToHost::Resize { rows, cols } => {
+                let size = rustix::termios::Winsize {
+                    ws_row: rows,
+                    ws_col: cols,
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                };
+                let _ = rustix::termios::tcsetwinsize(&*self.master, size);
+            }
+            ToHost::Signal(number) => {
+                let signal = rustix::process::Signal::from_named_raw(number);
+                if let (Some(process), Some(signal)) = (&self.process, signal) {
+                    let _ = rustix::process::pidfd_send_signal(&**process, signal);
+                }
+            }
+            ToHost::Start(_) => {}
+        }
+    }
+
+    /// Copies the terminal's output to this process's stdout (the log) and every client, until
+    /// the terminal closes (a pty master reads EIO once nothing holds its slave).
+    fn pass_output(&self) {
+        let mut buffer = vec![0u8; MAX_PAYLOAD];
+        loop {
+            let n = match rustix::io::read(&*self.master, &mut buffer) {
+                Ok(0) => return,
+                Ok(n) => n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return,
+            };
+            let output = &buffer[..n];
+            let _ = write_all(rustix::stdio::stdout(), output);
+            let message = ToClient::Output(output.to_vec());
+            let mut clients = self.clients.lock().expect("not poisoned");
+            // A client whose socket is full misses this output; one that has gone is dropped.
+            clients
+                .attached
+                .retain(|client| wire::offer_to_client(&**client, &message).is_ok());
+        }
+    }
+}
+
+/// Writes what clients type to the terminal, in order, for as long as the session lasts.
+fn write_input(master: &OwnedFd, typed: &Receiver<Vec<u8>>) {
+    while let Ok(bytes) = typed.recv() {
+        let _ = write_all(master.as_fd(), &bytes);
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! A foreground `run -it` starts the monitor with its first client already connected (a socket
 //! pair, the monitor's stdin), so nothing the container prints is missed; `hoist attach`
-//! connects to the container's `attach.sock`, root's alone like the directory it is in.
+//! connects to the container's `attach.sock`, in its directory under the store's `containers/`,
+//! which only root may enter (0700).
 
 mod client;
 mod detach_keys;
@@ -13,6 +14,7 @@ mod host;
 mod wire;
 
 use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use hoist_runtime::{ExecOptions, Runtime, TerminalUse};
@@ -25,8 +27,11 @@ pub(crate) use host::Session;
 
 use crate::{Activity, Container, Error, Result, Store};
 
-/// The hidden verb of an `exec -it` session's host: `exec-session ID`, its client on stdin.
+/// The hidden verb of an `exec -it` session's host: `exec-session [--pid-file FILE] ID`, its
+/// client on stdin.
 pub const EXEC_SESSION_VERB: &str = "exec-session";
+/// The session host's flag for where to write the process's pid.
+pub const EXEC_SESSION_PID_FILE_FLAG: &str = "--pid-file";
 
 /// `hoist attach NAME`: joins a running container's terminal until it ends or the caller
 /// detaches.
@@ -53,18 +58,28 @@ pub fn attach(
 
 /// `hoist exec -it NAME CMD`: the process runs under a session host (hoist re-executed with
 /// [`EXEC_SESSION_VERB`]), so that it runs on when the caller detaches; this process is the
-/// host's client.
+/// host's client. The process starts at the caller's window size.
 pub fn exec_in_terminal(
     runtime: &Runtime,
     id: &str,
     process: &Process,
+    pid_file: Option<&Path>,
     options: &ClientOptions,
 ) -> Result<Ended> {
+    let mut process = process.clone();
+    if process.console_size().is_none() {
+        process.set_console_size(callers_size());
+    }
     let (client, host) = session_pair()?;
-    let mut child = Command::new("/proc/self/exe")
+    let mut command = Command::new("/proc/self/exe");
+    command
         .arg("--root")
         .arg(runtime.root())
-        .arg(EXEC_SESSION_VERB)
+        .arg(EXEC_SESSION_VERB);
+    if let Some(path) = pid_file {
+        command.arg(EXEC_SESSION_PID_FILE_FLAG).arg(path);
+    }
+    let mut child = command
         .arg(id)
         .stdin(Stdio::from(host))
         .stdout(Stdio::null())
@@ -74,16 +89,37 @@ pub fn exec_in_terminal(
             what: "the exec session's host",
             source,
         })?;
-    let json = serde_json::to_vec(process).expect("a process serializes");
+    let json = serde_json::to_vec(&process).expect("a process serializes");
     wire::send_to_host(&client, &wire::ToHost::Start(json)).map_err(|source| Error::Process {
         what: "sending the process to its session host",
         source,
     })?;
     let ended = client::run_client(client, options);
-    if !matches!(ended, Ok(Ended::Detached)) {
+    if session_over(&ended) {
         let _ = child.wait();
     }
     ended
+}
+
+/// Whether the session's host is done (then it ends at once), rather than running on after a
+/// detach or a closed output.
+pub(crate) fn session_over(ended: &Result<Ended>) -> bool {
+    matches!(
+        ended,
+        Ok(Ended::Exited(_)) | Err(Error::SessionFailed(_) | Error::SessionLost)
+    )
+}
+
+/// The caller's window size (from stdin, else stdout), if either is a terminal.
+pub(crate) fn callers_size() -> Option<oci_spec::runtime::Box> {
+    let size = rustix::termios::tcgetwinsize(rustix::stdio::stdin())
+        .or_else(|_| rustix::termios::tcgetwinsize(rustix::stdio::stdout()))
+        .ok()?;
+    oci_spec::runtime::BoxBuilder::default()
+        .height(size.ws_row)
+        .width(size.ws_col)
+        .build()
+        .ok()
 }
 
 /// A connected pair of sockets: a session's client's end, and its host's.
@@ -96,7 +132,7 @@ pub(crate) fn session_pair() -> Result<(OwnedFd, OwnedFd)> {
 
 /// The session host's side of `exec -it`: runs the process its client sends, with a terminal,
 /// to its end, whether or not the client stays.
-pub fn host_exec_session(runtime: &Runtime, id: &str) -> Result<()> {
+pub fn host_exec_session(runtime: &Runtime, id: &str, pid_file: Option<PathBuf>) -> Result<()> {
     leave_callers_session();
     let client = take_stdin()?;
     let mut buffer = vec![0u8; 1 << 20];
@@ -109,7 +145,7 @@ pub fn host_exec_session(runtime: &Runtime, id: &str) -> Result<()> {
     let mut session = Session::with_client(client);
     let options = ExecOptions {
         process,
-        pid_file: None,
+        pid_file,
         console_socket: None,
         detach: false,
         preserve_fds: 0,
@@ -143,14 +179,15 @@ pub(crate) fn take_stdin() -> Result<OwnedFd> {
     Ok(socket)
 }
 
-/// Writes all of `bytes`, giving up on the first error (the reader is gone).
-fn write_all(to: impl std::os::fd::AsFd, mut bytes: &[u8]) {
+/// Writes all of `bytes`; an error means the reader is gone.
+fn write_all(to: impl std::os::fd::AsFd, mut bytes: &[u8]) -> std::io::Result<()> {
     while !bytes.is_empty() {
         match rustix::io::write(&to, bytes) {
-            Ok(0) => return,
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(n) => bytes = &bytes[n..],
             Err(rustix::io::Errno::INTR) => {}
-            Err(_) => return,
+            Err(e) => return Err(e.into()),
         }
     }
+    Ok(())
 }

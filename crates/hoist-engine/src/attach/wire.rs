@@ -25,7 +25,7 @@ pub(crate) enum ToHost {
 }
 
 /// The host's word to a client.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ToClient {
     /// What the terminal showed.
     Output(Vec<u8>),
@@ -111,9 +111,26 @@ pub(crate) fn send_to_client(socket: impl AsFd, message: &ToClient) -> std::io::
     send(socket, &message.encode())
 }
 
+/// Sends unless the client's socket is full; `Ok(false)` if it was (the message is dropped).
+pub(crate) fn offer_to_client(socket: impl AsFd, message: &ToClient) -> std::io::Result<bool> {
+    match send_with(socket, &message.encode(), MsgFlags::MSG_DONTWAIT) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 fn send(socket: impl AsFd, packet: &[u8]) -> std::io::Result<()> {
+    send_with(socket, packet, MsgFlags::empty())
+}
+
+fn send_with(socket: impl AsFd, packet: &[u8], flags: MsgFlags) -> std::io::Result<()> {
     loop {
-        match socket::send(socket.as_fd().as_raw_fd(), packet, MsgFlags::MSG_NOSIGNAL) {
+        match socket::send(
+            socket.as_fd().as_raw_fd(),
+            packet,
+            flags | MsgFlags::MSG_NOSIGNAL,
+        ) {
             Ok(_) => return Ok(()),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
@@ -227,6 +244,28 @@ mod tests {
             send_to_client(&host, &ToClient::Exited(0)).is_err(),
             "no SIGPIPE either"
         );
+    }
+
+    #[test]
+    fn a_full_client_misses_output_rather_than_stalling_the_host() {
+        let (client, host) = pair().unwrap();
+        let chunk = ToClient::Output(vec![b'x'; MAX_PAYLOAD]);
+        let mut offered = 0;
+        while offer_to_client(&host, &chunk).unwrap() {
+            offered += 1;
+            assert!(offered < 100_000, "the socket never filled");
+        }
+        let mut buffer = vec![0u8; MAX_PAYLOAD + 1];
+        assert_eq!(
+            receive_for_client(&client, &mut buffer),
+            Some(chunk.clone())
+        );
+        assert!(
+            offer_to_client(&host, &chunk).unwrap(),
+            "room again once read"
+        );
+        drop(client);
+        assert!(offer_to_client(&host, &chunk).is_err(), "gone");
     }
 
     #[test]

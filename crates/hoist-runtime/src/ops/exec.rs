@@ -202,7 +202,7 @@ fn await_process(
     }
     // The process sent its terminal before it exec'd, which it has.
     let relay = own_console.and_then(|(socket, terminal)| {
-        terminal::received_master(&socket).and_then(|master| terminal.take(master))
+        terminal::received_master(&socket).and_then(|master| terminal.take(master, pid))
     });
     let code = forward_signals_until_exit(Pid::from_raw(pid), relay.as_ref())?;
     if let Some(relay) = relay {

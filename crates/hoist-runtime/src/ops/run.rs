@@ -13,22 +13,24 @@ use crate::{Error, Result, Runtime};
 pub enum TerminalUse {
     /// The runtime relays it to its own stdin and stdout (as `runc run` does).
     Relay,
-    /// The pty master goes to this function, called once the process has its terminal and
-    /// before it is started; it may start threads (the runtime is past its clones by then),
+    /// The pty master goes to this function, with the process's pid (not yet reaped, so a
+    /// pidfd opened from it is the process's). A container's is called before its process is
+    /// started; an exec'd process's once it has exec'd (it has the size `process.consoleSize`
+    /// gives it until then). It may start threads (the runtime is past its clones by then),
     /// which inherit a mask that blocks every signal.
     Hand(MasterHandler),
 }
 
 /// Takes a foreground process's pty master (see [`TerminalUse::Hand`]).
-pub type MasterHandler = Box<dyn FnOnce(OwnedFd) + Send>;
+pub type MasterHandler = Box<dyn FnOnce(OwnedFd, i32) + Send>;
 
 impl TerminalUse {
     /// Relays the master, or hands it over (then there is no relay to finish).
-    pub(crate) fn take(self, master: OwnedFd) -> Option<terminal::Relay> {
+    pub(crate) fn take(self, master: OwnedFd, pid: i32) -> Option<terminal::Relay> {
         match self {
             TerminalUse::Relay => Some(terminal::Relay::start(master)),
             TerminalUse::Hand(handler) => {
-                handler(master);
+                handler(master, pid);
                 None
             }
         }
@@ -97,7 +99,7 @@ impl Runtime {
         let relay = relay_end
             .as_ref()
             .and_then(terminal::received_master)
-            .and_then(|master| terminal.take(master));
+            .and_then(|master| terminal.take(master, state.pid));
         let pid = Pid::from_raw(state.pid);
         if let Err(e) = self.start(id) {
             let _ = self.delete(id, DeleteOptions { force: true });

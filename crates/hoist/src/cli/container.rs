@@ -83,6 +83,15 @@ pub struct MonitorArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ExecSessionArgs {
+    /// Write the process's pid here
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
 pub struct PortProxyArgs {
     /// The container's address
     pub to: std::net::Ipv4Addr,

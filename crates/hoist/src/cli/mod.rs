@@ -139,7 +139,7 @@ pub enum Command {
     ContainerMonitor(MonitorArgs),
     /// Hosts the terminal of an `exec -it` process (internal)
     #[command(name = hoist_engine::EXEC_SESSION_VERB, hide = true)]
-    ExecSession(IdArg),
+    ExecSession(ExecSessionArgs),
     /// Forwards published ports to a container (internal)
     #[command(name = hoist_engine::PORT_PROXY_VERB, hide = true)]
     PortProxy(PortProxyArgs),
@@ -222,6 +222,21 @@ mod tests {
         };
         assert!(monitor.attached);
         assert_eq!(monitor.id, "web");
+        let cli = Cli::try_parse_from([
+            "hoist",
+            hoist_engine::EXEC_SESSION_VERB,
+            hoist_engine::EXEC_SESSION_PID_FILE_FLAG,
+            "/p",
+            "web",
+        ])
+        .unwrap();
+        let Command::ExecSession(session) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            session.pid_file.as_deref(),
+            Some(std::path::Path::new("/p"))
+        );
     }
 
     #[test]

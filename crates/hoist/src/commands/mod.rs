@@ -65,7 +65,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
             image_verb(run::monitor(&runtime, &args.id, args.attached))
         }
         Command::ExecSession(args) => image_verb(
-            hoist_engine::host_exec_session(&runtime, &args.id)
+            hoist_engine::host_exec_session(&runtime, &args.id, args.pid_file)
                 .map(|()| 0)
                 .map_err(Into::into),
         ),

@@ -202,11 +202,20 @@ pub fn exec(runtime: &Runtime, args: ExecArgs) -> anyhow::Result<u8> {
     };
     if process.terminal() == Some(true) && args.console_socket.is_none() && !args.detach {
         // podman's `exec -it`: the terminal hosted apart, so that detaching leaves it running.
+        if args.preserve_fds > 0 {
+            anyhow::bail!("--preserve-fds with a terminal needs --console-socket (the process runs under a session host of its own, which does not pass on this command's fds)");
+        }
         let client = hoist_engine::ClientOptions {
             input: args.interactive,
             detach_keys: hoist_engine::DetachKeys::parse(&args.detach_keys)?,
         };
-        let ended = hoist_engine::exec_in_terminal(runtime, &args.id, &process, &client)?;
+        let ended = hoist_engine::exec_in_terminal(
+            runtime,
+            &args.id,
+            &process,
+            args.pid_file.as_deref(),
+            &client,
+        )?;
         return Ok(crate::commands::containers::ended_byte(ended));
     }
     let options = ExecOptions {
