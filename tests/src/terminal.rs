@@ -96,22 +96,12 @@ impl Terminal {
 
     /// Waits until `text` appears after what was already looked past, and looks past it.
     pub fn expect(&mut self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            {
-                let screen = self.screen.lock().unwrap();
-                let unseen = &screen[self.seen..];
-                if let Some(at) = find(unseen, text) {
-                    self.seen += at + text.len();
-                    return;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "timed out waiting for {text:?}; the terminal shows:\n{}",
-                    String::from_utf8_lossy(unseen)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        if !self.shows_within(text, Duration::from_secs(30)) {
+            let screen = self.screen.lock().unwrap();
+            panic!(
+                "timed out waiting for {text:?}; the terminal shows:\n{}",
+                String::from_utf8_lossy(&screen[self.seen..])
+            );
         }
     }
 
@@ -119,18 +109,22 @@ impl Terminal {
     /// again when they came too early (Ctrl-Z before the shell has started the job).
     pub fn shows_within(&mut self, text: &str, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
+        // Each byte is searched once, however much the program prints.
+        let mut from = self.seen;
+        loop {
             {
                 let screen = self.screen.lock().unwrap();
-                let unseen = &screen[self.seen..];
-                if let Some(at) = find(unseen, text) {
-                    self.seen += at + text.len();
+                if let Some(at) = find(&screen[from..], text) {
+                    self.seen = from + at + text.len();
                     return true;
                 }
+                from = screen.len().saturating_sub(text.len()).max(from);
+            }
+            if Instant::now() >= deadline {
+                return false;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        false
     }
 
     /// Everything the terminal has shown.

@@ -155,17 +155,31 @@ fn exec_it_gets_a_terminal_of_its_own_and_runs_on_after_a_detach() {
         "sh",
     ]));
     assert!(started.status.success(), "{}", stderr(&started));
-    let mut terminal = hoist_on_terminal(dir.path(), &["exec", "-it", &name, "sh"]);
+    let pid_file = dir.path().join("exec.pid");
+    let pid_file_arg = pid_file.to_string_lossy().into_owned();
+    let mut terminal = hoist_on_terminal(
+        dir.path(),
+        &["exec", "-it", "--pid-file", &pid_file_arg, &name, "sh"],
+    );
     // The container's own terminal (-dit) is pts/0.
     check_shell_session(&mut terminal, "/dev/pts/1");
-    terminal.send(b"sleep 777 &\r");
     terminal.send(b"\x10\x11");
     let (status, screen) = terminal.wait();
     assert_eq!(status.code(), Some(0), "{screen}");
     assert!(terminal.settings_are_initial());
-    wait_for("the detached exec session's job to run", || {
-        stdout(&expect_ok(hoist(dir.path()).args(["exec", &name, "ps"]))).contains("sleep 777")
-    });
+    // The exec'd shell runs on, its terminal held by the session host.
+    let shell: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        process_state(Pid::from_raw(shell)),
+        'S',
+        "the shell waits for input"
+    );
+    let comm = std::fs::read_to_string(format!("/proc/{shell}/comm")).unwrap();
+    assert_eq!(comm.trim(), "sh");
 
     // The caller's size from the first moment, not only after a resize message lands.
     let mut sized = hoist_on_terminal(dir.path(), &["exec", "-it", &name, "stty", "size"]);
@@ -196,10 +210,13 @@ fn hoist_stopped_gives_the_terminal_back_and_the_session_survives_what_it_missed
     let mut terminal = run_on_terminal(dir.path(), &["-it", "--rm", "--name", &name, &image, "sh"]);
     terminal.expect("/ # ");
     assert!(!terminal.is_cooked());
-    // Megabytes of output while hoist is stopped: more than its socket holds.
-    terminal.send(b"sleep 1; yes | head -c 3000000; echo done-$((1+1))\r");
-    // Echoed by the container's terminal: hoist has passed it on.
-    terminal.expect("done-$((1+1))");
+    // Megabytes of output once hoist is stopped (the test says when): more than its socket
+    // and its outbox at the host hold. One line of the 80-column terminal, so that its echo
+    // shows whole.
+    let command = "until [ -e /go ];do sleep .1;done;yes|head -c 6000000;echo fin-$((1+1))";
+    terminal.send(format!("{command}\r").as_bytes());
+    // Echoed, Enter included, by the container's terminal: hoist has passed it all on.
+    terminal.expect(&format!("{command}\r\n"));
     let hoist_pid = Pid::from_raw(terminal.pid());
     kill(hoist_pid, Signal::SIGTSTP).unwrap();
     wait_for("hoist to stop with the terminal given back", || {
@@ -210,10 +227,10 @@ fn hoist_stopped_gives_the_terminal_back_and_the_session_survives_what_it_missed
         .join("hoist-root/containers")
         .join(&name)
         .join("ctr.log");
-    wait_for(
-        "the container to write it all while hoist is stopped",
-        || std::fs::read(&log).is_ok_and(|l| l.windows(6).any(|w| w == b"done-2")),
-    );
+    let done = || log_ends_with(&log, b"fin-2");
+    assert!(!done());
+    expect_ok(hoist(dir.path()).args(["exec", &name, "touch", "/go"]));
+    wait_for("the container to write it all while hoist is stopped", done);
     kill(hoist_pid, Signal::SIGCONT).unwrap();
     wait_for("hoist to take the terminal again", || !terminal.is_cooked());
     terminal.send(b"echo still-$((4+4))\r");
@@ -344,6 +361,32 @@ fn a_bundle_run_with_a_terminal_relays_a_pty_of_its_own_as_runc_does() {
     assert!(terminal.settings_are_initial());
 }
 
+#[test]
+fn a_client_that_reads_slowly_gets_every_byte() {
+    let Some(image) = busybox() else { return };
+    let dir = scratch();
+    // stdout a pipe nobody reads for a while: hoist blocks writing it, and the container's
+    // output waits for it (at the host, not lost).
+    let child = hoist(dir.path())
+        .args(["run", "-t", "--rm", "--network=none", "--tls-verify=false"])
+        .args([image.as_str(), "seq", "1", "200000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<&str> = std::str::from_utf8(&output.stdout)
+        .unwrap()
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), 200_000);
+    assert_eq!(lines.last(), Some(&"200000"));
+}
+
 /// The names `hoist ps` lists as running.
 fn running(scratch: &Path) -> String {
     stdout(&expect_ok(hoist(scratch).args(["ps", "-q"])))
@@ -354,6 +397,18 @@ fn assert_no_containers(scratch: &Path) {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(left, 0, "--rm leaves nothing");
+}
+
+/// Whether the last bytes of the file at `path` hold `text`.
+fn log_ends_with(path: &Path, text: &[u8]) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut tail = Vec::new();
+    let _ = file.seek(SeekFrom::End(-256));
+    let _ = file.read_to_end(&mut tail);
+    tail.windows(text.len()).any(|w| w == text)
 }
 
 /// A process's state letter (R, S, T, ...) from /proc.

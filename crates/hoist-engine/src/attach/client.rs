@@ -114,7 +114,13 @@ fn pass_input(socket: &OwnedFd, mut matcher: Option<DetachMatcher>, detached: &A
     let mut buffer = vec![0u8; MAX_PAYLOAD];
     loop {
         let n = match rustix::io::read(stdin, &mut buffer) {
-            Ok(0) => return,
+            Ok(0) => {
+                // What was held back as a possible detach sequence was typed after all.
+                if let Some(held) = matcher.as_mut().map(DetachMatcher::flush) {
+                    let _ = wire::send_to_host(socket, &ToHost::Input(held));
+                }
+                return;
+            }
             Ok(n) => n,
             Err(rustix::io::Errno::INTR) => continue,
             // A read from the caller's terminal while hoist is in the background fails (its
@@ -232,17 +238,23 @@ impl CallerTerminal {
     }
 
     fn give_back(&self) {
-        let mut state = self.state.lock().expect("not poisoned");
-        if let (true, Some(saved)) = (state.raw, &state.saved) {
-            let _ = termios::tcsetattr(rustix::stdio::stdin(), OptionalActions::Now, saved);
-        }
-        state.raw = false;
+        give_back(&mut self.state.lock().expect("not poisoned"));
     }
 
+    /// Gives the settings back and keeps them (in one step: a SIGCONT handled in between would
+    /// make the terminal raw again).
     fn give_back_for_good(&self) {
-        self.give_back();
-        self.state.lock().expect("not poisoned").over = true;
+        let mut state = self.state.lock().expect("not poisoned");
+        give_back(&mut state);
+        state.over = true;
     }
+}
+
+fn give_back(state: &mut TerminalState) {
+    if let (true, Some(saved)) = (state.raw, &state.saved) {
+        let _ = termios::tcsetattr(rustix::stdio::stdin(), OptionalActions::Now, saved);
+    }
+    state.raw = false;
 }
 
 struct GiveBack(Arc<CallerTerminal>);

@@ -72,6 +72,13 @@ impl DetachMatcher {
         DetachMatcher { keys, matched: 0 }
     }
 
+    /// What is held back (the start of the sequence), given up: the input has ended.
+    pub fn flush(&mut self) -> Vec<u8> {
+        let held = self.keys.bytes()[..self.matched].to_vec();
+        self.matched = 0;
+        held
+    }
+
     pub fn scan(&mut self, input: &[u8]) -> Scanned {
         let keys = self.keys.bytes();
         let mut out = Vec::with_capacity(input.len());
@@ -140,6 +147,8 @@ mod tests {
         // that no Ctrl-Q follows.
         assert_eq!(matcher.scan(b"\x10"), Scanned::Forward(Vec::new()));
         assert_eq!(matcher.scan(b"a"), Scanned::Forward(b"\x10a".to_vec()));
+        assert_eq!(matcher.scan(b"\x10"), Scanned::Forward(Vec::new()));
+        assert_eq!(matcher.flush(), b"\x10", "given up at the end of input");
         // A repeated first key restarts the match.
         assert_eq!(
             matcher.scan(b"\x10\x10\x11"),

@@ -3,14 +3,16 @@
 //! passes it to every attached client, and gives the terminal what clients type, their window
 //! sizes and the signals they receive. Clients come and go; the process runs on without them.
 //!
-//! Nothing a client or the process does can stall the host: output goes to a client without
-//! waiting (a client that does not keep up — stopped, say — misses what its socket cannot hold,
-//! as with conmon), what clients type is written by a thread of its own, and signals go to the
-//! process through a pidfd, never through this process.
+//! Nothing a client or the process does can stall the host: each client's output waits in an
+//! outbox of its own, sent by a thread of its own (a client that stops reading — stopped, say —
+//! misses what comes past `OUTBOX_BYTES`, as with conmon), what clients type is written by a
+//! thread of its own, and signals go to the process through a pidfd, never through this
+//! process.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -23,9 +25,15 @@ use super::write_all;
 /// The name of a container's attach socket, in its directory.
 pub(crate) const ATTACH_SOCKET: &str = "attach.sock";
 
-/// Chunks of typed input waiting for a process that does not read them, per session, before
-/// the clients typing more wait too.
-const INPUT_QUEUE: usize = 64;
+/// Chunks of typed input (16 KiB at most each) waiting for a process that does not read them,
+/// per session, before the clients typing more wait too.
+const INPUT_QUEUE: usize = 512;
+
+/// Output waiting for one client, beyond which it misses output.
+const OUTBOX_BYTES: usize = 4 << 20;
+
+/// How long the end of a session waits for a client with no room for it (a stopped one).
+const LAST_WORD_WAIT: Duration = Duration::from_secs(2);
 
 /// A client message, received whole: a chunk of input is at most `MAX_PAYLOAD` bytes plus a
 /// detach sequence the client held back.
@@ -44,8 +52,65 @@ pub(crate) struct Session {
 /// Who is attached, and once the session is over, what each is told.
 #[derive(Default)]
 struct Clients {
-    attached: Vec<Arc<OwnedFd>>,
+    attached: Vec<Attached>,
     end: Option<ToClient>,
+}
+
+/// A client, and the output on its way to it.
+struct Attached {
+    socket: Arc<OwnedFd>,
+    outbox: Sender<ToClient>,
+    /// Bytes of output in the outbox.
+    waiting: Arc<AtomicUsize>,
+    sender: JoinHandle<()>,
+}
+
+impl Attached {
+    fn new(socket: Arc<OwnedFd>) -> Attached {
+        let (outbox, messages) = channel::<ToClient>();
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let sender = {
+            let (socket, waiting) = (Arc::clone(&socket), Arc::clone(&waiting));
+            std::thread::spawn(move || {
+                for message in messages {
+                    let sent = wire::send_to_client(&*socket, &message);
+                    if let ToClient::Output(bytes) = &message {
+                        waiting.fetch_sub(bytes.len(), Ordering::SeqCst);
+                    }
+                    if sent.is_err() {
+                        return;
+                    }
+                }
+            })
+        };
+        Attached {
+            socket,
+            outbox,
+            waiting,
+            sender,
+        }
+    }
+
+    /// Queues output for the client, unless its outbox is full; false once it has gone.
+    fn offer(&self, output: &[u8]) -> bool {
+        if self.sender.is_finished() {
+            return false;
+        }
+        if self.waiting.load(Ordering::SeqCst) + output.len() > OUTBOX_BYTES {
+            return true;
+        }
+        self.waiting.fetch_add(output.len(), Ordering::SeqCst);
+        self.outbox.send(ToClient::Output(output.to_vec())).is_ok()
+    }
+
+    /// Queues the last word, and waits until `deadline` for it to be sent.
+    fn close_with(self, end: &ToClient, deadline: Instant) {
+        let _ = self.outbox.send(end.clone());
+        drop(self.outbox);
+        while !self.sender.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 impl Session {
@@ -115,22 +180,26 @@ impl Session {
         }
     }
 
-    /// Tells every client how it ended (and any that attaches from now on), and lets them go.
+    /// Tells every client how it ended, after the output on its way to it (and any client that
+    /// attaches from now on), and lets them go.
     pub(crate) fn finish(self, end: std::result::Result<i32, String>) {
         let message = match end {
             Ok(code) => ToClient::Exited(code),
             Err(why) => ToClient::Failed(why),
         };
-        let mut clients = self.clients.lock().expect("not poisoned");
+        let attached = {
+            let mut clients = self.clients.lock().expect("not poisoned");
+            clients.end = Some(message.clone());
+            std::mem::take(&mut clients.attached)
+        };
         // Without a terminal (the process never started) only the first client is there.
-        let mut attached = std::mem::take(&mut clients.attached);
-        if attached.is_empty() {
-            attached.extend(self.first);
+        if let (true, Some(first)) = (attached.is_empty(), &self.first) {
+            let _ = wire::send_last_to_client(&**first, &message, LAST_WORD_WAIT);
         }
+        let deadline = Instant::now() + LAST_WORD_WAIT;
         for client in attached {
-            let _ = wire::send_to_client(&*client, &message);
+            client.close_with(&message, deadline);
         }
-        clients.end = Some(message);
     }
 }
 
@@ -150,7 +219,11 @@ impl Host {
         let master = Arc::new(master);
         let process = rustix::process::Pid::from_raw(pid)
             .and_then(|pid| {
-                rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+                rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+                    .inspect_err(|error| {
+                        tracing::warn!(%error, pid = pid.as_raw_nonzero().get(), "no pidfd for the process: the signals clients pass on will not reach it");
+                    })
+                    .ok()
             })
             .map(Arc::new);
         let (input, typed) = sync_channel(INPUT_QUEUE);
@@ -186,10 +259,10 @@ impl Host {
         {
             let mut clients = self.clients.lock().expect("not poisoned");
             if let Some(end) = &clients.end {
-                let _ = wire::send_to_client(&*client, end);
+                let _ = wire::send_last_to_client(&*client, end, LAST_WORD_WAIT);
                 return;
             }
-            clients.attached.push(Arc::clone(&client));
+            clients.attached.push(Attached::new(Arc::clone(&client)));
         }
         let host = self.clone();
         let _ = std::thread::Builder::new().spawn(move || {
@@ -201,7 +274,9 @@ impl Host {
                 host.obey(message);
             }
             let mut clients = host.clients.lock().expect("not poisoned");
-            clients.attached.retain(|c| !Arc::ptr_eq(c, &client));
+            clients
+                .attached
+                .retain(|c| !Arc::ptr_eq(&c.socket, &client));
         });
     }
 
@@ -242,12 +317,8 @@ impl Host {
             };
             let output = &buffer[..n];
             let _ = write_all(rustix::stdio::stdout(), output);
-            let message = ToClient::Output(output.to_vec());
             let mut clients = self.clients.lock().expect("not poisoned");
-            // A client whose socket is full misses this output; one that has gone is dropped.
-            clients
-                .attached
-                .retain(|client| wire::offer_to_client(&**client, &message).is_ok());
+            clients.attached.retain(|client| client.offer(output));
         }
     }
 }

@@ -53,7 +53,17 @@ pub fn attach(
             id: id.to_string(),
             source,
         })?;
-    client::run_client(socket, options)
+    match client::run_client(socket, options) {
+        // Attached as the monitor was ending: its record says how the container did.
+        Err(Error::SessionLost) => match Container::open(store, id)
+            .ok()
+            .and_then(|c| c.record.exit_code)
+        {
+            Some(code) => Ok(Ended::Exited(code)),
+            None => Err(Error::SessionLost),
+        },
+        ended => ended,
+    }
 }
 
 /// `hoist exec -it NAME CMD`: the process runs under a session host (hoist re-executed with
@@ -79,16 +89,19 @@ pub fn exec_in_terminal(
     if let Some(path) = pid_file {
         command.arg(EXEC_SESSION_PID_FILE_FLAG).arg(path);
     }
-    let mut child = command
+    let spawned = command
         .arg(id)
         .stdin(Stdio::from(host))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
-        .map_err(|source| Error::Spawn {
-            what: "the exec session's host",
-            source,
-        })?;
+        .spawn();
+    // The command holds the host's end of the socket: this process must not, or it would never
+    // see the host go.
+    drop(command);
+    let mut child = spawned.map_err(|source| Error::Spawn {
+        what: "the exec session's host",
+        source,
+    })?;
     let json = serde_json::to_vec(&process).expect("a process serializes");
     wire::send_to_host(&client, &wire::ToHost::Start(json)).map_err(|source| Error::Process {
         what: "sending the process to its session host",
