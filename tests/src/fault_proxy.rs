@@ -29,7 +29,17 @@ pub enum Fault {
         status: u16,
         headers: Vec<(String, String)>,
     },
+    /// Forward, with this header of the answer set to this value (a registry, or a proxy, that
+    /// lies in it).
+    Header { name: String, value: String },
+    /// Reset the connection (a TCP RST) instead of answering: what a crashing server, a
+    /// restarted load balancer or a plain-HTTP server hanging up on a TLS handshake does.
+    Reset,
 }
+
+/// The path a TLS handshake is recorded under (a client trying HTTPS on this plain port), for
+/// rules about it.
+pub const TLS_HANDSHAKE: &str = "<tls handshake>";
 
 /// A fault for the next `times` requests whose path contains `path_contains`.
 #[derive(Clone, Debug)]
@@ -179,10 +189,17 @@ impl Request {
 }
 
 fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Request>> {
-    // A TLS handshake (the client trying HTTPS first) is not HTTP: close at once.
     let first = reader.fill_buf()?;
-    if first.is_empty() || first[0] == 0x16 {
+    if first.is_empty() {
         return Ok(None);
+    }
+    // A TLS handshake (the client trying HTTPS first) is not HTTP: recorded, then closed.
+    if first[0] == 0x16 {
+        return Ok(Some(Request {
+            method: "TLS".to_string(),
+            path: TLS_HANDSHAKE.to_string(),
+            headers: Vec::new(),
+        }));
     }
     let mut line = String::new();
     if reader.read_line(&mut line)? == 0 {
@@ -201,19 +218,22 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Req
             headers.push((name.trim().to_string(), value.trim().to_string()));
         }
     }
-    // A body is read and dropped, never forwarded: the next request starts after it.
-    let length = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.parse::<u64>().ok());
-    if let Some(length) = length {
-        std::io::copy(&mut reader.by_ref().take(length), &mut std::io::sink())?;
-    }
     Ok(Some(Request {
         method,
         path,
         headers,
     }))
+}
+
+/// Reads and drops a request's body (never forwarded): the next request starts after it.
+fn skip_body(reader: &mut BufReader<TcpStream>, request: &Request) -> std::io::Result<()> {
+    let length = request
+        .header("Content-Length")
+        .and_then(|value| value.parse::<u64>().ok());
+    if let Some(length) = length {
+        std::io::copy(&mut reader.by_ref().take(length), &mut std::io::sink())?;
+    }
+    Ok(())
 }
 
 fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
@@ -237,6 +257,15 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             at: Instant::now(),
             fault: fault.clone(),
         });
+        // Before the body: a client sending one is cut off in the middle of it.
+        if let Some(Fault::Reset) = fault {
+            reset(stream);
+            return Ok(());
+        }
+        skip_body(&mut reader, &request)?;
+        if request.path == TLS_HANDSHAKE {
+            return Ok(());
+        }
         let mut out = &stream;
         match &fault {
             Some(Fault::Status {
@@ -275,7 +304,10 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             }
             _ => {}
         }
-        let (head, body) = forward(&request, shared)?;
+        let (mut head, body) = forward(&request, shared)?;
+        if let Some(Fault::Header { name, value }) = &fault {
+            head = with_header(&head, name, value);
+        }
         out.write_all(head.as_bytes())?;
         if request.method == "HEAD" {
             continue;
@@ -314,13 +346,47 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `head` (an answer's status line and headers, ending in an empty line) with `name` set to
+/// `value`.
+fn with_header(head: &str, name: &str, value: &str) -> String {
+    let mut lines: Vec<&str> = head
+        .split("\r\n")
+        .filter(|line| {
+            !line
+                .split_once(':')
+                .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        })
+        .collect();
+    let set = format!("{name}: {value}");
+    // Before the empty line that ends the head (and the empty string after it).
+    let at = lines.len().saturating_sub(2);
+    lines.insert(at, &set);
+    lines.join("\r\n")
+}
+
+/// Closes with a TCP RST: no lingering, so unsent data is dropped and the peer reads
+/// ECONNRESET (and a write of its gets EPIPE).
+fn reset(stream: TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    let _ = nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::Linger, &linger);
+    drop(stream);
+}
+
 /// Sends the request upstream over HTTP/1.0 (so the answer is never chunked) and returns the
 /// answer's head, rewritten for a keep-alive HTTP/1.1 client, and its body.
 fn forward(request: &Request, shared: &Shared) -> std::io::Result<(String, Vec<u8>)> {
     let mut upstream = TcpStream::connect(&shared.upstream)?;
+    // The client's Host, as a reverse proxy keeps it: the registry's upload locations then
+    // point back here.
+    let host = request
+        .header("Host")
+        .unwrap_or_else(|| shared.upstream.clone());
     let mut head = format!(
-        "{} {} HTTP/1.0\r\nHost: {}\r\n",
-        request.method, request.path, shared.upstream
+        "{} {} HTTP/1.0\r\nHost: {host}\r\n",
+        request.method, request.path
     );
     for (name, value) in &request.headers {
         let lower = name.to_ascii_lowercase();

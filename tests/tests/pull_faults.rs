@@ -6,7 +6,7 @@ use std::path::Path;
 use base64::Engine;
 use std::time::Duration;
 
-use hoist_e2e::fault_proxy::{Fault, FaultProxy, Rule};
+use hoist_e2e::fault_proxy::{Fault, FaultProxy, Rule, TLS_HANDSHAKE};
 use hoist_e2e::{env, hoist, run, scratch, stderr, TestEnv};
 use hoist_oci::{Digest, Layout};
 
@@ -104,6 +104,169 @@ fn server_errors_are_retried_and_retry_after_is_honoured() {
         waited >= Duration::from_secs(1),
         "the retry came {waited:?} after a 429 that said Retry-After: 1"
     );
+}
+
+#[test]
+fn connections_reset_at_every_stage_are_retried_and_never_kill_hoist() {
+    let Some(env) = env() else { return };
+    let reset = |path: &str, times| Rule {
+        path_contains: path.to_string(),
+        times,
+        fault: Fault::Reset,
+    };
+    // The HTTPS probe of this plain-HTTP registry, its ping, the manifest, the config and the
+    // layer: each connection reset once (the probe every time), so every stage meets a peer
+    // that has gone mid-conversation.
+    let proxy = FaultProxy::start(
+        &env.registry,
+        vec![
+            reset(TLS_HANDSHAKE, 1000),
+            reset("/v2/", 1),
+            reset("/manifests/", 1),
+            reset("/blobs/", 2),
+        ],
+    );
+    let dir = scratch();
+    let dest = dir.path().join("layout");
+    let output = pull_through(dir.path(), &proxy, &dest, &["--tls-verify=false"]);
+    assert!(
+        output.status.success(),
+        "{:?}: {}",
+        output.status,
+        stderr(&output)
+    );
+    assert_complete(&dest);
+    let faults = |part: &str| {
+        proxy
+            .seen_for(part)
+            .iter()
+            .filter(|s| matches!(s.fault, Some(Fault::Reset)))
+            .count()
+    };
+    assert!(faults(TLS_HANDSHAKE) >= 1, "the HTTPS probe met a reset");
+    assert_eq!(faults("/manifests/"), 1);
+    assert_eq!(faults("/blobs/"), 2);
+
+    // A write to a socket whose peer has gone is an error hoist handles (retried, or said),
+    // never a death: SIGPIPE is ignored, seen while a pull waits on a stalled transfer.
+    let stalled = one_fault(&env.registry, "/blobs/", 1, Fault::StallAfter(0));
+    let mut pulling = hoist(dir.path())
+        .args(["pull", "--quiet"])
+        .arg(format!("{}/busybox:latest", stalled.address))
+        .arg("--dest")
+        .arg(format!(
+            "oci:{}:latest",
+            dir.path().join("stalled").display()
+        ))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    hoist_e2e::wait_for("the pull to reach the stalled blob", || {
+        !stalled.seen_for("/blobs/").is_empty()
+    });
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pulling.id())).unwrap();
+    let _ = pulling.kill();
+    let _ = pulling.wait();
+    let ignored = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap())
+        .unwrap();
+    assert_ne!(ignored & (1 << (13 - 1)), 0, "SIGPIPE is ignored: {status}");
+
+    // Reset every time: a message, never a silent death by SIGPIPE (exit 141).
+    let always = FaultProxy::start(&env.registry, vec![reset("/v2/", 1000)]);
+    let output = pull_through(dir.path(), &always, &dir.path().join("never"), &[]);
+    assert_eq!(output.status.code(), Some(125), "{:?}", output.status);
+    assert!(
+        stderr(&output).contains(&always.address),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_manifest_whose_digest_header_lies_is_refused_naming_both_digests() {
+    let Some(env) = env() else { return };
+    let claimed = format!("sha256:{}", "0".repeat(64));
+    let proxy = one_fault(
+        &env.registry,
+        "/manifests/latest",
+        100,
+        Fault::Header {
+            name: "Docker-Content-Digest".into(),
+            value: claimed.clone(),
+        },
+    );
+    let dir = scratch();
+    let dest = dir.path().join("layout");
+    let output = pull_through(dir.path(), &proxy, &dest, &[]);
+    assert_eq!(output.status.code(), Some(125), "{}", stderr(&output));
+    let fixtures = Layout::open(&env.fixtures).unwrap();
+    let actual = fixtures.resolve(Some("busybox-latest")).unwrap();
+    let said = stderr(&output);
+    assert!(said.contains(&claimed), "{said}");
+    assert!(said.contains(&actual.digest().to_string()), "{said}");
+    let stored = std::fs::read_dir(dest.join("blobs/sha256"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(stored, 0, "nothing of the image was stored");
+}
+
+#[test]
+fn an_upload_cut_in_the_middle_of_its_body_is_an_error_not_a_death() {
+    let Some(env) = env() else { return };
+    // Every blob upload's connection is reset while hoist is still sending the body: its next
+    // write meets a closed socket (EPIPE, and SIGPIPE unless ignored).
+    let proxy = one_fault(&env.registry, "_state=", 1000, Fault::Reset);
+    let dir = scratch();
+    let source = format!("oci:{}:busybox-latest", env.fixtures.display());
+    let target = format!(
+        "docker://{}/{}:latest",
+        proxy.address,
+        hoist_e2e::unique_id("cut-upload")
+    );
+    let output = run(hoist(dir.path()).args([
+        "copy",
+        "--quiet",
+        "--retry-times",
+        "1",
+        "--retry-delay",
+        "10ms",
+        "--dest-tls-verify=false",
+        &source,
+        &target,
+    ]));
+    assert_eq!(
+        output.status.code(),
+        Some(125),
+        "a message and hoist's exit code, not a signal: {:?} {}",
+        output.status,
+        stderr(&output)
+    );
+    assert!(!proxy.seen_for("_state=").is_empty(), "uploads were tried");
+    assert!(
+        stderr(&output).contains("busybox") || stderr(&output).contains(&proxy.address),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_hoist_as_a_c_tool_ends_quietly() {
+    // `hoist features | head -c 0`: the reader is gone before hoist writes.
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    let output = run(hoist(scratch().path())
+        .arg("features")
+        .stdout(std::process::Stdio::from(write)));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&output.status),
+        Some(13),
+        "SIGPIPE, as `cat` would end: {}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
 }
 
 #[test]

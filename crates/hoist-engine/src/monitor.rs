@@ -245,8 +245,8 @@ fn start_port_proxy(container: &Container) -> Result<Option<Child>> {
 
 /// The port proxy's side: end with whoever started it, listen, say so, forward.
 pub fn port_proxy(to: std::net::Ipv4Addr, mappings: &[String]) -> Result<()> {
-    // Should the starter have died before this, the "ready" below meets a pipe nobody reads,
-    // and SIGPIPE ends this process.
+    // Should the starter have died before this, the "ready" below meets a pipe nobody reads:
+    // the write fails, and so does this process.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM)).map_err(
         |e| Error::Process {
             what: "asking for a signal when the monitor ends",

@@ -80,6 +80,12 @@ pub enum Error {
         expected: Digest,
         actual: Digest,
     },
+    #[error("the registry says the manifest of {reference} is {claimed} (Docker-Content-Digest), but the bytes it sent are {actual}: it, or something between, is not telling the truth; nothing was stored")]
+    ManifestDigestHeaderMismatch {
+        reference: String,
+        claimed: String,
+        actual: Digest,
+    },
     #[error("{reference}: the registry labels the manifest {content_type:?}, but the document is a {declared}")]
     ContentTypeMismatch {
         reference: String,

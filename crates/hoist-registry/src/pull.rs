@@ -169,6 +169,9 @@ pub(crate) struct Remote {
     pub(crate) allow_layer_urls: bool,
 }
 
+/// The header in which a registry names the digest of the manifest it sends.
+const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
+
 impl Remote {
     fn scope(&self) -> String {
         format!("repository:{}:pull", self.reference.repository())
@@ -212,11 +215,31 @@ impl Remote {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
+        let claimed = response
+            .headers()
+            .get(DOCKER_CONTENT_DIGEST)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string());
         let bytes = self
             .session
             .read_bounded(response, MANIFEST_LIMIT, &what)
             .await?;
         let digest = Digest::of(&bytes);
+        // As containerd does: a registry that names other bytes than it sends is lying (by a tag,
+        // nothing else would catch it). A digest of another algorithm cannot be checked here.
+        if let Some(claimed) = claimed {
+            let agrees = match claimed.parse::<Digest>() {
+                Ok(named) => named == digest,
+                Err(hoist_oci::DigestError::UnsupportedAlgorithm(_)) => true,
+                Err(_) => false,
+            };
+            if !agrees {
+                return Err(Error::ManifestDigestHeaderMismatch {
+                    reference: reference.to_string(),
+                    claimed,
+                    actual: digest,
+                });
+            }
+        }
         if let Some(expected) = reference.digest() {
             if &digest != expected {
                 return Err(Error::ManifestDigestMismatch {

@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod output;
 mod progress;
 mod runtime_log;
 
@@ -22,15 +23,8 @@ pub const EXIT_HOIST_ERROR: u8 = 125;
 pub const EXIT_RUNTIME_ERROR: u8 = 1;
 
 fn main() -> ExitCode {
-    // Rust ignores SIGPIPE, turning `hoist features | head` into a panic on the closed pipe;
-    // a command-line tool should simply end there, as C tools do.
-    // SAFETY: installing the default disposition before any other thread exists.
-    unsafe {
-        let _ = nix::sys::signal::signal(
-            nix::sys::signal::Signal::SIGPIPE,
-            nix::sys::signal::SigHandler::SigDfl,
-        );
-    }
+    // SIGPIPE stays ignored (Rust's choice): a closed stdout ends hoist where it is written
+    // (`output`), and a closed socket is an error to handle, not a silent exit 141.
     if may_start_container_processes(std::env::args_os().skip(1)) {
         if let Err(e) = hoist_runtime::reexec_sealed() {
             let _ = writeln!(std::io::stderr(), "hoist: {}", render(&e.into()));

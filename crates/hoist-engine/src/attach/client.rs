@@ -60,9 +60,9 @@ pub(crate) fn run_client(socket: OwnedFd, options: &ClientOptions) -> Result<End
     let socket = Arc::new(socket);
     let mut previous = SigSet::empty();
     // Blocked before any thread starts, so that every thread inherits the mask and only the
-    // signal thread's sigwait takes them. SIGPIPE too: a closed stdout is then an error that
-    // ends the session with the terminal given back, rather than a death in raw mode (the
-    // SIGPIPE stays pending, and ends hoist once the mask is restored, as `main` wants).
+    // signal thread's sigwait takes them. SIGPIPE too, for a caller that does not ignore it
+    // (hoist does): a closed stdout is then an error that ends the session with the terminal
+    // given back, not a death in raw mode (a pending SIGPIPE acts once the mask is restored).
     let mut blocked = handled_signals();
     blocked.add(Signal::SIGPIPE);
     nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&blocked), Some(&mut previous))

@@ -1,5 +1,6 @@
 //! podman's verbs for `hoist run IMAGE` containers: `ps`, `logs`, `stop`, `rm`, `attach`.
 
+use crate::output::outln;
 use std::time::Duration;
 
 use hoist_engine::{Activity, Container, Store};
@@ -11,9 +12,13 @@ pub fn list(runtime: &Runtime, args: &PsArgs) -> anyhow::Result<()> {
     let store = Store::locate();
     let containers = Container::all(&store)?;
     if !args.quiet {
-        println!(
+        outln!(
             "{:<14} {:<36} {:<24} {:<22} {:<14} NAMES",
-            "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS"
         );
     }
     for container in &containers {
@@ -22,7 +27,7 @@ pub fn list(runtime: &Runtime, args: &PsArgs) -> anyhow::Result<()> {
             continue;
         }
         if args.quiet {
-            println!("{}", container.record.id);
+            outln!("{}", container.record.id);
             continue;
         }
         let id: String = container.record.id.chars().take(12).collect();
@@ -33,7 +38,7 @@ pub fn list(runtime: &Runtime, args: &PsArgs) -> anyhow::Result<()> {
             .chars()
             .take(22)
             .collect();
-        println!(
+        outln!(
             "{id:<14} {:<36} {command:<24} {:<22} {:<14} {}",
             container.record.image,
             container.record.created,
@@ -45,7 +50,7 @@ pub fn list(runtime: &Runtime, args: &PsArgs) -> anyhow::Result<()> {
 }
 
 pub fn logs(runtime: &Runtime, args: LogsArgs) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     hoist_engine::copy_log(runtime, &Store::locate(), &args.id, args.follow, &mut out)?;
     Ok(())
 }
@@ -54,7 +59,7 @@ pub fn stop(runtime: &Runtime, args: StopArgs) -> anyhow::Result<()> {
     let store = Store::locate();
     for id in &args.ids {
         hoist_engine::stop(runtime, &store, id, Duration::from_secs(args.time))?;
-        println!("{id}");
+        outln!("{id}");
     }
     Ok(())
 }
@@ -63,7 +68,7 @@ pub fn rm(runtime: &Runtime, args: RmArgs) -> anyhow::Result<()> {
     let store = Store::locate();
     for id in &args.ids {
         if hoist_engine::remove(runtime, &store, id, args.force)? {
-            println!("{id}");
+            outln!("{id}");
         }
     }
     Ok(())

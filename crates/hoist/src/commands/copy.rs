@@ -1,6 +1,7 @@
 //! `hoist copy SRC DEST`: any transport to any other (the work is `hoist_engine::copy_image`);
 //! here, each end's registry flags.
 
+use crate::output::outln;
 use std::path::PathBuf;
 
 use anyhow::anyhow;
@@ -44,7 +45,7 @@ pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
     };
     let digest = hoist_engine::copy_image(&Store::locate(), request)?;
     report(args.quiet, &source, &destination);
-    println!("{digest}");
+    outln!("{digest}");
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! `hoist images`, `hoist rmi` and `hoist system prune`: what the store holds, and taking it
 //! out again.
 
+use crate::output::outln;
 use anyhow::bail;
 use hoist_engine::Store;
 
@@ -9,18 +10,21 @@ use crate::cli::{ImagesArgs, RmiArgs};
 pub fn images(args: ImagesArgs) -> anyhow::Result<()> {
     let images = hoist_engine::list_images(&Store::locate())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&images)?);
+        outln!("{}", serde_json::to_string_pretty(&images)?);
     } else if args.quiet {
         for image in &images {
-            println!("{}", image.name);
+            outln!("{}", image.name);
         }
     } else {
-        println!(
+        outln!(
             "{:<50} {:<12} {:<20} {:>10}",
-            "IMAGE", "ID", "CREATED", "SIZE"
+            "IMAGE",
+            "ID",
+            "CREATED",
+            "SIZE"
         );
         for image in &images {
-            println!(
+            outln!(
                 "{:<50} {:<12} {:<20} {:>10}",
                 image.name,
                 image.id,
@@ -35,7 +39,7 @@ pub fn images(args: ImagesArgs) -> anyhow::Result<()> {
 /// `hoist system prune`: stopped containers, then layers and blobs nothing uses.
 pub fn system_prune(runtime: &hoist_runtime::Runtime) -> anyhow::Result<()> {
     let pruned = hoist_engine::prune_system(runtime, &Store::locate())?;
-    println!(
+    outln!(
         "Removed {} stopped container(s), {} unused layer(s), {} of unused blobs",
         pruned.containers,
         pruned.layers,
@@ -47,7 +51,7 @@ pub fn system_prune(runtime: &hoist_runtime::Runtime) -> anyhow::Result<()> {
 pub fn rmi(args: RmiArgs) -> anyhow::Result<()> {
     let removed = hoist_engine::remove_images(&Store::locate(), &args.images)?;
     for name in &removed.untagged {
-        println!("Untagged: {name}");
+        outln!("Untagged: {name}");
     }
     if removed.freed > 0 || removed.layers > 0 {
         eprintln!(

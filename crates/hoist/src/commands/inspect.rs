@@ -16,13 +16,16 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let platform = pull::platform(&args.registry.transfer)?;
     let registry = registry::options(&args.registry, 1)?;
     let documents = fetch_documents(&Store::locate(), &location, &platform, &registry)?;
-    let mut out = std::io::stdout().lock();
-    if args.raw {
-        out.write_all(&documents.raw)?;
-        return Ok(());
-    }
-    if args.config {
-        out.write_all(&documents.config)?;
+    let mut out = crate::output::stdout();
+    if args.raw || args.config {
+        let document = if args.raw {
+            &documents.raw
+        } else {
+            &documents.config
+        };
+        out.write_all(document)?;
+        // Now, through the wrapper: a closed stdout found at exit would go unsaid.
+        out.flush()?;
         return Ok(());
     }
     writeln!(

@@ -1,6 +1,7 @@
 //! `hoist login` / `hoist logout`: credentials checked against the registry, kept in an auth
 //! file that podman, skopeo and buildah read too.
 
+use crate::output::outln;
 use std::io::IsTerminal;
 
 use anyhow::{bail, Context};
@@ -43,7 +44,7 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
     let credentials = options.credentials.as_ref().expect("set above");
     let file = authfile::store(&server, credentials, args.authfile.as_deref())?;
     eprintln!("Credentials for {server} stored in {}", file.display());
-    println!("Login Succeeded!");
+    outln!("Login Succeeded!");
     Ok(())
 }
 
@@ -56,7 +57,7 @@ pub fn logout(args: LogoutArgs) -> anyhow::Result<()> {
     let removed = authfile::erase(server.as_deref(), Some(&file))?;
     match (&server, removed) {
         (_, true) => {
-            println!(
+            outln!(
                 "Removed login credentials for {}",
                 server.as_deref().unwrap_or("all registries")
             );

@@ -1,3 +1,4 @@
+use crate::output::outln;
 use anyhow::anyhow;
 use hoist_oci::{Platform, Reference};
 use hoist_registry::PlatformChoice;
@@ -35,13 +36,13 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
             "mediaType": pulled.manifest.media_type().to_string(),
             "blobsFetched": pulled.blobs_fetched,
         });
-        println!("{summary}");
+        outln!("{summary}");
         return Ok(());
     }
     if !args.quiet {
         eprintln!("Pulled {reference} into {destination}");
     }
-    println!("{}", pulled.digest);
+    outln!("{}", pulled.digest);
     Ok(())
 }
 

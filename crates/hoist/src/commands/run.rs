@@ -1,6 +1,7 @@
 //! `hoist run`: runc's shape (`--bundle DIR ID`) and podman's (`IMAGE [CMD...]`), and the
 //! hidden verbs of a detached container's helpers.
 
+use crate::output::outln;
 use anyhow::bail;
 use hoist_engine::{ImageSource, RunOptions, Store};
 use hoist_runtime::{CreateOptions, Exited, Runtime};
@@ -61,7 +62,7 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     let container = hoist_engine::create_container(runtime, &store, source, command, &options)?;
     if options.detach {
         hoist_engine::launch(runtime, &store, &container)?;
-        println!("{}", container.record.id);
+        outln!("{}", container.record.id);
         return Ok(0);
     }
     if options.tty {

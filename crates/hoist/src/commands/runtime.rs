@@ -1,5 +1,6 @@
 //! The runc-shaped verbs.
 
+use crate::output::outln;
 use hoist_runtime::{parse_signal, CreateOptions, DeleteOptions, ExecOptions, Runtime};
 
 use std::io::Read;
@@ -25,7 +26,7 @@ pub fn create(runtime: &Runtime, args: CreateArgs) -> anyhow::Result<()> {
 
 pub fn state(runtime: &Runtime, id: &str) -> anyhow::Result<()> {
     let state = runtime.state(id)?;
-    println!("{}", serde_json::to_string_pretty(&state)?);
+    outln!("{}", serde_json::to_string_pretty(&state)?);
     Ok(())
 }
 
@@ -44,7 +45,7 @@ pub fn list(runtime: &Runtime, args: ListArgs) -> anyhow::Result<()> {
     let containers = runtime.list()?;
     if args.quiet {
         for c in &containers {
-            println!("{}", c.id);
+            outln!("{}", c.id);
         }
         return Ok(());
     }
@@ -54,16 +55,19 @@ pub fn list(runtime: &Runtime, args: ListArgs) -> anyhow::Result<()> {
                 .iter()
                 .map(|c| c.oci_state(runtime.root()))
                 .collect();
-            println!("{}", serde_json::to_string(&states)?);
+            outln!("{}", serde_json::to_string(&states)?);
         }
         "table" => {
-            println!(
+            outln!(
                 "{:<24} {:<8} {:<10} {:<40} CREATED",
-                "ID", "PID", "STATUS", "BUNDLE"
+                "ID",
+                "PID",
+                "STATUS",
+                "BUNDLE"
             );
             for c in &containers {
                 let state = c.oci_state(runtime.root());
-                println!(
+                outln!(
                     "{:<24} {:<8} {:<10} {:<40} {}",
                     c.id,
                     state.pid,
@@ -82,11 +86,11 @@ pub fn ps(runtime: &Runtime, args: PsArgs) -> anyhow::Result<()> {
     let id = args.id.as_deref().expect("dispatched on an id");
     let pids = runtime.ps(id)?;
     match args.format.as_str() {
-        "json" => println!("{}", serde_json::to_string(&pids)?),
+        "json" => outln!("{}", serde_json::to_string(&pids)?),
         "table" => {
-            println!("PID");
+            outln!("PID");
             for pid in pids {
-                println!("{pid}");
+                outln!("{pid}");
             }
         }
         other => anyhow::bail!("unknown --format {other:?}: use table or json"),
@@ -244,7 +248,7 @@ pub fn spec(args: SpecArgs) -> anyhow::Result<()> {
 
 /// runc's `features` document: what a caller may put in a config and have honoured.
 pub fn features() -> anyhow::Result<()> {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&hoist_runtime::features())?
     );

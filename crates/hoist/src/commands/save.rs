@@ -1,6 +1,7 @@
 //! `hoist save` / `hoist load`: images carried between machines as one OCI archive; and
 //! `hoist info`.
 
+use crate::output::outln;
 use hoist_engine::{driver_in_use, Store};
 use hoist_oci::Platform;
 
@@ -23,7 +24,7 @@ pub fn save(args: SaveArgs) -> anyhow::Result<()> {
 
 pub fn load(args: LoadArgs) -> anyhow::Result<()> {
     for name in hoist_engine::load_images(&Store::locate(), &args.input)? {
-        println!("Loaded image: {name}");
+        outln!("Loaded image: {name}");
     }
     Ok(())
 }
@@ -40,6 +41,6 @@ pub fn info(runtime: &hoist_runtime::Runtime) -> anyhow::Result<()> {
         "runtimeRoot": runtime.root(),
         "platform": Platform::host().to_string(),
     });
-    println!("{}", serde_json::to_string_pretty(&info)?);
+    outln!("{}", serde_json::to_string_pretty(&info)?);
     Ok(())
 }
