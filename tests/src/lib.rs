@@ -277,6 +277,27 @@ impl Drop for ContainerGuard {
     }
 }
 
+/// Removes (`rm -f`) every container of `hoist run IMAGE` in the store in `scratch` when
+/// dropped: a test that fails half-way leaves no monitor, container or mount behind, and its
+/// scratch directory can go. Made after the scratch directory, so that it drops first.
+pub struct RunContainersGuard<'a>(pub &'a Path);
+
+impl Drop for RunContainersGuard<'_> {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(self.0.join("hoist-root/containers")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let _ = hoist(self.0)
+                .args(["rm", "--force"])
+                .arg(entry.file_name())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
 /// A busybox bundle (unpacked by hoist from the fixtures) in a fresh scratch directory, or
 /// `None` when containers cannot run here.
 pub fn busybox_bundle() -> Option<(TestEnv, tempfile::TempDir, PathBuf)> {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use hoist_e2e::terminal::Terminal;
 use hoist_e2e::{
     edit_config, env, expect_ok, hoist, is_root, run, scratch, stderr, stdout, unique_id, wait_for,
+    RunContainersGuard,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -79,6 +80,7 @@ fn check_shell_session(terminal: &mut Terminal, tty: &str) {
 fn an_interactive_run_has_job_control_resizes_and_ctrl_c_and_gives_the_terminal_back() {
     let Some(image) = busybox() else { return };
     let dir = scratch();
+    let _cleanup = RunContainersGuard(dir.path());
     let mut terminal = run_on_terminal(dir.path(), &["-it", "--rm", &image, "sh"]);
     check_shell_session(&mut terminal, "/dev/pts/0");
     terminal.send(b"exit 5\r");
@@ -96,6 +98,7 @@ fn an_interactive_run_has_job_control_resizes_and_ctrl_c_and_gives_the_terminal_
 fn detach_keys_leave_the_container_running_and_attach_joins_it_again() {
     let Some(image) = busybox() else { return };
     let dir = scratch();
+    let _cleanup = RunContainersGuard(dir.path());
     let name = unique_id("detach");
     let mut terminal = run_on_terminal(dir.path(), &["-it", "--name", &name, &image, "sh"]);
     terminal.expect("/ # ");
@@ -143,6 +146,7 @@ fn detach_keys_leave_the_container_running_and_attach_joins_it_again() {
 fn exec_it_gets_a_terminal_of_its_own_and_runs_on_after_a_detach() {
     let Some(image) = busybox() else { return };
     let dir = scratch();
+    let _cleanup = RunContainersGuard(dir.path());
     let name = unique_id("exec");
     let started = run(hoist(dir.path()).args([
         "run",
@@ -206,6 +210,7 @@ fn exec_it_gets_a_terminal_of_its_own_and_runs_on_after_a_detach() {
 fn hoist_stopped_gives_the_terminal_back_and_the_session_survives_what_it_missed() {
     let Some(image) = busybox() else { return };
     let dir = scratch();
+    let _cleanup = RunContainersGuard(dir.path());
     let name = unique_id("stopped");
     let mut terminal = run_on_terminal(dir.path(), &["-it", "--rm", "--name", &name, &image, "sh"]);
     terminal.expect("/ # ");
@@ -244,6 +249,7 @@ fn hoist_stopped_gives_the_terminal_back_and_the_session_survives_what_it_missed
 fn signals_to_hoist_reach_the_container_as_podman_passes_them() {
     let Some(image) = busybox() else { return };
     let dir = scratch();
+    let _cleanup = RunContainersGuard(dir.path());
     let mut terminal = run_on_terminal(
         dir.path(),
         &[
@@ -267,6 +273,7 @@ fn signals_to_hoist_reach_the_container_as_podman_passes_them() {
 fn without_a_terminal_t_still_runs_and_i_streams_stdin_to_its_end() {
     let Some(image) = busybox() else { return };
     let dir = scratch();
+    let _cleanup = RunContainersGuard(dir.path());
     let piped = |args: &[&str], input: &[u8]| {
         let mut child = hoist(dir.path())
             .args(["run", "--rm", "--network=none", "--tls-verify=false"])
@@ -349,6 +356,7 @@ fn a_bundle_run_with_a_terminal_relays_a_pty_of_its_own_as_runc_does() {
         ]);
     });
     let id = unique_id("bundle-tty");
+    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
     let bundle = bundle.to_string_lossy().into_owned();
     let mut terminal = hoist_on_terminal(dir.path(), &["run", "--bundle", &bundle, &id]);
     // A terminal of its own, not the caller's, at the caller's size.
@@ -365,6 +373,7 @@ fn a_bundle_run_with_a_terminal_relays_a_pty_of_its_own_as_runc_does() {
 fn a_client_that_reads_slowly_gets_every_byte() {
     let Some(image) = busybox() else { return };
     let dir = scratch();
+    let _cleanup = RunContainersGuard(dir.path());
     // stdout a pipe nobody reads for a while: hoist blocks writing it, and the container's
     // output waits for it (at the host, not lost).
     let child = hoist(dir.path())
