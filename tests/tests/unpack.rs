@@ -562,3 +562,68 @@ fn assert_no_bundle(scratch: &Path, bundle: &Path) {
         scratch.display()
     );
 }
+
+#[test]
+fn what_a_killed_unpack_left_is_removed_by_the_next_one_beside_it() {
+    let Some(env) = env() else { return };
+    let dir = scratch();
+    // A copy of the fixture layout whose layer is a FIFO: the unpack opens it and waits there,
+    // its staging directory made, until it is killed.
+    let layout = dir.path().join("layout");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&env.fixtures)
+        .arg(&layout)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let fixtures = hoist_oci::Layout::open(&layout).unwrap();
+    let manifest: hoist_oci::ImageManifest = fixtures
+        .read_json(
+            &fixtures.resolve(Some("busybox-latest")).unwrap(),
+            "manifest",
+        )
+        .unwrap();
+    let layer = layout.join("blobs/sha256").join(
+        manifest.layers()[0]
+            .digest()
+            .to_string()
+            .trim_start_matches("sha256:"),
+    );
+    let saved = dir.path().join("layer");
+    std::fs::rename(&layer, &saved).unwrap();
+    nix::unistd::mkfifo(&layer, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+
+    let bundles = dir.path().join("bundles");
+    std::fs::create_dir(&bundles).unwrap();
+    let image = format!("{}:busybox-latest", layout.display());
+    let mut killed = hoist(dir.path())
+        .args(["unpack", "--image", &image])
+        .arg(bundles.join("first"))
+        .spawn()
+        .unwrap();
+    let leftovers = || {
+        std::fs::read_dir(&bundles)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with(".hoist-unpack-")
+            })
+            .count()
+    };
+    hoist_e2e::wait_for("the unpack to wait at its layer", || leftovers() == 1);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert_eq!(leftovers(), 1, "kill -9 leaves the staging directory");
+
+    std::fs::remove_file(&layer).unwrap();
+    std::fs::rename(&saved, &layer).unwrap();
+    expect_ok(
+        hoist(dir.path())
+            .args(["unpack", "--image", &image])
+            .arg(bundles.join("second")),
+    );
+    assert_eq!(leftovers(), 0, "the next unpack there removed it");
+    assert!(bundles.join("second/rootfs/bin/busybox").exists());
+    assert!(!bundles.join("first").exists());
+}

@@ -12,6 +12,7 @@ use crate::idmap::IdMap;
 use crate::layer::{decode, Budget, LayerPosition, LayerStream};
 use crate::progress::{Progress, UnpackEvent};
 use crate::runtime_spec::{runtime_spec, LabelPolicy, RootlessSpec};
+use crate::staging::{self, Staging};
 use crate::{Error, Result};
 
 /// How to unpack.
@@ -58,9 +59,13 @@ pub struct Unpacked {
     pub layers: usize,
 }
 
+/// Where a bundle is assembled, beside it (see `staging`).
+const STAGING_PREFIX: &str = ".hoist-unpack-";
+
 /// Unpacks the image `image` names in `layout` into a new bundle directory: `config.json` and
 /// `rootfs/`. The bundle is assembled under a temporary name beside it and renamed into place
-/// when complete, so a failure of any kind leaves no bundle behind.
+/// when complete, so a failure of any kind leaves no bundle behind, and what a killed unpack
+/// left is removed by the next unpack beside it.
 pub fn unpack(
     layout: &Layout,
     image: &Descriptor,
@@ -76,10 +81,9 @@ pub fn unpack(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(Error::io(parent))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".hoist-unpack-")
-        .tempdir_in(parent)
-        .map_err(Error::io(parent))?;
+    // What an unpack killed here before left behind.
+    staging::remove_dead(parent, STAGING_PREFIX);
+    let staging = Staging::new_in(parent, STAGING_PREFIX).map_err(Error::io(parent))?;
     let rootfs = staging.path().join("rootfs");
     fs::DirBuilder::new()
         .mode(0o755)
@@ -109,7 +113,7 @@ pub fn unpack(
     if bundle.is_dir() {
         fs::remove_dir(bundle).map_err(Error::io(bundle))?;
     }
-    let staged = staging.keep();
+    let (staged, _lock) = staging.keep();
     if let Err(e) = fs::rename(&staged, bundle) {
         let _ = fs::remove_dir_all(&staged);
         return Err(Error::io(bundle)(e));

@@ -22,6 +22,7 @@ mod layer;
 mod overlay;
 mod progress;
 mod runtime_spec;
+mod staging;
 mod user;
 
 pub use apply::SkippedDevice;
