@@ -298,6 +298,22 @@ impl Drop for RunContainersGuard<'_> {
     }
 }
 
+/// A copy of the fixture layout at `dest`, for a test that changes it or hands it to another
+/// user.
+pub fn copy_fixtures(env: &TestEnv, dest: &Path) {
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&env.fixtures)
+        .arg(dest)
+        .status()
+        .unwrap();
+    assert!(
+        copied.success(),
+        "copying the fixtures to {}",
+        dest.display()
+    );
+}
+
 /// A busybox bundle (unpacked by hoist from the fixtures) in a fresh scratch directory, or
 /// `None` when containers cannot run here.
 pub fn busybox_bundle() -> Option<(TestEnv, tempfile::TempDir, PathBuf)> {

@@ -80,13 +80,7 @@ fn rootless_bundle(uid: u32, gid: u32) -> Option<(tempfile::TempDir, std::path::
     std::os::unix::fs::chown(&work, Some(uid), Some(gid)).unwrap();
     // The fixtures layout may sit where the user cannot read: hand it a copy.
     let layout = work.join("layout");
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(&env.fixtures)
-        .arg(&layout)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    hoist_e2e::copy_fixtures(&env, &layout);
     let chowned = Command::new("chown")
         .args(["-R", &format!("{uid}:{gid}")])
         .arg(&layout)

@@ -570,13 +570,7 @@ fn what_a_killed_unpack_left_is_removed_by_the_next_one_beside_it() {
     // A copy of the fixture layout whose layer is a FIFO: the unpack opens it and waits there,
     // its staging directory made, until it is killed.
     let layout = dir.path().join("layout");
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(&env.fixtures)
-        .arg(&layout)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    hoist_e2e::copy_fixtures(&env, &layout);
     let fixtures = hoist_oci::Layout::open(&layout).unwrap();
     let manifest: hoist_oci::ImageManifest = fixtures
         .read_json(
