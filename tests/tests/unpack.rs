@@ -5,7 +5,9 @@ use std::path::Path;
 use std::process::Command;
 
 use hoist_e2e::image::{write_image, Lies, Tar};
-use hoist_e2e::{env, expect_ok, hoist, run, scratch, stderr, tree_summary, unpack_fixture};
+use hoist_e2e::{
+    env, expect_ok, hoist, run, scratch, stderr, tree_summary, unpack_fixture, TestEnv,
+};
 
 fn unpack(scratch: &Path, image: &str, bundle: &Path) -> std::process::Output {
     run(hoist(scratch)
@@ -563,14 +565,12 @@ fn assert_no_bundle(scratch: &Path, bundle: &Path) {
     );
 }
 
-#[test]
-fn what_a_killed_unpack_left_is_removed_by_the_next_one_beside_it() {
-    let Some(env) = env() else { return };
-    let dir = scratch();
-    // A copy of the fixture layout whose layer is a FIFO: the unpack opens it and waits there,
-    // its staging directory made, until it is killed.
-    let layout = dir.path().join("layout");
-    hoist_e2e::copy_fixtures(&env, &layout);
+/// A copy of the fixture layout in `scratch` whose busybox layer is a FIFO: an unpack opens it
+/// and waits there, its staging directory made, until it is killed. Returns the image and what
+/// puts the layer back.
+fn layout_with_a_waiting_layer(env: &TestEnv, scratch: &Path) -> (String, impl FnOnce()) {
+    let layout = scratch.join("layout");
+    hoist_e2e::copy_fixtures(env, &layout);
     let fixtures = hoist_oci::Layout::open(&layout).unwrap();
     let manifest: hoist_oci::ImageManifest = fixtures
         .read_json(
@@ -584,34 +584,53 @@ fn what_a_killed_unpack_left_is_removed_by_the_next_one_beside_it() {
             .to_string()
             .trim_start_matches("sha256:"),
     );
-    let saved = dir.path().join("layer");
+    let saved = scratch.join("layer");
     std::fs::rename(&layer, &saved).unwrap();
     nix::unistd::mkfifo(&layer, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let put_back = move || {
+        std::fs::remove_file(&layer).unwrap();
+        std::fs::rename(&saved, &layer).unwrap();
+    };
+    (format!("{}:busybox-latest", layout.display()), put_back)
+}
 
-    let bundles = dir.path().join("bundles");
-    std::fs::create_dir(&bundles).unwrap();
-    let image = format!("{}:busybox-latest", layout.display());
-    let mut killed = hoist(dir.path())
-        .args(["unpack", "--image", &image])
-        .arg(bundles.join("first"))
-        .spawn()
-        .unwrap();
-    let leftovers = || {
-        std::fs::read_dir(&bundles)
-            .unwrap()
-            .filter(|e| {
+/// How many entries of `dir` start with `prefix`.
+fn named(dir: &Path, prefix: &str) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter(|e| {
                 let name = e.as_ref().unwrap().file_name();
-                name.to_string_lossy().starts_with(".hoist-unpack-")
+                name.to_string_lossy().starts_with(prefix)
             })
             .count()
-    };
-    hoist_e2e::wait_for("the unpack to wait at its layer", || leftovers() == 1);
+        })
+        .unwrap_or(0)
+}
+
+/// Starts `command`, waits until `left()` holds (it is at work), and kills it (-9).
+fn kill_at_work(command: &mut Command, left: impl Fn() -> bool) {
+    let mut killed = command.spawn().unwrap();
+    hoist_e2e::wait_for("hoist to wait at the layer", &left);
     killed.kill().unwrap();
     killed.wait().unwrap();
-    assert_eq!(leftovers(), 1, "kill -9 leaves the staging directory");
+    assert!(left(), "kill -9 leaves the staging directory");
+}
 
-    std::fs::remove_file(&layer).unwrap();
-    std::fs::rename(&saved, &layer).unwrap();
+#[test]
+fn what_a_killed_unpack_left_is_removed_by_the_next_one_beside_it() {
+    let Some(env) = env() else { return };
+    let dir = scratch();
+    let (image, put_back) = layout_with_a_waiting_layer(&env, dir.path());
+    let bundles = dir.path().join("bundles");
+    std::fs::create_dir(&bundles).unwrap();
+    let leftovers = || named(&bundles, ".hoist-unpack-");
+    kill_at_work(
+        hoist(dir.path())
+            .args(["unpack", "--image", &image])
+            .arg(bundles.join("first")),
+        || leftovers() == 1,
+    );
+    put_back();
     expect_ok(
         hoist(dir.path())
             .args(["unpack", "--image", &image])
@@ -620,4 +639,26 @@ fn what_a_killed_unpack_left_is_removed_by_the_next_one_beside_it() {
     assert_eq!(leftovers(), 0, "the next unpack there removed it");
     assert!(bundles.join("second/rootfs/bin/busybox").exists());
     assert!(!bundles.join("first").exists());
+}
+
+#[test]
+fn what_a_killed_run_left_in_the_layer_cache_is_removed_by_the_next_run() {
+    let Some(env) = env() else { return };
+    if !hoist_e2e::is_root() {
+        return;
+    }
+    let dir = scratch();
+    let (image, put_back) = layout_with_a_waiting_layer(&env, dir.path());
+    let image = format!("oci:{image}");
+    let layers = dir.path().join("hoist-root/layers");
+    let leftovers = || named(&layers, ".staging-");
+    let run = |dir: &Path| {
+        let mut command = hoist(dir);
+        command.args(["run", "--rm", "--network=none", &image, "true"]);
+        command
+    };
+    kill_at_work(&mut run(dir.path()), || leftovers() == 1);
+    put_back();
+    expect_ok(&mut run(dir.path()));
+    assert_eq!(leftovers(), 0, "the next run removed it");
 }

@@ -23,6 +23,7 @@ use crate::bundle::{apply_stream, current_umask, read_image};
 use crate::layer::{decode, Budget, LayerPosition};
 use crate::progress::UnpackEvent;
 use crate::runtime_spec::{runtime_spec, LabelPolicy};
+use crate::staging::{self, Staging};
 use crate::{Error, Result, UnpackOptions};
 
 /// The kernel's limit on a mount's option string (one page).
@@ -35,6 +36,9 @@ const ENTRY_FILES: &str = "diff";
 /// In an entry of the cache: written (holding the chain id) and synced with the files before
 /// the entry is renamed into place, so an entry without it was never finished.
 const ENTRY_COMPLETE: &str = "complete";
+
+/// Where a layer is unpacked before it becomes an entry (see `staging`).
+const STAGING_PREFIX: &str = ".staging-";
 
 /// A directory of unpacked layers: `<chain id hex>/diff/` each, with `<chain id hex>/complete`.
 #[derive(Debug, Clone)]
@@ -85,14 +89,14 @@ impl LayerCache {
     }
 
     /// Removes every cached layer not named in `keep`, and what interrupted unpacks left
-    /// (staging and discarded directories older than an hour, so none still in use). Returns
-    /// how many were removed.
+    /// (staging directories no live process holds, discarded ones older than an hour, so none
+    /// still in use). Returns how many were removed.
     pub fn prune(&self, keep: &std::collections::HashSet<String>) -> Result<usize> {
-        let mut removed = 0;
+        let mut removed = staging::remove_dead(&self.dir, STAGING_PREFIX);
         let entries = fs::read_dir(&self.dir).map_err(Error::io(&self.dir))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let stale_leftover = (name.starts_with(".staging-") || name.starts_with(".stale-"))
+            let stale_leftover = name.starts_with(".stale-")
                 && entry
                     .metadata()
                     .and_then(|m| m.modified())
@@ -123,6 +127,8 @@ impl LayerCache {
         let diff_ids = config.rootfs().diff_ids();
         let budget = Budget::new(options.max_size);
         let names = LayerCache::layer_names(&config)?;
+        // What an unpack killed here before left behind.
+        staging::remove_dead(&self.dir, STAGING_PREFIX);
         let mut layers: Vec<PathBuf> = Vec::new();
         for (index, ((layer, diff_id), name)) in manifest
             .layers()
@@ -184,10 +190,7 @@ impl LayerCache {
         budget: &Budget,
         position: LayerPosition<'_>,
     ) -> Result<()> {
-        let staging = tempfile::Builder::new()
-            .prefix(".staging-")
-            .tempdir_in(&self.dir)
-            .map_err(Error::io(&self.dir))?;
+        let staging = Staging::new_in(&self.dir, STAGING_PREFIX).map_err(Error::io(&self.dir))?;
         for sub in [ENTRY_FILES, "work", "merged"] {
             let path = staging.path().join(sub);
             fs::DirBuilder::new()
@@ -229,7 +232,7 @@ impl LayerCache {
 
     /// Makes a staging entry whose files are in place the cache entry `name`: the marker
     /// written, everything synced, then one rename.
-    fn finish_entry(&self, staging: tempfile::TempDir, name: &str) -> Result<()> {
+    fn finish_entry(&self, staging: Staging, name: &str) -> Result<()> {
         let io = |path: &Path| Error::io(path.to_path_buf());
         for sub in ["work", "merged"] {
             let path = staging.path().join(sub);
