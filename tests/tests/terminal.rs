@@ -29,6 +29,20 @@ fn run_on_terminal(scratch: &Path, args: &[&str]) -> Terminal {
     Terminal::spawn(&mut command, 24, 80)
 }
 
+/// `hoist run DETACH --name NAME IMAGE CMD...` (`-d` or `-dit`), which must succeed.
+fn start_detached(scratch: &Path, detach: &str, name: &str, image_and_command: &[&str]) {
+    let mut command = hoist(scratch);
+    command.args([
+        "run",
+        detach,
+        "--network=none",
+        "--tls-verify=false",
+        "--name",
+        name,
+    ]);
+    expect_ok(command.args(image_and_command));
+}
+
 fn hoist_on_terminal(scratch: &Path, args: &[&str]) -> Terminal {
     Terminal::spawn(hoist(scratch).args(args), 24, 80)
 }
@@ -107,6 +121,10 @@ fn detach_keys_leave_the_container_running_and_attach_joins_it_again() {
     terminal.send(b"\x10\x11");
     let (status, screen) = terminal.wait();
     assert_eq!(status.code(), Some(0), "{screen}");
+    assert!(
+        screen.ends_with("\r\n"),
+        "the prompt after it starts a line: {screen:?}"
+    );
     assert!(terminal.settings_are_initial());
     assert!(running(dir.path()).contains(&name), "it runs on");
 
@@ -148,17 +166,7 @@ fn exec_it_gets_a_terminal_of_its_own_and_runs_on_after_a_detach() {
     let dir = scratch();
     let _cleanup = RunContainersGuard(dir.path());
     let name = unique_id("exec");
-    let started = run(hoist(dir.path()).args([
-        "run",
-        "-dit",
-        "--network=none",
-        "--tls-verify=false",
-        "--name",
-        &name,
-        &image,
-        "sh",
-    ]));
-    assert!(started.status.success(), "{}", stderr(&started));
+    start_detached(dir.path(), "-dit", &name, &[&image, "sh"]);
     let pid_file = dir.path().join("exec.pid");
     let pid_file_arg = pid_file.to_string_lossy().into_owned();
     let mut terminal = hoist_on_terminal(
@@ -314,17 +322,7 @@ fn without_a_terminal_t_still_runs_and_i_streams_stdin_to_its_end() {
     assert!(cat.status.success());
 
     let name = unique_id("plain");
-    expect_ok(hoist(dir.path()).args([
-        "run",
-        "-d",
-        "--network=none",
-        "--tls-verify=false",
-        "--name",
-        &name,
-        &image,
-        "sleep",
-        "300",
-    ]));
+    start_detached(dir.path(), "-d", &name, &[&image, "sleep", "300"]);
     let refused = run(hoist(dir.path())
         .args(["attach", &name])
         .stdin(Stdio::null()));

@@ -54,12 +54,8 @@ pub(crate) fn now() -> String {
 /// An error and its causes joined by ": ", as the CLI renders them, for a message that crosses
 /// to another process (a terminal session's client).
 pub(crate) fn render_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
+    std::iter::successors(Some(error), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }

@@ -127,8 +127,7 @@ impl LayerCache {
         let diff_ids = config.rootfs().diff_ids();
         let budget = Budget::new(options.max_size);
         let names = LayerCache::layer_names(&config)?;
-        // What an unpack killed here before left behind.
-        staging::remove_dead(&self.dir, STAGING_PREFIX);
+        let mut cleaned = false;
         let mut layers: Vec<PathBuf> = Vec::new();
         for (index, ((layer, diff_id), name)) in manifest
             .layers()
@@ -138,6 +137,11 @@ impl LayerCache {
             .enumerate()
         {
             if !self.is_complete(name) {
+                // What an unpack killed here before left behind; looked for only when a layer
+                // is built, so that a run from cached layers never reads the whole cache.
+                if !std::mem::replace(&mut cleaned, true) {
+                    staging::remove_dead(&self.dir, STAGING_PREFIX);
+                }
                 self.discard(name)?;
                 let position = LayerPosition {
                     index,

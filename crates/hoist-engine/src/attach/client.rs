@@ -101,7 +101,13 @@ fn pass_output(socket: &OwnedFd, detached: &AtomicBool) -> Result<Ended> {
             }
             Some(ToClient::Exited(code)) => return Ok(Ended::Exited(code)),
             Some(ToClient::Failed(why)) => return Err(Error::SessionFailed(why)),
-            None if detached.load(Ordering::SeqCst) => return Ok(Ended::Detached),
+            None if detached.load(Ordering::SeqCst) => {
+                // On a terminal, the caller's prompt starts on a line of its own (as podman's).
+                if termios::isatty(stdout) {
+                    let _ = write_all(stdout, b"\r\n");
+                }
+                return Ok(Ended::Detached);
+            }
             None => return Err(Error::SessionLost),
         }
     }
