@@ -137,7 +137,7 @@ fn lifecycle_create_start_state_kill_delete() {
     let dead = run(hoist(dir.path()).args(["kill", &id, "KILL"]));
     assert_eq!(dead.status.code(), Some(1));
     assert!(
-        stderr(&dead).contains("not running"),
+        stderr(&dead).contains("container not running"),
         "containerd matches this text: {}",
         stderr(&dead)
     );

@@ -16,6 +16,10 @@ pub const PACKAGES: &[&str] = &[
     "crun",
     // containerd drives hoist through its runc shim in the tests, as podman does directly.
     "containerd",
+    // The CRI tests: protoc builds the CRI client's protobufs; containerd's pod networks are
+    // set up by CNI plugins (the loopback one; the pod's own interface by a test plugin).
+    "protobuf-compiler",
+    "containernetworking-plugins",
     "busybox-static",
     "apache2-utils",
     "iproute2",

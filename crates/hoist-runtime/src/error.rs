@@ -13,7 +13,9 @@ pub enum Error {
     AlreadyExists(String),
     #[error(transparent)]
     WrongState(#[from] crate::status::WrongState),
-    #[error("container {0} is not running")]
+    /// Worded as runc words it: containerd's shim recognises "container not running" (and
+    /// only that) as "already finished" when a kill comes after the exit.
+    #[error("container not running: {0} has stopped")]
     NotRunning(String),
     #[error("reading the bundle's config.json at {path}", path = .path.display())]
     BadSpec {
