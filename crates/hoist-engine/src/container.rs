@@ -7,10 +7,16 @@ use std::path::{Path, PathBuf};
 
 use hoist_oci::{Descriptor, ImageConfiguration, Layout};
 use hoist_unpack::{LayerCache, UnpackOptions};
+use rustix::fs::RenameFlags;
 use serde::{Deserialize, Serialize};
 
+use crate::keeper::{abandoned, Keeper};
 use crate::store::Store;
 use crate::{Error, Result};
+
+/// A container directory being claimed: made and held under this prefix, then renamed to the
+/// name (never over another), so that no one ever sees the name's directory unheld.
+const CLAIM_PREFIX: &str = ".claim-";
 
 /// How a container's rootfs was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +66,8 @@ pub struct Record {
 pub struct Container {
     pub dir: PathBuf,
     pub record: Record,
+    /// Held by the process that makes or runs the container (see `keeper`).
+    pub keeper: Option<Keeper>,
 }
 
 /// Refuses what is not a container name (podman's rule, `[a-zA-Z0-9][a-zA-Z0-9_.-]*`): a name
@@ -76,8 +84,10 @@ pub fn check_name(id: &str) -> Result<()> {
 }
 
 impl Container {
-    /// Claims the name: the directory is made, or the name is in use.
-    pub fn claim(store: &Store, id: &str) -> Result<PathBuf> {
+    /// Claims the name: the directory is made and held for its container, or the name is in
+    /// use. What a process that died while making a container of that name left is removed
+    /// first.
+    pub fn claim(store: &Store, id: &str) -> Result<(PathBuf, Keeper)> {
         check_name(id)?;
         let parent = store.containers();
         // Root's only, like the store around it: a container's rootfs may hold setuid files.
@@ -85,12 +95,21 @@ impl Container {
             .create(&parent)
             .map_err(Error::io("creating", &parent))?;
         let dir = parent.join(id);
-        match fs::create_dir(&dir) {
-            Ok(()) => Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(Error::NameInUse(id.to_string()))
+        remove_half_made(store, &dir)?;
+        let staging = tempfile::Builder::new()
+            .prefix(CLAIM_PREFIX)
+            .tempdir_in(&parent)
+            .map_err(Error::io("creating a directory in", &parent))?;
+        let keeper = Keeper::hold(staging.path())?;
+        let cwd = rustix::fs::CWD;
+        match rustix::fs::renameat_with(cwd, staging.path(), cwd, &dir, RenameFlags::NOREPLACE) {
+            Ok(()) => {
+                // Renamed away: nothing is left for the guard to remove.
+                let _ = staging.keep();
+                Ok((dir, keeper))
             }
-            Err(e) => Err(Error::io("creating", &dir)(e)),
+            Err(rustix::io::Errno::EXIST) => Err(Error::NameInUse(id.to_string())),
+            Err(e) => Err(Error::io("creating", &dir)(e.into())),
         }
     }
 
@@ -104,7 +123,11 @@ impl Container {
         })?;
         let record = serde_json::from_slice(&bytes)
             .map_err(|source| Error::DamagedRecord { path, source })?;
-        Ok(Container { dir, record })
+        Ok(Container {
+            dir,
+            record,
+            keeper: None,
+        })
     }
 
     pub fn all(store: &Store) -> Result<Vec<Container>> {
@@ -137,12 +160,8 @@ impl Container {
 
     /// Takes the container off the bridge, if it is on it.
     pub fn release_network(&self, store: &Store) {
-        if let Some(attachment) = &self.record.network {
-            if let Err(error) =
-                hoist_net::detach(&bridge_config(store), &self.record.id, attachment)
-            {
-                tracing::warn!(%error, "taking the container off the bridge");
-            }
+        if self.record.network.is_some() {
+            release_network_of(store, &self.record.id);
         }
     }
 
@@ -155,6 +174,49 @@ impl Container {
             Err(e) => Err(Error::io("removing", dir)(e)),
         }
     }
+}
+
+/// Takes container `id` off the bridge, whatever of its place there exists.
+fn release_network_of(store: &Store, id: &str) {
+    if let Err(error) = hoist_net::detach(&bridge_config(store), id) {
+        tracing::warn!(%error, "taking the container off the bridge");
+    }
+}
+
+/// Removes the container directory `dir` if a process died while making it: nobody keeps it
+/// and it has no record. Returns whether it did.
+pub(crate) fn remove_half_made(store: &Store, dir: &Path) -> Result<bool> {
+    if !dir.is_dir() || dir.join("container.json").exists() {
+        return Ok(false);
+    }
+    let Some(_cleaning) = abandoned(dir) else {
+        return Ok(false);
+    };
+    // Checked again under the hold: the maker may have finished just before it.
+    if dir.join("container.json").exists() {
+        return Ok(false);
+    }
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    if check_name(&name).is_ok() {
+        release_network_of(store, &name);
+    }
+    Container::remove_files(dir)?;
+    Ok(true)
+}
+
+/// Removes every directory in the store's `containers/` that a process died making (claimed,
+/// or named but without a record). Returns how many.
+pub(crate) fn remove_all_half_made(store: &Store) -> Result<usize> {
+    let Ok(entries) = fs::read_dir(store.containers()) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        if remove_half_made(store, &entry.path())? {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Makes the container's bundle in `dir`: over the layer cache with overlayfs where this
@@ -301,11 +363,12 @@ mod tests {
     fn a_claimed_name_is_saved_reopened_and_listed_and_cannot_be_claimed_twice() {
         let temp = tempfile::tempdir().unwrap();
         let store = store_in(temp.path());
-        let dir = Container::claim(&store, "web").unwrap();
+        let (dir, keeper) = Container::claim(&store, "web").unwrap();
         assert!(matches!(Container::claim(&store, "web"), Err(Error::NameInUse(n)) if n == "web"));
         let container = Container {
             dir,
             record: record("web"),
+            keeper: Some(keeper),
         };
         container.save().unwrap();
         let reopened = Container::open(&store, "web").unwrap();
@@ -322,7 +385,7 @@ mod tests {
     fn a_damaged_record_is_named_as_such() {
         let temp = tempfile::tempdir().unwrap();
         let store = store_in(temp.path());
-        let dir = Container::claim(&store, "broken").unwrap();
+        let (dir, _keeper) = Container::claim(&store, "broken").unwrap();
         fs::write(dir.join("container.json"), b"{not json").unwrap();
         assert!(matches!(
             Container::open(&store, "broken"),

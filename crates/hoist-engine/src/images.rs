@@ -8,7 +8,9 @@ use hoist_oci::{
 };
 use hoist_unpack::LayerCache;
 
-use crate::{Container, Error, Result, Store};
+use crate::container::remove_all_half_made;
+use crate::lifecycle::has_ended;
+use crate::{bridge_config, Container, Error, Result, Store};
 
 /// An image of the store, as `hoist images` lists it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -109,15 +111,27 @@ pub struct Pruned {
 /// Stopped containers, then layers and blobs nothing uses.
 pub fn prune_system(runtime: &hoist_runtime::Runtime, store: &Store) -> Result<Pruned> {
     let _lock = store.lock(true)?;
-    let mut pruned = Pruned::default();
+    let mut pruned = Pruned {
+        containers: remove_all_half_made(store)?,
+        ..Pruned::default()
+    };
+    runtime.remove_abandoned()?;
     for container in Container::all(store)? {
-        if container.record.exit_code.is_some() {
+        if has_ended(runtime, &container) {
             let _ = runtime.delete(
                 &container.record.id,
                 hoist_runtime::DeleteOptions { force: true },
             );
+            container.release_network(store);
             Container::remove_files(&container.dir)?;
             pruned.containers += 1;
+        }
+    }
+    // Addresses of containers that are gone (a process died between the two).
+    let bridge = bridge_config(store);
+    for holder in hoist_net::leaseholders(&bridge) {
+        if !store.containers().join(&holder).exists() {
+            hoist_net::detach(&bridge, &holder)?;
         }
     }
     let layout = store.images()?;

@@ -10,6 +10,7 @@ mod copy;
 mod error;
 mod images;
 mod inspect;
+mod keeper;
 mod lifecycle;
 mod log_relay;
 mod monitor;

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use hoist_runtime::{DeleteOptions, Runtime, Status};
 use nix::sys::signal::Signal;
 
+use crate::container::remove_half_made;
+use crate::keeper::abandoned;
 use crate::{check_name, Container, Error, Result, Store};
 
 /// What a container is doing, judged by its record and the runtime's state.
@@ -45,6 +47,19 @@ impl std::fmt::Display for Activity {
             Activity::Created => write!(f, "Created"),
         }
     }
+}
+
+/// Whether the container will not run again by itself: its end is recorded, or nobody keeps
+/// it (its keeper died) and it is not running.
+pub(crate) fn has_ended(runtime: &Runtime, container: &Container) -> bool {
+    if container.record.exit_code.is_some() {
+        return true;
+    }
+    let running = matches!(
+        Activity::of(runtime, container),
+        Activity::Runtime(Status::Running | Status::Paused)
+    );
+    !running && abandoned(&container.dir).is_some()
 }
 
 /// Copies the container's log to `out`; with `follow`, until the container has ended and
@@ -166,6 +181,7 @@ pub fn remove(runtime: &Runtime, store: &Store, id: &str, force: bool) -> Result
     check_name(id)?;
     let container = match Container::open(store, id) {
         Ok(container) => container,
+        Err(_) if remove_half_made(store, &store.containers().join(id))? => return Ok(true),
         Err(_) if force => return Ok(false),
         Err(e) => return Err(e),
     };

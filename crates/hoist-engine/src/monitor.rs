@@ -14,6 +14,7 @@ use std::os::fd::OwnedFd;
 use hoist_runtime::{CreateOptions, Exited, Runtime, Status, TerminalUse};
 
 use crate::attach::{ClientOptions, Ended, Session};
+use crate::keeper::Keeper;
 use crate::log_relay::Relay;
 use crate::{Container, Error, Result, Store};
 
@@ -203,7 +204,10 @@ fn did_not_start(log_path: &std::path::Path) -> Error {
 pub fn monitor(runtime: &Runtime, store: &Store, id: &str, attached: bool) -> Result<Exited> {
     crate::attach::leave_callers_session();
     let first_client = attached.then(crate::attach::take_stdin).transpose()?;
-    let container = Container::open(store, id)?;
+    let mut container = Container::open(store, id)?;
+    // Held before the container is started, and so before whoever started this monitor
+    // (which holds it meanwhile) lets go.
+    container.keeper = Some(Keeper::hold(&container.dir)?);
     let relay = match container.record.log_max_size {
         Some(max) => Some(Relay::start(&container.log_path(), max)?),
         None => None,

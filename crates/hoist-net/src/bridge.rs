@@ -167,34 +167,55 @@ pub fn attach(config: &BridgeConfig, id: &str) -> Result<Attachment> {
         ])
     })();
     if let Err(error) = made {
-        release(config, id, &attachment);
+        release(config, id);
         return Err(error);
     }
     Ok(attachment)
 }
 
-/// Removes the container's namespace (which takes its veth pair with it) and frees its address.
-pub fn detach(config: &BridgeConfig, id: &str, attachment: &Attachment) -> Result<()> {
+/// Removes the container's namespace (which takes its veth pair with it) and frees its address:
+/// whatever of them exists, found by the container's id alone, so that what a process killed
+/// halfway through `attach` made is undone as well.
+pub fn detach(config: &BridgeConfig, id: &str) -> Result<()> {
     let _lock = lock(&config.state_dir)?;
-    release(config, id, attachment);
+    release(config, id);
     Ok(())
 }
 
-fn release(config: &BridgeConfig, id: &str, attachment: &Attachment) {
-    if attachment.netns.exists() {
-        if let Err(error) = ip(&["netns", "delete", &netns_name(id)]) {
+/// The containers holding an address on the bridge, by their leases.
+pub fn leaseholders(config: &BridgeConfig) -> Vec<String> {
+    let Ok(leases) = fs::read_dir(config.state_dir.join("leases")) else {
+        return Vec::new();
+    };
+    let mut holders: Vec<String> = leases
+        .flatten()
+        .filter_map(|lease| fs::read_to_string(lease.path()).ok())
+        .map(|holder| holder.trim().to_string())
+        .filter(|holder| !holder.is_empty())
+        .collect();
+    holders.sort();
+    holders.dedup();
+    holders
+}
+
+fn release(config: &BridgeConfig, id: &str) {
+    let ns = netns_name(id);
+    if Path::new("/run/netns").join(&ns).exists() {
+        if let Err(error) = ip(&["netns", "delete", &ns]) {
             tracing::warn!(%error, "removing the container's network namespace");
         }
     }
     // A veth whose peer never reached the namespace would stay on the bridge.
-    if link_exists(&attachment.host_veth) {
-        let _ = ip(&["link", "delete", &attachment.host_veth]);
+    let host_veth = host_veth_name(id);
+    if link_exists(&host_veth) {
+        let _ = ip(&["link", "delete", &host_veth]);
     }
-    let lease = config
-        .state_dir
-        .join("leases")
-        .join(attachment.address.to_string());
-    if fs::read_to_string(&lease).is_ok_and(|holder| holder.trim() == id) {
-        let _ = fs::remove_file(&lease);
+    let Ok(leases) = fs::read_dir(config.state_dir.join("leases")) else {
+        return;
+    };
+    for lease in leases.flatten() {
+        if fs::read_to_string(lease.path()).is_ok_and(|holder| holder.trim() == id) {
+            let _ = fs::remove_file(lease.path());
+        }
     }
 }

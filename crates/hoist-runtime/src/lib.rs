@@ -16,6 +16,7 @@
 
 mod cgroups;
 mod channel;
+mod creation;
 mod error;
 mod features;
 mod hooks;

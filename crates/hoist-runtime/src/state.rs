@@ -11,7 +11,7 @@ use crate::cgroups::Cgroup;
 use crate::status::Status;
 use crate::{Error, Result};
 
-const STATE_FILE: &str = "state.json";
+pub(crate) const STATE_FILE: &str = "state.json";
 pub(crate) const EXEC_FIFO: &str = "exec.fifo";
 
 /// The persisted state of one container (`<root>/<id>/state.json`).

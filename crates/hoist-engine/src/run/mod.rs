@@ -54,7 +54,7 @@ pub fn create_container(
         return Err(Error::bad_option("-p/--publish", "needs --network bridge"));
     }
     let log_max_size = options.log_max_size()?;
-    let dir = Container::claim(store, &id)?;
+    let (dir, keeper) = Container::claim(store, &id)?;
     let mut attachment = None;
     let prepared = (|| {
         let unpack = UnpackOptions {
@@ -103,6 +103,7 @@ pub fn create_container(
         })?;
         let container = Container {
             dir: dir.clone(),
+            keeper: None,
             record: Record {
                 id: id.clone(),
                 image: image.name.clone(),
@@ -129,12 +130,19 @@ pub fn create_container(
     })();
     // The container rests on its own upper directory (or copy): the image may go now.
     drop(store_lock);
-    prepared.inspect_err(|_| {
-        if let Some(attached) = &attachment {
-            let _ = hoist_net::detach(&bridge_config(store), &id, attached);
+    match prepared {
+        Ok(container) => Ok(Container {
+            keeper: Some(keeper),
+            ..container
+        }),
+        Err(error) => {
+            if attachment.is_some() {
+                let _ = hoist_net::detach(&bridge_config(store), &id);
+            }
+            let _ = Container::remove_files(&dir);
+            Err(error)
         }
-        let _ = Container::remove_files(&dir);
-    })
+    }
 }
 
 /// Runs a container made by `create_container` without a terminal in the foreground, to its

@@ -1,6 +1,5 @@
-use std::fs::{self, DirBuilder};
+use std::fs;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
@@ -8,8 +7,8 @@ use nix::sys::stat::Mode as NixMode;
 use nix::unistd::Pid;
 use rustix::fs::{self as rfs, Mode, OFlags};
 
-use crate::cgroups::Cgroup;
 use crate::channel;
+use crate::creation::Creation;
 use crate::id_maps::write_id_maps;
 use crate::init::{self, InitOptions};
 use crate::namespaces::Namespaces;
@@ -17,7 +16,7 @@ use crate::ops::init_clone::clone_init;
 use crate::ops::pid_file::write_pid_file;
 use crate::spec::Bundle;
 use crate::state::{
-    container_dir, now_rfc3339, process_start_time, validate_id, ContainerState, EXEC_FIFO,
+    now_rfc3339, process_start_time, validate_id, ContainerState, EXEC_FIFO,
 };
 use crate::sys::{ensure_single_threaded, Forked};
 use crate::{hooks, Error, Result, Runtime, Status};
@@ -57,18 +56,14 @@ impl Runtime {
         let terminal = check_terminal(&bundle, options, foreground)?;
 
         let single_threaded = ensure_single_threaded()?;
-        let dir = self.make_container_dir(id)?;
-        let mut guard = RemoveOnError {
-            dir: Some(dir.clone()),
-            cgroup: None,
-        };
-        let exec_fifo = make_exec_fifo(&dir)?;
+        let mut creation = Creation::claim(&self.root, id)?;
+        let exec_fifo = make_exec_fifo(creation.dir())?;
         let namespaces = Namespaces::from_spec(&bundle)?;
         let cgroup = crate::cgroups::create_for(
             bundle.spec.linux().as_ref().unwrap_or(&Default::default()),
             id,
         )?;
-        guard.set_cgroup(cgroup.clone());
+        creation.made_cgroup(cgroup.clone())?;
         // Compiled (or found compiled) here, with the host's file system in view.
         let seccomp = bundle
             .spec
@@ -164,27 +159,8 @@ impl Runtime {
         if let Some(pid_file) = &options.pid_file {
             write_pid_file(pid_file, child)?;
         }
-        guard.disarm();
+        creation.finish();
         Ok(state)
-    }
-
-    /// The container's state directory, which also claims the id.
-    fn make_container_dir(&self, id: &str) -> Result<PathBuf> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.root)
-            .map_err(Error::io("creating the state directory", &self.root))?;
-        let dir = container_dir(&self.root, id);
-        match DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(Error::AlreadyExists(id.to_string()))
-            }
-            Err(e) => Err(Error::io("creating the container's state directory", &dir)(
-                e,
-            )),
-        }
     }
 }
 
@@ -283,30 +259,3 @@ impl Init<'_> {
 /// can take (ids do not start with a dot), so a container called `seccomp` is not the cache.
 pub(crate) const SECCOMP_CACHE: &str = ".seccomp";
 
-/// Removes a half-made container's state directory and cgroup unless creation got to the end.
-struct RemoveOnError {
-    dir: Option<PathBuf>,
-    cgroup: Option<Cgroup>,
-}
-
-impl RemoveOnError {
-    fn set_cgroup(&mut self, cgroup: Cgroup) {
-        self.cgroup = Some(cgroup);
-    }
-
-    fn disarm(mut self) {
-        self.dir = None;
-        self.cgroup = None;
-    }
-}
-
-impl Drop for RemoveOnError {
-    fn drop(&mut self) {
-        if let Some(cgroup) = self.cgroup.take() {
-            let _ = cgroup.remove();
-        }
-        if let Some(dir) = self.dir.take() {
-            let _ = fs::remove_dir_all(dir);
-        }
-    }
-}

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::state::{process_alive, ContainerLock, ContainerState};
+use crate::state::{container_dir, process_alive, ContainerLock, ContainerState};
 use crate::status::Operation;
 use crate::{Error, Result, Runtime, Status};
 
@@ -24,7 +24,15 @@ impl Runtime {
             other => other?,
         };
         let state = match ContainerState::load(&self.root, id) {
-            Err(Error::NotFound(_)) if options.force => return Ok(()),
+            Err(Error::NotFound(_)) => {
+                // A `create` that died leaves no state: what it made goes all the same.
+                let dir = container_dir(&self.root, id);
+                drop(lock);
+                if crate::creation::remove_abandoned(&dir)? || options.force {
+                    return Ok(());
+                }
+                return Err(Error::NotFound(id.to_string()));
+            }
             other => other?,
         };
         let status = state.status(&self.root);

@@ -1,0 +1,146 @@
+//! A container being created. Its state directory is made under a temporary name with
+//! `.creating` inside, locked (`flock`) by the creator and holding the cgroup once there is
+//! one, then renamed to the id (never over another); `.creating` goes once the state is saved.
+//! An error undoes what was made at once. A creator that dies (`kill -9`) leaves a directory
+//! with no state whose `.creating` nobody holds: the next `create` or `delete` of that id, or
+//! [`Runtime::remove_abandoned`], finds the cgroup there and removes it with the directory.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FlockOperation, RenameFlags};
+
+use crate::cgroups::Cgroup;
+use crate::state::{container_dir, STATE_FILE};
+use crate::{Error, Result, Runtime};
+
+const CREATING: &str = ".creating";
+/// Not a valid id (ids cannot start with a dot), so never taken for a container.
+const CLAIM_PREFIX: &str = ".claim-";
+
+pub(crate) struct Creation {
+    dir: PathBuf,
+    lock: File,
+    cgroup: Option<Cgroup>,
+    done: bool,
+}
+
+impl Creation {
+    /// Claims `id`'s state directory under `root`, after undoing what a dead creator of the
+    /// same id left there.
+    pub(crate) fn claim(root: &Path, id: &str) -> Result<Creation> {
+        std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
+            .create(root)
+            .map_err(Error::io("creating the state directory", root))?;
+        let dir = container_dir(root, id);
+        remove_abandoned(&dir)?;
+        let staging = tempfile::Builder::new()
+            .prefix(CLAIM_PREFIX)
+            .tempdir_in(root)
+            .map_err(Error::io("creating the container's state directory in", root))?;
+        let lock_path = staging.path().join(CREATING);
+        let lock = File::create(&lock_path).map_err(Error::io("creating", &lock_path))?;
+        rustix::fs::flock(&lock, FlockOperation::LockExclusive)
+            .map_err(|e| Error::io("locking", &lock_path)(e.into()))?;
+        let cwd = rustix::fs::CWD;
+        match rustix::fs::renameat_with(cwd, staging.path(), cwd, &dir, RenameFlags::NOREPLACE) {
+            Ok(()) => {
+                let _ = staging.keep();
+                Ok(Creation {
+                    dir,
+                    lock,
+                    cgroup: None,
+                    done: false,
+                })
+            }
+            Err(rustix::io::Errno::EXIST) => Err(Error::AlreadyExists(id.to_string())),
+            Err(e) => Err(Error::io("creating the container's state directory", &dir)(
+                e.into(),
+            )),
+        }
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Records the cgroup made for the container, for whoever cleans up should this process
+    /// die before the state is saved.
+    pub(crate) fn made_cgroup(&mut self, cgroup: Cgroup) -> Result<()> {
+        let json = serde_json::to_vec(&cgroup).expect("a cgroup serialises");
+        self.cgroup = Some(cgroup);
+        let path = self.dir.join(CREATING);
+        (&self.lock)
+            .write_all(&json)
+            .map_err(Error::io("writing", &path))
+    }
+
+    /// The state is saved: nothing is undone any more.
+    pub(crate) fn finish(mut self) {
+        self.done = true;
+        let _ = fs::remove_file(self.dir.join(CREATING));
+    }
+}
+
+impl Drop for Creation {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if let Some(cgroup) = self.cgroup.take() {
+            let _ = cgroup.remove();
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Undoes what a `create` that died left in `dir`: its cgroup (and whatever runs in it) and the
+/// directory. Returns false if `dir` is no such thing: it has a state, or its creator lives.
+pub(crate) fn remove_abandoned(dir: &Path) -> Result<bool> {
+    if dir.join(STATE_FILE).exists() {
+        return Ok(false);
+    }
+    let Ok(lock) = File::open(dir.join(CREATING)) else {
+        return Ok(false);
+    };
+    if rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive).is_err() {
+        return Ok(false);
+    }
+    // Looked at again under the lock: the creator may have saved the state just before.
+    if dir.join(STATE_FILE).exists() {
+        return Ok(false);
+    }
+    let recorded = fs::read(dir.join(CREATING)).unwrap_or_default();
+    if let Ok(cgroup) = serde_json::from_slice::<Cgroup>(&recorded) {
+        cgroup.remove()?;
+    }
+    fs::remove_dir_all(dir).map_err(Error::io("removing the container's state", dir))?;
+    Ok(true)
+}
+
+impl Runtime {
+    /// Removes what `create`s that died left under this runtime's root (see the module's
+    /// docs). Returns how many.
+    pub fn remove_abandoned(&self) -> Result<usize> {
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let claimed_long_ago = entry.file_name().to_string_lossy().starts_with(CLAIM_PREFIX)
+                && !path.join(CREATING).exists()
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 60));
+            // A creator killed between making the directory and `.creating` in it: empty, and
+            // left a minute so that one caught in that instant is not disturbed.
+            if claimed_long_ago && fs::remove_dir(&path).is_ok() || remove_abandoned(&path)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
