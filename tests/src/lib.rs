@@ -472,3 +472,84 @@ pub fn assert_refused(output: &Output, says: &str) {
     assert_eq!(output.status.code(), Some(1), "{message}");
     assert!(message.contains(says), "expected {says:?} in: {message}");
 }
+
+/// A copy of the fixture layout in `scratch` whose busybox layer is a FIFO: an unpack opens it
+/// and waits there, its staging directory made, until it is killed. Returns the image and what
+/// puts the layer back.
+pub fn layout_with_a_waiting_layer(env: &TestEnv, scratch: &Path) -> (String, impl FnOnce()) {
+    let layout = scratch.join("layout");
+    copy_fixtures(env, &layout);
+    let fixtures = hoist_oci::Layout::open(&layout).unwrap();
+    let manifest: hoist_oci::ImageManifest = fixtures
+        .read_json(
+            &fixtures.resolve(Some("busybox-latest")).unwrap(),
+            "manifest",
+        )
+        .unwrap();
+    let layer = layout.join("blobs/sha256").join(
+        manifest.layers()[0]
+            .digest()
+            .to_string()
+            .trim_start_matches("sha256:"),
+    );
+    let saved = scratch.join("layer");
+    std::fs::rename(&layer, &saved).unwrap();
+    nix::unistd::mkfifo(&layer, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let put_back = move || {
+        std::fs::remove_file(&layer).unwrap();
+        std::fs::rename(&saved, &layer).unwrap();
+    };
+    (format!("{}:busybox-latest", layout.display()), put_back)
+}
+
+/// How many entries of `dir` start with `prefix`.
+pub fn named(dir: &Path, prefix: &str) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with(prefix)
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Starts `command`, waits until `left()` holds (it is at work), and kills it (-9).
+pub fn kill_at_work(command: &mut Command, left: impl Fn() -> bool) {
+    let mut killed = command.spawn().unwrap();
+    wait_for("hoist to be at work", &left);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert!(left(), "kill -9 leaves what it was making");
+}
+
+/// Runs `work` on a thread of its own in a new network namespace holding only `lo`: what it
+/// starts (hoist, and the containers' monitors) lives there, and the machine's own interfaces
+/// are never touched. The namespace goes when the last of them does.
+pub fn in_private_network<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("a new network namespace");
+        // Every address the work below talks to (the bridge's 10.89.0.0/24, 127.0.0.1) must be
+        // this namespace's own: refuse to go on if the thread were still in the machine's.
+        let ours = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+        let machines = std::fs::read_link("/proc/self/ns/net").unwrap();
+        assert_ne!(
+            ours, machines,
+            "the test thread is not in a network namespace of its own"
+        );
+        let links = stdout(&expect_ok(Command::new("ip").args(["-br", "link"])));
+        assert_eq!(
+            links
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .collect::<Vec<_>>(),
+            ["lo"],
+            "a fresh network namespace holds only lo"
+        );
+        expect_ok(Command::new("ip").args(["link", "set", "lo", "up"]));
+        work()
+    })
+    .join()
+    .expect("the networked part of the test")
+}

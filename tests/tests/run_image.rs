@@ -686,36 +686,6 @@ fn rmi_and_system_prune_free_the_layers_nothing_uses() {
     assert!(containers_left(dir.path()).is_empty());
 }
 
-/// Runs `work` on a thread of its own in a new network namespace holding only `lo`: what it
-/// starts (hoist, and the containers' monitors) lives there, and the machine's own interfaces
-/// are never touched. The namespace goes when the last of them does.
-fn in_private_network<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::spawn(move || {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("a new network namespace");
-        // Every address the work below talks to (the bridge's 10.89.0.0/24, 127.0.0.1) must be
-        // this namespace's own: refuse to go on if the thread were still in the machine's.
-        let ours = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
-        let machines = std::fs::read_link("/proc/self/ns/net").unwrap();
-        assert_ne!(
-            ours, machines,
-            "the test thread is not in a network namespace of its own"
-        );
-        let links = stdout(&expect_ok(Command::new("ip").args(["-br", "link"])));
-        assert_eq!(
-            links
-                .lines()
-                .filter_map(|l| l.split_whitespace().next())
-                .collect::<Vec<_>>(),
-            ["lo"],
-            "a fresh network namespace holds only lo"
-        );
-        expect_ok(Command::new("ip").args(["link", "set", "lo", "up"]));
-        work()
-    })
-    .join()
-    .expect("the networked part of the test")
-}
-
 #[test]
 fn bridged_containers_reach_each_other_and_published_ports_answer() {
     let Some(env) = env() else { return };
@@ -728,7 +698,7 @@ fn bridged_containers_reach_each_other_and_published_ports_answer() {
     let (server, published) = (unique_id("server"), unique_id("published"));
     // The registry is on this namespace's loopback: pull first.
     expect_ok(hoist(dir.path()).args(["pull", "--quiet", "--tls-verify=false", &busybox]));
-    in_private_network(move || {
+    hoist_e2e::in_private_network(move || {
         let dir = scratch_path.as_path();
         let started = hoist_run(
             dir,

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use hoist_e2e::image::{write_image, Lies, Tar};
 use hoist_e2e::{
-    env, expect_ok, hoist, run, scratch, stderr, tree_summary, unpack_fixture, TestEnv,
+    env, expect_ok, hoist, run, scratch, stderr, tree_summary, unpack_fixture,
 };
 
 fn unpack(scratch: &Path, image: &str, bundle: &Path) -> std::process::Output {
@@ -565,66 +565,15 @@ fn assert_no_bundle(scratch: &Path, bundle: &Path) {
     );
 }
 
-/// A copy of the fixture layout in `scratch` whose busybox layer is a FIFO: an unpack opens it
-/// and waits there, its staging directory made, until it is killed. Returns the image and what
-/// puts the layer back.
-fn layout_with_a_waiting_layer(env: &TestEnv, scratch: &Path) -> (String, impl FnOnce()) {
-    let layout = scratch.join("layout");
-    hoist_e2e::copy_fixtures(env, &layout);
-    let fixtures = hoist_oci::Layout::open(&layout).unwrap();
-    let manifest: hoist_oci::ImageManifest = fixtures
-        .read_json(
-            &fixtures.resolve(Some("busybox-latest")).unwrap(),
-            "manifest",
-        )
-        .unwrap();
-    let layer = layout.join("blobs/sha256").join(
-        manifest.layers()[0]
-            .digest()
-            .to_string()
-            .trim_start_matches("sha256:"),
-    );
-    let saved = scratch.join("layer");
-    std::fs::rename(&layer, &saved).unwrap();
-    nix::unistd::mkfifo(&layer, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let put_back = move || {
-        std::fs::remove_file(&layer).unwrap();
-        std::fs::rename(&saved, &layer).unwrap();
-    };
-    (format!("{}:busybox-latest", layout.display()), put_back)
-}
-
-/// How many entries of `dir` start with `prefix`.
-fn named(dir: &Path, prefix: &str) -> usize {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter(|e| {
-                let name = e.as_ref().unwrap().file_name();
-                name.to_string_lossy().starts_with(prefix)
-            })
-            .count()
-        })
-        .unwrap_or(0)
-}
-
-/// Starts `command`, waits until `left()` holds (it is at work), and kills it (-9).
-fn kill_at_work(command: &mut Command, left: impl Fn() -> bool) {
-    let mut killed = command.spawn().unwrap();
-    hoist_e2e::wait_for("hoist to wait at the layer", &left);
-    killed.kill().unwrap();
-    killed.wait().unwrap();
-    assert!(left(), "kill -9 leaves the staging directory");
-}
-
 #[test]
 fn what_a_killed_unpack_left_is_removed_by_the_next_one_beside_it() {
     let Some(env) = env() else { return };
     let dir = scratch();
-    let (image, put_back) = layout_with_a_waiting_layer(&env, dir.path());
+    let (image, put_back) = hoist_e2e::layout_with_a_waiting_layer(&env, dir.path());
     let bundles = dir.path().join("bundles");
     std::fs::create_dir(&bundles).unwrap();
-    let leftovers = || named(&bundles, ".hoist-unpack-");
-    kill_at_work(
+    let leftovers = || hoist_e2e::named(&bundles, ".hoist-unpack-");
+    hoist_e2e::kill_at_work(
         hoist(dir.path())
             .args(["unpack", "--image", &image])
             .arg(bundles.join("first")),
@@ -648,16 +597,16 @@ fn what_a_killed_run_left_in_the_layer_cache_is_removed_by_the_next_run() {
         return;
     }
     let dir = scratch();
-    let (image, put_back) = layout_with_a_waiting_layer(&env, dir.path());
+    let (image, put_back) = hoist_e2e::layout_with_a_waiting_layer(&env, dir.path());
     let image = format!("oci:{image}");
     let layers = dir.path().join("hoist-root/layers");
-    let leftovers = || named(&layers, ".staging-");
+    let leftovers = || hoist_e2e::named(&layers, ".staging-");
     let run = |dir: &Path| {
         let mut command = hoist(dir);
         command.args(["run", "--rm", "--network=none", &image, "true"]);
         command
     };
-    kill_at_work(&mut run(dir.path()), || leftovers() == 1);
+    hoist_e2e::kill_at_work(&mut run(dir.path()), || leftovers() == 1);
     put_back();
     expect_ok(&mut run(dir.path()));
     assert_eq!(leftovers(), 0, "the next run removed it");

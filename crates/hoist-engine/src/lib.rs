@@ -5,6 +5,7 @@
 
 mod archive;
 mod attach;
+mod check;
 mod container;
 mod copy;
 mod error;
@@ -28,6 +29,7 @@ pub use attach::{
 pub use container::{
     bridge_config, check_name, driver_in_use, make_bundle, name_files, Container, Driver, Record,
 };
+pub use check::{check_store, CheckReport, Problem};
 pub use copy::{copy_image, CopyRequest};
 pub use error::{Error, Result};
 pub use hoist_oci::ArchiveFormat;

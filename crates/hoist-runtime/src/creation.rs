@@ -95,22 +95,24 @@ impl Drop for Creation {
     }
 }
 
+/// The lock of `dir`'s `.creating`, if `dir` was left by a `create` that died: it has no state
+/// and nobody holds `.creating`.
+fn abandoned(dir: &Path) -> Option<File> {
+    if dir.join(STATE_FILE).exists() {
+        return None;
+    }
+    let lock = File::open(dir.join(CREATING)).ok()?;
+    rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive).ok()?;
+    // Looked at again under the lock: the creator may have saved the state just before.
+    (!dir.join(STATE_FILE).exists()).then_some(lock)
+}
+
 /// Undoes what a `create` that died left in `dir`: its cgroup (and whatever runs in it) and the
 /// directory. Returns false if `dir` is no such thing: it has a state, or its creator lives.
 pub(crate) fn remove_abandoned(dir: &Path) -> Result<bool> {
-    if dir.join(STATE_FILE).exists() {
-        return Ok(false);
-    }
-    let Ok(lock) = File::open(dir.join(CREATING)) else {
+    let Some(_lock) = abandoned(dir) else {
         return Ok(false);
     };
-    if rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive).is_err() {
-        return Ok(false);
-    }
-    // Looked at again under the lock: the creator may have saved the state just before.
-    if dir.join(STATE_FILE).exists() {
-        return Ok(false);
-    }
     let recorded = fs::read(dir.join(CREATING)).unwrap_or_default();
     if let Ok(cgroup) = serde_json::from_slice::<Cgroup>(&recorded) {
         cgroup.remove()?;
@@ -120,6 +122,18 @@ pub(crate) fn remove_abandoned(dir: &Path) -> Result<bool> {
 }
 
 impl Runtime {
+    /// The state directories `create`s that died left under this runtime's root.
+    pub fn abandoned_creations(&self) -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|dir| abandoned(dir).is_some())
+            .collect()
+    }
+
     /// Removes what `create`s that died left under this runtime's root (see the module's
     /// docs). Returns how many.
     pub fn remove_abandoned(&self) -> Result<usize> {

@@ -161,8 +161,22 @@ impl LayerCache {
         })
     }
 
+    /// Every entry (not what is being or was being unpacked), and whether it was finished.
+    pub fn entries(&self) -> Result<Vec<(String, bool)>> {
+        let entries = fs::read_dir(&self.dir).map_err(Error::io(&self.dir))?;
+        Ok(entries
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with('.'))
+            .map(|name| {
+                let complete = self.is_complete(&name);
+                (name, complete)
+            })
+            .collect())
+    }
+
     /// Whether the entry `name` was finished: its marker is there and names it.
-    fn is_complete(&self, name: &str) -> bool {
+    pub fn is_complete(&self, name: &str) -> bool {
         fs::read(self.dir.join(name).join(ENTRY_COMPLETE))
             .is_ok_and(|marker| marker == name.as_bytes())
     }

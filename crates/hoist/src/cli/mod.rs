@@ -152,6 +152,19 @@ pub enum Command {
 pub enum SystemCommand {
     /// Remove stopped containers, and the layers and blobs no image or container uses
     Prune,
+    /// Verify the store: blobs against their digests, images against their blobs, cached
+    /// layers, containers against their records; exits 1 if anything is wrong
+    Check(SystemCheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SystemCheckArgs {
+    /// Skip hashing blob contents
+    #[arg(long)]
+    pub quick: bool,
+    /// `json` for the report as a JSON document
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
-//! `hoist images`, `hoist rmi` and `hoist system prune`: what the store holds, and taking it
-//! out again.
+//! `hoist images`, `hoist rmi`, `hoist system prune` and `check`: what the store holds, taking
+//! it out again, and verifying it.
 
 use crate::output::outln;
 use anyhow::bail;
 use hoist_engine::Store;
 
-use crate::cli::{ImagesArgs, RmiArgs};
+use crate::cli::{ImagesArgs, RmiArgs, SystemCheckArgs};
 
 pub fn images(args: ImagesArgs) -> anyhow::Result<()> {
     let images = hoist_engine::list_images(&Store::locate())?;
@@ -46,6 +46,42 @@ pub fn system_prune(runtime: &hoist_runtime::Runtime) -> anyhow::Result<()> {
         human_size(pruned.freed)
     );
     Ok(())
+}
+
+/// `hoist system check`: the report, and 1 if anything is wrong.
+pub fn system_check(
+    runtime: &hoist_runtime::Runtime,
+    args: SystemCheckArgs,
+) -> anyhow::Result<u8> {
+    let report = hoist_engine::check_store(runtime, &Store::locate(), args.quick)?;
+    match args.format.as_deref() {
+        Some("json") => outln!("{}", serde_json::to_string_pretty(&report)?),
+        Some(other) => bail!("--format {other}: only `json` is known"),
+        None => {
+            for problem in &report.problems {
+                outln!(
+                    "{}: {} ({})",
+                    problem.object,
+                    problem.problem,
+                    problem.remedy
+                );
+            }
+            outln!(
+                "Checked {} blob(s) ({}{}), {} image(s), {} cached layer(s), {} container(s): {}",
+                report.blobs,
+                human_size(report.blob_bytes),
+                if report.hashed { ", hashed" } else { "" },
+                report.images,
+                report.layers,
+                report.containers,
+                match report.problems.len() {
+                    0 => "no problems".to_string(),
+                    n => format!("{n} problem(s)"),
+                }
+            );
+        }
+    }
+    Ok(u8::from(!report.problems.is_empty()))
 }
 
 pub fn rmi(args: RmiArgs) -> anyhow::Result<()> {

@@ -58,6 +58,9 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::System(crate::cli::SystemCommand::Prune) => {
             image_verb(images::system_prune(&runtime).map(|()| 0))
         }
+        Command::System(crate::cli::SystemCommand::Check(args)) => {
+            image_verb(images::system_check(&runtime, args))
+        }
         Command::Info => image_verb(save::info(&runtime).map(|()| 0)),
         Command::PortProxy(args) => image_verb(run::port_proxy(args)),
         Command::LogRelay(args) => image_verb(run::log_relay(args)),
