@@ -35,6 +35,10 @@ pub enum Fault {
     /// Reset the connection (a TCP RST) instead of answering: what a crashing server, a
     /// restarted load balancer or a plain-HTTP server hanging up on a TLS handshake does.
     Reset,
+    /// A network that fails at random: one request in `one_in` gets a reset, a cut or a stall
+    /// at a random byte, or a 503, chosen by a generator seeded with `seed` (the same seed
+    /// gives the same sequence of choices).
+    Chaos { one_in: u32, seed: u64 },
 }
 
 /// The path a TLS handshake is recorded under (a client trying HTTPS on this plain port), for
@@ -69,6 +73,8 @@ pub struct FaultProxy {
 }
 
 struct Shared {
+    /// The generator of `Fault::Chaos`, seeded by the first such rule used.
+    chaos: Mutex<Option<fastrand::Rng>>,
     upstream: String,
     rules: Mutex<Vec<Rule>>,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -123,6 +129,7 @@ impl FaultProxy {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {
+            chaos: Mutex::new(None),
             upstream: upstream.to_string(),
             rules: Mutex::new(rules),
             seen: Arc::clone(&seen),
@@ -249,6 +256,10 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                     rule.fault.clone()
                 })
         };
+        let fault = match fault {
+            Some(Fault::Chaos { one_in, seed }) => chaos(shared, one_in, seed),
+            other => other,
+        };
         shared.seen.lock().unwrap().push(Seen {
             method: request.method.clone(),
             path: request.path.clone(),
@@ -344,6 +355,24 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The fault a chaos rule gives this request, if any.
+fn chaos(shared: &Shared, one_in: u32, seed: u64) -> Option<Fault> {
+    let mut rng = shared.chaos.lock().unwrap();
+    let rng = rng.get_or_insert_with(|| fastrand::Rng::with_seed(seed));
+    if rng.u32(..one_in) != 0 {
+        return None;
+    }
+    Some(match rng.u8(..4) {
+        0 => Fault::Reset,
+        1 => Fault::CutAfter(rng.usize(..4096)),
+        2 => Fault::StallAfter(rng.usize(..4096)),
+        _ => Fault::Status {
+            status: 503,
+            retry_after: None,
+        },
+    })
 }
 
 /// `head` (an answer's status line and headers, ending in an empty line) with `name` set to

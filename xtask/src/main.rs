@@ -45,6 +45,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         cargo_args: Vec<String>,
     },
+    /// The fault and load suite in full: kill -9 at random points of every command, hundreds
+    /// of containers, pulls racing removals and a failing network; prints its figures
+    Soak {
+        /// Seeds the kill points and the network's faults (the same seed, the same run)
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Time hoist beside skopeo, umoci, runc, crun and podman on the same images, and print ratios
     Bench {
         /// Repetitions per measurement
@@ -71,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Demo => demo::run(),
         Command::Test { cargo_args } => test::run(&cargo_args),
+        Command::Soak { seed } => test::soak(seed),
         Command::Bench { runs, only } => bench::run(runs, only.as_deref()),
     }
 }

@@ -11,6 +11,21 @@ use crate::registry::{Registries, AUTH_PASSWORD, AUTH_USER};
 use crate::shell::{self, cargo, target_dir};
 
 pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
+    run_with(cargo_args, &[])
+}
+
+/// `cargo xtask soak`: the fault and load suite's full plan (`tests/src/soak.rs`), with its
+/// figures printed.
+pub fn soak(seed: u64) -> anyhow::Result<()> {
+    let args = ["--test", "soak", "--", "--nocapture"].map(String::from);
+    run_with(
+        &args,
+        &[("HOIST_SOAK", "full".into()), ("HOIST_SOAK_SEED", seed.to_string())],
+    )
+}
+
+/// The tests, with `cargo test` given `cargo_args` and the tests `env` besides their own.
+fn run_with(cargo_args: &[String], env: &[(&str, String)]) -> anyhow::Result<()> {
     // What the tests need (packages, the rootless tests' user), so this one command is enough
     // on a fresh machine; quick when all is there.
     crate::setup::run(false)?;
@@ -36,7 +51,8 @@ pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
                 .env("HOIST_TEST_REGISTRY_STORAGE", registries.plain_storage())
                 .env("HOIST_BIN", target_dir().join("debug/hoist"))
                 // Under xtask the environment is complete: a test that would skip must fail.
-                .env("HOIST_TEST_REQUIRE_ALL", "1");
+                .env("HOIST_TEST_REQUIRE_ALL", "1")
+                .envs(env.iter().map(|(name, value)| (name, value)));
             run_tests(&mut command)
         });
     registries.destroy();
