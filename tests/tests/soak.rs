@@ -28,7 +28,12 @@ fn killed_anywhere_and_loaded_nothing_is_lost_and_nothing_leaks() {
     figures.push(soak.pulls_through_a_failing_network());
     println!("soak (seed {}):\n{}", soak.plan.seed, render(&figures));
     for phase in &figures {
-        assert!(phase.failures.is_empty(), "{}: {:#?}", phase.phase, phase.failures);
-        assert!(phase.leaks.is_empty(), "{}: {:#?}", phase.phase, phase.leaks);
+        assert!(
+            phase.failures.is_empty() && phase.leaks.is_empty(),
+            "{}: failures {:#?}, leaks {:#?}",
+            phase.phase,
+            phase.failures,
+            phase.leaks
+        );
     }
 }

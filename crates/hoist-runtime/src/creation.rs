@@ -6,7 +6,7 @@
 //! [`Runtime::remove_abandoned`], finds the cgroup there and removes it with the directory.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{FlockOperation, RenameFlags};
@@ -16,8 +16,15 @@ use crate::state::{container_dir, STATE_FILE};
 use crate::{Error, Result, Runtime};
 
 const CREATING: &str = ".creating";
-/// Not a valid id (ids cannot start with a dot), so never taken for a container.
+/// A directory being claimed: `.claim-<creator's pid>-<random>`. Not a valid id (ids cannot
+/// start with a dot), so never taken for a container; the pid tells a dead creator's, which
+/// never got to rename it (it holds no cgroup: that is made after the rename).
 const CLAIM_PREFIX: &str = ".claim-";
+
+/// The pid of the creator that made the claim directory `name`.
+fn claimant(name: &str) -> Option<u32> {
+    name.strip_prefix(CLAIM_PREFIX)?.split('-').next()?.parse().ok()
+}
 
 pub(crate) struct Creation {
     dir: PathBuf,
@@ -36,7 +43,7 @@ impl Creation {
         let dir = container_dir(root, id);
         remove_abandoned(&dir)?;
         let staging = tempfile::Builder::new()
-            .prefix(CLAIM_PREFIX)
+            .prefix(&format!("{CLAIM_PREFIX}{}-", std::process::id()))
             .tempdir_in(root)
             .map_err(Error::io("creating the container's state directory in", root))?;
         let lock_path = staging.path().join(CREATING);
@@ -65,15 +72,21 @@ impl Creation {
         &self.dir
     }
 
-    /// Records the cgroup made for the container, for whoever cleans up should this process
-    /// die before the state is saved.
-    pub(crate) fn made_cgroup(&mut self, cgroup: Cgroup) -> Result<()> {
-        let json = serde_json::to_vec(&cgroup).expect("a cgroup serialises");
-        self.cgroup = Some(cgroup);
-        let path = self.dir.join(CREATING);
-        (&self.lock)
-            .write_all(&json)
-            .map_err(Error::io("writing", &path))
+    /// Records the cgroup made (or about to be made) for the container, for whoever cleans up
+    /// should this process die before the state is saved.
+    pub(crate) fn record_cgroup(&mut self, cgroup: &Cgroup) -> std::io::Result<()> {
+        let json = serde_json::to_vec(cgroup).expect("a cgroup serialises");
+        self.cgroup = Some(cgroup.clone());
+        self.lock.set_len(0)?;
+        self.lock.write_all_at(&json, 0)
+    }
+
+    /// In the container's init, a clone of the creator: lets go of its copy of the lock (the
+    /// creator's own holds it), undoing nothing. Kept until exec, the copy would outlive a
+    /// killed creator in an init waiting for `start`, and the creation would never be found
+    /// abandoned.
+    pub(crate) fn leave_to_creator(mut self) {
+        self.done = true;
     }
 
     /// The state is saved: nothing is undone any more.
@@ -129,8 +142,11 @@ impl Runtime {
         };
         entries
             .flatten()
+            .filter(|entry| match claimant(&entry.file_name().to_string_lossy()) {
+                Some(pid) => !Path::new("/proc").join(pid.to_string()).exists(),
+                None => abandoned(&entry.path()).is_some(),
+            })
             .map(|entry| entry.path())
-            .filter(|dir| abandoned(dir).is_some())
             .collect()
     }
 
@@ -143,17 +159,15 @@ impl Runtime {
         let mut removed = 0;
         for entry in entries.flatten() {
             let path = entry.path();
-            let claimed_long_ago = entry.file_name().to_string_lossy().starts_with(CLAIM_PREFIX)
-                && !path.join(CREATING).exists()
-                && entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 60));
-            // A creator killed between making the directory and `.creating` in it: empty, and
-            // left a minute so that one caught in that instant is not disturbed.
-            if claimed_long_ago && fs::remove_dir(&path).is_ok() || remove_abandoned(&path)? {
-                removed += 1;
-            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let removed_here = match claimant(&name) {
+                Some(pid) if !Path::new("/proc").join(pid.to_string()).exists() => {
+                    fs::remove_dir_all(&path).is_ok()
+                }
+                Some(_) => false,
+                None => remove_abandoned(&path)?,
+            };
+            removed += usize::from(removed_here);
         }
         Ok(removed)
     }

@@ -9,7 +9,11 @@ use super::{Cgroup, CgroupError, Hierarchies};
 /// The container's cgroup, made before the clone so a limit this host cannot enforce fails
 /// `create` before anything runs. Its path is the config's `cgroupsPath` (systemd's
 /// `slice:prefix:name` form becomes the path systemd would give it), or `/hoist/<id>`.
-pub(crate) fn create_for(linux: &Linux, id: &str) -> Result<Cgroup, CgroupError> {
+pub(crate) fn create_for(
+    linux: &Linux,
+    id: &str,
+    before: impl FnOnce(&Cgroup) -> Result<(), CgroupError>,
+) -> Result<Cgroup, CgroupError> {
     let path = match linux.cgroups_path() {
         Some(path) => systemd_to_path(path),
         None => PathBuf::from(format!("/hoist/{id}")),
@@ -19,7 +23,7 @@ pub(crate) fn create_for(linux: &Linux, id: &str) -> Result<Cgroup, CgroupError>
         Path::new("/proc/self"),
     ))?;
     let resources = linux.resources().clone().unwrap_or_default();
-    match Cgroup::create(&hierarchies, &path, &resources) {
+    match Cgroup::create(&hierarchies, &path, &resources, before) {
         // A rootless container runs without a cgroup where the user may not make one, as under
         // runc, unless the config asks for limits that only a cgroup could enforce.
         Err(CgroupError::Io { source, path, .. })

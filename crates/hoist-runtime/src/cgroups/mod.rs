@@ -78,7 +78,25 @@ impl Cgroup {
         hierarchies: &Hierarchies,
         path: &Path,
         resources: &LinuxResources,
+        before: impl FnOnce(&Cgroup) -> Result<(), CgroupError>,
     ) -> Result<Cgroup, CgroupError> {
+        // What is about to be made, told before anything is: a process killed halfway leaves
+        // a record of every directory that may be its own (one already there is not).
+        before(&Cgroup {
+            dirs: hierarchies
+                .0
+                .iter()
+                .map(|hierarchy| {
+                    let dir = hierarchy.dir_for(path);
+                    CgroupDir {
+                        controllers: hierarchy.controllers.clone(),
+                        created: !dir.exists(),
+                        path: dir,
+                        unified: hierarchy.unified,
+                    }
+                })
+                .collect(),
+        })?;
         let mut cgroup = Cgroup::default();
         let hybrid = hierarchies.0.iter().any(|h| !h.unified);
         for hierarchy in &hierarchies.0 {

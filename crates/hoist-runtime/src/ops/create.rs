@@ -62,8 +62,19 @@ impl Runtime {
         let cgroup = crate::cgroups::create_for(
             bundle.spec.linux().as_ref().unwrap_or(&Default::default()),
             id,
+            |planned| {
+                creation
+                    .record_cgroup(planned)
+                    .map_err(|source| crate::cgroups::CgroupError::Io {
+                        action: "recording the cgroup to be made in",
+                        path: creation.dir().to_path_buf(),
+                        source,
+                    })
+            },
         )?;
-        creation.made_cgroup(cgroup.clone())?;
+        creation
+            .record_cgroup(&cgroup)
+            .map_err(Error::io("recording the cgroup in", creation.dir()))?;
         // Compiled (or found compiled) here, with the host's file system in view.
         let seccomp = bundle
             .spec
@@ -102,6 +113,7 @@ impl Runtime {
         let (child, born_in_cgroup) = match forked {
             Forked::Child(_) => {
                 drop(parent_end);
+                creation.leave_to_creator();
                 init::run(
                     &bundle,
                     InitOptions {
