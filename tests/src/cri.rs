@@ -57,11 +57,8 @@ impl Node {
         }
         let plugin = cni_bin.join("hoist-test-net");
         std::fs::write(&plugin, TEST_CNI_PLUGIN.replace("ADDRESS", POD_ADDRESS)).unwrap();
-        std::fs::set_permissions(
-            &plugin,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+        std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
         // containerd adds the loopback plugin to every pod network itself.
         std::os::unix::fs::symlink("/usr/lib/cni/loopback", cni_bin.join("loopback")).unwrap();
         std::fs::write(
@@ -109,7 +106,10 @@ impl Node {
             tokio,
         };
         let version = node.block(node.runtime.clone().version(VersionRequest::default()));
-        assert_eq!(version.expect("CRI version").into_inner().runtime_name, "containerd");
+        assert_eq!(
+            version.expect("CRI version").into_inner().runtime_name,
+            "containerd"
+        );
         node
     }
 
@@ -202,7 +202,9 @@ pub fn open_stream(url: &str) -> Socket {
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
-    tungstenite::client(request, stream).expect("websocket handshake").0
+    tungstenite::client(request, stream)
+        .expect("websocket handshake")
+        .0
 }
 
 /// Sends `data` on the stream's channel (0 stdin, 4 resize).
@@ -215,7 +217,11 @@ pub fn send(socket: &mut Socket, channel: u8, data: &[u8]) {
 }
 
 /// Reads frames into `into` until `done` says so or the stream ends; false if it ended first.
-pub fn read_until(socket: &mut Socket, into: &mut ExecStream, done: impl Fn(&ExecStream) -> bool) -> bool {
+pub fn read_until(
+    socket: &mut Socket,
+    into: &mut ExecStream,
+    done: impl Fn(&ExecStream) -> bool,
+) -> bool {
     while !done(into) {
         match socket.read() {
             Ok(tungstenite::Message::Binary(frame)) if !frame.is_empty() => {

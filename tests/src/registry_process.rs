@@ -3,7 +3,7 @@
 //! this module runs (ES256 JWTs, as the distribution spec's token auth wants), or TLS with a
 //! certificate of its own.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 
-const SERVICE: &str = "hoist-test-registry";
+/// The `service` the registry names in its bearer challenges.
+pub const SERVICE: &str = "hoist-test-registry";
 const ISSUER: &str = "hoist-test-issuer";
 
 /// One request to the token service.
@@ -49,6 +50,11 @@ impl RegistryProcess {
     /// An anonymous registry speaking only HTTPS, with a self-signed certificate for 127.0.0.1.
     pub fn with_tls(storage: &Path) -> RegistryProcess {
         RegistryProcess::start(storage, None, true)
+    }
+
+    /// Where the token service listens (HOST:PORT), for a registry made `with_tokens`.
+    pub fn token_service(&self) -> Option<&str> {
+        self.token_address.as_deref()
     }
 
     pub fn token_requests(&self) -> Vec<TokenRequest> {
@@ -298,7 +304,7 @@ impl TokenService {
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )?;
-        let _ = reader.read(&mut [0u8; 0]);
+        // Closed on return: a client that reads to the end (a proxy) sees it there.
         Ok(())
     }
 }

@@ -90,8 +90,11 @@ impl Figures {
         self.runs += 1;
         let output = run(command.stdin(Stdio::null()));
         if !output.status.success() {
-            self.failures
-                .push(format!("{what}: {:?}: {}", output.status, stderr(&output).trim()));
+            self.failures.push(format!(
+                "{what}: {:?}: {}",
+                output.status,
+                stderr(&output).trim()
+            ));
         }
         output.status.success()
     }
@@ -196,7 +199,12 @@ impl Soak {
         };
         let pull = |soak: &Soak, _: usize| {
             let mut command = soak.hoist();
-            command.args(["pull", "--quiet", "--tls-verify=false", &soak.image("layers")]);
+            command.args([
+                "pull",
+                "--quiet",
+                "--tls-verify=false",
+                &soak.image("layers"),
+            ]);
             command
         };
         self.kill_points(&mut figures, "pull", &forget, &pull, &|soak, i, f| {
@@ -234,18 +242,29 @@ impl Soak {
             let mut command = soak.hoist();
             command
                 .args(["unpack", "--image"])
-                .arg(format!("{}:layers-latest", soak.dir.join("layout").display()))
+                .arg(format!(
+                    "{}:layers-latest",
+                    soak.dir.join("layout").display()
+                ))
                 .arg(soak.dir.join("bundles").join(format!("b{i}")));
             command
         };
-        self.kill_points(&mut figures, "unpack", &|_, _| {}, &unpack, &|soak, i, f| {
-            let _ = std::fs::remove_dir_all(soak.dir.join("bundles").join(format!("b{i}")));
-            f.expect(&format!("unpack after kill {i}"), &mut unpack(soak, i));
-            let staging = crate::named(&soak.dir.join("bundles"), ".hoist-unpack-");
-            if staging > 0 {
-                f.failures.push(format!("{staging} staging directories after the unpack after kill {i}"));
-            }
-        });
+        self.kill_points(
+            &mut figures,
+            "unpack",
+            &|_, _| {},
+            &unpack,
+            &|soak, i, f| {
+                let _ = std::fs::remove_dir_all(soak.dir.join("bundles").join(format!("b{i}")));
+                f.expect(&format!("unpack after kill {i}"), &mut unpack(soak, i));
+                let staging = crate::named(&soak.dir.join("bundles"), ".hoist-unpack-");
+                if staging > 0 {
+                    f.failures.push(format!(
+                        "{staging} staging directories after the unpack after kill {i}"
+                    ));
+                }
+            },
+        );
         let _ = std::fs::remove_dir_all(&bundles);
 
         self.pull(&mut figures, "busybox");
@@ -287,7 +306,10 @@ impl Soak {
             "unpack for create",
             self.hoist()
                 .args(["unpack", "--image"])
-                .arg(format!("{}:busybox-latest", self.dir.join("layout").display()))
+                .arg(format!(
+                    "{}:busybox-latest",
+                    self.dir.join("layout").display()
+                ))
                 .arg(&bundle),
         );
         crate::set_args(&bundle, &["sleep", "600"]);
@@ -312,25 +334,33 @@ impl Soak {
                 f.failures.push(format!("{id}: its state outlived delete"));
             }
         };
-        self.kill_points(&mut figures, "create", &|_, _| {}, &create, &|soak, i, f| {
-            let id = soak.name("create", i);
-            // Killed before its state was saved, the next create of that id cleans up as well
-            // as delete does (after, the container exists and create refuses, as runc's does).
-            let created = run(soak.hoist().args(["state", &id])).status.success();
-            if i % 2 == 0 && !created {
-                // Its stderr in a file: the init keeps what create gives it.
-                let said = soak.dir.join("create.err");
-                let log = std::fs::File::create(&said).unwrap();
-                let again = create(soak, i).stderr(log).status().unwrap();
-                f.runs += 1;
-                if !again.success() {
-                    let message = std::fs::read_to_string(&said).unwrap_or_default();
-                    f.failures.push(format!("create {id} again: {message}"));
+        self.kill_points(
+            &mut figures,
+            "create",
+            &|_, _| {},
+            &create,
+            &|soak, i, f| {
+                let id = soak.name("create", i);
+                // Killed before its state was saved, the next create of that id cleans up as well
+                // as delete does (after, the container exists and create refuses, as runc's does).
+                let created = run(soak.hoist().args(["state", &id])).status.success();
+                if i % 2 == 0 && !created {
+                    // Its stderr in a file: the init keeps what create gives it.
+                    let said = soak.dir.join("create.err");
+                    let log = std::fs::File::create(&said).unwrap();
+                    let again = create(soak, i).stderr(log).status().unwrap();
+                    f.runs += 1;
+                    if !again.success() {
+                        let message = std::fs::read_to_string(&said).unwrap_or_default();
+                        f.failures.push(format!("create {id} again: {message}"));
+                    }
                 }
-            }
-            delete(soak, &id, f);
-        });
-        let _ = run(self.hoist().args(["delete", "--force", &self.name("create", 0)]));
+                delete(soak, &id, f);
+            },
+        );
+        let _ = run(self
+            .hoist()
+            .args(["delete", "--force", &self.name("create", 0)]));
 
         let start = |soak: &Soak, i: usize| {
             let mut command = soak.hoist();
@@ -366,7 +396,10 @@ impl Soak {
             };
             let recover = |soak: &Soak, i: usize, f: &mut Figures| {
                 let name = soak.name(what, i);
-                f.expect(&format!("rm -f {name} after a kill"), soak.hoist().args(["rm", "-f", &name]));
+                f.expect(
+                    &format!("rm -f {name} after a kill"),
+                    soak.hoist().args(["rm", "-f", &name]),
+                );
             };
             self.kill_points(&mut figures, what, &|_, _| {}, &run_image, &recover);
             recover(self, 0, &mut figures);
@@ -374,8 +407,15 @@ impl Soak {
 
         let started = |soak: &Soak, i: usize| {
             let _ = run(soak.hoist().args([
-                "run", "-d", "--pull=never", "--network=bridge", "--name", &soak.name("rm", i),
-                &soak.image("busybox"), "sleep", "600",
+                "run",
+                "-d",
+                "--pull=never",
+                "--network=bridge",
+                "--name",
+                &soak.name("rm", i),
+                &soak.image("busybox"),
+                "sleep",
+                "600",
             ]));
         };
         let remove = |soak: &Soak, i: usize| {
@@ -394,11 +434,20 @@ impl Soak {
     /// nothing fails, nothing leaks, and neither the monitors' nor hoist's memory grows.
     pub fn load_containers(&mut self) -> Figures {
         let mut figures = Figures::new("load: containers");
-        let names: Vec<String> = (0..self.plan.detached).map(|i| self.name("load", i)).collect();
+        let names: Vec<String> = (0..self.plan.detached)
+            .map(|i| self.name("load", i))
+            .collect();
         let image = self.image("busybox");
         let results = in_parallel(8, &names, |name| {
             run(self.hoist().args([
-                "run", "-d", "--pull=never", "--network=bridge", "--name", name, &image, "sleep",
+                "run",
+                "-d",
+                "--pull=never",
+                "--network=bridge",
+                "--name",
+                name,
+                &image,
+                "sleep",
                 "600",
             ]))
         });
@@ -411,9 +460,9 @@ impl Soak {
                 rss.len()
             ));
             if *last > first + first / 2 + 1024 {
-                figures
-                    .failures
-                    .push(format!("a later monitor holds more memory: {first} → {last} KiB"));
+                figures.failures.push(format!(
+                    "a later monitor holds more memory: {first} → {last} KiB"
+                ));
             }
         }
         let results = in_parallel(8, &names, |name| run(self.hoist().args(["rm", "-f", name])));
@@ -422,23 +471,35 @@ impl Soak {
         let mut peaks = Vec::new();
         for i in 0..self.plan.run_rm {
             let (output, peak) = run_measuring_peak(self.hoist().args([
-                "run", "--rm", "--pull=never", "--network=none", &image, "true",
+                "run",
+                "--rm",
+                "--pull=never",
+                "--network=none",
+                &image,
+                "true",
             ]));
             figures.runs += 1;
             if !output.status.success() {
-                figures.failures.push(format!("run --rm {i}: {}", stderr(&output).trim()));
+                figures
+                    .failures
+                    .push(format!("run --rm {i}: {}", stderr(&output).trim()));
             }
             peaks.push(peak);
         }
         let tenth = (peaks.len() / 10).max(1);
         let average = |part: &[u64]| part.iter().sum::<u64>() / part.len().max(1) as u64;
-        let (first, last) = (average(&peaks[..tenth]), average(&peaks[peaks.len() - tenth..]));
+        let (first, last) = (
+            average(&peaks[..tenth]),
+            average(&peaks[peaks.len() - tenth..]),
+        );
         figures.notes.push(format!(
             "run --rm ×{}: peak resident {first} KiB over the first tenth, {last} KiB over the last",
             peaks.len()
         ));
         if last > first + first / 4 + 2048 {
-            figures.failures.push(format!("run --rm grows: {first} → {last} KiB"));
+            figures
+                .failures
+                .push(format!("run --rm grows: {first} → {last} KiB"));
         }
         self.settle(&mut figures);
         figures
@@ -455,7 +516,10 @@ impl Soak {
             let mut outcomes = Vec::new();
             for _ in 0..self.plan.pull_rounds {
                 let pulled = &images[rng.usize(..images.len())];
-                let pull = run(self.hoist().args(["pull", "--quiet", "--tls-verify=false", pulled]));
+                let pull =
+                    run(self
+                        .hoist()
+                        .args(["pull", "--quiet", "--tls-verify=false", pulled]));
                 outcomes.push((format!("pull {pulled}"), pull));
                 let removed = &images[rng.usize(..images.len())];
                 let rmi = run(self.hoist().args(["rmi", removed]));
@@ -469,7 +533,9 @@ impl Soak {
         for (what, output) in outcomes.into_iter().flatten() {
             figures.runs += 1;
             if !output.status.success() {
-                figures.failures.push(format!("{what}: {}", stderr(&output).trim()));
+                figures
+                    .failures
+                    .push(format!("{what}: {}", stderr(&output).trim()));
             }
         }
         self.check(&mut figures);
@@ -503,8 +569,12 @@ impl Soak {
                 .map(|round| {
                     let name = names[(job + round) % names.len()];
                     run(self.hoist().args([
-                        "pull", "--quiet", "--tls-verify=false", "--stall-timeout=1s",
-                        "--retry-delay=10ms", &format!("{}/{name}:latest", proxy.address),
+                        "pull",
+                        "--quiet",
+                        "--tls-verify=false",
+                        "--stall-timeout=1s",
+                        "--retry-delay=10ms",
+                        &format!("{}/{name}:latest", proxy.address),
                     ]))
                 })
                 .collect::<Vec<_>>()
@@ -531,7 +601,8 @@ impl Soak {
         for name in names {
             figures.expect(
                 &format!("pull {name} over the healthy network"),
-                self.hoist().args(["pull", "--quiet", "--tls-verify=false", &self.image(name)]),
+                self.hoist()
+                    .args(["pull", "--quiet", "--tls-verify=false", &self.image(name)]),
             );
             let _ = run(self.hoist().args(["rmi", &self.image(name)]));
         }
@@ -558,7 +629,9 @@ impl Soak {
     fn check(&self, figures: &mut Figures) {
         let check = run(self.hoist().args(["system", "check"]));
         if !check.status.success() {
-            figures.failures.push(format!("system check: {}", stdout(&check).trim()));
+            figures
+                .failures
+                .push(format!("system check: {}", stdout(&check).trim()));
         }
     }
 
@@ -642,7 +715,10 @@ fn in_parallel<T: Sync, R: Send>(
             .chunks(chunk)
             .map(|part| scope.spawn(|| part.iter().map(&work).collect::<Vec<R>>()))
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     })
 }
 
@@ -650,7 +726,9 @@ fn record_outcomes(figures: &mut Figures, what: &str, outcomes: &[std::process::
     for output in outcomes {
         figures.runs += 1;
         if !output.status.success() {
-            figures.failures.push(format!("{what}: {}", stderr(output).trim()));
+            figures
+                .failures
+                .push(format!("{what}: {}", stderr(output).trim()));
         }
     }
 }

@@ -12,14 +12,13 @@ use hoist_e2e::cri::{open_stream, read_until, send, ExecStream, Node, POD_ADDRES
 use hoist_e2e::{env, hoist_bin, is_root, scratch, unique_id, wait_for};
 use k8s_cri::v1::{
     security_profile::ProfileType, Capability, ContainerConfig, ContainerMetadata, ContainerState,
-    ContainerStatus, ContainerStatusRequest, CreateContainerRequest, ExecRequest,
-    ExecSyncRequest, ExecSyncResponse, ImageSpec, Int64Value, LinuxContainerConfig,
-    LinuxContainerResources, LinuxContainerSecurityContext, LinuxPodSandboxConfig,
-    LinuxSandboxSecurityContext, ListContainersRequest, NamespaceMode, NamespaceOption,
-    PodSandboxConfig, PodSandboxMetadata, PodSandboxStatusRequest, PullImageRequest,
-    RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest, SecurityProfile,
-    StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
-    UpdateContainerResourcesRequest,
+    ContainerStatus, ContainerStatusRequest, CreateContainerRequest, ExecRequest, ExecSyncRequest,
+    ExecSyncResponse, ImageSpec, Int64Value, LinuxContainerConfig, LinuxContainerResources,
+    LinuxContainerSecurityContext, LinuxPodSandboxConfig, LinuxSandboxSecurityContext,
+    ListContainersRequest, NamespaceMode, NamespaceOption, PodSandboxConfig, PodSandboxMetadata,
+    PodSandboxStatusRequest, PullImageRequest, RemoveContainerRequest, RemovePodSandboxRequest,
+    RunPodSandboxRequest, SecurityProfile, StartContainerRequest, StopContainerRequest,
+    StopPodSandboxRequest, UpdateContainerResourcesRequest,
 };
 
 #[test]
@@ -58,14 +57,21 @@ fn pods_on_a_node(runtime: &Path) {
     for pod in [pod, privileged] {
         pod.remove();
     }
-    let left = node.block(node.runtime.clone().list_containers(ListContainersRequest::default()));
+    let left = node.block(
+        node.runtime
+            .clone()
+            .list_containers(ListContainersRequest::default()),
+    );
     assert!(left.unwrap().into_inner().containers.is_empty());
     let mut state: Vec<_> = std::fs::read_dir(&node.runtime_state)
         .map(|d| d.filter_map(|e| Some(e.ok()?.file_name())).collect())
         .unwrap_or_default();
     // hoist's cache of compiled seccomp filters is shared by containers, not one's state.
     state.retain(|name| name != ".seccomp");
-    assert!(state.is_empty(), "the runtime's state of every container is gone: {state:?}");
+    assert!(
+        state.is_empty(),
+        "the runtime's state of every container is gone: {state:?}"
+    );
     cgroups.assert_empty();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let scratch_dir = dir.path().to_string_lossy().into_owned();
@@ -120,32 +126,50 @@ fn shared_namespaces_limits_and_security(pod: &Pod, image: &str) {
     assert_eq!(pod.exec_sync(&id, &["sh", "-c", "exit 3"]).exit_code, 3);
 
     let pid = pod.pid(&id);
-    assert_eq!(cgroup_value(pid, "memory", "memory.limit_in_bytes", "memory.max"), "67108864");
+    assert_eq!(
+        cgroup_value(pid, "memory", "memory.limit_in_bytes", "memory.max"),
+        "67108864"
+    );
     let shares = cgroup_value(pid, "cpu", "cpu.shares", "cpu.weight");
-    assert!(shares == "256" || shares == "10", "cpu shares 256 (weight 10): {shares}");
+    assert!(
+        shares == "256" || shares == "10",
+        "cpu shares 256 (weight 10): {shares}"
+    );
 
-    let update = pod.node.block(pod.node.runtime.clone().update_container_resources(
-        UpdateContainerResourcesRequest {
-            container_id: id.clone(),
-            linux: Some(LinuxContainerResources {
-                memory_limit_in_bytes: 128 << 20,
-                cpu_shares: 256,
+    let update = pod
+        .node
+        .block(pod.node.runtime.clone().update_container_resources(
+            UpdateContainerResourcesRequest {
+                container_id: id.clone(),
+                linux: Some(LinuxContainerResources {
+                    memory_limit_in_bytes: 128 << 20,
+                    cpu_shares: 256,
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        },
-    ));
+            },
+        ));
     update.expect("UpdateContainerResources (the runtime's `update --resources -`)");
-    assert_eq!(cgroup_value(pid, "memory", "memory.limit_in_bytes", "memory.max"), "134217728");
+    assert_eq!(
+        cgroup_value(pid, "memory", "memory.limit_in_bytes", "memory.max"),
+        "134217728"
+    );
 
     let log = pod.wait_for_log("main", "hello-err");
     let lines: BTreeMap<&str, &str> = log
         .lines()
         .filter_map(|line| {
             let mut fields = line.splitn(4, ' ');
-            let (time, stream, tag, text) =
-                (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
-            assert!(time.contains('T') && time.ends_with('Z'), "an RFC 3339 time: {line}");
+            let (time, stream, tag, text) = (
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+            );
+            assert!(
+                time.contains('T') && time.ends_with('Z'),
+                "an RFC 3339 time: {line}"
+            );
             assert_eq!(tag, "F", "a full line: {line}");
             Some((text, stream))
         })
@@ -171,12 +195,18 @@ fn streaming_exec(pod: &Pod, image: &str) {
     };
 
     let mut socket = open_stream(&url(
-        &["sh", "-c", "read line; echo got-$line; echo err-side >&2; exit 5"],
+        &[
+            "sh",
+            "-c",
+            "read line; echo got-$line; echo err-side >&2; exit 5",
+        ],
         false,
     ));
     send(&mut socket, 0, b"ping\n");
     let mut stream = ExecStream::default();
-    assert!(read_until(&mut socket, &mut stream, |s| !s.status.is_empty()));
+    assert!(read_until(&mut socket, &mut stream, |s| !s
+        .status
+        .is_empty()));
     assert_eq!(String::from_utf8_lossy(&stream.stdout), "got-ping\n");
     assert_eq!(String::from_utf8_lossy(&stream.stderr), "err-side\n");
     assert_eq!(stream.exit_code(), Some(5), "{}", stream.status);
@@ -190,10 +220,15 @@ fn streaming_exec(pod: &Pod, image: &str) {
         b"for i in $(seq 50); do s=$(stty size); [ \"$s\" = \"30 100\" ] && break; sleep 0.1; done; echo size=$s; tty; exit 7\n",
     );
     let mut stream = ExecStream::default();
-    assert!(read_until(&mut socket, &mut stream, |s| !s.status.is_empty()));
+    assert!(read_until(&mut socket, &mut stream, |s| !s
+        .status
+        .is_empty()));
     let shown = String::from_utf8_lossy(&stream.stdout);
     assert!(shown.contains("size=30 100"), "{shown}");
-    assert!(shown.contains("/dev/pts/"), "a terminal of its own: {shown}");
+    assert!(
+        shown.contains("/dev/pts/"),
+        "a terminal of its own: {shown}"
+    );
     assert_eq!(stream.exit_code(), Some(7), "{}", stream.status);
 }
 
@@ -217,8 +252,14 @@ fn stop_with_grace_and_oom(pod: &Pod, image: &str) {
     let status = pod.status(&graceful);
     assert_eq!(status.state, ContainerState::ContainerExited as i32);
     assert_eq!(status.exit_code, 0, "{status:?}");
-    assert!(pod.wait_for_log("graceful", "got-term").contains("stdout F got-term"));
-    assert_eq!(pod.status(&stubborn).exit_code, 137, "killed after the grace period");
+    assert!(pod
+        .wait_for_log("graceful", "got-term")
+        .contains("stdout F got-term"));
+    assert_eq!(
+        pod.status(&stubborn).exit_code,
+        137,
+        "killed after the grace period"
+    );
 
     let mut hungry = ContainerSpec::new(
         "hungry",
@@ -256,9 +297,15 @@ fn capabilities_added_and_dropped(pod: &Pod, image: &str) {
     assert_eq!(caps & (1 << 21), 0, "CAP_SYS_ADMIN not given: {caps:x}");
     assert_ne!(caps & 1, 0, "CAP_CHOWN kept from the defaults: {caps:x}");
     let mount = pod.exec_sync(&id, &["sh", "-c", MOUNT_PROBE]);
-    assert_ne!(mount.exit_code, 0, "no mount without CAP_SYS_ADMIN: {mount:?}");
+    assert_ne!(
+        mount.exit_code, 0,
+        "no mount without CAP_SYS_ADMIN: {mount:?}"
+    );
     let masked = pod.exec_sync(&id, &["sh", "-c", "wc -c < /proc/timer_list"]);
-    assert_eq!(masked.stdout, b"0\n", "the kubelet's masked paths are masked: {masked:?}");
+    assert_eq!(
+        masked.stdout, b"0\n",
+        "the kubelet's masked paths are masked: {masked:?}"
+    );
     let sys = pod.exec_sync(&id, &["grep", " /proc/sys ", "/proc/self/mounts"]);
     assert!(
         String::from_utf8_lossy(&sys.stdout).contains(" ro,"),
@@ -277,11 +324,20 @@ fn privileged_container(pod: &Pod, image: &str) {
     let own = std::fs::read_to_string("/proc/self/status").unwrap();
     let own = own.lines().find(|l| l.starts_with("CapEff:")).unwrap();
     let theirs = pod.exec_sync(&id, &["grep", "CapEff:", "/proc/self/status"]);
-    assert_eq!(String::from_utf8_lossy(&theirs.stdout).trim(), own.trim(), "every capability");
-    let mount = pod.exec_sync(&id, &["sh", "-c", MOUNT_PROBE]);
-    assert_eq!(String::from_utf8_lossy(&mount.stdout), "mounted\n", "{mount:?}");
     assert_eq!(
-        pod.exec_sync(&id, &["grep", "Seccomp:", "/proc/self/status"]).stdout,
+        String::from_utf8_lossy(&theirs.stdout).trim(),
+        own.trim(),
+        "every capability"
+    );
+    let mount = pod.exec_sync(&id, &["sh", "-c", MOUNT_PROBE]);
+    assert_eq!(
+        String::from_utf8_lossy(&mount.stdout),
+        "mounted\n",
+        "{mount:?}"
+    );
+    assert_eq!(
+        pod.exec_sync(&id, &["grep", "Seccomp:", "/proc/self/status"])
+            .stdout,
         b"Seccomp:\t0\n",
         "a privileged container is not filtered"
     );
@@ -363,7 +419,13 @@ struct Pod<'a> {
 }
 
 impl<'a> Pod<'a> {
-    fn run(node: &'a Node, dir: &Path, cgroups: &CgroupParent, name: &str, privileged: bool) -> Self {
+    fn run(
+        node: &'a Node,
+        dir: &Path,
+        cgroups: &CgroupParent,
+        name: &str,
+        privileged: bool,
+    ) -> Self {
         let hostname = unique_id(name);
         let logs = dir.join("logs").join(&hostname);
         std::fs::create_dir_all(&logs).unwrap();
@@ -422,26 +484,34 @@ impl<'a> Pod<'a> {
             ..Default::default()
         };
         let mut runtime = self.node.runtime.clone();
-        let created = self.node.block(runtime.create_container(CreateContainerRequest {
-            pod_sandbox_id: self.id.clone(),
-            config: Some(config),
-            sandbox_config: Some(self.config.clone()),
-        }));
+        let created = self
+            .node
+            .block(runtime.create_container(CreateContainerRequest {
+                pod_sandbox_id: self.id.clone(),
+                config: Some(config),
+                sandbox_config: Some(self.config.clone()),
+            }));
         let id = created.expect("CreateContainer").into_inner().container_id;
-        let started = self.node.block(runtime.start_container(StartContainerRequest {
-            container_id: id.clone(),
-        }));
+        let started = self
+            .node
+            .block(runtime.start_container(StartContainerRequest {
+                container_id: id.clone(),
+            }));
         started.unwrap_or_else(|e| panic!("StartContainer {}: {e}", spec.name));
         id
     }
 
     fn exec_sync(&self, id: &str, cmd: &[&str]) -> ExecSyncResponse {
-        let response = self.node.block(self.node.runtime.clone().exec_sync(ExecSyncRequest {
-            container_id: id.into(),
-            cmd: strings(cmd),
-            timeout: 30,
-        }));
-        response.unwrap_or_else(|e| panic!("ExecSync {cmd:?}: {e}")).into_inner()
+        let response = self
+            .node
+            .block(self.node.runtime.clone().exec_sync(ExecSyncRequest {
+                container_id: id.into(),
+                cmd: strings(cmd),
+                timeout: 30,
+            }));
+        response
+            .unwrap_or_else(|e| panic!("ExecSync {cmd:?}: {e}"))
+            .into_inner()
     }
 
     fn status(&self, id: &str) -> ContainerStatus {
@@ -455,7 +525,11 @@ impl<'a> Pod<'a> {
         info["pid"].as_i64().expect("a pid in the verbose status") as i32
     }
 
-    fn status_verbose(&self, id: &str, verbose: bool) -> (ContainerStatus, BTreeMap<String, String>) {
+    fn status_verbose(
+        &self,
+        id: &str,
+        verbose: bool,
+    ) -> (ContainerStatus, BTreeMap<String, String>) {
         let response = self.node.block(self.node.runtime.clone().container_status(
             ContainerStatusRequest {
                 container_id: id.into(),
@@ -463,7 +537,10 @@ impl<'a> Pod<'a> {
             },
         ));
         let response = response.expect("ContainerStatus").into_inner();
-        (response.status.unwrap(), response.info.into_iter().collect())
+        (
+            response.status.unwrap(),
+            response.info.into_iter().collect(),
+        )
     }
 
     fn stop(&self, id: &str, grace_seconds: i64) {
@@ -499,12 +576,17 @@ impl<'a> Pod<'a> {
     /// StopPodSandbox and RemovePodSandbox, as the kubelet does when a pod is deleted; its
     /// network namespace goes with it.
     fn remove(self) {
-        let status = self.node.block(self.node.runtime.clone().pod_sandbox_status(
-            PodSandboxStatusRequest {
-                pod_sandbox_id: self.id.clone(),
-                verbose: true,
-            },
-        ));
+        let status = self
+            .node
+            .block(
+                self.node
+                    .runtime
+                    .clone()
+                    .pod_sandbox_status(PodSandboxStatusRequest {
+                        pod_sandbox_id: self.id.clone(),
+                        verbose: true,
+                    }),
+            );
         let info = status.expect("PodSandboxStatus").into_inner().info;
         let info: serde_json::Value = serde_json::from_str(&info["info"]).unwrap();
         let netns = info["runtimeSpec"]["linux"]["namespaces"]
@@ -513,16 +595,24 @@ impl<'a> Pod<'a> {
             .and_then(|n| n["path"].as_str())
             .map(PathBuf::from);
         let mut runtime = self.node.runtime.clone();
-        let stopped = self.node.block(runtime.stop_pod_sandbox(StopPodSandboxRequest {
-            pod_sandbox_id: self.id.clone(),
-        }));
+        let stopped = self
+            .node
+            .block(runtime.stop_pod_sandbox(StopPodSandboxRequest {
+                pod_sandbox_id: self.id.clone(),
+            }));
         stopped.expect("StopPodSandbox");
-        let removed = self.node.block(runtime.remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: self.id.clone(),
-        }));
+        let removed = self
+            .node
+            .block(runtime.remove_pod_sandbox(RemovePodSandboxRequest {
+                pod_sandbox_id: self.id.clone(),
+            }));
         removed.expect("RemovePodSandbox");
         if let Some(netns) = netns {
-            assert!(!netns.exists(), "the pod's network namespace {} is gone", netns.display());
+            assert!(
+                !netns.exists(),
+                "the pod's network namespace {} is gone",
+                netns.display()
+            );
         }
     }
 }
@@ -547,7 +637,10 @@ fn cgroup_value(pid: i32, controller: &str, v1_file: &str, v2_file: &str) -> Str
             .then(|| format!("/sys/fs/cgroup/{controllers}{path}/{v1_file}"))
     });
     let file = v1.unwrap_or_else(|| {
-        let path = membership.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+        let path = membership
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .unwrap();
         format!("/sys/fs/cgroup{path}/{v2_file}")
     });
     std::fs::read_to_string(&file)
@@ -591,7 +684,11 @@ impl CgroupParent {
                 .filter(|e| e.path().is_dir())
                 .map(|e| e.file_name())
                 .collect();
-            assert!(children.is_empty(), "{} still holds {children:?}", dir.display());
+            assert!(
+                children.is_empty(),
+                "{} still holds {children:?}",
+                dir.display()
+            );
         }
     }
 }

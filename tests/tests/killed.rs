@@ -38,9 +38,20 @@ fn a_run_killed_while_making_its_container_leaves_what_the_next_run_or_rm_remove
 
     put_back();
     let again = run(hoist(dir.path()).args([
-        "run", "--rm", "--network=none", "--name", "web", &image, "echo", "reclaimed",
+        "run",
+        "--rm",
+        "--network=none",
+        "--name",
+        "web",
+        &image,
+        "echo",
+        "reclaimed",
     ]));
-    assert_eq!(stdout(&again), "reclaimed\n", "the name is free again: {again:?}");
+    assert_eq!(
+        stdout(&again),
+        "reclaimed\n",
+        "the name is free again: {again:?}"
+    );
     expect_ok(hoist(dir.path()).args(["rm", "db"]));
     assert_eq!(entries(&containers), Vec::<String>::new());
     assert_store_checks_clean(dir.path());
@@ -59,7 +70,15 @@ fn a_container_whose_monitor_was_killed_is_pruned_with_its_network_once_it_stops
     in_private_network(move || {
         let dir = scratch_path.as_path();
         expect_ok(hoist(dir).args([
-            "run", "-d", "--network", "bridge", "--name", &name, &image, "sleep", "600",
+            "run",
+            "-d",
+            "--network",
+            "bridge",
+            "--name",
+            &name,
+            &image,
+            "sleep",
+            "600",
         ]));
         let monitor = monitor_of(&name).expect("the container's monitor");
         nix::sys::signal::kill(monitor, nix::sys::signal::Signal::SIGKILL).unwrap();
@@ -68,7 +87,10 @@ fn a_container_whose_monitor_was_killed_is_pruned_with_its_network_once_it_stops
         // The container runs on without its monitor: prune leaves it be.
         expect_ok(hoist(dir).args(["system", "prune"]));
         let listed = stdout(&expect_ok(hoist(dir).args(["ps", "-a"])));
-        assert!(listed.contains(&name) && listed.contains("running"), "{listed}");
+        assert!(
+            listed.contains(&name) && listed.contains("running"),
+            "{listed}"
+        );
 
         expect_ok(hoist(dir).args(["kill", &name, "KILL"]));
         wait_for("the container to stop", || {
@@ -76,13 +98,19 @@ fn a_container_whose_monitor_was_killed_is_pruned_with_its_network_once_it_stops
         });
         let check = run(hoist(dir).args(["system", "check", "--quick"]));
         assert_eq!(check.status.code(), Some(1));
-        assert!(stdout(&check).contains("its end was never recorded"), "{}", stdout(&check));
+        assert!(
+            stdout(&check).contains("its end was never recorded"),
+            "{}",
+            stdout(&check)
+        );
 
         let pruned = stdout(&expect_ok(hoist(dir).args(["system", "prune"])));
         assert!(pruned.contains("Removed 1 stopped container"), "{pruned}");
         assert!(entries(&dir.join("hoist-root/containers")).is_empty());
         assert!(entries(&dir.join("hoist-root/network/leases")).is_empty());
-        assert!(!Path::new("/run/netns").join(format!("hoist-{name}")).exists());
+        assert!(!Path::new("/run/netns")
+            .join(format!("hoist-{name}"))
+            .exists());
         assert!(!dir.join("run").join(&name).exists(), "the runtime's state");
         assert_eq!(cgroups_named(&name), Vec::<String>::new());
         assert_store_checks_clean(dir);
@@ -107,15 +135,25 @@ fn a_killed_create_leaves_its_cgroup_for_the_next_create_or_delete_of_the_id() {
     for id in [&again, &deleted] {
         let _ = std::fs::remove_file(&hook_pid);
         kill_at_work(
-            hoist(dir.path()).args(["create", "--bundle"]).arg(&bundle).arg(id),
+            hoist(dir.path())
+                .args(["create", "--bundle"])
+                .arg(&bundle)
+                .arg(id),
             || std::fs::read_to_string(&hook_pid).is_ok_and(|p| p.ends_with('\n')),
         );
-        let hook: i32 = std::fs::read_to_string(&hook_pid).unwrap().trim().parse().unwrap();
+        let hook: i32 = std::fs::read_to_string(&hook_pid)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(hook),
             nix::sys::signal::Signal::SIGKILL,
         );
-        assert!(!cgroups_named(id).is_empty(), "the killed create had made its cgroup");
+        assert!(
+            !cgroups_named(id).is_empty(),
+            "the killed create had made its cgroup"
+        );
     }
 
     edit_config(&bundle, |c| c["hooks"] = json!({}));
@@ -148,15 +186,18 @@ const MONITOR_VERB: &str = "container-monitor";
 
 /// The pid of the monitor of container `name`, if one runs.
 fn monitor_of(name: &str) -> Option<nix::unistd::Pid> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        let is_monitor = args
-            .windows(2)
-            .any(|w| w[0] == MONITOR_VERB.as_bytes() && w[1] == name.as_bytes());
-        is_monitor.then(|| nix::unistd::Pid::from_raw(pid))
-    })
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let is_monitor = args
+                .windows(2)
+                .any(|w| w[0] == MONITOR_VERB.as_bytes() && w[1] == name.as_bytes());
+            is_monitor.then(|| nix::unistd::Pid::from_raw(pid))
+        })
 }
 
 /// The cgroup directories named `id` under hoist's default parent, in every hierarchy.

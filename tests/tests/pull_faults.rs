@@ -7,6 +7,7 @@ use base64::Engine;
 use std::time::Duration;
 
 use hoist_e2e::fault_proxy::{Fault, FaultProxy, Rule, TLS_HANDSHAKE};
+use hoist_e2e::registry_process::{RegistryProcess, SERVICE};
 use hoist_e2e::{env, hoist, run, scratch, stderr, TestEnv};
 use hoist_oci::{Digest, Layout};
 
@@ -183,6 +184,51 @@ fn connections_reset_at_every_stage_are_retried_and_never_kill_hoist() {
         "{}",
         stderr(&output)
     );
+}
+
+#[test]
+fn a_token_service_that_resets_the_connection_is_retried() {
+    let Some(env) = env() else { return };
+    let registry = RegistryProcess::with_tokens(&env.registry_storage, "user", "password");
+    let token_service = registry.token_service().unwrap();
+    // The token service resets its first connection. The registry's challenges are rewritten
+    // by a proxy in front of it to send hoist there.
+    let tokens = one_fault(token_service, "/token", 1, Fault::Reset);
+    let challenge = format!(
+        r#"Bearer realm="http://{}/token",service="{SERVICE}",scope="repository:busybox:pull""#,
+        tokens.address
+    );
+    let proxy = one_fault(
+        &registry.address,
+        "/v2/",
+        1000,
+        Fault::Header {
+            name: "WWW-Authenticate".into(),
+            value: challenge,
+        },
+    );
+    let dir = scratch();
+    let dest = dir.path().join("layout");
+    let output = pull_through(
+        dir.path(),
+        &proxy,
+        &dest,
+        &["--tls-verify=false", "--creds", "user:password"],
+    );
+    assert!(
+        output.status.success(),
+        "{:?}: {}",
+        output.status,
+        stderr(&output)
+    );
+    assert_complete(&dest);
+    let reset = tokens
+        .seen_for("/token")
+        .iter()
+        .filter(|s| matches!(s.fault, Some(Fault::Reset)))
+        .count();
+    assert_eq!(reset, 1, "the token request met a reset");
+    assert!(tokens.seen_for("/token").len() >= 2, "and was asked again");
 }
 
 #[test]

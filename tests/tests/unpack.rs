@@ -5,9 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use hoist_e2e::image::{write_image, Lies, Tar};
-use hoist_e2e::{
-    env, expect_ok, hoist, run, scratch, stderr, tree_summary, unpack_fixture,
-};
+use hoist_e2e::{env, expect_ok, hoist, run, scratch, stderr, tree_summary, unpack_fixture};
 
 fn unpack(scratch: &Path, image: &str, bundle: &Path) -> std::process::Output {
     run(hoist(scratch)

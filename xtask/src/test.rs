@@ -20,7 +20,10 @@ pub fn soak(seed: u64) -> anyhow::Result<()> {
     let args = ["--test", "soak", "--", "--nocapture"].map(String::from);
     run_with(
         &args,
-        &[("HOIST_SOAK", "full".into()), ("HOIST_SOAK_SEED", seed.to_string())],
+        &[
+            ("HOIST_SOAK", "full".into()),
+            ("HOIST_SOAK_SEED", seed.to_string()),
+        ],
     )
 }
 

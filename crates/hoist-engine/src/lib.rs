@@ -26,10 +26,10 @@ pub use attach::{
     attach, exec_in_terminal, host_exec_session, ClientOptions, DetachKeys, Ended,
     DEFAULT_DETACH_KEYS, EXEC_SESSION_PID_FILE_FLAG, EXEC_SESSION_VERB,
 };
+pub use check::{check_store, CheckReport, Problem};
 pub use container::{
     bridge_config, check_name, driver_in_use, make_bundle, name_files, Container, Driver, Record,
 };
-pub use check::{check_store, CheckReport, Problem};
 pub use copy::{copy_image, CopyRequest};
 pub use error::{Error, Result};
 pub use hoist_oci::ArchiveFormat;

@@ -23,7 +23,11 @@ const CLAIM_PREFIX: &str = ".claim-";
 
 /// The pid of the creator that made the claim directory `name`.
 fn claimant(name: &str) -> Option<u32> {
-    name.strip_prefix(CLAIM_PREFIX)?.split('-').next()?.parse().ok()
+    name.strip_prefix(CLAIM_PREFIX)?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
 }
 
 pub(crate) struct Creation {
@@ -45,7 +49,10 @@ impl Creation {
         let staging = tempfile::Builder::new()
             .prefix(&format!("{CLAIM_PREFIX}{}-", std::process::id()))
             .tempdir_in(root)
-            .map_err(Error::io("creating the container's state directory in", root))?;
+            .map_err(Error::io(
+                "creating the container's state directory in",
+                root,
+            ))?;
         let lock_path = staging.path().join(CREATING);
         let lock = File::create(&lock_path).map_err(Error::io("creating", &lock_path))?;
         rustix::fs::flock(&lock, FlockOperation::LockExclusive)
@@ -142,10 +149,12 @@ impl Runtime {
         };
         entries
             .flatten()
-            .filter(|entry| match claimant(&entry.file_name().to_string_lossy()) {
-                Some(pid) => !Path::new("/proc").join(pid.to_string()).exists(),
-                None => abandoned(&entry.path()).is_some(),
-            })
+            .filter(
+                |entry| match claimant(&entry.file_name().to_string_lossy()) {
+                    Some(pid) => !Path::new("/proc").join(pid.to_string()).exists(),
+                    None => abandoned(&entry.path()).is_some(),
+                },
+            )
             .map(|entry| entry.path())
             .collect()
     }

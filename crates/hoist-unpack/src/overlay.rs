@@ -89,18 +89,19 @@ impl LayerCache {
     }
 
     /// Removes every cached layer not named in `keep`, and what interrupted unpacks left
-    /// (staging directories no live process holds, discarded ones older than an hour, so none
-    /// still in use). Returns how many were removed.
+    /// (staging directories no live process holds, discarded ones whose discarding process is
+    /// gone). Returns how many were removed.
     pub fn prune(&self, keep: &std::collections::HashSet<String>) -> Result<usize> {
         let mut removed = staging::remove_dead(&self.dir, STAGING_PREFIX);
         let entries = fs::read_dir(&self.dir).map_err(Error::io(&self.dir))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let stale_leftover = name.starts_with(".stale-")
-                && entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
+            // `.stale-<name>-<pid>`: discarded by a process that died before it had removed it.
+            let stale_leftover = name
+                .strip_prefix(".stale-")
+                .and_then(|rest| rest.rsplit('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists());
             if (!name.starts_with('.') && !keep.contains(&name)) || stale_leftover {
                 fs::remove_dir_all(entry.path()).map_err(Error::io(entry.path()))?;
                 removed += 1;

@@ -15,9 +15,7 @@ use crate::namespaces::Namespaces;
 use crate::ops::init_clone::clone_init;
 use crate::ops::pid_file::write_pid_file;
 use crate::spec::Bundle;
-use crate::state::{
-    now_rfc3339, process_start_time, validate_id, ContainerState, EXEC_FIFO,
-};
+use crate::state::{now_rfc3339, process_start_time, validate_id, ContainerState, EXEC_FIFO};
 use crate::sys::{ensure_single_threaded, Forked};
 use crate::{hooks, Error, Result, Runtime, Status};
 
@@ -270,4 +268,3 @@ impl Init<'_> {
 /// Where under the runtime's root compiled seccomp programs are kept: a name no container id
 /// can take (ids do not start with a dot), so a container called `seccomp` is not the cache.
 pub(crate) const SECCOMP_CACHE: &str = ".seccomp";
-

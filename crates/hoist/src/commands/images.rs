@@ -49,10 +49,7 @@ pub fn system_prune(runtime: &hoist_runtime::Runtime) -> anyhow::Result<()> {
 }
 
 /// `hoist system check`: the report, and 1 if anything is wrong.
-pub fn system_check(
-    runtime: &hoist_runtime::Runtime,
-    args: SystemCheckArgs,
-) -> anyhow::Result<u8> {
+pub fn system_check(runtime: &hoist_runtime::Runtime, args: SystemCheckArgs) -> anyhow::Result<u8> {
     let report = hoist_engine::check_store(runtime, &Store::locate(), args.quick)?;
     match args.format.as_deref() {
         Some("json") => outln!("{}", serde_json::to_string_pretty(&report)?),
