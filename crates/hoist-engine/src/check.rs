@@ -178,6 +178,11 @@ fn check_containers(
     for entry in entries.flatten() {
         let dir = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
+        // Being claimed: a name's directory before it is renamed to the name (`prune` removes
+        // one a dead process left).
+        if name.starts_with('.') {
+            continue;
+        }
         let object = format!("container {name}");
         if !dir.join("container.json").exists() {
             // Without a record: being made, or left by a maker that died.

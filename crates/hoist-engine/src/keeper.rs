@@ -6,7 +6,8 @@
 //! prune`, `rm` and a `run` that wants the same name clean it up.
 //!
 //! A lock rather than a recorded pid: the kernel lets go of it when its holder dies, however
-//! it dies, and a recycled pid cannot pass for the holder.
+//! it dies. (Its one copy that outlives the holder, the container init's until exec, is told
+//! apart by `/proc/locks`.)
 
 use std::fs::File;
 use std::path::Path;
@@ -25,6 +26,12 @@ impl Keeper {
         let file = File::open(dir).map_err(Error::io("opening", dir))?;
         rustix::fs::flock(&file, FlockOperation::LockShared)
             .map_err(|e| Error::io("locking", dir)(e.into()))?;
+        if !still_at(&file, dir) {
+            // A cleaner removed it while this waited: there is no container to keep.
+            return Err(Error::io("locking", dir)(
+                std::io::ErrorKind::NotFound.into(),
+            ));
+        }
         Ok(Keeper(file))
     }
 }
@@ -36,6 +43,50 @@ pub struct Abandoned(#[allow(dead_code)] File);
 /// `Some` if no live process keeps the container in `dir`.
 pub fn abandoned(dir: &Path) -> Option<Abandoned> {
     let file = File::open(dir).ok()?;
-    rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).ok()?;
-    Some(Abandoned(file))
+    let locked = rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok();
+    if !locked && keepers_alive(&file) {
+        return None;
+    }
+    // Locked after another cleaner removed it and a new claimant took the name: the lock is
+    // on the old directory, and says nothing about the new one.
+    still_at(&file, dir).then_some(Abandoned(file))
+}
+
+/// Whether a process that took a keeper's lock on the directory open as `file` still lives.
+/// Its lock outlives it in the container's init (a clone of it, holding a copy of the fd
+/// until exec): an init left waiting for `start` by a keeper that died keeps nothing.
+/// `/proc/locks` names the process that took each lock.
+fn keepers_alive(file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = file.metadata() else {
+        return true;
+    };
+    let device = format!(
+        "{:02x}:{:02x}:{}",
+        rustix::fs::major(meta.dev()),
+        rustix::fs::minor(meta.dev()),
+        meta.ino()
+    );
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+        return true;
+    };
+    locks
+        .lines()
+        .filter(|line| !line.contains("->"))
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(1) == Some(&"FLOCK") && fields.get(5) == Some(&device.as_str()))
+                .then(|| fields.get(4)?.parse::<u32>().ok())
+                .flatten()
+        })
+        .any(|pid| Path::new("/proc").join(pid.to_string()).exists())
+}
+
+/// Whether the directory open as `file` is still the one at `path`.
+fn still_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(there)) => open.dev() == there.dev() && open.ino() == there.ino(),
+        _ => false,
+    }
 }

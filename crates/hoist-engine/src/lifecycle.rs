@@ -62,18 +62,23 @@ pub(crate) fn has_ended(runtime: &Runtime, container: &Container) -> bool {
     !running && abandoned(&container.dir).is_some()
 }
 
-/// Waits (up to 10 s) while the container is being started: whoever runs it holds it, but the
-/// runtime does not know it yet. Removed under its monitor, it would start all the same, with
-/// nothing left to record it in.
-fn wait_while_starting(runtime: &Runtime, container: &Container) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while container.record.exit_code.is_none()
-        && Activity::of(runtime, container) == Activity::Created
-        && abandoned(&container.dir).is_none()
-        && Instant::now() < deadline
-    {
+/// Waits (up to a minute, as long as a start may take) while the container is being started:
+/// whoever runs it holds it, but the runtime does not know it yet. Removed under its monitor,
+/// it would start all the same, with nothing left to record it in. Fails if it is still so.
+fn wait_while_starting(runtime: &Runtime, container: &Container) -> Result<()> {
+    let starting = || {
+        container.record.exit_code.is_none()
+            && Activity::of(runtime, container) == Activity::Created
+            && abandoned(&container.dir).is_none()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while starting() {
+        if Instant::now() >= deadline {
+            return Err(Error::Running(container.record.id.clone()));
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
+    Ok(())
 }
 
 /// Copies the container's log to `out`; with `follow`, until the container has ended and
@@ -199,7 +204,7 @@ pub fn remove(runtime: &Runtime, store: &Store, id: &str, force: bool) -> Result
         Err(_) if force => return Ok(false),
         Err(e) => return Err(e),
     };
-    wait_while_starting(runtime, &container);
+    wait_while_starting(runtime, &container)?;
     if Activity::of(runtime, &container).alive() {
         if !force {
             return Err(Error::Running(id.to_string()));

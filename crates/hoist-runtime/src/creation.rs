@@ -6,7 +6,6 @@
 //! [`Runtime::remove_abandoned`], finds the cgroup there and removes it with the directory.
 
 use std::fs::{self, File};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{FlockOperation, RenameFlags};
@@ -30,10 +29,24 @@ fn claimant(name: &str) -> Option<u32> {
         .ok()
 }
 
+/// What a creation has made so far, in `.made.json` (replaced whole, by rename).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Made {
+    cgroup: Option<Cgroup>,
+    /// False while the cgroup is only a plan: its directories are then removed but nothing in
+    /// them is killed (no init of this creation has been born into them).
+    cgroup_made: bool,
+    /// The init's pid and start time, once cloned.
+    init: Option<(i32, u64)>,
+}
+
+const MADE: &str = ".made.json";
+
 pub(crate) struct Creation {
     dir: PathBuf,
-    lock: File,
-    cgroup: Option<Cgroup>,
+    /// Held (`flock`) for as long as the creation runs.
+    _lock: File,
+    made: Made,
     done: bool,
 }
 
@@ -63,8 +76,8 @@ impl Creation {
                 let _ = staging.keep();
                 Ok(Creation {
                     dir,
-                    lock,
-                    cgroup: None,
+                    _lock: lock,
+                    made: Made::default(),
                     done: false,
                 })
             }
@@ -79,13 +92,27 @@ impl Creation {
         &self.dir
     }
 
-    /// Records the cgroup made (or about to be made) for the container, for whoever cleans up
-    /// should this process die before the state is saved.
-    pub(crate) fn record_cgroup(&mut self, cgroup: &Cgroup) -> std::io::Result<()> {
-        let json = serde_json::to_vec(cgroup).expect("a cgroup serialises");
-        self.cgroup = Some(cgroup.clone());
-        self.lock.set_len(0)?;
-        self.lock.write_all_at(&json, 0)
+    /// Records the cgroup about to be made (`made`: or made) for the container, for whoever
+    /// cleans up should this process die before the state is saved.
+    pub(crate) fn record_cgroup(&mut self, cgroup: &Cgroup, made: bool) -> std::io::Result<()> {
+        self.made.cgroup = Some(cgroup.clone());
+        self.made.cgroup_made = made;
+        self.save()
+    }
+
+    /// Records the init, which a cleanup kills should it outlive this process.
+    pub(crate) fn record_init(&mut self, pid: i32, start_time: u64) -> std::io::Result<()> {
+        self.made.init = Some((pid, start_time));
+        self.save()
+    }
+
+    fn save(&self) -> std::io::Result<()> {
+        let temp = self.dir.join(".made.json.tmp");
+        fs::write(
+            &temp,
+            serde_json::to_vec(&self.made).expect("a record serialises"),
+        )?;
+        fs::rename(&temp, self.dir.join(MADE))
     }
 
     /// In the container's init, a clone of the creator: lets go of its copy of the lock (the
@@ -99,6 +126,7 @@ impl Creation {
     /// The state is saved: nothing is undone any more.
     pub(crate) fn finish(mut self) {
         self.done = true;
+        let _ = fs::remove_file(self.dir.join(MADE));
         let _ = fs::remove_file(self.dir.join(CREATING));
     }
 }
@@ -108,10 +136,34 @@ impl Drop for Creation {
         if self.done {
             return;
         }
-        if let Some(cgroup) = self.cgroup.take() {
-            let _ = cgroup.remove();
-        }
+        undo(&self.made);
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Undoes what a creation made: its init killed, its cgroup removed (what runs there killed
+/// only if the cgroup was made, not merely planned).
+fn undo(made: &Made) {
+    if let Some((pid, start_time)) = made.init {
+        if crate::state::process_alive(pid, start_time) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    match &made.cgroup {
+        Some(cgroup) if made.cgroup_made => {
+            if let Err(error) = cgroup.remove() {
+                tracing::warn!(%error, "removing the cgroup of a creation that died");
+            }
+        }
+        Some(planned) => {
+            for dir in planned.dirs.iter().filter(|d| d.created) {
+                let _ = fs::remove_dir(&dir.path);
+            }
+        }
+        None => {}
     }
 }
 
@@ -121,8 +173,21 @@ fn abandoned(dir: &Path) -> Option<File> {
     if dir.join(STATE_FILE).exists() {
         return None;
     }
-    let lock = File::open(dir.join(CREATING)).ok()?;
+    let path = dir.join(CREATING);
+    let lock = File::open(&path).ok()?;
     rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive).ok()?;
+    // Locked after another cleaner removed it and a new creator took the id: the lock is on
+    // the old file, and says nothing about the new creation.
+    let same = match (lock.metadata(), fs::metadata(&path)) {
+        (Ok(open), Ok(there)) => {
+            use std::os::unix::fs::MetadataExt;
+            open.dev() == there.dev() && open.ino() == there.ino()
+        }
+        _ => false,
+    };
+    if !same {
+        return None;
+    }
     // Looked at again under the lock: the creator may have saved the state just before.
     (!dir.join(STATE_FILE).exists()).then_some(lock)
 }
@@ -133,10 +198,11 @@ pub(crate) fn remove_abandoned(dir: &Path) -> Result<bool> {
     let Some(_lock) = abandoned(dir) else {
         return Ok(false);
     };
-    let recorded = fs::read(dir.join(CREATING)).unwrap_or_default();
-    if let Ok(cgroup) = serde_json::from_slice::<Cgroup>(&recorded) {
-        cgroup.remove()?;
-    }
+    let made: Made = fs::read(dir.join(MADE))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    undo(&made);
     fs::remove_dir_all(dir).map_err(Error::io("removing the container's state", dir))?;
     Ok(true)
 }
@@ -174,7 +240,11 @@ impl Runtime {
                     fs::remove_dir_all(&path).is_ok()
                 }
                 Some(_) => false,
-                None => remove_abandoned(&path)?,
+                None => remove_abandoned(&path).unwrap_or_else(|error| {
+                    // One stuck cgroup must not keep the others.
+                    tracing::warn!(%error, "removing what a dead create left");
+                    false
+                }),
             };
             removed += usize::from(removed_here);
         }

@@ -61,17 +61,17 @@ impl Runtime {
             bundle.spec.linux().as_ref().unwrap_or(&Default::default()),
             id,
             |planned| {
-                creation
-                    .record_cgroup(planned)
-                    .map_err(|source| crate::cgroups::CgroupError::Io {
+                creation.record_cgroup(planned, false).map_err(|source| {
+                    crate::cgroups::CgroupError::Io {
                         action: "recording the cgroup to be made in",
                         path: creation.dir().to_path_buf(),
                         source,
-                    })
+                    }
+                })
             },
         )?;
         creation
-            .record_cgroup(&cgroup)
+            .record_cgroup(&cgroup, true)
             .map_err(Error::io("recording the cgroup in", creation.dir()))?;
         // Compiled (or found compiled) here, with the host's file system in view.
         let seccomp = bundle
@@ -133,6 +133,12 @@ impl Runtime {
             }
             Forked::Parent { child, in_cgroup } => (child, in_cgroup),
         };
+        if let Some(start_time) = process_start_time(child) {
+            // Without it, a cleanup after this process's death could leave the init waiting.
+            if let Err(error) = creation.record_init(child, start_time) {
+                tracing::warn!(%error, "recording the container's init");
+            }
+        }
         drop(init_end);
         drop(exec_fifo);
         drop(console_socket);
