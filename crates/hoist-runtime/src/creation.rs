@@ -32,11 +32,10 @@ fn claimant(name: &str) -> Option<u32> {
 /// What a creation has made so far, in `.made.json` (replaced whole, by rename).
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Made {
+    /// Recorded before it is made.
     cgroup: Option<Cgroup>,
-    /// False while the cgroup is only a plan: its directories are then removed but nothing in
-    /// them is killed (no init of this creation has been born into them).
-    cgroup_made: bool,
-    /// The init's pid and start time, once cloned.
+    /// The init's pid and start time, once cloned. Until then nothing in the cgroup is this
+    /// creation's, and a cleanup kills nothing there.
     init: Option<(i32, u64)>,
 }
 
@@ -92,11 +91,10 @@ impl Creation {
         &self.dir
     }
 
-    /// Records the cgroup about to be made (`made`: or made) for the container, for whoever
-    /// cleans up should this process die before the state is saved.
-    pub(crate) fn record_cgroup(&mut self, cgroup: &Cgroup, made: bool) -> std::io::Result<()> {
+    /// Records the cgroup about to be made for the container, for whoever cleans up should
+    /// this process die before the state is saved.
+    pub(crate) fn record_cgroup(&mut self, cgroup: &Cgroup) -> std::io::Result<()> {
         self.made.cgroup = Some(cgroup.clone());
-        self.made.cgroup_made = made;
         self.save()
     }
 
@@ -142,7 +140,7 @@ impl Drop for Creation {
 }
 
 /// Undoes what a creation made: its init killed, its cgroup removed (what runs there killed
-/// only if the cgroup was made, not merely planned).
+/// only once the init was born into it).
 fn undo(made: &Made) {
     if let Some((pid, start_time)) = made.init {
         if crate::state::process_alive(pid, start_time) {
@@ -153,7 +151,7 @@ fn undo(made: &Made) {
         }
     }
     match &made.cgroup {
-        Some(cgroup) if made.cgroup_made => {
+        Some(cgroup) if made.init.is_some() => {
             if let Err(error) = cgroup.remove() {
                 tracing::warn!(%error, "removing the cgroup of a creation that died");
             }

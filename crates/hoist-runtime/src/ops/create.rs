@@ -61,18 +61,15 @@ impl Runtime {
             bundle.spec.linux().as_ref().unwrap_or(&Default::default()),
             id,
             |planned| {
-                creation.record_cgroup(planned, false).map_err(|source| {
-                    crate::cgroups::CgroupError::Io {
+                creation
+                    .record_cgroup(planned)
+                    .map_err(|source| crate::cgroups::CgroupError::Io {
                         action: "recording the cgroup to be made in",
                         path: creation.dir().to_path_buf(),
                         source,
-                    }
-                })
+                    })
             },
         )?;
-        creation
-            .record_cgroup(&cgroup, true)
-            .map_err(Error::io("recording the cgroup in", creation.dir()))?;
         // Compiled (or found compiled) here, with the host's file system in view.
         let seccomp = bundle
             .spec
