@@ -88,7 +88,7 @@ fn a_container_whose_monitor_was_killed_is_pruned_with_its_network_once_it_stops
         expect_ok(hoist(dir).args(["system", "prune"]));
         let listed = stdout(&expect_ok(hoist(dir).args(["ps", "-a"])));
         assert!(
-            listed.contains(&name) && listed.contains("running"),
+            listed.contains(&name) && listed.contains(" Up "),
             "{listed}"
         );
 

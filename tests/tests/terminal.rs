@@ -396,7 +396,11 @@ fn a_client_that_reads_slowly_gets_every_byte() {
 
 /// The names `hoist ps` lists as running.
 fn running(scratch: &Path) -> String {
-    stdout(&expect_ok(hoist(scratch).args(["ps", "-q"])))
+    stdout(&expect_ok(hoist(scratch).args([
+        "ps",
+        "--format",
+        "{{.Names}}",
+    ])))
 }
 
 fn assert_no_containers(scratch: &Path) {

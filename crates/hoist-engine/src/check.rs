@@ -216,7 +216,10 @@ fn check_containers(
                 });
             }
         }
-        if container.record.exit_code.is_none() && has_ended(runtime, &container) {
+        if container.record.exit_code.is_none()
+            && !container.record.unstarted
+            && has_ended(runtime, &container)
+        {
             report.problems.push(Problem {
                 object,
                 problem: "its end was never recorded: whoever ran it died".into(),

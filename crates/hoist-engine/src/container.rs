@@ -31,7 +31,12 @@ pub enum Driver {
 /// `container.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
+    /// podman's 64-hex-digit id; it and its unique prefixes name the container too.
     pub id: String,
+    /// The container's name: its directory's under `containers/` and its id in the runtime.
+    /// (Records written before names and ids were two have the name as their id.)
+    #[serde(default)]
+    pub name: String,
     pub image: String,
     pub command: Vec<String>,
     pub created: String,
@@ -61,6 +66,24 @@ pub struct Record {
     /// The most bytes `ctr.log` may hold (`--log-opt max-size`).
     #[serde(default)]
     pub log_max_size: Option<u64>,
+    /// It is on the bridge network when it runs (`--network bridge`).
+    #[serde(default)]
+    pub bridged: bool,
+    /// Made by `hoist create`: it waits for `hoist start`.
+    #[serde(default)]
+    pub unstarted: bool,
+    /// Why the runtime could not start it (podman's `State.Error`).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// `--label KEY=VALUE`s.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The signal `stop` sends first (`--stop-signal`, else the image's `StopSignal`).
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before SIGKILL (`--stop-timeout`).
+    #[serde(default)]
+    pub stop_timeout: Option<u64>,
 }
 
 pub struct Container {
@@ -121,13 +144,47 @@ impl Container {
             name: id.to_string(),
             source,
         })?;
-        let record = serde_json::from_slice(&bytes)
+        let mut record: Record = serde_json::from_slice(&bytes)
             .map_err(|source| Error::DamagedRecord { path, source })?;
+        if record.name.is_empty() {
+            record.name = id.to_string();
+        }
         Ok(Container {
             dir,
             record,
             keeper: None,
         })
+    }
+
+    /// The container a user named: by its name, its id, or a prefix of its id that no other
+    /// container's id shares (podman's rules, in that order).
+    pub fn find(store: &Store, reference: &str) -> Result<Container> {
+        if check_name(reference).is_ok() {
+            match Container::open(store, reference) {
+                Err(Error::NoContainer { .. }) => {}
+                found => return found,
+            }
+        }
+        let lowercase_hex = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        if reference.is_empty() || !lowercase_hex(reference) {
+            check_name(reference)?;
+            return Err(Error::NoSuchContainer(reference.to_string()));
+        }
+        let mut matches: Vec<Container> = Container::all(store)?
+            .into_iter()
+            .filter(|c| c.record.id.starts_with(reference))
+            .collect();
+        if let Some(exact) = matches.iter().position(|c| c.record.id == reference) {
+            return Ok(matches.swap_remove(exact));
+        }
+        match matches.len() {
+            0 => Err(Error::NoSuchContainer(reference.to_string())),
+            1 => Ok(matches.remove(0)),
+            _ => Err(Error::AmbiguousId(reference.to_string())),
+        }
     }
 
     pub fn all(store: &Store) -> Result<Vec<Container>> {
@@ -161,7 +218,7 @@ impl Container {
     /// Takes the container off the bridge, if it is on it.
     pub fn release_network(&self, store: &Store) {
         if self.record.network.is_some() {
-            release_network_of(store, &self.record.id);
+            release_network_of(store, &self.record.name);
         }
     }
 

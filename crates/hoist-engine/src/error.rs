@@ -25,6 +25,10 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("no container with name or ID {0:?} found: no such container (see `hoist ps -a`)")]
+    NoSuchContainer(String),
+    #[error("more than one container's ID starts with {0:?}: give more of it, or the name")]
+    AmbiguousId(String),
     #[error("the record {} is damaged", path.display())]
     DamagedRecord {
         path: PathBuf,
@@ -202,9 +206,19 @@ pub enum Error {
         source: io::Error,
     },
     #[error("the container did not start: {last_words}")]
-    DidNotStart { last_words: String },
+    DidNotStart {
+        last_words: String,
+        /// podman's exit code for it: 127 or 126 when the program could not be run.
+        exit_code: Option<u8>,
+    },
     #[error("the container did not start within 60 s; see {}", log.display())]
     StartTimedOut { log: PathBuf },
+    #[error("copying files of container {container}")]
+    Copy {
+        container: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("publishing ports: {0}")]
     Publishing(String),
     #[error("{0} ran in the foreground; its output went to the terminal")]
@@ -215,7 +229,7 @@ pub enum Error {
     Running(String),
 
     // Terminal sessions.
-    #[error("{0} is not running: nothing to attach to (`hoist logs {0}` shows its output)")]
+    #[error("{0} is not running (`hoist logs {0}` shows what it wrote, `hoist start {0}` runs it again)")]
     NotRunning(String),
     #[error("{0} was started without a terminal (-t): follow its output with `hoist logs -f {0}`")]
     NoTerminal(String),
@@ -238,6 +252,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// The exit code podman gives for this failure where it is not its own 125: 127 for a
+    /// program that is not there, 126 for one that cannot be run, 1 for `rm` of a container
+    /// that does not exist.
+    pub fn exit_code(&self) -> Option<u8> {
+        match self {
+            Error::Runtime(error) => error.program_failure().map(|f| f.exit_code()),
+            Error::DidNotStart { exit_code, .. } => *exit_code,
+            Error::Preparing { source, .. } => source.exit_code(),
+            _ => None,
+        }
+    }
+
     /// A `run` option refused: `--cpus 0` "must be more than 0".
     pub(crate) fn bad_option(option: impl Into<String>, reason: impl Into<String>) -> Error {
         Error::BadOption {

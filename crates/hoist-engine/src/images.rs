@@ -119,7 +119,7 @@ pub fn prune_system(runtime: &hoist_runtime::Runtime, store: &Store) -> Result<P
     for container in Container::all(store)? {
         if has_ended(runtime, &container) {
             let _ = runtime.delete(
-                &container.record.id,
+                &container.record.name,
                 hoist_runtime::DeleteOptions { force: true },
             );
             container.release_network(store);

@@ -8,18 +8,24 @@ mod attach;
 mod check;
 mod container;
 mod copy;
+mod cp;
 mod error;
+mod exec;
 mod images;
 mod inspect;
 mod keeper;
 mod lifecycle;
 mod log_relay;
 mod monitor;
+mod names;
+mod processes;
 mod pull;
 mod run;
 mod size;
+mod start;
 mod store;
 mod transport;
+mod view;
 
 pub use archive::{load_images, save_images};
 pub use attach::{
@@ -31,23 +37,28 @@ pub use container::{
     bridge_config, check_name, driver_in_use, make_bundle, name_files, Container, Driver, Record,
 };
 pub use copy::{copy_image, CopyRequest};
+pub use cp::{copy_files, CopyEnd};
 pub use error::{Error, Result};
+pub use exec::{exec_process, ExecRequest};
 pub use hoist_oci::ArchiveFormat;
 pub use images::{list_images, prune_system, remove_images, ImageSummary, Pruned, Removed};
 pub use inspect::{fetch_documents, Documents};
-pub use lifecycle::{copy_log, remove, stop, Activity};
+pub use lifecycle::{copy_log, remove, runtime_id, set_paused, signal, stop, wait, Activity};
 pub use log_relay::{relay_log, LOG_RELAY_VERB};
 pub use monitor::{
     launch, monitor, port_proxy, run_in_terminal, run_to_exit, MONITOR_ATTACHED_FLAG, MONITOR_VERB,
     PORT_PROXY_VERB,
 };
+pub use processes::{top, usage, ProcessRow};
 pub use pull::{block_on, pull_image, pull_into, PulledTo};
 pub use run::{
     create_container, run_attached, ImageSource, PullPolicy, RunOptions, DEFAULT_CAPABILITIES,
 };
 pub use size::{parse_size, SizeError};
+pub use start::{create, restart, start};
 pub use store::{default_runtime_root, split_layout_arg, Store};
 pub use transport::{unpack_image, LocalImage, Location};
+pub use view::ContainerView;
 
 /// Now, as a record writes it (RFC 3339, seconds).
 pub(crate) fn now() -> String {

@@ -27,7 +27,7 @@ impl Activity {
         if let Some(code) = container.record.exit_code {
             return Activity::Exited(code);
         }
-        match runtime.state(&container.record.id) {
+        match runtime.state(&container.record.name) {
             Ok(state) => Activity::Runtime(state.status),
             Err(_) => Activity::Created,
         }
@@ -74,23 +74,25 @@ fn wait_while_starting(runtime: &Runtime, container: &Container) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while starting() {
         if Instant::now() >= deadline {
-            return Err(Error::Running(container.record.id.clone()));
+            return Err(Error::Running(container.record.name.clone()));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok(())
 }
 
-/// Copies the container's log to `out`; with `follow`, until the container has ended and
-/// everything it wrote is out.
+/// Copies the container's log to `out` (only its last `tail` lines, if given); with `follow`,
+/// until the container has ended and everything it wrote is out.
 pub fn copy_log(
     runtime: &Runtime,
     store: &Store,
     id: &str,
     follow: bool,
+    tail: Option<usize>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let container = Container::open(store, id)?;
+    let container = Container::find(store, id)?;
+    let id = &container.record.name;
     let path = container.log_path();
     let reading = |source| Error::Io {
         what: "reading",
@@ -108,6 +110,11 @@ pub fn copy_log(
         }
         Err(e) => return Err(reading(e)),
     };
+    if let Some(lines) = tail {
+        let start = start_of_last_lines(&mut file, lines).map_err(reading)?;
+        file.seek(std::io::SeekFrom::Start(start))
+            .map_err(reading)?;
+    }
     let mut buffer = vec![0u8; 64 * 1024];
     let mut stopped_since = None;
     loop {
@@ -148,10 +155,46 @@ pub fn copy_log(
     }
 }
 
-/// SIGTERM, then SIGKILL after `grace`; returns once whoever ran the container (a monitor, or
-/// a foreground `hoist run`) has recorded its end, which is the last thing it does.
-pub fn stop(runtime: &Runtime, store: &Store, id: &str, grace: Duration) -> Result<()> {
-    let container = Container::open(store, id)?;
+/// Where the last `lines` lines of `file` begin, read backwards a block at a time (a log may
+/// be large, and only its end is wanted).
+fn start_of_last_lines(file: &mut std::fs::File, lines: usize) -> std::io::Result<u64> {
+    const BLOCK: u64 = 64 * 1024;
+    let length = file.metadata()?.len();
+    if lines == 0 {
+        return Ok(length);
+    }
+    let mut end = length;
+    let mut newlines = 0;
+    let mut block = vec![0u8; BLOCK as usize];
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        let chunk = &mut block[..(end - start) as usize];
+        file.seek(std::io::SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        for (i, byte) in chunk.iter().enumerate().rev() {
+            let after = start + i as u64 + 1;
+            // The newline that ends the last line starts no line after it.
+            if *byte == b'\n' && after != length {
+                newlines += 1;
+                if newlines == lines {
+                    return Ok(after);
+                }
+            }
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+/// The container's stop signal (SIGTERM unless `--stop-signal` or the image chose another),
+/// then SIGKILL after `grace` (by default the container's `--stop-timeout`, else 10 s);
+/// returns once whoever ran the container (a monitor, or a foreground `hoist run`) has recorded
+/// its end, which is the last thing it does.
+pub fn stop(runtime: &Runtime, store: &Store, id: &str, grace: Option<Duration>) -> Result<()> {
+    let container = Container::find(store, id)?;
+    let grace = grace
+        .or(container.record.stop_timeout.map(Duration::from_secs))
+        .unwrap_or(Duration::from_secs(10));
     stop_container(runtime, store, &container, grace)
 }
 
@@ -161,8 +204,8 @@ fn stop_container(
     container: &Container,
     grace: Duration,
 ) -> Result<()> {
-    let id = &container.record.id;
-    if container.record.exit_code.is_some() {
+    let id = &container.record.name;
+    if container.record.exit_code.is_some() || !Activity::of(runtime, container).alive() {
         return Ok(());
     }
     let recorded = || Container::open(store, id).map_or(true, |c| c.record.exit_code.is_some());
@@ -178,7 +221,13 @@ fn stop_container(
             std::thread::sleep(Duration::from_millis(10));
         }
     };
-    let _ = runtime.kill(id, Signal::SIGTERM, false);
+    let signal = container
+        .record
+        .stop_signal
+        .as_deref()
+        .and_then(|s| hoist_runtime::parse_signal(s).ok())
+        .unwrap_or(Signal::SIGTERM);
+    let _ = runtime.kill(id, signal, false);
     if wait(grace) {
         return Ok(());
     }
@@ -196,18 +245,24 @@ fn stop_container(
 /// Removes a container; a running one only with `force` (stopped at once). Returns whether
 /// there was one: `force` passes over a container that is not there, never a name that is no
 /// name.
-pub fn remove(runtime: &Runtime, store: &Store, id: &str, force: bool) -> Result<bool> {
-    check_name(id)?;
-    let container = match Container::open(store, id) {
+pub fn remove(runtime: &Runtime, store: &Store, reference: &str, force: bool) -> Result<bool> {
+    let container = match Container::find(store, reference) {
         Ok(container) => container,
-        Err(_) if remove_half_made(store, &store.containers().join(id))? => return Ok(true),
+        Err(e @ Error::InvalidName(_)) => return Err(e),
+        Err(_)
+            if check_name(reference).is_ok()
+                && remove_half_made(store, &store.containers().join(reference))? =>
+        {
+            return Ok(true)
+        }
         Err(_) if force => return Ok(false),
         Err(e) => return Err(e),
     };
+    let id = &container.record.name;
     wait_while_starting(runtime, &container)?;
     if Activity::of(runtime, &container).alive() {
         if !force {
-            return Err(Error::Running(id.to_string()));
+            return Err(Error::Running(id.clone()));
         }
         stop_container(runtime, store, &container, Duration::ZERO)?;
     }
@@ -216,4 +271,77 @@ pub fn remove(runtime: &Runtime, store: &Store, id: &str, force: bool) -> Result
     container.release_network(store);
     Container::remove_files(&container.dir)?;
     Ok(true)
+}
+
+/// The runtime's id for what a user named: a runtime container of that id (a runc-shaped
+/// call, from an engine or a user of bundles), else a container of `hoist run IMAGE` by name,
+/// id or id prefix.
+pub fn runtime_id(runtime: &Runtime, store: &Store, reference: &str) -> Result<String> {
+    if runtime.state(reference).is_ok() {
+        return Ok(reference.to_string());
+    }
+    Ok(Container::find(store, reference)?.record.name)
+}
+
+/// Waits until the container has ended, and returns its exit code (podman's `wait`). A
+/// container whose keeper died without recording the end counts as ended once the runtime
+/// says it stopped (its code then unknown: -1, as podman has it).
+pub fn wait(runtime: &Runtime, store: &Store, reference: &str) -> Result<i32> {
+    let name = Container::find(store, reference)?.record.name;
+    loop {
+        let container = Container::open(store, &name)?;
+        if let Some(code) = container.record.exit_code {
+            return Ok(code);
+        }
+        if has_ended(runtime, &container) {
+            // Its keeper records the end before it lets go: what it left is the last word.
+            return Ok(Container::open(store, &name)?
+                .record
+                .exit_code
+                .unwrap_or(-1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends `signal` to a running container's process (podman's `kill`).
+pub fn signal(runtime: &Runtime, store: &Store, reference: &str, signal: Signal) -> Result<()> {
+    let container = Container::find(store, reference)?;
+    if !Activity::of(runtime, &container).alive() {
+        return Err(Error::NotRunning(container.record.name));
+    }
+    runtime.kill(&container.record.name, signal, false)?;
+    Ok(())
+}
+
+/// Freezes (`pause`) or thaws every process of a running container.
+pub fn set_paused(runtime: &Runtime, store: &Store, reference: &str, paused: bool) -> Result<()> {
+    let container = Container::find(store, reference)?;
+    let name = &container.record.name;
+    match paused {
+        true => runtime.pause(name)?,
+        false => runtime.resume(name)?,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_lines_start_after_the_right_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let start = |text: &str, lines| {
+            std::fs::write(&path, text).unwrap();
+            start_of_last_lines(&mut std::fs::File::open(&path).unwrap(), lines).unwrap()
+        };
+        assert_eq!(start("a\nb\nc\n", 2), 2);
+        assert_eq!(start("a\nb\nc", 1), 4);
+        assert_eq!(start("a\nb\nc\n", 5), 0);
+        assert_eq!(start("a\nb\n", 0), 4);
+        let long = "x\n".repeat(100_000);
+        assert_eq!(start(&long, 3), long.len() as u64 - 6);
+    }
 }

@@ -16,7 +16,7 @@ use hoist_runtime::{CreateOptions, Exited, Runtime, Status, TerminalUse};
 use crate::attach::{ClientOptions, Ended, Session};
 use crate::keeper::Keeper;
 use crate::log_relay::Relay;
-use crate::{Container, Error, Result, Store};
+use crate::{Container, Error, Record, Result, Store};
 
 /// The hidden verb a detached container's monitor runs: `container-monitor ID`.
 pub const MONITOR_VERB: &str = "container-monitor";
@@ -61,7 +61,7 @@ pub fn run_to_exit(
         Some(session) => TerminalUse::Hand(session.handler()),
         None => TerminalUse::Relay,
     };
-    let outcome = runtime.run_with_terminal(&container.record.id, &options, terminal);
+    let outcome = runtime.run_with_terminal(&container.record.name, &options, terminal);
     if let Some(session) = &session {
         session.drain();
     }
@@ -79,8 +79,13 @@ pub fn run_to_exit(
     container.record.network = None;
     container.record.exit_code = Some(match &outcome {
         Ok(exited) => exited.code,
-        Err(_) => 125,
+        Err(error) => error
+            .program_failure()
+            .map_or(125, |f| f.exit_code().into()),
     });
+    if let Err(error) = &outcome {
+        container.record.error = Some(crate::render_chain(error));
+    }
     container.record.finished = Some(crate::now());
     let cleaned = if container.record.remove {
         Container::remove_files(&container.dir)
@@ -102,7 +107,7 @@ pub fn run_to_exit(
 /// Starts the monitor of a detached container and returns once the container runs (or has
 /// already ended).
 pub fn launch(runtime: &Runtime, store: &Store, container: &Container) -> Result<()> {
-    let id = &container.record.id;
+    let id = &container.record.name;
     let log_path = container.log_path();
     let mut monitor = spawn(runtime, container, None)?;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -118,12 +123,28 @@ pub fn launch(runtime: &Runtime, store: &Store, container: &Container) -> Result
             source,
         })?;
         if let Some(status) = ended {
-            let recorded = Container::open(store, id).is_ok_and(|c| c.record.exit_code.is_some());
-            if !status.success() && !recorded {
-                let _ = Container::remove_files(&container.dir);
-                return Err(did_not_start(&log_path));
-            }
-            return Ok(());
+            let record = Container::open(store, id).ok().map(|c| c.record);
+            return match record {
+                // The runtime could not start it: the container stays, as under podman.
+                Some(Record {
+                    error: Some(error),
+                    exit_code,
+                    ..
+                }) => Err(Error::DidNotStart {
+                    last_words: error,
+                    exit_code: exit_code
+                        .and_then(|c| u8::try_from(c).ok())
+                        .filter(|c| *c != 125),
+                }),
+                Some(Record {
+                    exit_code: Some(_), ..
+                }) => Ok(()),
+                _ if status.success() => Ok(()),
+                _ => {
+                    let _ = Container::remove_files(&container.dir);
+                    Err(did_not_start(&log_path))
+                }
+            };
         }
         if Instant::now() > deadline {
             return Err(Error::StartTimedOut { log: log_path });
@@ -172,7 +193,7 @@ fn spawn(runtime: &Runtime, container: &Container, first_client: Option<OwnedFd>
         .arg("--root")
         .arg(runtime.root())
         .arg(MONITOR_VERB)
-        .arg(&container.record.id);
+        .arg(&container.record.name);
     match first_client {
         Some(socket) => command
             .arg(MONITOR_ATTACHED_FLAG)
@@ -195,6 +216,7 @@ fn did_not_start(log_path: &std::path::Path) -> Error {
     let log = std::fs::read_to_string(log_path).unwrap_or_default();
     Error::DidNotStart {
         last_words: log.lines().last().unwrap_or("(no message)").to_string(),
+        exit_code: None,
     }
 }
 

@@ -11,7 +11,7 @@ use nix::sys::socket::{
 use serde::{Deserialize, Serialize};
 
 use crate::state::OciState;
-use crate::{Error, Result};
+use crate::{Error, ProgramFailure, Result};
 
 const MAX_MESSAGE: usize = 64 * 1024;
 
@@ -20,8 +20,14 @@ enum ToParent {
     /// The rootfs is in place and the init waits on the exec fifo.
     Ready,
     /// Setup failed; the init exits after sending this.
-    /// What failed, and the system error under it (errno), if any.
-    Failed { message: String, errno: Option<i32> },
+    /// What failed, the system error under it (errno), if any, and whether it was the
+    /// program that could not be run.
+    Failed {
+        message: String,
+        errno: Option<i32>,
+        #[serde(default)]
+        program: Option<ProgramFailure>,
+    },
     /// `exec`: the process was cloned into the container; this is its host pid.
     Spawned { pid: i32 },
     /// The seccomp filter is loaded and has a user-space notifier: its fd travels with this
@@ -63,7 +69,11 @@ impl ParentEnd {
     ) -> Result<()> {
         match self.receive_past_notifiers(notifier)? {
             Some(ToParent::Ready) => Ok(()),
-            Some(ToParent::Failed { message, errno }) => Err(Error::reported(message, errno)),
+            Some(ToParent::Failed {
+                message,
+                errno,
+                program,
+            }) => Err(Error::reported(message, errno, program)),
             Some(_) | None => Err(Error::Vanished {
                 who: "the container's init",
                 when: "during setup",
@@ -88,7 +98,14 @@ impl ParentEnd {
     pub(crate) fn wait_for_attached(&self) -> Result<()> {
         match receive::<ToParent>(&self.0)? {
             Some((ToParent::Attached, _)) => Ok(()),
-            Some((ToParent::Failed { message, errno }, _)) => Err(Error::reported(message, errno)),
+            Some((
+                ToParent::Failed {
+                    message,
+                    errno,
+                    program,
+                },
+                _,
+            )) => Err(Error::reported(message, errno, program)),
             Some(_) | None => Err(Error::Vanished {
                 who: "the container's init",
                 when: "before joining its cgroups",
@@ -100,7 +117,14 @@ impl ParentEnd {
     pub(crate) fn wait_for_spawned(&self) -> Result<i32> {
         match receive::<ToParent>(&self.0)? {
             Some((ToParent::Spawned { pid }, _)) => Ok(pid),
-            Some((ToParent::Failed { message, errno }, _)) => Err(Error::reported(message, errno)),
+            Some((
+                ToParent::Failed {
+                    message,
+                    errno,
+                    program,
+                },
+                _,
+            )) => Err(Error::reported(message, errno, program)),
             Some(_) | None => Err(Error::Vanished {
                 who: "the exec helper",
                 when: "before starting the process",
@@ -116,7 +140,11 @@ impl ParentEnd {
     ) -> Result<()> {
         match self.receive_past_notifiers(notifier)? {
             None => Ok(()),
-            Some(ToParent::Failed { message, errno }) => Err(Error::reported(message, errno)),
+            Some(ToParent::Failed {
+                message,
+                errno,
+                program,
+            }) => Err(Error::reported(message, errno, program)),
             Some(other) => Err(Error::UnexpectedMessage(format!("{other:?}"))),
         }
     }
@@ -149,7 +177,17 @@ impl InitEnd {
     /// among its causes, so the runtime's caller can act on it (a full disk, say).
     pub(crate) fn failed(&self, error: &(dyn std::error::Error + 'static)) {
         let (message, errno) = crate::error::split_errno(error);
-        let _ = transmit(&self.0, &ToParent::Failed { message, errno });
+        let program = error
+            .downcast_ref::<Error>()
+            .and_then(Error::program_failure);
+        let _ = transmit(
+            &self.0,
+            &ToParent::Failed {
+                message,
+                errno,
+                program,
+            },
+        );
     }
 
     /// Hands the seccomp notifier's fd to the runtime.

@@ -88,6 +88,7 @@ pub enum Error {
         message: String,
         #[source]
         cause: Option<io::Error>,
+        program: Option<ProgramFailure>,
     },
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
@@ -97,6 +98,25 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+}
+
+/// How the container's program failed to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ProgramFailure {
+    /// Not there, or not on `PATH` (podman's exit code 127).
+    NotFound,
+    /// There, but it cannot be run: not executable, not a regular file, a bad format (126).
+    NotInvocable,
+}
+
+impl ProgramFailure {
+    /// The exit code podman gives for it.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ProgramFailure::NotFound => 127,
+            ProgramFailure::NotInvocable => 126,
+        }
+    }
 }
 
 /// What went wrong making the container's process: its limits, program, identity or labels.
@@ -116,6 +136,7 @@ pub enum ProcessError {
         program: String,
         path: PathBuf,
         reason: String,
+        failure: ProgramFailure,
     },
     #[error("exec: {0:?}: executable file not found in $PATH")]
     NotInPath(String),
@@ -237,10 +258,33 @@ pub(crate) fn split_errno(error: &(dyn std::error::Error + 'static)) -> (String,
 }
 
 impl Error {
-    pub(crate) fn reported(message: String, errno: Option<i32>) -> Error {
+    pub(crate) fn reported(
+        message: String,
+        errno: Option<i32>,
+        program: Option<ProgramFailure>,
+    ) -> Error {
         Error::Reported {
             message,
             cause: errno.map(io::Error::from_raw_os_error),
+            program,
+        }
+    }
+
+    /// Whether this is the container's program failing to run (podman's exit codes 127 and
+    /// 126 tell these apart from the runtime's own failures), wherever it was found out.
+    pub fn program_failure(&self) -> Option<ProgramFailure> {
+        match self {
+            Error::Process(ProcessError::NotInPath(_)) => Some(ProgramFailure::NotFound),
+            Error::Process(ProcessError::NotExecutable { failure, .. }) => Some(*failure),
+            Error::Process(ProcessError::Exec { source, .. }) => {
+                Some(if source.kind() == io::ErrorKind::NotFound {
+                    ProgramFailure::NotFound
+                } else {
+                    ProgramFailure::NotInvocable
+                })
+            }
+            Error::Reported { program, .. } => *program,
+            _ => None,
         }
     }
 

@@ -37,9 +37,10 @@ mod status;
 mod sys;
 mod validate;
 
-pub use cgroups::{Cgroup, CgroupError};
+pub use cgroups::{Cgroup, CgroupError, Usage};
 pub use error::{
-    Error, HookError, HookFailure, IdMapError, ProcessError, Result, SealError, SeccompError,
+    Error, HookError, HookFailure, IdMapError, ProcessError, ProgramFailure, Result, SealError,
+    SeccompError,
 };
 pub use features::{capability_names, features};
 pub use ops::create::CreateOptions;

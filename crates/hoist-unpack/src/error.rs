@@ -46,6 +46,8 @@ pub enum Error {
     LayerCountMismatch { layers: usize, diff_ids: usize },
     #[error("the image has {layers} layers; overlayfs stacks at most {limit}")]
     TooManyLayers { layers: usize, limit: usize },
+    #[error("the cached layer {0} the container was made of is gone (was the layer cache pruned by hand?): remove the container and run the image again")]
+    LayerGone(String),
     #[error("mounting the image's layers at {path} with overlayfs", path = .path.display())]
     Overlay {
         path: PathBuf,

@@ -362,8 +362,22 @@ pub fn mount_rootfs(image: &CachedImage, container_dir: &Path) -> Result<oci_spe
             .create(path(name))
             .map_err(Error::io(path(name)))?;
     }
+    mount_over(image.layers.clone(), container_dir)?;
+    let spec = (|| {
+        let root = Root::open(&path("rootfs")).map_err(Error::io(path("rootfs")))?;
+        runtime_spec(&image.config, &root, None, LabelPolicy::default())
+    })();
+    if spec.is_err() {
+        let _ = unmount_rootfs(container_dir);
+    }
+    spec
+}
+
+/// Mounts `rootfs/` of `container_dir` over `layers` (bottom first), with its `upper/` and
+/// `work/`.
+fn mount_over(layers: Vec<PathBuf>, container_dir: &Path) -> Result<()> {
+    let path = |name: &str| container_dir.join(name);
     let (rootfs, upper, work) = (path("rootfs"), path("upper"), path("work"));
-    let layers = image.layers.clone();
     // A thread with a working directory of its own, for the layers named by fd.
     let mounted = std::thread::spawn(move || {
         // SAFETY: FS unshares only this thread's working directory, root and umask.
@@ -375,15 +389,30 @@ pub fn mount_rootfs(image: &CachedImage, container_dir: &Path) -> Result<oci_spe
     mounted.map_err(|e| Error::Overlay {
         path: path("rootfs"),
         source: e.into(),
-    })?;
-    let spec = (|| {
-        let root = Root::open(&path("rootfs")).map_err(Error::io(path("rootfs")))?;
-        runtime_spec(&image.config, &root, None, LabelPolicy::default())
-    })();
-    if spec.is_err() {
-        let _ = unmount_rootfs(container_dir);
+    })
+}
+
+impl LayerCache {
+    /// Mounts a stopped container's rootfs again over the cached layers it was made of
+    /// (`names`, bottom first), unless it is mounted: what it changed is in its `upper/`.
+    /// Returns whether it mounted it.
+    pub fn remount(&self, names: &[String], container_dir: &Path) -> Result<bool> {
+        let rootfs = container_dir.join("rootfs");
+        let device = |p: &Path| fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::dev(&m));
+        if device(&rootfs).map_err(Error::io(&rootfs))?
+            != device(container_dir).map_err(Error::io(container_dir))?
+        {
+            return Ok(false);
+        }
+        let mut layers = Vec::new();
+        for name in names {
+            if !self.is_complete(name) {
+                return Err(Error::LayerGone(name.clone()));
+            }
+            layers.push(self.dir.join(name).join(ENTRY_FILES));
+        }
+        mount_over(layers, container_dir).map(|()| true)
     }
-    spec
 }
 
 /// Unmounts a container's overlay rootfs (if mounted); its directories stay for the caller.

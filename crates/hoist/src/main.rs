@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod format;
 mod output;
 mod progress;
 mod runtime_log;
@@ -17,6 +18,40 @@ use crate::cli::Cli;
 pub struct Failure {
     pub code: u8,
     pub error: anyhow::Error,
+}
+
+impl Failure {
+    /// hoist's own failure (podman's 125), or podman's code for what failed (127 for a
+    /// container command that is not there, 126 for one that cannot be run).
+    pub fn hoist(error: anyhow::Error) -> Failure {
+        Failure {
+            code: podman_exit_code(&error).unwrap_or(EXIT_HOIST_ERROR),
+            error,
+        }
+    }
+
+    /// A runtime verb's failure (runc's 1), or 127/126 for the container's command.
+    pub fn runtime(error: anyhow::Error) -> Failure {
+        Failure {
+            code: podman_exit_code(&error).unwrap_or(EXIT_RUNTIME_ERROR),
+            error,
+        }
+    }
+}
+
+/// podman's exit code for an error whose cause it distinguishes, wherever in the chain.
+fn podman_exit_code(error: &anyhow::Error) -> Option<u8> {
+    error.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<hoist_engine::Error>()
+            .and_then(hoist_engine::Error::exit_code)
+            .or_else(|| {
+                cause
+                    .downcast_ref::<hoist_runtime::Error>()
+                    .and_then(hoist_runtime::Error::program_failure)
+                    .map(hoist_runtime::ProgramFailure::exit_code)
+            })
+    })
 }
 
 pub const EXIT_HOIST_ERROR: u8 = 125;

@@ -14,6 +14,13 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
+/// Writes `text` to standard output as it is.
+pub fn out(text: &str) -> io::Result<()> {
+    let mut out = stdout();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
 /// Standard output, locked; a write that fails ends hoist (see the module's comment).
 pub struct Stdout(io::StdoutLock<'static>);
 

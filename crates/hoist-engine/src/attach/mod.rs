@@ -41,7 +41,8 @@ pub fn attach(
     id: &str,
     options: &ClientOptions,
 ) -> Result<Ended> {
-    let container = Container::open(store, id)?;
+    let container = Container::find(store, id)?;
+    let id = container.record.name.as_str();
     if !Activity::of(runtime, &container).alive() {
         return Err(Error::NotRunning(id.to_string()));
     }

@@ -15,7 +15,9 @@ use hoist_unpack::UnpackOptions;
 use oci_spec::runtime::Spec;
 
 pub use options::{PullPolicy, RunOptions};
+pub(crate) use security::available_capabilities;
 pub use security::DEFAULT_CAPABILITIES;
+pub(crate) use spec::{read_env_files, set_env};
 
 use crate::{
     bridge_config, make_bundle, name_files, pull_into, Container, Error, LocalImage, Location,
@@ -42,11 +44,10 @@ pub fn create_container(
 ) -> Result<Container> {
     let store_lock = store.lock(false)?;
     let image = find_image(store, &source, options.pull)?;
-    let id = match &options.name {
-        Some(name) => name.clone(),
-        None => random_id()?,
-    };
-    hoist_runtime::validate_id(&id)?;
+    let id = random_id()?;
+    if let Some(name) = &options.name {
+        hoist_runtime::validate_id(name)?;
+    }
     for mapping in &options.publish {
         mapping.parse::<hoist_net::PortMapping>()?;
     }
@@ -54,7 +55,9 @@ pub fn create_container(
         return Err(Error::bad_option("-p/--publish", "needs --network bridge"));
     }
     let log_max_size = options.log_max_size()?;
-    let (dir, keeper) = Container::claim(store, &id)?;
+    let mut labels = options.labels()?;
+    let stop_signal = options.stop_signal()?;
+    let (name, dir, keeper) = claim_name(store, options.name.as_deref())?;
     let mut attachment = None;
     let prepared = (|| {
         let unpack = UnpackOptions {
@@ -73,11 +76,16 @@ pub fn create_container(
             path: config_path.clone(),
             source,
         })?;
+        // The image's labels are the container's too, under its own (podman's rule).
+        let image_labels = config.config().as_ref().and_then(|c| c.labels().clone());
+        for (key, value) in image_labels.unwrap_or_default() {
+            labels.entry(key).or_insert(value);
+        }
         let join_network = match options.network.strip_prefix("container:") {
             Some(other) => Some(network_of(runtime, other)?),
             None if options.network == "bridge" => {
-                let attached =
-                    hoist_net::attach(&bridge_config(store), &id).map_err(Error::JoiningBridge)?;
+                let attached = hoist_net::attach(&bridge_config(store), &name)
+                    .map_err(Error::JoiningBridge)?;
                 let netns = attached.netns.clone();
                 attachment = Some(attached);
                 Some(netns)
@@ -106,6 +114,7 @@ pub fn create_container(
             keeper: None,
             record: Record {
                 id: id.clone(),
+                name: name.clone(),
                 image: image.name.clone(),
                 command: spec
                     .process()
@@ -123,6 +132,17 @@ pub fn create_container(
                 network: attachment.clone(),
                 ports: options.publish.clone(),
                 log_max_size,
+                error: None,
+                bridged: attachment.is_some(),
+                unstarted: false,
+                labels: labels.clone(),
+                stop_signal: stop_signal.clone().or_else(|| {
+                    config
+                        .config()
+                        .as_ref()
+                        .and_then(|c| c.stop_signal().clone())
+                }),
+                stop_timeout: options.stop_timeout,
             },
         };
         container.save()?;
@@ -137,10 +157,29 @@ pub fn create_container(
         }),
         Err(error) => {
             if attachment.is_some() {
-                let _ = hoist_net::detach(&bridge_config(store), &id);
+                let _ = hoist_net::detach(&bridge_config(store), &name);
             }
             let _ = Container::remove_files(&dir);
             Err(error)
+        }
+    }
+}
+
+/// Claims the container's name: the one given, or a generated one that is free.
+fn claim_name(
+    store: &Store,
+    given: Option<&str>,
+) -> Result<(String, PathBuf, crate::keeper::Keeper)> {
+    if let Some(name) = given {
+        let (dir, keeper) = Container::claim(store, name)?;
+        return Ok((name.to_string(), dir, keeper));
+    }
+    let mut attempts = 0;
+    loop {
+        let name = crate::names::generate();
+        match Container::claim(store, &name) {
+            Err(Error::NameInUse(_)) if attempts < 100 => attempts += 1,
+            claimed => return claimed.map(|(dir, keeper)| (name, dir, keeper)),
         }
     }
 }

@@ -51,9 +51,41 @@ pub struct RunOptions {
     pub pull: PullPolicy,
     /// Run in the background, watched by a monitor.
     pub detach: bool,
+    /// `KEY=VALUE` (or `KEY`, for an empty value).
+    pub label: Vec<String>,
+    /// The signal `stop` sends first; the image's `StopSignal` if none.
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before SIGKILL.
+    pub stop_timeout: Option<u64>,
 }
 
 impl RunOptions {
+    /// `--label`s as a map; a later label replaces an earlier one of the same key.
+    pub fn labels(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        let mut labels = std::collections::BTreeMap::new();
+        for label in &self.label {
+            let (key, value) = label.split_once('=').unwrap_or((label, ""));
+            if key.is_empty() {
+                return Err(Error::bad_option(
+                    format!("--label {label:?}"),
+                    "names no key",
+                ));
+            }
+            labels.insert(key.to_string(), value.to_string());
+        }
+        Ok(labels)
+    }
+
+    /// `--stop-signal`, checked to be a signal.
+    pub fn stop_signal(&self) -> Result<Option<String>> {
+        if let Some(signal) = &self.stop_signal {
+            hoist_runtime::parse_signal(signal).map_err(|_| {
+                Error::bad_option(format!("--stop-signal {signal:?}"), "is not a signal")
+            })?;
+        }
+        Ok(self.stop_signal.clone())
+    }
+
     /// The `max-size` of `--log-opt KEY=VALUE`, the one log option hoist's file log has.
     pub fn log_max_size(&self) -> Result<Option<u64>> {
         let mut max_size = None;

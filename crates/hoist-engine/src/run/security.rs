@@ -261,7 +261,7 @@ fn writable_kernel_file_systems(spec: &mut Spec) {
 
 /// "All" capabilities: those of hoist's own bounding set, which the container can be given (a
 /// host's root may lack some, as this project's CI machine lacks CAP_SYS_RESOURCE).
-fn available_capabilities() -> Capabilities {
+pub(crate) fn available_capabilities() -> Capabilities {
     let own = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {

@@ -192,7 +192,16 @@ fn environment(mut env: Vec<String>, args: &RunOptions) -> Result<Vec<String>> {
         true => vec!["TERM=xterm".to_string()],
         false => Vec::new(),
     };
-    for file in &args.env_file {
+    entries.extend(read_env_files(&args.env_file)?);
+    entries.extend(args.env.iter().cloned());
+    set_env(&mut env, entries)?;
+    Ok(env)
+}
+
+/// The `KEY=VALUE` lines of `--env-file`s (blank lines and `#` comments skipped).
+pub(crate) fn read_env_files(files: &[PathBuf]) -> Result<Vec<String>> {
+    let mut entries = Vec::new();
+    for file in files {
         let text = std::fs::read_to_string(file).map_err(Error::io("reading --env-file", file))?;
         entries.extend(
             text.lines()
@@ -201,7 +210,12 @@ fn environment(mut env: Vec<String>, args: &RunOptions) -> Result<Vec<String>> {
                 .map(str::to_string),
         );
     }
-    entries.extend(args.env.iter().cloned());
+    Ok(entries)
+}
+
+/// Sets `entries` (`KEY=VALUE`, or `KEY` for this process's value) in `env`, a later entry
+/// replacing an earlier one of the same key.
+pub(crate) fn set_env(env: &mut Vec<String>, entries: Vec<String>) -> Result<()> {
     for entry in entries {
         let (key, value) = match entry.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
@@ -219,7 +233,7 @@ fn environment(mut env: Vec<String>, args: &RunOptions) -> Result<Vec<String>> {
         env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
         env.push(format!("{key}={value}"));
     }
-    Ok(env)
+    Ok(())
 }
 
 /// `HOST:CONTAINER[:OPTIONS]`, the host side an existing absolute path.

@@ -8,6 +8,7 @@ mod device_filter;
 mod for_container;
 mod layout;
 mod resources;
+mod usage;
 
 pub(crate) use for_container::create_for;
 
@@ -20,6 +21,7 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use layout::Hierarchies;
+pub use usage::Usage;
 
 /// One directory of a container's cgroup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

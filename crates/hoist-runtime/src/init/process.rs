@@ -13,7 +13,7 @@ use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use oci_spec::runtime::{LinuxCapabilities, PosixRlimit, PosixRlimitType, Process};
 use rustix::fs::{self as rfs, FileType};
 
-use crate::error::ProcessError;
+use crate::error::{ProcessError, ProgramFailure};
 use crate::{Error, Result};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -98,10 +98,11 @@ pub(crate) fn find_program(root: &Root, process: &Process) -> Result<PathBuf> {
         };
         return match executable(root, &path) {
             Ok(()) => Ok(path),
-            Err(reason) => Err(ProcessError::NotExecutable {
+            Err((failure, reason)) => Err(ProcessError::NotExecutable {
                 program: program.clone(),
                 path,
                 reason,
+                failure,
             }
             .into()),
         };
@@ -116,23 +117,28 @@ pub(crate) fn find_program(root: &Root, process: &Process) -> Result<PathBuf> {
     Err(ProcessError::NotInPath(program.clone()).into())
 }
 
-fn executable(root: &Root, path: &Path) -> std::result::Result<(), String> {
+fn executable(root: &Root, path: &Path) -> std::result::Result<(), (ProgramFailure, String)> {
     let fd = root.open_path(path).map_err(|e| describe(&e))?;
     let stat = rfs::fstat(&fd).map_err(|e| describe(&e.into()))?;
+    let cannot = |why: &str| (ProgramFailure::NotInvocable, why.to_string());
     if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-        return Err("permission denied (not a regular file)".into());
+        return Err(cannot("permission denied (not a regular file)"));
     }
     if stat.st_mode & 0o111 == 0 {
-        return Err("permission denied".into());
+        return Err(cannot("permission denied"));
     }
     Ok(())
 }
 
-fn describe(e: &std::io::Error) -> String {
+fn describe(e: &std::io::Error) -> (ProgramFailure, String) {
     match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
+        std::io::ErrorKind::NotFound => {
+            (ProgramFailure::NotFound, "no such file or directory".into())
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            (ProgramFailure::NotInvocable, "permission denied".into())
+        }
+        _ => (ProgramFailure::NotInvocable, e.to_string()),
     }
 }
 

@@ -13,3 +13,10 @@ impl Runtime {
         Ok(pids)
     }
 }
+
+impl Runtime {
+    /// What the container's cgroup has used so far (`stats`).
+    pub fn usage(&self, id: &str) -> Result<crate::cgroups::Usage> {
+        Ok(ContainerState::load(&self.root, id)?.cgroup.usage())
+    }
+}

@@ -9,9 +9,10 @@ use super::RegistryArgs;
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
-    /// With an id: table, or json (an array of pids)
-    #[arg(short, long, default_value = "table")]
-    pub format: String,
+    /// json, a Go template ('{{.Names}}'), or `table` and a template; with an id (runc's
+    /// `ps`): table, or json (an array of pids)
+    #[arg(short, long)]
+    pub format: Option<String>,
 
     /// Without an id: list stopped containers too
     #[arg(short, long)]
@@ -20,6 +21,10 @@ pub struct PsArgs {
     /// Without an id: print only the ids
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Print ids and commands whole
+    #[arg(long)]
+    pub no_trunc: bool,
 
     /// The container whose processes to list (runc's `ps`); without it, list the containers of
     /// `hoist run IMAGE` (podman's `ps`)
@@ -32,18 +37,27 @@ pub struct LogsArgs {
     #[arg(short, long)]
     pub follow: bool,
 
+    /// Only the last N lines (all: -1)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub tail: Option<i64>,
+
     /// The container (its name or id)
     pub id: String,
 }
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    /// Seconds to wait after SIGTERM before SIGKILL
-    #[arg(short, long, default_value_t = 10)]
-    pub time: u64,
+    /// Seconds to wait after the stop signal before SIGKILL [default: the container's
+    /// --stop-timeout, else 10]
+    #[arg(short, long, visible_alias = "timeout", value_name = "SECONDS")]
+    pub time: Option<u64>,
 
-    /// The containers
-    #[arg(required = true)]
+    /// Stop every running container
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// The containers (names, ids or id prefixes)
+    #[arg(required_unless_present = "all")]
     pub ids: Vec<String>,
 }
 
@@ -53,7 +67,55 @@ pub struct RmArgs {
     #[arg(short, long)]
     pub force: bool,
 
-    /// The containers
+    /// Remove every container
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// The containers (names, ids or id prefixes)
+    #[arg(required_unless_present = "all")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// What to copy: CONTAINER:PATH or a host path
+    pub source: String,
+    /// Where to: CONTAINER:PATH or a host path (one of the two is in a container)
+    pub destination: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// The container (name, id or id prefix)
+    pub id: String,
+
+    /// Only this container port: PORT[/PROTO]
+    pub port: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// The container (name, id or id prefix)
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Print the figures once (the only way hoist prints them)
+    #[arg(long)]
+    pub no_stream: bool,
+
+    /// json, a Go template ('{{.MemUsage}}'), or `table` and a template
+    #[arg(long)]
+    pub format: Option<String>,
+
+    /// The containers (names, ids or id prefixes) [default: every running one]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The containers (names, ids or id prefixes)
     #[arg(required = true)]
     pub ids: Vec<String>,
 }
@@ -148,14 +210,25 @@ pub struct RunArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
 
-    /// IMAGE [CMD...] (podman shape), or ID (runc shape, with --bundle)
+    /// podman shape: print nothing while pulling the image
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// podman shape: write the container's id to this file (which must not exist)
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<PathBuf>,
+
+    /// The image (podman shape), or the container id (runc shape, with --bundle)
+    #[arg(value_name = "IMAGE|ID")]
+    pub image: String,
+
+    /// podman shape: the command and its arguments, in place of the image's
     #[arg(
-        required = true,
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        value_name = "IMAGE|ID"
+        value_name = "CMD"
     )]
-    pub args: Vec<String>,
+    pub command: Vec<String>,
 }
 
 /// What `hoist run IMAGE` takes from podman's command line.
@@ -165,9 +238,22 @@ pub struct ContainerArgs {
     #[arg(long)]
     pub rm: bool,
 
-    /// podman shape: the container's name (default: a random id)
+    /// podman shape: the container's name (default: a generated adjective_noun)
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+
+    /// podman shape: a label on the container: KEY=VALUE
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+
+    /// podman shape: the signal `stop` sends first [default: the image's StopSignal, else
+    /// SIGTERM]
+    #[arg(long, value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+
+    /// podman shape: seconds `stop` waits for the container before SIGKILL [default: 10]
+    #[arg(long, value_name = "SECONDS")]
+    pub stop_timeout: Option<u64>,
 
     /// podman shape: set an environment variable (KEY=VALUE, or KEY to copy it from here)
     #[arg(short, long = "env", value_name = "KEY[=VALUE]")]

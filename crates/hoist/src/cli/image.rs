@@ -91,15 +91,23 @@ pub struct InspectArgs {
     #[arg(long)]
     pub config: bool,
 
+    /// A Go template for the output ('{{.State.Status}}'), or json
+    #[arg(short, long)]
+    pub format: Option<String>,
+
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
-    /// Print a JSON array instead of a table
+    /// Print a JSON array instead of a table (as --format json)
     #[arg(long)]
     pub json: bool,
+
+    /// json, a Go template ('{{.Repository}}:{{.Tag}}'), or `table` and a template
+    #[arg(long)]
+    pub format: Option<String>,
 
     /// Print the names only
     #[arg(short, long)]

@@ -13,11 +13,15 @@ pub use image::*;
 pub use runtime::*;
 
 const EXIT_CODES: &str = "\
-Exit codes:
+Exit codes (podman's, and runc's for its verbs):
   0      success
-  N      `hoist run` in the foreground: the container's own exit code (128+S if killed by signal S)
-  1      a runtime verb (create, start, state, kill, delete, list, run --bundle) failed, as runc does
+  N      `hoist run` in the foreground, `exec`, `wait`: the container's own exit code (128+S if
+         killed by signal S)
+  1      a runtime verb (create, start, state, kill, delete, list, run --bundle) failed, as runc
+         does; `rm` of a container that does not exist
   125    hoist itself failed (pull, unpack, run IMAGE, or a usage error), as podman does
+  126    the container's command cannot be run (not executable)
+  127    the container's command was not found
 
 Environment:
   HOIST_ROOT   hoist's image store and containers (default /var/lib/hoist for root,
@@ -77,13 +81,18 @@ pub enum Command {
     Unpack(UnpackArgs),
     /// Run a container: `run IMAGE [CMD...]` like podman, or `run --bundle DIR ID` like runc
     Run(Box<RunArgs>),
-    /// Create a container from a bundle; its process waits for `start` (like `runc create`)
-    Create(CreateArgs),
-    /// Start a created container's process (like `runc start`)
-    Start(IdArg),
+    /// Create a container from a bundle, its process waiting for `start` (like `runc create
+    /// --bundle DIR ID`), or from an image (like `podman create IMAGE`)
+    Create(Box<CreateArgs>),
+    /// Start a created container's process (like `runc start ID`), or created or ended
+    /// containers (like `podman start [-a] NAME...`)
+    Start(StartArgs),
+    /// Stop containers and start them again (like `podman restart`)
+    Restart(RestartArgs),
     /// Print a container's state as JSON (like `runc state`)
     State(IdArg),
-    /// Send a signal to a container's process (like `runc kill`)
+    /// Send a signal to a container's process (like `runc kill ID SIGNAL`, or `podman kill -s
+    /// SIGNAL NAME...`)
     Kill(KillArgs),
     /// Delete a stopped container's state (like `runc delete`)
     Delete(DeleteArgs),
@@ -94,10 +103,22 @@ pub enum Command {
     /// List containers (like `podman ps`), or with an id a container's processes as host pids
     /// (like `runc ps`)
     Ps(PsArgs),
-    /// Freeze every process of a container (like `runc pause`)
+    /// Freeze every process of a container (like `runc pause` and `podman pause`)
     Pause(IdArg),
-    /// Thaw a paused container (like `runc resume`)
+    /// Thaw a paused container (like `runc resume` and `podman unpause`)
+    #[command(visible_alias = "unpause")]
     Resume(IdArg),
+    /// Wait for containers to end, and print their exit codes (like `podman wait`)
+    Wait(WaitArgs),
+    /// Copy files into or out of a container (like `podman cp`)
+    Cp(CpArgs),
+    /// List a container's published ports (like `podman port`)
+    Port(PortArgs),
+    /// List a container's processes (like `podman top`)
+    Top(TopArgs),
+    /// Print what containers use: CPU, memory, block I/O, processes (like `podman stats
+    /// --no-stream`)
+    Stats(StatsArgs),
     /// Change a running container's resource limits (like `runc update`)
     Update(UpdateArgs),
     /// Write a default config.json for a bundle (like `runc spec`)
@@ -106,7 +127,8 @@ pub enum Command {
     Features,
     /// Copy an image between registries, layouts and archives (like `skopeo copy`)
     Copy(CopyArgs),
-    /// Show an image's manifest and config without pulling it (like `skopeo inspect`)
+    /// Show a container's configuration and state (like `podman inspect NAME`), or an image's
+    /// manifest and config without pulling it (like `skopeo inspect docker://REF`)
     Inspect(InspectArgs),
     /// List the images in hoist's store
     Images(ImagesArgs),
@@ -196,7 +218,8 @@ mod tests {
         let Command::Kill(kill) = cli.command else {
             panic!()
         };
-        assert_eq!((kill.id.as_str(), kill.signal.as_str()), ("c1", "9"));
+        assert_eq!(kill.targets, ["c1", "9"]);
+        assert_eq!(kill.signal, None);
     }
 
     #[test]
@@ -217,8 +240,47 @@ mod tests {
             panic!()
         };
         assert!(run.container.rm && run.bundle.is_none());
-        assert_eq!(run.args, ["busybox", "sh", "-c", "echo --rm"]);
+        assert_eq!(run.image, "busybox");
+        assert_eq!(run.command, ["sh", "-c", "echo --rm"]);
         assert!(Cli::try_parse_from(["hoist", "pull", "x", "--tls-verify=false"]).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_flag_before_the_image_is_a_usage_error_naming_it() {
+        let error = Cli::try_parse_from(["hoist", "run", "--no-such-flag", "busybox"]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::UnknownArgument);
+        assert!(error.to_string().contains("--no-such-flag"), "{error}");
+        let cli = Cli::try_parse_from(["hoist", "run", "--privileged", "busybox", "id"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
+        assert!(run.container.privileged);
+        assert_eq!(
+            (run.image.as_str(), run.command.as_slice()),
+            ("busybox", &["id".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn podmans_spellings_parse() {
+        for line in [
+            "hoist rm -a -f",
+            "hoist ps -a -q --no-trunc",
+            "hoist logs --tail 5 web",
+            "hoist stop -t 3 web db",
+            "hoist stop -a",
+            "hoist kill -s HUP web",
+            "hoist unpause web",
+            "hoist wait web",
+            "hoist exec -it -w /tmp -u nobody:nogroup -e A=1 --privileged web sh",
+            "hoist run -d -l a=b --stop-signal USR1 --stop-timeout 3 --cidfile /c -q busybox",
+            "hoist ps --format {{.Names}}",
+        ] {
+            let words = line.split(' ');
+            if let Err(e) = Cli::try_parse_from(words) {
+                panic!("{line}: {e}");
+            }
+        }
     }
 
     #[test]

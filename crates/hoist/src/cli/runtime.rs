@@ -51,19 +51,28 @@ pub struct ExecArgs {
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
 
-    /// Working directory inside the container
-    #[arg(long, value_name = "DIR")]
+    /// Read environment variables from a file (KEY=VALUE lines, # comments)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+
+    /// Working directory inside the container (podman's -w/--workdir, runc's --cwd)
+    #[arg(short = 'w', long, visible_alias = "workdir", value_name = "DIR")]
     pub cwd: Option<PathBuf>,
 
-    /// The user, as UID[:GID]
-    #[arg(short, long, value_name = "UID[:GID]")]
+    /// The user: a name or UID, optionally :GROUP or :GID (names from the container's
+    /// /etc/passwd and /etc/group)
+    #[arg(short, long, value_name = "USER[:GROUP]")]
     pub user: Option<String>,
+
+    /// Give the process every capability (podman's exec --privileged)
+    #[arg(long)]
+    pub privileged: bool,
 
     /// Pass this many extra fds (3, 4, ...) to the process
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub preserve_fds: u32,
 
-    /// The container id
+    /// The container: a runtime id, or a name, id or id prefix of `hoist run IMAGE`'s
     pub id: String,
 
     /// The command and its arguments (unless --process)
@@ -117,11 +126,14 @@ pub struct UpdateArgs {
     pub id: String,
 }
 
+/// Two shapes: runc's `create --bundle DIR ID` (or `create ID` in a bundle directory), and
+/// podman's `create [OPTIONS] IMAGE [CMD...]`, which makes a container for `hoist start`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// The bundle directory
-    #[arg(short, long, default_value = ".", value_name = "DIR")]
-    pub bundle: PathBuf,
+    /// runc shape: the bundle directory [default: the current directory, when it has a
+    /// config.json]
+    #[arg(short, long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
 
     /// Write the container process's pid here
     #[arg(long, value_name = "FILE")]
@@ -143,8 +155,56 @@ pub struct CreateArgs {
     #[arg(long)]
     pub no_new_keyring: bool,
 
-    /// The container id
+    #[command(flatten)]
+    pub container: super::ContainerArgs,
+
+    #[command(flatten)]
+    pub registry: super::RegistryArgs,
+
+    /// podman shape: print nothing while pulling the image
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// podman shape: write the container's id to this file (which must not exist)
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<PathBuf>,
+
+    /// The container id (runc shape), or the image (podman shape)
+    #[arg(value_name = "ID|IMAGE")]
     pub id: String,
+
+    /// podman shape: the command and its arguments, in place of the image's
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<String>,
+}
+
+/// Two shapes: runc's `start ID` (a created runtime container), and podman's `start [-a]
+/// NAME...` (containers of `hoist create` or ended ones of `hoist run`).
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// podman shape: print the container's output until it ends, and exit with its code
+    #[arg(short, long)]
+    pub attach: bool,
+
+    /// The container id (runc shape), or names, ids or id prefixes (podman shape)
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Seconds to wait after the stop signal before SIGKILL [default: the container's
+    /// --stop-timeout, else 10]
+    #[arg(short, long, visible_alias = "timeout", value_name = "SECONDS")]
+    pub time: Option<u64>,
+
+    /// The containers (names, ids or id prefixes)
+    #[arg(required = true)]
+    pub ids: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -153,18 +213,23 @@ pub struct IdArg {
     pub id: String,
 }
 
+/// Two shapes: runc's `kill [--all] ID [SIGNAL]` (SIGTERM by default), and podman's
+/// `kill [-s SIGNAL] NAME...` (SIGKILL by default), taken when -s is given or the names are
+/// containers of `hoist run IMAGE`.
 #[derive(Debug, Args)]
 pub struct KillArgs {
-    /// Signal every process in the container, not just its init
+    /// Signal every process in the container, not just its init (runc's --all)
     #[arg(short, long)]
     pub all: bool,
 
-    /// The container id
-    pub id: String,
+    /// podman shape: the signal to send [default: KILL]
+    #[arg(short, long, value_name = "SIGNAL")]
+    pub signal: Option<String>,
 
-    /// The signal, as a number (9) or a name (KILL, SIGKILL)
-    #[arg(default_value = "SIGTERM")]
-    pub signal: String,
+    /// ID [SIGNAL] (runc shape), or NAME... (podman shape); a signal is a number (9) or a
+    /// name (KILL, SIGKILL)
+    #[arg(required = true, value_name = "ID")]
+    pub targets: Vec<String>,
 }
 
 #[derive(Debug, Args)]

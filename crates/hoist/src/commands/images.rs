@@ -6,15 +6,27 @@ use anyhow::bail;
 use hoist_engine::Store;
 
 use crate::cli::{ImagesArgs, RmiArgs, SystemCheckArgs};
+use crate::format::{render, Format};
+
+const IMAGES_HEADERS: &[(&str, &str)] = &[("ID", "IMAGE ID"), ("CreatedAt", "CREATED AT")];
 
 pub fn images(args: ImagesArgs) -> anyhow::Result<()> {
     let images = hoist_engine::list_images(&Store::locate())?;
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&images)?);
-    } else if args.quiet {
+    let format = match args.json {
+        true => Format::Json,
+        false => Format::parse(args.format.as_deref()),
+    };
+    if args.quiet {
         for image in &images {
             outln!("{}", image.name);
         }
+    } else if format != Format::Default {
+        let json: Vec<_> = images
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()?;
+        let fields: Vec<_> = images.iter().map(image_fields).collect();
+        crate::output::out(&render(&format, &json, &fields, "", IMAGES_HEADERS)?)?;
     } else {
         outln!(
             "{:<50} {:<12} {:<20} {:>10}",
@@ -34,6 +46,26 @@ pub fn images(args: ImagesArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The fields an `images` template sees (podman's names).
+fn image_fields(image: &hoist_engine::ImageSummary) -> serde_json::Value {
+    // REPOSITORY:TAG, the tag after the last colon that follows the last slash.
+    let (repository, tag) = match image.name.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => (repository, tag),
+        _ => (image.name.as_str(), "<none>"),
+    };
+    serde_json::json!({
+        "Repository": repository,
+        "Tag": tag,
+        "ID": image.id,
+        "Id": image.id,
+        "Digest": image.digest,
+        "Names": [image.name],
+        "Created": image.created,
+        "CreatedAt": image.created,
+        "Size": human_size(image.size),
+    })
 }
 
 /// `hoist system prune`: stopped containers, then layers and blobs nothing uses.

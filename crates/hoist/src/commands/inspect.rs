@@ -11,7 +11,18 @@ use serde_json::{json, Value};
 use crate::cli::InspectArgs;
 use crate::commands::{pull, registry};
 
-pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
+/// A container of `hoist run IMAGE` by that name or id is podman's `inspect`; anything else
+/// is an image, as `skopeo inspect` has it.
+pub fn inspect(runtime: &hoist_runtime::Runtime, args: InspectArgs) -> anyhow::Result<()> {
+    if !args.raw && !args.config {
+        if let Ok(container) = hoist_engine::Container::find(&Store::locate(), &args.image) {
+            return crate::commands::containers::inspect(
+                runtime,
+                &container,
+                args.format.as_deref(),
+            );
+        }
+    }
     let location = Location::parse(&args.image)?;
     let platform = pull::platform(&args.registry.transfer)?;
     let registry = registry::options(&args.registry, 1)?;
@@ -28,11 +39,13 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
         out.flush()?;
         return Ok(());
     }
-    writeln!(
-        out,
-        "{}",
-        serde_json::to_string_pretty(&summary(&documents)?)?
-    )?;
+    let summary = summary(&documents)?;
+    match crate::format::Format::parse(args.format.as_deref()) {
+        crate::format::Format::Template { text, .. } => {
+            writeln!(out, "{}", crate::format::apply(&text, &summary)?)?
+        }
+        _ => writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?,
+    }
     Ok(())
 }
 

@@ -2,21 +2,22 @@
 //! hidden verbs of a detached container's helpers.
 
 use crate::output::outln;
-use anyhow::bail;
+use anyhow::{bail, Context};
 use hoist_engine::{ImageSource, RunOptions, Store};
 use hoist_runtime::{CreateOptions, Exited, Runtime};
 
-use crate::cli::{ContainerArgs, LogRelayArgs, PortProxyArgs, PullPolicy, RunArgs};
+use crate::cli::{ContainerArgs, CreateArgs, LogRelayArgs, PortProxyArgs, PullPolicy, RunArgs};
 use crate::commands::{pull, registry};
 use crate::progress::pull_progress;
 
 pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
-    let [id] = args.args.as_slice() else {
+    let id = &args.image;
+    if !args.command.is_empty() {
         bail!(
-            "with --bundle, give exactly one argument, the container id (got {:?})",
-            args.args
+            "with --bundle, give exactly one argument, the container id (got {id:?} and {:?}); the command is the bundle's config.json's",
+            args.command
         );
-    };
+    }
     let podman_only = &args.container;
     if podman_only.rm
         || podman_only.detach_keys.is_some()
@@ -26,8 +27,12 @@ pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
         || podman_only.privileged
         || !podman_only.security_opt.is_empty()
         || !podman_only.log_opt.is_empty()
+        || !podman_only.label.is_empty()
+        || podman_only.stop_signal.is_some()
+        || podman_only.stop_timeout.is_some()
+        || args.cidfile.is_some()
     {
-        bail!("--rm, --detach-keys, --env, --name, --volume, --privileged, --security-opt and --log-opt are for `hoist run IMAGE`; with --bundle, edit the bundle's config.json instead");
+        bail!("--rm, --detach-keys, --env, --name, --volume, --privileged, --security-opt, --log-opt, --label, --stop-signal, --stop-timeout and --cidfile are for `hoist run IMAGE`; with --bundle, edit the bundle's config.json instead");
     }
     let options = CreateOptions {
         bundle: args.bundle.clone().expect("dispatched on --bundle"),
@@ -44,8 +49,16 @@ pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
 }
 
 pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
-    let (image, command) = args.args.split_first().expect("clap requires one argument");
+    let (image, command) = (&args.image, &args.command);
     let store = Store::locate();
+    if let Some(cidfile) = &args.cidfile {
+        if cidfile.exists() {
+            bail!(
+                "--cidfile {}: the file exists already; remove it, or choose another",
+                cidfile.display()
+            );
+        }
+    }
     let detach_keys = hoist_engine::DetachKeys::parse(
         args.container
             .detach_keys
@@ -57,9 +70,12 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
         image,
         platform: pull::platform(&args.registry.transfer)?,
         registry: &registry::options(&args.registry, 6)?,
-        events: pull_progress(false),
+        events: pull_progress(args.quiet),
     };
     let container = hoist_engine::create_container(runtime, &store, source, command, &options)?;
+    if let Some(cidfile) = &args.cidfile {
+        write_cidfile(cidfile, &container.record.id)?;
+    }
     if options.detach {
         hoist_engine::launch(runtime, &store, &container)?;
         outln!("{}", container.record.id);
@@ -76,6 +92,40 @@ pub fn run_image(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
     Ok(exit_byte(hoist_engine::run_attached(
         runtime, &store, container, &options,
     )?))
+}
+
+/// `hoist create IMAGE [CMD...]` (podman's): the container made and left for `hoist start`;
+/// prints its id.
+pub fn create_image(runtime: &Runtime, args: CreateArgs) -> anyhow::Result<()> {
+    if args.pid_file.is_some()
+        || args.console_socket.is_some()
+        || args.no_pivot
+        || args.preserve_fds > 0
+    {
+        bail!("--pid-file, --console-socket, --no-pivot and --preserve-fds are for runc's `create --bundle DIR ID`");
+    }
+    if let Some(cidfile) = &args.cidfile {
+        if cidfile.exists() {
+            bail!(
+                "--cidfile {}: the file exists already; remove it, or choose another",
+                cidfile.display()
+            );
+        }
+    }
+    let store = Store::locate();
+    let options = run_options(args.container, true);
+    let source = ImageSource {
+        image: &args.id,
+        platform: pull::platform(&args.registry.transfer)?,
+        registry: &registry::options(&args.registry, 6)?,
+        events: pull_progress(args.quiet),
+    };
+    let container = hoist_engine::create(runtime, &store, source, &args.command, &options)?;
+    if let Some(cidfile) = &args.cidfile {
+        write_cidfile(cidfile, &container.record.id)?;
+    }
+    outln!("{}", container.record.id);
+    Ok(())
 }
 
 /// The monitor of a detached container (`hoist_engine::MONITOR_VERB`).
@@ -106,6 +156,17 @@ fn exit_byte(exited: Exited) -> u8 {
         eprintln!("hoist: the container hit its memory limit and the kernel's OOM killer ended it");
     }
     u8::try_from(exited.code).unwrap_or(255)
+}
+
+/// The container's id, in a file made for it (never over one that appeared meanwhile).
+fn write_cidfile(path: &std::path::Path, id: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(id.as_bytes()))
+        .with_context(|| format!("writing the container id to --cidfile {}", path.display()))
 }
 
 fn run_options(args: ContainerArgs, detach: bool) -> RunOptions {
@@ -139,5 +200,8 @@ fn run_options(args: ContainerArgs, detach: bool) -> RunOptions {
             PullPolicy::Never => hoist_engine::PullPolicy::Never,
         },
         detach,
+        label: args.label,
+        stop_signal: args.stop_signal,
+        stop_timeout: args.stop_timeout,
     }
 }

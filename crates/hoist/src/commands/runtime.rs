@@ -1,20 +1,24 @@
 //! The runc-shaped verbs.
 
 use crate::output::outln;
-use hoist_runtime::{parse_signal, CreateOptions, DeleteOptions, ExecOptions, Runtime};
+use hoist_runtime::{CreateOptions, DeleteOptions, ExecOptions, Runtime};
 
 use std::io::Read;
 
 use anyhow::Context;
 use oci_spec::runtime::{LinuxCpu, LinuxPids, LinuxResources};
 
-use crate::cli::{
-    CreateArgs, DeleteArgs, ExecArgs, KillArgs, ListArgs, PsArgs, SpecArgs, UpdateArgs,
-};
+use crate::cli::{CreateArgs, DeleteArgs, ExecArgs, ListArgs, PsArgs, SpecArgs, UpdateArgs};
+
+/// Whether `create` is runc's: a bundle named, or an id alone in a bundle directory.
+pub fn is_runc_create(args: &CreateArgs) -> bool {
+    args.bundle.is_some()
+        || (args.command.is_empty() && std::path::Path::new("config.json").is_file())
+}
 
 pub fn create(runtime: &Runtime, args: CreateArgs) -> anyhow::Result<()> {
     let options = CreateOptions {
-        bundle: args.bundle,
+        bundle: args.bundle.unwrap_or_else(|| ".".into()),
         pid_file: args.pid_file,
         console_socket: args.console_socket,
         preserve_fds: args.preserve_fds,
@@ -27,12 +31,6 @@ pub fn create(runtime: &Runtime, args: CreateArgs) -> anyhow::Result<()> {
 pub fn state(runtime: &Runtime, id: &str) -> anyhow::Result<()> {
     let state = runtime.state(id)?;
     outln!("{}", serde_json::to_string_pretty(&state)?);
-    Ok(())
-}
-
-pub fn kill(runtime: &Runtime, args: KillArgs) -> anyhow::Result<()> {
-    let signal = parse_signal(&args.signal)?;
-    runtime.kill(&args.id, signal, args.all)?;
     Ok(())
 }
 
@@ -85,7 +83,7 @@ pub fn list(runtime: &Runtime, args: ListArgs) -> anyhow::Result<()> {
 pub fn ps(runtime: &Runtime, args: PsArgs) -> anyhow::Result<()> {
     let id = args.id.as_deref().expect("dispatched on an id");
     let pids = runtime.ps(id)?;
-    match args.format.as_str() {
+    match args.format.as_deref().unwrap_or("table") {
         "json" => outln!("{}", serde_json::to_string(&pids)?),
         "table" => {
             outln!("PID");
@@ -154,7 +152,12 @@ pub fn update(runtime: &Runtime, args: UpdateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn exec(runtime: &Runtime, args: ExecArgs) -> anyhow::Result<u8> {
+/// `exec`: runc's (`--process FILE`, or a command with runc's flags, into a runtime container
+/// by id) and podman's (into a `hoist run IMAGE` container by name, id or id prefix, with
+/// `-w`, `-u NAME`, `--env-file`, `--privileged`) are one verb: the container is looked up as
+/// a runtime id first, so an engine's call always reaches the container it named.
+pub fn exec(runtime: &Runtime, mut args: ExecArgs) -> anyhow::Result<u8> {
+    args.id = hoist_engine::runtime_id(runtime, &hoist_engine::Store::locate(), &args.id)?;
     let process = match &args.process {
         Some(path) => {
             let bytes =
@@ -166,42 +169,16 @@ pub fn exec(runtime: &Runtime, args: ExecArgs) -> anyhow::Result<u8> {
             if args.command.is_empty() {
                 anyhow::bail!("give a command to run, or --process FILE");
             }
-            let mut process = runtime.configured_process(&args.id)?;
-            process.set_args(Some(args.command.clone()));
-            let mut env = process.env().clone().unwrap_or_default();
-            // As podman's `exec -t`: a terminal's kind, unless the container names one.
-            if args.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
-                env.push("TERM=xterm".to_string());
-            }
-            for entry in &args.env {
-                let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
-                env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
-                env.push(entry.clone());
-            }
-            process.set_env(Some(env));
-            if let Some(cwd) = &args.cwd {
-                process.set_cwd(cwd.clone());
-            }
-            if let Some(user) = &args.user {
-                let (uid, gid) = user
-                    .split_once(':')
-                    .map_or((user.as_str(), None), |(u, g)| (u, Some(g)));
-                let mut spec_user = process.user().clone();
-                spec_user.set_uid(
-                    uid.parse()
-                        .with_context(|| format!("--user {user:?}: UID[:GID] must be numbers"))?,
-                );
-                if let Some(gid) = gid {
-                    spec_user.set_gid(
-                        gid.parse().with_context(|| {
-                            format!("--user {user:?}: UID[:GID] must be numbers")
-                        })?,
-                    );
-                }
-                process.set_user(spec_user);
-            }
-            process.set_terminal(Some(args.tty));
-            process
+            let request = hoist_engine::ExecRequest {
+                command: args.command.clone(),
+                env: args.env.clone(),
+                env_file: args.env_file.clone(),
+                workdir: args.cwd.clone(),
+                user: args.user.clone(),
+                tty: args.tty,
+                privileged: args.privileged,
+            };
+            hoist_engine::exec_process(runtime, &args.id, &request)?
         }
     };
     if process.terminal() == Some(true) && args.console_socket.is_none() && !args.detach {

@@ -1,0 +1,73 @@
+//! podman's `create IMAGE`, `start NAME` and `restart NAME`: a container made now and started
+//! later, or started again after it ended, under a monitor as `run -d` starts one.
+
+use std::time::Duration;
+
+use hoist_runtime::{DeleteOptions, Runtime};
+use hoist_unpack::LayerCache;
+
+use crate::keeper::Keeper;
+use crate::run::{create_container, ImageSource, RunOptions};
+use crate::{bridge_config, name_files, Activity, Container, Driver, Error, Result, Store};
+
+/// `hoist create`: the container made as `run` makes it, left for `hoist start`.
+pub fn create(
+    runtime: &Runtime,
+    store: &Store,
+    source: ImageSource,
+    command: &[String],
+    options: &RunOptions,
+) -> Result<Container> {
+    let mut container = create_container(runtime, store, source, command, options)?;
+    container.record.unstarted = true;
+    container.save()?;
+    Ok(container)
+}
+
+/// `hoist start`: starts a created or ended container under its monitor (a running one is
+/// left as it is). Returns it as started.
+pub fn start(runtime: &Runtime, store: &Store, reference: &str) -> Result<Container> {
+    let found = Container::find(store, reference)?;
+    // Held from here until its monitor holds it: no prune removes it meanwhile.
+    let keeper = Keeper::hold(&found.dir)?;
+    let mut container = Container::open(store, &found.record.name)?;
+    if Activity::of(runtime, &container).alive() {
+        return Ok(container);
+    }
+    let name = container.record.name.clone();
+    // What the runtime kept of an earlier run.
+    let _ = runtime.delete(&name, DeleteOptions { force: true });
+    if container.record.driver == Driver::Overlay {
+        let _lock = store.lock(false)?;
+        LayerCache::open(store.layers())?.remount(&container.record.layers, &container.dir)?;
+    }
+    if container.record.bridged && container.record.network.is_none() {
+        let attached =
+            hoist_net::attach(&bridge_config(store), &name).map_err(Error::JoiningBridge)?;
+        let hostname = std::fs::read_to_string(container.dir.join("hosts"))
+            .ok()
+            .and_then(|hosts| hosts.lines().nth(2)?.split('\t').nth(1).map(str::to_string))
+            .unwrap_or_else(|| container.record.id.chars().take(12).collect());
+        name_files(&container.dir, &hostname, Some(attached.address))?;
+        container.record.network = Some(attached);
+    }
+    container.record.exit_code = None;
+    container.record.finished = None;
+    container.record.error = None;
+    container.record.unstarted = false;
+    container.save()?;
+    crate::launch(runtime, store, &container)?;
+    drop(keeper);
+    Ok(container)
+}
+
+/// `hoist restart`: stops the container if it runs (as `stop` does), then starts it.
+pub fn restart(
+    runtime: &Runtime,
+    store: &Store,
+    reference: &str,
+    grace: Option<Duration>,
+) -> Result<Container> {
+    crate::stop(runtime, store, reference, grace)?;
+    start(runtime, store, reference)
+}

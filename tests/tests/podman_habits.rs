@@ -1,0 +1,731 @@
+//! A podman user's habits with `hoist run IMAGE` containers: names and id prefixes, the
+//! lifecycle verbs, `--format`, exit codes, `cp`, `top`, `stats`; and the same script through
+//! podman (with runc) and hoist, compared by output shape and exit code.
+
+use std::path::Path;
+use std::process::Output;
+
+use hoist_e2e::podman::{podman_with_runtime, RemoveScratch};
+use hoist_e2e::{env, hoist, is_root, run, scratch, stderr, stdout, unique_id, RunContainersGuard};
+
+/// `hoist ARGS...` with the scratch directory's store.
+fn hoist_in(dir: &Path, args: &[&str]) -> Output {
+    run(hoist(dir).args(args))
+}
+
+/// `hoist run --tls-verify=false --network none ARGS...`.
+fn hoist_run(dir: &Path, args: &[&str]) -> Output {
+    run(hoist(dir)
+        .args(["run", "--tls-verify=false", "--network=none"])
+        .args(args))
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+const WAIT_FOR_TERM: &str = "trap 'exit 0' TERM; while true; do sleep 0.1; done";
+
+#[test]
+fn containers_answer_to_generated_names_ids_and_id_prefixes() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let image = format!("{}/busybox:latest", env.registry);
+    let cidfile = dir.path().join("cid");
+    let id = ok(hoist_run(
+        dir.path(),
+        &[
+            "-d",
+            "--cidfile",
+            cidfile.to_str().unwrap(),
+            &image,
+            "sh",
+            "-c",
+            WAIT_FOR_TERM,
+        ],
+    ));
+    let id = id.trim();
+    assert!(
+        id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "run -d prints the whole id: {id}"
+    );
+    assert_eq!(std::fs::read_to_string(&cidfile).unwrap(), id);
+    let again = hoist_run(
+        dir.path(),
+        &["--cidfile", cidfile.to_str().unwrap(), &image, "true"],
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(125),
+        "an existing --cidfile is refused"
+    );
+
+    // A readable generated name, in ps's NAMES column.
+    let name = ok(hoist_in(dir.path(), &["ps", "--format", "{{.Names}}"]));
+    let name = name.trim();
+    let (adjective, noun) = name.split_once('_').expect("adjective_noun");
+    assert!(
+        [adjective, noun]
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase())),
+        "{name}"
+    );
+    let table = ok(hoist_in(dir.path(), &["ps"]));
+    let header = table.lines().next().unwrap();
+    for column in [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ] {
+        assert!(header.contains(column), "{header}");
+    }
+    let row = table.lines().nth(1).unwrap();
+    assert!(row.starts_with(&id[..12]) && row.ends_with(name), "{row}");
+    assert_eq!(ok(hoist_in(dir.path(), &["ps", "-q"])).trim(), &id[..12]);
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["ps", "-q", "--no-trunc"])).trim(),
+        id
+    );
+
+    // Every verb takes the name, the id and a prefix of it.
+    for reference in [name, id, &id[..5]] {
+        let said = ok(hoist_in(dir.path(), &["exec", reference, "echo", "in"]));
+        assert_eq!(said, "in\n", "exec {reference}");
+        let inspected = ok(hoist_in(
+            dir.path(),
+            &[
+                "inspect",
+                "--format",
+                "{{.Name}} {{.State.Status}}",
+                reference,
+            ],
+        ));
+        assert_eq!(inspected, format!("{name} running\n"));
+        ok(hoist_in(dir.path(), &["logs", reference]));
+        ok(hoist_in(dir.path(), &["top", reference]));
+    }
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["stop", &id[..7]])),
+        format!("{}\n", &id[..7])
+    );
+    assert_eq!(ok(hoist_in(dir.path(), &["wait", name])), "0\n");
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["rm", &id[..9]])),
+        format!("{}\n", &id[..9])
+    );
+
+    // What does not exist: rm says so with 1, the other verbs with 125, as podman's do.
+    let missing = hoist_in(dir.path(), &["rm", "no-such-container"]);
+    assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("no container with name or ID"));
+    ok(hoist_in(dir.path(), &["rm", "-f", "no-such-container"]));
+    for verb in ["stop", "logs", "wait", "top"] {
+        let missing = hoist_in(dir.path(), &[verb, "no-such-container"]);
+        assert_eq!(
+            missing.status.code(),
+            Some(125),
+            "{verb}: {}",
+            stderr(&missing)
+        );
+    }
+    let invalid = hoist_in(dir.path(), &["rm", "../escape"]);
+    assert_eq!(invalid.status.code(), Some(125));
+    assert!(stderr(&invalid).contains("not a valid container name"));
+}
+
+#[test]
+fn exit_codes_are_podmans() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let image = format!("{}/busybox:latest", env.registry);
+    let code = |output: Output| output.status.code();
+    assert_eq!(
+        code(hoist_run(
+            dir.path(),
+            &["--rm", &image, "sh", "-c", "exit 3"]
+        )),
+        Some(3)
+    );
+    let not_found = hoist_run(dir.path(), &["--rm", &image, "no-such-command"]);
+    assert_eq!(code(not_found.clone()), Some(127), "{}", stderr(&not_found));
+    assert!(stderr(&not_found).contains("not found"));
+    let not_runnable = hoist_run(dir.path(), &["--rm", &image, "/etc/passwd"]);
+    assert_eq!(
+        code(not_runnable.clone()),
+        Some(126),
+        "{}",
+        stderr(&not_runnable)
+    );
+    assert!(stderr(&not_runnable).contains("permission denied"));
+    let detached = hoist_run(
+        dir.path(),
+        &["-d", "--name", "nocmd", &image, "no-such-command"],
+    );
+    assert_eq!(code(detached.clone()), Some(127), "{}", stderr(&detached));
+    let inspected = ok(hoist_in(
+        dir.path(),
+        &[
+            "inspect",
+            "--format",
+            "{{.State.ExitCode}} {{.State.Error}}",
+            "nocmd",
+        ],
+    ));
+    assert!(
+        inspected.starts_with("127 ") && inspected.contains("no-such-command"),
+        "{inspected}"
+    );
+
+    // An unknown flag before the image is a usage error that names it, never an image.
+    for flag in ["--no-such-flag", "--privileged=maybe"] {
+        let output = run(hoist(dir.path()).args(["run", flag, &image, "true"]));
+        assert_eq!(code(output.clone()), Some(125), "{flag}");
+        let name = flag.split('=').next().unwrap();
+        assert!(
+            stderr(&output).contains(name),
+            "{flag}: {}",
+            stderr(&output)
+        );
+        assert!(
+            !stderr(&output).contains("pull"),
+            "{flag} was taken for an image"
+        );
+    }
+
+    // exec into a running container: the same codes.
+    ok(hoist_run(
+        dir.path(),
+        &["-d", "--name", "target", &image, "sh", "-c", WAIT_FOR_TERM],
+    ));
+    let exec = |args: &[&str]| code(hoist_in(dir.path(), &[&["exec", "target"], args].concat()));
+    assert_eq!(exec(&["sh", "-c", "exit 5"]), Some(5));
+    assert_eq!(exec(&["no-such-command"]), Some(127));
+    assert_eq!(exec(&["/etc/passwd"]), Some(126));
+}
+
+#[test]
+fn ps_images_and_inspect_print_json_and_templates() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let image = format!("{}/busybox:latest", env.registry);
+    let name = unique_id("fmt");
+    ok(hoist_run(
+        dir.path(),
+        &[
+            "-d",
+            "--name",
+            &name,
+            "-l",
+            "team=blue",
+            &image,
+            "sh",
+            "-c",
+            WAIT_FOR_TERM,
+        ],
+    ));
+    let ended = hoist_run(
+        dir.path(),
+        &["--name", "ended", &image, "sh", "-c", "exit 2"],
+    );
+    assert_eq!(ended.status.code(), Some(2), "{}", stderr(&ended));
+
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(hoist_in(dir.path(), &["ps", "-a", "--format", "json"]))).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    let running = listed
+        .iter()
+        .find(|c| c["Names"][0] == name.as_str())
+        .unwrap();
+    assert_eq!(running["State"], "running");
+    assert_eq!(running["Labels"]["team"], "blue");
+    assert!(running["Pid"].as_i64().unwrap() > 0);
+    assert!(running["Status"].as_str().unwrap().starts_with("Up "));
+    let ended = listed.iter().find(|c| c["Names"][0] == "ended").unwrap();
+    assert_eq!(
+        (ended["State"].as_str(), ended["ExitCode"].as_i64()),
+        (Some("exited"), Some(2))
+    );
+    assert!(ended["Status"].as_str().unwrap().starts_with("Exited (2) "));
+
+    let templated = ok(hoist_in(
+        dir.path(),
+        &[
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}}|{{.State}}|{{json .Labels}}",
+        ],
+    ));
+    let mut lines: Vec<&str> = templated.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{templated}");
+    // The image's labels are the container's too, as under podman.
+    let title = "\"org.opencontainers.image.title\":\"busybox\"";
+    assert!(
+        lines[0].starts_with("ended|exited|{") && lines[0].contains(title),
+        "{templated}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{name}|running|{{")),
+        "{templated}"
+    );
+    assert!(
+        lines[1].contains("\"team\":\"blue\"") && lines[1].contains(title),
+        "{templated}"
+    );
+    let table = ok(hoist_in(
+        dir.path(),
+        &["ps", "--format", r"table {{.Names}}\t{{.State}}"],
+    ));
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [vec!["NAMES", "STATE"], vec![name.as_str(), "running"]]
+    );
+    let bad = hoist_in(dir.path(), &["ps", "--format", "{{.Names"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(125),
+        "a broken template is an error"
+    );
+
+    let images = ok(hoist_in(
+        dir.path(),
+        &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+    ));
+    assert_eq!(images, format!("{image}\n"));
+    let images: serde_json::Value =
+        serde_json::from_str(&ok(hoist_in(dir.path(), &["images", "--format", "json"]))).unwrap();
+    assert_eq!(images[0]["name"], image.as_str());
+
+    let inspected: serde_json::Value =
+        serde_json::from_str(&ok(hoist_in(dir.path(), &["inspect", &name]))).unwrap();
+    let document = &inspected[0];
+    assert_eq!(document["Name"], name.as_str());
+    assert_eq!(document["State"]["Running"], true);
+    assert_eq!(document["Config"]["Labels"]["team"], "blue");
+    assert_eq!(document["Path"], "sh");
+    // The image's inspect is still skopeo's, with a template too.
+    let architecture = ok(hoist_in(
+        dir.path(),
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Architecture}}",
+            &format!("docker://{image}"),
+        ],
+    ));
+    assert_eq!(architecture.trim(), "amd64");
+}
+
+#[test]
+fn create_start_restart_kill_pause_and_stop_signals() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let image = format!("{}/busybox:latest", env.registry);
+    let status = |name: &str| {
+        ok(hoist_in(
+            dir.path(),
+            &["inspect", "--format", "{{.State.Status}}", name],
+        ))
+        .trim()
+        .to_string()
+    };
+
+    // create, then start -a: the output, and the container's exit code.
+    let id = ok(run(hoist(dir.path()).args([
+        "create",
+        "--tls-verify=false",
+        "--network=none",
+        "--name",
+        "made",
+        &image,
+        "sh",
+        "-c",
+        "echo run-$(cat /tmp/runs 2>/dev/null | wc -l); echo x >> /tmp/runs; exit 4",
+    ])));
+    assert_eq!(id.trim().len(), 64);
+    assert_eq!(status("made"), "created");
+    ok(hoist_in(dir.path(), &["system", "check"]));
+    let started = hoist_in(dir.path(), &["start", "-a", "made"]);
+    assert_eq!(started.status.code(), Some(4), "{}", stderr(&started));
+    assert_eq!(stdout(&started), "run-0\n");
+    assert_eq!(status("made"), "exited");
+    // Started again, it keeps what it wrote.
+    assert_eq!(ok(hoist_in(dir.path(), &["start", "made"])), "made\n");
+    assert_eq!(ok(hoist_in(dir.path(), &["wait", "made"])), "4\n");
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["logs", "--tail", "1", "made"])),
+        "run-1\n"
+    );
+
+    // --stop-signal, --stop-timeout and kill -s reach the container's traps.
+    ok(hoist_run(dir.path(), &[
+        "-d", "--name", "trapper", "--stop-signal", "USR1", "--stop-timeout", "30", &image, "sh", "-c",
+        "trap 'echo hup' HUP; trap 'echo usr1; exit 0' USR1; echo ready; while true; do sleep 0.1; done",
+    ]));
+    hoist_e2e::wait_for("the traps", || {
+        ok(hoist_in(dir.path(), &["logs", "trapper"])).contains("ready")
+    });
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["kill", "-s", "HUP", "trapper"])),
+        "trapper\n"
+    );
+    hoist_e2e::wait_for("the HUP", || {
+        ok(hoist_in(dir.path(), &["logs", "trapper"])).contains("hup")
+    });
+    ok(hoist_in(dir.path(), &["pause", "trapper"]));
+    assert_eq!(status("trapper"), "paused");
+    ok(hoist_in(dir.path(), &["unpause", "trapper"]));
+    assert_eq!(status("trapper"), "running");
+    let begun = std::time::Instant::now();
+    ok(hoist_in(dir.path(), &["stop", "trapper"]));
+    assert!(
+        begun.elapsed() < std::time::Duration::from_secs(20),
+        "USR1 ended it at once"
+    );
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["logs", "--tail", "1", "trapper"])),
+        "usr1\n"
+    );
+    assert_eq!(ok(hoist_in(dir.path(), &["wait", "trapper"])), "0\n");
+
+    // restart: stopped and started again, running.
+    ok(hoist_run(
+        dir.path(),
+        &["-d", "--name", "again", &image, "sh", "-c", WAIT_FOR_TERM],
+    ));
+    let pid = |name: &str| {
+        ok(hoist_in(
+            dir.path(),
+            &["inspect", "--format", "{{.State.Pid}}", name],
+        ))
+    };
+    let before = pid("again");
+    assert_eq!(ok(hoist_in(dir.path(), &["restart", "again"])), "again\n");
+    assert_eq!(status("again"), "running");
+    assert_ne!(pid("again"), before);
+    // podman's kill default is SIGKILL: the trap does not save it.
+    ok(hoist_in(dir.path(), &["kill", "again"]));
+    assert_eq!(ok(hoist_in(dir.path(), &["wait", "again"])), "137\n");
+
+    ok(hoist_in(dir.path(), &["rm", "-a", "-f"]));
+    assert_eq!(ok(hoist_in(dir.path(), &["ps", "-a", "-q"])), "");
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["system", "check"]))
+            .lines()
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn exec_takes_podmans_options_with_the_containers_defaults() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let image = format!("{}/busybox:latest", env.registry);
+    let env_file = dir.path().join("env");
+    std::fs::write(&env_file, "# a comment\nFROM_FILE=yes\n").unwrap();
+    ok(hoist_run(
+        dir.path(),
+        &[
+            "-d",
+            "--name",
+            "box",
+            "-e",
+            "SET_AT_RUN=1",
+            &image,
+            "sh",
+            "-c",
+            WAIT_FOR_TERM,
+        ],
+    ));
+    let said = ok(hoist_in(
+        dir.path(),
+        &[
+            "exec", "-w", "/tmp", "-u", "nobody", "-e", "A=1", "--env-file",
+            env_file.to_str().unwrap(), "box", "sh", "-c",
+            "echo $(pwd) $(id -un):$(id -gn) $A $FROM_FILE $SET_AT_RUN; grep CapEff /proc/self/status",
+        ],
+    ));
+    let mut lines = said.lines();
+    assert_eq!(lines.next(), Some("/tmp nobody:nogroup 1 yes 1"));
+    assert_eq!(
+        lines.next(),
+        Some("CapEff:\t0000000000000000"),
+        "nobody has no capabilities"
+    );
+    let root_caps = ok(hoist_in(
+        dir.path(),
+        &["exec", "box", "grep", "CapEff", "/proc/self/status"],
+    ));
+    let privileged = ok(hoist_in(
+        dir.path(),
+        &[
+            "exec",
+            "--privileged",
+            "box",
+            "grep",
+            "CapEff",
+            "/proc/self/status",
+        ],
+    ));
+    let caps =
+        |line: &str| u64::from_str_radix(line.trim().rsplit('\t').next().unwrap(), 16).unwrap();
+    assert!(
+        caps(&privileged).count_ones() > caps(&root_caps).count_ones(),
+        "{root_caps} {privileged}"
+    );
+    let no_such_user = hoist_in(dir.path(), &["exec", "-u", "no-such-user", "box", "true"]);
+    assert_eq!(
+        no_such_user.status.code(),
+        Some(1),
+        "{}",
+        stderr(&no_such_user)
+    );
+    assert!(stderr(&no_such_user).contains("no-such-user"));
+}
+
+#[test]
+fn cp_top_stats_and_port() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let image = format!("{}/busybox:latest", env.registry);
+    ok(hoist_run(
+        dir.path(),
+        &["-d", "--name", "files", "-m", "64m", &image, "sh", "-c",
+          "mkdir -p /data/sub; echo inside > /data/sub/file; ln -s sub/file /data/link; exec sleep 600"],
+    ));
+    hoist_e2e::wait_for("the files", || {
+        hoist_in(dir.path(), &["exec", "files", "test", "-L", "/data/link"])
+            .status
+            .success()
+    });
+    let out = dir.path().join("out");
+    ok(hoist_in(
+        dir.path(),
+        &["cp", "files:/data", out.to_str().unwrap()],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(out.join("sub/file")).unwrap(),
+        "inside\n"
+    );
+    assert_eq!(
+        std::fs::read_link(out.join("link")).unwrap(),
+        Path::new("sub/file")
+    );
+    std::fs::write(dir.path().join("host-file"), "from the host\n").unwrap();
+    ok(hoist_in(
+        dir.path(),
+        &[
+            "cp",
+            dir.path().join("host-file").to_str().unwrap(),
+            "files:/data/",
+        ],
+    ));
+    assert_eq!(
+        ok(hoist_in(
+            dir.path(),
+            &["exec", "files", "cat", "/data/host-file"]
+        )),
+        "from the host\n"
+    );
+
+    let top = ok(hoist_in(dir.path(), &["top", "files"]));
+    let mut rows = top.lines();
+    assert_eq!(
+        rows.next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND"]
+    );
+    let first: Vec<&str> = rows.next().unwrap().split_whitespace().collect();
+    assert_eq!((first[0], first[1], first[2]), ("root", "1", "0"));
+    assert_eq!(first[7..].join(" "), "sleep 600");
+
+    let stats = ok(hoist_in(
+        dir.path(),
+        &[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}} {{.PIDs}} {{.MemUsage}}",
+            "files",
+        ],
+    ));
+    let fields: Vec<&str> = stats.split_whitespace().collect();
+    assert_eq!((fields[0], fields[1]), ("files", "1"), "{stats}");
+    assert_eq!(fields[4], "67.11MB", "the memory limit: {stats}");
+    let json: serde_json::Value = serde_json::from_str(&ok(hoist_in(
+        dir.path(),
+        &["stats", "--no-stream", "--format", "json"],
+    )))
+    .unwrap();
+    assert!(json[0]["MemUsage"].as_u64().unwrap() > 0);
+    assert!(json[0]["CPUNano"].as_u64().unwrap() > 0);
+
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["port", "files"])),
+        "",
+        "no published ports"
+    );
+    // A stopped container's files can still be copied out.
+    ok(hoist_in(dir.path(), &["stop", "-t", "0", "files"]));
+    let after = dir.path().join("after");
+    ok(hoist_in(
+        dir.path(),
+        &["cp", "files:/data/host-file", after.to_str().unwrap()],
+    ));
+    assert_eq!(std::fs::read_to_string(after).unwrap(), "from the host\n");
+}
+
+/// One step of the script both engines run: the arguments after the engine, and what must
+/// match between them.
+struct Step {
+    args: &'static [&'static str],
+    compare: Compare,
+}
+
+fn step(compare: Compare, args: &'static [&'static str]) -> Step {
+    Step { args, compare }
+}
+
+enum Compare {
+    /// The exit code only.
+    Code,
+    /// The exit code and stdout, exactly.
+    Exact,
+    /// The exit code, and stdout's lines with the same number of words each.
+    Shape,
+}
+
+/// The same podman commands through podman (with runc, its store in the scratch directory)
+/// and through hoist: the exit codes, and the output's shape where it differs by ids and
+/// times only.
+#[test]
+fn the_same_script_through_podman_and_hoist() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let podman_dir = dir.path().join("podman");
+    let _remove = RemoveScratch(&podman_dir);
+    let _guard = RunContainersGuard(dir.path());
+    let image = format!("{}/busybox:latest", env.registry);
+    let pulled = run(podman_with_runtime(&podman_dir, "runc").args([
+        "pull",
+        "-q",
+        "--tls-verify=false",
+        &image,
+    ]));
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    ok(hoist_in(
+        dir.path(),
+        &["pull", "-q", "--tls-verify=false", &image],
+    ));
+    use Compare::*;
+    #[rustfmt::skip]
+    let steps = [
+        step(Exact, &["run", "--rm", "--network=none", "IMAGE", "sh", "-c", "echo out; exit 3"]),
+        step(Code, &["run", "--rm", "--network=none", "IMAGE", "no-such-command"]),
+        step(Code, &["run", "--rm", "--network=none", "IMAGE", "/etc/passwd"]),
+        step(Code, &["run", "--no-such-flag", "IMAGE"]),
+        step(Shape, &["run", "-d", "--network=none", "--name", "web", "-l", "a=b", "IMAGE", "sh", "-c", "echo up; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done"]),
+        step(Code, &["run", "-d", "--network=none", "--name", "web", "IMAGE", "true"]),
+        step(Exact, &["exec", "web", "sh", "-c", "echo in; exit 6"]),
+        step(Code, &["exec", "web", "no-such-command"]),
+        step(Exact, &["exec", "-w", "/tmp", "-u", "nobody", "web", "sh", "-c", "pwd; id -un"]),
+        step(Exact, &["ps", "--format", "{{.Names}} {{.Image}} {{.Labels.a}}"]),
+        step(Shape, &["ps", "-q"]),
+        step(Exact, &["inspect", "--format", "{{.Name}} {{.State.Status}} {{.State.Running}}", "web"]),
+        step(Exact, &["pause", "web"]),
+        step(Exact, &["inspect", "--format", "{{.State.Status}}", "web"]),
+        step(Exact, &["unpause", "web"]),
+        step(Exact, &["stop", "-t", "5", "web"]),
+        step(Exact, &["wait", "web"]),
+        step(Exact, &["logs", "--tail", "1", "web"]),
+        step(Exact, &["ps", "-a", "--format", "{{.Names}} {{.ExitCode}}"]),
+        step(Shape, &["create", "--network=none", "--name", "later", "IMAGE", "sh", "-c", "echo later; exit 9"]),
+        step(Exact, &["inspect", "--format", "{{.State.Status}}", "later"]),
+        step(Exact, &["start", "-a", "later"]),
+        step(Code, &["rm", "no-such-container"]),
+        step(Code, &["stop", "no-such-container"]),
+        step(Shape, &["rm", "web", "later"]),
+        step(Exact, &["ps", "-a", "-q"]),
+    ];
+    for step in &steps {
+        let args: Vec<&str> = step
+            .args
+            .iter()
+            .map(|a| if *a == "IMAGE" { image.as_str() } else { a })
+            .collect();
+        let through_podman = run(podman_with_runtime(&podman_dir, "runc").args(&args));
+        let through_hoist = run(hoist(dir.path()).args(&args));
+        let what = format!(
+            "{args:?}\npodman: {:?} {:?} {:?}\nhoist:  {:?} {:?} {:?}",
+            through_podman.status.code(),
+            stdout(&through_podman),
+            stderr(&through_podman),
+            through_hoist.status.code(),
+            stdout(&through_hoist),
+            stderr(&through_hoist)
+        );
+        assert_eq!(
+            through_podman.status.code(),
+            through_hoist.status.code(),
+            "{what}"
+        );
+        match step.compare {
+            Code => {}
+            Exact => assert_eq!(stdout(&through_podman), stdout(&through_hoist), "{what}"),
+            Shape => {
+                let shape = |output: &Output| -> Vec<usize> {
+                    stdout(output)
+                        .lines()
+                        .map(|l| l.split_whitespace().count())
+                        .collect()
+                };
+                assert_eq!(shape(&through_podman), shape(&through_hoist), "{what}");
+            }
+        }
+    }
+    let _ = run(podman_with_runtime(&podman_dir, "runc").args(["rm", "-a", "-f"]));
+}
