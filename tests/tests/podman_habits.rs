@@ -729,3 +729,306 @@ fn the_same_script_through_podman_and_hoist() {
     }
     let _ = run(podman_with_runtime(&podman_dir, "runc").args(["rm", "-a", "-f"]));
 }
+
+#[test]
+fn mounts_volumes_limits_and_devices_reach_the_container() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let image = format!("{}/busybox:latest", env.registry);
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("from-host"), "host\n").unwrap();
+    let bind = format!(
+        "type=bind,source={},target=/bound,readonly",
+        shared.display()
+    );
+    let said = ok(hoist_run(dir.path(), &[
+        "--rm", "-v", "data:/data", "--mount", &bind, "--mount", "type=tmpfs,target=/fast,tmpfs-size=1m",
+        "--tmpfs", "/scratch:size=2m", "--shm-size", "1.5m", "--ulimit", "nofile=100:200",
+        "--device", "/dev/null:/dev/mynull:rw", &image, "sh", "-c",
+        "echo kept > /data/file; cat /bound/from-host; touch /bound/x 2>/dev/null || echo read-only; \
+         grep -E ' /(fast|scratch|dev/shm) ' /proc/mounts | cut -d' ' -f2,4 | sort; \
+         ulimit -n; ulimit -Hn; echo to-null > /dev/mynull && ls -l /dev/mynull | cut -c1",
+    ]));
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines[0], "host");
+    assert_eq!(lines[1], "read-only");
+    assert!(
+        lines[2].starts_with("/dev/shm ") && lines[2].contains("size=1536k"),
+        "{said}"
+    );
+    assert!(
+        lines[3].starts_with("/fast ") && lines[3].contains("size=1024k"),
+        "{said}"
+    );
+    assert!(
+        lines[4].starts_with("/scratch ")
+            && lines[4].contains("size=2048k")
+            && lines[4].contains("noexec"),
+        "{said}"
+    );
+    assert_eq!(&lines[5..], ["100", "200", "c"]);
+
+    // The volume outlives the container, is shared by the next, and is refused removal while
+    // a container uses it.
+    assert_eq!(ok(hoist_in(dir.path(), &["volume", "ls", "-q"])), "data\n");
+    let mountpoint = ok(hoist_in(
+        dir.path(),
+        &["volume", "inspect", "--format", "{{.Mountpoint}}", "data"],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(Path::new(mountpoint.trim()).join("file")).unwrap(),
+        "kept\n"
+    );
+    ok(hoist_run(
+        dir.path(),
+        &[
+            "-d", "--name", "user", "-v", "data:/d", &image, "sleep", "600",
+        ],
+    ));
+    let in_use = hoist_in(dir.path(), &["volume", "rm", "data"]);
+    assert_eq!(in_use.status.code(), Some(125));
+    assert!(
+        stderr(&in_use).contains("in use by user"),
+        "{}",
+        stderr(&in_use)
+    );
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["volume", "prune"])),
+        "",
+        "a used volume stays"
+    );
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["volume", "rm", "-f", "data"])),
+        "data\n"
+    );
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["ps", "-a", "-q"])),
+        "",
+        "-f removed its user"
+    );
+    assert!(!Path::new(mountpoint.trim()).exists());
+    let made = ok(hoist_in(dir.path(), &["volume", "create"]));
+    assert_eq!(made.trim().len(), 64);
+    assert_eq!(ok(hoist_in(dir.path(), &["volume", "prune"])), made);
+
+    for (flags, says) in [
+        (&["--ulimit", "nofile=2:1"][..], "soft limit above"),
+        (
+            &["--mount", "type=nfs,target=/x"][..],
+            "bind, volume or tmpfs",
+        ),
+        (&["--device", "/etc/passwd"][..], "not a device"),
+        (&["--userns", "keep-id"][..], "--userns"),
+        (&["--shm-size", "lots"][..], "--shm-size"),
+        (&["--restart", "sometimes"][..], "--restart"),
+        (&["--rm", "--restart", "always"][..], "conflict"),
+        (&["-v", "../up:/x"][..], "not a valid container name"),
+    ] {
+        let output = hoist_run(dir.path(), &[flags, &[image.as_str(), "true"]].concat());
+        assert_eq!(output.status.code(), Some(125), "{flags:?}");
+        assert!(
+            stderr(&output).contains(says),
+            "{flags:?}: {}",
+            stderr(&output)
+        );
+    }
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["ps", "-a", "-q"])),
+        "",
+        "refused runs leave nothing"
+    );
+}
+
+/// Whether the container has a zombie among its processes.
+fn zombies(dir: &Path, name: &str) -> usize {
+    let states = ok(hoist_in(
+        dir,
+        &["exec", name, "sh", "-c", "cat /proc/[0-9]*/stat"],
+    ));
+    states
+        .lines()
+        .filter(|l| {
+            l.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
+        .count()
+}
+
+#[test]
+fn the_init_reaps_orphans_and_passes_signals_on() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let image = format!("{}/busybox:latest", env.registry);
+    // The subshell leaves an orphan that ends at once; the program (sleep) never waits for
+    // children: only an init that reaps clears the zombie.
+    let orphaning = "(sleep 0.1 &); exec sleep 600";
+    for (name, init) in [("plain", false), ("reaped", true)] {
+        let mut args = vec!["-d", "--name", name];
+        if init {
+            args.push("--init");
+        }
+        args.extend([image.as_str(), "sh", "-c", orphaning]);
+        ok(hoist_run(dir.path(), &args));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(
+        zombies(dir.path(), "plain"),
+        1,
+        "without --init the orphan stays a zombie"
+    );
+    assert_eq!(zombies(dir.path(), "reaped"), 0, "--init reaps it");
+    let first = ok(hoist_in(dir.path(), &["top", "reaped"]));
+    let first = first.lines().nth(1).unwrap();
+    assert!(first.split_whitespace().nth(1) == Some("1"), "{first}");
+    // The init's command line tells nothing of the host's.
+    let cmdline = ok(hoist_in(
+        dir.path(),
+        &["exec", "reaped", "cat", "/proc/1/cmdline"],
+    ));
+    assert!(cmdline.bytes().all(|b| b == 0), "{cmdline:?}");
+    // It holds nothing of the runtime's open, and where its fds and binary lead is not the
+    // container's to read (it is not dumpable).
+    assert_eq!(
+        ok(hoist_in(
+            dir.path(),
+            &["exec", "reaped", "ls", "/proc/1/fd"]
+        )),
+        "0\n1\n2\n"
+    );
+    for link in ["/proc/1/exe", "/proc/1/fd/1"] {
+        let read = hoist_in(dir.path(), &["exec", "reaped", "readlink", link]);
+        assert!(!read.status.success(), "{link}: {}", stdout(&read));
+    }
+    // SIGTERM to PID 1 reaches the program, whose exit code is the container's.
+    ok(hoist_run(
+        dir.path(),
+        &[
+            "-d",
+            "--name",
+            "trapped",
+            "--init",
+            &image,
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.1; done",
+        ],
+    ));
+    hoist_e2e::wait_for("the trap", || {
+        ok(hoist_in(dir.path(), &["logs", "trapped"])) == "ready\n"
+    });
+    ok(hoist_in(dir.path(), &["stop", "trapped"]));
+    assert_eq!(ok(hoist_in(dir.path(), &["wait", "trapped"])), "7\n");
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["logs", "trapped"])),
+        "ready\ngot-term\n"
+    );
+}
+
+#[test]
+fn restart_policies_are_kept_by_the_monitor_until_stop() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let image = format!("{}/busybox:latest", env.registry);
+    ok(hoist_run(
+        dir.path(),
+        &[
+            "-d",
+            "--name",
+            "failing",
+            "--restart",
+            "on-failure:2",
+            &image,
+            "sh",
+            "-c",
+            "echo run; exit 3",
+        ],
+    ));
+    assert_eq!(ok(hoist_in(dir.path(), &["wait", "failing"])), "3\n");
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["logs", "failing"])),
+        "run\nrun\nrun\n",
+        "1 run, 2 restarts"
+    );
+    let restarts = ok(hoist_in(
+        dir.path(),
+        &["inspect", "--format", "{{.RestartCount}}", "failing"],
+    ));
+    assert_eq!(restarts, "2\n");
+
+    ok(hoist_run(
+        dir.path(),
+        &[
+            "-d",
+            "--name",
+            "always",
+            "--restart",
+            "always",
+            &image,
+            "sh",
+            "-c",
+            "echo run; sleep 0.2",
+        ],
+    ));
+    hoist_e2e::wait_for("two restarts", || {
+        ok(hoist_in(dir.path(), &["logs", "always"]))
+            .lines()
+            .count()
+            >= 3
+    });
+    ok(hoist_in(dir.path(), &["stop", "-t", "1", "always"]));
+    let stopped = ok(hoist_in(
+        dir.path(),
+        &[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.RestartCount}}",
+            "always",
+        ],
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let later = ok(hoist_in(
+        dir.path(),
+        &[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.RestartCount}}",
+            "always",
+        ],
+    ));
+    assert!(stopped.starts_with("exited "), "{stopped}");
+    assert_eq!(stopped, later, "stop ends the restarts");
+    // Started by hand, it is kept running again.
+    ok(hoist_in(dir.path(), &["start", "always"]));
+    let count = |text: &str| {
+        text.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+    };
+    hoist_e2e::wait_for("a restart after start", || {
+        count(&ok(hoist_in(
+            dir.path(),
+            &[
+                "inspect",
+                "--format",
+                "{{.State.Status}} {{.RestartCount}}",
+                "always",
+            ],
+        ))) > count(&later)
+    });
+}

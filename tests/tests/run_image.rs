@@ -563,7 +563,7 @@ fn bad_input_is_a_clear_error_with_nothing_left_behind() {
         (
             vec![
                 "-v".into(),
-                "relative:/x".into(),
+                "/tmp:relative".into(),
                 image(&env, "busybox"),
                 "true".into(),
             ],

@@ -928,3 +928,88 @@ fn the_hoist_binary_is_position_independent() {
         "ET_DYN (3) expected, found ELF type {elf_type}"
     );
 }
+
+/// `hoist cp` against a container that plants symlinks to the host's paths: nothing is read
+/// from or written to the host through them; a symlink is copied as a symlink.
+#[test]
+fn cp_never_follows_a_containers_symlink_out_of_it() {
+    let Some((env, dir, _bundle)) = busybox_bundle() else {
+        return;
+    };
+    let image = format!("oci:{}:busybox-latest", env.fixtures.display());
+    let host = dir.path().join("host");
+    std::fs::create_dir(&host).unwrap();
+    let secret = host.join("secret");
+    let victim = host.join("victim");
+    std::fs::write(&secret, "host secret\n").unwrap();
+    std::fs::write(&victim, "unchanged\n").unwrap();
+    let name = unique_id("planter");
+    let plant = format!(
+        "ln -s / /tmp/root; ln -s {} /tmp/secret; ln -s {} /tmp/victim; mkdir /tmp/dir; \
+         ln -s {} /tmp/dir/inside; exec sleep 600",
+        secret.display(),
+        victim.display(),
+        host.display()
+    );
+    let started = run(hoist(dir.path()).args([
+        "run",
+        "-d",
+        "--network=none",
+        "--name",
+        &name,
+        &image,
+        "sh",
+        "-c",
+        &plant,
+    ]));
+    assert!(started.status.success(), "{}", stderr(&started));
+    let _guard = hoist_e2e::RunContainersGuard(dir.path());
+    hoist_e2e::wait_for("the symlinks", || {
+        run(hoist(dir.path()).args(["exec", &name, "test", "-L", "/tmp/dir/inside"]))
+            .status
+            .success()
+    });
+    let cp = |from: &str, to: &str| run(hoist(dir.path()).args(["cp", from, to]));
+    let payload = dir.path().join("payload");
+    std::fs::write(&payload, "attacker\n").unwrap();
+    let payload = payload.to_str().unwrap();
+
+    // Writing through a symlink to a host file: refused.
+    let through = cp(payload, &format!("{name}:/tmp/victim"));
+    assert!(!through.status.success());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "unchanged\n");
+    // Writing below a symlink to the container's /: lands in the container, or nowhere.
+    let below = cp(payload, &format!("{name}:/tmp/root{}", victim.display()));
+    assert!(
+        !below.status.success(),
+        "the host's path does not exist in the container"
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "unchanged\n");
+    // Reading a symlink to a host file copies the symlink, never the host file's bytes.
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    assert!(cp(&format!("{name}:/tmp/secret"), out.to_str().unwrap())
+        .status
+        .success());
+    assert_eq!(std::fs::read_link(out.join("secret")).unwrap(), secret);
+    assert!(cp(
+        &format!("{name}:/tmp/root{}", secret.display()),
+        out.join("x").to_str().unwrap()
+    )
+    .status
+    .code()
+    .is_some_and(|code| code != 0));
+    assert!(
+        !out.join("x").exists(),
+        "the host's secret was read through the container's /"
+    );
+    // A directory holding a symlink to a host directory: the link is copied, not what it names.
+    assert!(cp(
+        &format!("{name}:/tmp/dir"),
+        out.join("dir").to_str().unwrap()
+    )
+    .status
+    .success());
+    assert_eq!(std::fs::read_link(out.join("dir/inside")).unwrap(), host);
+    let _ = run(hoist(dir.path()).args(["rm", "-f", &name]));
+}

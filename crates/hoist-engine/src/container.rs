@@ -69,6 +69,15 @@ pub struct Record {
     /// It is on the bridge network when it runs (`--network bridge`).
     #[serde(default)]
     pub bridged: bool,
+    /// The named volumes it mounts.
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// `--restart`: on-failure[:N], always or unless-stopped, carried out by its monitor.
+    #[serde(default)]
+    pub restart: Option<String>,
+    /// How many times its monitor has started it again.
+    #[serde(default)]
+    pub restarts: u32,
     /// Made by `hoist create`: it waits for `hoist start`.
     #[serde(default)]
     pub unstarted: bool,

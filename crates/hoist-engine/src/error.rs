@@ -213,6 +213,10 @@ pub enum Error {
     },
     #[error("the container did not start within 60 s; see {}", log.display())]
     StartTimedOut { log: PathBuf },
+    #[error("no volume {0:?} (see `hoist volume ls`)")]
+    NoVolume(String),
+    #[error("volume {volume} is in use by {containers}: remove them first, or use -f")]
+    VolumeInUse { volume: String, containers: String },
     #[error("copying files of container {container}")]
     Copy {
         container: String,

@@ -26,6 +26,7 @@ mod start;
 mod store;
 mod transport;
 mod view;
+pub mod volumes;
 
 pub use archive::{load_images, save_images};
 pub use attach::{

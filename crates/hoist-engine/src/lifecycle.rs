@@ -205,7 +205,14 @@ fn stop_container(
     grace: Duration,
 ) -> Result<()> {
     let id = &container.record.name;
-    if container.record.exit_code.is_some() || !Activity::of(runtime, container).alive() {
+    if container.record.exit_code.is_some() {
+        return Ok(());
+    }
+    // Asked to end: its monitor must not start it again (`--restart`).
+    let marker = container.dir.join(crate::monitor::STOP_REQUESTED);
+    std::fs::write(&marker, b"").map_err(Error::io("writing", &marker))?;
+    // Not running, and nobody who would run it (again) keeps it: there is nothing to stop.
+    if !Activity::of(runtime, container).alive() && abandoned(&container.dir).is_some() {
         return Ok(());
     }
     let recorded = || Container::open(store, id).map_or(true, |c| c.record.exit_code.is_some());

@@ -57,11 +57,21 @@ pub fn run_to_exit(
             return Err(error);
         }
     };
-    let terminal = match session.as_mut() {
-        Some(session) => TerminalUse::Hand(session.handler()),
-        None => TerminalUse::Relay,
+    let name = container.record.name.clone();
+    let outcome = loop {
+        let terminal = match session.as_mut() {
+            Some(session) => TerminalUse::Hand(session.handler()),
+            None => TerminalUse::Relay,
+        };
+        let outcome = runtime.run_with_terminal(&name, &options, terminal);
+        let Some(delay) = restart_delay(&container, &outcome) else {
+            break outcome;
+        };
+        container.record.restarts += 1;
+        let _ = container.save();
+        std::thread::sleep(delay);
+        let _ = runtime.delete(&name, hoist_runtime::DeleteOptions { force: true });
     };
-    let outcome = runtime.run_with_terminal(&container.record.name, &options, terminal);
     if let Some(session) = &session {
         session.drain();
     }
@@ -102,6 +112,32 @@ pub fn run_to_exit(
     }
     cleaned?;
     Ok(outcome?)
+}
+
+/// Marks a container that `stop` ends, so that its monitor does not start it again whatever
+/// its `--restart` policy (podman's rule); `start` takes the mark away.
+pub(crate) const STOP_REQUESTED: &str = "stop-requested";
+
+/// How long to wait before running the container again, if its `--restart` policy asks for
+/// that after `outcome`: 100 ms, doubling with each restart up to 10 s, as docker waits.
+fn restart_delay(
+    container: &Container,
+    outcome: &hoist_runtime::Result<Exited>,
+) -> Option<Duration> {
+    let record = &container.record;
+    let code = outcome.as_ref().ok()?.code;
+    if container.dir.join(STOP_REQUESTED).exists() {
+        return None;
+    }
+    let again = match record.restart.as_deref()?.split_once(':') {
+        Some(("on-failure", most)) => {
+            code != 0 && (most == "0" || record.restarts < most.parse::<u32>().unwrap_or(0))
+        }
+        None if record.restart.as_deref() == Some("on-failure") => code != 0,
+        None => true,
+        Some(_) => false,
+    };
+    again.then(|| Duration::from_millis(100 << record.restarts.min(7)).min(Duration::from_secs(10)))
 }
 
 /// Starts the monitor of a detached container and returns once the container runs (or has

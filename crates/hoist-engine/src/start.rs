@@ -51,6 +51,13 @@ pub fn start(runtime: &Runtime, store: &Store, reference: &str) -> Result<Contai
         name_files(&container.dir, &hostname, Some(attached.address))?;
         container.record.network = Some(attached);
     }
+    let marker = container.dir.join(crate::monitor::STOP_REQUESTED);
+    match std::fs::remove_file(&marker) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::io("removing", &marker)(e))
+        }
+        _ => {}
+    }
     container.record.exit_code = None;
     container.record.finished = None;
     container.record.error = None;

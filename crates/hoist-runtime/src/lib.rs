@@ -58,6 +58,8 @@ use std::path::PathBuf;
 /// does, so create by conmon and start/kill/delete by podman must all land here).
 pub const DEFAULT_ROOT: &str = "/run/hoist";
 
+pub use init::reaper::INIT_ANNOTATION;
+
 /// A runtime working on the containers whose state lives under `root`.
 #[derive(Debug, Clone)]
 pub struct Runtime {

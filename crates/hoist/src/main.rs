@@ -69,6 +69,7 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            let e = without_hidden_suggestions(e);
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { EXIT_HOIST_ERROR } else { 0 });
         }
@@ -99,6 +100,46 @@ fn may_start_container_processes(mut args: impl Iterator<Item = std::ffi::OsStri
             .iter()
             .any(|verb| arg == *verb)
     })
+}
+
+/// A mistyped verb is never pointed at one of hoist's internal verbs (clap suggests hidden
+/// ones too): the suggestions are rebuilt from the visible verbs only.
+fn without_hidden_suggestions(error: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    use clap::CommandFactory;
+    if error.kind() != ErrorKind::InvalidSubcommand {
+        return error;
+    }
+    let command = Cli::command();
+    let hidden: Vec<String> = command
+        .get_subcommands()
+        .filter(|c| c.is_hide_set())
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let Some(ContextValue::Strings(suggested)) = error.get(ContextKind::SuggestedSubcommand) else {
+        return error;
+    };
+    let visible: Vec<String> = suggested
+        .iter()
+        .filter(|s| !hidden.contains(s))
+        .cloned()
+        .collect();
+    if visible.len() == suggested.len() {
+        return error;
+    }
+    let mut rebuilt = clap::Error::new(ErrorKind::InvalidSubcommand).with_cmd(&command);
+    for kind in [ContextKind::InvalidSubcommand, ContextKind::Usage] {
+        if let Some(value) = error.get(kind) {
+            rebuilt.insert(kind, value.clone());
+        }
+    }
+    if !visible.is_empty() {
+        rebuilt.insert(
+            ContextKind::SuggestedSubcommand,
+            ContextValue::Strings(visible),
+        );
+    }
+    rebuilt
 }
 
 /// The error and its causes, joined by ": " (no error of hoist's prints its cause itself).
@@ -186,6 +227,16 @@ mod tests {
                 "{rendered}"
             );
         }
+    }
+
+    #[test]
+    fn a_mistyped_verb_is_never_pointed_at_an_internal_one() {
+        let error = without_hidden_suggestions(
+            Cli::try_parse_from(["hoist", "container-monitr"]).unwrap_err(),
+        );
+        assert!(!error.to_string().contains("container-monitor"), "{error}");
+        let error = without_hidden_suggestions(Cli::try_parse_from(["hoist", "exex"]).unwrap_err());
+        assert!(error.to_string().contains("'exec'"), "{error}");
     }
 
     #[test]

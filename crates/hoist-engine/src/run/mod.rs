@@ -1,6 +1,7 @@
 //! `hoist run IMAGE`: the image found (or pulled), a container made from it with podman's
 //! options, and run in the foreground or handed to a monitor.
 
+mod mounts;
 mod options;
 mod security;
 mod spec;
@@ -56,9 +57,11 @@ pub fn create_container(
     }
     let log_max_size = options.log_max_size()?;
     let mut labels = options.labels()?;
+    let restart = options.restart_policy()?;
     let stop_signal = options.stop_signal()?;
     let (name, dir, keeper) = claim_name(store, options.name.as_deref())?;
     let mut attachment = None;
+    let mut used_volumes = Vec::new();
     let prepared = (|| {
         let unpack = UnpackOptions {
             platform: source.platform.clone(),
@@ -96,6 +99,8 @@ pub fn create_container(
             .hostname
             .clone()
             .unwrap_or_else(|| id.chars().take(12).collect());
+        let (mounts, volumes) = mounts::requested(store, options)?;
+        used_volumes = volumes;
         let context = spec::RunContext {
             image: &config,
             command,
@@ -103,6 +108,7 @@ pub fn create_container(
             rootfs: &dir.join("rootfs"),
             join_network,
             name_files: name_files(&dir, &hostname, attachment.as_ref().map(|a| a.address))?,
+            mounts,
         };
         spec::apply(&mut spec, options, &context)?;
         spec.save(&config_path).map_err(|source| Error::Config {
@@ -135,6 +141,9 @@ pub fn create_container(
                 error: None,
                 bridged: attachment.is_some(),
                 unstarted: false,
+                volumes: used_volumes.clone(),
+                restart: restart.clone(),
+                restarts: 0,
                 labels: labels.clone(),
                 stop_signal: stop_signal.clone().or_else(|| {
                     config
@@ -263,7 +272,7 @@ fn network_of(runtime: &Runtime, id: &str) -> Result<PathBuf> {
 }
 
 /// A 64-hex-digit id, like podman's.
-fn random_id() -> Result<String> {
+pub(crate) fn random_id() -> Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))

@@ -57,6 +57,21 @@ pub struct RunOptions {
     pub stop_signal: Option<String>,
     /// Seconds `stop` waits before SIGKILL.
     pub stop_timeout: Option<u64>,
+    /// `type=bind|volume|tmpfs,...`.
+    pub mount: Vec<String>,
+    /// `PATH[:OPTIONS]`.
+    pub tmpfs: Vec<String>,
+    /// `NAME=SOFT[:HARD]`.
+    pub ulimit: Vec<String>,
+    pub shm_size: Option<String>,
+    /// `HOST[:CONTAINER][:PERMISSIONS]`.
+    pub device: Vec<String>,
+    /// host (the default); other modes are refused.
+    pub userns: Option<String>,
+    /// A minimal init as PID 1 that reaps and forwards signals.
+    pub init: bool,
+    /// no, on-failure[:N] or always.
+    pub restart: Option<String>,
 }
 
 impl RunOptions {
@@ -74,6 +89,31 @@ impl RunOptions {
             labels.insert(key.to_string(), value.to_string());
         }
         Ok(labels)
+    }
+
+    /// `--restart`, checked: no, on-failure[:N] or always (`None` for no).
+    pub fn restart_policy(&self) -> Result<Option<String>> {
+        let Some(policy) = &self.restart else {
+            return Ok(None);
+        };
+        let valid = match policy.split_once(':') {
+            Some(("on-failure", count)) => count.parse::<u32>().is_ok(),
+            None => ["no", "on-failure", "always", "unless-stopped"].contains(&policy.as_str()),
+            _ => false,
+        };
+        if !valid {
+            return Err(Error::bad_option(
+                format!("--restart {policy:?}"),
+                "is not a policy: use no, on-failure[:N], always or unless-stopped",
+            ));
+        }
+        if self.rm && policy != "no" {
+            return Err(Error::bad_option(
+                format!("--restart {policy:?}"),
+                "and --rm conflict: a container removed when it ends cannot start again",
+            ));
+        }
+        Ok((policy != "no").then(|| policy.clone()))
     }
 
     /// `--stop-signal`, checked to be a signal.

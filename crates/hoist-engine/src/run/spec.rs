@@ -20,6 +20,8 @@ pub struct RunContext<'a> {
     pub join_network: Option<PathBuf>,
     /// `/etc/hosts` and `/etc/resolv.conf` mounts.
     pub name_files: Vec<Mount>,
+    /// What `-v`, `--mount` and `--tmpfs` ask for.
+    pub mounts: Vec<Mount>,
 }
 
 pub fn apply(spec: &mut Spec, args: &RunOptions, context: &RunContext) -> Result<()> {
@@ -62,10 +64,41 @@ pub fn apply(spec: &mut Spec, args: &RunOptions, context: &RunContext) -> Result
     }
     let mut mounts = spec.mounts().clone().unwrap_or_default();
     mounts.extend(context.name_files.iter().cloned());
-    for volume in &args.volume {
-        mounts.push(bind_mount(volume)?);
-    }
+    // A mount asked for replaces the config's at the same place (a `--tmpfs /dev/shm`).
+    mounts.retain(|m| {
+        !context
+            .mounts
+            .iter()
+            .any(|r| r.destination() == m.destination())
+    });
+    mounts.extend(context.mounts.iter().cloned());
     spec.set_mounts(Some(mounts));
+    if let Some(size) = &args.shm_size {
+        super::mounts::set_shm_size(spec, size)?;
+    }
+    for device in &args.device {
+        super::mounts::add_device(spec, device)?;
+    }
+    for ulimit in &args.ulimit {
+        super::mounts::set_ulimit(spec, ulimit)?;
+    }
+    match args.userns.as_deref() {
+        None | Some("") | Some("host") => {}
+        Some(other) => {
+            return Err(Error::bad_option(
+                format!("--userns {other:?}"),
+                "is not supported yet: hoist runs root's containers in the host's user namespace (host)",
+            ))
+        }
+    }
+    if args.init {
+        let mut annotations = spec.annotations().clone().unwrap_or_default();
+        annotations.insert(
+            hoist_runtime::INIT_ANNOTATION.to_string(),
+            "true".to_string(),
+        );
+        spec.set_annotations(Some(annotations));
+    }
 
     let mut linux = spec.linux().clone().unwrap_or_default();
     let mut resources = linux.resources().clone().unwrap_or_default();
@@ -236,43 +269,6 @@ pub(crate) fn set_env(env: &mut Vec<String>, entries: Vec<String>) -> Result<()>
     Ok(())
 }
 
-/// `HOST:CONTAINER[:OPTIONS]`, the host side an existing absolute path.
-fn bind_mount(volume: &str) -> Result<Mount> {
-    let flag = || format!("-v {volume:?}");
-    let parts: Vec<&str> = volume.split(':').collect();
-    let (host, container, options) = match parts.as_slice() {
-        [host, container] => (*host, *container, ""),
-        [host, container, options] => (*host, *container, *options),
-        _ => return Err(Error::bad_option(flag(), "is not HOST:CONTAINER[:ro]")),
-    };
-    if !host.starts_with('/') || !container.starts_with('/') {
-        return Err(Error::bad_option(flag(), "needs both paths absolute"));
-    }
-    let source = std::fs::canonicalize(host).map_err(|source| Error::VolumeSource {
-        volume: volume.to_string(),
-        source,
-    })?;
-    let mut mount_options = vec!["rbind".to_string(), "rprivate".to_string()];
-    for option in options.split(',').filter(|o| !o.is_empty()) {
-        match option {
-            "ro" | "rw" | "nosuid" | "nodev" | "noexec" => mount_options.push(option.to_string()),
-            "z" | "Z" => {} // SELinux relabelling: this host has no SELinux
-            other => {
-                return Err(Error::bad_option(
-                    flag(),
-                    format!("has an unknown option {other:?} (use ro or rw)"),
-                ))
-            }
-        }
-    }
-    let mut mount = Mount::default();
-    mount.set_destination(container.into());
-    mount.set_typ(Some("bind".to_string()));
-    mount.set_source(Some(source));
-    mount.set_options(Some(mount_options));
-    Ok(mount)
-}
-
 fn size(text: &str, flag: &'static str) -> Result<i64> {
     let bytes = parse_size(text).map_err(|source| Error::BadSize { flag, source })?;
     i64::try_from(bytes).map_err(|_| Error::bad_option(format!("{flag} {text}"), "is too large"))
@@ -302,6 +298,7 @@ mod tests {
             rootfs: Path::new("/nonexistent"),
             join_network: None,
             name_files: Vec::new(),
+            mounts: Vec::new(),
         };
         let options = RunOptions {
             entrypoint: entrypoint.map(str::to_string),
@@ -353,21 +350,5 @@ mod tests {
             ..RunOptions::default()
         };
         assert!(environment(Vec::new(), &nameless).is_err());
-    }
-
-    #[test]
-    fn volumes_are_absolute_existing_paths_with_known_options() {
-        let mount = bind_mount("/tmp:/data:ro").unwrap();
-        assert_eq!(mount.destination(), Path::new("/data"));
-        assert_eq!(
-            mount.options().as_deref().unwrap(),
-            ["rbind", "rprivate", "ro"]
-        );
-        assert!(bind_mount("tmp:/data").is_err());
-        assert!(bind_mount("/tmp:/data:exec-everything").is_err());
-        assert!(matches!(
-            bind_mount("/surely/not/here:/data"),
-            Err(Error::VolumeSource { .. })
-        ));
     }
 }

@@ -10,6 +10,7 @@ mod mount_calls;
 pub(crate) mod mount_options;
 mod process;
 mod procfs;
+pub(crate) mod reaper;
 #[cfg(test)]
 mod recorder;
 mod root_propagation;
@@ -104,6 +105,7 @@ pub(crate) fn run(bundle: &Bundle, options: InitOptions, channel: InitEnd) -> ! 
             _ => Ok(()),
         });
     let error = match result {
+        Ok(()) if reaper::wanted(&bundle.spec) => reaper::exec_under_init(&program, process),
         Ok(()) => process::exec(&program, process),
         Err(e) => e,
     };

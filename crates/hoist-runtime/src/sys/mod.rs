@@ -207,3 +207,45 @@ pub(crate) fn forget_env_var(name: &str) {
     // SAFETY: called first in main, before any other thread exists to read the environment.
     unsafe { std::env::remove_var(name) };
 }
+
+/// `fork()` for the container's init when it runs the program under a reaper (`--init`).
+pub(crate) fn fork_init() -> nix::Result<nix::unistd::ForkResult> {
+    // SAFETY: the init is a single thread (it was cloned from a single-threaded runtime, see
+    // `ensure_single_threaded`), so the child's copy of its state is whole; the child only
+    // unblocks signals and execs.
+    unsafe { nix::unistd::fork() }
+}
+
+/// Blanks this process's command line (`/proc/self/cmdline`): a reaper that stays as PID 1 in
+/// the container keeps the runtime's arguments, host paths among them, to itself.
+pub(crate) fn blank_command_line() {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    let Some(after_name) = stat.rfind(')') else {
+        return;
+    };
+    // Fields 48 and 49 (arg_start, arg_end), counted from field 3 after the name.
+    let fields: Vec<&str> = stat[after_name + 2..].split_whitespace().collect();
+    let (Some(start), Some(end)) = (
+        fields.get(48 - 3).and_then(|f| f.parse::<usize>().ok()),
+        fields.get(49 - 3).and_then(|f| f.parse::<usize>().ok()),
+    ) else {
+        return;
+    };
+    if end <= start {
+        return;
+    }
+    // SAFETY: [arg_start, arg_end) is this process's own argument area, which the kernel
+    // mapped writable at exec; it is a single thread, and nothing reads its arguments after
+    // this (the reaper never looks at them).
+    unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
+}
+
+/// Closes every fd from `first` up, for a process that stays in the container without
+/// exec'ing (the `--init` reaper).
+pub(crate) fn close_all_from(first: u32) {
+    // SAFETY: the reaper never returns from its loop and never drops a Rust object again (it
+    // leaves by `exit_now`), so no owner of these fds closes them a second time.
+    unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
+}

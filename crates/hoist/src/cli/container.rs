@@ -177,11 +177,16 @@ Two shapes:
   hoist run --bundle DIR [OPTIONS] ID    run an existing bundle (runc's shape)")]
 pub struct RunArgs {
     /// runc shape: the bundle to run (the positional argument is then the container id)
-    #[arg(short, long, value_name = "DIR")]
+    #[arg(
+        help_heading = "runc shape (with --bundle)",
+        short,
+        long,
+        value_name = "DIR"
+    )]
     pub bundle: Option<PathBuf>,
 
     /// Write the container process's pid here
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "runc shape (with --bundle)", long, value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
 
     /// Start the container and return at once instead of waiting for it
@@ -189,25 +194,30 @@ pub struct RunArgs {
     pub detach: bool,
 
     /// Use chroot instead of pivot_root (for a rootfs on a ramdisk)
-    #[arg(long)]
+    #[arg(help_heading = "runc shape (with --bundle)", long)]
     pub no_pivot: bool,
 
     /// Pass this many extra fds (3, 4, ...) to the container
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(
+        help_heading = "runc shape (with --bundle)",
+        long,
+        default_value_t = 0,
+        value_name = "N"
+    )]
     pub preserve_fds: u32,
 
     /// Unix socket to send the terminal's master fd to
-    #[arg(long, value_name = "PATH")]
+    #[arg(help_heading = "runc shape (with --bundle)", long, value_name = "PATH")]
     pub console_socket: Option<PathBuf>,
 
     /// Accepted for runc compatibility (hoist never creates a session keyring)
-    #[arg(long)]
+    #[arg(help_heading = "runc shape (with --bundle)", long)]
     pub no_new_keyring: bool,
 
     #[command(flatten)]
     pub container: ContainerArgs,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Pulling the image")]
     pub registry: RegistryArgs,
 
     /// podman shape: print nothing while pulling the image
@@ -231,131 +241,201 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
-/// What `hoist run IMAGE` takes from podman's command line.
+// What `hoist run IMAGE` takes from podman's command line. (A plain comment: a flattened
+// struct's doc comment would become the description of the verbs using it.)
 #[derive(Debug, Args, Default)]
 pub struct ContainerArgs {
     /// podman shape: remove the container when it exits
-    #[arg(long)]
+    #[arg(help_heading = "Lifecycle", long)]
     pub rm: bool,
 
     /// podman shape: the container's name (default: a generated adjective_noun)
-    #[arg(long, value_name = "NAME")]
+    #[arg(help_heading = "Lifecycle", long, value_name = "NAME")]
     pub name: Option<String>,
 
     /// podman shape: a label on the container: KEY=VALUE
-    #[arg(short, long, value_name = "KEY=VALUE")]
+    #[arg(help_heading = "Lifecycle", short, long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
 
     /// podman shape: the signal `stop` sends first [default: the image's StopSignal, else
     /// SIGTERM]
-    #[arg(long, value_name = "SIGNAL")]
+    #[arg(help_heading = "Lifecycle", long, value_name = "SIGNAL")]
     pub stop_signal: Option<String>,
 
     /// podman shape: seconds `stop` waits for the container before SIGKILL [default: 10]
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(help_heading = "Lifecycle", long, value_name = "SECONDS")]
     pub stop_timeout: Option<u64>,
 
+    /// podman shape: a mount: type=bind,source=/HOST,target=/CTR[,readonly],
+    /// type=volume,source=NAME,target=/CTR, or type=tmpfs,target=/CTR[,tmpfs-size=SIZE]
+    #[arg(help_heading = "Storage", long, value_name = "SPEC")]
+    pub mount: Vec<String>,
+
+    /// podman shape: a tmpfs at this path: PATH[:OPTIONS] [default options:
+    /// rw,noexec,nosuid,nodev]
+    #[arg(help_heading = "Storage", long, value_name = "PATH[:OPTS]")]
+    pub tmpfs: Vec<String>,
+
+    /// podman shape: a resource limit of the process: NAME=SOFT[:HARD] (-1: unlimited), e.g.
+    /// nofile=1024:2048
+    #[arg(help_heading = "Resources", long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
+
+    /// podman shape: the size of /dev/shm (e.g. 64m, 1.5g, 1GiB) [default: 64m]
+    #[arg(help_heading = "Storage", long, value_name = "SIZE")]
+    pub shm_size: Option<String>,
+
+    /// podman shape: a host device in the container: HOST[:CONTAINER][:PERMISSIONS]
+    /// (permissions of r, w, m; default rwm)
+    #[arg(help_heading = "Storage", long, value_name = "HOST[:CTR][:rwm]")]
+    pub device: Vec<String>,
+
+    /// podman shape: the user namespace: host (the only mode for root's containers yet)
+    #[arg(help_heading = "Security", long, value_name = "MODE")]
+    pub userns: Option<String>,
+
+    /// podman shape: run a minimal init as PID 1 that reaps orphans and passes signals on
+    #[arg(help_heading = "Process", long)]
+    pub init: bool,
+
+    /// podman shape: start the container again when it ends: no, on-failure[:N], always or
+    /// unless-stopped (never after `hoist stop`)
+    #[arg(help_heading = "Lifecycle", long, value_name = "POLICY")]
+    pub restart: Option<String>,
+
     /// podman shape: set an environment variable (KEY=VALUE, or KEY to copy it from here)
-    #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
+    #[arg(
+        help_heading = "Process",
+        short,
+        long = "env",
+        value_name = "KEY[=VALUE]"
+    )]
     pub env: Vec<String>,
 
     /// podman shape: read environment variables from a file (KEY=VALUE lines, # comments)
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Process", long, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
 
-    /// podman shape: bind-mount a host directory or file: HOST:CONTAINER[:ro|rw]
-    #[arg(short, long = "volume", value_name = "HOST:CTR[:ro]")]
+    /// podman shape: bind-mount a host directory or file, or a named volume (made if new):
+    /// HOST|NAME:CONTAINER[:ro|rw]
+    #[arg(
+        help_heading = "Storage",
+        short,
+        long = "volume",
+        value_name = "HOST:CTR[:ro]"
+    )]
     pub volume: Vec<String>,
 
     /// podman shape: the working directory inside the container
-    #[arg(short, long, value_name = "DIR")]
+    #[arg(help_heading = "Process", short, long, value_name = "DIR")]
     pub workdir: Option<String>,
 
     /// podman shape: the user to run as: NAME or UID, optionally :GROUP or :GID
-    #[arg(short, long, value_name = "USER[:GROUP]")]
+    #[arg(help_heading = "Process", short, long, value_name = "USER[:GROUP]")]
     pub user: Option<String>,
 
     /// podman shape: replace the image's entrypoint (an empty string clears it)
-    #[arg(long, value_name = "CMD")]
+    #[arg(help_heading = "Process", long, value_name = "CMD")]
     pub entrypoint: Option<String>,
 
     /// podman shape: the container's hostname [default: the first 12 characters of its id]
-    #[arg(long, value_name = "NAME")]
+    #[arg(help_heading = "Network", long, value_name = "NAME")]
     pub hostname: Option<String>,
 
     /// podman shape: mount the root file system read-only
-    #[arg(long)]
+    #[arg(help_heading = "Storage", long)]
     pub read_only: bool,
 
     /// podman shape: memory limit (e.g. 64m, 1g)
-    #[arg(short, long, value_name = "BYTES")]
+    #[arg(help_heading = "Resources", short, long, value_name = "BYTES")]
     pub memory: Option<String>,
 
     /// podman shape: memory plus swap limit (-1: unlimited swap)
-    #[arg(long, value_name = "BYTES")]
+    #[arg(help_heading = "Resources", long, value_name = "BYTES")]
     pub memory_swap: Option<String>,
 
     /// podman shape: CPUs the container may use (e.g. 0.5)
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Resources", long, value_name = "N")]
     pub cpus: Option<f64>,
 
     /// podman shape: the most processes the container may have (-1: no limit)
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    #[arg(
+        help_heading = "Resources",
+        long,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub pids_limit: Option<i64>,
 
     /// podman shape: add a capability (e.g. NET_ADMIN, or ALL)
-    #[arg(long, value_name = "CAP")]
+    #[arg(help_heading = "Security", long, value_name = "CAP")]
     pub cap_add: Vec<String>,
 
     /// podman shape: drop a capability (e.g. CHOWN, or ALL) [default: podman's eleven:
     /// CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP,
     /// SETUID, SYS_CHROOT]
-    #[arg(long, value_name = "CAP")]
+    #[arg(help_heading = "Security", long, value_name = "CAP")]
     pub cap_drop: Vec<String>,
 
     /// podman shape: give the container what root on the host has: every capability, no
     /// seccomp filter, the host's devices, no masked or read-only kernel paths
-    #[arg(long)]
+    #[arg(help_heading = "Security", long)]
     pub privileged: bool,
 
     /// podman shape: seccomp=unconfined|FILE (default: containers.conf's seccomp_profile, else
     /// /usr/share/containers/seccomp.json, else hoist's own), no-new-privileges,
     /// label=disable, apparmor=unconfined|PROFILE
-    #[arg(long, value_name = "OPT")]
+    #[arg(help_heading = "Security", long, value_name = "OPT")]
     pub security_opt: Vec<String>,
 
     /// podman shape: the network: bridge (an address on the hoist0 bridge; subnet from
     /// $HOIST_BRIDGE_SUBNET, default 10.89.0.0/24), none (only lo), host (the host's), or
     /// container:NAME (another container's)
-    #[arg(long, alias = "net", default_value = "bridge", value_name = "MODE")]
+    #[arg(
+        help_heading = "Network",
+        long,
+        alias = "net",
+        default_value = "bridge",
+        value_name = "MODE"
+    )]
     pub network: String,
 
     /// podman shape: publish a container port on the host: [IP:]HOSTPORT:CONTAINERPORT (tcp;
     /// needs --network bridge)
-    #[arg(short, long = "publish", value_name = "[IP:]HOST:CTR")]
+    #[arg(
+        help_heading = "Network",
+        short,
+        long = "publish",
+        value_name = "[IP:]HOST:CTR"
+    )]
     pub publish: Vec<String>,
 
     /// podman shape: an option of a detached container's log: max-size=SIZE (e.g. 10m; when
     /// the log would grow past it, it starts over, as podman's k8s-file log does)
-    #[arg(long, value_name = "KEY=VALUE")]
+    #[arg(help_heading = "Lifecycle", long, value_name = "KEY=VALUE")]
     pub log_opt: Vec<String>,
 
     /// podman shape: keep stdin open
-    #[arg(short, long)]
+    #[arg(help_heading = "Process", short, long)]
     pub interactive: bool,
 
     /// podman shape: give the container a terminal
-    #[arg(short, long)]
+    #[arg(help_heading = "Process", short, long)]
     pub tty: bool,
 
     /// podman shape: the keys that detach from a -it container, leaving it running
     /// (`hoist attach` joins it again): ctrl-X or single characters, comma-separated; an empty
     /// string turns detaching off [default: ctrl-p,ctrl-q]
-    #[arg(long, value_name = "KEYS")]
+    #[arg(help_heading = "Process", long, value_name = "KEYS")]
     pub detach_keys: Option<String>,
 
     /// podman shape: when to pull the image: always, missing, never
-    #[arg(long, default_value = "missing", value_name = "POLICY")]
+    #[arg(
+        help_heading = "Lifecycle",
+        long,
+        default_value = "missing",
+        value_name = "POLICY"
+    )]
     pub pull: PullPolicy,
 }
 

@@ -190,7 +190,8 @@ pub struct LoadArgs {
     pub input: PathBuf,
 }
 
-/// How to reach and authenticate to registries (skopeo's and podman's names).
+// How to reach and authenticate to registries (skopeo's and podman's names). A plain comment:
+// a flattened struct's doc comment would become the help's description of every verb using it.
 #[derive(Debug, Args)]
 pub struct RegistryArgs {
     /// Require HTTPS with a verified certificate; with `--tls-verify=false` an unverified
@@ -218,7 +219,7 @@ pub struct RegistryArgs {
     pub transfer: TransferArgs,
 }
 
-/// How transfers go, whichever registry they are with.
+// How transfers go, whichever registry they are with (a plain comment, as above).
 #[derive(Debug, Args)]
 pub struct TransferArgs {
     /// Retries after a network error, a stall, a 429 or a 5xx (never after 401/403/404 or a

@@ -24,8 +24,16 @@ Exit codes (podman's, and runc's for its verbs):
   127    the container's command was not found
 
 Environment:
-  HOIST_ROOT   hoist's image store and containers (default /var/lib/hoist for root,
-               $XDG_DATA_HOME/hoist otherwise)";
+  HOIST_ROOT           hoist's image store and containers (default /var/lib/hoist for root,
+                       $XDG_DATA_HOME/hoist otherwise)
+  HOIST_LOG            what to log on stderr, as a tracing filter (e.g. debug, hoist_engine=debug)
+  HOIST_BRIDGE         the bridge `run --network bridge` uses (default hoist0)
+  HOIST_BRIDGE_SUBNET  its subnet (default 10.89.0.0/24)
+  HOIST_RESOLVE_IN_USERSPACE  resolve paths in a rootfs without openat2 (for testing)
+  REGISTRY_AUTH_FILE   the credentials file (before $XDG_RUNTIME_DIR/containers/auth.json,
+                       ~/.config/containers/auth.json, $DOCKER_CONFIG or ~/.docker/config.json)
+  CONTAINERS_CONF      containers.conf to read (its seccomp_profile)
+  XDG_RUNTIME_DIR, XDG_DATA_HOME, HOME   where an unprivileged user's state and store go";
 
 /// Pull, unpack and run OCI container images.
 ///
@@ -41,19 +49,29 @@ Environment:
 pub struct Cli {
     /// Directory for container state (runc's --root) [default: /run/hoist for root,
     /// $XDG_RUNTIME_DIR/hoist otherwise]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
     pub root: Option<PathBuf>,
 
     /// Also write errors to this file (engines read it)
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
     pub log: Option<PathBuf>,
 
     /// Format of --log: text, or json (one object per line)
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT", help_heading = "Global options")]
     pub log_format: LogFormat,
 
     /// Print debug messages on stderr
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub debug: bool,
 
     /// Accepted for runc compatibility; hoist manages cgroups through the file system
@@ -152,6 +170,9 @@ pub enum Command {
     /// Housekeeping of the store
     #[command(subcommand)]
     System(SystemCommand),
+    /// Named volumes: data that outlives containers (like `podman volume`)
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Store credentials for a registry, after checking them (like `podman login`)
     Login(LoginArgs),
     /// Remove stored credentials (like `podman logout`)
@@ -177,6 +198,47 @@ pub enum SystemCommand {
     /// Verify the store: blobs against their digests, images against their blobs, cached
     /// layers, containers against their records; exits 1 if anything is wrong
     Check(SystemCheckArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Make a volume (a generated name if none is given); prints its name
+    Create {
+        /// The volume's name
+        name: Option<String>,
+    },
+    /// List the volumes
+    #[command(visible_alias = "list")]
+    Ls {
+        /// json, a Go template ('{{.Name}}'), or `table` and a template
+        #[arg(long)]
+        format: Option<String>,
+        /// Print only the names
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Show volumes as JSON, or through a template
+    Inspect {
+        /// A Go template ('{{.Mountpoint}}'), or json
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove volumes and what they hold
+    Rm {
+        /// Remove the containers that use them first
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove every volume no container uses
+    Prune {
+        /// Accepted for podman compatibility (hoist does not ask)
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]

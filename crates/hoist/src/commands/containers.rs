@@ -320,6 +320,8 @@ fn inspect_json(runtime: &Runtime, container: &Container) -> Value {
         "Image": record.image,
         "ImageName": record.image,
         "Name": record.name,
+        "RestartCount": record.restarts,
+        "Mounts": record.volumes,
         "Driver": match record.driver {
             hoist_engine::Driver::Overlay => "overlay",
             hoist_engine::Driver::Copy => "vfs",

@@ -10,6 +10,7 @@ mod run;
 mod runtime;
 mod save;
 mod unpack;
+mod volumes;
 
 use crate::cli::{Cli, Command};
 use crate::Failure;
@@ -59,6 +60,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::System(crate::cli::SystemCommand::Check(args)) => {
             image_verb(images::system_check(&runtime, args))
         }
+        Command::Volume(command) => image_verb(volumes::volume(&runtime, command).map(|()| 0)),
         Command::Info => image_verb(save::info(&runtime).map(|()| 0)),
         Command::PortProxy(args) => image_verb(run::port_proxy(args)),
         Command::LogRelay(args) => image_verb(run::log_relay(args)),

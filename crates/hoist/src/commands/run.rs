@@ -31,8 +31,15 @@ pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
         || podman_only.stop_signal.is_some()
         || podman_only.stop_timeout.is_some()
         || args.cidfile.is_some()
+        || !podman_only.mount.is_empty()
+        || !podman_only.tmpfs.is_empty()
+        || !podman_only.ulimit.is_empty()
+        || podman_only.shm_size.is_some()
+        || !podman_only.device.is_empty()
+        || podman_only.init
+        || podman_only.restart.is_some()
     {
-        bail!("--rm, --detach-keys, --env, --name, --volume, --privileged, --security-opt, --log-opt, --label, --stop-signal, --stop-timeout and --cidfile are for `hoist run IMAGE`; with --bundle, edit the bundle's config.json instead");
+        bail!("podman's options (--rm, --name, -e, -v, --mount, --tmpfs, --ulimit, --device, --init, --restart, ...) are for `hoist run IMAGE`; with --bundle, edit the bundle's config.json instead");
     }
     let options = CreateOptions {
         bundle: args.bundle.clone().expect("dispatched on --bundle"),
@@ -203,5 +210,13 @@ fn run_options(args: ContainerArgs, detach: bool) -> RunOptions {
         label: args.label,
         stop_signal: args.stop_signal,
         stop_timeout: args.stop_timeout,
+        mount: args.mount,
+        tmpfs: args.tmpfs,
+        ulimit: args.ulimit,
+        shm_size: args.shm_size,
+        device: args.device,
+        userns: args.userns,
+        init: args.init,
+        restart: args.restart,
     }
 }
