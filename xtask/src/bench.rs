@@ -218,10 +218,12 @@ fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyho
     let image = format!("{registry}/busybox:latest");
     let task = "run --rm busybox true";
     let first_task = "first run busybox true";
-    if settings
-        .only
-        .is_some_and(|only| !task.contains(only) && !first_task.contains(only))
-    {
+    let exec_task = "exec true into a running busybox";
+    if settings.only.is_some_and(|only| {
+        ![task, first_task, exec_task, "run -it"]
+            .iter()
+            .any(|t| t.contains(only))
+    }) {
         return Ok(());
     }
     let store = settings.scratch.join("run-image-store");
@@ -243,6 +245,7 @@ fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyho
     });
     let podman = tool("podman", |_, _| podman_run(&["--rm", &image, "true"]));
     compare(task, &cached, &[podman], settings)?;
+    compare_exec(hoist, &store, &image, settings)?;
     // Enter to prompt: `run -it` on a terminal, until the shell's prompt shows.
     let mut interactive = tool("hoist", |_, _| {
         let mut c = with_store(Command::new(hoist));
@@ -290,6 +293,56 @@ fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyho
         settings,
     )?;
     Ok(())
+}
+
+/// `hoist exec NAME true` beside `podman exec NAME true`, each into a running container of its
+/// own (podman's with runc, as its runs).
+fn compare_exec(
+    hoist: &Path,
+    store: &Path,
+    image: &str,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let task = "exec true into a running busybox";
+    if settings.only.is_some_and(|only| !task.contains(only)) {
+        return Ok(());
+    }
+    let name = format!("hoist-bench-exec-{}", std::process::id());
+    let hoist_command = || {
+        let mut c = Command::new(hoist);
+        c.env("HOIST_ROOT", store);
+        c
+    };
+    shell::output(hoist_command().args([
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &name,
+        image,
+        "sleep",
+        "3600",
+    ]))?;
+    let started = shell::output(&mut podman_run(&[
+        "-d", "--name", &name, image, "sleep", "3600",
+    ]));
+    let outcome = started.and_then(|_| {
+        let ours = tool("hoist", |_, _| {
+            let mut c = hoist_command();
+            c.args(["exec", &name, "true"]);
+            c
+        });
+        let podman = tool("podman", |_, _| {
+            let mut c = Command::new("podman");
+            c.args(["exec", &name, "true"]);
+            c
+        });
+        compare(task, &ours, &[podman], settings)
+    });
+    let _ = shell::output(hoist_command().args(["rm", "-f", &name]));
+    let _ = shell::output(Command::new("podman").args(["rm", "-f", "-t", "0", &name]));
+    outcome
 }
 
 /// What busybox's shell shows when it is ready for a command.

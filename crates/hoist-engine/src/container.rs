@@ -19,17 +19,18 @@ use crate::{Error, Result};
 const CLAIM_PREFIX: &str = ".claim-";
 
 /// How a container's rootfs was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Driver {
     /// An overlayfs mount of shared, cached layers.
+    #[default]
     Overlay,
     /// A full unpack of its own (rootless, or no overlayfs).
     Copy,
 }
 
 /// `container.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Record {
     /// podman's 64-hex-digit id; it and its unique prefixes name the container too.
     pub id: String,
@@ -413,16 +414,44 @@ mod tests {
             command: vec!["true".into()],
             created: "2026-01-01T00:00:00Z".into(),
             driver: Driver::Copy,
-            layers: Vec::new(),
             detached: true,
-            tty: false,
-            remove: false,
-            exit_code: None,
-            finished: None,
-            network: None,
-            ports: Vec::new(),
             log_max_size: Some(4096),
+            ..Record::default()
         }
+    }
+
+    /// A saved container named `name` with id `id`.
+    fn saved(store: &Store, name: &str, id: &str) {
+        let (dir, _keeper) = Container::claim(store, name).unwrap();
+        let container = Container {
+            dir,
+            record: Record {
+                name: name.into(),
+                ..record(id)
+            },
+            keeper: None,
+        };
+        container.save().unwrap();
+    }
+
+    #[test]
+    fn containers_are_found_by_name_id_or_a_prefix_no_other_id_shares() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = store_in(temp.path());
+        saved(&store, "web", "abc123");
+        saved(&store, "db", "abd456");
+        saved(&store, "abc", "ffff00");
+        let found = |reference: &str| Container::find(&store, reference).map(|c| c.record.name);
+        assert_eq!(found("web").unwrap(), "web");
+        assert_eq!(found("abc123").unwrap(), "web");
+        assert_eq!(found("abd").unwrap(), "db");
+        assert_eq!(found("abc").unwrap(), "abc", "a name goes before an id prefix");
+        assert_eq!(found("ff").unwrap(), "abc");
+        assert!(matches!(found("ab"), Err(Error::AmbiguousId(_))));
+        assert!(matches!(found("0"), Err(Error::NoSuchContainer(_))));
+        assert!(matches!(found("nosuch"), Err(Error::NoSuchContainer(_))));
+        assert!(matches!(found("../web"), Err(Error::InvalidName(_))));
+        assert!(matches!(found(""), Err(Error::InvalidName(_))));
     }
 
     #[test]

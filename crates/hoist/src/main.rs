@@ -30,10 +30,11 @@ impl Failure {
         }
     }
 
-    /// A runtime verb's failure (runc's 1), or 127/126 for the container's command.
+    /// A runtime verb's failure: runc's 1 whatever failed, as the engines driving it expect
+    /// (they tell a missing program by the message).
     pub fn runtime(error: anyhow::Error) -> Failure {
         Failure {
-            code: podman_exit_code(&error).unwrap_or(EXIT_RUNTIME_ERROR),
+            code: EXIT_RUNTIME_ERROR,
             error,
         }
     }

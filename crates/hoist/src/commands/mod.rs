@@ -39,7 +39,15 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Kill(args) => containers::kill(&runtime, args).map(|()| 0),
         Command::Delete(args) => runtime_verb(runtime::delete(&runtime, args).map(|()| 0)),
         Command::List(args) => runtime_verb(runtime::list(&runtime, args).map(|()| 0)),
-        Command::Exec(args) => runtime::exec(&runtime, args).map_err(Failure::runtime),
+        Command::Exec(args) => {
+            // An engine's container id gets runc's codes; a hoist container, podman's.
+            let store = hoist_engine::Store::locate();
+            let failure = match hoist_engine::Container::find(&store, &args.id) {
+                Ok(_) => Failure::hoist,
+                Err(_) => Failure::runtime,
+            };
+            runtime::exec(&runtime, args).map_err(failure)
+        }
         Command::Ps(args) if args.id.is_none() => {
             image_verb(containers::list(&runtime, &args).map(|()| 0))
         }
