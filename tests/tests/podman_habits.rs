@@ -514,8 +514,8 @@ fn exec_takes_podmans_options_with_the_containers_defaults() {
     let no_such_user = hoist_in(dir.path(), &["exec", "-u", "no-such-user", "box", "true"]);
     assert_eq!(
         no_such_user.status.code(),
-        Some(1),
-        "{}",
+        Some(125),
+        "podman's code for exec's own failure: {}",
         stderr(&no_such_user)
     );
     assert!(stderr(&no_such_user).contains("no-such-user"));
