@@ -1011,24 +1011,134 @@ fn restart_policies_are_kept_by_the_monitor_until_stop() {
     ));
     assert!(stopped.starts_with("exited "), "{stopped}");
     assert_eq!(stopped, later, "stop ends the restarts");
-    // Started by hand, it is kept running again.
+    // Started by hand, it is kept running again, its count begun anew.
     ok(hoist_in(dir.path(), &["start", "always"]));
-    let count = |text: &str| {
-        text.split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse::<u32>()
-            .unwrap()
-    };
-    hoist_e2e::wait_for("a restart after start", || {
-        count(&ok(hoist_in(
+    let restarts = || {
+        ok(hoist_in(
             dir.path(),
-            &[
-                "inspect",
-                "--format",
-                "{{.State.Status}} {{.RestartCount}}",
-                "always",
-            ],
-        ))) > count(&later)
+            &["inspect", "--format", "{{.RestartCount}}", "always"],
+        ))
+        .trim()
+        .parse::<u32>()
+        .unwrap()
+    };
+    assert!(restarts() < 3, "{later}");
+    hoist_e2e::wait_for("a restart after start", || restarts() >= 1);
+}
+
+/// The monitor processes of the container `name`.
+fn monitors_of(name: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("cmdline")).ok())
+        .filter(|cmdline| {
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.contains(&b"container-monitor".as_slice()) && args.contains(&name.as_bytes())
+        })
+        .count()
+}
+
+#[test]
+fn start_wait_and_network_sharing_meet_a_container_between_runs() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let image = format!("{}/busybox:latest", env.registry);
+
+    // Between two runs of a restart policy, the monitor keeps it: start is a no-op.
+    let flapping = unique_id("flapping");
+    ok(hoist_run(
+        dir.path(),
+        &[
+            "-d",
+            "--name",
+            &flapping,
+            "--restart",
+            "always",
+            &image,
+            "sh",
+            "-c",
+            "exit 1",
+        ],
+    ));
+    hoist_e2e::wait_for("a few restarts", || {
+        ok(hoist_in(
+            dir.path(),
+            &["inspect", "--format", "{{.RestartCount}}", &flapping],
+        ))
+        .trim()
+        .parse::<u32>()
+        .unwrap()
+            >= 3
     });
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["start", &flapping])),
+        format!("{flapping}\n")
+    );
+    assert_eq!(monitors_of(&flapping), 1, "start launched a second monitor");
+    ok(hoist_in(dir.path(), &["stop", "-t", "1", &flapping]));
+    assert_eq!(monitors_of(&flapping), 0);
+
+    // wait on a created container waits for it to be started and to end.
+    let created = unique_id("created");
+    ok(hoist_in(
+        dir.path(),
+        &[
+            "create",
+            "--tls-verify=false",
+            "--network=none",
+            "--name",
+            &created,
+            &image,
+            "sh",
+            "-c",
+            "exit 6",
+        ],
+    ));
+    let mut waiting = hoist(dir.path())
+        .args(["wait", &created])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "wait returned before start"
+    );
+    ok(hoist_in(dir.path(), &["start", &created]));
+    let waited = waiting.wait_with_output().unwrap();
+    assert_eq!(stdout(&waited), "6\n");
+
+    // --network container:NAME follows that container across its restarts: started later,
+    // it joins the namespace the other has now, not the one of a process long gone.
+    let holder = unique_id("holder");
+    ok(hoist_run(
+        dir.path(),
+        &["-d", "--name", &holder, &image, "sh", "-c", WAIT_FOR_TERM],
+    ));
+    let sharer = unique_id("sharer");
+    ok(hoist_in(
+        dir.path(),
+        &[
+            "create",
+            "--tls-verify=false",
+            "--network",
+            &format!("container:{holder}"),
+            "--name",
+            &sharer,
+            &image,
+            "readlink",
+            "/proc/self/ns/net",
+        ],
+    ));
+    ok(hoist_in(dir.path(), &["restart", "-t", "1", &holder]));
+    let holders = ok(hoist_in(
+        dir.path(),
+        &["exec", &holder, "readlink", "/proc/self/ns/net"],
+    ));
+    let shared = hoist_in(dir.path(), &["start", "-a", &sharer]);
+    assert_eq!(ok(shared), holders);
 }

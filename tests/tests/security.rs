@@ -3,6 +3,7 @@
 //! container. Every case that could change the host sets a value to the one it already has, or
 //! works only on cgroups, directories and processes the test itself made.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -1012,4 +1013,111 @@ fn cp_never_follows_a_containers_symlink_out_of_it() {
     .success());
     assert_eq!(std::fs::read_link(out.join("dir/inside")).unwrap(), host);
     let _ = run(hoist(dir.path()).args(["rm", "-f", &name]));
+}
+
+/// The other half of `cp`'s attacks. Into the container: an entry the container made a fifo
+/// (an open to write would hang) or a device node (a write would reach the host's device) is
+/// replaced by the copied file, never opened. Out of it: a symlink a first copy left on the
+/// host is never written through by a second, and a setuid file does not come out setuid.
+#[test]
+fn cp_never_writes_into_a_containers_devices_or_through_the_hosts_symlinks() {
+    let Some((env, dir, _bundle)) = busybox_bundle() else {
+        return;
+    };
+    let image = format!("oci:{}:busybox-latest", env.fixtures.display());
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "unchanged\n").unwrap();
+    let name = unique_id("cp-planter");
+    let plant = format!(
+        "mkfifo /tmp/fifo; mknod /tmp/null c 1 3; mkdir /tmp/tree; ln -s {} /tmp/tree/link; \
+         echo x > /tmp/suid; chmod 4755 /tmp/suid; touch /tmp/planted; exec sleep 600",
+        victim.display()
+    );
+    let started = run(hoist(dir.path()).args([
+        "run",
+        "-d",
+        "--network=none",
+        "--name",
+        &name,
+        &image,
+        "sh",
+        "-c",
+        &plant,
+    ]));
+    assert!(started.status.success(), "{}", stderr(&started));
+    let _guard = hoist_e2e::RunContainersGuard(dir.path());
+    let in_container = |script: &str| {
+        hoist_e2e::expect_ok(hoist(dir.path()).args(["exec", &name, "sh", "-c", script]));
+    };
+    hoist_e2e::wait_for("the plants", || {
+        run(hoist(dir.path()).args(["exec", &name, "test", "-e", "/tmp/planted"]))
+            .status
+            .success()
+    });
+    let payload = dir.path().join("payload");
+    std::fs::write(&payload, "payload\n").unwrap();
+    let cp = |from: &str, to: &str| cp_within_a_minute(dir.path(), from, to);
+
+    for planted in ["/tmp/fifo", "/tmp/null"] {
+        let copied = cp(payload.to_str().unwrap(), &format!("{name}:{planted}"));
+        assert!(copied.status.success(), "{planted}: {}", stderr(&copied));
+        let said = hoist_e2e::expect_ok(hoist(dir.path()).args([
+            "exec",
+            &name,
+            "sh",
+            "-c",
+            &format!("test -f {planted} && cat {planted}"),
+        ]));
+        assert_eq!(
+            stdout(&said),
+            "payload\n",
+            "{planted} is now the copied file"
+        );
+    }
+
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    assert!(cp(&format!("{name}:/tmp/tree"), out.to_str().unwrap())
+        .status
+        .success());
+    assert_eq!(std::fs::read_link(out.join("tree/link")).unwrap(), victim);
+    in_container("rm /tmp/tree/link; echo attacker > /tmp/tree/link");
+    let again = cp(&format!("{name}:/tmp/tree"), out.to_str().unwrap());
+    assert!(!again.status.success(), "the host's symlink is in the way");
+    assert!(stderr(&again).contains("symlink"), "{}", stderr(&again));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "unchanged\n");
+
+    assert!(cp(&format!("{name}:/tmp/suid"), out.to_str().unwrap())
+        .status
+        .success());
+    let mode = std::fs::metadata(out.join("suid"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o7777,
+        0o755,
+        "the setuid bit stays in the container"
+    );
+    let _ = run(hoist(dir.path()).args(["rm", "-f", &name]));
+}
+
+/// `hoist cp`, failed (and killed) if it takes more than a minute: a copy hung on a fifo.
+fn cp_within_a_minute(scratch: &Path, from: &str, to: &str) -> std::process::Output {
+    let mut child = hoist(scratch)
+        .args(["cp", from, to])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cp {from} {to} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }

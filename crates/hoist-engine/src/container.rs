@@ -94,6 +94,10 @@ pub struct Record {
     /// Seconds `stop` waits before SIGKILL (`--stop-timeout`).
     #[serde(default)]
     pub stop_timeout: Option<u64>,
+    /// The container whose network namespace it joins (`--network container:NAME`): found
+    /// again at each start, since that container's process may have changed.
+    #[serde(default)]
+    pub joins_network_of: Option<String>,
 }
 
 pub struct Container {
@@ -445,7 +449,11 @@ mod tests {
         assert_eq!(found("web").unwrap(), "web");
         assert_eq!(found("abc123").unwrap(), "web");
         assert_eq!(found("abd").unwrap(), "db");
-        assert_eq!(found("abc").unwrap(), "abc", "a name goes before an id prefix");
+        assert_eq!(
+            found("abc").unwrap(),
+            "abc",
+            "a name goes before an id prefix"
+        );
         assert_eq!(found("ff").unwrap(), "abc");
         assert!(matches!(found("ab"), Err(Error::AmbiguousId(_))));
         assert!(matches!(found("0"), Err(Error::NoSuchContainer(_))));

@@ -36,6 +36,30 @@ impl Keeper {
     }
 }
 
+/// The one process that may start a container or mount its stopped root: `start`, `restart`
+/// and `cp` into a stopped container take turns, so that none launches a second monitor or
+/// unmounts a root another just mounted for a running container.
+#[derive(Debug)]
+pub struct Starting(#[allow(dead_code)] File);
+
+impl Starting {
+    /// Waits for the turn on the container in `dir`.
+    pub fn take(dir: &Path) -> Result<Starting> {
+        let path = dir.join(STARTING_LOCK);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io("opening", &path))?;
+        rustix::fs::flock(&file, FlockOperation::LockExclusive)
+            .map_err(|e| Error::io("locking", &path)(e.into()))?;
+        Ok(Starting(file))
+    }
+}
+
+const STARTING_LOCK: &str = "starting.lock";
+
 /// The exclusive hold of a cleaner on a directory nobody keeps; while it is held, no process
 /// can start keeping the container.
 pub struct Abandoned(#[allow(dead_code)] File);

@@ -300,7 +300,8 @@ pub fn wait(runtime: &Runtime, store: &Store, reference: &str) -> Result<i32> {
         if let Some(code) = container.record.exit_code {
             return Ok(code);
         }
-        if has_ended(runtime, &container) {
+        // A created container waits for its `start` (as under podman).
+        if !container.record.unstarted && has_ended(runtime, &container) {
             // Its keeper records the end before it lets go: what it left is the last word.
             return Ok(Container::open(store, &name)?
                 .record

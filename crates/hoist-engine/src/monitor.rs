@@ -69,7 +69,14 @@ pub fn run_to_exit(
         };
         container.record.restarts += 1;
         let _ = container.save();
-        std::thread::sleep(delay);
+        if !sleep_unless_stopped(&container, delay) {
+            break outcome;
+        }
+        if let Err(error) = crate::start::join_network_again(runtime, &container) {
+            // The container whose network it shares has gone: it cannot run again.
+            container.record.error = Some(crate::render_chain(&error));
+            break outcome;
+        }
         let _ = runtime.delete(&name, hoist_runtime::DeleteOptions { force: true });
     };
     if let Some(session) = &session {
@@ -117,6 +124,20 @@ pub fn run_to_exit(
 /// Marks a container that `stop` ends, so that its monitor does not start it again whatever
 /// its `--restart` policy (podman's rule); `start` takes the mark away.
 pub(crate) const STOP_REQUESTED: &str = "stop-requested";
+
+/// Waits `delay` before a restart; false if `stop` asked for the end meanwhile.
+fn sleep_unless_stopped(container: &Container, delay: Duration) -> bool {
+    let until = Instant::now() + delay;
+    let marker = container.dir.join(STOP_REQUESTED);
+    while !marker.exists() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(20)));
+    }
+    false
+}
 
 /// How long to wait before running the container again, if its `--restart` policy asks for
 /// that after `outcome`: 100 ms, doubling with each restart up to 10 s, as docker waits.

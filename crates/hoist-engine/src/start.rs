@@ -1,12 +1,12 @@
 //! podman's `create IMAGE`, `start NAME` and `restart NAME`: a container made now and started
 //! later, or started again after it ended, under a monitor as `run -d` starts one.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hoist_runtime::{DeleteOptions, Runtime};
 use hoist_unpack::LayerCache;
 
-use crate::keeper::Keeper;
+use crate::keeper::{abandoned, Keeper, Starting};
 use crate::run::{create_container, ImageSource, RunOptions};
 use crate::{bridge_config, name_files, Activity, Container, Driver, Error, Result, Store};
 
@@ -28,10 +28,12 @@ pub fn create(
 /// left as it is). Returns it as started.
 pub fn start(runtime: &Runtime, store: &Store, reference: &str) -> Result<Container> {
     let found = Container::find(store, reference)?;
+    let _turn = Starting::take(&found.dir)?;
+    let kept = kept_running(store, &found)?;
     // Held from here until its monitor holds it: no prune removes it meanwhile.
     let keeper = Keeper::hold(&found.dir)?;
     let mut container = Container::open(store, &found.record.name)?;
-    if Activity::of(runtime, &container).alive() {
+    if kept || Activity::of(runtime, &container).alive() {
         return Ok(container);
     }
     let name = container.record.name.clone();
@@ -51,6 +53,7 @@ pub fn start(runtime: &Runtime, store: &Store, reference: &str) -> Result<Contai
         name_files(&container.dir, &hostname, Some(attached.address))?;
         container.record.network = Some(attached);
     }
+    join_network_again(runtime, &container)?;
     let marker = container.dir.join(crate::monitor::STOP_REQUESTED);
     match std::fs::remove_file(&marker) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -62,10 +65,55 @@ pub fn start(runtime: &Runtime, store: &Store, reference: &str) -> Result<Contai
     container.record.finished = None;
     container.record.error = None;
     container.record.unstarted = false;
+    // A start by hand begins the restart policy's count anew, as podman's does.
+    container.record.restarts = 0;
     container.save()?;
     crate::launch(runtime, store, &container)?;
     drop(keeper);
     Ok(container)
+}
+
+/// Points a `--network container:NAME` container's config at that container's namespace as
+/// it is now: the path recorded at creation names a process that may have ended, and its pid
+/// may since be another's.
+pub(crate) fn join_network_again(runtime: &Runtime, container: &Container) -> Result<()> {
+    let Some(other) = &container.record.joins_network_of else {
+        return Ok(());
+    };
+    let path = crate::run::network_of(runtime, other)?;
+    let config_path = container.dir.join("config.json");
+    let config_error = |source| Error::Config {
+        path: config_path.clone(),
+        source,
+    };
+    let mut spec = oci_spec::runtime::Spec::load(&config_path).map_err(config_error)?;
+    let mut namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone());
+    for namespace in namespaces.iter_mut().flatten() {
+        if namespace.typ() == oci_spec::runtime::LinuxNamespaceType::Network {
+            namespace.set_path(Some(path.clone()));
+        }
+    }
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_namespaces(namespaces);
+    }
+    spec.save(&config_path).map_err(config_error)
+}
+
+/// Whether a monitor (waiting to restart it, say) or a foreground run keeps the container
+/// running. One that has recorded the end is let go of in a moment: waited for.
+fn kept_running(store: &Store, found: &Container) -> Result<bool> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let kept = abandoned(&found.dir).is_none();
+        let ended = Container::open(store, &found.record.name)?
+            .record
+            .exit_code
+            .is_some();
+        if !(kept && ended) || Instant::now() > deadline {
+            return Ok(kept && !ended);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// `hoist restart`: stops the container if it runs (as `stop` does), then starts it.

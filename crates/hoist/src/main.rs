@@ -144,7 +144,7 @@ fn without_hidden_suggestions(error: clap::Error) -> clap::Error {
 }
 
 /// The error and its causes, joined by ": " (no error of hoist's prints its cause itself).
-fn render(error: &anyhow::Error) -> String {
+pub(crate) fn render(error: &anyhow::Error) -> String {
     error
         .chain()
         .map(ToString::to_string)

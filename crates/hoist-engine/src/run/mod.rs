@@ -84,7 +84,13 @@ pub fn create_container(
         for (key, value) in image_labels.unwrap_or_default() {
             labels.entry(key).or_insert(value);
         }
-        let join_network = match options.network.strip_prefix("container:") {
+        // A hoist container's name, id or prefix, or a runtime id (`network_of` says when
+        // it is none of them).
+        let joins_network_of = options
+            .network
+            .strip_prefix("container:")
+            .map(|other| crate::runtime_id(runtime, store, other).unwrap_or_else(|_| other.into()));
+        let join_network = match &joins_network_of {
             Some(other) => Some(network_of(runtime, other)?),
             None if options.network == "bridge" => {
                 let attached = hoist_net::attach(&bridge_config(store), &name)
@@ -152,6 +158,7 @@ pub fn create_container(
                         .and_then(|c| c.stop_signal().clone())
                 }),
                 stop_timeout: options.stop_timeout,
+                joins_network_of: joins_network_of.clone(),
             },
         };
         container.save()?;
@@ -258,7 +265,7 @@ fn find_image(store: &Store, source: &ImageSource, policy: PullPolicy) -> Result
 }
 
 /// The network namespace of a running container, for `--network container:NAME`.
-fn network_of(runtime: &Runtime, id: &str) -> Result<PathBuf> {
+pub(crate) fn network_of(runtime: &Runtime, id: &str) -> Result<PathBuf> {
     let state = runtime
         .state(id)
         .map_err(|source| Error::NoContainerToJoin {

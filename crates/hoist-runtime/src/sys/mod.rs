@@ -244,8 +244,20 @@ pub(crate) fn blank_command_line() {
 
 /// Closes every fd from `first` up, for a process that stays in the container without
 /// exec'ing (the `--init` reaper).
+/// Without `close_range` (kernels before 5.9, or a seccomp filter refusing it), each fd is
+/// closed up to the highest the kernel allows any process (`fs.nr_open`, or its default when
+/// /proc hides it): no fd can be above it, so none is missed.
 pub(crate) fn close_all_from(first: u32) {
-    // SAFETY: the reaper never returns from its loop and never drops a Rust object again (it
-    // leaves by `exit_now`), so no owner of these fds closes them a second time.
-    unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
+    // SAFETY (both): the reaper never returns from its loop and never drops a Rust object
+    // again (it leaves by `exit_now`), so no owner of these fds closes them a second time.
+    if unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) } == 0 {
+        return;
+    }
+    let highest = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .unwrap_or(1 << 20);
+    for fd in first..highest {
+        unsafe { libc::close(fd as i32) };
+    }
 }

@@ -243,7 +243,7 @@ pub struct RunArgs {
 
 // What `hoist run IMAGE` takes from podman's command line. (A plain comment: a flattened
 // struct's doc comment would become the description of the verbs using it.)
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args, Default, PartialEq)]
 pub struct ContainerArgs {
     /// podman shape: remove the container when it exits
     #[arg(help_heading = "Lifecycle", long)]
@@ -437,6 +437,18 @@ pub struct ContainerArgs {
         value_name = "POLICY"
     )]
     pub pull: PullPolicy,
+}
+
+impl ContainerArgs {
+    /// Whether any of podman's options was given: they mean nothing to a runc-shaped verb,
+    /// whose bundle's config.json says it all. (Compared with clap's defaults, so that an
+    /// option added later is covered.)
+    pub fn any_given(&self) -> bool {
+        use clap::FromArgMatches;
+        let none_given = clap::Command::new("defaults");
+        let defaults = Self::augment_args(none_given).get_matches_from(["defaults"]);
+        Self::from_arg_matches(&defaults).map_or(true, |defaults| *self != defaults)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

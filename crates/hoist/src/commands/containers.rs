@@ -181,25 +181,37 @@ fn targets(
         .collect())
 }
 
-/// `rm`: exits 1 when a container does not exist, as podman does.
+/// `rm`: every container named is tried; the exit code says what failed, as podman's does
+/// (1: one was not there, 2: one runs, 125: anything else; the worst wins).
 pub fn rm(runtime: &Runtime, args: RmArgs) -> Result<(), crate::Failure> {
     let store = Store::locate();
     let ids =
         targets(runtime, &store, &args.ids, args.all, false).map_err(crate::Failure::hoist)?;
+    let mut failures = Vec::new();
     for id in ids {
         match hoist_engine::remove(runtime, &store, &id, args.force) {
             Ok(true) => outln!("{id}"),
             Ok(false) => {}
-            Err(error @ hoist_engine::Error::NoSuchContainer(_)) => {
-                return Err(crate::Failure {
-                    code: 1,
-                    error: error.into(),
-                })
-            }
-            Err(error) => return Err(crate::Failure::hoist(error.into())),
+            Err(error) => failures.push(error),
         }
     }
-    Ok(())
+    let code = |error: &hoist_engine::Error| match error {
+        hoist_engine::Error::NoSuchContainer(_) => 1,
+        hoist_engine::Error::Running(_) => 2,
+        _ => crate::EXIT_HOIST_ERROR,
+    };
+    let worst = failures.iter().map(code).max();
+    let last = failures.pop();
+    for error in failures {
+        eprintln!("hoist: {}", crate::render(&error.into()));
+    }
+    match (last, worst) {
+        (Some(error), Some(code)) => Err(crate::Failure {
+            code,
+            error: error.into(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// `wait`: each container's exit code, once it has ended (podman's `wait` itself exits 0).
@@ -354,7 +366,9 @@ fn inspect_json(runtime: &Runtime, container: &Container) -> Value {
 pub fn start(runtime: &Runtime, args: StartArgs) -> Result<u8, crate::Failure> {
     let store = Store::locate();
     if let [id] = args.ids.as_slice() {
-        if Container::find(&store, id).is_err() && runtime.state(id).is_ok() {
+        // The runtime's container, unless it is the one of a hoist container by that name
+        // (whose runtime id is its name): an engine's id may also read as a hoist id's prefix.
+        if runtime.state(id).is_ok() && Container::open(&store, id).is_err() {
             runtime
                 .start(id)
                 .map_err(|e| crate::Failure::runtime(e.into()))?;

@@ -18,27 +18,7 @@ pub fn run_bundle(runtime: &Runtime, args: RunArgs) -> anyhow::Result<u8> {
             args.command
         );
     }
-    let podman_only = &args.container;
-    if podman_only.rm
-        || podman_only.detach_keys.is_some()
-        || !podman_only.env.is_empty()
-        || podman_only.name.is_some()
-        || !podman_only.volume.is_empty()
-        || podman_only.privileged
-        || !podman_only.security_opt.is_empty()
-        || !podman_only.log_opt.is_empty()
-        || !podman_only.label.is_empty()
-        || podman_only.stop_signal.is_some()
-        || podman_only.stop_timeout.is_some()
-        || args.cidfile.is_some()
-        || !podman_only.mount.is_empty()
-        || !podman_only.tmpfs.is_empty()
-        || !podman_only.ulimit.is_empty()
-        || podman_only.shm_size.is_some()
-        || !podman_only.device.is_empty()
-        || podman_only.init
-        || podman_only.restart.is_some()
-    {
+    if args.container.any_given() || args.cidfile.is_some() || args.quiet {
         bail!("podman's options (--rm, --name, -e, -v, --mount, --tmpfs, --ulimit, --device, --init, --restart, ...) are for `hoist run IMAGE`; with --bundle, edit the bundle's config.json instead");
     }
     let options = CreateOptions {

@@ -17,6 +17,9 @@ pub fn is_runc_create(args: &CreateArgs) -> bool {
 }
 
 pub fn create(runtime: &Runtime, args: CreateArgs) -> anyhow::Result<()> {
+    if args.container.any_given() || args.cidfile.is_some() || args.quiet {
+        anyhow::bail!("podman's options (--name, -e, -v, ...) are for `hoist create IMAGE`; with a bundle, edit its config.json instead");
+    }
     let options = CreateOptions {
         bundle: args.bundle.unwrap_or_else(|| ".".into()),
         pid_file: args.pid_file,
