@@ -569,6 +569,37 @@ fn cp_top_stats_and_port() {
         )),
         "from the host\n"
     );
+    // A trailing /. copies what the directory holds, into an existing directory or a new one.
+    let existing = dir.path().join("existing");
+    std::fs::create_dir(&existing).unwrap();
+    ok(hoist_in(
+        dir.path(),
+        &["cp", "files:/data/sub/.", existing.to_str().unwrap()],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(existing.join("file")).unwrap(),
+        "inside\n"
+    );
+    let fresh = dir.path().join("fresh");
+    ok(hoist_in(
+        dir.path(),
+        &["cp", "files:/data/sub/.", fresh.to_str().unwrap()],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(fresh.join("file")).unwrap(),
+        "inside\n"
+    );
+    ok(hoist_in(
+        dir.path(),
+        &["cp", &format!("{}/.", existing.display()), "files:/data/"],
+    ));
+    assert_eq!(
+        ok(hoist_in(
+            dir.path(),
+            &["exec", "files", "cat", "/data/file"]
+        )),
+        "inside\n"
+    );
 
     let top = ok(hoist_in(dir.path(), &["top", "files"]));
     let mut rows = top.lines();
