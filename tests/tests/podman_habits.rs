@@ -1173,3 +1173,65 @@ fn start_wait_and_network_sharing_meet_a_container_between_runs() {
     let shared = hoist_in(dir.path(), &["start", "-a", &sharer]);
     assert_eq!(ok(shared), holders);
 }
+
+#[test]
+fn logs_keep_foreground_runs_with_times_and_the_two_streams_apart() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let image = format!("{}/busybox:latest", env.registry);
+    let name = unique_id("foreground");
+    let ran = hoist_run(
+        dir.path(),
+        &[
+            "--name",
+            &name,
+            &image,
+            "sh",
+            "-c",
+            "echo a; echo b >&2; sleep 1.1; echo c",
+        ],
+    );
+    assert_eq!(
+        stdout(&ran),
+        "a\nc\n",
+        "the caller sees the output as it comes"
+    );
+    assert!(stderr(&ran).ends_with("b\n"), "{}", stderr(&ran));
+
+    let logs = |args: &[&str]| {
+        let mut all = vec!["logs"];
+        all.extend_from_slice(args);
+        all.push(&name);
+        hoist_in(dir.path(), &all)
+    };
+    let plain = logs(&[]);
+    assert_eq!(
+        (stdout(&plain).as_str(), stderr(&plain).as_str()),
+        ("a\nc\n", "b\n")
+    );
+
+    let timed = ok(logs(&["-t"]));
+    let stamps: Vec<(&str, &str)> = timed.lines().map(|l| l.split_once(' ').unwrap()).collect();
+    assert_eq!(stamps.iter().map(|s| s.1).collect::<Vec<_>>(), ["a", "c"]);
+    let time = |stamp: &str| humantime::parse_rfc3339(stamp).expect(stamp);
+    let (a_time, c_time) = (time(stamps[0].0), time(stamps[1].0));
+    assert!(
+        c_time.duration_since(a_time).unwrap() >= std::time::Duration::from_secs(1),
+        "{timed}"
+    );
+    assert_eq!(ok(logs(&["--since", stamps[1].0])), "c\n");
+    assert_eq!(ok(logs(&["--until", stamps[1].0])), "a\n");
+    assert_eq!(ok(logs(&["--since", "2099-01-01"])), "");
+    assert_eq!(ok(logs(&["--since", "1h"])), "a\nc\n");
+    let bogus = logs(&["--since", "yesterday-ish"]);
+    assert_eq!(bogus.status.code(), Some(125));
+    assert!(
+        stderr(&bogus).contains("yesterday-ish"),
+        "{}",
+        stderr(&bogus)
+    );
+}

@@ -346,10 +346,11 @@ fn detached_containers_keep_logs_and_exit_status_and_stop() {
         "prints the container's id, as podman does: {id}"
     );
     let logs = expect_ok(hoist(dir.path()).args(["logs", "-f", &id[..12]]));
+    assert_eq!(stdout(&logs), "to-out\n", "a prefix of the id names it");
     assert_eq!(
-        stdout(&logs),
-        "to-out\nto-err\n",
-        "a prefix of the id names it"
+        stderr(&logs),
+        "to-err\n",
+        "the container's stderr to logs's stderr"
     );
     hoist_e2e::wait_for("the exit status to be recorded", || {
         stdout(&expect_ok(hoist(dir.path()).args(["ps", "-a"]))).contains("Exited (5)")
@@ -426,7 +427,21 @@ fn a_detached_containers_log_stays_under_its_max_size() {
     // podman's cap, but the last thing the container said is always there.
     assert!(stdout(&logs).ends_with("the-end\n"), "{}", stdout(&logs));
     let kept = expect_ok(hoist(dir.path()).args(["logs", &name]));
-    assert_eq!(kept.stdout, std::fs::read(&log).unwrap());
+    // The file holds podman's k8s-file lines (TIME STREAM F|P TEXT); logs prints the text.
+    let file_text: String = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.splitn(4, ' ').collect();
+            assert_eq!(fields[1], "stdout", "{line}");
+            match fields[2] {
+                "F" => format!("{}\n", fields[3]),
+                "P" => fields[3].to_string(),
+                tag => panic!("tag {tag} in {line}"),
+            }
+        })
+        .collect();
+    assert_eq!(stdout(&kept), file_text);
     assert!(stdout(&kept).ends_with("the-end\n"), "{}", stdout(&kept));
 
     for refused in ["max-file=3", "max-size=0", "max-size=lots"] {

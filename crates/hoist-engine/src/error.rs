@@ -225,7 +225,7 @@ pub enum Error {
     },
     #[error("publishing ports: {0}")]
     Publishing(String),
-    #[error("{0} ran in the foreground; its output went to the terminal")]
+    #[error("{0} has no log (it ran in the foreground under an older hoist, which kept none)")]
     NoLog(String),
     #[error("{0} did not end after SIGKILL")]
     WouldNotDie(String),

@@ -15,6 +15,7 @@ mod images;
 mod inspect;
 mod keeper;
 mod lifecycle;
+mod log_format;
 mod log_relay;
 mod monitor;
 mod names;
@@ -44,8 +45,11 @@ pub use exec::{exec_process, ExecRequest};
 pub use hoist_oci::ArchiveFormat;
 pub use images::{list_images, prune_system, remove_images, ImageSummary, Pruned, Removed};
 pub use inspect::{fetch_documents, Documents};
-pub use lifecycle::{copy_log, remove, runtime_id, set_paused, signal, stop, wait, Activity};
-pub use log_relay::{relay_log, LOG_RELAY_VERB};
+pub use lifecycle::{
+    copy_log, parse_log_time, remove, runtime_id, set_paused, signal, stop, wait, Activity,
+    LogOptions,
+};
+pub use log_relay::{relay_log, LOG_RELAY_TEE_FLAG, LOG_RELAY_VERB};
 pub use monitor::{
     launch, monitor, port_proxy, run_in_terminal, run_to_exit, MONITOR_ATTACHED_FLAG, MONITOR_VERB,
     PORT_PROXY_VERB,

@@ -2,13 +2,14 @@
 
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::MetadataExt;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use hoist_runtime::{DeleteOptions, Runtime, Status};
 use nix::sys::signal::Signal;
 
 use crate::container::remove_half_made;
 use crate::keeper::abandoned;
+use crate::log_format::{decode, Stream};
 use crate::{check_name, Container, Error, Result, Store};
 
 /// What a container is doing, judged by its record and the runtime's state.
@@ -81,15 +82,30 @@ fn wait_while_starting(runtime: &Runtime, container: &Container) -> Result<()> {
     Ok(())
 }
 
-/// Copies the container's log to `out` (only its last `tail` lines, if given); with `follow`,
-/// until the container has ended and everything it wrote is out.
+/// What `logs` prints of a container's log.
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    /// Keep printing what the container writes until it has ended.
+    pub follow: bool,
+    /// Only the last this many lines.
+    pub tail: Option<usize>,
+    /// Each line after the time it was written.
+    pub timestamps: bool,
+    /// Only lines written at or after this time.
+    pub since: Option<SystemTime>,
+    /// Only lines written before this time.
+    pub until: Option<SystemTime>,
+}
+
+/// Copies the container's log, its stdout to `out` and its stderr to `err`, as `options`
+/// say; following, until the container has ended and everything it wrote is out.
 pub fn copy_log(
     runtime: &Runtime,
     store: &Store,
     id: &str,
-    follow: bool,
-    tail: Option<usize>,
+    options: &LogOptions,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<()> {
     let container = Container::find(store, id)?;
     let id = &container.record.name;
@@ -99,46 +115,47 @@ pub fn copy_log(
         path: path.clone(),
         source,
     };
-    let writing = |source| Error::Process {
-        what: "writing the log out",
-        source,
-    };
     let mut file = match std::fs::File::open(&path) {
         Ok(file) => file,
-        Err(_) if !container.record.detached && !container.record.tty => {
+        Err(_) if container.record.unstarted => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::NoLog(id.to_string()))
         }
         Err(e) => return Err(reading(e)),
     };
-    if let Some(lines) = tail {
+    if let Some(lines) = options.tail {
         let start = start_of_last_lines(&mut file, lines).map_err(reading)?;
         file.seek(std::io::SeekFrom::Start(start))
             .map_err(reading)?;
     }
+    let mut printer = LogPrinter {
+        options,
+        out,
+        err,
+        pending: Vec::new(),
+        mid_line: [false; 2],
+    };
     let mut buffer = vec![0u8; 64 * 1024];
     let mut stopped_since = None;
     loop {
         let n = file.read(&mut buffer).map_err(reading)?;
         if n > 0 {
-            out.write_all(&buffer[..n]).map_err(writing)?;
+            printer.take(&buffer[..n])?;
             continue;
         }
-        out.flush().map_err(writing)?;
-        if !follow {
-            return Ok(());
+        printer.flush()?;
+        if !options.follow {
+            return printer.finish();
         }
-        // Through a log relay (--log-opt max-size) the end is once the monitor has recorded
-        // it, which it does after the relay has written everything; should the monitor be
-        // gone, 10 s after the container stopped. The end is looked at first: after it, the
-        // log no longer changes.
+        // The end is once the monitor has recorded it, which it does after its log relay has
+        // written everything; should the monitor be gone, 10 s after the container stopped.
+        // The end is looked at first: after it, the log no longer changes.
         let ended = Container::open(store, id).map_or(true, |c| {
             let stopped = !Activity::of(runtime, &c).alive();
-            if c.record.exit_code.is_some() || (stopped && c.record.log_max_size.is_none()) {
-                return true;
-            }
-            stopped
-                && stopped_since.get_or_insert_with(Instant::now).elapsed()
-                    > Duration::from_secs(10)
+            c.record.exit_code.is_some()
+                || (stopped
+                    && stopped_since.get_or_insert_with(Instant::now).elapsed()
+                        > Duration::from_secs(10))
         });
         // A capped log starts over in a new file when full: follow that one from its start.
         let current = std::fs::metadata(&path).ok();
@@ -149,9 +166,116 @@ pub fn copy_log(
         }
         let position = file.stream_position().map_err(reading)?;
         if ended && current.is_none_or(|m| m.len() <= position) {
-            return Ok(());
+            return printer.finish();
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A time as `logs --since` and `--until` take it, podman's ways: RFC 3339 (`2026-12-03T10:00:00Z`,
+/// or a date alone), Unix seconds (`1764756000`), or a duration before now (`10m`, `1h30m`).
+pub fn parse_log_time(text: &str, now: SystemTime) -> Result<SystemTime> {
+    let bad = || {
+        Error::bad_option(
+            format!("{text:?}"),
+            "is no time: give one like 2026-12-03T10:00:00Z, 2026-12-03, 1764756000 or 10m (ago)",
+        )
+    };
+    if let Ok(ago) = humantime::parse_duration(text) {
+        return now.checked_sub(ago).ok_or_else(bad);
+    }
+    if let Ok(seconds) = text.parse::<f64>() {
+        return (seconds >= 0.0)
+            .then(|| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(seconds))
+            .ok_or_else(bad);
+    }
+    let full = match text.len() {
+        10 => format!("{text}T00:00:00Z"),
+        _ => text.to_string(),
+    };
+    humantime::parse_rfc3339_weak(&full).map_err(|_| bad())
+}
+
+/// Prints log lines as they are read, whole lines only (a read may end inside one).
+struct LogPrinter<'a> {
+    options: &'a LogOptions,
+    out: &'a mut dyn Write,
+    err: &'a mut dyn Write,
+    /// The start of a line whose end has not been read yet.
+    pending: Vec<u8>,
+    /// The last line printed of stdout, and of stderr, was a part of one (`P`): the next of
+    /// that stream goes on without a timestamp.
+    mid_line: [bool; 2],
+}
+
+impl LogPrinter<'_> {
+    fn take(&mut self, bytes: &[u8]) -> Result<()> {
+        let mut rest = bytes;
+        while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+            if self.pending.is_empty() {
+                self.print(&rest[..end])?;
+            } else {
+                let mut line = std::mem::take(&mut self.pending);
+                line.extend_from_slice(&rest[..end]);
+                self.print(&line)?;
+            }
+            rest = &rest[end + 1..];
+        }
+        self.pending.extend_from_slice(rest);
+        Ok(())
+    }
+
+    fn print(&mut self, line: &[u8]) -> Result<()> {
+        let entry = decode(line);
+        let written = entry.written();
+        let wanted = match written {
+            Some(time) => {
+                self.options.since.is_none_or(|since| time >= since)
+                    && self.options.until.is_none_or(|until| time < until)
+            }
+            None => self.options.since.is_none() && self.options.until.is_none(),
+        };
+        if !wanted {
+            return Ok(());
+        }
+        let (to, mid_line) = match entry.stream {
+            Stream::Stdout => (&mut *self.out, &mut self.mid_line[0]),
+            Stream::Stderr => (&mut *self.err, &mut self.mid_line[1]),
+        };
+        let mut text = Vec::with_capacity(line.len() + 32);
+        if self.options.timestamps && !*mid_line {
+            if let Some(time) = entry.time {
+                text.extend_from_slice(time.as_bytes());
+                text.push(b' ');
+            }
+        }
+        text.extend_from_slice(entry.content);
+        if !entry.partial {
+            text.push(b'\n');
+        }
+        *mid_line = entry.partial;
+        to.write_all(&text).map_err(log_out)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(log_out)?;
+        self.err.flush().map_err(log_out)
+    }
+
+    /// What is left of a line with no newline after it (a log from before timestamps).
+    fn finish(mut self) -> Result<()> {
+        let rest = std::mem::take(&mut self.pending);
+        if !rest.is_empty() {
+            self.out.write_all(&rest).map_err(log_out)?;
+        }
+        self.flush()
+    }
+}
+
+fn log_out(source: std::io::Error) -> Error {
+    Error::Process {
+        what: "writing the log out",
+        source,
     }
 }
 

@@ -270,9 +270,11 @@ fn spawn(runtime: &Runtime, container: &Container, first_client: Option<OwnedFd>
 /// Why a container whose monitor ended early did not start: the monitor's last words, in the
 /// container's log.
 fn did_not_start(log_path: &std::path::Path) -> Error {
-    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+    let log = std::fs::read(log_path).unwrap_or_default();
+    let last = log.trim_ascii_end().split(|b| *b == b'\n').next_back();
+    let last_words = last.map(|line| crate::log_format::decode(line).content);
     Error::DidNotStart {
-        last_words: log.lines().last().unwrap_or("(no message)").to_string(),
+        last_words: String::from_utf8_lossy(last_words.unwrap_or(b"(no message)")).into_owned(),
         exit_code: None,
     }
 }
@@ -287,11 +289,8 @@ pub fn monitor(runtime: &Runtime, store: &Store, id: &str, attached: bool) -> Re
     // Held before the container is started, and so before whoever started this monitor
     // (which holds it meanwhile) lets go.
     container.keeper = Some(Keeper::hold(&container.dir)?);
-    let relay = match container.record.log_max_size {
-        Some(max) => Some(Relay::start(&container.log_path(), max)?),
-        None => None,
-    };
-    run_to_exit(runtime, store, container, relay, first_client)
+    let relay = Relay::start(&container.log_path(), container.record.log_max_size, false)?;
+    run_to_exit(runtime, store, container, Some(relay), first_client)
 }
 
 /// Starts the process that forwards published ports, once it listens on all of them.

@@ -214,7 +214,10 @@ pub fn run_attached(
         nix::unistd::dup2_stdin(&null)
             .map_err(|e| Error::io("making the container's stdin", "/dev/null")(e.into()))?;
     }
-    crate::monitor::run_to_exit(runtime, store, container, None, None)
+    // Its output is kept in its log too, for `hoist logs` after.
+    let relay =
+        crate::log_relay::Relay::start(&container.log_path(), container.record.log_max_size, true)?;
+    crate::monitor::run_to_exit(runtime, store, container, Some(relay), None)
 }
 
 /// An image to make a container from.

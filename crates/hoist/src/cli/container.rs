@@ -41,6 +41,19 @@ pub struct LogsArgs {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub tail: Option<i64>,
 
+    /// Each line after the time it was written (RFC 3339, nanoseconds)
+    #[arg(short, long)]
+    pub timestamps: bool,
+
+    /// Only lines written since TIME: RFC 3339 or a date, Unix seconds, or a duration ago
+    /// (10m)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only lines written before TIME (as --since)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
     /// The container (its name or id)
     pub id: String,
 }
@@ -165,7 +178,11 @@ pub struct PortProxyArgs {
 #[derive(Debug, Args)]
 pub struct LogRelayArgs {
     /// The most bytes the log may hold
-    pub max: u64,
+    #[arg(long)]
+    pub max: Option<u64>,
+    /// Pass the output on to stdout and stderr too
+    #[arg(long)]
+    pub tee: bool,
     /// The log file
     pub file: PathBuf,
 }

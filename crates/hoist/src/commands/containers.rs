@@ -138,16 +138,26 @@ fn ps_fields(view: &ContainerView, whole: bool) -> Value {
     })
 }
 
+/// `logs`: the container's stdout to stdout, its stderr to stderr (podman's way).
 pub fn logs(runtime: &Runtime, args: LogsArgs) -> anyhow::Result<()> {
+    let now = std::time::SystemTime::now();
+    let time = |t: Option<&String>| t.map(|t| hoist_engine::parse_log_time(t, now)).transpose();
+    let options = hoist_engine::LogOptions {
+        follow: args.follow,
+        tail: args.tail.and_then(|n| usize::try_from(n).ok()),
+        timestamps: args.timestamps,
+        since: time(args.since.as_ref())?,
+        until: time(args.until.as_ref())?,
+    };
     let mut out = crate::output::stdout();
-    let tail = args.tail.and_then(|n| usize::try_from(n).ok());
+    let mut err = std::io::stderr();
     hoist_engine::copy_log(
         runtime,
         &Store::locate(),
         &args.id,
-        args.follow,
-        tail,
+        &options,
         &mut out,
+        &mut err,
     )?;
     Ok(())
 }
@@ -385,7 +395,19 @@ pub fn start(runtime: &Runtime, args: StartArgs) -> Result<u8, crate::Failure> {
         }
         let name = &container.record.name;
         let mut out = crate::output::stdout();
-        hoist_engine::copy_log(runtime, &store, name, true, None, &mut out).map_err(hoist)?;
+        let follow = hoist_engine::LogOptions {
+            follow: true,
+            ..Default::default()
+        };
+        hoist_engine::copy_log(
+            runtime,
+            &store,
+            name,
+            &follow,
+            &mut out,
+            &mut std::io::stderr(),
+        )
+        .map_err(hoist)?;
         code = hoist_engine::wait(runtime, &store, name).map_err(hoist)?;
     }
     Ok(u8::try_from(code).unwrap_or(255))

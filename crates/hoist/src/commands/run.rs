@@ -131,9 +131,9 @@ pub fn port_proxy(args: PortProxyArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// A capped log's writer (`hoist_engine::LOG_RELAY_VERB`).
+/// A container log's writer (`hoist_engine::LOG_RELAY_VERB`).
 pub fn log_relay(args: LogRelayArgs) -> anyhow::Result<u8> {
-    hoist_engine::relay_log(&args.file, args.max)?;
+    hoist_engine::relay_log(&args.file, args.max, args.tee)?;
     Ok(0)
 }
 
