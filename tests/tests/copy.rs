@@ -247,7 +247,7 @@ fn images_lists_the_store_and_rmi_frees_only_unshared_blobs() {
                 .arg(format!("{}/{image}:latest", env.registry)),
         );
     }
-    let listed = expect_ok(hoist(dir.path()).args(["images", "--json"]));
+    let listed = expect_ok(hoist(dir.path()).args(["images", "--format", "json"]));
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     let names: Vec<&str> = listed
         .as_array()

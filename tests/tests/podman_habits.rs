@@ -1235,3 +1235,97 @@ fn logs_keep_foreground_runs_with_times_and_the_two_streams_apart() {
         stderr(&bogus)
     );
 }
+
+#[test]
+fn stats_streams_until_its_containers_end_and_info_and_network_ls_take_format() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let image = format!("{}/busybox:latest", env.registry);
+    let name = unique_id("busy");
+    ok(hoist_run(
+        dir.path(),
+        &[
+            "-d",
+            "--name",
+            &name,
+            &image,
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; while true; do :; done",
+        ],
+    ));
+    let mut streaming = hoist(dir.path())
+        .args([
+            "stats",
+            "-i",
+            "1",
+            "--format",
+            "{{.Name}} {{.CPUPerc}}",
+            &name,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines =
+        std::io::BufRead::lines(std::io::BufReader::new(streaming.stdout.take().unwrap()));
+    let mut samples = Vec::new();
+    for _ in 0..2 {
+        samples.push(lines.next().unwrap().unwrap());
+    }
+    // The second sample is over its interval, in which the loop kept a CPU busy.
+    let (sampled, percent) = samples[1].split_once(' ').unwrap();
+    assert_eq!(sampled, name);
+    let percent: f64 = percent.trim_end_matches('%').parse().unwrap();
+    assert!(percent > 20.0, "{samples:?}");
+    ok(hoist_in(dir.path(), &["stop", "-t", "2", &name]));
+    let ended = streaming.wait().unwrap();
+    assert!(ended.success(), "the stream ends with its last container");
+
+    let counted = ok(hoist_in(
+        dir.path(),
+        &[
+            "info",
+            "--format",
+            "{{.store.containerStore.number}} {{.host.os}}",
+        ],
+    ));
+    assert_eq!(counted, "1 linux\n");
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(hoist_in(dir.path(), &["info", "--format", "json"]))).unwrap();
+    assert!(info["store"]["graphRoot"]
+        .as_str()
+        .unwrap()
+        .starts_with(dir.path().to_str().unwrap()));
+
+    // One way to ask for JSON: --format json, on pull too.
+    let pulled: serde_json::Value = serde_json::from_str(&ok(hoist_in(
+        dir.path(),
+        &["pull", "--tls-verify=false", "--format", "json", &image],
+    )))
+    .unwrap();
+    assert!(
+        pulled["digest"].as_str().unwrap().starts_with("sha256:"),
+        "{pulled}"
+    );
+
+    assert_eq!(
+        ok(hoist_in(dir.path(), &["network", "ls", "-q"])),
+        "bridge\nhost\nnone\n"
+    );
+    let networks: serde_json::Value = serde_json::from_str(&ok(hoist_in(
+        dir.path(),
+        &["network", "ls", "--format", "json"],
+    )))
+    .unwrap();
+    assert_eq!(networks[0]["driver"], "bridge");
+    assert!(networks[0]["subnets"][0]["subnet"]
+        .as_str()
+        .unwrap()
+        .contains('/'));
+    let table = ok(hoist_in(dir.path(), &["network", "ls"]));
+    assert!(table.starts_with("NETWORK ID"), "{table}");
+}

@@ -19,6 +19,7 @@ mod log_format;
 mod log_relay;
 mod monitor;
 mod names;
+mod network_sharing;
 mod processes;
 mod pull;
 mod run;

@@ -72,7 +72,7 @@ pub fn run_to_exit(
         if !sleep_unless_stopped(&container, delay) {
             break outcome;
         }
-        if let Err(error) = crate::start::join_network_again(runtime, &container) {
+        if let Err(error) = crate::network_sharing::join_network_again(runtime, &container) {
             // The container whose network it shares has gone: it cannot run again.
             container.record.error = Some(crate::render_chain(&error));
             break outcome;

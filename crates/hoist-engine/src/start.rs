@@ -53,7 +53,7 @@ pub fn start(runtime: &Runtime, store: &Store, reference: &str) -> Result<Contai
         name_files(&container.dir, &hostname, Some(attached.address))?;
         container.record.network = Some(attached);
     }
-    join_network_again(runtime, &container)?;
+    crate::network_sharing::join_network_again(runtime, &container)?;
     let marker = container.dir.join(crate::monitor::STOP_REQUESTED);
     match std::fs::remove_file(&marker) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -71,32 +71,6 @@ pub fn start(runtime: &Runtime, store: &Store, reference: &str) -> Result<Contai
     crate::launch(runtime, store, &container)?;
     drop(keeper);
     Ok(container)
-}
-
-/// Points a `--network container:NAME` container's config at that container's namespace as
-/// it is now: the path recorded at creation names a process that may have ended, and its pid
-/// may since be another's.
-pub(crate) fn join_network_again(runtime: &Runtime, container: &Container) -> Result<()> {
-    let Some(other) = &container.record.joins_network_of else {
-        return Ok(());
-    };
-    let path = crate::run::network_of(runtime, other)?;
-    let config_path = container.dir.join("config.json");
-    let config_error = |source| Error::Config {
-        path: config_path.clone(),
-        source,
-    };
-    let mut spec = oci_spec::runtime::Spec::load(&config_path).map_err(config_error)?;
-    let mut namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone());
-    for namespace in namespaces.iter_mut().flatten() {
-        if namespace.typ() == oci_spec::runtime::LinuxNamespaceType::Network {
-            namespace.set_path(Some(path.clone()));
-        }
-    }
-    if let Some(linux) = spec.linux_mut() {
-        linux.set_namespaces(namespaces);
-    }
-    spec.save(&config_path).map_err(config_error)
 }
 
 /// Whether a monitor (waiting to restart it, say) or a foreground run keeps the container

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use hoist_oci::{Platform, Reference};
 use hoist_registry::{EventSink, PlatformChoice, RegistryOptions};
-use hoist_runtime::{Runtime, Status};
+use hoist_runtime::Runtime;
 use hoist_unpack::UnpackOptions;
 use oci_spec::runtime::Spec;
 
@@ -91,7 +91,7 @@ pub fn create_container(
             .strip_prefix("container:")
             .map(|other| crate::runtime_id(runtime, store, other).unwrap_or_else(|_| other.into()));
         let join_network = match &joins_network_of {
-            Some(other) => Some(network_of(runtime, other)?),
+            Some(other) => Some(crate::network_sharing::network_of(runtime, other)?),
             None if options.network == "bridge" => {
                 let attached = hoist_net::attach(&bridge_config(store), &name)
                     .map_err(Error::JoiningBridge)?;
@@ -265,20 +265,6 @@ fn find_image(store: &Store, source: &ImageSource, policy: PullPolicy) -> Result
         image: LocalImage::in_layout(layout, manifest),
         name,
     })
-}
-
-/// The network namespace of a running container, for `--network container:NAME`.
-pub(crate) fn network_of(runtime: &Runtime, id: &str) -> Result<PathBuf> {
-    let state = runtime
-        .state(id)
-        .map_err(|source| Error::NoContainerToJoin {
-            id: id.to_string(),
-            source,
-        })?;
-    if state.pid <= 0 || state.status != Status::Running {
-        return Err(Error::NotRunningToJoin(id.to_string()));
-    }
-    Ok(format!("/proc/{}/ns/net", state.pid).into())
 }
 
 /// A 64-hex-digit id, like podman's.

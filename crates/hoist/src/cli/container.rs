@@ -114,9 +114,13 @@ pub struct TopArgs {
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
-    /// Print the figures once (the only way hoist prints them)
+    /// Print the figures once, instead of every --interval seconds
     #[arg(long)]
     pub no_stream: bool,
+
+    /// Seconds between two samples while streaming
+    #[arg(short, long, default_value_t = 5, value_name = "SECONDS")]
+    pub interval: u64,
 
     /// json, a Go template ('{{.MemUsage}}'), or `table` and a template
     #[arg(long)]

@@ -101,8 +101,8 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
-    /// Print a JSON array instead of a table (as --format json)
-    #[arg(long)]
+    /// As --format json (hoist's older spelling)
+    #[arg(long, hide = true)]
     pub json: bool,
 
     /// json, a Go template ('{{.Repository}}:{{.Tag}}'), or `table` and a template
@@ -272,9 +272,19 @@ pub struct PullArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Print the result as JSON on stdout (the digest, the destination, blob counts)
-    #[arg(long)]
+    /// `json`: print the result as JSON on stdout (the digest, the destination, blob counts)
+    #[arg(long, value_name = "FORMAT", value_parser = ["json"])]
+    pub format: Option<String>,
+
+    /// As --format json (hoist's older spelling)
+    #[arg(long, hide = true)]
     pub json: bool,
+}
+
+impl PullArgs {
+    pub fn wants_json(&self) -> bool {
+        self.json || self.format.is_some()
+    }
 }
 
 #[derive(Debug, Args)]

@@ -17,9 +17,11 @@ Exit codes (podman's, and runc's for its verbs):
   0      success
   N      `hoist run` in the foreground, `exec`, `wait`: the container's own exit code (128+S if
          killed by signal S)
-  1      a runtime verb (create, start, state, kill, delete, list, run --bundle) failed, as runc
-         does; `rm` of a container that does not exist
-  125    hoist itself failed (pull, unpack, run IMAGE, or a usage error), as podman does
+  1      a runtime verb (create, start, state, kill, delete, list, run --bundle, exec into an
+         engine's container) failed, whatever failed, as runc does; `rm` of a container that
+         does not exist
+  2      `rm` of a running container (without -f)
+  125    hoist itself failed (pull, unpack, run IMAGE, exec, or a usage error), as podman does
   126    the container's command cannot be run (not executable)
   127    the container's command was not found
 
@@ -134,8 +136,8 @@ pub enum Command {
     Port(PortArgs),
     /// List a container's processes (like `podman top`)
     Top(TopArgs),
-    /// Print what containers use: CPU, memory, block I/O, processes (like `podman stats
-    /// --no-stream`)
+    /// Print what containers use: CPU, memory, block I/O, processes, again every few seconds
+    /// (like `podman stats`)
     Stats(StatsArgs),
     /// Change a running container's resource limits (like `runc update`)
     Update(UpdateArgs),
@@ -165,14 +167,17 @@ pub enum Command {
     Save(SaveArgs),
     /// Bring the images of an OCI archive into the store (like `podman load`)
     Load(LoadArgs),
-    /// Describe this machine's setup: store, storage driver, cgroups
-    Info,
+    /// Describe this machine's setup: store, storage driver, cgroups (like `podman info`)
+    Info(InfoArgs),
     /// Housekeeping of the store
     #[command(subcommand)]
     System(SystemCommand),
     /// Named volumes: data that outlives containers (like `podman volume`)
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// The networks `run --network` joins (like `podman network ls`)
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Store credentials for a registry, after checking them (like `podman login`)
     Login(LoginArgs),
     /// Remove stored credentials (like `podman logout`)
@@ -239,6 +244,27 @@ pub enum VolumeCommand {
         #[arg(short, long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// List the networks
+    #[command(visible_alias = "list")]
+    Ls {
+        /// json, a Go template ('{{.Name}}'), or `table` and a template
+        #[arg(long)]
+        format: Option<String>,
+        /// Print only the names
+        #[arg(short, long)]
+        quiet: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InfoArgs {
+    /// json (the default), or a Go template ('{{.Store.GraphRoot}}')
+    #[arg(short, long)]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -16,6 +16,12 @@ pub struct SpecArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Two shapes, told apart by the container named:
+  hoist exec [-it] [-u USER] [-w DIR] [-e K=V] NAME CMD...   a container of `hoist run IMAGE`
+      (its name, id or id prefix): podman's exit codes (125, 126, 127, or the command's)
+  hoist exec --process FILE [--pid-file F] [--console-socket S] ID   an engine's container
+      (podman, containerd): runc's, exiting 1 if exec fails and the command's code otherwise")]
 pub struct ExecArgs {
     /// The process as runtime-spec JSON (instead of a command)
     #[arg(short, long, value_name = "FILE")]

@@ -69,7 +69,8 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
             image_verb(images::system_check(&runtime, args))
         }
         Command::Volume(command) => image_verb(volumes::volume(&runtime, command).map(|()| 0)),
-        Command::Info => image_verb(save::info(&runtime).map(|()| 0)),
+        Command::Info(args) => image_verb(save::info(&runtime, args).map(|()| 0)),
+        Command::Network(command) => image_verb(volumes::network(command).map(|()| 0)),
         Command::PortProxy(args) => image_verb(run::port_proxy(args)),
         Command::LogRelay(args) => image_verb(run::log_relay(args)),
         Command::ContainerMonitor(args) => {

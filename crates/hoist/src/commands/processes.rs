@@ -2,6 +2,10 @@
 
 use crate::output::outln;
 
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::time::Instant;
+
 use hoist_engine::{Container, Store};
 use hoist_runtime::Runtime;
 use serde_json::{json, Value};
@@ -74,21 +78,60 @@ const STATS_HEADERS: &[(&str, &str)] = &[
     ("AVGCPU", "AVG CPU %"),
 ];
 
-/// `stats --no-stream`: one line per running container, from its cgroup.
+/// `stats`: one line per container, from its cgroup; every `--interval` seconds until
+/// interrupted (or, for named containers, until none runs), or once with `--no-stream`. CPU %
+/// is over the last interval (podman's), AVG CPU % over the container's life.
 pub fn stats(runtime: &Runtime, args: StatsArgs) -> anyhow::Result<()> {
     let store = Store::locate();
-    let ids = match args.ids.is_empty() {
-        true => Container::all(&store)?
-            .iter()
-            .filter(|c| hoist_engine::Activity::of(runtime, c).alive())
-            .map(|c| c.record.id.clone())
-            .collect(),
-        false => args.ids.clone(),
-    };
+    let format = Format::parse(args.format.as_deref());
+    let interval = std::time::Duration::from_secs(args.interval.max(1));
+    let clear_screen = !args.no_stream && std::io::stdout().is_terminal();
+    let mut previous = HashMap::new();
+    loop {
+        let ids = match args.ids.is_empty() {
+            true => running_ids(runtime, &store)?,
+            false => args.ids.clone(),
+        };
+        let (json, fields) = sample(runtime, &store, &ids, &mut previous)?;
+        let table = render(&format, &json, &fields, STATS_TABLE, STATS_HEADERS)?;
+        let text = match clear_screen {
+            true => format!("\x1b[2J\x1b[H{table}"),
+            false => table,
+        };
+        crate::output::out(&text)?;
+        if args.no_stream || (!args.ids.is_empty() && json.is_empty()) {
+            return Ok(());
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+fn running_ids(runtime: &Runtime, store: &Store) -> anyhow::Result<Vec<String>> {
+    Ok(Container::all(store)?
+        .iter()
+        .filter(|c| hoist_engine::Activity::of(runtime, c).alive())
+        .map(|c| c.record.id.clone())
+        .collect())
+}
+
+/// Each of `ids`' figures now, as JSON and as template fields; `previous` holds each one's
+/// CPU time at the last sample, for the CPU % since. Once streaming, a container that has
+/// ended is left out (named ones too: the stream ends with the last).
+fn sample(
+    runtime: &Runtime,
+    store: &Store,
+    ids: &[String],
+    previous: &mut HashMap<String, (u64, Instant)>,
+) -> anyhow::Result<(Vec<Value>, Vec<Value>)> {
     let host_memory = host_memory();
+    let first = previous.is_empty();
     let (mut json, mut fields) = (Vec::new(), Vec::new());
-    for id in &ids {
-        let (container, usage) = hoist_engine::usage(runtime, &store, id)?;
+    for id in ids {
+        let (container, usage) = match hoist_engine::usage(runtime, store, id) {
+            Ok(found) => found,
+            Err(_) if !first => continue,
+            Err(error) => return Err(error.into()),
+        };
         let view = hoist_engine::ContainerView::of(runtime, &container);
         let up = view
             .started
@@ -100,16 +143,25 @@ pub fn stats(runtime: &Runtime, args: StatsArgs) -> anyhow::Result<()> {
         } else {
             0.0
         };
+        let now = Instant::now();
+        let record = &container.record;
+        let recent = match previous.insert(record.id.clone(), (usage.cpu_nanos, now)) {
+            Some((nanos, then)) if now > then => {
+                usage.cpu_nanos.saturating_sub(nanos) as f64
+                    / now.duration_since(then).as_nanos() as f64
+                    * 100.0
+            }
+            _ => average,
+        };
         let limit = usage.memory_limit.unwrap_or(host_memory);
         let mem_percent = match limit {
             0 => 0.0,
             limit => usage.memory_bytes as f64 / limit as f64 * 100.0,
         };
-        let record = &container.record;
         json.push(json!({
             "ContainerID": record.id,
             "Name": record.name,
-            "CPU": average,
+            "CPU": recent,
             "CPUNano": usage.cpu_nanos,
             "AvgCPU": average,
             "MemUsage": usage.memory_bytes,
@@ -122,7 +174,7 @@ pub fn stats(runtime: &Runtime, args: StatsArgs) -> anyhow::Result<()> {
         fields.push(json!({
             "ID": &record.id[..record.id.len().min(12)],
             "Name": record.name,
-            "CPUPerc": format!("{average:.2}%"),
+            "CPUPerc": format!("{recent:.2}%"),
             "MemUsage": format!("{} / {}", size(usage.memory_bytes), size(limit)),
             "MemPerc": format!("{mem_percent:.2}%"),
             "NetIO": "-- / --",
@@ -132,15 +184,7 @@ pub fn stats(runtime: &Runtime, args: StatsArgs) -> anyhow::Result<()> {
             "AVGCPU": format!("{average:.2}%"),
         }));
     }
-    let format = Format::parse(args.format.as_deref());
-    crate::output::out(&render(
-        &format,
-        &json,
-        &fields,
-        STATS_TABLE,
-        STATS_HEADERS,
-    )?)?;
-    Ok(())
+    Ok((json, fields))
 }
 
 /// podman's sizes in `stats`: decimal units, four significant digits (`67.11MB`, Go's `%.4g`).

@@ -16,7 +16,7 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
         PlatformChoice::One(platform(&args.registry.transfer)?)
     };
     let options = registry::options(&args.registry, args.jobs)?;
-    let quiet = args.quiet || args.json;
+    let quiet = args.quiet || args.wants_json();
     let hoist_engine::PulledTo {
         pulled,
         destination,
@@ -28,7 +28,7 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
         &options,
         pull_progress(quiet),
     )?;
-    if args.json {
+    if args.wants_json() {
         let summary = serde_json::json!({
             "reference": reference.to_string(),
             "destination": destination,

@@ -5,7 +5,8 @@ use crate::output::outln;
 use hoist_engine::{driver_in_use, Store};
 use hoist_oci::Platform;
 
-use crate::cli::{LoadArgs, SaveArgs};
+use crate::cli::{InfoArgs, LoadArgs, SaveArgs};
+use crate::format::{apply, Format};
 
 pub fn save(args: SaveArgs) -> anyhow::Result<()> {
     hoist_engine::save_images(
@@ -29,18 +30,51 @@ pub fn load(args: LoadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn info(runtime: &hoist_runtime::Runtime) -> anyhow::Result<()> {
+/// `info`: podman's shape (`host`, `store`, `version`), hoist's own paths beside; JSON, or
+/// through a template.
+pub fn info(runtime: &hoist_runtime::Runtime, args: InfoArgs) -> anyhow::Result<()> {
     let store = Store::locate();
+    let containers = hoist_engine::Container::all(&store)?;
+    let running = containers
+        .iter()
+        .filter(|c| hoist_engine::Activity::of(runtime, c).alive())
+        .count();
+    let uname = rustix::system::uname();
+    let text = |s: &std::ffi::CStr| s.to_string_lossy().into_owned();
+    let platform = Platform::host().to_string();
     let info = serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "store": store.root(),
+        "host": {
+            "arch": std::env::consts::ARCH,
+            "os": std::env::consts::OS,
+            "kernel": text(uname.release()),
+            "hostname": text(uname.nodename()),
+            "cgroupVersion": match std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+                true => "v2",
+                false => "v1",
+            },
+            "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "ociRuntime": { "name": "hoist", "path": std::env::current_exe().ok() },
+        },
+        "store": {
+            "graphRoot": store.root(),
+            "graphDriverName": driver_in_use(),
+            "runRoot": runtime.root(),
+            "imageStore": { "number": hoist_engine::list_images(&store)?.len() },
+            "containerStore": {
+                "number": containers.len(),
+                "running": running,
+                "stopped": containers.len() - running,
+            },
+            "volumePath": store.root().join("volumes"),
+        },
+        "version": { "Version": env!("CARGO_PKG_VERSION"), "OsArch": platform },
         "images": store.root().join("images"),
         "layers": store.layers(),
         "containers": store.containers(),
-        "storageDriver": driver_in_use(),
-        "runtimeRoot": runtime.root(),
-        "platform": Platform::host().to_string(),
     });
-    outln!("{}", serde_json::to_string_pretty(&info)?);
+    match Format::parse(args.format.as_deref()) {
+        Format::Json | Format::Default => outln!("{}", serde_json::to_string_pretty(&info)?),
+        Format::Template { text, .. } => outln!("{}", apply(&text, &info)?),
+    }
     Ok(())
 }
