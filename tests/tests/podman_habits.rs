@@ -532,7 +532,7 @@ fn cp_top_stats_and_port() {
     let image = format!("{}/busybox:latest", env.registry);
     ok(hoist_run(
         dir.path(),
-        &["-d", "--name", "files", "-m", "64m", &image, "sh", "-c",
+        &["-d", "--name", "files", "-m", "64m", "--tmpfs", "/scratch", "-v", "cp-volume:/vol", &image, "sh", "-c",
           "mkdir -p /data/sub; echo inside > /data/sub/file; ln -s sub/file /data/link; exec sleep 600"],
     ));
     hoist_e2e::wait_for("the files", || {
@@ -569,6 +569,35 @@ fn cp_top_stats_and_port() {
         )),
         "from the host\n"
     );
+    // Into and out of the container's own mounts: a tmpfs and a volume, seen as it sees them.
+    for mount in ["/scratch", "/vol"] {
+        let host_file = dir.path().join("host-file");
+        ok(hoist_in(
+            dir.path(),
+            &[
+                "cp",
+                host_file.to_str().unwrap(),
+                &format!("files:{mount}/"),
+            ],
+        ));
+        assert_eq!(
+            ok(hoist_in(
+                dir.path(),
+                &["exec", "files", "cat", &format!("{mount}/host-file")]
+            )),
+            "from the host\n"
+        );
+        let back = dir.path().join(format!("back{}", mount.replace('/', "-")));
+        ok(hoist_in(
+            dir.path(),
+            &[
+                "cp",
+                &format!("files:{mount}/host-file"),
+                back.to_str().unwrap(),
+            ],
+        ));
+        assert_eq!(std::fs::read_to_string(&back).unwrap(), "from the host\n");
+    }
     // A trailing /. copies what the directory holds, into an existing directory or a new one.
     let existing = dir.path().join("existing");
     std::fs::create_dir(&existing).unwrap();

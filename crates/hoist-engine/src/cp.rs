@@ -16,7 +16,7 @@ use hoist_unpack::LayerCache;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::keeper::Starting;
-use crate::{Activity, Container, Driver, Error, Result, Store};
+use crate::{Container, Driver, Error, Result, Store};
 
 /// One end of a `cp`: a path on the host, or in a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,8 +58,8 @@ pub fn copy_files(runtime: &Runtime, store: &Store, from: &CopyEnd, to: &CopyEnd
     }
 }
 
-/// Runs `work` on the container's root file system, mounting a stopped container's for the
-/// while.
+/// Runs `work` on the container's root file system: a running one's as its processes see it
+/// (through its init's `/proc/PID/root`), a stopped one's mounted for the while.
 fn with_rootfs(
     runtime: &Runtime,
     store: &Store,
@@ -69,14 +69,25 @@ fn with_rootfs(
     let container = Container::find(store, reference)?;
     // No `start` mounts it for a run meanwhile, to have it unmounted under it below.
     let _turn = Starting::take(&container.dir)?;
-    let rootfs = container.dir.join("rootfs");
-    let mounted_here = container.record.driver == Driver::Overlay
-        && !Activity::of(runtime, &container).alive()
-        && {
-            let _lock = store.lock(false)?;
-            LayerCache::open(store.layers())?.remount(&container.record.layers, &container.dir)?
-        };
-    let root = hoist_fs::Root::open(&rootfs).map_err(Error::io("opening", &rootfs));
+    let init = running_init(runtime, &container.record.name);
+    let root = match init {
+        // Its tree as its processes see it, with its volumes and tmpfs mounts.
+        Some(pid) => PathBuf::from(format!("/proc/{pid}/root")),
+        None => container.dir.join("rootfs"),
+    };
+    let mounted_here = container.record.driver == Driver::Overlay && init.is_none() && {
+        let _lock = store.lock(false)?;
+        LayerCache::open(store.layers())?.remount(&container.record.layers, &container.dir)?
+    };
+    let root = hoist_fs::Root::open(&root).map_err(Error::io("opening", &root));
+    // The pid was the init's when the root was opened only if it still is now: otherwise the
+    // init ended meanwhile, and the pid may be another process's.
+    let root = root.and_then(
+        |root| match init == running_init(runtime, &container.record.name) {
+            true => Ok(root),
+            false => Err(Error::NotRunning(container.record.name.clone())),
+        },
+    );
     let done = root.and_then(|root| {
         work(&root).map_err(|source| Error::Copy {
             container: container.record.name.clone(),
@@ -87,6 +98,16 @@ fn with_rootfs(
         hoist_unpack::unmount_rootfs(&container.dir)?;
     }
     done
+}
+
+/// The pid of the container's init, if it runs (or is paused).
+fn running_init(runtime: &Runtime, name: &str) -> Option<i32> {
+    let state = runtime.state(name).ok()?;
+    let alive = matches!(
+        state.status,
+        hoist_runtime::Status::Running | hoist_runtime::Status::Paused
+    );
+    (alive && state.pid > 0).then_some(state.pid)
 }
 
 /// The parent directory (resolved in the root) and the last component of `path`.

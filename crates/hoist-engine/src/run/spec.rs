@@ -87,7 +87,10 @@ pub fn apply(spec: &mut Spec, args: &RunOptions, context: &RunContext) -> Result
         Some(other) => {
             return Err(Error::bad_option(
                 format!("--userns {other:?}"),
-                "is not supported yet: hoist runs root's containers in the host's user namespace (host)",
+                match other.split(':').next() {
+                    Some("keep-id") => "maps the calling user's own uid into the container, which means something to an unprivileged user only: root's containers run in the host's user namespace (host)",
+                    _ => "is not supported yet: hoist runs root's containers in the host's user namespace (host)",
+                },
             ))
         }
     }
