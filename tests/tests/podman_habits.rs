@@ -992,6 +992,25 @@ fn the_init_reaps_orphans_and_passes_signals_on() {
         ok(hoist_in(dir.path(), &["logs", "trapped"])),
         "ready\ngot-term\n"
     );
+    // With a terminal, the program is its foreground process group, not in the init's: a
+    // Ctrl-C reaches it once, from the terminal, and not again through the init.
+    let groups = ok(hoist_run(
+        dir.path(),
+        &[
+            "--rm",
+            "-t",
+            "--init",
+            &image,
+            "sh",
+            "-c",
+            "read -r pid _ _ _ pgrp _ _ tpgid _ < /proc/$$/stat; echo $pid $pgrp $tpgid",
+        ],
+    ));
+    let groups: Vec<&str> = groups.split_whitespace().collect();
+    assert!(
+        groups.len() == 3 && groups[0] != "1" && groups.iter().all(|g| *g == groups[0]),
+        "pid, process group, terminal's foreground group: {groups:?}"
+    );
 }
 
 #[test]
@@ -1357,4 +1376,149 @@ fn stats_streams_until_its_containers_end_and_info_and_network_ls_take_format() 
         .contains('/'));
     let table = ok(hoist_in(dir.path(), &["network", "ls"]));
     assert!(table.starts_with("NETWORK ID"), "{table}");
+}
+
+/// The block of host ids a container's uid 0 is (`/proc/self/uid_map` inside): start, size.
+fn id_block(dir: &Path, name: &str) -> (u64, u64) {
+    let map = ok(hoist_in(dir, &["exec", name, "cat", "/proc/self/uid_map"]));
+    let fields: Vec<u64> = map.split_whitespace().map(|f| f.parse().unwrap()).collect();
+    assert_eq!(fields.len(), 3, "one range: {map}");
+    assert_eq!(fields[0], 0, "{map}");
+    (fields[1], fields[2])
+}
+
+/// `--userns auto`: each container's root is a block of host ids of its own, none of the
+/// host's. Written as the attack: a host file only root may read, bind-mounted in, stays
+/// unreadable to the container's root; yet it owns its rootfs, binds port 80 on the bridge
+/// and keeps its address over a stop and start, as a root container does.
+#[test]
+fn userns_auto_gives_each_container_ids_of_its_own_and_none_of_the_hosts() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let image = format!("{}/busybox:latest", env.registry);
+    ok(hoist_in(
+        dir.path(),
+        &["pull", "--quiet", "--tls-verify=false", &image],
+    ));
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    std::fs::write(secrets.join("secret"), "host-only\n").unwrap();
+    std::fs::set_permissions(
+        secrets.join("secret"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let scratch_path = dir.path().to_path_buf();
+    hoist_e2e::in_private_network(move || {
+        let dir = scratch_path.as_path();
+        let (first, second) = (unique_id("userns-a"), unique_id("userns-b"));
+        let volume = format!("{}:/host", secrets.display());
+        for (name, userns) in [(&first, "auto"), (&second, "auto:size=1024")] {
+            ok(hoist_in(
+                dir,
+                &[
+                    "run",
+                    "-d",
+                    "--network",
+                    "bridge",
+                    "--userns",
+                    userns,
+                    "--name",
+                    name,
+                    "-v",
+                    &volume,
+                    &image,
+                    "sh",
+                    "-c",
+                    WAIT_FOR_TERM,
+                ],
+            ));
+        }
+        let (a, b) = (id_block(dir, &first), id_block(dir, &second));
+        assert_eq!((a.1, b.1), (65536, 1024));
+        assert!(a.0 > 0 && b.0 > 0, "root of the host inside: {a:?} {b:?}");
+        assert!(
+            a.0 + a.1 <= b.0 || b.0 + b.1 <= a.0,
+            "two containers share ids: {a:?} {b:?}"
+        );
+        let pid = ok(hoist_in(
+            dir,
+            &["inspect", "--format", "{{.State.Pid}}", &first],
+        ));
+        let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap();
+        let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert!(
+            uid_line
+                .split_whitespace()
+                .skip(1)
+                .all(|id| id == a.0.to_string()),
+            "the container's root is not its block's first id on the host: {uid_line}"
+        );
+
+        let stolen = hoist_in(dir, &["exec", &first, "cat", "/host/secret"]);
+        assert!(!stolen.status.success(), "read: {}", stdout(&stolen));
+        assert!(
+            stderr(&stolen).contains("Permission denied"),
+            "{}",
+            stderr(&stolen)
+        );
+
+        let served = ok(hoist_in(
+            dir,
+            &[
+                "exec",
+                &first,
+                "sh",
+                "-c",
+                // nc keeps no stream of exec's open: exec would wait for it.
+                "touch /owned && (nc -l -p 80 </dev/null >/dev/null 2>&1 &) && sleep 0.5 && netstat -ltn",
+            ],
+        ));
+        assert!(served.contains(":80 "), "{served}");
+        let address = |name: &str| {
+            ok(hoist_in(
+                dir,
+                &["exec", name, "ip", "-4", "-o", "addr", "show", "eth0"],
+            ))
+            .split_whitespace()
+            .nth(3)
+            .map(str::to_string)
+            .expect("an address on eth0")
+        };
+        let before = address(&first);
+        ok(hoist_in(dir, &["stop", "-t", "1", &first]));
+        ok(hoist_in(dir, &["start", &first]));
+        assert_eq!(address(&first), before, "the address moved over a restart");
+        assert_eq!(id_block(dir, &first), a, "the ids moved over a restart");
+
+        ok(hoist_in(dir, &["rm", "-f", &first, &second]));
+        let third = unique_id("userns-c");
+        ok(hoist_in(
+            dir,
+            &[
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "--userns",
+                "auto",
+                "--name",
+                &third,
+                &image,
+                "sh",
+                "-c",
+                WAIT_FOR_TERM,
+            ],
+        ));
+        assert_eq!(
+            id_block(dir, &third).0,
+            a.0.min(b.0),
+            "the blocks of removed containers are free again"
+        );
+        ok(hoist_in(dir, &["rm", "-f", &third]));
+    });
 }

@@ -355,6 +355,49 @@ fn a_bind_mounted_dev_is_left_as_it_is() {
     );
 }
 
+/// A container's root in a user namespace is some unprivileged host uid, which cannot enter a
+/// directory only the host's root may (a store is 0700; so is the scratch directory here). Its
+/// rootfs and bind sources under one are reached all the same, through what the runtime opened
+/// for it, and the bind keeps its flags (read-only here).
+#[test]
+fn a_user_namespace_reaches_a_rootfs_and_sources_only_roots_directories_hold() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    // Open to all itself, but inside the scratch directory, made the host root's alone.
+    let shelf = dir.path().join("shelf");
+    std::fs::create_dir(&shelf).unwrap();
+    std::fs::set_permissions(&shelf, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(shelf.join("note"), "through the runtime\n").unwrap();
+    // The rootfs is the host root's, unshifted: the mount point must be there already.
+    std::fs::create_dir(bundle.join("rootfs/data")).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    edit_config(&bundle, |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "type": "user" }));
+        let shifted = json!([{ "containerID": 0, "hostID": 200000, "size": 65536 }]);
+        c["linux"]["uidMappings"] = shifted.clone();
+        c["linux"]["gidMappings"] = shifted;
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/data", "type": "bind", "source": shelf,
+            "options": ["rbind", "ro"]
+        }));
+    });
+    set_args(
+        &bundle,
+        &[
+            "sh",
+            "-c",
+            "cat /data/note; grep -c ' /data ro,' /proc/self/mountinfo",
+        ],
+    );
+    let output = run_bundle(dir.path(), &bundle, &unique_id("userns-reach"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "through the runtime\n1\n");
+}
+
 #[test]
 fn supplementary_groups_are_emptied_in_a_user_namespace() {
     let Some((_env, dir, bundle)) = busybox_bundle() else {

@@ -300,7 +300,10 @@ pub fn make_bundle(
     dir: &Path,
     options: &UnpackOptions,
 ) -> Result<(ImageConfiguration, Driver, Vec<String>)> {
-    if hoist_unpack::overlay_supported() && !options.rootless {
+    // The layer cache keeps the image's owners; a container with ids of its own gets a copy
+    // owned by them.
+    let shifted = !options.uid_map.0.is_empty() || !options.gid_map.0.is_empty();
+    if hoist_unpack::overlay_supported() && !options.rootless && !shifted {
         let cache = LayerCache::open(store.layers())?;
         let cached = match cache.prepare(layout, image, options) {
             Err(error @ hoist_unpack::Error::TooManyLayers { .. }) => {

@@ -58,7 +58,8 @@ pub use monitor::{
 pub use processes::{top, usage, ProcessRow};
 pub use pull::{block_on, pull_image, pull_into, PulledTo};
 pub use run::{
-    create_container, run_attached, ImageSource, PullPolicy, RunOptions, DEFAULT_CAPABILITIES,
+    create_container, network_hook, run_attached, ImageSource, PullPolicy, RunOptions,
+    DEFAULT_CAPABILITIES, NETWORK_HOOK_VERB,
 };
 pub use size::{parse_size, SizeError};
 pub use start::{create, restart, start};

@@ -129,48 +129,69 @@ pub fn attach(config: &BridgeConfig, id: &str) -> Result<Attachment> {
         prefix: config.subnet.prefix,
         host_veth: host_veth_name(id),
     };
-    let made = (|| {
-        let ns = netns_name(id);
-        ip(&["netns", "add", &ns])?;
-        ip(&[
-            "link",
-            "add",
-            &attachment.host_veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            &ns,
-        ])?;
-        ip(&[
-            "link",
-            "set",
-            &attachment.host_veth,
-            "master",
-            &config.bridge,
-            "up",
-        ])?;
-        let cidr = format!("{address}/{}", attachment.prefix);
-        ip(&["-n", &ns, "addr", "add", &cidr, "dev", "eth0"])?;
-        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-        ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
-        ip(&[
-            "-n",
-            &ns,
-            "route",
-            "add",
-            "default",
-            "via",
-            &attachment.gateway.to_string(),
-        ])
-    })();
+    let made = ip(&["netns", "add", &netns_name(id)]).and_then(|()| plug(config, id, &attachment));
     if let Err(error) = made {
         release(config, id);
         return Err(error);
     }
     Ok(attachment)
+}
+
+/// Moves container `id`'s place on the bridge (its address and veth) into the network
+/// namespace of process `pid` (the init of a container in a user namespace of its own, whose
+/// network namespace must be that user namespace's to be the container's), in place of the one
+/// `attach` made: the same name then pins it.
+pub fn reattach(config: &BridgeConfig, id: &str, attachment: &Attachment, pid: i32) -> Result<()> {
+    let _lock = lock(&config.state_dir)?;
+    ensure_bridge(config)?;
+    let ns = netns_name(id);
+    if Path::new("/run/netns").join(&ns).exists() {
+        ip(&["netns", "delete", &ns])?;
+    }
+    let host_veth = host_veth_name(id);
+    if link_exists(&host_veth) {
+        ip(&["link", "delete", &host_veth])?;
+    }
+    ip(&["netns", "attach", &ns, &pid.to_string()])?;
+    plug(config, id, attachment)
+}
+
+/// A veth pair from the bridge into the container's namespace, with its address and route.
+fn plug(config: &BridgeConfig, id: &str, attachment: &Attachment) -> Result<()> {
+    let ns = netns_name(id);
+    ip(&[
+        "link",
+        "add",
+        &attachment.host_veth,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        &ns,
+    ])?;
+    ip(&[
+        "link",
+        "set",
+        &attachment.host_veth,
+        "master",
+        &config.bridge,
+        "up",
+    ])?;
+    let cidr = format!("{}/{}", attachment.address, attachment.prefix);
+    ip(&["-n", &ns, "addr", "add", &cidr, "dev", "eth0"])?;
+    ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+    ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
+    ip(&[
+        "-n",
+        &ns,
+        "route",
+        "add",
+        "default",
+        "via",
+        &attachment.gateway.to_string(),
+    ])
 }
 
 /// Removes the container's namespace (which takes its veth pair with it) and frees its address:

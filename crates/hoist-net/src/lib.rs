@@ -14,6 +14,6 @@ mod error;
 pub mod proxy;
 
 pub use address::Subnet;
-pub use bridge::{attach, detach, leaseholders, Attachment, BridgeConfig};
+pub use bridge::{attach, detach, leaseholders, reattach, Attachment, BridgeConfig};
 pub use error::{Error, Result};
 pub use proxy::PortMapping;

@@ -5,6 +5,9 @@ mod mounts;
 mod options;
 mod security;
 mod spec;
+mod userns;
+
+pub use userns::{network_hook, NETWORK_HOOK_VERB};
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -59,12 +62,20 @@ pub fn create_container(
     let mut labels = options.labels()?;
     let restart = options.restart_policy()?;
     let stop_signal = options.stop_signal()?;
+    let userns = userns::Userns::parse(options.userns.as_deref())?;
     let (name, dir, keeper) = claim_name(store, options.name.as_deref())?;
     let mut attachment = None;
     let mut used_volumes = Vec::new();
     let prepared = (|| {
+        let id_block = match userns {
+            userns::Userns::Auto { size } => Some(userns::reserve(store, &dir, size)?),
+            userns::Userns::Host => None,
+        };
+        let id_map = id_block.map(|block| block.id_map()).unwrap_or_default();
         let unpack = UnpackOptions {
             platform: source.platform.clone(),
+            uid_map: id_map.clone(),
+            gid_map: id_map,
             ..UnpackOptions::default()
         };
         let (config, driver, layers) =
@@ -117,6 +128,15 @@ pub fn create_container(
             mounts,
         };
         spec::apply(&mut spec, options, &context)?;
+        if let Some(block) = id_block {
+            block.own_rootfs(&dir)?;
+            block.apply(&mut spec);
+            if attachment.is_some() {
+                userns::own_network(&mut spec, store, &name)?;
+            } else if joins_network_of.is_some() {
+                userns::leave_joined_network_alone(&mut spec);
+            }
+        }
         spec.save(&config_path).map_err(|source| Error::Config {
             path: config_path.clone(),
             source,

@@ -82,18 +82,7 @@ pub fn apply(spec: &mut Spec, args: &RunOptions, context: &RunContext) -> Result
     for ulimit in &args.ulimit {
         super::mounts::set_ulimit(spec, ulimit)?;
     }
-    match args.userns.as_deref() {
-        None | Some("") | Some("host") => {}
-        Some(other) => {
-            return Err(Error::bad_option(
-                format!("--userns {other:?}"),
-                match other.split(':').next() {
-                    Some("keep-id") => "maps the calling user's own uid into the container, which means something to an unprivileged user only: root's containers run in the host's user namespace (host)",
-                    _ => "is not supported yet: hoist runs root's containers in the host's user namespace (host)",
-                },
-            ))
-        }
-    }
+    // --userns is applied by create_container (run/userns.rs): it needs the container's directory.
     if args.init {
         let mut annotations = spec.annotations().clone().unwrap_or_default();
         annotations.insert(

@@ -8,6 +8,7 @@ mod dev;
 pub(crate) mod exec;
 mod mount_calls;
 pub(crate) mod mount_options;
+pub(crate) mod mount_sources;
 mod process;
 mod procfs;
 pub(crate) mod reaper;
@@ -58,6 +59,8 @@ pub(crate) struct InitOptions {
     pub own_mount_ns: bool,
     /// The config's seccomp filter, made by the parent (see seccomp::Filter::prepare).
     pub seccomp: Option<crate::seccomp::Filter>,
+    /// The config's bind sources, opened by the runtime (see `MountSources`).
+    pub mount_sources: Option<mount_sources::MountSources>,
     /// The engine's console socket (or the runtime's own, for a foreground run it relays),
     /// connected by the parent: the init sends it a new pty.
     pub console_socket: Option<OwnedFd>,
@@ -187,6 +190,7 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
             bundle,
             options.in_user_ns,
             own_cgroup_ns,
+            options.mount_sources.as_ref(),
             options.no_pivot,
             &create_container_hooks,
         )?;

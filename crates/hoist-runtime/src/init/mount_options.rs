@@ -107,6 +107,51 @@ pub(crate) fn propagation(name: &str) -> MsFlags {
     kind | recursive
 }
 
+/// `MOUNT_ATTR_*` bits of mount_setattr(2): what to set and what to clear.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct MountAttributes {
+    pub set: u64,
+    pub clear: u64,
+}
+
+/// mount(2) per-mount flags as mount_setattr's (`MOUNT_ATTR_*`): what to set and to clear.
+/// Superblock flags (sync, dirsync, mand) have no per-mount meaning and are left out, as a
+/// bind remount ignores them.
+pub(crate) fn mount_attributes(flags: MsFlags) -> MountAttributes {
+    const RDONLY: u64 = 0x1;
+    const NOSUID: u64 = 0x2;
+    const NODEV: u64 = 0x4;
+    const NOEXEC: u64 = 0x8;
+    const ATIME_MASK: u64 = 0x70;
+    const NOATIME: u64 = 0x10;
+    const STRICTATIME: u64 = 0x20;
+    const NODIRATIME: u64 = 0x80;
+    let mut attributes = MountAttributes::default();
+    for (flag, attr) in [
+        (MsFlags::MS_RDONLY, RDONLY),
+        (MsFlags::MS_NOSUID, NOSUID),
+        (MsFlags::MS_NODEV, NODEV),
+        (MsFlags::MS_NOEXEC, NOEXEC),
+        (MsFlags::MS_NODIRATIME, NODIRATIME),
+    ] {
+        if flags.contains(flag) {
+            attributes.set |= attr;
+        }
+    }
+    // The access-time mode is one field: relatime is its zero.
+    for (flag, attr) in [
+        (MsFlags::MS_NOATIME, NOATIME),
+        (MsFlags::MS_STRICTATIME, STRICTATIME),
+        (MsFlags::MS_RELATIME, 0),
+    ] {
+        if flags.contains(flag) {
+            attributes.set |= attr;
+            attributes.clear |= ATIME_MASK;
+        }
+    }
+    attributes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +183,26 @@ mod tests {
         assert_eq!(
             propagation("runbindable"),
             MsFlags::MS_UNBINDABLE | MsFlags::MS_REC
+        );
+    }
+
+    #[test]
+    fn per_mount_flags_become_mount_attributes() {
+        let attributes = |flags| {
+            let MountAttributes { set, clear } = mount_attributes(flags);
+            (set, clear)
+        };
+        assert_eq!(attributes(MsFlags::empty()), (0, 0));
+        assert_eq!(
+            attributes(MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV),
+            (0x7, 0)
+        );
+        assert_eq!(attributes(MsFlags::MS_NOATIME), (0x10, 0x70));
+        assert_eq!(attributes(MsFlags::MS_RELATIME), (0, 0x70));
+        assert_eq!(
+            attributes(MsFlags::MS_SYNCHRONOUS | MsFlags::MS_NOEXEC),
+            (0x8, 0),
+            "superblock flags have no per-mount attribute"
         );
     }
 }

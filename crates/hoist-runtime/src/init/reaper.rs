@@ -40,11 +40,23 @@ pub(crate) fn exec_under_init(program: &Path, process: &Process) -> Error {
     match crate::sys::fork_init() {
         Err(e) => Error::sys("forking the program under the init")(e),
         Ok(ForkResult::Child) => {
+            if process.terminal().unwrap_or(false) {
+                take_the_terminal();
+            }
             let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
             process::exec(program, process)
         }
         Ok(ForkResult::Parent { child }) => reap(child),
     }
+}
+
+/// With a terminal, the program leads a process group of its own, the terminal's foreground
+/// one: what the terminal sends (Ctrl-C's SIGINT) reaches it once, not a second time through
+/// the init, which would be in the group too (tini does the same). SIGTTOU, which
+/// tcsetpgrp sends a background group, is still blocked here.
+fn take_the_terminal() {
+    let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    let _ = nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::getpgrp());
 }
 
 fn reap(program: Pid) -> ! {

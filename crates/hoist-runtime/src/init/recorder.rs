@@ -14,8 +14,9 @@ use nix::mount::MsFlags;
 use nix::sys::statvfs::FsFlags;
 use rustix::fs::{self as rfs, FileType, Mode, OFlags};
 
+use super::mount_options::MountAttributes;
 use super::procfs::fd_path;
-use super::syscall::{MountAttributes, NodeSpec, Syscall};
+use super::syscall::{NodeSpec, Syscall};
 use crate::Result;
 
 pub(crate) struct Recorder {
@@ -132,6 +133,24 @@ impl Syscall for Recorder {
             attributes.clear
         ))?;
         rustix::io::fcntl_dupfd_cloexec(target, 0).map_err(|e| Errno::from_raw(e.raw_os_error()))
+    }
+
+    fn attach(&self, tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> nix::Result<()> {
+        self.record(format!(
+            "attach {} on {}",
+            self.shown_fd(tree),
+            self.shown_fd(target)
+        ))
+    }
+
+    /// As if the runtime had cloned the init from inside the rootfs.
+    fn working_dir(&self) -> nix::Result<OwnedFd> {
+        rustix::fs::open(
+            &self.rootfs,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| Errno::from_raw(e.raw_os_error()))
     }
 
     fn mount_flags(&self, _target: &Path) -> nix::Result<FsFlags> {

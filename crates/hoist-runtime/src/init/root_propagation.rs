@@ -52,6 +52,17 @@ impl RootPropagation {
             }
     }
 
+    /// The propagation for a detached copy of a host mount (see `MountSources`), which starts
+    /// as the host mount's peer when that is shared: what the namespace's own copies get, so
+    /// that a bind made from either behaves the same. `None`: left the host's peer.
+    pub(crate) fn of_detached_binds(self) -> Option<MsFlags> {
+        match self.kind {
+            Kind::Slave => Some(MsFlags::MS_SLAVE),
+            Kind::Shared => None,
+            Kind::Private | Kind::Unbindable => Some(MsFlags::MS_PRIVATE),
+        }
+    }
+
     /// Whether the mount holding the rootfs must be made a slave before the rootfs is bound:
     /// while it is shared, the bind would appear on the host too, and pivot_root refuses a new
     /// root whose parent is shared.

@@ -12,6 +12,7 @@ use rustix::fs::{self as rfs, FileType, Mode, OFlags};
 
 use super::mount_calls::{bind, remount, set_propagation};
 use super::mount_options::{self, MountOptions};
+use super::mount_sources::{bind_source, is_bind, DetachedBind, MountSources};
 use super::procfs::{self, fd_path};
 use super::root_propagation::RootPropagation;
 use super::syscall::{Kernel, Mounter, Syscall};
@@ -24,6 +25,7 @@ pub(crate) fn prepare(
     bundle: &Bundle,
     in_user_ns: bool,
     own_cgroup_ns: bool,
+    sources: Option<&MountSources>,
     no_pivot: bool,
     before_pivot: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
@@ -31,6 +33,7 @@ pub(crate) fn prepare(
         sys: &Kernel,
         in_user_ns,
         own_cgroup_ns,
+        sources,
     };
     mounter.prepare(bundle, no_pivot, before_pivot, Path::new("/"))
 }
@@ -71,10 +74,15 @@ impl Mounter<'_> {
             .map_err(Error::sys(
                 "setting the propagation of / in the container's mount namespace",
             ))?;
+        // Where the rootfs is reached from here (see MountSources).
+        let rootfs_here = match self.sources {
+            Some(_) => Path::new("."),
+            None => bundle.rootfs.as_path(),
+        };
         if propagation.holder_becomes_slave() {
             let holder = self
                 .sys
-                .mount_point_of(&bundle.rootfs)
+                .mount_point_of(rootfs_here)
                 .map_err(Error::sys("finding the mount that holds the rootfs"))?;
             self.sys
                 .mount(None, &holder, None, MsFlags::MS_SLAVE, None)
@@ -83,25 +91,12 @@ impl Mounter<'_> {
                     holder.display()
                 )))?;
         }
-        // pivot_root needs the new root to be a mount point.
-        self.sys
-            .mount(
-                Some(&bundle.rootfs),
-                &bundle.rootfs,
-                None,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None,
-            )
-            .map_err(Error::sys(format!(
-                "bind-mounting the rootfs {}",
-                bundle.rootfs.display()
-            )))?;
-
-        let root =
-            Root::open(&bundle.rootfs).map_err(Error::io("opening the rootfs", &bundle.rootfs))?;
+        let bound = self.bind_rootfs(bundle)?;
+        let rootfs = bound.path();
+        let root = Root::open(&rootfs).map_err(Error::io("opening the rootfs", &bundle.rootfs))?;
         let mounts = bundle.spec.mounts().as_deref().unwrap_or_default();
-        for m in mounts {
-            self.mount_one(&root, bundle, m)?;
+        for (index, m) in mounts.iter().enumerate() {
+            self.mount_one(&root, bundle, index, m)?;
         }
         self.fill_dev(
             &root,
@@ -112,7 +107,8 @@ impl Mounter<'_> {
 
         // createContainer hooks: in the container's namespaces, still with the host's paths.
         before_pivot()?;
-        self.enter_rootfs(&bundle.rootfs, no_pivot)?;
+        self.enter_rootfs(&rootfs, no_pivot)?;
+        drop(bound);
 
         // Sysctls before /proc/sys is made read-only below.
         for (key, value) in linux.sysctl().clone().unwrap_or_default() {
@@ -144,6 +140,30 @@ impl Mounter<'_> {
         Ok(())
     }
 
+    /// pivot_root needs the new root to be a mount point: the rootfs is bound on itself.
+    fn bind_rootfs(&self, bundle: &Bundle) -> Result<BoundRootfs> {
+        let what = format!("bind-mounting the rootfs {}", bundle.rootfs.display());
+        if self.sources.is_none() {
+            self.sys
+                .mount(
+                    Some(&bundle.rootfs),
+                    &bundle.rootfs,
+                    None,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None,
+                )
+                .map_err(Error::sys(what))?;
+            return Ok(BoundRootfs::AtPath(bundle.rootfs.clone()));
+        }
+        // The working directory is the rootfs, in this mount namespace (see MountSources).
+        let here = self.sys.working_dir().map_err(Error::sys(what.clone()))?;
+        let tree = self
+            .sys
+            .bind_detached(Path::new("."), here.as_fd(), true, Default::default())
+            .map_err(Error::sys(what))?;
+        Ok(BoundRootfs::Attached(tree))
+    }
+
     /// A /dev bind-mounted from elsewhere (the host's, or a directory of the user's) is the
     /// user's: no node is made or removed in it, as runc leaves it. A fresh one is filled.
     fn fill_dev(&self, root: &Root, mounts: &[Mount], devices: &[LinuxDevice]) -> Result<()> {
@@ -162,12 +182,13 @@ impl Mounter<'_> {
         }
     }
 
-    fn mount_one(&self, root: &Root, bundle: &Bundle, m: &Mount) -> Result<()> {
+    fn mount_one(&self, root: &Root, bundle: &Bundle, index: usize, m: &Mount) -> Result<()> {
         let dest = m.destination();
         let typ = m.typ().as_deref().unwrap_or("");
         let options = mount_options::parse(m.options().as_deref().unwrap_or_default());
-        if options.bind || typ == "bind" {
-            return self.mount_bind(root, bundle, m, &options);
+        if is_bind(m) {
+            let detached = self.sources.and_then(|s| s.bind(index));
+            return self.mount_bind(root, bundle, m, &options, detached);
         }
 
         let target = if matches!(typ, "proc" | "sysfs") || dest == Path::new("/dev") {
@@ -231,31 +252,24 @@ impl Mounter<'_> {
         Ok(())
     }
 
+    /// `detached`: the source made a detached mount by the runtime, flags and all.
     fn mount_bind(
         &self,
         root: &Root,
         bundle: &Bundle,
         m: &Mount,
         options: &MountOptions,
+        detached: Option<&DetachedBind>,
     ) -> Result<()> {
         let dest = m.destination();
         let what = |verb: &str| format!("{verb} {} (bind) on {}", source_text(m), dest.display());
-        let source = m
-            .source()
-            .as_ref()
-            .map(|s| {
-                if s.is_absolute() {
-                    s.clone()
-                } else {
-                    bundle.path.join(s)
-                }
-            })
-            .ok_or_else(|| {
-                Error::InvalidSpec(format!("bind mount on {} has no source", dest.display()))
-            })?;
-        let source_is_dir = std::fs::metadata(&source)
-            .map_err(Error::io("opening the bind mount source", &source))?
-            .is_dir();
+        let source = bind_source(bundle, m)?;
+        let source_is_dir = match detached {
+            Some(detached) => detached.is_dir,
+            None => std::fs::metadata(&source)
+                .map_err(Error::io("opening the bind mount source", &source))?
+                .is_dir(),
+        };
         let target = if source_is_dir {
             root.create_dir_all(dest, 0o755)
         } else {
@@ -263,28 +277,18 @@ impl Mounter<'_> {
         }
         .map_err(Error::io("creating the mount point", dest))?;
         procfs::check_mount_target(target.as_fd(), &in_rootfs(bundle, &target), dest)?;
-        let mounted = match bind(self.sys, &source, &target, options) {
-            Ok(mounted) => mounted,
-            // A kernel before 5.12: bind, then remount the new mount found by a second lookup.
-            Err(nix::errno::Errno::ENOSYS) => {
-                let mut flags = MsFlags::MS_BIND;
-                if options.recursive {
-                    flags |= MsFlags::MS_REC;
-                }
+        let attached;
+        let mounted = match detached {
+            Some(detached) => {
                 self.sys
-                    .mount(Some(&source), &fd_path(&target), None, flags, None)
-                    .map_err(Error::sys(what("bind-mounting")))?;
-                let mounted = root
-                    .open_path(dest)
-                    .map_err(Error::io("opening the mount", dest))?;
-                let remount_flags = options.flags & !MsFlags::MS_REMOUNT;
-                if !remount_flags.is_empty() {
-                    remount(self.sys, &fd_path(&mounted), remount_flags)
-                        .map_err(Error::sys(what("remounting")))?;
-                }
-                mounted
+                    .attach(detached.tree.as_fd(), target.as_fd())
+                    .map_err(Error::sys(what("attaching")))?;
+                &detached.tree
             }
-            Err(e) => return Err(Error::sys(what("bind-mounting"))(e)),
+            None => {
+                attached = self.bind_by_path(root, &source, &target, m, options)?;
+                &attached
+            }
         };
         let propagation = match options.propagation.is_empty() {
             true => RootPropagation::from_spec(
@@ -297,8 +301,44 @@ impl Mounter<'_> {
             .default_for_binds(),
             false => options.propagation,
         };
-        set_propagation(self.sys, &mounted, propagation)
+        set_propagation(self.sys, mounted, propagation)
             .map_err(Error::sys(what("setting propagation of")))
+    }
+
+    /// A bind the init makes itself, looking its source up.
+    fn bind_by_path(
+        &self,
+        root: &Root,
+        source: &Path,
+        target: &OwnedFd,
+        m: &Mount,
+        options: &MountOptions,
+    ) -> Result<OwnedFd> {
+        let dest = m.destination();
+        let what = |verb: &str| format!("{verb} {} (bind) on {}", source_text(m), dest.display());
+        match bind(self.sys, source, target, options) {
+            Ok(mounted) => Ok(mounted),
+            // A kernel before 5.12: bind, then remount the new mount found by a second lookup.
+            Err(nix::errno::Errno::ENOSYS) => {
+                let mut flags = MsFlags::MS_BIND;
+                if options.recursive {
+                    flags |= MsFlags::MS_REC;
+                }
+                self.sys
+                    .mount(Some(source), &fd_path(target), None, flags, None)
+                    .map_err(Error::sys(what("bind-mounting")))?;
+                let mounted = root
+                    .open_path(dest)
+                    .map_err(Error::io("opening the mount", dest))?;
+                let remount_flags = options.flags & !MsFlags::MS_REMOUNT;
+                if !remount_flags.is_empty() {
+                    remount(self.sys, &fd_path(&mounted), remount_flags)
+                        .map_err(Error::sys(what("remounting")))?;
+                }
+                Ok(mounted)
+            }
+            Err(e) => Err(Error::sys(what("bind-mounting"))(e)),
+        }
     }
 
     fn enter_rootfs(&self, rootfs: &Path, no_pivot: bool) -> Result<()> {
@@ -455,9 +495,19 @@ fn in_rootfs(bundle: &Bundle, fd: &OwnedFd) -> PathBuf {
     }
 }
 
-fn is_bind(m: &Mount) -> bool {
-    m.typ().as_deref() == Some("bind")
-        || mount_options::parse(m.options().as_deref().unwrap_or_default()).bind
+/// The rootfs bound on itself: at its path, or as the mount an fd holds.
+enum BoundRootfs {
+    AtPath(PathBuf),
+    Attached(OwnedFd),
+}
+
+impl BoundRootfs {
+    fn path(&self) -> PathBuf {
+        match self {
+            BoundRootfs::AtPath(path) => path.clone(),
+            BoundRootfs::Attached(mount) => fd_path(mount),
+        }
+    }
 }
 
 fn source_text(m: &Mount) -> String {

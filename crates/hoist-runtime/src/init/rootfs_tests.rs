@@ -7,6 +7,7 @@ use std::path::Path;
 use nix::errno::Errno;
 use oci_spec::runtime::Spec;
 
+use super::mount_sources::{DetachedBind, MountSources};
 use super::recorder::Recorder;
 use super::syscall::Mounter;
 use crate::spec::Bundle;
@@ -47,10 +48,21 @@ impl Fixture {
 
     /// Runs the init's mount work with `recorder`; returns the outcome and the calls made.
     fn prepare(&self, recorder: &Recorder, in_user_ns: bool, no_pivot: bool) -> Result<()> {
+        self.prepare_with(recorder, in_user_ns, no_pivot, None)
+    }
+
+    fn prepare_with(
+        &self,
+        recorder: &Recorder,
+        in_user_ns: bool,
+        no_pivot: bool,
+        sources: Option<&MountSources>,
+    ) -> Result<()> {
         let mounter = Mounter {
             sys: recorder,
             in_user_ns,
             own_cgroup_ns: false,
+            sources,
         };
         mounter.prepare(&self.bundle, no_pivot, &|| Ok(()), self.rootfs())
     }
@@ -222,6 +234,54 @@ fn without_mount_setattr_a_bind_is_remounted_through_its_fd() {
             &format!("mount {host} on rootfs/data type - MS_BIND|MS_REC"),
             "mount - on rootfs/data type - MS_RDONLY|MS_REMOUNT|MS_BIND",
         ],
+    );
+}
+
+/// In a user namespace the init reaches neither the store nor a volume by path: the rootfs is
+/// bound from its working directory, and a bind source is the detached mount the runtime
+/// made, attached as it is (its flags were set on it then), never looked up.
+#[test]
+fn with_sources_from_the_runtime_nothing_of_the_hosts_is_looked_up_by_path() {
+    let host = tempfile::tempdir().unwrap();
+    let host_dir = host.path().canonicalize().unwrap();
+    let fixture = Fixture::new(serde_json::json!({
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/data", "type": "bind", "source": "/nonexistent/unreachable",
+             "options": ["rbind", "ro"]},
+        ],
+    }));
+    let tree = rustix::fs::open(
+        &host_dir,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    let sources = MountSources::from_binds(vec![None, Some(DetachedBind { tree, is_dir: true })]);
+    let recorder = Recorder::new(fixture.rootfs());
+    fixture
+        .prepare_with(&recorder, true, false, Some(&sources))
+        .unwrap();
+    let calls = recorder.calls();
+    let host = host_dir.display();
+    assert_calls_from(
+        &calls,
+        "bind . on rootfs recursive set=0x0 clear=0x0",
+        &[
+            "bind . on rootfs recursive set=0x0 clear=0x0",
+            "mount proc on rootfs/proc type proc 0",
+            &format!("attach {host} on rootfs/data"),
+        ],
+    );
+    assert!(
+        fixture.rootfs().join("data").is_dir(),
+        "a directory to attach a directory on"
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.contains("unreachable") || c.starts_with("mount rootfs")),
+        "{calls:#?}"
     );
 }
 

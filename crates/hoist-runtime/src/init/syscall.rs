@@ -5,7 +5,7 @@
 //! (`hoist_fs::Root`) stay real in both: they need no privilege, and they are what the checks
 //! against hostile rootfs trees are about.
 
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
@@ -13,6 +13,7 @@ use nix::sys::statvfs::FsFlags;
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode};
 use rustix::process::{Gid, Uid};
 
+use super::mount_options::MountAttributes;
 use crate::Result;
 
 /// A device node to make: its type, numbers, exact mode and owner.
@@ -24,13 +25,6 @@ pub(crate) struct NodeSpec {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
-}
-
-/// `MOUNT_ATTR_*` bits of mount_setattr(2): what to set and what to clear.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct MountAttributes {
-    pub set: u64,
-    pub clear: u64,
 }
 
 pub(crate) trait Syscall {
@@ -53,6 +47,13 @@ pub(crate) trait Syscall {
         recursive: bool,
         attributes: MountAttributes,
     ) -> nix::Result<OwnedFd>;
+
+    /// Attaches the detached mount `tree` (made by the runtime: see `MountSources`) on
+    /// `target` (move_mount).
+    fn attach(&self, tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> nix::Result<()>;
+
+    /// An `O_PATH` fd of the working directory.
+    fn working_dir(&self) -> nix::Result<OwnedFd>;
 
     /// The per-mount flags of the mount at `target` (statvfs(2)).
     fn mount_flags(&self, target: &Path) -> nix::Result<FsFlags>;
@@ -91,6 +92,9 @@ pub(crate) struct Mounter<'a> {
     /// mknod is refused, and host flags are locked, in a user namespace.
     pub in_user_ns: bool,
     pub own_cgroup_ns: bool,
+    /// Bind sources the runtime opened, and the rootfs as the working directory (see
+    /// `MountSources`); `None`: looked up by path.
+    pub sources: Option<&'a super::mount_sources::MountSources>,
 }
 
 /// The kernel itself.
@@ -119,24 +123,30 @@ impl Syscall for Kernel {
         recursive: bool,
         attributes: MountAttributes,
     ) -> nix::Result<OwnedFd> {
-        use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
-        let mut tree_flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
-        if recursive {
-            tree_flags |= OpenTreeFlags::AT_RECURSIVE;
-        }
-        let tree = open_tree(rfs::CWD, source, tree_flags).map_err(errno)?;
-        if attributes != MountAttributes::default() {
-            crate::sys::mount_setattr(&tree, attributes.set, attributes.clear)?;
-        }
+        let tree = super::mount_sources::detached_copy(source, recursive, attributes, None)?;
+        self.attach(tree.as_fd(), target)?;
+        Ok(tree)
+    }
+
+    fn attach(&self, tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> nix::Result<()> {
+        use rustix::mount::{move_mount, MoveMountFlags};
         move_mount(
-            &tree,
+            tree,
             "",
             target,
             "",
             MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
         )
-        .map_err(errno)?;
-        Ok(tree)
+        .map_err(errno)
+    }
+
+    fn working_dir(&self) -> nix::Result<OwnedFd> {
+        rfs::open(
+            ".",
+            rfs::OFlags::PATH | rfs::OFlags::DIRECTORY | rfs::OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(errno)
     }
 
     fn mount_flags(&self, target: &Path) -> nix::Result<FsFlags> {

@@ -10,6 +10,7 @@ use rustix::fs::{self as rfs, Mode, OFlags};
 use crate::channel;
 use crate::creation::Creation;
 use crate::id_maps::write_id_maps;
+use crate::init::mount_sources::{InRootfs, MountSources};
 use crate::init::{self, InitOptions};
 use crate::namespaces::Namespaces;
 use crate::ops::init_clone::clone_init;
@@ -98,6 +99,11 @@ impl Runtime {
         // cloned into a joined user namespace is born in them.
         let self_attach =
             !namespaces.new_user && !joins_user && cgroup.dirs.iter().any(|d| !d.unified);
+        let mount_sources = MountSources::for_container(&bundle, &namespaces, unprivileged_parent)?;
+        let in_rootfs = match mount_sources {
+            Some(_) => Some(InRootfs::enter(&bundle.rootfs)?),
+            None => None,
+        };
         let forked = clone_init(
             &single_threaded,
             &namespaces,
@@ -122,6 +128,7 @@ impl Runtime {
                         preserve_fds: options.preserve_fds,
                         no_pivot: options.no_pivot,
                         own_mount_ns: namespaces.own_mount,
+                        mount_sources,
                         console_socket,
                         seccomp,
                     },
@@ -130,6 +137,8 @@ impl Runtime {
             }
             Forked::Parent { child, in_cgroup } => (child, in_cgroup),
         };
+        drop(in_rootfs);
+        drop(mount_sources);
         if let Some(start_time) = process_start_time(child) {
             // Without it, a cleanup after this process's death could leave the init waiting.
             if let Err(error) = creation.record_init(child, start_time) {

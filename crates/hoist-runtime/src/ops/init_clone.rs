@@ -1,8 +1,11 @@
 //! How `create` clones the container's init: straight into its new namespaces (and cgroup), or,
 //! when the config joins a user namespace by path, through a helper that enters it first, so
 //! that the namespaces the clone makes belong to that user namespace and the container holds
-//! rights over them (runc's stage-1 child does the same). The helper then exits; the runtime
-//! is a child subreaper, so the init becomes its child and can be waited for.
+//! rights over them (runc's stage-1 child does the same). A new user namespace that goes with
+//! namespaces joined by path (a network namespace the engine made) takes the helper too: it
+//! joins them with the host's rights, which the init, born in its user namespace, no longer
+//! has over namespaces the host owns. The helper then exits; the runtime is a child subreaper,
+//! so the init becomes its child and can be waited for.
 
 use std::os::fd::AsFd;
 
@@ -26,7 +29,10 @@ pub(crate) fn clone_init(
     init_end: &InitEnd,
 ) -> Result<Forked> {
     let flags = namespaces.clone_flags.bits() as u64;
-    let Some(user) = namespaces.foreign_user() else {
+    let user = namespaces.foreign_user();
+    let joins_before_new_user =
+        namespaces.new_user && (!namespaces.join.is_empty() || namespaces.join_pid.is_some());
+    if user.is_none() && !joins_before_new_user {
         if let Some(pid_ns) = &namespaces.join_pid {
             // Joining a pid namespace takes effect for children: enter it before the clone.
             pid_ns.enter()?;
@@ -38,7 +44,7 @@ pub(crate) fn clone_init(
             unified_dir.as_ref().map(|fd| fd.as_fd()),
         )
         .map_err(Error::sys("cloning the container's init"));
-    };
+    }
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
         .map_err(|e| Error::sys("becoming a child subreaper")(std::io::Error::from(e)))?;
     match clone_into_namespaces(single_threaded, 0, None).map_err(Error::sys(
@@ -90,13 +96,13 @@ pub(crate) fn clone_init(
 /// In the helper: joins the container's cgroup and pid namespace while it still has the
 /// host's rights over them (the init, born of it, is born there), and the other namespaces it
 /// can (one the host owns, a CNI network namespace say, refuses a process of another user
-/// namespace); then the user namespace; then clones the init, whose `enter_all` joins the
-/// rest.
+/// namespace); then the user namespace to join, if any; then clones the init (into a new user
+/// namespace, if asked), whose `enter_all` joins the rest.
 fn enter_then_clone(
     single_threaded: &SingleThreaded,
     namespaces: &Namespaces,
     cgroup: &Cgroup,
-    user: &NamespaceFd,
+    user: Option<&NamespaceFd>,
     flags: u64,
 ) -> Result<Forked> {
     cgroup.attach_current_thread_v1()?;
@@ -112,7 +118,9 @@ fn enter_then_clone(
     }) {
         let _ = namespace.enter();
     }
-    user.enter()?;
+    if let Some(user) = user {
+        user.enter()?;
+    }
     clone_into_namespaces(single_threaded, flags, None).map_err(Error::sys(
         "cloning the container's init in its user namespace",
     ))

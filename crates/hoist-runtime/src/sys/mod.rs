@@ -23,12 +23,34 @@ struct MountAttr {
 
 /// mount_setattr(2) on the detached mount `tree` itself: sets and clears `MOUNT_ATTR_*` bits.
 pub(crate) fn mount_setattr(tree: &OwnedFd, set: u64, clear: u64) -> nix::Result<()> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clear,
-        propagation: 0,
-        userns_fd: 0,
-    };
+    setattr(
+        tree,
+        &MountAttr {
+            attr_set: set,
+            attr_clr: clear,
+            propagation: 0,
+            userns_fd: 0,
+        },
+        0,
+    )
+}
+
+/// mount_setattr(2) giving the whole detached tree `tree` a propagation (`MS_PRIVATE`,
+/// `MS_SLAVE`, ...).
+pub(crate) fn set_tree_propagation(tree: &OwnedFd, propagation: u64) -> nix::Result<()> {
+    setattr(
+        tree,
+        &MountAttr {
+            attr_set: 0,
+            attr_clr: 0,
+            propagation,
+            userns_fd: 0,
+        },
+        libc::AT_RECURSIVE,
+    )
+}
+
+fn setattr(tree: &OwnedFd, attr: &MountAttr, flags: libc::c_int) -> nix::Result<()> {
     // SAFETY: an open fd, an empty C string, and a mount_attr whose size is the one given;
     // the kernel only reads them.
     let done = unsafe {
@@ -36,8 +58,8 @@ pub(crate) fn mount_setattr(tree: &OwnedFd, set: u64, clear: u64) -> nix::Result
             libc::SYS_mount_setattr,
             tree.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
+            libc::AT_EMPTY_PATH | flags,
+            attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };

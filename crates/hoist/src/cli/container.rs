@@ -180,6 +180,12 @@ pub struct PortProxyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct NetworkHookArgs {
+    /// The container's name
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
 pub struct LogRelayArgs {
     /// The most bytes the log may hold
     #[arg(long)]
@@ -311,7 +317,8 @@ pub struct ContainerArgs {
     #[arg(help_heading = "Storage", long, value_name = "HOST[:CTR][:rwm]")]
     pub device: Vec<String>,
 
-    /// podman shape: the user namespace: host (the only mode for root's containers yet)
+    /// podman shape: the user namespace: host (the default), or auto[:size=N], one of the
+    /// container's own whose root is a block of host ids no other container holds
     #[arg(help_heading = "Security", long, value_name = "MODE")]
     pub userns: Option<String>,
 

@@ -191,6 +191,10 @@ pub enum Command {
     /// Forwards published ports to a container (internal)
     #[command(name = hoist_engine::PORT_PROXY_VERB, hide = true)]
     PortProxy(PortProxyArgs),
+    /// Moves a container's place on the bridge into its own network namespace (internal: an
+    /// OCI hook of `--userns auto`)
+    #[command(name = hoist_engine::NETWORK_HOOK_VERB, hide = true)]
+    NetworkHook(NetworkHookArgs),
     /// Writes a detached container's capped log (internal)
     #[command(name = hoist_engine::LOG_RELAY_VERB, hide = true)]
     LogRelay(LogRelayArgs),

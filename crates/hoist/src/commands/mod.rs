@@ -73,6 +73,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Network(command) => image_verb(volumes::network(command).map(|()| 0)),
         Command::PortProxy(args) => image_verb(run::port_proxy(args)),
         Command::LogRelay(args) => image_verb(run::log_relay(args)),
+        Command::NetworkHook(args) => image_verb(run::network_hook(args)),
         Command::ContainerMonitor(args) => {
             image_verb(run::monitor(&runtime, &args.id, args.attached))
         }

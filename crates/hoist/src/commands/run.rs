@@ -6,7 +6,9 @@ use anyhow::{bail, Context};
 use hoist_engine::{ImageSource, RunOptions, Store};
 use hoist_runtime::{CreateOptions, Exited, Runtime};
 
-use crate::cli::{ContainerArgs, CreateArgs, LogRelayArgs, PortProxyArgs, PullPolicy, RunArgs};
+use crate::cli::{
+    ContainerArgs, CreateArgs, LogRelayArgs, NetworkHookArgs, PortProxyArgs, PullPolicy, RunArgs,
+};
 use crate::commands::{pull, registry};
 use crate::progress::pull_progress;
 
@@ -128,6 +130,12 @@ pub fn monitor(runtime: &Runtime, id: &str, attached: bool) -> anyhow::Result<u8
 /// The port proxy (`hoist_engine::PORT_PROXY_VERB`); it runs until it is ended.
 pub fn port_proxy(args: PortProxyArgs) -> anyhow::Result<u8> {
     hoist_engine::port_proxy(args.to, &args.mappings)?;
+    Ok(0)
+}
+
+/// The hook of a `--userns auto` container on the bridge (`hoist_engine::NETWORK_HOOK_VERB`).
+pub fn network_hook(args: NetworkHookArgs) -> anyhow::Result<u8> {
+    hoist_engine::network_hook(&Store::locate(), &args.name, std::io::stdin().lock())?;
     Ok(0)
 }
 
