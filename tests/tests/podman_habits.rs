@@ -1522,3 +1522,54 @@ fn userns_auto_gives_each_container_ids_of_its_own_and_none_of_the_hosts() {
         ok(hoist_in(dir, &["rm", "-f", &third]));
     });
 }
+
+/// `--dns`, `--dns-search`, `--dns-option` replace what they name in the container's
+/// resolv.conf, `--add-host` adds to its /etc/hosts, and what would write a broken file is
+/// refused by name.
+#[test]
+fn dns_flags_and_host_entries_reach_the_containers_name_files() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let image = format!("{}/busybox:latest", env.registry);
+    let files = ok(hoist_run(
+        dir.path(),
+        &[
+            "--rm",
+            "--dns",
+            "192.0.2.1",
+            "--dns-search",
+            "example.test",
+            "--dns-option",
+            "ndots:3",
+            "--add-host",
+            "db:198.51.100.7",
+            &image,
+            "cat",
+            "/etc/resolv.conf",
+            "/etc/hosts",
+        ],
+    ));
+    let lines: Vec<&str> = files.lines().collect();
+    for expected in [
+        "nameserver 192.0.2.1",
+        "search example.test",
+        "options ndots:3",
+        "198.51.100.7\tdb",
+    ] {
+        assert!(lines.contains(&expected), "no {expected:?} in:\n{files}");
+    }
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("nameserver")).count(),
+        1,
+        "the host's servers stayed:\n{files}"
+    );
+    for (flag, value) in [("--dns", "resolver.example"), ("--add-host", "db")] {
+        let refused = hoist_run(dir.path(), &["--rm", flag, value, &image, "true"]);
+        assert_eq!(refused.status.code(), Some(125), "{}", stderr(&refused));
+        assert!(stderr(&refused).contains(flag), "{}", stderr(&refused));
+    }
+}

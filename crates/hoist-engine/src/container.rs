@@ -11,6 +11,7 @@ use rustix::fs::RenameFlags;
 use serde::{Deserialize, Serialize};
 
 use crate::keeper::{abandoned, Keeper};
+use crate::name_files::NameSettings;
 use crate::store::Store;
 use crate::{Error, Result};
 
@@ -98,6 +99,9 @@ pub struct Record {
     /// again at each start, since that container's process may have changed.
     #[serde(default)]
     pub joins_network_of: Option<String>,
+    /// `--dns`, `--dns-search`, `--dns-option`, `--add-host`: written again at each start.
+    #[serde(default, skip_serializing_if = "NameSettings::is_empty")]
+    pub names: NameSettings,
 }
 
 pub struct Container {
@@ -345,36 +349,6 @@ pub fn bridge_config(store: &Store) -> hoist_net::BridgeConfig {
         subnet,
         state_dir: store.root().join("network"),
     }
-}
-
-/// `/etc/hosts` and `/etc/resolv.conf` for the container, bind-mounted from its directory.
-pub fn name_files(
-    dir: &Path,
-    hostname: &str,
-    address: Option<std::net::Ipv4Addr>,
-) -> Result<Vec<oci_spec::runtime::Mount>> {
-    let mut hosts =
-        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    hosts.push_str(&format!(
-        "{}\t{hostname}\n",
-        address.map_or_else(|| "127.0.1.1".to_string(), |a| a.to_string())
-    ));
-    let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let mut mounts = Vec::new();
-    for (name, content, target) in [
-        ("hosts", hosts, "/etc/hosts"),
-        ("resolv.conf", resolv, "/etc/resolv.conf"),
-    ] {
-        let path = dir.join(name);
-        fs::write(&path, content).map_err(Error::io("writing", &path))?;
-        let mut mount = oci_spec::runtime::Mount::default();
-        mount.set_destination(target.into());
-        mount.set_typ(Some("bind".to_string()));
-        mount.set_source(Some(path));
-        mount.set_options(Some(vec!["rbind".into(), "rprivate".into()]));
-        mounts.push(mount);
-    }
-    Ok(mounts)
 }
 
 /// Whether this machine's containers use overlayfs, for `hoist info`.

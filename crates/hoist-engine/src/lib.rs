@@ -18,6 +18,7 @@ mod lifecycle;
 mod log_format;
 mod log_relay;
 mod monitor;
+mod name_files;
 mod names;
 mod network_sharing;
 mod processes;
@@ -37,7 +38,7 @@ pub use attach::{
 };
 pub use check::{check_store, CheckReport, Problem};
 pub use container::{
-    bridge_config, check_name, driver_in_use, make_bundle, name_files, Container, Driver, Record,
+    bridge_config, check_name, driver_in_use, make_bundle, Container, Driver, Record,
 };
 pub use copy::{copy_image, CopyRequest};
 pub use cp::{copy_files, CopyEnd};
@@ -55,6 +56,7 @@ pub use monitor::{
     launch, monitor, port_proxy, run_in_terminal, run_to_exit, MONITOR_ATTACHED_FLAG, MONITOR_VERB,
     PORT_PROXY_VERB,
 };
+pub use name_files::{name_files, NameSettings};
 pub use processes::{top, usage, ProcessRow};
 pub use pull::{block_on, pull_image, pull_into, PulledTo};
 pub use run::{

@@ -50,7 +50,12 @@ pub fn start(runtime: &Runtime, store: &Store, reference: &str) -> Result<Contai
             .ok()
             .and_then(|hosts| hosts.lines().nth(2)?.split('\t').nth(1).map(str::to_string))
             .unwrap_or_else(|| container.record.id.chars().take(12).collect());
-        name_files(&container.dir, &hostname, Some(attached.address))?;
+        name_files(
+            &container.dir,
+            &hostname,
+            Some(attached.address),
+            &container.record.names,
+        )?;
         container.record.network = Some(attached);
     }
     crate::network_sharing::join_network_again(runtime, &container)?;

@@ -63,6 +63,7 @@ pub fn create_container(
     let restart = options.restart_policy()?;
     let stop_signal = options.stop_signal()?;
     let userns = userns::Userns::parse(options.userns.as_deref())?;
+    options.names.check()?;
     let (name, dir, keeper) = claim_name(store, options.name.as_deref())?;
     let mut attachment = None;
     let mut used_volumes = Vec::new();
@@ -124,7 +125,12 @@ pub fn create_container(
             id: &id,
             rootfs: &dir.join("rootfs"),
             join_network,
-            name_files: name_files(&dir, &hostname, attachment.as_ref().map(|a| a.address))?,
+            name_files: name_files(
+                &dir,
+                &hostname,
+                attachment.as_ref().map(|a| a.address),
+                &options.names,
+            )?,
             mounts,
         };
         spec::apply(&mut spec, options, &context)?;
@@ -179,6 +185,7 @@ pub fn create_container(
                 }),
                 stop_timeout: options.stop_timeout,
                 joins_network_of: joins_network_of.clone(),
+                names: options.names.clone(),
             },
         };
         container.save()?;

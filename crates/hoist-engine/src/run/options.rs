@@ -66,8 +66,10 @@ pub struct RunOptions {
     pub shm_size: Option<String>,
     /// `HOST[:CONTAINER][:PERMISSIONS]`.
     pub device: Vec<String>,
-    /// host (the default); other modes are refused.
+    /// host (the default) or auto[:size=N].
     pub userns: Option<String>,
+    /// `--dns`, `--dns-search`, `--dns-option`, `--add-host`.
+    pub names: crate::NameSettings,
     /// A minimal init as PID 1 that reaps and forwards signals.
     pub init: bool,
     /// no, on-failure[:N] or always.

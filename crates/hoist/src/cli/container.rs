@@ -438,6 +438,22 @@ pub struct ContainerArgs {
     )]
     pub publish: Vec<String>,
 
+    /// podman shape: a DNS server for the container's resolv.conf, in place of the host's
+    #[arg(help_heading = "Network", long, value_name = "IP")]
+    pub dns: Vec<String>,
+
+    /// podman shape: a DNS search domain, in place of the host's
+    #[arg(help_heading = "Network", long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+
+    /// podman shape: a resolv.conf option (e.g. ndots:2), in place of the host's
+    #[arg(help_heading = "Network", long, value_name = "OPTION")]
+    pub dns_option: Vec<String>,
+
+    /// podman shape: an /etc/hosts entry, HOST:IP
+    #[arg(help_heading = "Network", long, value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
+
     /// podman shape: an option of a detached container's log: max-size=SIZE (e.g. 10m; when
     /// the log would grow past it, it starts over, as podman's k8s-file log does)
     #[arg(help_heading = "Lifecycle", long, value_name = "KEY=VALUE")]

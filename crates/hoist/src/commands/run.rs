@@ -204,6 +204,12 @@ fn run_options(args: ContainerArgs, detach: bool) -> RunOptions {
         shm_size: args.shm_size,
         device: args.device,
         userns: args.userns,
+        names: hoist_engine::NameSettings {
+            dns: args.dns,
+            dns_search: args.dns_search,
+            dns_option: args.dns_option,
+            add_host: args.add_host,
+        },
         init: args.init,
         restart: args.restart,
     }
