@@ -144,13 +144,15 @@ pub fn attach(config: &BridgeConfig, id: &str) -> Result<Attachment> {
 pub fn reattach(config: &BridgeConfig, id: &str, attachment: &Attachment, pid: i32) -> Result<()> {
     let _lock = lock(&config.state_dir)?;
     ensure_bridge(config)?;
+    // The veth first: deleting the namespace takes it too, but only once the kernel gets to
+    // it, and a veth still there would keep the new one from being made.
+    let host_veth = host_veth_name(id);
+    if link_exists(&host_veth) {
+        let _ = ip(&["link", "delete", &host_veth]);
+    }
     let ns = netns_name(id);
     if Path::new("/run/netns").join(&ns).exists() {
         ip(&["netns", "delete", &ns])?;
-    }
-    let host_veth = host_veth_name(id);
-    if link_exists(&host_veth) {
-        ip(&["link", "delete", &host_veth])?;
     }
     ip(&["netns", "attach", &ns, &pid.to_string()])?;
     plug(config, id, attachment)

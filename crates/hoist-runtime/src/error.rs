@@ -185,8 +185,12 @@ pub enum HookFailure {
     Start(#[source] std::io::Error),
     #[error("waiting for it")]
     Wait(#[source] std::io::Error),
-    #[error("it exited with {0}")]
-    Exit(std::process::ExitStatus),
+    #[error("it exited with {status}{}", .last_words.as_ref().map(|w| format!(", saying {w:?}")).unwrap_or_default())]
+    Exit {
+        status: std::process::ExitStatus,
+        /// The last line it wrote to stderr, if any (runc's errors show a hook's output too).
+        last_words: Option<String>,
+    },
     #[error("it did not finish within its {0}s timeout")]
     Timeout(u64),
 }

@@ -61,10 +61,16 @@ fn run_one(kind: &str, hook: &Hook, state: &OciState) -> Result<()> {
     }
     // A group of its own, so a timeout ends whatever the hook started too.
     command.process_group(0);
+    // Kept in a file (a pipe could fill while the hook runs and nothing reads), passed on to
+    // the runtime's stderr once it ends, and its last line told in the error.
+    let said = said_file().map_err(|e| failed(HookFailure::Start(e)))?;
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::from(
+            said.try_clone()
+                .map_err(|e| failed(HookFailure::Start(e)))?,
+        ))
         .spawn()
         .map_err(|e| failed(HookFailure::Start(e)))?;
     if let Some(mut stdin) = child.stdin.take() {
@@ -83,10 +89,11 @@ fn run_one(kind: &str, hook: &Hook, state: &OciState) -> Result<()> {
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().map_err(|e| failed(HookFailure::Wait(e)))? {
+            let last_words = pass_on(said);
             if status.success() {
                 return Ok(());
             }
-            return Err(failed(HookFailure::Exit(status)));
+            return Err(failed(HookFailure::Exit { status, last_words }));
         }
         if timeout.is_some_and(|t| started.elapsed() > t) {
             let _ = nix::sys::signal::killpg(
@@ -94,10 +101,29 @@ fn run_one(kind: &str, hook: &Hook, state: &OciState) -> Result<()> {
                 nix::sys::signal::Signal::SIGKILL,
             );
             let _ = child.wait();
+            pass_on(said);
             return Err(failed(HookFailure::Timeout(
                 timeout.unwrap_or_default().as_secs(),
             )));
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// An anonymous file for a hook's stderr.
+fn said_file() -> std::io::Result<std::fs::File> {
+    let fd = rustix::fs::memfd_create(c"hook-stderr", rustix::fs::MemfdFlags::CLOEXEC)?;
+    Ok(std::fs::File::from(fd))
+}
+
+/// Writes what the hook said to the runtime's stderr; returns its last line (shortened).
+fn pass_on(mut said: std::fs::File) -> Option<String> {
+    use std::io::{Read, Seek};
+    let mut text = Vec::new();
+    said.seek(std::io::SeekFrom::Start(0)).ok()?;
+    said.take(1 << 20).read_to_end(&mut text).ok()?;
+    let _ = std::io::stderr().write_all(&text);
+    let text = String::from_utf8_lossy(&text);
+    let last = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    Some(last.trim().chars().take(300).collect())
 }

@@ -90,8 +90,11 @@ impl IdBlock {
         let group = Some(rustix::process::Gid::from_raw(self.host));
         rustix::fs::chown(&rootfs, id, group)
             .map_err(|e| Error::io("giving the container's root", &rootfs)(e.into()))?;
+        // Whole or not at all: a reservation reading it meanwhile must never see it empty.
         let note = dir.join(HELD);
-        fs::write(&note, format!("{}\n", self.host)).map_err(Error::io("writing", &note))
+        let partial = dir.join(format!(".{HELD}.partial"));
+        fs::write(&partial, format!("{}\n", self.host)).map_err(Error::io("writing", &partial))?;
+        fs::rename(&partial, &note).map_err(Error::io("writing", &note))
     }
 
     /// A user namespace of the container's own, with the block as its uid and gid maps.
@@ -230,7 +233,7 @@ pub fn reserve(store: &Store, container: &Path, size: u32) -> Result<IdBlock> {
         format!(
             "every block of {span} ids from {} to {} is held by a container: remove some, or give the containers user more ids in /etc/subuid and /etc/subgid",
             range.host,
-            range.host as u64 + range.size as u64 - 1
+            (range.host as u64 + range.size as u64).saturating_sub(1)
         ),
     ))
 }

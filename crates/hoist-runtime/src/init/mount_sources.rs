@@ -1,9 +1,12 @@
 //! What a container in a user namespace of its own could not reach by path. Its root is some
 //! unprivileged host uid, so a bind source or a rootfs under a directory only the host's root
 //! may enter (a store is 0700) fails with EACCES when looked up from inside. So the runtime,
-//! root on the host, opens each bind source as a detached mount (open_tree) before the clone
-//! and gives it its flags there; the init only attaches it (move_mount), as crun and runc 1.2
-//! do. The rootfs cannot be passed that way (pivot_root wants a mount of the init's own
+//! root on the host, opens each such bind source as a detached mount (open_tree) before the
+//! clone and gives it its flags there; the init only attaches it (move_mount), as crun and
+//! runc 1.2 do. Only such sources: a tree attached that way does not carry the locks the
+//! kernel puts on the copies of a new namespace (a host mount's ro or nosuid, its submounts),
+//! which a root with CAP_SYS_ADMIN in the container could otherwise undo, so what the init can
+//! reach itself it binds itself, from its locked copy, as before. The rootfs cannot be passed that way (pivot_root wants a mount of the init's own
 //! namespace, and an fd opened before the clone stays in the host's), so the runtime clones the
 //! init from inside it: the kernel moves a working directory into the new mount namespace, and
 //! the init binds "." onto itself from there.
@@ -68,9 +71,11 @@ impl MountSources {
         let mounts = bundle.spec.mounts().as_deref().unwrap_or_default();
         let binds = mounts
             .iter()
-            .map(|m| match is_bind(m) {
-                true => detach(bundle, m, propagation).map(Some),
-                false => Ok(None),
+            .map(|m| {
+                if !is_bind(m) || reachable_by_anyone(&bind_source(bundle, m)?) {
+                    return Ok(None);
+                }
+                detach(bundle, m, propagation).map(Some)
             })
             .collect::<Result<_>>()?;
         Ok(MountSources { binds })
@@ -100,7 +105,7 @@ fn detach(bundle: &Bundle, m: &Mount, propagation: RootPropagation) -> Result<De
         &source,
         options.recursive,
         mount_attributes(options.flags),
-        propagation.of_detached_binds(),
+        Some(propagation.of_detached_binds()),
     )
     .map_err(Error::sys(what.clone()))?;
     let is_dir = rfs::fstat(&tree)
@@ -109,6 +114,18 @@ fn detach(bundle: &Bundle, m: &Mount, propagation: RootPropagation) -> Result<De
         & libc::S_IFMT
         == libc::S_IFDIR;
     Ok(DetachedBind { tree, is_dir })
+}
+
+/// Whether every directory on the way to `path` lets anyone through (o+x), as the container's
+/// root, some other user, needs. Erring towards "no" only costs the locks (see above).
+fn reachable_by_anyone(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(path) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    path.ancestors()
+        .skip(1)
+        .all(|dir| std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
 /// A bind mount's source on the host: absolute, or relative to the bundle.

@@ -53,13 +53,13 @@ impl RootPropagation {
     }
 
     /// The propagation for a detached copy of a host mount (see `MountSources`), which starts
-    /// as the host mount's peer when that is shared: what the namespace's own copies get, so
-    /// that a bind made from either behaves the same. `None`: left the host's peer.
-    pub(crate) fn of_detached_binds(self) -> Option<MsFlags> {
+    /// as the host mount's peer when that is shared. Never left so: a container in a user
+    /// namespace must not mount onto the host, and its own namespace's copies would have been
+    /// made slaves too (an `rshared` bind then shares inside the container only).
+    pub(crate) fn of_detached_binds(self) -> MsFlags {
         match self.kind {
-            Kind::Slave => Some(MsFlags::MS_SLAVE),
-            Kind::Shared => None,
-            Kind::Private | Kind::Unbindable => Some(MsFlags::MS_PRIVATE),
+            Kind::Slave | Kind::Shared => MsFlags::MS_SLAVE,
+            Kind::Private | Kind::Unbindable => MsFlags::MS_PRIVATE,
         }
     }
 

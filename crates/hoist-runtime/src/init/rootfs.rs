@@ -84,6 +84,11 @@ impl Mounter<'_> {
                 .sys
                 .mount_point_of(rootfs_here)
                 .map_err(Error::sys("finding the mount that holds the rootfs"))?;
+            // The rootfs's own mount (an overlay) is reached as "." when its path is not.
+            let holder = match holder == bundle.rootfs {
+                true => rootfs_here.to_path_buf(),
+                false => holder,
+            };
             self.sys
                 .mount(None, &holder, None, MsFlags::MS_SLAVE, None)
                 .map_err(Error::sys(format!(

@@ -85,8 +85,11 @@ pub(crate) fn clone_init(
                     ))))
                 }
             }
+            let child = parent_end.wait_for_spawned()?;
+            // The init is the runtime's child now; no other orphan is to be.
+            let _ = rustix::process::set_child_subreaper(None);
             Ok(Forked::Parent {
-                child: parent_end.wait_for_spawned()?,
+                child,
                 in_cgroup: true,
             })
         }
