@@ -398,6 +398,93 @@ fn a_user_namespace_reaches_a_rootfs_and_sources_only_roots_directories_hold() {
     assert_eq!(stdout(&output), "through the runtime\n1\n");
 }
 
+/// Runs `work` on a thread in a mount namespace of its own (a slave of the machine's, so that
+/// nothing mounted in it reaches the machine); hoist started from there runs in it too.
+fn in_private_mounts<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).unwrap();
+        let slave = nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_SLAVE;
+        nix::mount::mount(None::<&str>, "/", None::<&str>, slave, None::<&str>).unwrap();
+        work()
+    })
+    .join()
+    .expect("the part of the test in its own mount namespace")
+}
+
+/// A user-namespace container with CAP_SYS_ADMIN, its one extra mount `mount` (a bind).
+fn with_sys_admin_in_a_user_namespace(bundle: &Path, mount: serde_json::Value) {
+    edit_config(bundle, |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "type": "user" }));
+        let shifted = json!([{ "containerID": 0, "hostID": 300000, "size": 65536 }]);
+        c["linux"]["uidMappings"] = shifted.clone();
+        c["linux"]["gidMappings"] = shifted;
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_SYS_ADMIN"));
+        }
+        c["mounts"].as_array_mut().unwrap().push(mount);
+    });
+}
+
+/// The attack: a root with CAP_SYS_ADMIN in its user namespace remounts a host mount it was
+/// given read-only (per mount) read-write, and writes. The kernel locks the flags of the
+/// copies a new namespace gets; a source the runtime had attached from a detached copy would
+/// carry no lock.
+#[test]
+fn a_user_namespace_cannot_undo_a_host_mounts_read_only_flag() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let source = dir.path().join("host-ro");
+    std::fs::create_dir(&source).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir(bundle.join("rootfs/data")).unwrap();
+    with_sys_admin_in_a_user_namespace(
+        &bundle,
+        json!({ "destination": "/data", "type": "bind", "source": source, "options": ["rbind"] }),
+    );
+    set_args(
+        &bundle,
+        &[
+            "sh",
+            "-c",
+            "mount -o remount,bind,rw /data; touch /data/written && echo wrote",
+        ],
+    );
+    let scratch = dir.path().to_path_buf();
+    let output = in_private_mounts(move || {
+        use nix::mount::MsFlags;
+        let none = None::<&str>;
+        nix::mount::mount(
+            Some("tmpfs"),
+            &source,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            Some("mode=1777"),
+        )
+        .unwrap();
+        nix::mount::mount(
+            none,
+            &source,
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            none,
+        )
+        .unwrap();
+        run_bundle(&scratch, &bundle, &unique_id("locked-ro"))
+    });
+    assert!(
+        !stdout(&output).contains("wrote"),
+        "the container made the host's read-only mount writable: {}",
+        stderr(&output)
+    );
+}
+
 #[test]
 fn supplementary_groups_are_emptied_in_a_user_namespace() {
     let Some((_env, dir, bundle)) = busybox_bundle() else {
