@@ -11,6 +11,7 @@ pub mod registry_process;
 pub mod soak;
 pub mod terminal;
 pub mod tls_redirector;
+pub mod world;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -553,4 +554,23 @@ pub fn in_private_network<T: Send + 'static>(work: impl FnOnce() -> T + Send + '
     })
     .join()
     .expect("the networked part of the test")
+}
+
+/// The hidden verb a container's monitor runs as.
+const MONITOR_VERB: &str = "container-monitor";
+
+/// The pid of the monitor of container `name`, if one runs.
+pub fn monitor_of(name: &str) -> Option<nix::unistd::Pid> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let is_monitor = args
+                .windows(2)
+                .any(|w| w[0] == MONITOR_VERB.as_bytes() && w[1] == name.as_bytes());
+            is_monitor.then(|| nix::unistd::Pid::from_raw(pid))
+        })
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use hoist_e2e::{
     busybox_bundle, edit_config, expect_ok, hoist, in_private_network, is_root, kill_at_work,
-    layout_with_a_waiting_layer, run, scratch, set_args, stdout, unique_id, wait_for,
+    layout_with_a_waiting_layer, monitor_of, run, scratch, set_args, stdout, unique_id, wait_for,
 };
 use serde_json::json;
 
@@ -179,25 +179,6 @@ fn entries(dir: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// The hidden verb a container's monitor runs as.
-const MONITOR_VERB: &str = "container-monitor";
-
-/// The pid of the monitor of container `name`, if one runs.
-fn monitor_of(name: &str) -> Option<nix::unistd::Pid> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let is_monitor = args
-                .windows(2)
-                .any(|w| w[0] == MONITOR_VERB.as_bytes() && w[1] == name.as_bytes());
-            is_monitor.then(|| nix::unistd::Pid::from_raw(pid))
-        })
 }
 
 /// The cgroup directories named `id` under hoist's default parent, in every hierarchy.

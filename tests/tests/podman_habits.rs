@@ -1362,7 +1362,7 @@ fn stats_streams_until_its_containers_end_and_info_and_network_ls_take_format() 
 
     assert_eq!(
         ok(hoist_in(dir.path(), &["network", "ls", "-q"])),
-        "bridge\nhost\nnone\n"
+        "hoist\n"
     );
     let networks: serde_json::Value = serde_json::from_str(&ok(hoist_in(
         dir.path(),

@@ -23,6 +23,8 @@ pub const PACKAGES: &[&str] = &[
     "busybox-static",
     "apache2-utils",
     "iproute2",
+    // hoist's networks: masquerading and published ports in an nftables table of its own.
+    "nftables",
     // The engine that drives hoist as its runtime in the tests (RUNTIME-CLI.md's contract).
     "podman",
     // Image builders whose output hoist must run (the compatibility corpus).

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::keeper::abandoned;
 use crate::lifecycle::has_ended;
-use crate::{bridge_config, Container, Result, Store};
+use crate::{Container, Result, Store};
 
 /// What was looked at, and what is wrong.
 #[derive(Debug, Default, Serialize)]
@@ -231,7 +231,7 @@ fn check_containers(
 }
 
 fn check_leases(store: &Store, report: &mut CheckReport) {
-    for holder in hoist_net::leaseholders(&bridge_config(store)) {
+    for holder in hoist_net::leaseholders(&crate::networks(store)).unwrap_or_default() {
         if !store.containers().join(&holder).exists() {
             report.problems.push(Problem {
                 object: format!("address lease of {holder}"),

@@ -59,18 +59,18 @@ pub struct Record {
     pub exit_code: Option<i32>,
     #[serde(default)]
     pub finished: Option<String>,
-    /// Its place on the bridge (`--network bridge`), undone when it ends.
-    #[serde(default)]
-    pub network: Option<hoist_net::Attachment>,
-    /// Published ports, `[IP:]HOSTPORT:CONTAINERPORT`.
+    /// Its places on its networks while it runs, undone when it ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<hoist_net::Attachment>,
+    /// Published ports, `IP:HOSTPORT:CONTAINERPORT/PROTOCOL`.
     #[serde(default)]
     pub ports: Vec<String>,
     /// The most bytes `ctr.log` may hold (`--log-opt max-size`).
     #[serde(default)]
     pub log_max_size: Option<u64>,
-    /// It is on the bridge network when it runs (`--network bridge`).
-    #[serde(default)]
-    pub bridged: bool,
+    /// The networks it joins when it runs (`--network bridge` or names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joins: Vec<crate::JoinedNetwork>,
     /// The named volumes it mounts.
     #[serde(default)]
     pub volumes: Vec<String>,
@@ -233,9 +233,9 @@ impl Container {
         self.dir.join("ctr.log")
     }
 
-    /// Takes the container off the bridge, if it is on it.
+    /// Takes the container off its networks, if it is on any.
     pub fn release_network(&self, store: &Store) {
-        if self.record.network.is_some() {
+        if !self.record.networks.is_empty() {
             release_network_of(store, &self.record.name);
         }
     }
@@ -251,10 +251,10 @@ impl Container {
     }
 }
 
-/// Takes container `id` off the bridge, whatever of its place there exists.
+/// Takes container `id` off its networks, whatever of its places there exists.
 fn release_network_of(store: &Store, id: &str) {
-    if let Err(error) = hoist_net::detach(&bridge_config(store), id) {
-        tracing::warn!(%error, "taking the container off the bridge");
+    if let Err(error) = hoist_net::detach(&crate::networks(store), id) {
+        tracing::warn!(%error, "taking the container off its networks");
     }
 }
 
@@ -335,20 +335,6 @@ pub fn make_bundle(
     }
     let unpacked = hoist_unpack::unpack(layout, image, dir, options)?;
     Ok((unpacked.config, Driver::Copy, Vec::new()))
-}
-
-/// The bridge containers join: `$HOIST_BRIDGE` (default hoist0) with `$HOIST_BRIDGE_SUBNET`
-/// (default 10.89.0.0/24), address leases in the store.
-pub fn bridge_config(store: &Store) -> hoist_net::BridgeConfig {
-    let subnet = std::env::var("HOIST_BRIDGE_SUBNET")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| "10.89.0.0/24".parse().expect("a valid default subnet"));
-    hoist_net::BridgeConfig {
-        bridge: std::env::var("HOIST_BRIDGE").unwrap_or_else(|_| "hoist0".to_string()),
-        subnet,
-        state_dir: store.root().join("network"),
-    }
 }
 
 /// Whether this machine's containers use overlayfs, for `hoist info`.

@@ -10,7 +10,7 @@ use hoist_unpack::LayerCache;
 
 use crate::container::remove_all_half_made;
 use crate::lifecycle::has_ended;
-use crate::{bridge_config, Container, Error, Result, Store};
+use crate::{Container, Error, Result, Store};
 
 /// An image of the store, as `hoist images` lists it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -128,10 +128,10 @@ pub fn prune_system(runtime: &hoist_runtime::Runtime, store: &Store) -> Result<P
         }
     }
     // Addresses of containers that are gone (a process died between the two).
-    let bridge = bridge_config(store);
-    for holder in hoist_net::leaseholders(&bridge) {
+    let networks = crate::networks(store);
+    for holder in hoist_net::leaseholders(&networks)? {
         if !store.containers().join(&holder).exists() {
-            hoist_net::detach(&bridge, &holder)?;
+            hoist_net::detach(&networks, &holder)?;
         }
     }
     let layout = store.images()?;

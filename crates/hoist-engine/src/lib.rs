@@ -21,6 +21,7 @@ mod monitor;
 mod name_files;
 mod names;
 mod network_sharing;
+mod networking;
 mod processes;
 mod pull;
 mod run;
@@ -37,13 +38,12 @@ pub use attach::{
     DEFAULT_DETACH_KEYS, EXEC_SESSION_PID_FILE_FLAG, EXEC_SESSION_VERB,
 };
 pub use check::{check_store, CheckReport, Problem};
-pub use container::{
-    bridge_config, check_name, driver_in_use, make_bundle, Container, Driver, Record,
-};
+pub use container::{check_name, driver_in_use, make_bundle, Container, Driver, Record};
 pub use copy::{copy_image, CopyRequest};
 pub use cp::{copy_files, CopyEnd};
 pub use error::{Error, Result};
 pub use exec::{exec_process, ExecRequest};
+pub use hoist_net::{Network, NewNetwork};
 pub use hoist_oci::ArchiveFormat;
 pub use images::{list_images, prune_system, remove_images, ImageSummary, Pruned, Removed};
 pub use inspect::{fetch_documents, Documents};
@@ -57,6 +57,9 @@ pub use monitor::{
     PORT_PROXY_VERB,
 };
 pub use name_files::{name_files, NameSettings};
+pub use networking::{
+    containers_on, networks, prune_networks, remove_network, JoinedNetwork, NetworkMode,
+};
 pub use processes::{top, usage, ProcessRow};
 pub use pull::{block_on, pull_image, pull_into, PulledTo};
 pub use run::{

@@ -93,7 +93,7 @@ pub fn run_to_exit(
         let _ = proxy.wait();
     }
     container.release_network(store);
-    container.record.network = None;
+    container.record.networks.clear();
     container.record.exit_code = Some(match &outcome {
         Ok(exited) => exited.code,
         Err(error) => error
@@ -295,8 +295,10 @@ pub fn monitor(runtime: &Runtime, store: &Store, id: &str, attached: bool) -> Re
 
 /// Starts the process that forwards published ports, once it listens on all of them.
 fn start_port_proxy(container: &Container) -> Result<Option<Child>> {
-    let (Some(network), false) = (&container.record.network, container.record.ports.is_empty())
-    else {
+    let (Some(network), false) = (
+        container.record.networks.first(),
+        container.record.ports.is_empty(),
+    ) else {
         return Ok(None);
     };
     let spawn_error = |source| Error::Spawn {

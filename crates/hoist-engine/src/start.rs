@@ -8,7 +8,7 @@ use hoist_unpack::LayerCache;
 
 use crate::keeper::{abandoned, Keeper, Starting};
 use crate::run::{create_container, ImageSource, RunOptions};
-use crate::{bridge_config, name_files, Activity, Container, Driver, Error, Result, Store};
+use crate::{Activity, Container, Driver, Error, Result, Store};
 
 /// `hoist create`: the container made as `run` makes it, left for `hoist start`.
 pub fn create(
@@ -43,20 +43,30 @@ pub fn start(runtime: &Runtime, store: &Store, reference: &str) -> Result<Contai
         let _lock = store.lock(false)?;
         LayerCache::open(store.layers())?.remount(&container.record.layers, &container.dir)?;
     }
-    if container.record.bridged && container.record.network.is_none() {
-        let attached =
-            hoist_net::attach(&bridge_config(store), &name).map_err(Error::JoiningBridge)?;
+    if !container.record.joins.is_empty() && container.record.networks.is_empty() {
+        let attached = crate::networking::join(
+            store,
+            &name,
+            &container.record.joins,
+            &container.record.ports,
+        )?;
         let hostname = std::fs::read_to_string(container.dir.join("hosts"))
             .ok()
             .and_then(|hosts| hosts.lines().nth(2)?.split('\t').nth(1).map(str::to_string))
             .unwrap_or_else(|| container.record.id.chars().take(12).collect());
-        name_files(
+        container.record.networks = attached;
+        let written = crate::networking::name_files_on_networks(
+            store,
             &container.dir,
+            &name,
             &hostname,
-            Some(attached.address),
+            &container.record.networks,
             &container.record.names,
-        )?;
-        container.record.network = Some(attached);
+        );
+        if let Err(error) = written {
+            container.release_network(store);
+            return Err(error);
+        }
     }
     crate::network_sharing::join_network_again(runtime, &container)?;
     let marker = container.dir.join(crate::monitor::STOP_REQUESTED);

@@ -2,8 +2,9 @@ use std::net::Ipv4Addr;
 
 use crate::{Error, Result};
 
-/// An IPv4 subnet: the bridge takes its first host address, containers the ones after.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An IPv4 subnet: the bridge takes its gateway address, containers the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Subnet {
     pub network: Ipv4Addr,
     pub prefix: u8,
@@ -28,6 +29,20 @@ impl std::str::FromStr for Subnet {
     }
 }
 
+impl TryFrom<String> for Subnet {
+    type Error = Error;
+
+    fn try_from(text: String) -> Result<Subnet> {
+        text.parse()
+    }
+}
+
+impl From<Subnet> for String {
+    fn from(subnet: Subnet) -> String {
+        subnet.to_string()
+    }
+}
+
 impl std::fmt::Display for Subnet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.network, self.prefix)
@@ -35,8 +50,13 @@ impl std::fmt::Display for Subnet {
 }
 
 impl Subnet {
+    /// The default gateway: the first host address.
     pub fn gateway(&self) -> Ipv4Addr {
         self.host(1)
+    }
+
+    pub fn overlaps(&self, other: &Subnet) -> bool {
+        self.contains(other.network) || other.contains(self.network)
     }
 
     /// The `n`th address of the subnet.
@@ -44,10 +64,20 @@ impl Subnet {
         Ipv4Addr::from(u32::from(self.network) + n)
     }
 
-    /// Addresses containers may have: after the gateway, before the broadcast address.
-    pub fn container_hosts(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+    pub fn contains(&self, address: Ipv4Addr) -> bool {
+        let mask = u32::MAX << (32 - self.prefix);
+        u32::from(address) & mask == u32::from(self.network)
+    }
+
+    /// Host addresses: neither the network's nor the broadcast address.
+    pub fn hosts(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
         let size = 1u32 << (32 - self.prefix);
-        (2..size - 1).map(|n| self.host(n))
+        (1..size - 1).map(|n| self.host(n))
+    }
+
+    pub fn is_host(&self, address: Ipv4Addr) -> bool {
+        let broadcast = u32::from(self.network) | (u32::MAX >> self.prefix);
+        self.contains(address) && address != self.network && u32::from(address) != broadcast
     }
 }
 
@@ -60,9 +90,14 @@ mod tests {
         let subnet: Subnet = "10.89.0.7/24".parse().unwrap();
         assert_eq!(subnet.to_string(), "10.89.0.0/24");
         assert_eq!(subnet.gateway(), Ipv4Addr::new(10, 89, 0, 1));
-        let hosts: Vec<_> = subnet.container_hosts().collect();
-        assert_eq!(hosts.first(), Some(&Ipv4Addr::new(10, 89, 0, 2)));
+        let hosts: Vec<_> = subnet.hosts().collect();
+        assert_eq!(hosts.first(), Some(&Ipv4Addr::new(10, 89, 0, 1)));
         assert_eq!(hosts.last(), Some(&Ipv4Addr::new(10, 89, 0, 254)));
+        assert!(subnet.contains(Ipv4Addr::new(10, 89, 0, 255)));
+        assert!(!subnet.contains(Ipv4Addr::new(10, 89, 1, 1)));
+        assert!(!subnet.is_host(Ipv4Addr::new(10, 89, 0, 255)));
+        assert!(subnet.overlaps(&"10.89.0.128/25".parse().unwrap()));
+        assert!(!subnet.overlaps(&"10.89.1.0/24".parse().unwrap()));
         assert!("10.0.0.0/31".parse::<Subnet>().is_err());
         assert!("nonsense".parse::<Subnet>().is_err());
     }

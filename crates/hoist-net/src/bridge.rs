@@ -1,244 +1,225 @@
-use std::fs::{self, File, OpenOptions};
-use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+//! A container's places on networks: its network namespace, per network a veth pair from the
+//! bridge into it (`eth0`, `eth1`, … in the order asked) with a leased address, the default
+//! route through the first network's gateway. Every change is made under the state lock and
+//! ends with [`settle`], which makes the firewall, the bridges and the hosts files agree with
+//! the leases again.
 
-use rustix::fs::FlockOperation;
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result, Subnet};
+use crate::leases::{self, Leases, Member};
+use crate::links::{self, ip, netns_name, netns_path};
+use crate::{firewall, hosts, Network, Networks, PortMapping, Result};
 
-/// Which bridge, which subnet, and where the address leases are kept.
+/// One network a container is to join.
 #[derive(Debug, Clone)]
-pub struct BridgeConfig {
-    pub bridge: String,
-    pub subnet: Subnet,
-    /// One file per leased address (`leases/<address>`, holding the container id).
-    pub state_dir: PathBuf,
+pub struct Request {
+    pub network: Network,
+    /// `--ip`: this address rather than the first free one.
+    pub address: Option<std::net::Ipv4Addr>,
+    /// `--network-alias`: more names it is found by there.
+    pub aliases: Vec<String>,
 }
 
-/// A container's place on the bridge; kept in the container's record to undo it later.
+/// A container's place on one network; kept in its record to undo it later.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Attachment {
+    pub network: String,
     /// The bind-mounted network namespace the container joins.
     pub netns: PathBuf,
-    pub address: Ipv4Addr,
-    pub gateway: Ipv4Addr,
+    /// Its name inside.
+    pub interface: String,
+    pub address: std::net::Ipv4Addr,
+    pub gateway: std::net::Ipv4Addr,
     pub prefix: u8,
     /// The host end of the veth pair, on the bridge.
     pub host_veth: String,
 }
 
-/// `ip ARGS...`, failing with what it printed.
-fn ip(args: &[&str]) -> Result<()> {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(Error::NoIp)?;
-    if output.status.success() {
-        return Ok(());
-    }
-    Err(Error::Ip {
-        args: args.join(" "),
-        message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-    })
-}
-
-fn netns_name(id: &str) -> String {
-    format!("hoist-{id}")
-}
-
-/// A veth name fits in 15 bytes: `vh` and a hash of the id.
-fn host_veth_name(id: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    id.hash(&mut hasher);
-    format!("vh{:011x}", hasher.finish() & 0xfff_ffff_ffff)
-}
-
-/// Held while the bridge is set up and addresses are leased.
-fn lock(state_dir: &Path) -> Result<File> {
-    fs::create_dir_all(state_dir.join("leases")).map_err(Error::io(state_dir))?;
-    let path = state_dir.join("lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(Error::io(&path))?;
-    rustix::fs::flock(&file, FlockOperation::LockExclusive)
-        .map_err(|e| Error::io(&path)(e.into()))?;
-    Ok(file)
-}
-
-/// Whether this network namespace has the link. (Not /sys/class/net: that shows the namespace
-/// of whoever mounted /sys, which need not be ours.)
-fn link_exists(name: &str) -> bool {
-    ip(&["link", "show", "dev", name]).is_ok()
-}
-
-/// Makes the bridge if this network namespace has none, with the gateway address, up.
-fn ensure_bridge(config: &BridgeConfig) -> Result<()> {
-    if link_exists(&config.bridge) {
-        return Ok(());
-    }
-    let gateway = format!("{}/{}", config.subnet.gateway(), config.subnet.prefix);
-    ip(&["link", "add", &config.bridge, "type", "bridge"])?;
-    ip(&["addr", "add", &gateway, "dev", &config.bridge])?;
-    ip(&["link", "set", &config.bridge, "up"])
-}
-
-/// Takes the first free address. A lease whose container's namespace is gone is free again.
-fn lease(config: &BridgeConfig, id: &str) -> Result<Ipv4Addr> {
-    let leases = config.state_dir.join("leases");
-    for address in config.subnet.container_hosts() {
-        let path = leases.join(address.to_string());
-        if let Ok(holder) = fs::read_to_string(&path) {
-            let alive = Path::new("/run/netns")
-                .join(netns_name(holder.trim()))
-                .exists();
-            if alive {
-                continue;
-            }
-            let _ = fs::remove_file(&path);
+/// Gives container `id` a network namespace on each requested network, with `ports` published
+/// to its address on the first. On failure, whatever was made is undone.
+pub fn attach(
+    networks: &Networks,
+    id: &str,
+    requests: &[Request],
+    ports: &[PortMapping],
+) -> Result<Vec<Attachment>> {
+    let _lock = crate::lock(&networks.state_dir)?;
+    // What a process killed halfway through an earlier attach of this id left.
+    unplug(networks, id);
+    let made = (|| {
+        Leases::read(networks)?.check_ports_free(ports)?;
+        ip(&["netns", "add", &netns_name(id)])?;
+        let mut attachments = Vec::new();
+        for (index, request) in requests.iter().enumerate() {
+            links::ensure_bridge(&request.network)?;
+            let mut names = vec![id.to_string()];
+            names.extend(request.aliases.iter().cloned());
+            let member = Member {
+                container: id.to_string(),
+                network: request.network.name.clone(),
+                address: std::net::Ipv4Addr::UNSPECIFIED,
+                names,
+                ports: if index == 0 {
+                    ports.to_vec()
+                } else {
+                    Vec::new()
+                },
+            };
+            let member = leases::take(networks, &request.network, request.address, member)?;
+            let attachment = Attachment {
+                network: request.network.name.clone(),
+                netns: netns_path(id),
+                interface: format!("eth{index}"),
+                address: member.address,
+                gateway: request.network.gateway,
+                prefix: request.network.subnet.prefix,
+                host_veth: links::host_veth_name(id, &request.network.name),
+            };
+            plug(&request.network, id, &attachment, index == 0)?;
+            attachments.push(attachment);
         }
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(_) => {
-                fs::write(&path, id).map_err(Error::io(&path))?;
-                return Ok(address);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io(&path)(e)),
-        }
+        Ok(attachments)
+    })();
+    let changed: Vec<String> = requests.iter().map(|r| r.network.name.clone()).collect();
+    if made.is_err() {
+        unplug(networks, id);
     }
-    Err(Error::SubnetFull {
-        subnet: config.subnet.to_string(),
-    })
+    let settled = settle(networks, &changed);
+    if settled.is_err() && made.is_ok() {
+        unplug(networks, id);
+        let _ = settle(networks, &changed);
+    }
+    let attachments = made?;
+    settled?;
+    warn_of_dropping_firewalls(requests);
+    Ok(attachments)
 }
 
-/// Gives container `id` a network namespace on the bridge. On failure, whatever was made is
-/// undone.
-pub fn attach(config: &BridgeConfig, id: &str) -> Result<Attachment> {
-    let _lock = lock(&config.state_dir)?;
-    ensure_bridge(config)?;
-    let address = lease(config, id)?;
-    let attachment = Attachment {
-        netns: Path::new("/run/netns").join(netns_name(id)),
-        address,
-        gateway: config.subnet.gateway(),
-        prefix: config.subnet.prefix,
-        host_veth: host_veth_name(id),
-    };
-    let made = ip(&["netns", "add", &netns_name(id)]).and_then(|()| plug(config, id, &attachment));
-    if let Err(error) = made {
-        release(config, id);
-        return Err(error);
+/// Moves container `id`'s places (addresses and veths) into the network namespace of process
+/// `pid` (the init of a container in a user namespace of its own, whose network namespace
+/// must be that user namespace's to be the container's), in place of the one `attach` made:
+/// the same name then pins it.
+pub fn reattach(networks: &Networks, id: &str, attachments: &[Attachment], pid: i32) -> Result<()> {
+    let _lock = crate::lock(&networks.state_dir)?;
+    // The veths first: deleting the namespace takes them too, but only once the kernel gets
+    // to it, and a veth still there would keep the new one from being made.
+    for attachment in attachments {
+        links::remove_link(&attachment.host_veth);
     }
-    Ok(attachment)
-}
-
-/// Moves container `id`'s place on the bridge (its address and veth) into the network
-/// namespace of process `pid` (the init of a container in a user namespace of its own, whose
-/// network namespace must be that user namespace's to be the container's), in place of the one
-/// `attach` made: the same name then pins it.
-pub fn reattach(config: &BridgeConfig, id: &str, attachment: &Attachment, pid: i32) -> Result<()> {
-    let _lock = lock(&config.state_dir)?;
-    ensure_bridge(config)?;
-    // The veth first: deleting the namespace takes it too, but only once the kernel gets to
-    // it, and a veth still there would keep the new one from being made.
-    let host_veth = host_veth_name(id);
-    if link_exists(&host_veth) {
-        let _ = ip(&["link", "delete", &host_veth]);
+    if netns_path(id).exists() {
+        ip(&["netns", "delete", &netns_name(id)])?;
     }
-    let ns = netns_name(id);
-    if Path::new("/run/netns").join(&ns).exists() {
-        ip(&["netns", "delete", &ns])?;
+    ip(&["netns", "attach", &netns_name(id), &pid.to_string()])?;
+    for (index, attachment) in attachments.iter().enumerate() {
+        let network = networks.get(&attachment.network)?;
+        links::ensure_bridge(&network)?;
+        plug(&network, id, attachment, index == 0)?;
     }
-    ip(&["netns", "attach", &ns, &pid.to_string()])?;
-    plug(config, id, attachment)
-}
-
-/// A veth pair from the bridge into the container's namespace, with its address and route.
-fn plug(config: &BridgeConfig, id: &str, attachment: &Attachment) -> Result<()> {
-    let ns = netns_name(id);
-    ip(&[
-        "link",
-        "add",
-        &attachment.host_veth,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        &ns,
-    ])?;
-    ip(&[
-        "link",
-        "set",
-        &attachment.host_veth,
-        "master",
-        &config.bridge,
-        "up",
-    ])?;
-    let cidr = format!("{}/{}", attachment.address, attachment.prefix);
-    ip(&["-n", &ns, "addr", "add", &cidr, "dev", "eth0"])?;
-    ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-    ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
-    ip(&[
-        "-n",
-        &ns,
-        "route",
-        "add",
-        "default",
-        "via",
-        &attachment.gateway.to_string(),
-    ])
-}
-
-/// Removes the container's namespace (which takes its veth pair with it) and frees its address:
-/// whatever of them exists, found by the container's id alone, so that what a process killed
-/// halfway through `attach` made is undone as well.
-pub fn detach(config: &BridgeConfig, id: &str) -> Result<()> {
-    let _lock = lock(&config.state_dir)?;
-    release(config, id);
     Ok(())
 }
 
-/// The containers holding an address on the bridge, by their leases.
-pub fn leaseholders(config: &BridgeConfig) -> Vec<String> {
-    let Ok(leases) = fs::read_dir(config.state_dir.join("leases")) else {
-        return Vec::new();
-    };
-    let mut holders: Vec<String> = leases
-        .flatten()
-        .filter_map(|lease| fs::read_to_string(lease.path()).ok())
-        .map(|holder| holder.trim().to_string())
-        .filter(|holder| !holder.is_empty())
+/// Takes container `id` off every network: its namespace (which takes its veths with it),
+/// its leases, and its rules; found by the id alone, so that what a process killed halfway
+/// through `attach` made is undone as well.
+pub fn detach(networks: &Networks, id: &str) -> Result<()> {
+    let _lock = crate::lock(&networks.state_dir)?;
+    let changed: Vec<String> = Leases::read(networks)?
+        .of(id)
+        .map(|m| m.network.clone())
+        .collect();
+    unplug(networks, id);
+    settle(networks, &changed)
+}
+
+/// Rewrites the neighbour section of container `id`'s hosts file (after its files are
+/// written).
+pub fn refresh_hosts(networks: &Networks, id: &str) -> Result<()> {
+    let _lock = crate::lock(&networks.state_dir)?;
+    hosts::refresh(networks, &Leases::read(networks)?, &[], Some(id));
+    Ok(())
+}
+
+/// The containers holding an address, by their leases.
+pub fn leaseholders(networks: &Networks) -> Result<Vec<String>> {
+    let _lock = crate::lock(&networks.state_dir)?;
+    let mut holders: Vec<String> = Leases::read(networks)?
+        .members
+        .into_iter()
+        .map(|m| m.container)
         .collect();
     holders.sort();
     holders.dedup();
-    holders
+    Ok(holders)
 }
 
-fn release(config: &BridgeConfig, id: &str) {
+/// Brings the firewall, the bridges and the `changed` networks' hosts files in line with the
+/// leases (stale ones dropped): the last container gone takes its bridge and hoist's table.
+fn settle(networks: &Networks, changed: &[String]) -> Result<()> {
+    let leases = Leases::read(networks)?;
+    let all = networks.list()?;
+    firewall::apply(&all, &leases)?;
+    for network in &all {
+        if leases.on(&network.name).next().is_none() {
+            links::remove_bridge(&network.bridge);
+            let _ = std::fs::remove_dir(networks.state_dir.join("leases").join(&network.name));
+        }
+    }
+    hosts::refresh(networks, &leases, changed, None);
+    Ok(())
+}
+
+/// A veth pair from the bridge into the container's namespace, with its address (and the
+/// default route, on the first network).
+fn plug(network: &Network, id: &str, attachment: &Attachment, default_route: bool) -> Result<()> {
     let ns = netns_name(id);
-    if Path::new("/run/netns").join(&ns).exists() {
-        if let Err(error) = ip(&["netns", "delete", &ns]) {
+    let interface = attachment.interface.as_str();
+    let host_veth = attachment.host_veth.as_str();
+    ip(&[
+        "link", "add", host_veth, "type", "veth", "peer", "name", interface, "netns", &ns,
+    ])?;
+    ip(&["link", "set", host_veth, "master", &network.bridge, "up"])?;
+    let cidr = format!("{}/{}", attachment.address, attachment.prefix);
+    ip(&["-n", &ns, "addr", "add", &cidr, "dev", interface])?;
+    ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+    ip(&["-n", &ns, "link", "set", interface, "up"])?;
+    if default_route {
+        let gateway = attachment.gateway.to_string();
+        ip(&["-n", &ns, "route", "add", "default", "via", &gateway])?;
+    }
+    Ok(())
+}
+
+/// Removes container `id`'s namespace, any veth of it left on a bridge, and its leases.
+fn unplug(networks: &Networks, id: &str) {
+    if netns_path(id).exists() {
+        if let Err(error) = ip(&["netns", "delete", &netns_name(id)]) {
             tracing::warn!(%error, "removing the container's network namespace");
         }
     }
     // A veth whose peer never reached the namespace would stay on the bridge.
-    let host_veth = host_veth_name(id);
-    if link_exists(&host_veth) {
-        let _ = ip(&["link", "delete", &host_veth]);
+    if let Ok(all) = networks.list() {
+        for network in all {
+            links::remove_link(&links::host_veth_name(id, &network.name));
+        }
     }
-    let Ok(leases) = fs::read_dir(config.state_dir.join("leases")) else {
+    leases::release(networks, id);
+}
+
+/// Says so when another table's forward chain drops by default: hoist's accept cannot
+/// overrule it, and the container would not reach beyond the host.
+fn warn_of_dropping_firewalls(requests: &[Request]) {
+    let Some(request) = requests.iter().find(|r| !r.network.internal) else {
         return;
     };
-    for lease in leases.flatten() {
-        if fs::read_to_string(lease.path()).is_ok_and(|holder| holder.trim() == id) {
-            let _ = fs::remove_file(lease.path());
-        }
+    for chain in firewall::dropping_forward_chains() {
+        let subnet = request.network.subnet;
+        tracing::warn!(
+            "the firewall's forward chain `{chain}` drops forwarded packets it does not accept: \
+             containers on {subnet} may not reach beyond this host until it accepts them \
+             (e.g. `nft insert rule {chain} ip saddr {subnet} accept` and \
+             `nft insert rule {chain} ip daddr {subnet} ct state established,related accept`)"
+        );
     }
 }

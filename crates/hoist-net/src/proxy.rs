@@ -1,57 +1,39 @@
-//! Published ports: a listener on the host side per mapping, each connection copied both ways
-//! to the container's address. User space, like podman's rootlessport: no firewall rules to
-//! add or forget.
+//! Published ports' sockets on the host, held by the container's monitor: they keep the ports
+//! taken and carry what the firewall's DNAT rules cannot, connections and datagrams to a
+//! loopback address (copied both ways to the container's address, as podman's rootlessport
+//! does). Everything else reaches the container through the rules, with its real source.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::{Error, Result};
+use crate::{Error, PortMapping, Protocol};
 
-/// `[IP:]HOSTPORT:CONTAINERPORT[/tcp]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortMapping {
-    pub host: SocketAddr,
-    pub container_port: u16,
+/// A published port's socket on the host: it holds the port (so nothing else takes it while
+/// the container runs, and a port in use fails before the container starts) and carries the
+/// traffic the firewall's rules cannot (to loopback addresses).
+pub enum Listener {
+    Tcp(TcpListener, u16),
+    Udp(UdpSocket, u16),
 }
 
-impl std::str::FromStr for PortMapping {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<PortMapping> {
-        let bad = || Error::BadPort(text.to_string());
-        let spec = text.strip_suffix("/tcp").unwrap_or(text);
-        let parts: Vec<&str> = spec.split(':').collect();
-        let (ip, host_port, container_port) = match parts.as_slice() {
-            [host, container] => (Ipv4Addr::UNSPECIFIED, *host, *container),
-            [ip, host, container] => (ip.parse().map_err(|_| bad())?, *host, *container),
-            _ => return Err(bad()),
-        };
-        let port = |p: &str| p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad);
-        Ok(PortMapping {
-            host: SocketAddr::from((ip, port(host_port)?)),
-            container_port: port(container_port)?,
-        })
-    }
-}
-
-impl std::fmt::Display for PortMapping {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}->{}", self.host, self.container_port)
-    }
-}
-
-/// Listens on every mapping's host address; returns the listeners, so that binding errors (a
-/// port in use) are reported before the container starts.
-pub fn bind(mappings: &[PortMapping]) -> Result<Vec<(TcpListener, u16)>> {
+/// Binds every mapping's host address; a port in use is an error naming it.
+pub fn bind(mappings: &[PortMapping]) -> crate::Result<Vec<Listener>> {
     mappings
         .iter()
         .map(|m| {
-            TcpListener::bind(m.host)
-                .map(|listener| (listener, m.container_port))
-                .map_err(|e| Error::io(format!("publishing {m}"))(e))
+            let bound = match m.protocol {
+                Protocol::Tcp => {
+                    TcpListener::bind(m.host).map(|l| Listener::Tcp(l, m.container_port))
+                }
+                Protocol::Udp => {
+                    UdpSocket::bind(m.host).map(|s| Listener::Udp(s, m.container_port))
+                }
+            };
+            bound.map_err(|e| Error::io(format!("publishing {m}"))(e))
         })
         .collect()
 }
@@ -65,13 +47,22 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Forwards connections from the listeners to `container` until the process ends. A failure to
 /// serve one connection (no thread to be had, the container not answering) closes that one
 /// connection and nothing else: the listeners keep going.
-pub fn serve(listeners: Vec<(TcpListener, u16)>, container: Ipv4Addr) -> ! {
+pub fn serve(listeners: Vec<Listener>, container: Ipv4Addr) -> ! {
     let active = Arc::new(AtomicUsize::new(0));
     let mut threads = Vec::new();
-    for (listener, port) in listeners {
+    for listener in listeners {
         let active = Arc::clone(&active);
-        let target = SocketAddr::from((container, port));
-        match std::thread::Builder::new().spawn(move || accept(listener, target, &active)) {
+        let (port, serve): (u16, Box<dyn FnOnce() + Send>) = match listener {
+            Listener::Tcp(listener, port) => {
+                let target = SocketAddr::from((container, port));
+                (port, Box::new(move || accept(listener, target, &active)))
+            }
+            Listener::Udp(socket, port) => {
+                let target = SocketAddr::from((container, port));
+                (port, Box::new(move || relay(socket, target, &active)))
+            }
+        };
+        match std::thread::Builder::new().spawn(serve) {
             Ok(thread) => threads.push(thread),
             Err(error) => {
                 eprintln!("hoist: cannot start the listener for port {port}: {error}");
@@ -141,19 +132,58 @@ fn forward(client: TcpStream, target: SocketAddr) -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// How long a UDP client's flow is kept without a datagram either way.
+const UDP_FLOW_IDLE: Duration = Duration::from_secs(60);
 
-    #[test]
-    fn mappings_parse() {
-        let m: PortMapping = "8080:80".parse().unwrap();
-        assert_eq!(m.host, "0.0.0.0:8080".parse().unwrap());
-        assert_eq!(m.container_port, 80);
-        let m: PortMapping = "127.0.0.1:9000:9000/tcp".parse().unwrap();
-        assert_eq!(m.host, "127.0.0.1:9000".parse().unwrap());
-        assert!("80".parse::<PortMapping>().is_err());
-        assert!("0:80".parse::<PortMapping>().is_err());
-        assert!("53:53/udp".parse::<PortMapping>().is_err());
+/// UDP from loopback clients: per client a socket connected to the container, whose answers go
+/// back from the published port. Each flow holds one of the `MAX_CONNECTIONS` slots until it
+/// has been idle for `UDP_FLOW_IDLE`.
+fn relay(socket: UdpSocket, target: SocketAddr, active: &Arc<AtomicUsize>) {
+    let socket = Arc::new(socket);
+    let flows: Arc<Mutex<HashMap<SocketAddr, UdpSocket>>> = Arc::default();
+    let mut buffer = vec![0u8; 65536];
+    loop {
+        let Ok((length, client)) = socket.recv_from(&mut buffer) else {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        let datagram = &buffer[..length];
+        if let Some(flow) = flows.lock().expect("no panics under the lock").get(&client) {
+            let _ = flow.send(datagram);
+            continue;
+        }
+        let Some(slot) = Slot::take(active) else {
+            continue;
+        };
+        let Ok(flow) = open_flow(target) else {
+            continue;
+        };
+        let _ = flow.send(datagram);
+        let (Ok(answers), Ok(kept)) = (flow.try_clone(), flow.try_clone()) else {
+            continue;
+        };
+        flows
+            .lock()
+            .expect("no panics under the lock")
+            .insert(client, kept);
+        let (socket, flows) = (Arc::clone(&socket), Arc::clone(&flows));
+        let _ = std::thread::Builder::new().spawn(move || {
+            let _slot = slot;
+            let mut buffer = vec![0u8; 65536];
+            while let Ok(length) = answers.recv(&mut buffer) {
+                let _ = socket.send_to(&buffer[..length], client);
+            }
+            flows
+                .lock()
+                .expect("no panics under the lock")
+                .remove(&client);
+        });
     }
+}
+
+fn open_flow(target: SocketAddr) -> io::Result<UdpSocket> {
+    let flow = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+    flow.connect(target)?;
+    flow.set_read_timeout(Some(UDP_FLOW_IDLE))?;
+    Ok(flow)
 }

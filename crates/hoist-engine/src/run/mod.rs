@@ -23,9 +23,10 @@ pub(crate) use security::available_capabilities;
 pub use security::DEFAULT_CAPABILITIES;
 pub(crate) use spec::{read_env_files, set_env};
 
+use crate::networking::{name_files_on_networks, published_ports};
 use crate::{
-    bridge_config, make_bundle, name_files, pull_into, Container, Error, LocalImage, Location,
-    Record, Result, Store,
+    make_bundle, pull_into, Container, Error, LocalImage, Location, NetworkMode, Record, Result,
+    Store,
 };
 
 /// Where the image comes from, and how to pull it when it must be.
@@ -52,11 +53,23 @@ pub fn create_container(
     if let Some(name) = &options.name {
         hoist_runtime::validate_id(name)?;
     }
-    for mapping in &options.publish {
-        mapping.parse::<hoist_net::PortMapping>()?;
+    let network_mode = NetworkMode::parse(
+        &options.network,
+        options.ip.as_deref(),
+        &options.network_alias,
+    )?;
+    for joined in network_mode.networks() {
+        crate::networks(store).get(&joined.name)?;
     }
-    if !options.publish.is_empty() && options.network != "bridge" {
-        return Err(Error::bad_option("-p/--publish", "needs --network bridge"));
+    for mapping in &options.publish {
+        hoist_net::PortMapping::parse_all(mapping)?;
+    }
+    let publishes = !options.publish.is_empty() || options.publish_all;
+    if publishes && network_mode.networks().is_empty() {
+        return Err(Error::bad_option(
+            "-p/--publish",
+            "needs a network: bridge, or one made with `hoist network create`",
+        ));
     }
     let log_max_size = options.log_max_size()?;
     let mut labels = options.labels()?;
@@ -65,7 +78,8 @@ pub fn create_container(
     let userns = userns::Userns::parse(options.userns.as_deref())?;
     options.names.check()?;
     let (name, dir, keeper) = claim_name(store, options.name.as_deref())?;
-    let mut attachment = None;
+    let mut attachments = Vec::new();
+    let mut ports = Vec::new();
     let mut used_volumes = Vec::new();
     let prepared = (|| {
         let id_block = match userns {
@@ -98,20 +112,25 @@ pub fn create_container(
         }
         // A hoist container's name, id or prefix, or a runtime id (`network_of` says when
         // it is none of them).
-        let joins_network_of = options
-            .network
-            .strip_prefix("container:")
-            .map(|other| crate::runtime_id(runtime, store, other).unwrap_or_else(|_| other.into()));
-        let join_network = match &joins_network_of {
-            Some(other) => Some(crate::network_sharing::network_of(runtime, other)?),
-            None if options.network == "bridge" => {
-                let attached = hoist_net::attach(&bridge_config(store), &name)
-                    .map_err(Error::JoiningBridge)?;
-                let netns = attached.netns.clone();
-                attachment = Some(attached);
-                Some(netns)
+        let joins_network_of = match &network_mode {
+            NetworkMode::Container(other) => {
+                Some(crate::runtime_id(runtime, store, other).unwrap_or_else(|_| other.into()))
             }
-            None => None,
+            _ => None,
+        };
+        let join_network = match (&joins_network_of, &network_mode) {
+            (Some(other), _) => Some(crate::network_sharing::network_of(runtime, other)?),
+            (None, NetworkMode::Networks(joined)) => {
+                let exposed: Vec<String> = config
+                    .config()
+                    .as_ref()
+                    .and_then(|c| c.exposed_ports().clone())
+                    .unwrap_or_default();
+                ports = published_ports(&options.publish, options.publish_all, &exposed)?;
+                attachments = crate::networking::join(store, &name, joined, &ports)?;
+                attachments.first().map(|a| a.netns.clone())
+            }
+            (None, _) => None,
         };
         let hostname = options
             .hostname
@@ -125,10 +144,13 @@ pub fn create_container(
             id: &id,
             rootfs: &dir.join("rootfs"),
             join_network,
-            name_files: name_files(
+            network: &network_mode,
+            name_files: name_files_on_networks(
+                store,
                 &dir,
+                &name,
                 &hostname,
-                attachment.as_ref().map(|a| a.address),
+                &attachments,
                 &options.names,
             )?,
             mounts,
@@ -137,7 +159,7 @@ pub fn create_container(
         if let Some(block) = id_block {
             block.own_rootfs(&dir)?;
             block.apply(&mut spec);
-            if attachment.is_some() {
+            if !attachments.is_empty() {
                 userns::own_network(&mut spec, store, &name)?;
             } else if joins_network_of.is_some() {
                 userns::leave_joined_network_alone(&mut spec);
@@ -167,11 +189,11 @@ pub fn create_container(
                 remove: options.rm,
                 exit_code: None,
                 finished: None,
-                network: attachment.clone(),
-                ports: options.publish.clone(),
+                networks: attachments.clone(),
+                ports: ports.clone(),
                 log_max_size,
                 error: None,
-                bridged: attachment.is_some(),
+                joins: network_mode.networks().to_vec(),
                 unstarted: false,
                 volumes: used_volumes.clone(),
                 restart: restart.clone(),
@@ -199,8 +221,8 @@ pub fn create_container(
             ..container
         }),
         Err(error) => {
-            if attachment.is_some() {
-                let _ = hoist_net::detach(&bridge_config(store), &name);
+            if !attachments.is_empty() {
+                let _ = hoist_net::detach(&crate::networks(store), &name);
             }
             let _ = Container::remove_files(&dir);
             Err(error)

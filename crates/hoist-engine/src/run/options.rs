@@ -40,10 +40,17 @@ pub struct RunOptions {
     pub cap_drop: Vec<String>,
     pub privileged: bool,
     pub security_opt: Vec<String>,
-    /// bridge, none, private, host or container:NAME.
-    pub network: String,
-    /// `[IP:]HOSTPORT:CONTAINERPORT`.
+    /// bridge, none, private, host, container:NAME, or networks' names (`NAME[:ip=…,alias=…]`);
+    /// none given is bridge.
+    pub network: Vec<String>,
+    /// `--ip`: the container's address on its (one) network.
+    pub ip: Option<String>,
+    /// `--network-alias`: more names it is found by on its networks.
+    pub network_alias: Vec<String>,
+    /// `[[IP:][HOSTPORT]:]CONTAINERPORT[/PROTOCOL]`, ranges as `N-M`.
     pub publish: Vec<String>,
+    /// `-P`: publish every port the image exposes on a free host port.
+    pub publish_all: bool,
     /// `KEY=VALUE` options of a detached container's log.
     pub log_opt: Vec<String>,
     pub interactive: bool,

@@ -6,7 +6,7 @@ use hoist_oci::ImageConfiguration;
 use oci_spec::runtime::{LinuxNamespaceType, LinuxPids, Mount, Spec};
 
 use super::RunOptions;
-use crate::{parse_size, Error, Result};
+use crate::{parse_size, Error, NetworkMode, Result};
 
 /// What to apply besides the options themselves.
 pub struct RunContext<'a> {
@@ -15,9 +15,10 @@ pub struct RunContext<'a> {
     pub command: &'a [String],
     pub id: &'a str,
     pub rootfs: &'a Path,
-    /// The network namespace to join (the bridge's, or another container's), made or found
+    /// The network namespace to join (its networks', or another container's), made or found
     /// by the caller.
     pub join_network: Option<PathBuf>,
+    pub network: &'a NetworkMode,
     /// `/etc/hosts` and `/etc/resolv.conf` mounts.
     pub name_files: Vec<Mount>,
     /// What `-v`, `--mount` and `--tmpfs` ask for.
@@ -132,10 +133,9 @@ pub fn apply(spec: &mut Spec, args: &RunOptions, context: &RunContext) -> Result
     linux.set_resources(Some(resources));
     linux.set_namespaces(Some(network_namespaces(
         linux.namespaces().clone().unwrap_or_default(),
-        args,
         context,
     )?));
-    if args.network != "host" {
+    if *context.network != NetworkMode::Host {
         // Unprivileged ICMP sockets, so that ping works without CAP_NET_RAW, as under podman.
         let mut sysctl = linux.sysctl().clone().unwrap_or_default();
         sysctl
@@ -148,19 +148,18 @@ pub fn apply(spec: &mut Spec, args: &RunOptions, context: &RunContext) -> Result
 }
 
 /// The namespaces with `--network` applied: none and private keep a new one, host drops it,
-/// bridge and container:NAME join the one the caller found.
+/// networks and container:NAME join the one the caller found.
 fn network_namespaces(
     mut namespaces: Vec<oci_spec::runtime::LinuxNamespace>,
-    args: &RunOptions,
     context: &RunContext,
 ) -> Result<Vec<oci_spec::runtime::LinuxNamespace>> {
-    match args.network.as_str() {
-        "none" | "private" => {}
-        "host" => namespaces.retain(|n| n.typ() != LinuxNamespaceType::Network),
-        other if other == "bridge" || other.starts_with("container:") => {
+    match context.network {
+        NetworkMode::Own => {}
+        NetworkMode::Host => namespaces.retain(|n| n.typ() != LinuxNamespaceType::Network),
+        NetworkMode::Container(_) | NetworkMode::Networks(_) => {
             let Some(path) = &context.join_network else {
                 return Err(Error::bad_option(
-                    format!("--network {other}"),
+                    "--network",
                     "has no network namespace to join",
                 ));
             };
@@ -169,12 +168,6 @@ fn network_namespaces(
                     namespace.set_path(Some(path.clone()));
                 }
             }
-        }
-        other => {
-            return Err(Error::bad_option(
-                format!("--network {other:?}"),
-                "is not supported; use bridge, none, host or container:NAME",
-            ))
         }
     }
     Ok(namespaces)
@@ -289,6 +282,7 @@ mod tests {
             id: "c",
             rootfs: Path::new("/nonexistent"),
             join_network: None,
+            network: &NetworkMode::Own,
             name_files: Vec::new(),
             mounts: Vec::new(),
         };

@@ -192,14 +192,19 @@ pub fn network_hook(store: &Store, name: &str, state: impl std::io::Read) -> Res
         Error::bad_option(NETWORK_HOOK_VERB, format!("the OCI state on stdin: {e}"))
     })?;
     let container = crate::Container::open(store, name)?;
-    let attachment = container.record.network.ok_or_else(|| {
-        Error::bad_option(
+    if container.record.networks.is_empty() {
+        return Err(Error::bad_option(
             NETWORK_HOOK_VERB,
-            format!("container {name} is not on the bridge"),
-        )
-    })?;
-    hoist_net::reattach(&crate::bridge_config(store), name, &attachment, state.pid)
-        .map_err(Error::JoiningBridge)
+            format!("container {name} is on no network"),
+        ));
+    }
+    hoist_net::reattach(
+        &crate::networks(store),
+        name,
+        &container.record.networks,
+        state.pid,
+    )
+    .map_err(Error::JoiningBridge)
 }
 
 /// Reserves a block of `size` ids for the container whose directory is `container`: the

@@ -416,20 +416,22 @@ pub struct ContainerArgs {
     #[arg(help_heading = "Security", long, value_name = "OPT")]
     pub security_opt: Vec<String>,
 
-    /// podman shape: the network: bridge (an address on the hoist0 bridge; subnet from
-    /// $HOIST_BRIDGE_SUBNET, default 10.89.0.0/24), none (only lo), host (the host's), or
-    /// container:NAME (another container's)
-    #[arg(
-        help_heading = "Network",
-        long,
-        alias = "net",
-        default_value = "bridge",
-        value_name = "MODE"
-    )]
-    pub network: String,
+    /// podman shape: bridge (the default network, hoist0; subnet from $HOIST_BRIDGE_SUBNET,
+    /// default 10.89.0.0/24), a network's name (`NAME[:ip=IP,alias=NAME]`; repeat for several),
+    /// none (only lo), host (the host's), or container:NAME (another container's)
+    #[arg(help_heading = "Network", long, alias = "net", value_name = "MODE")]
+    pub network: Vec<String>,
 
-    /// podman shape: publish a container port on the host: [IP:]HOSTPORT:CONTAINERPORT (tcp;
-    /// needs --network bridge)
+    /// podman shape: the container's IPv4 address on its network
+    #[arg(help_heading = "Network", long, value_name = "IP")]
+    pub ip: Option<String>,
+
+    /// podman shape: another name the container is found by on its networks
+    #[arg(help_heading = "Network", long, value_name = "NAME")]
+    pub network_alias: Vec<String>,
+
+    /// podman shape: publish container ports on the host: [[IP:][HOSTPORT]:]CONTAINERPORT
+    /// [/tcp|/udp], ranges as N-M; no host port picks a free one
     #[arg(
         help_heading = "Network",
         short,
@@ -437,6 +439,10 @@ pub struct ContainerArgs {
         value_name = "[IP:]HOST:CTR"
     )]
     pub publish: Vec<String>,
+
+    /// podman shape: publish every port the image exposes on a free host port
+    #[arg(help_heading = "Network", short = 'P', long)]
+    pub publish_all: bool,
 
     /// podman shape: a DNS server for the container's resolv.conf, in place of the host's
     #[arg(help_heading = "Network", long, value_name = "IP")]

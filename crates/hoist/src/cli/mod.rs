@@ -175,7 +175,7 @@ pub enum Command {
     /// Named volumes: data that outlives containers (like `podman volume`)
     #[command(subcommand)]
     Volume(VolumeCommand),
-    /// The networks `run --network` joins (like `podman network ls`)
+    /// Networks containers join: bridges with subnets (like `podman network`)
     #[command(subcommand)]
     Network(NetworkCommand),
     /// Store credentials for a registry, after checking them (like `podman login`)
@@ -252,6 +252,8 @@ pub enum VolumeCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum NetworkCommand {
+    /// Make a network: a bridge and a subnet (prints its name)
+    Create(NetworkCreateArgs),
     /// List the networks
     #[command(visible_alias = "list")]
     Ls {
@@ -262,6 +264,55 @@ pub enum NetworkCommand {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Show networks as JSON, or through a template
+    Inspect {
+        /// A Go template ('{{.subnets}}'), or json
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove networks
+    #[command(visible_alias = "remove")]
+    Rm {
+        /// Remove the containers that join them first
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove every network (but the default) no container joins
+    Prune {
+        /// Accepted for podman compatibility (hoist does not ask)
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Exit 0 if the network exists, 1 if not
+    Exists { name: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NetworkCreateArgs {
+    /// The network's name (hoistN if none is given)
+    pub name: Option<String>,
+    /// Its IPv4 subnet, e.g. 10.89.7.0/24 (a free 10.89.N.0/24 if none is given)
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// The bridge's address (the subnet's first if none is given)
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// No traffic leaves the subnet
+    #[arg(long)]
+    pub internal: bool,
+    /// KEY=VALUE
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// bridge, the one driver hoist has
+    #[arg(short, long, default_value = "bridge")]
+    pub driver: String,
+    /// Succeed, doing nothing, if the network exists
+    #[arg(long)]
+    pub ignore: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -364,7 +364,14 @@ fn inspect_json(runtime: &Runtime, container: &Container) -> Value {
             "LogConfig": { "Type": "k8s-file", "Path": container.log_path(), "Size": record.log_max_size.map(|s| s.to_string()).unwrap_or_default() },
         },
         "NetworkSettings": {
-            "IPAddress": record.network.as_ref().map(|n| n.address.to_string()).unwrap_or_default(),
+            "IPAddress": record.networks.first().map(|n| n.address.to_string()).unwrap_or_default(),
+            "Gateway": record.networks.first().map(|n| n.gateway.to_string()).unwrap_or_default(),
+            "Networks": record.networks.iter().map(|n| (n.network.clone(), serde_json::json!({
+                "IPAddress": n.address.to_string(),
+                "IPPrefixLen": n.prefix,
+                "Gateway": n.gateway.to_string(),
+                "Aliases": record.joins.iter().find(|j| j.name == n.network || (j.name == "bridge" && n.network == "hoist")).map(|j| j.aliases.clone()).unwrap_or_default(),
+            }))).collect::<serde_json::Map<_, _>>(),
             "Ports": record.ports.iter().map(|p| port_text(p)).collect::<Vec<_>>(),
         },
     })

@@ -3,6 +3,7 @@ mod copy;
 mod images;
 mod inspect;
 mod login;
+mod networks;
 mod processes;
 mod pull;
 mod registry;
@@ -70,7 +71,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Volume(command) => image_verb(volumes::volume(&runtime, command).map(|()| 0)),
         Command::Info(args) => image_verb(save::info(&runtime, args).map(|()| 0)),
-        Command::Network(command) => image_verb(volumes::network(command).map(|()| 0)),
+        Command::Network(command) => image_verb(networks::network(&runtime, command)),
         Command::PortProxy(args) => image_verb(run::port_proxy(args)),
         Command::LogRelay(args) => image_verb(run::log_relay(args)),
         Command::NetworkHook(args) => image_verb(run::network_hook(args)),

@@ -1,0 +1,367 @@
+//! hoist's networks end to end, each test in a network namespace of its own with a stand-in
+//! for "the internet" behind a router ([`hoist_e2e::world`]): containers reach the world by
+//! name through masquerading, published TCP and UDP ports answer from outside with the
+//! caller's real address, containers find each other by name and alias, networks are objects,
+//! and nothing (rule, veth, namespace, lease) is left after `rm` or after everything was
+//! killed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use hoist_e2e::world::{World, HOST_ADDRESS, ROUTER_ADDRESS};
+use hoist_e2e::{
+    expect_ok, hoist, in_private_network, is_root, monitor_of, run, scratch, stderr, stdout,
+    unique_id, wait_for, RunContainersGuard,
+};
+
+fn netpeer() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_netpeer"))
+}
+
+/// The busybox fixture image, used where it is.
+fn busybox() -> Option<String> {
+    let env = hoist_e2e::env()?;
+    is_root().then(|| format!("oci:{}:busybox-latest", env.fixtures.display()))
+}
+
+/// `hoist run ARGS` in the store of `dir`.
+fn hoist_run(dir: &Path, args: &[&str]) -> Output {
+    run(hoist(dir).arg("run").args(args))
+}
+
+/// The mounts that let a busybox container run the (dynamically linked) netpeer helper.
+fn netpeer_mounts() -> Vec<String> {
+    vec![
+        "-v".into(),
+        format!("{}:/netpeer:ro", netpeer().display()),
+        "-v".into(),
+        "/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro".into(),
+        "-v".into(),
+        "/usr/lib64:/lib64:ro".into(),
+    ]
+}
+
+/// What hoist made in this namespace and store: its table, links other than `lo` and the
+/// world's, leases, network namespaces of `names`.
+fn leftovers(dir: &Path, names: &[&str]) -> Vec<String> {
+    let mut left = Vec::new();
+    if run(Command::new("nft").args(["list", "table", "ip", "hoist"]))
+        .status
+        .success()
+    {
+        left.push("the nft table ip hoist".to_string());
+    }
+    let links = stdout(&expect_ok(Command::new("ip").args(["-br", "link"])));
+    for link in links.lines().filter_map(|l| l.split_whitespace().next()) {
+        let name = link.split('@').next().unwrap();
+        if name != "lo" && name != "up0" {
+            left.push(format!("link {name}"));
+        }
+    }
+    let leases = dir.join("hoist-root/network/leases");
+    for network in std::fs::read_dir(leases).into_iter().flatten().flatten() {
+        for lease in std::fs::read_dir(network.path()).unwrap().flatten() {
+            left.push(format!("lease {}", lease.path().display()));
+        }
+    }
+    for name in names {
+        if Path::new("/run/netns")
+            .join(format!("hoist-{name}"))
+            .exists()
+        {
+            left.push(format!("network namespace of {name}"));
+        }
+    }
+    left
+}
+
+#[test]
+fn a_container_reaches_the_world_by_name_and_an_internal_network_does_not() {
+    let Some(image) = busybox() else { return };
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let scratch_path = dir.path().to_path_buf();
+    in_private_network(move || {
+        let dir = scratch_path.as_path();
+        let mut world = World::new(&netpeer());
+        world.serve(&["tcp-hello", "203.0.113.10:80"]);
+        world.serve(&["dns", "203.0.113.53:53", "www.example.test=203.0.113.10"]);
+
+        let fetched = hoist_run(
+            dir,
+            &[
+                "--rm",
+                "--dns",
+                "203.0.113.53",
+                &image,
+                "nc",
+                "www.example.test",
+                "80",
+            ],
+        );
+        assert!(fetched.status.success(), "{}", stderr(&fetched));
+        // The world sees the host's address: the container's was masqueraded on the way out.
+        let answer = stdout(&fetched);
+        assert!(
+            answer.starts_with(&format!("you are {HOST_ADDRESS}:")),
+            "{answer}"
+        );
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+            "1\n"
+        );
+        assert_eq!(leftovers(dir, &[]), Vec::<String>::new());
+
+        expect_ok(hoist(dir).args(["network", "create", "--internal", "inside"]));
+        let walled = hoist_run(
+            dir,
+            &[
+                "--rm",
+                "--network",
+                "inside",
+                &image,
+                "nc",
+                "-w",
+                "2",
+                "203.0.113.10",
+                "80",
+            ],
+        );
+        assert!(!walled.status.success(), "{}", stdout(&walled));
+        assert_eq!(leftovers(dir, &[]), Vec::<String>::new());
+    });
+}
+
+#[test]
+fn published_tcp_and_udp_ports_answer_from_outside_with_the_callers_address() {
+    let Some(image) = busybox() else { return };
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let scratch_path = dir.path().to_path_buf();
+    let (server, rival) = (unique_id("published"), unique_id("rival"));
+    in_private_network(move || {
+        let dir = scratch_path.as_path();
+        let world = World::new(&netpeer());
+        let mut args: Vec<String> = ["-d", "--name", &server, "-p", "8080:80", "-p"]
+            .map(String::from)
+            .into();
+        args.extend(["5353:53/udp", "-p", "127.0.0.1::80"].map(String::from));
+        args.extend(netpeer_mounts());
+        args.extend([image.clone(), "sh".into(), "-c".into()]);
+        args.push("/netpeer tcp-hello 0.0.0.0:80 & exec /netpeer udp-hello 0.0.0.0:53".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let started = hoist_run(dir, &args);
+        assert!(started.status.success(), "{}", stderr(&started));
+
+        // From the world, through the DNAT rules: the server sees the real caller.
+        let tcp = format!("{HOST_ADDRESS}:8080");
+        let mut answer = String::new();
+        wait_for("the published TCP port to answer", || {
+            let asked = world.ask(&["tcp-ask", &tcp]);
+            answer = stdout(&asked);
+            asked.status.success()
+        });
+        assert!(
+            answer.starts_with(&format!("you are {ROUTER_ADDRESS}:")),
+            "{answer}"
+        );
+        let udp = world.ask(&["udp-ask", &format!("{HOST_ADDRESS}:5353")]);
+        assert!(
+            stdout(&udp).starts_with(&format!("you are {ROUTER_ADDRESS}:")),
+            "{}{}",
+            stdout(&udp),
+            stderr(&udp)
+        );
+
+        // Over loopback, through the proxy, on the port chosen for `127.0.0.1::80`.
+        let ports = stdout(&expect_ok(hoist(dir).args(["port", &server, "80/tcp"])));
+        let chosen = ports
+            .lines()
+            .find_map(|l| l.strip_prefix("80/tcp -> 127.0.0.1:"))
+            .unwrap_or_else(|| panic!("a chosen loopback port: {ports}"));
+        for (verb, port) in [("tcp-ask", chosen), ("udp-ask", "5353")] {
+            let asked = run(Command::new(netpeer()).args([verb, &format!("127.0.0.1:{port}")]));
+            assert!(
+                stdout(&asked).starts_with("you are 10.89.0.1:"),
+                "{verb}: {}{}",
+                stdout(&asked),
+                stderr(&asked)
+            );
+        }
+
+        // A port another container publishes is refused before anything is made.
+        let refused = hoist_run(
+            dir,
+            &["--rm", "--name", &rival, "-p", "8080:8080", &image, "true"],
+        );
+        assert!(!refused.status.success());
+        assert!(
+            stderr(&refused).contains(&format!("published by container {server:?} already")),
+            "{}",
+            stderr(&refused)
+        );
+
+        expect_ok(hoist(dir).args(["rm", "-f", &server]));
+        assert_eq!(leftovers(dir, &[&server, &rival]), Vec::<String>::new());
+        assert!(world.ask(&["tcp-ask", &tcp]).status.code() != Some(0));
+    });
+}
+
+#[test]
+fn containers_find_each_other_by_name_and_alias_on_networks_made_by_the_user() {
+    let Some(image) = busybox() else { return };
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let scratch_path = dir.path().to_path_buf();
+    let (a, b) = (unique_id("alpha"), unique_id("beta"));
+    in_private_network(move || {
+        let dir = scratch_path.as_path();
+        let network = |args: &[&str]| run(hoist(dir).arg("network").args(args));
+        let made = network(&[
+            "create",
+            "--subnet",
+            "10.89.70.0/24",
+            "--gateway",
+            "10.89.70.254",
+            "front",
+        ]);
+        assert_eq!(stdout(&made), "front\n", "{}", stderr(&made));
+        assert!(stderr(&network(&["create", "front"])).contains("exists already"));
+        let overlapping = network(&["create", "--subnet", "10.89.70.128/25", "other"]);
+        assert!(
+            stderr(&overlapping).contains("overlaps network \"front\""),
+            "{}",
+            stderr(&overlapping)
+        );
+        assert_eq!(stdout(&network(&["ls", "-q"])), "hoist\nfront\n");
+        let inspected: serde_json::Value =
+            serde_json::from_str(&stdout(&network(&["inspect", "front"]))).unwrap();
+        assert_eq!(inspected[0]["subnets"][0]["gateway"], "10.89.70.254");
+        assert_eq!(network(&["exists", "front"]).status.code(), Some(0));
+        assert_eq!(network(&["exists", "nowhere"]).status.code(), Some(1));
+
+        let serve = |name: &str, extra: &[&str]| {
+            let mut args = vec!["-d", "--name", name, "--network", "front"];
+            args.extend(extra);
+            let script = format!("while true; do echo from-{name} | nc -l -p 80; done");
+            args.extend([image.as_str(), "sh", "-c", &script]);
+            let started = hoist_run(dir, &args);
+            assert!(started.status.success(), "{}", stderr(&started));
+        };
+        serve(&a, &["--network-alias", "db", "--ip", "10.89.70.7"]);
+        serve(&b, &[]);
+        // a came first: its hosts learned of b when b came.
+        let ask = |from: &str, to: &str| {
+            stdout(&expect_ok(hoist(dir).args(["exec", from, "nc", to, "80"])))
+        };
+        assert_eq!(ask(&a, &b), format!("from-{b}\n"));
+        assert_eq!(ask(&b, "db"), format!("from-{a}\n"));
+        let hosts = stdout(&expect_ok(hoist(dir).args([
+            "exec",
+            &b,
+            "cat",
+            "/etc/hosts",
+        ])));
+        assert!(hosts.contains(&format!("10.89.70.7\t{a} db\n")), "{hosts}");
+
+        let taken = hoist_run(
+            dir,
+            &[
+                "--rm",
+                "--network",
+                "front",
+                "--ip",
+                "10.89.70.7",
+                &image,
+                "true",
+            ],
+        );
+        assert!(
+            stderr(&taken).contains("10.89.70.7 is in use"),
+            "{}",
+            stderr(&taken)
+        );
+        // Names are the network's: a container on another one finds neither.
+        let stranger = hoist_run(dir, &["--rm", &image, "nc", "-w", "2", &a, "80"]);
+        assert!(!stranger.status.success(), "{}", stdout(&stranger));
+
+        let refused = network(&["rm", "front"]);
+        assert!(
+            stderr(&refused).contains("is in use by"),
+            "{}",
+            stderr(&refused)
+        );
+        assert_eq!(stdout(&network(&["rm", "-f", "front"])), "front\n");
+        assert_eq!(stdout(&expect_ok(hoist(dir).args(["ps", "-aq"]))), "");
+        expect_ok(hoist(dir).args(["network", "create", "spare"]));
+        assert_eq!(stdout(&network(&["prune"])), "spare\n");
+        assert_eq!(stdout(&network(&["ls", "-q"])), "hoist\n");
+        assert_eq!(leftovers(dir, &[&a, &b]), Vec::<String>::new());
+    });
+}
+
+#[test]
+fn after_everything_was_killed_rm_leaves_no_rule_veth_namespace_or_lease() {
+    let Some(image) = busybox() else { return };
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let scratch_path = dir.path().to_path_buf();
+    let names = [unique_id("killed"), unique_id("killed")];
+    in_private_network(move || {
+        let dir = scratch_path.as_path();
+        for (name, port) in names.iter().zip(["18081:80", "18082:80/udp"]) {
+            let started = hoist_run(
+                dir,
+                &["-d", "--name", name, "-p", port, &image, "sleep", "600"],
+            );
+            assert!(started.status.success(), "{}", stderr(&started));
+        }
+        for name in &names {
+            let pid = stdout(&expect_ok(hoist(dir).args([
+                "inspect",
+                "--format",
+                "{{.State.Pid}}",
+                name,
+            ])));
+            let monitor = monitor_of(name).expect("a monitor");
+            for pid in [monitor.as_raw(), pid.trim().parse().unwrap()] {
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL)
+                    .unwrap();
+            }
+            wait_for("the monitor to die", || monitor_of(name).is_none());
+        }
+        assert_ne!(
+            leftovers(dir, &[]),
+            Vec::<String>::new(),
+            "the dead left their places"
+        );
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut rm = vec!["rm", "-f"];
+        rm.extend(&names);
+        expect_ok(hoist(dir).args(rm));
+        assert_eq!(leftovers(dir, &names), Vec::<String>::new());
+    });
+}
+
+/// Another table's forward chain that drops by default would eat the containers' traffic
+/// whatever hoist's table says: `run` says so, naming the chain and what to add.
+#[test]
+fn a_firewall_that_drops_forwarded_traffic_is_named_in_a_warning() {
+    let Some(image) = busybox() else { return };
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let scratch_path = dir.path().to_path_buf();
+    in_private_network(move || {
+        let dir = scratch_path.as_path();
+        let mut nft = Command::new("nft");
+        nft.args(["add table inet guard; add chain inet guard forward { type filter hook forward priority 0; policy drop; }"]);
+        expect_ok(&mut nft);
+        let ran = hoist_run(dir, &["--rm", &image, "true"]);
+        assert!(ran.status.success(), "{}", stderr(&ran));
+        assert!(
+            stderr(&ran).contains("forward chain `inet guard forward` drops forwarded packets"),
+            "{}",
+            stderr(&ran)
+        );
+    });
+}
