@@ -365,3 +365,74 @@ fn a_firewall_that_drops_forwarded_traffic_is_named_in_a_warning() {
         );
     });
 }
+
+/// An alias is a line of every neighbour's /etc/hosts: one that would add a line (or split
+/// into several names) is refused, written as the attack. A created container's published
+/// port takes no traffic until it starts, and a port a host program holds is not taken from
+/// it.
+#[test]
+fn an_alias_cannot_write_a_neighbours_hosts_and_ports_are_taken_only_when_free() {
+    let Some(image) = busybox() else { return };
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let scratch_path = dir.path().to_path_buf();
+    let created = unique_id("created");
+    in_private_network(move || {
+        let dir = scratch_path.as_path();
+        for alias in ["x\n203.0.113.7 bank.example", "two names", "#"] {
+            let refused = hoist_run(dir, &["--rm", "--network-alias", alias, &image, "true"]);
+            assert_eq!(refused.status.code(), Some(125), "{alias:?}");
+            assert!(
+                stderr(&refused).contains("--network-alias"),
+                "{}",
+                stderr(&refused)
+            );
+            let refused = hoist_run(
+                dir,
+                &[
+                    "--rm",
+                    "--network",
+                    &format!("bridge:alias={alias}"),
+                    &image,
+                    "true",
+                ],
+            );
+            assert_eq!(
+                refused.status.code(),
+                Some(125),
+                "{alias:?}: {}",
+                stderr(&refused)
+            );
+        }
+
+        let made = run(hoist(dir).args([
+            "create", "--name", &created, "-p", "18085:80", &image, "true",
+        ]));
+        assert!(made.status.success(), "{}", stderr(&made));
+        assert_eq!(
+            leftovers(dir, &[&created]),
+            Vec::<String>::new(),
+            "a created container holds nothing"
+        );
+
+        let holder = std::net::TcpListener::bind("0.0.0.0:18086").unwrap();
+        let refused = hoist_run(dir, &["--rm", "-p", "18086:80", &image, "true"]);
+        assert!(
+            stderr(&refused).contains("port 0.0.0.0:18086:80/tcp is in use on this host"),
+            "{}",
+            stderr(&refused)
+        );
+        drop(holder);
+        let twice = hoist_run(
+            dir,
+            &["--rm", "-p", "18087:80", "-p", "18087:81", &image, "true"],
+        );
+        assert!(
+            stderr(&twice).contains("published by container"),
+            "{}",
+            stderr(&twice)
+        );
+        expect_ok(hoist(dir).args(["rm", &created]));
+        assert_eq!(leftovers(dir, &[&created]), Vec::<String>::new());
+    });
+}

@@ -217,10 +217,11 @@ pub fn run(runs: usize, only: Option<&str>) -> anyhow::Result<()> {
 fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyhow::Result<()> {
     let image = format!("{registry}/busybox:latest");
     let task = "run --rm busybox true";
+    let bridged_task = "run --rm busybox true, default network";
     let first_task = "first run busybox true";
     let exec_task = "exec true into a running busybox";
     if settings.only.is_some_and(|only| {
-        ![task, first_task, exec_task, "run -it"]
+        ![task, bridged_task, first_task, exec_task, "run -it"]
             .iter()
             .any(|t| t.contains(only))
     }) {
@@ -245,6 +246,15 @@ fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyho
     });
     let podman = tool("podman", |_, _| podman_run(&["--rm", &image, "true"]));
     compare(task, &cached, &[podman], settings)?;
+    // On each one's default network, each run in a network namespace of its own so that
+    // neither bridge nor rule reaches the host's.
+    let bridged = tool("hoist", |_, _| {
+        in_own_network(with_store(Command::new(hoist)).args(["run", "--rm", &image, "true"]))
+    });
+    let podman_bridged = tool("podman", |_, _| {
+        in_own_network(&mut podman_run_on(&[], &["--rm", &image, "true"]))
+    });
+    compare(bridged_task, &bridged, &[podman_bridged], settings)?;
     compare_exec(hoist, &store, &image, settings)?;
     // Enter to prompt: `run -it` on a terminal, until the shell's prompt shows.
     let mut interactive = tool("hoist", |_, _| {
@@ -352,20 +362,44 @@ const BUSYBOX_PROMPT: &str = "/ # ";
 /// default runtime) refuses the hybrid cgroup layout, so runc; and the hard limits are below
 /// podman's default ulimits, so lower ones.
 fn podman_run(args: &[&str]) -> Command {
+    podman_run_on(&["--network", "none"], args)
+}
+
+/// `podman run` with `network` options (none: its default network) and `args`.
+fn podman_run_on(network: &[&str], args: &[&str]) -> Command {
     let mut c = Command::new("podman");
-    c.args([
-        "run",
-        "--network",
-        "none",
-        "--runtime",
-        "runc",
-        "--ulimit",
-        "nofile=20000:20000",
-        "--ulimit",
-        "nproc=32768:32768",
-    ])
-    .args(args);
+    c.arg("run")
+        .args(network)
+        .args([
+            "--runtime",
+            "runc",
+            "--ulimit",
+            "nofile=20000:20000",
+            "--ulimit",
+            "nproc=32768:32768",
+        ])
+        .args(args);
     c
+}
+
+/// `command` run in a network namespace of its own, with `lo` up.
+fn in_own_network(command: &mut Command) -> Command {
+    let mut wrapped = Command::new("unshare");
+    wrapped
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" \"$@\"",
+        ])
+        .arg(command.get_program())
+        .args(command.get_args())
+        .envs(
+            command
+                .get_envs()
+                .filter_map(|(name, value)| Some((name, value?))),
+        );
+    wrapped
 }
 
 /// What every comparison shares: where to run, how often, and which tasks.

@@ -71,6 +71,9 @@ pub struct Record {
     /// The networks it joins when it runs (`--network bridge` or names).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub joins: Vec<crate::JoinedNetwork>,
+    /// A record of an older hoist, whose containers had one network: read into `joins`.
+    #[serde(default, skip_serializing)]
+    pub bridged: bool,
     /// The named volumes it mounts.
     #[serde(default)]
     pub volumes: Vec<String>,
@@ -167,6 +170,9 @@ impl Container {
         if record.name.is_empty() {
             record.name = id.to_string();
         }
+        if std::mem::take(&mut record.bridged) && record.joins.is_empty() {
+            record.joins.push(crate::JoinedNetwork::default_network());
+        }
         Ok(Container {
             dir,
             record,
@@ -235,7 +241,7 @@ impl Container {
 
     /// Takes the container off its networks, if it is on any.
     pub fn release_network(&self, store: &Store) {
-        if !self.record.networks.is_empty() {
+        if !self.record.networks.is_empty() || !self.record.joins.is_empty() {
             release_network_of(store, &self.record.name);
         }
     }

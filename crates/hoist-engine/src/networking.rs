@@ -32,6 +32,16 @@ pub struct JoinedNetwork {
     pub aliases: Vec<String>,
 }
 
+impl JoinedNetwork {
+    pub(crate) fn default_network() -> JoinedNetwork {
+        JoinedNetwork {
+            name: "bridge".to_string(),
+            address: None,
+            aliases: Vec::new(),
+        }
+    }
+}
+
 impl NetworkMode {
     /// `--network` (each given: several networks, or one mode), with `--ip` for the first
     /// network and `--network-alias` for all, as podman takes them.
@@ -73,6 +83,12 @@ impl NetworkMode {
         }
         for network in &mut networks {
             network.aliases.extend(aliases.iter().cloned());
+            if let Some(bad) = network.aliases.iter().find(|a| !hoist_net::valid_name(a)) {
+                return Err(Error::bad_option(
+                    format!("--network-alias {bad:?}"),
+                    "is not a name: use letters, digits, '_', '.' and '-', starting with a letter or digit",
+                ));
+            }
         }
         Ok(NetworkMode::Networks(networks))
     }
@@ -110,10 +126,6 @@ fn joined(text: &str) -> Result<JoinedNetwork> {
                 ))
             }
         }
-    }
-    for alias in &network.aliases {
-        crate::check_name(alias)
-            .map_err(|_| Error::bad_option(format!("alias {alias:?}"), "is not a host name"))?;
     }
     Ok(network)
 }

@@ -19,6 +19,10 @@ pub fn create(
     options: &RunOptions,
 ) -> Result<Container> {
     let mut container = create_container(runtime, store, source, command, options)?;
+    // Its networks are joined at each start (as podman does): until then, none of its rules
+    // (a published port's above all) takes traffic.
+    container.release_network(store);
+    container.record.networks.clear();
     container.record.unstarted = true;
     container.save()?;
     Ok(container)
@@ -68,21 +72,28 @@ pub fn start(runtime: &Runtime, store: &Store, reference: &str) -> Result<Contai
             return Err(error);
         }
     }
-    crate::network_sharing::join_network_again(runtime, &container)?;
-    let marker = container.dir.join(crate::monitor::STOP_REQUESTED);
-    match std::fs::remove_file(&marker) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(Error::io("removing", &marker)(e))
+    let prepared = (|| {
+        crate::network_sharing::join_network_again(runtime, &container)?;
+        let marker = container.dir.join(crate::monitor::STOP_REQUESTED);
+        match std::fs::remove_file(&marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io("removing", &marker)(e))
+            }
+            _ => {}
         }
-        _ => {}
+        container.record.exit_code = None;
+        container.record.finished = None;
+        container.record.error = None;
+        container.record.unstarted = false;
+        // A start by hand begins the restart policy's count anew, as podman's does.
+        container.record.restarts = 0;
+        container.save()
+    })();
+    if let Err(error) = prepared {
+        // Until its monitor runs, its places on its networks are this process's to undo.
+        container.release_network(store);
+        return Err(error);
     }
-    container.record.exit_code = None;
-    container.record.finished = None;
-    container.record.error = None;
-    container.record.unstarted = false;
-    // A start by hand begins the restart policy's count anew, as podman's does.
-    container.record.restarts = 0;
-    container.save()?;
     crate::launch(runtime, store, &container)?;
     drop(keeper);
     Ok(container)

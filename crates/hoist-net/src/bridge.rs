@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::leases::{self, Leases, Member};
 use crate::links::{self, ip, netns_name, netns_path};
-use crate::{firewall, hosts, Network, Networks, PortMapping, Result};
+use crate::{firewall, hosts, Error, Network, Networks, PortMapping, Result};
 
 /// One network a container is to join.
 #[derive(Debug, Clone)]
@@ -49,9 +49,11 @@ pub fn attach(
     // What a process killed halfway through an earlier attach of this id left.
     unplug(networks, id);
     let made = (|| {
-        Leases::read(networks)?.check_ports_free(ports)?;
+        let requests = checked(networks, requests, ports)?;
+        Leases::read(networks)?.check_ports_free(id, ports)?;
         ip(&["netns", "add", &netns_name(id)])?;
         let mut attachments = Vec::new();
+        let routed = requests.iter().position(|r| !r.network.internal);
         for (index, request) in requests.iter().enumerate() {
             links::ensure_bridge(&request.network)?;
             let mut names = vec![id.to_string()];
@@ -77,7 +79,7 @@ pub fn attach(
                 prefix: request.network.subnet.prefix,
                 host_veth: links::host_veth_name(id, &request.network.name),
             };
-            plug(&request.network, id, &attachment, index == 0)?;
+            plug(&request.network, id, &attachment, routed == Some(index))?;
             attachments.push(attachment);
         }
         Ok(attachments)
@@ -112,12 +114,44 @@ pub fn reattach(networks: &Networks, id: &str, attachments: &[Attachment], pid: 
         ip(&["netns", "delete", &netns_name(id)])?;
     }
     ip(&["netns", "attach", &netns_name(id), &pid.to_string()])?;
-    for (index, attachment) in attachments.iter().enumerate() {
+    let mut routed = false;
+    for attachment in attachments {
         let network = networks.get(&attachment.network)?;
         links::ensure_bridge(&network)?;
-        plug(&network, id, attachment, index == 0)?;
+        plug(&network, id, attachment, !routed && !network.internal)?;
+        routed |= !network.internal;
     }
     Ok(())
+}
+
+/// The requests as they stand now (a network may have been removed or changed since the
+/// caller read it; this runs under the lock), refused where they cannot work: a network twice,
+/// an alias that is no name, ports published to an internal network.
+fn checked(
+    networks: &Networks,
+    requests: &[Request],
+    ports: &[PortMapping],
+) -> Result<Vec<Request>> {
+    let mut current: Vec<Request> = Vec::new();
+    for request in requests {
+        let network = networks.get(&request.network.name)?;
+        if current.iter().any(|r| r.network.name == network.name) {
+            return Err(Error::NetworkTwice(network.name));
+        }
+        if let Some(bad) = request.aliases.iter().find(|a| !crate::valid_name(a)) {
+            return Err(Error::BadAlias(bad.clone()));
+        }
+        current.push(Request {
+            network,
+            ..request.clone()
+        });
+    }
+    match current.first() {
+        Some(first) if first.network.internal && !ports.is_empty() => {
+            Err(Error::PublishedOnInternal(first.network.name.clone()))
+        }
+        _ => Ok(current),
+    }
 }
 
 /// Takes container `id` off every network: its namespace (which takes its veths with it),
@@ -171,7 +205,7 @@ fn settle(networks: &Networks, changed: &[String]) -> Result<()> {
 }
 
 /// A veth pair from the bridge into the container's namespace, with its address (and the
-/// default route, on the first network).
+/// default route, on the first network that is not internal).
 fn plug(network: &Network, id: &str, attachment: &Attachment, default_route: bool) -> Result<()> {
     let ns = netns_name(id);
     let interface = attachment.interface.as_str();

@@ -29,11 +29,11 @@ pub enum Error {
     },
     #[error("no network named {0:?}: --network takes bridge, none, host, private, container:NAME or a network's name (see `hoist network ls`; `hoist network create {0}` makes it)")]
     NoSuchNetwork(String),
-    #[error("{0:?} cannot name a network: use letters, digits, '_', '.' and '-', starting with a letter or digit, and none of bridge, host, none, private, slirp4netns, pasta, ns")]
+    #[error("{0:?} cannot name a network: use letters, digits, '_', '.' and '-', starting with a letter or digit, and none of bridge, host, none, private, container, slirp4netns, pasta, ns")]
     BadNetworkName(String),
     #[error("a network named {0:?} exists already")]
     NetworkExists(String),
-    #[error("the subnet {subnet} overlaps network {by:?}'s")]
+    #[error("the subnet {subnet} overlaps {by}")]
     SubnetTaken { subnet: String, by: String },
     #[error("no free subnet is left in 10.89.0.0/16: give one with --subnet")]
     NoFreeSubnet,
@@ -59,6 +59,18 @@ pub enum Error {
     },
     #[error("port {port} is published by container {container:?} already")]
     PortTaken { port: String, container: String },
+    #[error("port {port} is in use on this host")]
+    PortInUse {
+        port: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0:?} cannot name a container on a network: use letters, digits, '_', '.' and '-', starting with a letter or digit")]
+    BadAlias(String),
+    #[error("network {0:?} is given twice")]
+    NetworkTwice(String),
+    #[error("network {0:?} is internal: ports published to it would reach nobody outside; publish them on another network, given first")]
+    PublishedOnInternal(String),
 }
 
 impl Error {

@@ -34,29 +34,16 @@ pub struct Leases {
 impl Leases {
     /// Reads every network's leases, removing those of containers whose namespace is gone.
     pub fn read(networks: &Networks) -> Result<Leases> {
-        let root = networks.state_dir.join("leases");
         let mut members = Vec::new();
-        let Ok(network_dirs) = fs::read_dir(&root) else {
-            return Ok(Leases { members });
-        };
-        for network_dir in network_dirs.flatten() {
-            let Ok(files) = fs::read_dir(network_dir.path()) else {
-                continue; // an address file of an older layout
-            };
-            for file in files.flatten() {
-                let path = file.path();
-                let member = fs::read(&path)
-                    .ok()
-                    .and_then(|bytes| serde_json::from_slice::<Member>(&bytes).ok());
-                match member {
-                    Some(member) if links::netns_path(&member.container).exists() => {
-                        members.push(member)
-                    }
-                    // Stale, or torn by a crash while it was written (the lease is taken
-                    // before its content is written, both under the lock).
-                    _ => {
-                        let _ = fs::remove_file(&path);
-                    }
+        for (path, member) in lease_files(networks) {
+            match member {
+                Some(member) if links::netns_path(&member.container).exists() => {
+                    members.push(member)
+                }
+                // Stale, or torn by a crash while it was written (the lease is taken before
+                // its content is written, both under the lock).
+                _ => {
+                    let _ = fs::remove_file(&path);
                 }
             }
         }
@@ -74,25 +61,33 @@ impl Leases {
             .filter(move |m| m.container == container)
     }
 
-    /// Refuses a port another container publishes already: two DNAT rules for one port would
-    /// send its traffic to whichever came first.
-    pub fn check_ports_free(&self, ports: &[PortMapping]) -> Result<()> {
-        for wanted in ports {
-            let holder = self.members.iter().find(|m| {
-                m.ports.iter().any(|held| {
-                    held.protocol == wanted.protocol
-                        && held.host.port() == wanted.host.port()
-                        && (held.host_ip().is_unspecified()
-                            || wanted.host_ip().is_unspecified()
-                            || held.host_ip() == wanted.host_ip())
-                })
-            });
-            if let Some(holder) = holder {
+    /// Refuses a port another container publishes already (two DNAT rules for one port would
+    /// send its traffic to whichever came first), one given twice, and one something on the
+    /// host listens on (whose traffic the rules would take).
+    pub fn check_ports_free(&self, id: &str, ports: &[PortMapping]) -> Result<()> {
+        for (index, wanted) in ports.iter().enumerate() {
+            let holder = self
+                .members
+                .iter()
+                .find(|m| m.ports.iter().any(|held| clash(held, wanted)))
+                .map(|m| m.container.clone())
+                .or_else(|| {
+                    let twice = ports[..index].iter().any(|earlier| clash(earlier, wanted));
+                    twice.then(|| id.to_string())
+                });
+            if let Some(container) = holder {
                 return Err(Error::PortTaken {
                     port: wanted.to_string(),
-                    container: holder.container.clone(),
+                    container,
                 });
             }
+            crate::proxy::bind(std::slice::from_ref(wanted)).map_err(|e| match e {
+                Error::Io { source, .. } => Error::PortInUse {
+                    port: wanted.to_string(),
+                    source,
+                },
+                other => other,
+            })?;
         }
         Ok(())
     }
@@ -148,22 +143,40 @@ pub fn take(
 
 /// Gives back every address container `id` holds.
 pub fn release(networks: &Networks, id: &str) {
-    let Ok(network_dirs) = fs::read_dir(networks.state_dir.join("leases")) else {
-        return;
-    };
-    for network_dir in network_dirs.flatten() {
-        let Ok(files) = fs::read_dir(network_dir.path()) else {
-            continue;
-        };
-        for file in files.flatten() {
-            let holder = fs::read(file.path())
-                .ok()
-                .and_then(|bytes| serde_json::from_slice::<Member>(&bytes).ok());
-            if holder.is_some_and(|m| m.container == id) {
-                let _ = fs::remove_file(file.path());
-            }
+    for (path, member) in lease_files(networks) {
+        if member.is_some_and(|m| m.container == id) {
+            let _ = fs::remove_file(path);
         }
     }
+}
+
+/// Whether two mappings want the same port of the same protocol on a common address.
+fn clash(a: &PortMapping, b: &PortMapping) -> bool {
+    a.protocol == b.protocol
+        && a.host.port() == b.host.port()
+        && (a.host_ip().is_unspecified()
+            || b.host_ip().is_unspecified()
+            || a.host_ip() == b.host_ip())
+}
+
+/// Every lease file with what it holds (`None`: unreadable or torn).
+fn lease_files(networks: &Networks) -> Vec<(PathBuf, Option<Member>)> {
+    let mut files = Vec::new();
+    let Ok(network_dirs) = fs::read_dir(networks.state_dir.join("leases")) else {
+        return files;
+    };
+    for network_dir in network_dirs.flatten() {
+        let Ok(entries) = fs::read_dir(network_dir.path()) else {
+            continue; // an address file of an older layout
+        };
+        for entry in entries.flatten() {
+            let member = fs::read(entry.path())
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Member>(&bytes).ok());
+            files.push((entry.path(), member));
+        }
+    }
+    files
 }
 
 fn lease_dir(networks: &Networks, network: &str) -> PathBuf {

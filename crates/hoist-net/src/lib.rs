@@ -32,7 +32,7 @@ pub use address::Subnet;
 pub use bridge::{attach, detach, leaseholders, reattach, refresh_hosts, Attachment, Request};
 pub use error::{Error, Result};
 pub use leases::{Leases, Member};
-pub use network::{Network, Networks, NewNetwork};
+pub use network::{valid_name, Network, Networks, NewNetwork};
 pub use ports::{PortMapping, Protocol};
 
 /// Held while networks are changed or addresses leased: one lock for all of them.
@@ -48,10 +48,4 @@ fn lock(state_dir: &Path) -> Result<File> {
     rustix::fs::flock(&file, FlockOperation::LockExclusive)
         .map_err(|e| Error::io(&path)(e.into()))?;
     Ok(file)
-}
-
-/// The members of every network, read under the lock (stale leases dropped).
-pub fn members(networks: &Networks) -> Result<Leases> {
-    let _lock = lock(&networks.state_dir)?;
-    Leases::read(networks)
 }

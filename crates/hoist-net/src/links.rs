@@ -30,12 +30,17 @@ pub(crate) fn netns_path(id: &str) -> PathBuf {
 }
 
 /// The host end of container `id`'s veth on `network`, in the 15 bytes a link name has: `vh`
-/// and a hash of both.
+/// and a hash of both. FNV-1a by hand, since the name must be the same for every hoist that
+/// cleans up after another (std's hasher may change between Rust releases), and 44 bits of a
+/// fast non-cryptographic hash are plenty for names that only need to differ.
 pub(crate) fn host_veth_name(id: &str, network: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (id, network).hash(&mut hasher);
-    format!("vh{:011x}", hasher.finish() & 0xfff_ffff_ffff)
+    let hash = [id.as_bytes(), b"\0", network.as_bytes()]
+        .concat()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+            (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    format!("vh{:011x}", hash & 0xfff_ffff_ffff)
 }
 
 /// Whether this network namespace has the link. (Not /sys/class/net: that shows the namespace

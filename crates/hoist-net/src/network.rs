@@ -17,6 +17,7 @@ const RESERVED: &[&str] = &[
     "host",
     "none",
     "private",
+    "container",
     "slirp4netns",
     "pasta",
     "ns",
@@ -140,7 +141,14 @@ impl Networks {
                 if let Some(other) = existing.iter().find(|e| e.subnet.overlaps(&subnet)) {
                     return Err(Error::SubnetTaken {
                         subnet: subnet.to_string(),
-                        by: other.name.clone(),
+                        by: format!("network {:?}", other.name),
+                    });
+                }
+                let routes = links::routed_subnets();
+                if let Some(route) = routes.iter().find(|r| r.overlaps(&subnet)) {
+                    return Err(Error::SubnetTaken {
+                        subnet: subnet.to_string(),
+                        by: format!("this host's route to {route}"),
                     });
                 }
                 subnet
@@ -202,8 +210,9 @@ impl Networks {
     }
 }
 
-/// podman's rule for names: a letter or digit, then letters, digits, `_`, `.`, `-`.
-fn valid_name(name: &str) -> bool {
+/// podman's rule for network names and aliases: a letter or digit, then letters, digits, `_`,
+/// `.`, `-` (nothing that could end a line of /etc/hosts or split a name in it).
+pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))

@@ -132,12 +132,13 @@ fn forward(client: TcpStream, target: SocketAddr) -> io::Result<()> {
     Ok(())
 }
 
-/// How long a UDP client's flow is kept without a datagram either way.
+/// How long a UDP client's flow is kept without an answer from the container (a client that
+/// goes on sending to a silent server gets a new flow, from a new source port, after it).
 const UDP_FLOW_IDLE: Duration = Duration::from_secs(60);
 
 /// UDP from loopback clients: per client a socket connected to the container, whose answers go
-/// back from the published port. Each flow holds one of the `MAX_CONNECTIONS` slots until it
-/// has been idle for `UDP_FLOW_IDLE`.
+/// back from the published port. Each flow holds one of the `MAX_CONNECTIONS` slots until the
+/// container has not answered on it for `UDP_FLOW_IDLE`.
 fn relay(socket: UdpSocket, target: SocketAddr, active: &Arc<AtomicUsize>) {
     let socket = Arc::new(socket);
     let flows: Arc<Mutex<HashMap<SocketAddr, UdpSocket>>> = Arc::default();

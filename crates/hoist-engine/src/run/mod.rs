@@ -194,6 +194,7 @@ pub fn create_container(
                 log_max_size,
                 error: None,
                 joins: network_mode.networks().to_vec(),
+                bridged: false,
                 unstarted: false,
                 volumes: used_volumes.clone(),
                 restart: restart.clone(),
