@@ -41,8 +41,9 @@ fn netpeer_mounts() -> Vec<String> {
     ]
 }
 
-/// What hoist made in this namespace and store: its table, links other than `lo` and the
-/// world's, leases, network namespaces of `names`.
+/// What hoist made in this namespace and store for containers: its table, links other than
+/// `lo`, the world's and the networks' bridges (which stay with their networks), leases,
+/// network namespaces of `names`.
 fn leftovers(dir: &Path, names: &[&str]) -> Vec<String> {
     let mut left = Vec::new();
     if run(Command::new("nft").args(["list", "table", "ip", "hoist"]))
@@ -51,10 +52,19 @@ fn leftovers(dir: &Path, names: &[&str]) -> Vec<String> {
     {
         left.push("the nft table ip hoist".to_string());
     }
-    let links = stdout(&expect_ok(Command::new("ip").args(["-br", "link"])));
-    for link in links.lines().filter_map(|l| l.split_whitespace().next()) {
-        let name = link.split('@').next().unwrap();
-        if name != "lo" && name != "up0" {
+    let names_of = |args: &[&str]| -> Vec<String> {
+        let links = stdout(&expect_ok(
+            Command::new("ip").args(["-br", "link", "show"]).args(args),
+        ));
+        links
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(|l| l.split('@').next().unwrap().to_string())
+            .collect()
+    };
+    let bridges = names_of(&["type", "bridge"]);
+    for name in names_of(&[]) {
+        if name != "lo" && name != "up0" && !bridges.contains(&name) {
             left.push(format!("link {name}"));
         }
     }

@@ -246,15 +246,18 @@ fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyho
     });
     let podman = tool("podman", |_, _| podman_run(&["--rm", &image, "true"]));
     compare(task, &cached, &[podman], settings)?;
-    // On each one's default network, each run in a network namespace of its own so that
-    // neither bridge nor rule reaches the host's.
+    // On each one's default network, in a network namespace of the bench's own (so that
+    // neither bridge nor rule reaches the host's), kept over the runs as a host's is: each
+    // tool's bridge is made once and stays, as hoist0 and podman's do on a host.
     let bridged = tool("hoist", |_, _| {
-        in_own_network(with_store(Command::new(hoist)).args(["run", "--rm", &image, "true"]))
+        let mut c = with_store(Command::new(hoist));
+        c.args(["run", "--rm", &image, "true"]);
+        c
     });
     let podman_bridged = tool("podman", |_, _| {
-        in_own_network(&mut podman_run_on(&[], &["--rm", &image, "true"]))
+        podman_run_on(&[], &["--rm", &image, "true"])
     });
-    compare(bridged_task, &bridged, &[podman_bridged], settings)?;
+    in_own_network(|| compare(bridged_task, &bridged, &[podman_bridged], settings))?;
     compare_exec(hoist, &store, &image, settings)?;
     // Enter to prompt: `run -it` on a terminal, until the shell's prompt shows.
     let mut interactive = tool("hoist", |_, _| {
@@ -382,24 +385,19 @@ fn podman_run_on(network: &[&str], args: &[&str]) -> Command {
     c
 }
 
-/// `command` run in a network namespace of its own, with `lo` up.
-fn in_own_network(command: &mut Command) -> Command {
-    let mut wrapped = Command::new("unshare");
-    wrapped
-        .args([
-            "--net",
-            "sh",
-            "-c",
-            "ip link set lo up && exec \"$0\" \"$@\"",
-        ])
-        .arg(command.get_program())
-        .args(command.get_args())
-        .envs(
-            command
-                .get_envs()
-                .filter_map(|(name, value)| Some((name, value?))),
-        );
-    wrapped
+/// `work` on a thread in a network namespace of its own (with `lo` up), which the commands it
+/// starts inherit and which goes with the thread.
+fn in_own_network<T: Send>(work: impl FnOnce() -> anyhow::Result<T> + Send) -> anyhow::Result<T> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+                shell::output(Command::new("ip").args(["link", "set", "lo", "up"]))?;
+                work()
+            })
+            .join()
+            .expect("the bench does not panic")
+    })
 }
 
 /// What every comparison shares: where to run, how often, and which tasks.

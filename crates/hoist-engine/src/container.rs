@@ -241,9 +241,14 @@ impl Container {
 
     /// Takes the container off its networks, if it is on any.
     pub fn release_network(&self, store: &Store) {
-        if !self.record.networks.is_empty() || !self.record.joins.is_empty() {
+        if self.is_on_networks() {
             release_network_of(store, &self.record.name);
         }
+    }
+
+    /// Whether it has (or may have, when it was killed) places on networks to undo.
+    pub(crate) fn is_on_networks(&self) -> bool {
+        !self.record.networks.is_empty() || !self.record.joins.is_empty()
     }
 
     /// Unmounts and deletes everything of the container.
@@ -258,7 +263,7 @@ impl Container {
 }
 
 /// Takes container `id` off its networks, whatever of its places there exists.
-fn release_network_of(store: &Store, id: &str) {
+pub(crate) fn release_network_of(store: &Store, id: &str) {
     if let Err(error) = hoist_net::detach(&crate::networks(store), id) {
         tracing::warn!(%error, "taking the container off its networks");
     }

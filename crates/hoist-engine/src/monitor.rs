@@ -92,25 +92,35 @@ pub fn run_to_exit(
         );
         let _ = proxy.wait();
     }
-    container.release_network(store);
-    container.record.networks.clear();
-    container.record.exit_code = Some(match &outcome {
-        Ok(exited) => exited.code,
-        Err(error) => error
-            .program_failure()
-            .map_or(125, |f| f.exit_code().into()),
+    let on_networks = container.is_on_networks();
+    let cleaned = std::thread::scope(|scope| {
+        // Taking it off its networks waits on the kernel (RCU grace periods, as its veths
+        // and rules go): beside the rest of the cleaning, not before it.
+        let released =
+            on_networks.then(|| scope.spawn(|| crate::container::release_network_of(store, &name)));
+        container.record.networks.clear();
+        container.record.exit_code = Some(match &outcome {
+            Ok(exited) => exited.code,
+            Err(error) => error
+                .program_failure()
+                .map_or(125, |f| f.exit_code().into()),
+        });
+        if let Err(error) = &outcome {
+            container.record.error = Some(crate::render_chain(error));
+        }
+        container.record.finished = Some(crate::now());
+        let cleaned = if container.record.remove {
+            Container::remove_files(&container.dir)
+        } else {
+            hoist_unpack::unmount_rootfs(&container.dir)
+                .map_err(Error::from)
+                .and_then(|()| container.save())
+        };
+        if let Some(released) = released {
+            let _ = released.join();
+        }
+        cleaned
     });
-    if let Err(error) = &outcome {
-        container.record.error = Some(crate::render_chain(error));
-    }
-    container.record.finished = Some(crate::now());
-    let cleaned = if container.record.remove {
-        Container::remove_files(&container.dir)
-    } else {
-        hoist_unpack::unmount_rootfs(&container.dir)
-            .map_err(Error::from)
-            .and_then(|()| container.save())
-    };
     if let Some(session) = session {
         session.finish(match &outcome {
             Ok(exited) => Ok(exited.code),

@@ -48,12 +48,12 @@ pub fn attach(
     let _lock = crate::lock(&networks.state_dir)?;
     // What a process killed halfway through an earlier attach of this id left.
     unplug(networks, id);
+    let changed: Vec<String> = requests.iter().map(|r| r.network.name.clone()).collect();
     let made = (|| {
         let requests = checked(networks, requests, ports)?;
         Leases::read(networks)?.check_ports_free(id, ports)?;
-        ip(&["netns", "add", &netns_name(id)])?;
+        links::add_netns(id)?;
         let mut attachments = Vec::new();
-        let routed = requests.iter().position(|r| !r.network.internal);
         for (index, request) in requests.iter().enumerate() {
             links::ensure_bridge(&request.network)?;
             let mut names = vec![id.to_string()];
@@ -79,24 +79,34 @@ pub fn attach(
                 prefix: request.network.subnet.prefix,
                 host_veth: links::host_veth_name(id, &request.network.name),
             };
-            plug(&request.network, id, &attachment, routed == Some(index))?;
             attachments.push(attachment);
         }
-        Ok(attachments)
+        let plan: Vec<(&str, &Attachment)> = requests
+            .iter()
+            .map(|r| r.network.bridge.as_str())
+            .zip(&attachments)
+            .collect();
+        let routed = requests.iter().position(|r| !r.network.internal);
+        // The links and the firewall's rules do not depend on each other: made side by side.
+        let (plugged, settled) = std::thread::scope(|scope| {
+            let settling = scope.spawn(|| settle(networks, &changed));
+            let plugged = links::plug(id, &plan, routed);
+            (plugged, settling.join().expect("settling does not panic"))
+        });
+        plugged?;
+        Ok((attachments, settled?))
     })();
-    let changed: Vec<String> = requests.iter().map(|r| r.network.name.clone()).collect();
-    if made.is_err() {
-        unplug(networks, id);
+    match made {
+        Ok((attachments, dropping)) => {
+            warn_of_dropping_firewalls(requests, &dropping);
+            Ok(attachments)
+        }
+        Err(error) => {
+            unplug(networks, id);
+            let _ = settle(networks, &changed);
+            Err(error)
+        }
     }
-    let settled = settle(networks, &changed);
-    if settled.is_err() && made.is_ok() {
-        unplug(networks, id);
-        let _ = settle(networks, &changed);
-    }
-    let attachments = made?;
-    settled?;
-    warn_of_dropping_firewalls(requests);
-    Ok(attachments)
 }
 
 /// Moves container `id`'s places (addresses and veths) into the network namespace of process
@@ -110,18 +120,21 @@ pub fn reattach(networks: &Networks, id: &str, attachments: &[Attachment], pid: 
     for attachment in attachments {
         links::remove_link(&attachment.host_veth);
     }
-    if netns_path(id).exists() {
-        ip(&["netns", "delete", &netns_name(id)])?;
-    }
+    links::delete_netns(id)?;
     ip(&["netns", "attach", &netns_name(id), &pid.to_string()])?;
-    let mut routed = false;
-    for attachment in attachments {
-        let network = networks.get(&attachment.network)?;
-        links::ensure_bridge(&network)?;
-        plug(&network, id, attachment, !routed && !network.internal)?;
-        routed |= !network.internal;
+    let on: Vec<Network> = attachments
+        .iter()
+        .map(|a| networks.get(&a.network))
+        .collect::<Result<_>>()?;
+    for network in &on {
+        links::ensure_bridge(network)?;
     }
-    Ok(())
+    let plan: Vec<(&str, &Attachment)> = on
+        .iter()
+        .map(|n| n.bridge.as_str())
+        .zip(attachments)
+        .collect();
+    links::plug(id, &plan, on.iter().position(|n| !n.internal))
 }
 
 /// The requests as they stand now (a network may have been removed or changed since the
@@ -164,7 +177,13 @@ pub fn detach(networks: &Networks, id: &str) -> Result<()> {
         .map(|m| m.network.clone())
         .collect();
     unplug(networks, id);
-    settle(networks, &changed)
+    let settled = settle(networks, &changed).map(drop);
+    // The kernel takes the veths with the namespace, a moment after (an RCU grace period,
+    // which the firewall's change above overlapped): gone before this returns.
+    for network in &changed {
+        links::wait_gone(&links::host_veth_name(id, network));
+    }
+    settled
 }
 
 /// Rewrites the neighbour section of container `id`'s hosts file (after its files are
@@ -188,66 +207,39 @@ pub fn leaseholders(networks: &Networks) -> Result<Vec<String>> {
     Ok(holders)
 }
 
-/// Brings the firewall, the bridges and the `changed` networks' hosts files in line with the
-/// leases (stale ones dropped): the last container gone takes its bridge and hoist's table.
-fn settle(networks: &Networks, changed: &[String]) -> Result<()> {
+/// Brings the firewall and the `changed` networks' hosts files in line with the leases
+/// (stale ones dropped): the last container gone takes hoist's table. A bridge stays with its
+/// network (as docker0 does): removing a link costs the kernel an RCU grace period, tens of
+/// milliseconds, which each `run --rm` would pay; `network rm` removes it.
+fn settle(networks: &Networks, changed: &[String]) -> Result<Vec<String>> {
     let leases = Leases::read(networks)?;
     let all = networks.list()?;
-    firewall::apply(&all, &leases)?;
+    let dropping = firewall::apply(&networks.state_dir, &all, &leases)?;
     for network in &all {
         if leases.on(&network.name).next().is_none() {
-            links::remove_bridge(&network.bridge);
             let _ = std::fs::remove_dir(networks.state_dir.join("leases").join(&network.name));
         }
     }
     hosts::refresh(networks, &leases, changed, None);
-    Ok(())
+    Ok(dropping)
 }
 
-/// A veth pair from the bridge into the container's namespace, with its address (and the
-/// default route, on the first network that is not internal).
-fn plug(network: &Network, id: &str, attachment: &Attachment, default_route: bool) -> Result<()> {
-    let ns = netns_name(id);
-    let interface = attachment.interface.as_str();
-    let host_veth = attachment.host_veth.as_str();
-    ip(&[
-        "link", "add", host_veth, "type", "veth", "peer", "name", interface, "netns", &ns,
-    ])?;
-    ip(&["link", "set", host_veth, "master", &network.bridge, "up"])?;
-    let cidr = format!("{}/{}", attachment.address, attachment.prefix);
-    ip(&["-n", &ns, "addr", "add", &cidr, "dev", interface])?;
-    ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-    ip(&["-n", &ns, "link", "set", interface, "up"])?;
-    if default_route {
-        let gateway = attachment.gateway.to_string();
-        ip(&["-n", &ns, "route", "add", "default", "via", &gateway])?;
-    }
-    Ok(())
-}
-
-/// Removes container `id`'s namespace, any veth of it left on a bridge, and its leases.
+/// Removes container `id`'s namespace (a veth's two ends are made together, the inner one in
+/// it, so its veths go with it) and its leases.
 fn unplug(networks: &Networks, id: &str) {
-    if netns_path(id).exists() {
-        if let Err(error) = ip(&["netns", "delete", &netns_name(id)]) {
-            tracing::warn!(%error, "removing the container's network namespace");
-        }
-    }
-    // A veth whose peer never reached the namespace would stay on the bridge.
-    if let Ok(all) = networks.list() {
-        for network in all {
-            links::remove_link(&links::host_veth_name(id, &network.name));
-        }
+    if let Err(error) = links::delete_netns(id) {
+        tracing::warn!(%error, "removing the container's network namespace");
     }
     leases::release(networks, id);
 }
 
 /// Says so when another table's forward chain drops by default: hoist's accept cannot
 /// overrule it, and the container would not reach beyond the host.
-fn warn_of_dropping_firewalls(requests: &[Request]) {
+fn warn_of_dropping_firewalls(requests: &[Request], dropping: &[String]) {
     let Some(request) = requests.iter().find(|r| !r.network.internal) else {
         return;
     };
-    for chain in firewall::dropping_forward_chains() {
+    for chain in dropping {
         let subnet = request.network.subnet;
         tracing::warn!(
             "the firewall's forward chain `{chain}` drops forwarded packets it does not accept: \

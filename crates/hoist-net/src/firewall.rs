@@ -2,8 +2,8 @@
 //! for published ports (so the server sees its real client), and drops for internal networks.
 //!
 //! They live in an nftables table of hoist's own, `ip hoist`, written whole from the leases
-//! each time a container joins or leaves (one `nft -f` transaction: the old table deleted and
-//! the new one made together, never half of it), and deleted with the last container. So a
+//! when a container joining or leaving changes them (one `nft -f` transaction: the table
+//! flushed and filled together, never half of it), and deleted with the last container. So a
 //! crash leaves no rule the next `attach` or `detach` does not put right, and the host's other
 //! tables are never touched. The `nft` command is used rather than a netlink crate for the
 //! reason `ip` is: its syntax is the documentation, every distribution ships it, and a whole
@@ -13,25 +13,68 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
+use std::path::Path;
+
 use crate::{Error, Leases, Network, Result};
 
 const TABLE: &str = "hoist";
 const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+/// The table as hoist last wrote it, in the state directory.
+const APPLIED: &str = "firewall.nft";
 
-/// Makes hoist's table say what the leases need (or removes it when no container is left).
-pub fn apply(networks: &[Network], leases: &Leases) -> Result<()> {
+/// Makes hoist's table say what the leases need, or removes it when no container is left.
+/// Nothing is written when the table would not change (a container without published ports
+/// joining a network in use): every change that removes a rule costs the kernel an RCU grace
+/// period. Returns the other tables' forward chains that drop by default, when it made or
+/// changed the table for a network that routes.
+pub fn apply(state_dir: &Path, networks: &[Network], leases: &Leases) -> Result<Vec<String>> {
     let in_use: Vec<&Network> = networks
         .iter()
         .filter(|n| leases.on(&n.name).next().is_some())
         .collect();
-    let mut script = format!("table ip {TABLE}\ndelete table ip {TABLE}\n");
-    if !in_use.is_empty() {
-        script.push_str(&table(&in_use, leases));
-        if in_use.iter().any(|n| !n.internal) {
-            enable_forwarding()?;
-        }
+    let wanted =
+        (!in_use.is_empty()).then(|| format!("{}{}", where_written(), table(&in_use, leases)));
+    let applied_path = state_dir.join(APPLIED);
+    let applied = std::fs::read_to_string(&applied_path).ok();
+    if wanted == applied {
+        return Ok(Vec::new());
     }
-    nft(&["-f", "-"], Some(&script)).map(drop)
+    let routes = in_use.iter().any(|n| !n.internal);
+    if routes {
+        enable_forwarding()?;
+    }
+    // `add` and `flush` make both a first table and a rewrite of an existing one one
+    // transaction; flushing a table that was just made costs nothing.
+    let script = match &wanted {
+        Some(table) => {
+            format!("add table ip {TABLE}\nflush table ip {TABLE}\n{table}list chains\n")
+        }
+        None => format!("add table ip {TABLE}\ndelete table ip {TABLE}\n"),
+    };
+    // Written as unknown first: should nft fail halfway or this process die, the next apply
+    // writes the table whole.
+    let _ = std::fs::remove_file(&applied_path);
+    let listed = nft(&["-f", "-"], Some(&script))?;
+    if let Some(table) = &wanted {
+        std::fs::write(&applied_path, table).map_err(Error::io(&applied_path))?;
+    }
+    Ok(if routes {
+        dropping_forward_chains(&listed)
+    } else {
+        Vec::new()
+    })
+}
+
+/// A comment naming the boot and the network namespace the table is written in: the record
+/// of what was applied holds only for that table (after a reboot, or from another namespace,
+/// it is written anew).
+fn where_written() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let netns = std::fs::metadata("/proc/thread-self/ns/net").map_or(0, |m| {
+        use std::os::unix::fs::MetadataExt;
+        m.ino()
+    });
+    format!("# boot {} netns {netns}\n", boot.trim())
 }
 
 /// The table's text.
@@ -107,31 +150,27 @@ fn enable_forwarding() -> Result<()> {
     std::fs::write(IP_FORWARD, "1").map_err(Error::io(IP_FORWARD))
 }
 
-/// The forward chains of other tables that drop what they do not accept: a container's
-/// traffic may die there, whatever hoist's table says. As `family table chain`.
-pub fn dropping_forward_chains() -> Vec<String> {
-    let Ok(listing) = nft(&["-j", "list", "chains"], None) else {
-        return Vec::new();
-    };
-    let Ok(json) = serde_json::from_str::<serde_json::Value>(&listing) else {
-        return Vec::new();
-    };
-    json["nftables"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| entry.get("chain"))
-        .filter(|chain| chain["hook"] == "forward" && chain["policy"] == "drop")
-        .filter(|chain| chain["table"] != TABLE)
-        .map(|chain| {
-            format!(
-                "{} {} {}",
-                chain["family"].as_str().unwrap_or("?"),
-                chain["table"].as_str().unwrap_or("?"),
-                chain["name"].as_str().unwrap_or("?")
-            )
-        })
-        .collect()
+/// The forward chains of other tables that drop what they do not accept, in `nft list
+/// chains` text: a container's traffic may die there, whatever hoist's table says. As
+/// `family table chain`.
+fn dropping_forward_chains(listing: &str) -> Vec<String> {
+    let (mut table, mut chain) = (String::new(), String::new());
+    let mut dropping = Vec::new();
+    for line in listing.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["table", family, name, "{"] => table = format!("{family} {name}"),
+            ["chain", name, "{"] => chain = name.to_string(),
+            _ if line.contains("hook forward")
+                && line.contains("policy drop;")
+                && table != format!("ip {TABLE}") =>
+            {
+                dropping.push(format!("{table} {chain}"));
+            }
+            _ => {}
+        }
+    }
+    dropping
 }
 
 /// `nft ARGS` with `input` on its stdin; its stdout, or what it said on failure.

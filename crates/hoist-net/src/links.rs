@@ -1,9 +1,16 @@
-//! The links and namespaces `ip` makes: bridges, veth pairs, named network namespaces.
+//! Links and network namespaces: bridges and veth pairs made by `ip` (a container's in two
+//! `ip -batch` calls, one each side), named network namespaces made here (a thread's new
+//! namespace bound at `/run/netns/NAME`, as `ip netns add` does, without its process).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-use crate::{Error, Result, Subnet};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+use crate::{Attachment, Error, Result, Subnet};
+
+const NETNS_DIR: &str = "/run/netns";
 
 /// `ip ARGS...`, failing with what it printed.
 pub(crate) fn ip(args: &[&str]) -> Result<()> {
@@ -26,7 +33,122 @@ pub(crate) fn netns_name(id: &str) -> String {
 }
 
 pub(crate) fn netns_path(id: &str) -> PathBuf {
-    Path::new("/run/netns").join(netns_name(id))
+    Path::new(NETNS_DIR).join(netns_name(id))
+}
+
+/// Makes container `id`'s network namespace, bound at its path. As iproute2 does, the
+/// directory is a shared mount first, so that the binding reaches mount namespaces copied
+/// before it was made.
+pub(crate) fn add_netns(id: &str) -> Result<()> {
+    let io = |what: &str| {
+        let what = format!("{what} {}", netns_path(id).display());
+        move |e: nix::errno::Errno| Error::io(what)(e.into())
+    };
+    std::fs::create_dir_all(NETNS_DIR).map_err(Error::io(NETNS_DIR))?;
+    let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
+    if mount(None::<&str>, NETNS_DIR, None::<&str>, shared, None::<&str>).is_err() {
+        // Not a mount point yet: bind it on itself, then share it.
+        let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
+        mount(Some(NETNS_DIR), NETNS_DIR, None::<&str>, bind, None::<&str>)
+            .map_err(io("making a mount point of"))?;
+        mount(None::<&str>, NETNS_DIR, None::<&str>, shared, None::<&str>)
+            .map_err(io("sharing"))?;
+    }
+    let path = netns_path(id);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(Error::io(&path))?;
+    // unshare(CLONE_NEWNET) moves only the calling thread: a thread of its own, which ends
+    // once the namespace is bound.
+    let bound = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(io("making a network namespace for"))?;
+                mount(
+                    Some("/proc/thread-self/ns/net"),
+                    &path,
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(io("binding"))
+            })
+            .join()
+            .expect("the namespace thread does not panic")
+    });
+    if bound.is_err() {
+        let _ = std::fs::remove_file(&path);
+    }
+    bound
+}
+
+/// Removes container `id`'s network namespace binding (the kernel takes the namespace, and
+/// the veths in it, once nothing else holds it).
+pub(crate) fn delete_netns(id: &str) -> Result<()> {
+    let path = netns_path(id);
+    match umount2(&path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(Error::io(&path)(e.into())),
+    }
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// One veth pair per attachment from its bridge into container `id`'s namespace, with its
+/// address, `lo` up, and the default route through `routed`'s gateway: one `ip -batch` on
+/// each side.
+pub(crate) fn plug(id: &str, plan: &[(&str, &Attachment)], routed: Option<usize>) -> Result<()> {
+    let ns = netns_name(id);
+    let mut host = String::new();
+    let mut inside = String::from("link set lo up\n");
+    for (index, (bridge, attachment)) in plan.iter().enumerate() {
+        let (veth, interface) = (&attachment.host_veth, &attachment.interface);
+        host.push_str(&format!(
+            "link add {veth} type veth peer name {interface} netns {ns}\n\
+             link set {veth} master {bridge} up\n"
+        ));
+        inside.push_str(&format!(
+            "addr add {}/{} dev {interface}\nlink set {interface} up\n",
+            attachment.address, attachment.prefix
+        ));
+        if routed == Some(index) {
+            inside.push_str(&format!("route add default via {}\n", attachment.gateway));
+        }
+    }
+    ip_batch(&[], &host)?;
+    ip_batch(&["-n", &ns], &inside)
+}
+
+/// `ip [OPTIONS] -batch -` with `commands` on its stdin, failing with what it printed.
+fn ip_batch(options: &[&str], commands: &str) -> Result<()> {
+    let mut child = Command::new("ip")
+        .args(options)
+        .args(["-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(Error::NoIp)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(commands.as_bytes()).map_err(Error::NoIp)?;
+    }
+    let output = child.wait_with_output().map_err(Error::NoIp)?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(Error::Ip {
+        args: format!(
+            "{} -batch: {}",
+            options.join(" "),
+            commands.replace('\n', "; ")
+        ),
+        message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+    })
 }
 
 /// The host end of container `id`'s veth on `network`, in the 15 bytes a link name has: `vh`
@@ -43,10 +165,11 @@ pub(crate) fn host_veth_name(id: &str, network: &str) -> String {
     format!("vh{:011x}", hash & 0xfff_ffff_ffff)
 }
 
-/// Whether this network namespace has the link. (Not /sys/class/net: that shows the namespace
-/// of whoever mounted /sys, which need not be ours.)
+/// Whether this network namespace has the link: its index, asked of a socket of this
+/// namespace. (Not /sys/class/net: that shows the namespace of whoever mounted /sys, which
+/// need not be ours.)
 pub(crate) fn exists(name: &str) -> bool {
-    ip(&["link", "show", "dev", name]).is_ok()
+    nix::net::if_::if_nametoindex(name).is_ok()
 }
 
 /// Makes the bridge if this network namespace has none, with the gateway address, up.
@@ -66,6 +189,16 @@ pub(crate) fn remove_bridge(bridge: &str) {
             tracing::warn!(%error, "removing an unused bridge");
         }
     }
+}
+
+/// Waits (up to a few seconds) for a link the kernel is taking away, and removes it if it
+/// stays.
+pub(crate) fn wait_gone(name: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while exists(name) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    remove_link(name);
 }
 
 pub(crate) fn remove_link(name: &str) {
