@@ -213,3 +213,57 @@ fn subordinate_ids_are_mapped_through_newuidmap() {
     );
     assert!(!work.join("run/rootless-foreign").exists());
 }
+
+/// A default credentials file the user may not read (podman's runtime directory of another
+/// user, or one of their own they locked) is passed over with a warning: the pull goes on. One
+/// they name with --authfile is an error.
+#[test]
+fn an_unreadable_default_auth_file_is_passed_over_but_a_named_one_is_an_error() {
+    if !is_root() {
+        return;
+    }
+    let Some(env) = hoist_e2e::env() else { return };
+    const NOBODY: u32 = 65534;
+    let dir = scratch();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let work = dir.path().join("work");
+    let auth_dir = work.join("home/.config/containers");
+    std::fs::create_dir_all(&auth_dir).unwrap();
+    let locked = auth_dir.join("auth.json");
+    std::fs::write(&locked, "{}").unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let chowned = Command::new("chown")
+        .args(["-R", &format!("{NOBODY}:{NOBODY}")])
+        .arg(&work)
+        .status()
+        .unwrap();
+    assert!(chowned.success());
+    let image = format!("{}/busybox:latest", env.registry);
+    let pull = |extra: &[&str]| {
+        let mut command = hoist_as(NOBODY, NOBODY, &work);
+        command
+            .env("HOME", work.join("home"))
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("DOCKER_CONFIG")
+            .args(["pull", "--quiet", "--tls-verify=false"])
+            .args(extra)
+            .arg(&image);
+        run(&mut command)
+    };
+    let pulled = pull(&[]);
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    assert!(
+        stderr(&pulled).contains("skipping the credentials in")
+            && stderr(&pulled).contains("auth.json"),
+        "{}",
+        stderr(&pulled)
+    );
+    let named = pull(&["--authfile", locked.to_str().unwrap()]);
+    assert!(!named.status.success());
+    assert!(
+        stderr(&named).contains("Permission denied"),
+        "{}",
+        stderr(&named)
+    );
+}

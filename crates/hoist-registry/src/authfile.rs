@@ -47,7 +47,7 @@ pub fn lookup(registry: &str, authfile: Option<&Path>) -> Result<Option<Credenti
         None => search_path(),
     };
     for file in files {
-        let Some(config) = read(&file, authfile.is_some())? else {
+        let Some(config) = read(&file, authfile.is_some(), authfile.is_none())? else {
             continue;
         };
         if let Some(found) = lookup_in(&config, registry, &file)? {
@@ -179,10 +179,18 @@ fn run_helper(helper: &str, registry: &str) -> Result<Option<Credentials>> {
 }
 
 /// Reads an auth file; a missing one is `None` unless it was named explicitly.
-fn read(file: &Path, must_exist: bool) -> Result<Option<Value>> {
+/// The file's JSON; `None` if it does not exist (unless it `must_exist`) or, when reading one
+/// of the default files to look credentials up (`skip_unreadable`), this user may not read it.
+fn read(file: &Path, must_exist: bool, skip_unreadable: bool) -> Result<Option<Value>> {
     let bytes = match std::fs::read(file) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => return Ok(None),
+        // A default file this user may not read (another user's runtime directory, say) is
+        // not theirs to use: passed over, as containers/image does; one they named is an error.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && skip_unreadable => {
+            tracing::warn!("skipping the credentials in {}: {e}", file.display());
+            return Ok(None);
+        }
         Err(e) => return Err(Error::Credentials(format!("{}: {e}", file.display()))),
     };
     serde_json::from_slice(&bytes)
@@ -200,7 +208,7 @@ pub fn store(
     let file = authfile
         .map(Path::to_path_buf)
         .unwrap_or_else(default_authfile);
-    let mut config = read(&file, false)?.unwrap_or_else(|| Value::Object(Map::new()));
+    let mut config = read(&file, false, false)?.unwrap_or_else(|| Value::Object(Map::new()));
     let auth = base64::engine::general_purpose::STANDARD
         .encode(format!("{}:{}", credentials.username, credentials.password));
     auths_of(&mut config, &file)?.insert(registry.to_string(), serde_json::json!({ "auth": auth }));
@@ -214,7 +222,7 @@ pub fn erase(registry: Option<&str>, authfile: Option<&Path>) -> Result<bool> {
     let file = authfile
         .map(Path::to_path_buf)
         .unwrap_or_else(default_authfile);
-    let Some(mut config) = read(&file, false)? else {
+    let Some(mut config) = read(&file, false, false)? else {
         return Ok(false);
     };
     let auths = auths_of(&mut config, &file)?;
