@@ -20,6 +20,12 @@ pub enum Error {
     BadPort(String),
     #[error("running `nft` (install nftables; or use --network none or host)")]
     NoNft(#[source] std::io::Error),
+    #[error("{what}")]
+    Netlink {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("writing hoist's firewall table with nft failed: {message}")]
     Nft { message: String },
     #[error("{path} is damaged: {message}")]

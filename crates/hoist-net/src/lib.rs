@@ -22,6 +22,7 @@ mod links;
 mod network;
 mod ports;
 pub mod proxy;
+mod rtnl;
 
 use std::fs::{self, File, OpenOptions};
 use std::path::Path;

@@ -1,10 +1,9 @@
-//! Links and network namespaces: bridges and veth pairs made by `ip` (a container's in two
-//! `ip -batch` calls, one each side), named network namespaces made here (a thread's new
+//! Links and network namespaces: bridges made by `ip` (once per network), a container's veth
+//! pairs over rtnetlink ([`crate::rtnl`]), named network namespaces made here (a thread's new
 //! namespace bound at `/run/netns/NAME`, as `ip netns add` does, without its process).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
@@ -100,55 +99,15 @@ pub(crate) fn delete_netns(id: &str) -> Result<()> {
 }
 
 /// One veth pair per attachment from its bridge into container `id`'s namespace, with its
-/// address, `lo` up, and the default route through `routed`'s gateway: one `ip -batch` on
-/// each side.
+/// address, `lo` up, and the default route through `routed`'s gateway.
 pub(crate) fn plug(id: &str, plan: &[(&str, &Attachment)], routed: Option<usize>) -> Result<()> {
-    let ns = netns_name(id);
-    let mut host = String::new();
-    let mut inside = String::from("link set lo up\n");
-    for (index, (bridge, attachment)) in plan.iter().enumerate() {
-        let (veth, interface) = (&attachment.host_veth, &attachment.interface);
-        host.push_str(&format!(
-            "link add {veth} type veth peer name {interface} netns {ns}\n\
-             link set {veth} master {bridge} up\n"
-        ));
-        inside.push_str(&format!(
-            "addr add {}/{} dev {interface}\nlink set {interface} up\n",
-            attachment.address, attachment.prefix
-        ));
-        if routed == Some(index) {
-            inside.push_str(&format!("route add default via {}\n", attachment.gateway));
-        }
-    }
-    ip_batch(&[], &host)?;
-    ip_batch(&["-n", &ns], &inside)
-}
-
-/// `ip [OPTIONS] -batch -` with `commands` on its stdin, failing with what it printed.
-fn ip_batch(options: &[&str], commands: &str) -> Result<()> {
-    let mut child = Command::new("ip")
-        .args(options)
-        .args(["-batch", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(Error::NoIp)?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(commands.as_bytes()).map_err(Error::NoIp)?;
-    }
-    let output = child.wait_with_output().map_err(Error::NoIp)?;
-    if output.status.success() {
-        return Ok(());
-    }
-    Err(Error::Ip {
-        args: format!(
-            "{} -batch: {}",
-            options.join(" "),
-            commands.replace('\n', "; ")
-        ),
-        message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-    })
+    let path = netns_path(id);
+    let netns: std::os::fd::OwnedFd = std::fs::File::open(&path).map_err(Error::io(&path))?.into();
+    let plan = plan
+        .iter()
+        .map(|(bridge, attachment)| Ok((crate::rtnl::index_of(bridge)?, *attachment)))
+        .collect::<Result<Vec<_>>>()?;
+    crate::rtnl::plug(&netns, &plan, routed)
 }
 
 /// The host end of container `id`'s veth on `network`, in the 15 bytes a link name has: `vh`
