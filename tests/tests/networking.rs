@@ -122,6 +122,34 @@ fn a_container_reaches_the_world_by_name_and_an_internal_network_does_not() {
         );
         assert_eq!(leftovers(dir, &[]), Vec::<String>::new());
 
+        // A firewall reload (the host's `nft flush ruleset`) while a container runs: the next
+        // container's coming writes hoist's table again, though it would say the same.
+        let sleeper = unique_id("sleeper");
+        expect_ok(hoist(dir).args(["run", "-d", "--name", &sleeper, &image, "sleep", "600"]));
+        expect_ok(Command::new("nft").args(["flush", "ruleset"]));
+        let fetched = hoist_run(
+            dir,
+            &[
+                "--rm",
+                "--dns",
+                "203.0.113.53",
+                &image,
+                "nc",
+                "-w",
+                "5",
+                "www.example.test",
+                "80",
+            ],
+        );
+        assert!(
+            stdout(&fetched).starts_with("you are "),
+            "{}{}",
+            stdout(&fetched),
+            stderr(&fetched)
+        );
+        expect_ok(hoist(dir).args(["rm", "-f", &sleeper]));
+        assert_eq!(leftovers(dir, &[&sleeper]), Vec::<String>::new());
+
         expect_ok(hoist(dir).args(["network", "create", "--internal", "inside"]));
         let walled = hoist_run(
             dir,

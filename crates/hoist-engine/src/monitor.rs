@@ -93,33 +93,33 @@ pub fn run_to_exit(
         let _ = proxy.wait();
     }
     let on_networks = container.is_on_networks();
-    let cleaned = std::thread::scope(|scope| {
-        // Taking it off its networks waits on the kernel (RCU grace periods, as its veths
-        // and rules go): beside the rest of the cleaning, not before it.
+    container.record.networks.clear();
+    container.record.exit_code = Some(match &outcome {
+        Ok(exited) => exited.code,
+        Err(error) => error
+            .program_failure()
+            .map_or(125, |f| f.exit_code().into()),
+    });
+    if let Err(error) = &outcome {
+        container.record.error = Some(crate::render_chain(error));
+    }
+    container.record.finished = Some(crate::now());
+    // Taking it off its networks waits on the kernel (RCU grace periods, as its veths and
+    // rules go): beside the unmounting of its rootfs. Its end is recorded (and its directory,
+    // with its name, freed) only after both, so that whoever waits on that end finds its name,
+    // address and ports free.
+    let unmounted = std::thread::scope(|scope| {
         let released =
             on_networks.then(|| scope.spawn(|| crate::container::release_network_of(store, &name)));
-        container.record.networks.clear();
-        container.record.exit_code = Some(match &outcome {
-            Ok(exited) => exited.code,
-            Err(error) => error
-                .program_failure()
-                .map_or(125, |f| f.exit_code().into()),
-        });
-        if let Err(error) = &outcome {
-            container.record.error = Some(crate::render_chain(error));
-        }
-        container.record.finished = Some(crate::now());
-        let cleaned = if container.record.remove {
-            Container::remove_files(&container.dir)
-        } else {
-            hoist_unpack::unmount_rootfs(&container.dir)
-                .map_err(Error::from)
-                .and_then(|()| container.save())
-        };
+        let unmounted = hoist_unpack::unmount_rootfs(&container.dir).map_err(Error::from);
         if let Some(released) = released {
             let _ = released.join();
         }
-        cleaned
+        unmounted
+    });
+    let cleaned = unmounted.and_then(|()| match container.record.remove {
+        true => Container::remove_files(&container.dir),
+        false => container.save(),
     });
     if let Some(session) = session {
         session.finish(match &outcome {

@@ -47,7 +47,7 @@ pub fn attach(
 ) -> Result<Vec<Attachment>> {
     let _lock = crate::lock(&networks.state_dir)?;
     // What a process killed halfway through an earlier attach of this id left.
-    unplug(networks, id);
+    unplug_fully(networks, id);
     let changed: Vec<String> = requests.iter().map(|r| r.network.name.clone()).collect();
     let made = (|| {
         let requests = checked(networks, requests, ports)?;
@@ -102,7 +102,7 @@ pub fn attach(
             Ok(attachments)
         }
         Err(error) => {
-            unplug(networks, id);
+            unplug_fully(networks, id);
             let _ = settle(networks, &changed);
             Err(error)
         }
@@ -225,12 +225,20 @@ fn settle(networks: &Networks, changed: &[String]) -> Result<Vec<String>> {
 }
 
 /// Removes container `id`'s namespace (a veth's two ends are made together, the inner one in
-/// it, so its veths go with it) and its leases.
+/// it, so its veths go with it, a moment later) and its leases.
 fn unplug(networks: &Networks, id: &str) {
     if let Err(error) = links::delete_netns(id) {
         tracing::warn!(%error, "removing the container's network namespace");
     }
     leases::release(networks, id);
+}
+
+/// `unplug`, and until its veths are gone: before the same id is attached again.
+fn unplug_fully(networks: &Networks, id: &str) {
+    unplug(networks, id);
+    for network in networks.list().unwrap_or_default() {
+        links::wait_gone(&links::host_veth_name(id, &network.name));
+    }
 }
 
 /// Says so when another table's forward chain drops by default: hoist's accept cannot

@@ -23,46 +23,102 @@ const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 const APPLIED: &str = "firewall.nft";
 
 /// Makes hoist's table say what the leases need, or removes it when no container is left.
-/// Nothing is written when the table would not change (a container without published ports
-/// joining a network in use): every change that removes a rule costs the kernel an RCU grace
-/// period. Returns the other tables' forward chains that drop by default, when it made or
-/// changed the table for a network that routes.
+/// Nothing is written when the table would not change and nobody has touched the ruleset
+/// since hoist wrote it (a container without published ports joining a network in use): every
+/// change that removes a rule costs the kernel an RCU grace period. Returns the other tables'
+/// forward chains that drop by default, when it made or changed the table for a network that
+/// routes.
 pub fn apply(state_dir: &Path, networks: &[Network], leases: &Leases) -> Result<Vec<String>> {
     let in_use: Vec<&Network> = networks
         .iter()
         .filter(|n| leases.on(&n.name).next().is_some())
         .collect();
-    let wanted =
-        (!in_use.is_empty()).then(|| format!("{}{}", where_written(), table(&in_use, leases)));
-    let applied_path = state_dir.join(APPLIED);
-    let applied = std::fs::read_to_string(&applied_path).ok();
-    if wanted == applied {
-        return Ok(Vec::new());
-    }
     let routes = in_use.iter().any(|n| !n.internal);
     if routes {
         enable_forwarding()?;
     }
+    let wanted = match in_use.is_empty() {
+        true => format!("{}none\n", where_written()),
+        false => format!("{}{}", where_written(), table(&in_use, leases)),
+    };
+    let record = state_dir.join(APPLIED);
+    if recorded(&record).is_some_and(|(generation, applied)| {
+        applied == wanted && ruleset_generation() == Some(generation)
+    }) {
+        return Ok(Vec::new());
+    }
     // `add` and `flush` make both a first table and a rewrite of an existing one one
     // transaction; flushing a table that was just made costs nothing.
-    let script = match &wanted {
-        Some(table) => {
-            format!("add table ip {TABLE}\nflush table ip {TABLE}\n{table}list chains\n")
-        }
-        None => format!("add table ip {TABLE}\ndelete table ip {TABLE}\n"),
+    let script = match in_use.is_empty() {
+        true => format!("add table ip {TABLE}\ndelete table ip {TABLE}\n"),
+        false => format!(
+            "add table ip {TABLE}\nflush table ip {TABLE}\n{}list chains\n",
+            table(&in_use, leases)
+        ),
     };
-    // Written as unknown first: should nft fail halfway or this process die, the next apply
-    // writes the table whole.
-    let _ = std::fs::remove_file(&applied_path);
+    // Unknown until written again: should nft fail halfway or this process die, the next
+    // apply writes the table whole.
+    let _ = std::fs::remove_file(&record);
     let listed = nft(&["-f", "-"], Some(&script))?;
-    if let Some(table) = &wanted {
-        std::fs::write(&applied_path, table).map_err(Error::io(&applied_path))?;
+    if let Some(generation) = ruleset_generation() {
+        let text = format!("{generation}\n{wanted}");
+        std::fs::write(&record, text).map_err(Error::io(&record))?;
     }
     Ok(if routes {
         dropping_forward_chains(&listed)
     } else {
         Vec::new()
     })
+}
+
+/// The ruleset generation and the text recorded with it.
+fn recorded(record: &Path) -> Option<(u32, String)> {
+    let text = std::fs::read_to_string(record).ok()?;
+    let (generation, applied) = text.split_once('\n')?;
+    Some((generation.parse().ok()?, applied.to_string()))
+}
+
+/// The nftables ruleset's generation in this network namespace: the kernel counts every
+/// change to any table, so an unchanged number means nobody (a firewall reload, `nft flush
+/// ruleset`) has touched hoist's table since it was written. Asked over nfnetlink from this
+/// process (NFT_MSG_GETGEN, answered with NFTA_GEN_ID): by hand, as it is one message of a
+/// fixed layout; `None` if it cannot be asked.
+fn ruleset_generation() -> Option<u32> {
+    const NFNL_SUBSYS_NFTABLES: u16 = 10;
+    const NFT_MSG_GETGEN: u16 = 16;
+    const NFT_MSG_NEWGEN: u16 = 15;
+    const NFTA_GEN_ID: u16 = 1;
+    const HEADERS: usize = 16 + 4; // nlmsghdr, nfgenmsg
+    let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_NETFILTER).ok()?;
+    socket.bind_auto().ok()?;
+    socket.connect(&netlink_sys::SocketAddr::new(0, 0)).ok()?;
+    let mut request = Vec::with_capacity(HEADERS);
+    request.extend_from_slice(&(HEADERS as u32).to_ne_bytes());
+    request.extend_from_slice(&(NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETGEN).to_ne_bytes());
+    request.extend_from_slice(&1u16.to_ne_bytes()); // NLM_F_REQUEST
+    request.extend_from_slice(&1u32.to_ne_bytes()); // sequence
+    request.extend_from_slice(&0u32.to_ne_bytes()); // port: the kernel fills it in
+    request.extend_from_slice(&[0, 0, 0, 0]); // AF_UNSPEC, NFNETLINK_V0, resource id 0
+    socket.send(&request, 0).ok()?;
+    let mut answer = vec![0u8; 4096];
+    let length = socket.recv(&mut &mut answer[..], 0).ok()?;
+    let kind = u16::from_ne_bytes([*answer.get(4)?, *answer.get(5)?]);
+    if kind != NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWGEN {
+        return None;
+    }
+    let mut attributes = answer.get(HEADERS..length)?;
+    while attributes.len() >= 4 {
+        let size = usize::from(u16::from_ne_bytes([attributes[0], attributes[1]]));
+        let kind = u16::from_ne_bytes([attributes[2], attributes[3]]) & 0x3fff;
+        if size < 4 {
+            return None;
+        }
+        if kind == NFTA_GEN_ID && size == 8 {
+            return Some(u32::from_be_bytes(attributes.get(4..8)?.try_into().ok()?));
+        }
+        attributes = attributes.get(size.div_ceil(4) * 4..)?;
+    }
+    None
 }
 
 /// A comment naming the boot and the network namespace the table is written in: the record

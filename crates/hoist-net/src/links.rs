@@ -45,7 +45,10 @@ pub(crate) fn add_netns(id: &str) -> Result<()> {
     };
     std::fs::create_dir_all(NETNS_DIR).map_err(Error::io(NETNS_DIR))?;
     let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
-    if mount(None::<&str>, NETNS_DIR, None::<&str>, shared, None::<&str>).is_err() {
+    if let Err(error) = mount(None::<&str>, NETNS_DIR, None::<&str>, shared, None::<&str>) {
+        if error != nix::errno::Errno::EINVAL {
+            return Err(io("sharing")(error));
+        }
         // Not a mount point yet: bind it on itself, then share it.
         let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
         mount(Some(NETNS_DIR), NETNS_DIR, None::<&str>, bind, None::<&str>)
@@ -150,10 +153,10 @@ pub(crate) fn remove_bridge(bridge: &str) {
     }
 }
 
-/// Waits (up to a few seconds) for a link the kernel is taking away, and removes it if it
-/// stays.
+/// Waits (up to half a second: a grace period or a few) for a link the kernel is taking away
+/// with its namespace, and removes it if it stays (something else holds the namespace).
 pub(crate) fn wait_gone(name: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
     while exists(name) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }

@@ -67,12 +67,20 @@ impl Rtnl {
         self.socket.send(&buffer, 0).map_err(failed)?;
         let mut answer = vec![0; 8192];
         loop {
-            let length = self.socket.recv(&mut &mut answer[..], 0).map_err(failed)?;
-            let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&answer[..length])
-                .map_err(|e| failed(std::io::Error::other(e.to_string())))?;
-            if reply.header.sequence_number != self.sequence {
+            let length = match self.socket.recv(&mut &mut answer[..], 0) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                received => received.map_err(failed)?,
+            };
+            // nlmsghdr's sequence number: an answer to another request is not parsed at all.
+            let sequence = answer
+                .get(8..12)
+                .and_then(|s| s.try_into().ok())
+                .map(u32::from_ne_bytes);
+            if sequence != Some(self.sequence) {
                 continue;
             }
+            let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&answer[..length])
+                .map_err(|e| failed(std::io::Error::other(e.to_string())))?;
             return match reply.payload {
                 NetlinkPayload::Error(error) => match error.code {
                     None => Ok(()),
