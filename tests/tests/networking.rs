@@ -24,6 +24,16 @@ fn busybox() -> Option<String> {
     is_root().then(|| format!("oci:{}:busybox-latest", env.fixtures.display()))
 }
 
+/// `test` in a network namespace of its own, with a store of its own (`dir`, whose containers
+/// are removed after) and the busybox image; nothing where the environment is incomplete.
+fn in_a_network_of_its_own(test: impl FnOnce(&Path, String) + Send + 'static) {
+    let Some(image) = busybox() else { return };
+    let dir = scratch();
+    let _guard = RunContainersGuard(dir.path());
+    let scratch_path = dir.path().to_path_buf();
+    in_private_network(move || test(&scratch_path, image));
+}
+
 /// `hoist run ARGS` in the store of `dir`.
 fn hoist_run(dir: &Path, args: &[&str]) -> Output {
     run(hoist(dir).arg("run").args(args))
@@ -87,12 +97,7 @@ fn leftovers(dir: &Path, names: &[&str]) -> Vec<String> {
 
 #[test]
 fn a_container_reaches_the_world_by_name_and_an_internal_network_does_not() {
-    let Some(image) = busybox() else { return };
-    let dir = scratch();
-    let _guard = RunContainersGuard(dir.path());
-    let scratch_path = dir.path().to_path_buf();
-    in_private_network(move || {
-        let dir = scratch_path.as_path();
+    in_a_network_of_its_own(move |dir, image| {
         let mut world = World::new(&netpeer());
         world.serve(&["tcp-hello", "203.0.113.10:80"]);
         world.serve(&["dns", "203.0.113.53:53", "www.example.test=203.0.113.10"]);
@@ -172,13 +177,8 @@ fn a_container_reaches_the_world_by_name_and_an_internal_network_does_not() {
 
 #[test]
 fn published_tcp_and_udp_ports_answer_from_outside_with_the_callers_address() {
-    let Some(image) = busybox() else { return };
-    let dir = scratch();
-    let _guard = RunContainersGuard(dir.path());
-    let scratch_path = dir.path().to_path_buf();
     let (server, rival) = (unique_id("published"), unique_id("rival"));
-    in_private_network(move || {
-        let dir = scratch_path.as_path();
+    in_a_network_of_its_own(move |dir, image| {
         let world = World::new(&netpeer());
         let mut args: Vec<String> = ["-d", "--name", &server, "-p", "8080:80", "-p"]
             .map(String::from)
@@ -247,13 +247,8 @@ fn published_tcp_and_udp_ports_answer_from_outside_with_the_callers_address() {
 
 #[test]
 fn containers_find_each_other_by_name_and_alias_on_networks_made_by_the_user() {
-    let Some(image) = busybox() else { return };
-    let dir = scratch();
-    let _guard = RunContainersGuard(dir.path());
-    let scratch_path = dir.path().to_path_buf();
     let (a, b) = (unique_id("alpha"), unique_id("beta"));
-    in_private_network(move || {
-        let dir = scratch_path.as_path();
+    in_a_network_of_its_own(move |dir, image| {
         let network = |args: &[&str]| run(hoist(dir).arg("network").args(args));
         let made = network(&[
             "create",
@@ -340,13 +335,8 @@ fn containers_find_each_other_by_name_and_alias_on_networks_made_by_the_user() {
 
 #[test]
 fn after_everything_was_killed_rm_leaves_no_rule_veth_namespace_or_lease() {
-    let Some(image) = busybox() else { return };
-    let dir = scratch();
-    let _guard = RunContainersGuard(dir.path());
-    let scratch_path = dir.path().to_path_buf();
     let names = [unique_id("killed"), unique_id("killed")];
-    in_private_network(move || {
-        let dir = scratch_path.as_path();
+    in_a_network_of_its_own(move |dir, image| {
         for (name, port) in names.iter().zip(["18081:80", "18082:80/udp"]) {
             let started = hoist_run(
                 dir,
@@ -385,12 +375,7 @@ fn after_everything_was_killed_rm_leaves_no_rule_veth_namespace_or_lease() {
 /// whatever hoist's table says: `run` says so, naming the chain and what to add.
 #[test]
 fn a_firewall_that_drops_forwarded_traffic_is_named_in_a_warning() {
-    let Some(image) = busybox() else { return };
-    let dir = scratch();
-    let _guard = RunContainersGuard(dir.path());
-    let scratch_path = dir.path().to_path_buf();
-    in_private_network(move || {
-        let dir = scratch_path.as_path();
+    in_a_network_of_its_own(move |dir, image| {
         let mut nft = Command::new("nft");
         nft.args(["add table inet guard; add chain inet guard forward { type filter hook forward priority 0; policy drop; }"]);
         expect_ok(&mut nft);
@@ -410,13 +395,8 @@ fn a_firewall_that_drops_forwarded_traffic_is_named_in_a_warning() {
 /// it.
 #[test]
 fn an_alias_cannot_write_a_neighbours_hosts_and_ports_are_taken_only_when_free() {
-    let Some(image) = busybox() else { return };
-    let dir = scratch();
-    let _guard = RunContainersGuard(dir.path());
-    let scratch_path = dir.path().to_path_buf();
     let created = unique_id("created");
-    in_private_network(move || {
-        let dir = scratch_path.as_path();
+    in_a_network_of_its_own(move |dir, image| {
         for alias in ["x\n203.0.113.7 bank.example", "two names", "#"] {
             let refused = hoist_run(dir, &["--rm", "--network-alias", alias, &image, "true"]);
             assert_eq!(refused.status.code(), Some(125), "{alias:?}");

@@ -74,6 +74,18 @@ pub fn render(
     Ok(out)
 }
 
+/// What an `inspect` verb prints of `items` (podman's shape): a JSON array, or each item
+/// through the template on a line of its own.
+pub fn inspected(format: Option<&str>, items: &[Json]) -> anyhow::Result<String> {
+    match Format::parse(format) {
+        Format::Template { text, .. } => items
+            .iter()
+            .map(|item| apply(&text, item).map(|line| line + "\n"))
+            .collect(),
+        _ => Ok(serde_json::to_string_pretty(items)? + "\n"),
+    }
+}
+
 /// One item through a template.
 pub fn apply(text: &str, item: &Json) -> anyhow::Result<String> {
     let mut template = gtmpl::Template::default();

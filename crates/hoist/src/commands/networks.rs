@@ -6,7 +6,7 @@ use hoist_runtime::Runtime;
 use serde_json::{json, Value};
 
 use crate::cli::NetworkCommand;
-use crate::format::{apply, render, Format};
+use crate::format::{render, Format};
 use crate::output::outln;
 
 pub fn network(runtime: &Runtime, command: NetworkCommand) -> anyhow::Result<u8> {
@@ -78,14 +78,7 @@ pub fn network(runtime: &Runtime, command: NetworkCommand) -> anyhow::Result<u8>
                 .iter()
                 .map(|name| Ok(podman_json(&networks.get(name)?)))
                 .collect::<anyhow::Result<Vec<Value>>>()?;
-            match Format::parse(format.as_deref()) {
-                Format::Template { text, .. } => {
-                    for network in &json {
-                        outln!("{}", apply(&text, network)?);
-                    }
-                }
-                _ => outln!("{}", serde_json::to_string_pretty(&json)?),
-            }
+            crate::output::out(&crate::format::inspected(format.as_deref(), &json)?)?;
         }
         NetworkCommand::Rm { force, names } => {
             for name in &names {

@@ -6,7 +6,7 @@ use hoist_engine::{volumes, Store};
 use hoist_runtime::Runtime;
 
 use crate::cli::VolumeCommand;
-use crate::format::{apply, render, Format};
+use crate::format::{render, Format};
 
 pub fn volume(runtime: &Runtime, command: VolumeCommand) -> anyhow::Result<()> {
     let store = Store::locate();
@@ -44,14 +44,7 @@ pub fn volume(runtime: &Runtime, command: VolumeCommand) -> anyhow::Result<()> {
                 .iter()
                 .map(serde_json::to_value)
                 .collect::<Result<_, _>>()?;
-            match Format::parse(format.as_deref()) {
-                Format::Template { text, .. } => {
-                    for volume in &json {
-                        outln!("{}", apply(&text, volume)?);
-                    }
-                }
-                _ => outln!("{}", serde_json::to_string_pretty(&json)?),
-            }
+            crate::output::out(&crate::format::inspected(format.as_deref(), &json)?)?;
         }
         VolumeCommand::Rm { force, names } => {
             for name in &names {
