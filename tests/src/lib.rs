@@ -8,6 +8,7 @@ pub mod hostile_registry;
 pub mod image;
 pub mod podman;
 pub mod registry_process;
+pub mod rootless;
 pub mod soak;
 pub mod terminal;
 pub mod tls_redirector;

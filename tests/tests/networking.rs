@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use hoist_e2e::rootless::{Home, RootlessUser};
 use hoist_e2e::world::{World, HOST_ADDRESS, ROUTER_ADDRESS};
 use hoist_e2e::{
     expect_ok, hoist, in_private_network, is_root, monitor_of, run, scratch, stderr, stdout,
@@ -452,5 +453,86 @@ fn an_alias_cannot_write_a_neighbours_hosts_and_ports_are_taken_only_when_free()
         );
         expect_ok(hoist(dir).args(["rm", &created]));
         assert_eq!(leftovers(dir, &[&created]), Vec::<String>::new());
+    });
+}
+
+/// An unprivileged user's container (on pasta, its default) reaches the world by name, and
+/// its published TCP and UDP ports answer callers from the world through the port proxy (the
+/// server sees the proxy inside, 127.0.0.1, as under rootless podman's rootlessport); nothing
+/// is made on the host's side but their sockets, and pasta and the proxy go with the
+/// container.
+#[test]
+fn a_rootless_container_reaches_the_world_and_publishes_ports_through_pasta() {
+    let Some(user) = RootlessUser::find() else {
+        return;
+    };
+    let server = unique_id("rootless-published");
+    in_a_network_of_its_own(move |dir, _| {
+        let home = Home::new(user, dir);
+        let env = hoist_e2e::env().unwrap();
+        let layout = dir.join("layout");
+        hoist_e2e::copy_fixtures(&env, &layout);
+        user.give(&layout);
+        let image = format!("oci:{}:busybox-latest", layout.display());
+        let mut world = World::new(&netpeer());
+        world.serve(&["tcp-hello", "203.0.113.10:80"]);
+        world.serve(&["dns", "203.0.113.53:53", "www.example.test=203.0.113.10"]);
+
+        // Its input held open a moment: Debian 12's pasta can lose the answer to a connection
+        // the container half-closed before the server spoke (nc's does at once).
+        let fetched = run(&mut home.hoist(&[
+            "run",
+            "--rm",
+            "--dns",
+            "203.0.113.53",
+            &image,
+            "sh",
+            "-c",
+            "sleep 1 | timeout 20 nc www.example.test 80",
+        ]));
+        assert!(fetched.status.success(), "{}", stderr(&fetched));
+        // pasta's socket on the host made the call: the world sees the host's address.
+        assert!(
+            stdout(&fetched).starts_with(&format!("you are {HOST_ADDRESS}:")),
+            "{}",
+            stdout(&fetched)
+        );
+
+        let mut args: Vec<String> = ["run", "-d", "--name", &server, "-p", "8080:80", "-p"]
+            .map(String::from)
+            .into();
+        args.push("5353:53/udp".into());
+        args.extend(netpeer_mounts());
+        args.extend([image.clone(), "sh".into(), "-c".into()]);
+        args.push("/netpeer tcp-hello 0.0.0.0:80 & exec /netpeer udp-hello 0.0.0.0:53".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let started = run(&mut home.hoist(&args));
+        assert!(started.status.success(), "{}", stderr(&started));
+        let tcp = format!("{HOST_ADDRESS}:8080");
+        let mut answer = String::new();
+        wait_for("the published TCP port to answer", || {
+            let asked = world.ask(&["tcp-ask", &tcp]);
+            answer = stdout(&asked);
+            asked.status.success()
+        });
+        assert!(answer.starts_with("you are 127.0.0.1:"), "{answer}");
+        let udp = world.ask(&["udp-ask", &format!("{HOST_ADDRESS}:5353")]);
+        assert!(
+            stdout(&udp).starts_with("you are 127.0.0.1:"),
+            "{}{}",
+            stdout(&udp),
+            stderr(&udp)
+        );
+
+        assert!(run(&mut home.hoist(&["rm", "-f", &server]))
+            .status
+            .success());
+        assert_eq!(
+            Home::processes_naming(dir),
+            Vec::<i32>::new(),
+            "pasta and the port proxy are gone"
+        );
+        assert!(world.ask(&["tcp-ask", &tcp]).status.code() != Some(0));
+        assert_eq!(leftovers(dir, &[]), Vec::<String>::new());
     });
 }

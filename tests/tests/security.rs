@@ -58,6 +58,30 @@ fn a_sysctl_that_is_not_namespaced_is_refused() {
     assert_refused(&output, "vm.overcommit_memory");
 }
 
+/// The attack: a pod's annotation (engines pass them on) naming the host's `/` as the layer of
+/// a rootfs overlay, which a root runtime's init would mount, writable through `upper`.
+#[test]
+fn a_root_runtime_mounts_no_rootfs_overlay_an_annotation_names() {
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let (upper, work) = (dir.path().join("upper"), dir.path().join("work"));
+    for made in [&upper, &work] {
+        std::fs::create_dir(made).unwrap();
+    }
+    set_args(&bundle, &["sh", "-c", "touch /etc/hoist-was-here"]);
+    let overlay = json!({ "lower": ["/"], "upper": upper, "work": work }).to_string();
+    edit_config(&bundle, |c| {
+        c["annotations"] = json!({ "org.hoist.rootfs.overlay": overlay });
+    });
+    let output = run_bundle(dir.path(), &bundle, &unique_id("overlay-annotation"));
+    assert_refused(&output, "org.hoist.rootfs.overlay");
+    assert!(
+        !upper.join("etc").exists(),
+        "nothing was written through it"
+    );
+}
+
 #[test]
 fn an_ipc_sysctl_without_an_ipc_namespace_is_refused() {
     let Some((_env, dir, bundle)) = busybox_bundle() else {

@@ -20,14 +20,14 @@ use crate::shell::{self, cargo, target_dir};
 /// Builds the command for run `i`, in a fresh directory `dir` of its own.
 type CommandFor<'a> = Box<dyn Fn(&Path, usize) -> Command + Send + Sync + 'a>;
 
-struct Tool<'a> {
+pub(crate) struct Tool<'a> {
     name: &'static str,
     command: CommandFor<'a>,
     /// Timed on a terminal until this text shows (then sent `exit`), instead of to its end.
     prompt: Option<&'static str>,
 }
 
-fn tool<'a>(
+pub(crate) fn tool<'a>(
     name: &'static str,
     command: impl Fn(&Path, usize) -> Command + Send + Sync + 'a,
 ) -> Tool<'a> {
@@ -220,10 +220,18 @@ fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyho
     let bridged_task = "run --rm busybox true, default network";
     let first_task = "first run busybox true";
     let exec_task = "exec true into a running busybox";
+    let rootless_task = crate::bench_rootless::TASK;
     if settings.only.is_some_and(|only| {
-        ![task, bridged_task, first_task, exec_task, "run -it"]
-            .iter()
-            .any(|t| t.contains(only))
+        ![
+            task,
+            bridged_task,
+            first_task,
+            exec_task,
+            rootless_task,
+            "run -it",
+        ]
+        .iter()
+        .any(|t| t.contains(only))
     }) {
         return Ok(());
     }
@@ -259,6 +267,7 @@ fn compare_run_image(hoist: &Path, registry: &str, settings: &Settings) -> anyho
     });
     in_own_network(|| compare(bridged_task, &bridged, &[podman_bridged], settings))?;
     compare_exec(hoist, &store, &image, settings)?;
+    crate::bench_rootless::compare_rootless_run(hoist, &image, settings)?;
     // Enter to prompt: `run -it` on a terminal, until the shell's prompt shows.
     let mut interactive = tool("hoist", |_, _| {
         let mut c = with_store(Command::new(hoist));
@@ -401,16 +410,21 @@ fn in_own_network<T: Send>(work: impl FnOnce() -> anyhow::Result<T> + Send) -> a
 }
 
 /// What every comparison shares: where to run, how often, and which tasks.
-struct Settings<'a> {
-    scratch: &'a Path,
-    runs: usize,
-    only: Option<&'a str>,
+pub(crate) struct Settings<'a> {
+    pub scratch: &'a Path,
+    pub runs: usize,
+    pub only: Option<&'a str>,
 }
 
 /// Times hoist and each peer and prints one line per peer, with hoist's peak memory. The runs
 /// are interleaved (hoist, each peer, hoist, …), so a drift of the machine over the task (page
 /// cache, tmpfs after mass deletions) falls on every tool alike.
-fn compare(task: &str, hoist: &Tool, peers: &[Tool], settings: &Settings) -> anyhow::Result<()> {
+pub(crate) fn compare(
+    task: &str,
+    hoist: &Tool,
+    peers: &[Tool],
+    settings: &Settings,
+) -> anyhow::Result<()> {
     if settings.only.is_some_and(|only| !task.contains(only)) {
         return Ok(());
     }

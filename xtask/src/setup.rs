@@ -34,6 +34,8 @@ pub const PACKAGES: &[&str] = &[
     "pkg-config",
     // newuidmap/newgidmap, for rootless containers that map subordinate ids.
     "uidmap",
+    // pasta, an unprivileged user's network.
+    "passt",
 ];
 
 /// The unprivileged user the rootless tests run as, with subordinate uid and gid ranges.
@@ -42,6 +44,7 @@ pub const ROOTLESS_USER: &str = "hoist-rootless";
 pub fn run(build: bool) -> anyhow::Result<()> {
     install_missing(PACKAGES)?;
     ensure_rootless_user()?;
+    open_tun_device()?;
     if build {
         shell::run(cargo().args(["build", "--release", "--package", "hoist"]))?;
     }
@@ -69,6 +72,26 @@ fn installed(package: &str) -> bool {
         .args(["-W", "-f=${Status}", package])
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+}
+
+/// pasta (an unprivileged user's network) opens /dev/net/tun: udev's default rule on Debian
+/// makes it 0666, which a machine without udev (a container or a minimal VM) lacks.
+fn open_tun_device() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tun = std::path::Path::new("/dev/net/tun");
+    let mode = std::fs::metadata(tun)
+        .with_context(|| format!("{} (the tun device pasta needs)", tun.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o666 != 0o666 {
+        eprintln!(
+            "xtask: making {} mode 0666 for the whole machine, as udev does on Debian (pasta needs it)",
+            tun.display()
+        );
+        std::fs::set_permissions(tun, std::fs::Permissions::from_mode(0o666))
+            .with_context(|| format!("making {} 0666, as udev does", tun.display()))?;
+    }
+    Ok(())
 }
 
 /// Creates the rootless tests' user (an ordinary account with no home and no login shell) and

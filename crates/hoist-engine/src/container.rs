@@ -74,6 +74,9 @@ pub struct Record {
     /// A record of an older hoist, whose containers had one network: read into `joins`.
     #[serde(default, skip_serializing)]
     pub bridged: bool,
+    /// Its network namespace is connected by pasta, started at each start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pasta: bool,
     /// The named volumes it mounts.
     #[serde(default)]
     pub volumes: Vec<String>,
@@ -248,22 +251,23 @@ impl Container {
 
     /// Whether it has (or may have, when it was killed) places on networks to undo.
     pub(crate) fn is_on_networks(&self) -> bool {
-        !self.record.networks.is_empty() || !self.record.joins.is_empty()
+        !self.record.networks.is_empty() || !self.record.joins.is_empty() || self.record.pasta
     }
 
     /// Unmounts and deletes everything of the container.
     pub fn remove_files(dir: &Path) -> Result<()> {
         hoist_unpack::unmount_rootfs(dir)?;
-        match fs::remove_dir_all(dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("removing", dir)(e)),
-        }
+        crate::rootless::remove_dir_all(dir)
     }
 }
 
 /// Takes container `id` off its networks, whatever of its places there exists.
 pub(crate) fn release_network_of(store: &Store, id: &str) {
+    crate::rootless::pasta::disconnect(&store.containers().join(id));
+    // An unprivileged user is on no hoist network: those are root's.
+    if crate::rootless::is_rootless() {
+        return;
+    }
     if let Err(error) = hoist_net::detach(&crate::networks(store), id) {
         tracing::warn!(%error, "taking the container off its networks");
     }
@@ -307,8 +311,23 @@ pub(crate) fn remove_all_half_made(store: &Store) -> Result<usize> {
 
 /// Makes the container's bundle in `dir`: over the layer cache with overlayfs where this
 /// process can mount it, a full unpack otherwise. Returns the image config, the driver used
-/// and the cached layers it rests on.
+/// and the cached layers it rests on. An unprivileged user with subordinate ids has it made
+/// by the storage helper; without them, gets a copy of files the user owns (`rootless`).
 pub fn make_bundle(
+    store: &Store,
+    layout: &Layout,
+    image: &Descriptor,
+    dir: &Path,
+    options: &UnpackOptions,
+) -> Result<(ImageConfiguration, Driver, Vec<String>)> {
+    if crate::rootless::uses_helper() {
+        return crate::rootless::make_bundle(store, layout, image, dir, options);
+    }
+    make_bundle_here(store, layout, image, dir, options)
+}
+
+/// `make_bundle` in this process.
+pub(crate) fn make_bundle_here(
     store: &Store,
     layout: &Layout,
     image: &Descriptor,
@@ -348,9 +367,15 @@ pub fn make_bundle(
     Ok((unpacked.config, Driver::Copy, Vec::new()))
 }
 
-/// Whether this machine's containers use overlayfs, for `hoist info`.
+/// Whether this user's containers use overlayfs, for `hoist info`: root's where it can mount
+/// it; an unprivileged user's where it has subordinate ids and the kernel allows the
+/// container's user namespace to mount it (5.11).
 pub fn driver_in_use() -> Driver {
-    if hoist_unpack::overlay_supported() {
+    let overlay = match crate::rootless::is_rootless() {
+        false => hoist_unpack::overlay_supported(),
+        true => crate::rootless::uses_helper() && hoist_unpack::overlay_in_user_namespaces(),
+    };
+    if overlay {
         Driver::Overlay
     } else {
         Driver::Copy

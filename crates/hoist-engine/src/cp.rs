@@ -75,6 +75,19 @@ fn with_rootfs(
         Some(pid) => PathBuf::from(format!("/proc/{pid}/root")),
         None => container.dir.join("rootfs"),
     };
+    if container.record.driver == Driver::Overlay
+        && init.is_none()
+        && crate::rootless::is_rootless()
+    {
+        // Its rootfs is an overlay only its runtime mounts, inside the container.
+        return Err(Error::bad_option(
+            "cp",
+            format!(
+                "{} is stopped, and an unprivileged user's stopped container has no rootfs to copy with; start it first",
+                container.record.name
+            ),
+        ));
+    }
     let mounted_here = container.record.driver == Driver::Overlay && init.is_none() && {
         let _lock = store.lock(false)?;
         LayerCache::open(store.layers())?.remount(&container.record.layers, &container.dir)?

@@ -193,6 +193,8 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    #[error("the storage helper (hoist in your user namespace): {0}")]
+    StorageHelper(String),
     #[error("starting {what}")]
     Spawn {
         what: &'static str,

@@ -162,5 +162,8 @@ fn prune_layers(store: &Store, layout: &Layout) -> Result<usize> {
     for container in Container::all(store)? {
         keep.extend(container.record.layers);
     }
+    if crate::rootless::uses_helper() {
+        return crate::rootless::prune_layers(store, keep.into_iter().collect());
+    }
     Ok(LayerCache::open(store.layers())?.prune(&keep)?)
 }

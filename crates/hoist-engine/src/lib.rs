@@ -22,8 +22,10 @@ mod name_files;
 mod names;
 mod network_sharing;
 mod networking;
+mod port_proxy;
 mod processes;
 mod pull;
+pub mod rootless;
 mod run;
 mod size;
 mod start;
@@ -53,15 +55,16 @@ pub use lifecycle::{
 };
 pub use log_relay::{relay_log, LOG_RELAY_TEE_FLAG, LOG_RELAY_VERB};
 pub use monitor::{
-    launch, monitor, port_proxy, run_in_terminal, run_to_exit, MONITOR_ATTACHED_FLAG, MONITOR_VERB,
-    PORT_PROXY_VERB,
+    launch, monitor, run_in_terminal, run_to_exit, MONITOR_ATTACHED_FLAG, MONITOR_VERB,
 };
 pub use name_files::{name_files, NameSettings};
 pub use networking::{
     containers_on, networks, prune_networks, remove_network, JoinedNetwork, NetworkMode,
 };
+pub use port_proxy::{port_proxy, PORT_PROXY_VERB};
 pub use processes::{top, usage, ProcessRow};
 pub use pull::{block_on, pull_image, pull_into, PulledTo};
+pub use rootless::{serve_storage_helper, STORAGE_HELPER_VERB};
 pub use run::{
     create_container, network_hook, run_attached, ImageSource, PullPolicy, RunOptions,
     DEFAULT_CAPABILITIES, NETWORK_HOOK_VERB,

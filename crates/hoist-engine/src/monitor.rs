@@ -5,7 +5,6 @@
 //! The monitor, the port proxy and the log relay are hoist re-executed with a hidden verb: the
 //! binary names its verbs with the constants below.
 
-use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,8 +21,6 @@ use crate::{Container, Error, Record, Result, Store};
 pub const MONITOR_VERB: &str = "container-monitor";
 /// The monitor's flag saying its stdin is the first client of the container's terminal.
 pub const MONITOR_ATTACHED_FLAG: &str = "--attached";
-/// The hidden verb of the process that forwards published ports: `port-proxy TO MAPPING...`.
-pub const PORT_PROXY_VERB: &str = "port-proxy";
 
 /// Runs the container until it exits, records how it ended, and unmounts (or, with `--rm`,
 /// removes) it. A log relay is finished before the end is recorded, so whoever sees the exit
@@ -78,6 +75,10 @@ pub fn run_to_exit(
             break outcome;
         }
         let _ = runtime.delete(&name, hoist_runtime::DeleteOptions { force: true });
+        // pasta and the port proxy were the ended init's: the next start makes its own.
+        if container.record.pasta {
+            crate::rootless::pasta::disconnect(&container.dir);
+        }
     };
     if let Some(session) = &session {
         session.drain();
@@ -311,53 +312,7 @@ fn start_port_proxy(container: &Container) -> Result<Option<Child>> {
     ) else {
         return Ok(None);
     };
-    let spawn_error = |source| Error::Spawn {
-        what: "the port proxy",
-        source,
-    };
-    let mut child = Command::new("/proc/self/exe")
-        .arg(PORT_PROXY_VERB)
-        .arg(network.address.to_string())
-        .args(&container.record.ports)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(spawn_error)?;
-    let mut line = String::new();
-    let stdout = child.stdout.take().expect("piped");
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
-        .map_err(spawn_error)?;
-    if line.trim() != "ready" {
-        let output = child.wait_with_output().map_err(spawn_error)?;
-        return Err(Error::Publishing(
-            String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        ));
-    }
-    Ok(Some(child))
-}
-
-/// The port proxy's side: end with whoever started it, listen, say so, forward.
-pub fn port_proxy(to: std::net::Ipv4Addr, mappings: &[String]) -> Result<()> {
-    // Should the starter have died before this, the "ready" below meets a pipe nobody reads:
-    // the write fails, and so does this process.
-    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM)).map_err(
-        |e| Error::Process {
-            what: "asking for a signal when the monitor ends",
-            source: e.into(),
-        },
-    )?;
-    let mappings = mappings
-        .iter()
-        .map(|m| m.parse())
-        .collect::<Result<Vec<hoist_net::PortMapping>, _>>()?;
-    let listeners = hoist_net::proxy::bind(&mappings)?;
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "ready")
-        .and_then(|()| stdout.flush())
-        .map_err(|source| Error::Process {
-            what: "telling the monitor the ports are ready",
-            source,
-        })?;
-    hoist_net::proxy::serve(listeners, to)
+    let mut args = vec![network.address.to_string()];
+    args.extend(container.record.ports.iter().cloned());
+    crate::port_proxy::spawn(&args).map(Some)
 }

@@ -22,8 +22,9 @@ pub(crate) fn network_of(runtime: &Runtime, id: &str) -> Result<PathBuf> {
 }
 
 /// Points a `--network container:NAME` container's config at that container's namespace as
-/// it is now: the path recorded at creation names a process that may have ended, and its pid
-/// may since be another's.
+/// it is now (and at its user namespace, where it joins that too: an unprivileged user's):
+/// the path recorded at creation names a process that may have ended, and its pid may since
+/// be another's.
 pub(crate) fn join_network_again(runtime: &Runtime, container: &Container) -> Result<()> {
     let Some(other) = &container.record.joins_network_of else {
         return Ok(());
@@ -37,8 +38,14 @@ pub(crate) fn join_network_again(runtime: &Runtime, container: &Container) -> Re
     let mut spec = oci_spec::runtime::Spec::load(&config_path).map_err(config_error)?;
     let mut namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone());
     for namespace in namespaces.iter_mut().flatten() {
-        if namespace.typ() == oci_spec::runtime::LinuxNamespaceType::Network {
-            namespace.set_path(Some(path.clone()));
+        match namespace.typ() {
+            oci_spec::runtime::LinuxNamespaceType::Network => {
+                namespace.set_path(Some(path.clone()));
+            }
+            oci_spec::runtime::LinuxNamespaceType::User if namespace.path().is_some() => {
+                namespace.set_path(Some(path.with_file_name("user")));
+            }
+            _ => {}
         }
     }
     if let Some(linux) = spec.linux_mut() {

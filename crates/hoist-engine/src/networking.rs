@@ -18,6 +18,8 @@ pub enum NetworkMode {
     Container(String),
     /// Hoist networks: `bridge` (the default one) or names.
     Networks(Vec<JoinedNetwork>),
+    /// A network namespace of its own connected by pasta (an unprivileged user's default).
+    Pasta,
 }
 
 /// A network a container is on, as its record keeps it to join it again at each start.
@@ -53,6 +55,7 @@ impl NetworkMode {
         let mode = match given.as_slice() {
             ["none" | "private"] => NetworkMode::Own,
             ["host"] => NetworkMode::Host,
+            ["pasta"] => NetworkMode::Pasta,
             [other] if other.starts_with("container:") => {
                 NetworkMode::Container(other["container:".len()..].to_string())
             }

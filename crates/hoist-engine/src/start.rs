@@ -43,7 +43,8 @@ pub fn start(runtime: &Runtime, store: &Store, reference: &str) -> Result<Contai
     let name = container.record.name.clone();
     // What the runtime kept of an earlier run.
     let _ = runtime.delete(&name, DeleteOptions { force: true });
-    if container.record.driver == Driver::Overlay {
+    // An unprivileged user's overlay is mounted by the runtime, in the container.
+    if container.record.driver == Driver::Overlay && !crate::rootless::is_rootless() {
         let _lock = store.lock(false)?;
         LayerCache::open(store.layers())?.remount(&container.record.layers, &container.dir)?;
     }

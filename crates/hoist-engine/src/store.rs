@@ -125,15 +125,51 @@ fn home() -> PathBuf {
 }
 
 /// The default runtime state root: one path for every call, so calls that pass no `--root`
-/// (podman's) find each other's containers.
-pub fn default_runtime_root() -> PathBuf {
-    if nix::unistd::geteuid().is_root() {
-        return PathBuf::from(hoist_runtime::DEFAULT_ROOT);
+/// (podman's) find each other's containers. An unprivileged user's is under
+/// `$XDG_RUNTIME_DIR`; where that is unset, as podman does, under `/run/user/UID` if the user
+/// owns it, else in a directory of the user's own in `$TMPDIR` (a `/tmp` cleaner may age it,
+/// which is why podman warns of it too), which must be the user's alone: state there names
+/// processes to signal.
+pub fn default_runtime_root() -> Result<PathBuf> {
+    let uid = nix::unistd::geteuid();
+    if uid.is_root() {
+        return Ok(PathBuf::from(hoist_runtime::DEFAULT_ROOT));
     }
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir).join("hoist"),
-        None => std::env::temp_dir().join(format!("hoist-{}", nix::unistd::geteuid())),
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("hoist"));
     }
+    let run_user = PathBuf::from(format!("/run/user/{uid}"));
+    if is_own_private_dir(&run_user, 0o022) {
+        return Ok(run_user.join("hoist"));
+    }
+    let fallback = std::env::temp_dir().join(format!("hoist-run-{uid}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&fallback) {
+        Ok(()) => tracing::info!(
+            "XDG_RUNTIME_DIR is not set: keeping containers' state in {}",
+            fallback.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::io("creating the runtime directory", &fallback)(e)),
+    }
+    if !is_own_private_dir(&fallback, 0o077) {
+        return Err(Error::bad_option(
+            "XDG_RUNTIME_DIR",
+            format!(
+                "is not set, and {} (where hoist keeps containers' state then) is not a directory of yours alone: set XDG_RUNTIME_DIR to one that is (or pass --root)",
+                fallback.display()
+            ),
+        ));
+    }
+    Ok(fallback)
+}
+
+/// Whether `path` is a directory (not a symlink) the caller owns, without the mode bits
+/// `forbidden`.
+fn is_own_private_dir(path: &std::path::Path, forbidden: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).is_ok_and(|m| {
+        m.is_dir() && m.uid() == nix::unistd::geteuid().as_raw() && m.mode() & forbidden == 0
+    })
 }
 
 /// Splits `DIR[:TAG]` (after an optional `oci:`): the tag is what follows the last `:` when

@@ -112,7 +112,7 @@ fn remove_locked(
         }
     }
     let path = dir(store, name);
-    fs::remove_dir_all(&path).map_err(Error::io("removing the volume", &path))
+    crate::rootless::remove_dir_all(&path)
 }
 
 /// Removes every volume no container mounts; returns their names.

@@ -6,9 +6,11 @@
 //! and treats the root as `/`: the kernel's `openat2(RESOLVE_IN_ROOT)` where it exists, and a
 //! component-by-component walk that does the same in user space where it does not.
 
+mod overlay_options;
 mod remove;
 mod resolve;
 
+pub use overlay_options::overlay_options;
 pub use remove::remove_all_at;
 pub use resolve::{Resolver, Root};
 

@@ -23,22 +23,32 @@ pub(crate) fn write_id_maps(pid: i32, bundle: &Bundle) -> Result<()> {
             )));
         }
     }
+    map_user_namespace(pid, &uid_maps, &gid_maps)
+}
+
+/// Writes the uid and gid maps of the user namespace process `pid` has just made (see
+/// `write_id_maps` for who may write which).
+pub fn map_user_namespace(
+    pid: i32,
+    uid_maps: &[LinuxIdMapping],
+    gid_maps: &[LinuxIdMapping],
+) -> Result<()> {
     let only_own = |maps: &[LinuxIdMapping], own: u32| {
         maps.len() == 1 && maps[0].host_id() == own && maps[0].size() == 1
     };
     if nix::unistd::geteuid().is_root() {
-        write_map(pid, "uid_map", &uid_maps)?;
-        write_map(pid, "gid_map", &gid_maps)
-    } else if only_own(&uid_maps, nix::unistd::geteuid().as_raw())
-        && only_own(&gid_maps, nix::unistd::getegid().as_raw())
+        write_map(pid, "uid_map", uid_maps)?;
+        write_map(pid, "gid_map", gid_maps)
+    } else if only_own(uid_maps, nix::unistd::geteuid().as_raw())
+        && only_own(gid_maps, nix::unistd::getegid().as_raw())
     {
         let setgroups = format!("/proc/{pid}/setgroups");
         fs::write(&setgroups, "deny").map_err(Error::io("denying setgroups", &setgroups))?;
-        write_map(pid, "uid_map", &uid_maps)?;
-        write_map(pid, "gid_map", &gid_maps)
+        write_map(pid, "uid_map", uid_maps)?;
+        write_map(pid, "gid_map", gid_maps)
     } else {
-        run_map_helper("newuidmap", pid, &uid_maps)?;
-        run_map_helper("newgidmap", pid, &gid_maps)
+        run_map_helper("newuidmap", pid, uid_maps)?;
+        run_map_helper("newgidmap", pid, gid_maps)
     }
 }
 

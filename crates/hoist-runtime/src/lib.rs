@@ -25,6 +25,7 @@ mod init;
 mod mountinfo;
 mod namespaces;
 mod ops;
+mod rootfs_overlay;
 mod sealed_exe;
 mod seccomp;
 pub mod seccomp_profile;
@@ -43,6 +44,7 @@ pub use error::{
     SeccompError,
 };
 pub use features::{capability_names, features};
+pub use id_maps::map_user_namespace;
 pub use ops::create::CreateOptions;
 pub use ops::delete::DeleteOptions;
 pub use ops::exec::ExecOptions;
@@ -59,6 +61,7 @@ use std::path::PathBuf;
 pub const DEFAULT_ROOT: &str = "/run/hoist";
 
 pub use init::reaper::INIT_ANNOTATION;
+pub use rootfs_overlay::{RootfsOverlay, ROOTFS_OVERLAY_ANNOTATION};
 
 /// A runtime working on the containers whose state lives under `root`.
 #[derive(Debug, Clone)]

@@ -21,8 +21,20 @@ const IPC_SYSCTLS: &[&str] = &[
     "kernel.shm_rmid_forced",
 ];
 
-/// Refuses a config that would change the host through sysctls, a hostname or a domain name.
+/// Refuses a config that would change the host through sysctls, a hostname or a domain name,
+/// or (for a runtime that is root) mount a rootfs overlay of directories its annotation names.
 pub(crate) fn host_facing_fields(spec: &Spec) -> Result<()> {
+    // An annotation is no caller's word (engines pass pods' annotations on), and an init that
+    // is root would mount whatever it names, the host's / with it: only an unprivileged
+    // runtime, whose init can reach no more than its caller, takes one.
+    if crate::rootfs_overlay::RootfsOverlay::from_spec(spec)?.is_some()
+        && nix::unistd::geteuid().is_root()
+    {
+        return Err(Error::InvalidSpec(format!(
+            "annotation {}: a rootfs overlay is mounted by an unprivileged runtime only; root mounts the rootfs before it calls the runtime",
+            crate::rootfs_overlay::ROOTFS_OVERLAY_ANNOTATION
+        )));
+    }
     let linux = spec.linux().clone().unwrap_or_default();
     let namespaces = linux.namespaces().clone().unwrap_or_default();
     let has_own = |kind: LinuxNamespaceType| {
@@ -93,6 +105,10 @@ pub(crate) fn fields_needing_a_mount_namespace(spec: &Spec) -> Result<()> {
         (
             "linux.rootfsPropagation",
             linux.rootfs_propagation().is_some(),
+        ),
+        (
+            crate::rootfs_overlay::ROOTFS_OVERLAY_ANNOTATION,
+            crate::rootfs_overlay::RootfsOverlay::from_spec(spec)?.is_some(),
         ),
         (
             "root.readonly",

@@ -29,7 +29,10 @@ pub use apply::SkippedDevice;
 pub use bundle::{unpack, UnpackOptions, Unpacked};
 pub use error::{Error, Result};
 pub use idmap::{IdMap, IdRange};
-pub use overlay::{mount_rootfs, overlay_supported, unmount_rootfs, CachedImage, LayerCache};
+pub use overlay::{
+    in_user_namespace, mount_rootfs, overlay_in_user_namespaces, overlay_supported, unmount_rootfs,
+    CachedImage, LayerCache,
+};
 pub use progress::{Progress, UnpackEvent};
 pub use runtime_spec::{
     default_spec, process_user, LabelPolicy, RUNTIME_LABEL_PREFIXES, SKIPPED_DEVICES_ANNOTATION,

@@ -9,7 +9,6 @@
 //! the thread whatever happens; only a complete, verified layer is renamed into the cache.
 
 use std::fs;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -26,8 +25,6 @@ use crate::runtime_spec::{runtime_spec, LabelPolicy};
 use crate::staging::{self, Staging};
 use crate::{Error, Result, UnpackOptions};
 
-/// The kernel's limit on a mount's option string (one page).
-const MOUNT_DATA_LIMIT: usize = 4096;
 /// The most lower layers overlayfs stacks (the kernel's `OVL_MAX_STACK`); an image with more
 /// is unpacked as a full copy instead.
 pub const MAX_OVERLAY_LAYERS: usize = 500;
@@ -160,6 +157,35 @@ impl LayerCache {
             config,
             manifest: descriptor_digest(&manifest_descriptor)?,
         })
+    }
+
+    /// The directories of the entries `names` (bottom first): an overlay's lower directories.
+    pub fn layer_dirs(&self, names: &[String]) -> Vec<PathBuf> {
+        names
+            .iter()
+            .map(|name| self.dir.join(name).join(ENTRY_FILES))
+            .collect()
+    }
+
+    /// The image as the cache holds it, if every layer of it is there complete (nothing is
+    /// unpacked).
+    pub fn lookup(
+        &self,
+        layout: &Layout,
+        image: &Descriptor,
+        platform: &hoist_oci::Platform,
+    ) -> Result<Option<CachedImage>> {
+        let (manifest_descriptor, _, config) = read_image(layout, image, platform)?;
+        let names = LayerCache::layer_names(&config)?;
+        if !names.iter().all(|name| self.is_complete(name)) {
+            return Ok(None);
+        }
+        Ok(Some(CachedImage {
+            layers: self.layer_dirs(&names),
+            names,
+            config,
+            manifest: descriptor_digest(&manifest_descriptor)?,
+        }))
     }
 
     /// Every entry (not what is being or was being unpacked), and whether it was finished.
@@ -310,36 +336,31 @@ fn mount_privately(lowers: &[PathBuf], staging: &Path) -> Result<PathBuf> {
 
 /// Mounts an overlay of `lowers` (bottom first) under `upper` at `target`. The calling thread
 /// must have a working directory of its own (see unshare(CLONE_FS)): it moves to
-/// `/proc/self/fd`, and each layer is named by the number of an fd held open on it, so that
-/// even the most layers overlayfs stacks fit in the mount's one-page options (a cache path is
-/// 80 bytes or more; two to four digits and a colon are at most five).
+/// `/proc/self/fd`, where each directory is named by an fd held open on it (see
+/// `hoist_fs::overlay_options`). In a user namespace (an unprivileged user's store) whiteouts
+/// and opaque directories are kept in `user.overlay.*` xattrs: the `trusted.*` ones are the
+/// host root's.
 fn mount_overlay(
     lowers: &[PathBuf],
     upper: &Path,
     work: &Path,
     target: &Path,
 ) -> rustix::io::Result<()> {
+    let open = |dir: &Path| {
+        rustix::fs::open(
+            dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    };
     let opened: Vec<std::os::fd::OwnedFd> = lowers
         .iter()
         .rev()
-        .map(|layer| {
-            rustix::fs::open(
-                layer,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-        })
+        .map(|layer| open(layer))
         .collect::<rustix::io::Result<_>>()?;
-    let lowerdir: Vec<String> = opened.iter().map(|fd| fd.as_raw_fd().to_string()).collect();
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lowerdir.join(":"),
-        upper.display(),
-        work.display()
-    );
-    if data.len() >= MOUNT_DATA_LIMIT {
-        return Err(rustix::io::Errno::TOOBIG);
-    }
+    let (upper, work) = (open(upper)?, open(work)?);
+    let data = hoist_fs::overlay_options(&opened, &upper, &work, in_user_namespace())
+        .ok_or(rustix::io::Errno::TOOBIG)?;
     let data = std::ffi::CString::new(data).map_err(|_| rustix::io::Errno::INVAL)?;
     rustix::process::chdir("/proc/self/fd")?;
     rustix::mount::mount(
@@ -420,12 +441,46 @@ pub fn unmount_rootfs(container_dir: &Path) -> Result<()> {
     let rootfs = container_dir.join("rootfs");
     match rustix::mount::unmount(&rootfs, UnmountFlags::DETACH) {
         Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        // An unprivileged user's rootfs is mounted in its container only, never here.
+        Err(rustix::io::Errno::PERM) if !rustix::process::geteuid().is_root() => Ok(()),
         Err(e) => Err(Error::io(&rootfs)(e.into())),
     }
 }
 
-/// Whether this process can mount overlays (root, a kernel with overlayfs).
+/// Whether this process can mount overlays: root (of the host, or of a user namespace on
+/// Linux 5.11 or later, which first allowed it there), a kernel with overlayfs.
 pub fn overlay_supported() -> bool {
     rustix::process::geteuid().is_root()
-        && fs::read_to_string("/proc/filesystems").is_ok_and(|f| f.contains("\toverlay\n"))
+        && if in_user_namespace() {
+            overlay_in_user_namespaces()
+        } else {
+            overlay_in_kernel()
+        }
+}
+
+/// Whether the kernel has overlayfs.
+fn overlay_in_kernel() -> bool {
+    fs::read_to_string("/proc/filesystems").is_ok_and(|f| f.contains("\toverlay\n"))
+}
+
+/// Whether a user namespace's root may mount overlays here (overlayfs, Linux 5.11 or later).
+pub fn overlay_in_user_namespaces() -> bool {
+    kernel_at_least(5, 11) && overlay_in_kernel()
+}
+
+/// Whether the running kernel is version `major.minor` or later.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let uname = rustix::system::uname();
+    let release = uname.release().to_string_lossy();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
+}
+
+/// Whether this process runs in a user namespace other than the host's (whose map is the
+/// identity of every id).
+pub fn in_user_namespace() -> bool {
+    fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }

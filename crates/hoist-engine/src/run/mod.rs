@@ -16,7 +16,7 @@ use hoist_oci::{Platform, Reference};
 use hoist_registry::{EventSink, PlatformChoice, RegistryOptions};
 use hoist_runtime::Runtime;
 use hoist_unpack::UnpackOptions;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 pub use options::{PullPolicy, RunOptions};
 pub(crate) use security::available_capabilities;
@@ -24,6 +24,7 @@ pub use security::DEFAULT_CAPABILITIES;
 pub(crate) use spec::{read_env_files, set_env};
 
 use crate::networking::{name_files_on_networks, published_ports};
+use crate::rootless::{Maps, UserIds};
 use crate::{
     make_bundle, pull_into, Container, Error, LocalImage, Location, NetworkMode, Record, Result,
     Store,
@@ -53,8 +54,9 @@ pub fn create_container(
     if let Some(name) = &options.name {
         hoist_runtime::validate_id(name)?;
     }
+    let rootless = crate::rootless::is_rootless();
     let network_mode = NetworkMode::parse(
-        &options.network,
+        &rootless_network(rootless, &options.network)?,
         options.ip.as_deref(),
         &options.network_alias,
     )?;
@@ -65,17 +67,26 @@ pub fn create_container(
         hoist_net::PortMapping::parse_all(mapping)?;
     }
     let publishes = !options.publish.is_empty() || options.publish_all;
-    if publishes && network_mode.networks().is_empty() {
+    if publishes && network_mode.networks().is_empty() && network_mode != NetworkMode::Pasta {
         return Err(Error::bad_option(
             "-p/--publish",
-            "needs a network: bridge, or one made with `hoist network create`",
+            "needs a network: bridge, pasta, or one made with `hoist network create`",
         ));
     }
     let log_max_size = options.log_max_size()?;
     let mut labels = options.labels()?;
     let restart = options.restart_policy()?;
     let stop_signal = options.stop_signal()?;
-    let userns = userns::Userns::parse(options.userns.as_deref())?;
+    let userns = userns::Userns::parse(options.userns.as_deref(), rootless)?;
+    if rootless {
+        refuse_rootless_limits(options)?;
+        if userns == userns::Userns::KeepId && matches!(network_mode, NetworkMode::Container(_)) {
+            return Err(Error::bad_option(
+                "--userns keep-id",
+                "cannot be given with --network container:NAME, whose user namespace (with the default ids) the container joins",
+            ));
+        }
+    }
     options.names.check()?;
     let (name, dir, keeper) = claim_name(store, options.name.as_deref())?;
     let mut attachments = Vec::new();
@@ -84,13 +95,25 @@ pub fn create_container(
     let prepared = (|| {
         let id_block = match userns {
             userns::Userns::Auto { size } => Some(userns::reserve(store, &dir, size)?),
-            userns::Userns::Host => None,
+            userns::Userns::Host | userns::Userns::KeepId => None,
         };
-        let id_map = id_block.map(|block| block.id_map()).unwrap_or_default();
+        let user_maps = match (rootless, userns) {
+            (true, userns::Userns::KeepId) => Some(UserIds::of_caller().keep_id_maps()?),
+            (true, _) => Some(UserIds::of_caller().default_maps()),
+            (false, _) => None,
+        };
+        let (uid_map, gid_map) = match (id_block, &user_maps) {
+            (Some(block), _) => (block.id_map(), block.id_map()),
+            // The layer cache is made with the default maps; keep-id's ids need a copy.
+            (None, Some(maps)) if userns == userns::Userns::KeepId => {
+                (maps.uid.clone(), maps.gid.clone())
+            }
+            _ => Default::default(),
+        };
         let unpack = UnpackOptions {
             platform: source.platform.clone(),
-            uid_map: id_map.clone(),
-            gid_map: id_map,
+            uid_map,
+            gid_map,
             ..UnpackOptions::default()
         };
         let (config, driver, layers) =
@@ -118,15 +141,17 @@ pub fn create_container(
             }
             _ => None,
         };
+        if matches!(network_mode, NetworkMode::Networks(_) | NetworkMode::Pasta) {
+            let exposed: Vec<String> = config
+                .config()
+                .as_ref()
+                .and_then(|c| c.exposed_ports().clone())
+                .unwrap_or_default();
+            ports = published_ports(&options.publish, options.publish_all, &exposed)?;
+        }
         let join_network = match (&joins_network_of, &network_mode) {
             (Some(other), _) => Some(crate::network_sharing::network_of(runtime, other)?),
             (None, NetworkMode::Networks(joined)) => {
-                let exposed: Vec<String> = config
-                    .config()
-                    .as_ref()
-                    .and_then(|c| c.exposed_ports().clone())
-                    .unwrap_or_default();
-                ports = published_ports(&options.publish, options.publish_all, &exposed)?;
                 attachments = crate::networking::join(store, &name, joined, &ports)?;
                 attachments.first().map(|a| a.netns.clone())
             }
@@ -165,6 +190,15 @@ pub fn create_container(
                 userns::leave_joined_network_alone(&mut spec);
             }
         }
+        if network_mode == NetworkMode::Pasta {
+            userns::own_network(&mut spec, store, &name)?;
+        }
+        if let Some(maps) = &user_maps {
+            rootless_namespaces(&mut spec, maps, &network_mode, driver, store, &dir, &layers)?;
+            if userns == userns::Userns::KeepId && options.user.is_none() {
+                keep_own_ids(&mut spec);
+            }
+        }
         spec.save(&config_path).map_err(|source| Error::Config {
             path: config_path.clone(),
             source,
@@ -194,6 +228,7 @@ pub fn create_container(
                 log_max_size,
                 error: None,
                 joins: network_mode.networks().to_vec(),
+                pasta: network_mode == NetworkMode::Pasta,
                 bridged: false,
                 unstarted: false,
                 volumes: used_volumes.clone(),
@@ -229,6 +264,111 @@ pub fn create_container(
             Err(error)
         }
     }
+}
+
+/// An unprivileged user's network: pasta unless asked otherwise, and never a hoist network,
+/// whose bridge and firewall are root's.
+fn rootless_network(rootless: bool, given: &[String]) -> Result<Vec<String>> {
+    if !rootless {
+        return Ok(given.to_vec());
+    }
+    if given.is_empty() {
+        return Ok(vec!["pasta".to_string()]);
+    }
+    let root_only = |n: &String| {
+        !matches!(n.as_str(), "none" | "private" | "host" | "pasta") && !n.starts_with("container:")
+    };
+    if let Some(network) = given.iter().find(|n| root_only(n)) {
+        return Err(Error::bad_option(
+            format!("--network {network}"),
+            "needs root: hoist's networks are bridges with firewall rules on the host; an unprivileged user's containers take pasta (the default), none, host or container:NAME",
+        ));
+    }
+    Ok(given.to_vec())
+}
+
+/// An unprivileged user's container: a user namespace of its own with `maps`, and over cached
+/// layers, its rootfs an overlay the runtime's init mounts inside it.
+fn rootless_namespaces(
+    spec: &mut Spec,
+    maps: &Maps,
+    network: &NetworkMode,
+    driver: crate::Driver,
+    store: &Store,
+    dir: &std::path::Path,
+    layers: &[String],
+) -> Result<()> {
+    maps.apply(spec);
+    match network {
+        NetworkMode::Own | NetworkMode::Pasta => userns::fit_ping_groups(spec, maps.gid_count()),
+        NetworkMode::Container(_) => {
+            userns::leave_joined_network_alone(spec);
+            join_user_namespace_of_network(spec);
+        }
+        _ => userns::leave_joined_network_alone(spec),
+    }
+    if driver == crate::Driver::Overlay {
+        let cache = hoist_unpack::LayerCache::open(store.layers())?;
+        hoist_runtime::RootfsOverlay {
+            lower: cache.layer_dirs(layers),
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+        }
+        .annotate(spec);
+    }
+    Ok(())
+}
+
+/// Limits need a cgroup, which an unprivileged user may make only in a cgroup v2 subtree
+/// delegated to them; hoist does not place containers in one yet, so they are refused here,
+/// by name, rather than by the runtime in terms of the config.
+fn refuse_rootless_limits(options: &RunOptions) -> Result<()> {
+    let asked = [
+        ("--memory", options.memory.is_some()),
+        ("--memory-swap", options.memory_swap.is_some()),
+        ("--cpus", options.cpus.is_some()),
+        ("--pids-limit", options.pids_limit.is_some()),
+    ];
+    match asked.iter().find(|(_, set)| *set) {
+        Some((flag, _)) => Err(Error::bad_option(
+            *flag,
+            "needs a cgroup, and an unprivileged user's containers run without one: hoist does not yet use a cgroup v2 subtree delegated to you (systemd's Delegate=yes), so run as root or without limits",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `--network container:NAME` without root: the other container's network namespace belongs to
+/// its user namespace, which only its own processes are privileged in, so the container joins
+/// that user namespace too (as rootless podman's do); both have the user's default maps.
+fn join_user_namespace_of_network(spec: &mut Spec) {
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    let mut namespaces = linux.namespaces().clone().unwrap_or_default();
+    let network = namespaces
+        .iter()
+        .find(|n| n.typ() == LinuxNamespaceType::Network)
+        .and_then(|n| n.path().clone());
+    let Some(network) = network else { return };
+    for namespace in namespaces.iter_mut() {
+        if namespace.typ() == LinuxNamespaceType::User {
+            namespace.set_path(Some(network.with_file_name("user")));
+        }
+    }
+    linux.set_namespaces(Some(namespaces));
+    linux.set_uid_mappings(None);
+    linux.set_gid_mappings(None);
+    spec.set_linux(Some(linux));
+}
+
+/// `--userns keep-id` without `--user`: the program runs as the caller's own uid and gid.
+fn keep_own_ids(spec: &mut Spec) {
+    let mut process = spec.process().clone().unwrap_or_default();
+    let mut user = process.user().clone();
+    user.set_uid(nix::unistd::getuid().as_raw());
+    user.set_gid(nix::unistd::getgid().as_raw());
+    user.set_additional_gids(None);
+    process.set_user(user);
+    spec.set_process(Some(process));
 }
 
 /// Claims the container's name: the one given, or a generated one that is free.

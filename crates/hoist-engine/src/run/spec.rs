@@ -154,7 +154,7 @@ fn network_namespaces(
     context: &RunContext,
 ) -> Result<Vec<oci_spec::runtime::LinuxNamespace>> {
     match context.network {
-        NetworkMode::Own => {}
+        NetworkMode::Own | NetworkMode::Pasta => {}
         NetworkMode::Host => namespaces.retain(|n| n.typ() != LinuxNamespaceType::Network),
         NetworkMode::Container(_) | NetworkMode::Networks(_) => {
             let Some(path) = &context.join_network else {

@@ -27,12 +27,18 @@ const HELD: &str = "userns";
 /// What `--userns` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Userns {
+    /// root's: the host's user namespace; an unprivileged user's: root is the user, the rest
+    /// subordinate ids (podman's rootless default, which it also calls host).
     Host,
-    Auto { size: u32 },
+    Auto {
+        size: u32,
+    },
+    /// An unprivileged user's own uid and gid are themselves inside.
+    KeepId,
 }
 
 impl Userns {
-    pub fn parse(option: Option<&str>) -> Result<Userns> {
+    pub fn parse(option: Option<&str>, rootless: bool) -> Result<Userns> {
         let bad = |reason: &str| {
             Error::bad_option(
                 format!("--userns {:?}", option.unwrap_or("")),
@@ -45,6 +51,7 @@ impl Userns {
         let (mode, settings) = value.split_once(':').unwrap_or((value, ""));
         match mode {
             "host" if settings.is_empty() => Ok(Userns::Host),
+            "auto" if rootless => Err(bad("is for root: an unprivileged user's containers already run in a user namespace of their own, mapped to the user's subordinate ids (host, the default), or keep the user's own id (keep-id)")),
             "auto" => {
                 let mut size = DEFAULT_SIZE;
                 for setting in settings.split(',').filter(|s| !s.is_empty()) {
@@ -59,6 +66,7 @@ impl Userns {
                 }
                 Ok(Userns::Auto { size })
             }
+            "keep-id" if rootless && settings.is_empty() => Ok(Userns::KeepId),
             "keep-id" => Err(bad("maps the calling user's own uid into the container, which means something to an unprivileged user only: root's containers run in the host's user namespace (host) or one of their own (auto)")),
             _ => Err(bad("is not supported: hoist runs root's containers in the host's user namespace (host) or one of their own (auto)")),
         }
@@ -114,16 +122,23 @@ impl IdBlock {
             .expect("a complete id mapping");
         linux.set_uid_mappings(Some(vec![map]));
         linux.set_gid_mappings(Some(vec![map]));
-        // The ping sockets' groups must be ids of the namespace's.
-        if let Some(sysctl) = linux.sysctl().as_ref() {
-            let mut sysctl = sysctl.clone();
-            if let Some(range) = sysctl.get_mut("net.ipv4.ping_group_range") {
-                *range = format!("0 {}", self.size - 1);
-            }
-            linux.set_sysctl(Some(sysctl));
-        }
         spec.set_linux(Some(linux));
+        fit_ping_groups(spec, self.size);
     }
+}
+
+/// The ping sockets' groups must be ids of the container's user namespace, which maps
+/// `count` of them from 0.
+pub(crate) fn fit_ping_groups(spec: &mut Spec, count: u32) {
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    if let Some(sysctl) = linux.sysctl().as_ref() {
+        let mut sysctl = sysctl.clone();
+        if let Some(range) = sysctl.get_mut("net.ipv4.ping_group_range") {
+            *range = format!("0 {}", count.saturating_sub(1));
+        }
+        linux.set_sysctl(Some(sysctl));
+    }
+    spec.set_linux(Some(linux));
 }
 
 /// The hidden verb of the hook that moves a container's place on the bridge into its own
@@ -134,7 +149,8 @@ pub const NETWORK_HOOK_VERB: &str = "network-hook";
 /// the one `hoist_net::attach` made, so that its root may set its sysctls (ping's groups) and
 /// bind ports below 1024. The runtime makes it; a createRuntime hook, run between the init's
 /// birth and its setup at every start, moves the container's address and veth into it
-/// (podman configures a user namespace's network after creation too).
+/// (podman configures a user namespace's network after creation too). A container on pasta
+/// gets its network from the same hook: pasta and the port proxy need its namespaces made.
 pub fn own_network(spec: &mut Spec, store: &Store, name: &str) -> Result<()> {
     let mut linux = spec.linux().clone().unwrap_or_default();
     let mut namespaces = linux.namespaces().clone().unwrap_or_default();
@@ -149,7 +165,15 @@ pub fn own_network(spec: &mut Spec, store: &Store, name: &str) -> Result<()> {
     // own executable this names: never a path that may have changed since.
     let exe = PathBuf::from("/proc/self/exe");
     let mut env = vec![format!("HOIST_ROOT={}", store.root().display())];
-    for name in ["PATH", "HOIST_BRIDGE", "HOIST_BRIDGE_SUBNET"] {
+    // And what places its state (the hook resolves the same runtime root, as any command).
+    for name in [
+        "PATH",
+        "HOIST_BRIDGE",
+        "HOIST_BRIDGE_SUBNET",
+        "HOME",
+        "XDG_RUNTIME_DIR",
+        "TMPDIR",
+    ] {
         if let Ok(value) = std::env::var(name) {
             env.push(format!("{name}={value}"));
         }
@@ -182,7 +206,7 @@ pub fn leave_joined_network_alone(spec: &mut Spec) {
 }
 
 /// The hook `own_network` adds: container `name`'s address and veth into the network namespace
-/// of the init whose OCI state is `state`.
+/// of the init whose OCI state is `state`, or pasta and the port proxy connected to it.
 pub fn network_hook(store: &Store, name: &str, state: impl std::io::Read) -> Result<()> {
     #[derive(serde::Deserialize)]
     struct State {
@@ -192,6 +216,9 @@ pub fn network_hook(store: &Store, name: &str, state: impl std::io::Read) -> Res
         Error::bad_option(NETWORK_HOOK_VERB, format!("the OCI state on stdin: {e}"))
     })?;
     let container = crate::Container::open(store, name)?;
+    if container.record.pasta {
+        return crate::rootless::pasta::connect(&container.dir, state.pid, &container.record.ports);
+    }
     if container.record.networks.is_empty() {
         return Err(Error::bad_option(
             NETWORK_HOOK_VERB,
@@ -320,16 +347,22 @@ mod tests {
 
     #[test]
     fn options_parse_as_podmans() {
-        assert_eq!(Userns::parse(None).unwrap(), Userns::Host);
-        assert_eq!(Userns::parse(Some("host")).unwrap(), Userns::Host);
+        assert_eq!(Userns::parse(None, false).unwrap(), Userns::Host);
+        assert_eq!(Userns::parse(Some("host"), false).unwrap(), Userns::Host);
         assert_eq!(
-            Userns::parse(Some("auto")).unwrap(),
+            Userns::parse(Some("auto"), false).unwrap(),
             Userns::Auto { size: 65536 }
         );
         assert_eq!(
-            Userns::parse(Some("auto:size=1024")).unwrap(),
+            Userns::parse(Some("auto:size=1024"), false).unwrap(),
             Userns::Auto { size: 1024 }
         );
+        assert_eq!(
+            Userns::parse(Some("keep-id"), true).unwrap(),
+            Userns::KeepId
+        );
+        assert_eq!(Userns::parse(Some("host"), true).unwrap(), Userns::Host);
+        assert!(Userns::parse(Some("auto"), true).is_err());
         for bad in [
             "auto:size=0",
             "auto:size=x",
@@ -338,7 +371,7 @@ mod tests {
             "ns:/x",
             "host:x",
         ] {
-            assert!(Userns::parse(Some(bad)).is_err(), "{bad}");
+            assert!(Userns::parse(Some(bad), false).is_err(), "{bad}");
         }
     }
 

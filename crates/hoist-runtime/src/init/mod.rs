@@ -9,6 +9,7 @@ pub(crate) mod exec;
 mod mount_calls;
 pub(crate) mod mount_options;
 pub(crate) mod mount_sources;
+mod overlay_mount;
 mod process;
 mod procfs;
 pub(crate) mod reaper;

@@ -17,6 +17,7 @@ use super::procfs::{self, fd_path};
 use super::root_propagation::RootPropagation;
 use super::syscall::{Kernel, Mounter, Syscall};
 use super::{cgroup_mount, dev};
+use crate::rootfs_overlay::{RootfsOverlay, ROOTFS_OVERLAY_ANNOTATION};
 use crate::spec::Bundle;
 use crate::{Error, Result};
 
@@ -74,6 +75,17 @@ impl Mounter<'_> {
             .map_err(Error::sys(
                 "setting the propagation of / in the container's mount namespace",
             ))?;
+        if let Some(overlay) = RootfsOverlay::from_spec(&bundle.spec)? {
+            if self.sources.is_some() {
+                // Sources are opened by a runtime that is root, which validation has refused
+                // an overlay to already: this is the second lock on that door.
+                return Err(Error::InvalidSpec(format!(
+                    "annotation {ROOTFS_OVERLAY_ANNOTATION}: a rootfs overlay is mounted by an \
+                     unprivileged runtime only"
+                )));
+            }
+            self.mount_rootfs_overlay(&overlay, &bundle.rootfs)?;
+        }
         // Where the rootfs is reached from here (see MountSources).
         let rootfs_here = match self.sources {
             Some(_) => Path::new("."),

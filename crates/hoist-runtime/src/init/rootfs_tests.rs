@@ -492,3 +492,54 @@ fn a_masked_file_is_never_covered_by_a_dev_null_that_is_not_the_null_device() {
     );
     assert!(!recorder.calls().iter().any(|c| c.contains("etc/secret")));
 }
+
+#[test]
+fn a_rootfs_overlay_is_mounted_by_fd_numbers_before_the_rootfs_is_bound() {
+    let layers = tempfile::tempdir().unwrap();
+    let dir = layers.path().canonicalize().unwrap();
+    for sub in ["lower1", "lower2", "upper", "work"] {
+        std::fs::create_dir(dir.join(sub)).unwrap();
+    }
+    let overlay = crate::rootfs_overlay::RootfsOverlay {
+        lower: vec![dir.join("lower1"), dir.join("lower2")],
+        upper: dir.join("upper"),
+        work: dir.join("work"),
+    };
+    let fixture = Fixture::new(serde_json::json!({
+        "annotations": {
+            crate::rootfs_overlay::ROOTFS_OVERLAY_ANNOTATION: serde_json::to_string(&overlay).unwrap(),
+        },
+    }));
+    for in_user_ns in [true, false] {
+        let calls = fixture.calls(in_user_ns);
+        let mounted = calls
+            .iter()
+            .position(|c| c.starts_with("mount overlay on rootfs type overlay 0 lowerdir="))
+            .unwrap_or_else(|| panic!("an overlay mount in {calls:#?}"));
+        let data = calls[mounted].rsplit(' ').next().unwrap();
+        let numbers = |key: &str| -> Vec<u32> {
+            let value = data
+                .split(',')
+                .find_map(|option| option.strip_prefix(key))
+                .unwrap_or_else(|| panic!("{key} in {data}"));
+            value.split(':').map(|n| n.parse().unwrap()).collect()
+        };
+        // Every directory is an fd's number: no path (and none of its commas) in the options.
+        assert_eq!(numbers("lowerdir=").len(), 2, "{data}");
+        assert_eq!(numbers("upperdir=").len(), 1, "{data}");
+        assert_eq!(numbers("workdir=").len(), 1, "{data}");
+        assert_eq!(data.ends_with(",userxattr"), in_user_ns, "{data}");
+        assert_eq!(calls[mounted - 1], "chdir /proc/self/fd");
+        let bound = calls
+            .iter()
+            .position(|c| c == "mount rootfs on rootfs type - MS_BIND|MS_REC")
+            .unwrap();
+        assert!(mounted < bound, "{calls:#?}");
+    }
+
+    // A runtime that opened its sources (root's, for a user namespace) does not take one.
+    let recorder = Recorder::new(fixture.rootfs());
+    let sources = MountSources::from_binds(Vec::new());
+    let refused = fixture.prepare_with(&recorder, true, false, Some(&sources));
+    assert!(matches!(refused, Err(Error::InvalidSpec(_))), "{refused:?}");
+}

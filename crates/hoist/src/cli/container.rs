@@ -172,6 +172,13 @@ pub struct ExecSessionArgs {
 
 #[derive(Debug, Args)]
 pub struct PortProxyArgs {
+    /// Connect from inside the network namespace of this process (an unprivileged user's
+    /// container's init), and end with it
+    #[arg(long)]
+    pub netns_of: Option<i32>,
+    /// The file its pid is kept in (named here so that whoever ends it knows it)
+    #[arg(long)]
+    pub pid_file: Option<std::path::PathBuf>,
     /// The container's address
     pub to: std::net::Ipv4Addr,
     /// [IP:]HOSTPORT:CONTAINERPORT

@@ -191,19 +191,28 @@ pub enum Command {
     /// Forwards published ports to a container (internal)
     #[command(name = hoist_engine::PORT_PROXY_VERB, hide = true)]
     PortProxy(PortProxyArgs),
-    /// Moves a container's place on the bridge into its own network namespace (internal: an
-    /// OCI hook of `--userns auto`)
+    /// Connects a container's own network namespace once the runtime has made it: its place
+    /// on the bridge (`--userns auto`), or pasta and the port proxy (pasta) (internal: an OCI
+    /// hook)
     #[command(name = hoist_engine::NETWORK_HOOK_VERB, hide = true)]
     NetworkHook(NetworkHookArgs),
     /// Writes a detached container's capped log (internal)
     #[command(name = hoist_engine::LOG_RELAY_VERB, hide = true)]
     LogRelay(LogRelayArgs),
+    /// Makes and removes an unprivileged user's layers and containers in the user's namespace
+    /// (internal)
+    #[command(name = hoist_engine::STORAGE_HELPER_VERB, hide = true)]
+    StorageHelper,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
     /// Remove stopped containers, and the layers and blobs no image or container uses
-    Prune,
+    Prune {
+        /// Do not ask (podman's scripts pass it; hoist never asks)
+        #[arg(short, long)]
+        force: bool,
+    },
     /// Verify the store: blobs against their digests, images against their blobs, cached
     /// layers, containers against their records; exits 1 if anything is wrong
     Check(SystemCheckArgs),

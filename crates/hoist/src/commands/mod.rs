@@ -19,8 +19,11 @@ use hoist_engine::default_runtime_root;
 
 /// Runs a command; `Ok` carries the exit code (a foreground run's is the container's).
 pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
-    let runtime =
-        hoist_runtime::Runtime::new(cli.root.clone().unwrap_or_else(default_runtime_root));
+    let root = match cli.root.clone() {
+        Some(root) => root,
+        None => default_runtime_root().map_err(|e| Failure::hoist(e.into()))?,
+    };
+    let runtime = hoist_runtime::Runtime::new(root);
     let image_verb = |r: anyhow::Result<u8>| r.map_err(Failure::hoist);
     let runtime_verb = |r: anyhow::Result<u8>| r.map_err(Failure::runtime);
     match cli.command {
@@ -63,7 +66,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Stats(args) => image_verb(processes::stats(&runtime, args).map(|()| 0)),
         Command::Save(args) => image_verb(save::save(args).map(|()| 0)),
         Command::Load(args) => image_verb(save::load(args).map(|()| 0)),
-        Command::System(crate::cli::SystemCommand::Prune) => {
+        Command::System(crate::cli::SystemCommand::Prune { .. }) => {
             image_verb(images::system_prune(&runtime).map(|()| 0))
         }
         Command::System(crate::cli::SystemCommand::Check(args)) => {
@@ -75,6 +78,11 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::PortProxy(args) => image_verb(run::port_proxy(args)),
         Command::LogRelay(args) => image_verb(run::log_relay(args)),
         Command::NetworkHook(args) => image_verb(run::network_hook(args)),
+        Command::StorageHelper => image_verb(
+            hoist_engine::serve_storage_helper()
+                .map(|()| 0)
+                .map_err(Into::into),
+        ),
         Command::ContainerMonitor(args) => {
             image_verb(run::monitor(&runtime, &args.id, args.attached))
         }

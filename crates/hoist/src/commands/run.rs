@@ -129,11 +129,17 @@ pub fn monitor(runtime: &Runtime, id: &str, attached: bool) -> anyhow::Result<u8
 
 /// The port proxy (`hoist_engine::PORT_PROXY_VERB`); it runs until it is ended.
 pub fn port_proxy(args: PortProxyArgs) -> anyhow::Result<u8> {
-    hoist_engine::port_proxy(args.to, &args.mappings)?;
+    hoist_engine::port_proxy(
+        args.to,
+        &args.mappings,
+        args.netns_of,
+        args.pid_file.as_deref(),
+    )?;
     Ok(0)
 }
 
-/// The hook of a `--userns auto` container on the bridge (`hoist_engine::NETWORK_HOOK_VERB`).
+/// The network hook of a `--userns auto` container on the bridge or of one on pasta
+/// (`hoist_engine::NETWORK_HOOK_VERB`).
 pub fn network_hook(args: NetworkHookArgs) -> anyhow::Result<u8> {
     hoist_engine::network_hook(&Store::locate(), &args.name, std::io::stdin().lock())?;
     Ok(0)

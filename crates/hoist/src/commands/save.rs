@@ -30,6 +30,21 @@ pub fn load(args: LoadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An unprivileged user's containers' id maps, as podman's `info` shows them (root's none).
+fn id_mappings() -> serde_json::Value {
+    if !hoist_engine::rootless::is_rootless() {
+        return serde_json::Value::Null;
+    }
+    let maps = hoist_engine::rootless::UserIds::of_caller().default_maps();
+    let shown = |map: &hoist_unpack::IdMap| -> Vec<serde_json::Value> {
+        map.0
+            .iter()
+            .map(|r| serde_json::json!({ "container_id": r.container, "host_id": r.host, "size": r.size }))
+            .collect()
+    };
+    serde_json::json!({ "uidmap": shown(&maps.uid), "gidmap": shown(&maps.gid) })
+}
+
 /// `info`: podman's shape (`host`, `store`, `version`), hoist's own paths beside; JSON, or
 /// through a template.
 pub fn info(runtime: &hoist_runtime::Runtime, args: InfoArgs) -> anyhow::Result<()> {
@@ -54,6 +69,8 @@ pub fn info(runtime: &hoist_runtime::Runtime, args: InfoArgs) -> anyhow::Result<
             },
             "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
             "ociRuntime": { "name": "hoist", "path": std::env::current_exe().ok() },
+            "security": { "rootless": hoist_engine::rootless::is_rootless() },
+            "idMappings": id_mappings(),
         },
         "store": {
             "graphRoot": store.root(),
