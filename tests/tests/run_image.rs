@@ -205,6 +205,20 @@ fn networks_none_host_and_another_containers() {
         stdout(&output)
     };
     assert_eq!(interfaces("none"), "lo\n");
+    // ... and that `lo` is up, as podman leaves it: a server and its client meet on 127.0.0.1.
+    let looped = hoist_run(
+        dir.path(),
+        &[
+            "--rm",
+            "--network",
+            "none",
+            &image(&env, "busybox"),
+            "sh",
+            "-c",
+            "nc -l -p 9 127.0.0.1 & sleep 0.3; echo over-loopback | nc 127.0.0.1 9",
+        ],
+    );
+    assert_eq!(stdout(&looped), "over-loopback\n", "{}", stderr(&looped));
     let host: Vec<String> = std::fs::read_dir("/sys/class/net")
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

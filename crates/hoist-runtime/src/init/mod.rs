@@ -53,6 +53,8 @@ pub(crate) struct InitOptions {
     pub new_cgroup_ns: bool,
     /// A new time namespace with these clock offsets (clock, seconds, nanoseconds).
     pub new_time_ns: Option<Vec<(String, i64, u32)>>,
+    /// It made a network namespace of its own, whose loopback it brings up.
+    pub new_network_ns: bool,
     pub preserve_fds: u32,
     pub no_pivot: bool,
     /// The container has a mount namespace of its own to set up; without one, the init only
@@ -173,6 +175,12 @@ fn prepare(bundle: &Bundle, options: &InitOptions, channel: &InitEnd) -> Result<
     }
     if let Some(offsets) = &options.new_time_ns {
         enter_time_namespace(offsets)?;
+    }
+    // A new network namespace has only `lo`, and down: up, as podman, docker and CNI's
+    // loopback plugin leave it, so that a program may use 127.0.0.1 under `--network none`.
+    // Best effort: a namespace where even that fails is no reason to fail the container.
+    if options.new_network_ns {
+        let _ = crate::sys::loopback_up();
     }
     nix::unistd::setsid().map_err(Error::sys("starting a new session"))?;
 

@@ -125,6 +125,9 @@ impl Runtime {
                         self_attach: self_attach.then(|| cgroup.clone()),
                         new_cgroup_ns: namespaces.new_cgroup,
                         new_time_ns: namespaces.new_time.clone(),
+                        new_network_ns: namespaces
+                            .clone_flags
+                            .contains(nix::sched::CloneFlags::CLONE_NEWNET),
                         preserve_fds: options.preserve_fds,
                         no_pivot: options.no_pivot,
                         own_mount_ns: namespaces.own_mount,

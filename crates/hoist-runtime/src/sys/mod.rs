@@ -283,3 +283,30 @@ pub(crate) fn close_all_from(first: u32) {
         unsafe { libc::close(fd as i32) };
     }
 }
+
+/// Brings the loopback interface of this process's network namespace up (SIOCSIFFLAGS with
+/// IFF_UP): nix and rustix bind no interface-flag ioctl.
+pub(crate) fn loopback_up() -> std::io::Result<()> {
+    let socket = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        None,
+    )?;
+    // SAFETY: an all-zero `ifreq` is a valid value (an empty name, no flags).
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo") {
+        *slot = *byte as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name and writes the flags of the `ifreq` it is given,
+    // which lives across the call.
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: SIOCGIFFLAGS filled `ifru_flags`, the union's member read and written here.
+    unsafe { request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads the `ifreq`, which lives across the call.
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
