@@ -599,6 +599,15 @@ fn bad_input_is_a_clear_error_with_nothing_left_behind() {
         ),
         (
             vec![
+                "--network".into(),
+                "pasta".into(),
+                image(&env, "busybox"),
+                "true".into(),
+            ],
+            "an unprivileged user's network",
+        ),
+        (
+            vec![
                 "-v".into(),
                 "/tmp:relative".into(),
                 image(&env, "busybox"),

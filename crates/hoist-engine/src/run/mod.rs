@@ -267,9 +267,16 @@ pub fn create_container(
 }
 
 /// An unprivileged user's network: pasta unless asked otherwise, and never a hoist network,
-/// whose bridge and firewall are root's.
+/// whose bridge and firewall are root's. pasta is the unprivileged user's only (it will not
+/// run as root, and root has bridges).
 fn rootless_network(rootless: bool, given: &[String]) -> Result<Vec<String>> {
     if !rootless {
+        if given.iter().any(|n| n == "pasta") {
+            return Err(Error::bad_option(
+                "--network pasta",
+                "is an unprivileged user's network: root's containers take bridge (the default), a network of `hoist network create`, none, host or container:NAME",
+            ));
+        }
         return Ok(given.to_vec());
     }
     if given.is_empty() {
