@@ -556,6 +556,12 @@ fn a_runtime_directory_another_user_made_first_is_refused() {
     );
     std::fs::remove_dir(&planted).unwrap();
 
+    // A verb that runs no container makes no state directory at all.
+    let mut images = home.hoist(&["images"]);
+    images.env_remove("XDG_RUNTIME_DIR").env("TMPDIR", &tmp);
+    assert!(run(&mut images).status.success());
+    assert!(!planted.exists(), "images made {}", planted.display());
+
     let listed = ps();
     assert!(listed.status.success(), "{}", stderr(&listed));
     let made = planted.metadata().unwrap();
