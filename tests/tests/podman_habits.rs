@@ -1159,7 +1159,10 @@ fn start_wait_and_network_sharing_meet_a_container_between_runs() {
     );
     assert_eq!(monitors_of(&flapping), 1, "start launched a second monitor");
     ok(hoist_in(dir.path(), &["stop", "-t", "1", &flapping]));
-    assert_eq!(monitors_of(&flapping), 0);
+    // stop returns once the end is recorded; the monitor exits just after it.
+    hoist_e2e::wait_for("the monitor to end after stop", || {
+        monitors_of(&flapping) == 0
+    });
 
     // wait on a created container waits for it to be started and to end.
     let created = unique_id("created");
