@@ -15,15 +15,27 @@ pub struct Response {
     pub status: u16,
     pub content_type: String,
     pub body: Vec<u8>,
+    /// Other headers to send (`Link`, say).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Response {
     pub fn ok(content_type: &str, body: Vec<u8>) -> Response {
+        Response::with_status(200, content_type, body)
+    }
+
+    pub fn with_status(status: u16, content_type: &str, body: Vec<u8>) -> Response {
         Response {
-            status: 200,
+            status,
             content_type: content_type.to_string(),
             body,
+            headers: Vec::new(),
         }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
     }
 }
 
@@ -34,8 +46,8 @@ pub struct HostileRegistry {
 }
 
 impl HostileRegistry {
-    /// Serves `routes` (request path → response) on an ephemeral 127.0.0.1 port; everything
-    /// else is 404, and `/v2/` is 200.
+    /// Serves `routes` (request path → response; a route with a query matches that query
+    /// only) on an ephemeral 127.0.0.1 port; everything else is 404, and `/v2/` is 200.
     pub fn serve(routes: HashMap<String, Response>) -> HostileRegistry {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let address = listener.local_addr().unwrap().to_string();
@@ -90,26 +102,29 @@ fn answer(stream: TcpStream, routes: &HashMap<String, Response>) -> std::io::Res
         }
         let mut parts = request_line.split_whitespace();
         let method = parts.next().unwrap_or("");
-        let path = parts
-            .next()
-            .unwrap_or("")
-            .split('?')
-            .next()
-            .unwrap_or("")
-            .to_string();
+        let target = parts.next().unwrap_or("");
+        let path = target.split('?').next().unwrap_or("");
         let response = if path == "/v2/" {
             Response::ok("application/json", b"{}".to_vec())
         } else {
-            routes.get(&path).cloned().unwrap_or(Response {
-                status: 404,
-                content_type: "application/json".into(),
-                body: br#"{"errors":[{"code":"NAME_UNKNOWN","message":"not here"}]}"#.to_vec(),
+            let found = routes.get(target).or_else(|| routes.get(path)).cloned();
+            found.unwrap_or_else(|| {
+                Response::with_status(
+                    404,
+                    "application/json",
+                    br#"{"errors":[{"code":"NAME_UNKNOWN","message":"not here"}]}"#.to_vec(),
+                )
             })
         };
+        let extra: String = response
+            .headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         let mut out = &stream;
         write!(
             out,
-            "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+            "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\n{extra}\r\n",
             response.status,
             response.content_type,
             response.body.len()

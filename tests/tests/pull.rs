@@ -614,11 +614,11 @@ fn a_nondistributable_layer_comes_from_its_urls_only_when_allowed() {
     // body such a host sends), nothing kept.
     let failing = HostileRegistry::serve(HashMap::from([(
         path.clone(),
-        hoist_e2e::hostile_registry::Response {
-            status: 503,
-            content_type: "text/plain".into(),
-            body: b"body-marker from a host inside the network".to_vec(),
-        },
+        hoist_e2e::hostile_registry::Response::with_status(
+            503,
+            "text/plain",
+            b"body-marker from a host inside the network".to_vec(),
+        ),
     )]));
     let registry = registry_with_urls(&[
         at(&wrong),

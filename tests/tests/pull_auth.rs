@@ -234,3 +234,69 @@ fn tls_is_verified_against_the_cert_dir() {
     );
     assert!(unverified.status.success(), "{}", stderr(&unverified));
 }
+
+/// Auth entries scoped to a namespace (containers-auth.json(5)): the most specific entry for
+/// the repository answers, whatever order the file lists them in; and credentials kept for
+/// one namespace are never sent for another (the attack: a team's token stored for
+/// `HOST/team` would otherwise go to every repository of the host).
+#[test]
+fn auth_entries_answer_for_their_namespace_only() {
+    let Some(env) = env() else { return };
+    let registry = RegistryProcess::with_tokens(&env.registry_storage, USER, PASSWORD);
+    let dir = scratch();
+    let host = &registry.address;
+    let entry = |user: &str, password: &str| {
+        use base64::Engine;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        format!(r#"{{"auth":"{auth}"}}"#)
+    };
+    let authfile = dir.path().join("auth.json");
+    let pull_with = |auths: String, layout: &str| {
+        std::fs::write(&authfile, format!(r#"{{"auths":{{{auths}}}}}"#)).unwrap();
+        pull(
+            dir.path(),
+            &format!("{host}/busybox:latest"),
+            &dir.path().join(layout),
+            &[
+                "--authfile",
+                authfile.to_str().unwrap(),
+                "--retry-times",
+                "0",
+            ],
+        )
+    };
+
+    // The host's entry is wrong; the repository's own is right, and wins.
+    let specific = pull_with(
+        format!(
+            r#""{host}":{},"{host}/busybox":{}"#,
+            entry("nobody", "wrong"),
+            entry(USER, PASSWORD)
+        ),
+        "specific",
+    );
+    assert!(specific.status.success(), "{}", stderr(&specific));
+    assert_eq!(
+        registry.token_requests().last().unwrap().user.as_deref(),
+        Some(USER)
+    );
+
+    // Only another namespace has credentials: none are sent.
+    let before = registry.token_requests().len();
+    let foreign = pull_with(
+        format!(r#""{host}/other-team":{}"#, entry(USER, PASSWORD)),
+        "foreign",
+    );
+    assert!(
+        !foreign.status.success(),
+        "another namespace's credentials were used"
+    );
+    let sent: Vec<_> = registry.token_requests()[before..]
+        .iter()
+        .filter_map(|r| r.user.clone())
+        .collect();
+    assert!(
+        sent.is_empty(),
+        "credentials went to the token service: {sent:?}"
+    );
+}

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use hoist_oci::{Layout, Platform, Reference};
+use hoist_oci::{ArchiveFormat, Layout, Platform, Reference};
 
 use crate::{Error, Result, Store};
 
@@ -13,11 +13,12 @@ pub fn save_images(
     store: &Store,
     images: &[String],
     all_platforms: bool,
+    format: ArchiveFormat,
     output: &Path,
 ) -> Result<()> {
     let _lock = store.lock(false)?;
     let stored = store.images()?;
-    write_archive(output, |archive| {
+    write_archive(output, format, |archive| {
         for image in images {
             let name = image.parse::<Reference>()?.to_string();
             let top = stored
@@ -37,9 +38,13 @@ pub fn save_images(
     })
 }
 
-/// Writes the OCI archive `output` from a layout that `fill` fills: the layout is built in a
+/// Writes the archive `output` from a layout that `fill` fills: the layout is built in a
 /// directory beside `output`, and the archive appears complete or not at all.
-pub(crate) fn write_archive(output: &Path, fill: impl FnOnce(&Layout) -> Result<()>) -> Result<()> {
+pub(crate) fn write_archive(
+    output: &Path,
+    format: ArchiveFormat,
+    fill: impl FnOnce(&Layout) -> Result<()>,
+) -> Result<()> {
     let dir = output
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -50,10 +55,24 @@ pub(crate) fn write_archive(output: &Path, fill: impl FnOnce(&Layout) -> Result<
         .map_err(Error::io("making a directory to build the archive in", dir))?;
     let layout = Layout::create(building.path())?;
     fill(&layout)?;
-    hoist_oci::write_archive(&layout, output).map_err(|source| Error::Archive {
+    match format {
+        ArchiveFormat::Oci => hoist_oci::write_archive(&layout, output),
+        ArchiveFormat::Docker => hoist_oci::write_docker_archive(&layout, output),
+    }
+    .map_err(|source| Error::Archive {
         path: output.to_path_buf(),
         source,
     })
+}
+
+/// As [`load_images`], for an archive read from `source` (a pipe, as `podman load < FILE`
+/// takes it): kept in the store's staging area first, since a tar is not read in order.
+pub fn load_images_from(store: &Store, source: &mut impl std::io::Read) -> Result<Vec<String>> {
+    let staged = store.staging("load-stream-")?;
+    let file = staged.path().join("archive.tar");
+    let mut out = std::fs::File::create(&file).map_err(Error::io("creating", &file))?;
+    std::io::copy(source, &mut out).map_err(Error::io("reading standard input into", &file))?;
+    load_images(store, &file)
 }
 
 /// Copies every named image of the archive `input` into the store; returns their names.

@@ -27,13 +27,6 @@ pub fn copy_image(store: &Store, request: CopyRequest) -> Result<Digest> {
         destination,
         ..
     } = request;
-    if let Location::Archive {
-        format: ArchiveFormat::Docker,
-        ..
-    } = destination
-    {
-        return Err(Error::DockerArchiveDestination);
-    }
     let tag = destination
         .tag()
         .or_else(|| source.tag())
@@ -99,12 +92,17 @@ fn write_to(
                 .images()?
                 .copy_image_from(layout, top, &reference.to_string())?;
         }
-        Location::Archive { file, .. } => {
-            crate::archive::write_archive(file, |archive| {
-                archive.copy_image_from(layout, top, tag)?;
+        Location::Archive { file, format, .. } => {
+            let name = match format {
+                ArchiveFormat::Oci => tag.to_string(),
+                ArchiveFormat::Docker => docker_archive_name(request.source, destination),
+            };
+            crate::archive::write_archive(file, *format, |archive| {
+                archive.copy_image_from(layout, top, &name)?;
                 Ok(())
             })?;
         }
+        Location::Dir(dir) => hoist_oci::write_dir_image(layout, top, dir)?,
         Location::Registry(reference) => {
             block_on(hoist_registry::push(
                 layout,
@@ -120,4 +118,19 @@ fn write_to(
         }
     }
     Ok(())
+}
+
+/// The tag a docker-archive records: the destination's NAME, else the source's reference (a
+/// registry's or the store's), in full as podman writes it; a bare layout tag is none.
+fn docker_archive_name(source: &Location, destination: &Location) -> String {
+    let named = |reference: &hoist_oci::Reference| reference.to_string();
+    match (destination.tag(), source) {
+        (Some(name), _) => name
+            .parse::<hoist_oci::Reference>()
+            .map(|r| named(&r))
+            .unwrap_or(name),
+        (None, Location::Registry(reference) | Location::Store(reference)) => named(reference),
+        // No reference parses from it, so the archive lists the image without tags.
+        (None, _) => "(untagged)".to_string(),
+    }
 }

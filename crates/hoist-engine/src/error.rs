@@ -38,7 +38,8 @@ pub enum Error {
     #[error("{} is not an OCI image layout (it has no oci-layout file)", .0.display())]
     NotALayout(PathBuf),
     #[error(
-        "{arg:?} is neither an image reference nor a transport (docker://, oci:, oci-archive:)"
+        "{arg:?} is neither an image reference nor a transport ({})",
+        crate::transport::KNOWN_TRANSPORTS
     )]
     NotAnImage {
         arg: String,
@@ -51,6 +52,8 @@ pub enum Error {
         #[source]
         source: hoist_oci::Error,
     },
+    #[error("{verb} works on images in a registry (docker://REF), not on {given}")]
+    NeedsRegistry { verb: &'static str, given: String },
     #[error("docker://{0} is in a registry; pull it first, or use `hoist copy`")]
     InRegistry(String),
     #[error(transparent)]
@@ -85,6 +88,12 @@ pub enum Error {
         #[source]
         source: hoist_registry::Error,
     },
+    #[error("{what}")]
+    Registry {
+        what: String,
+        #[source]
+        source: hoist_registry::Error,
+    },
     #[error("inspecting {reference}")]
     Inspect {
         reference: String,
@@ -95,8 +104,11 @@ pub enum Error {
         "--dest {0:?} is not supported: use oci:DIR[:TAG], or `hoist copy` for other destinations"
     )]
     UnsupportedDestination(String),
-    #[error("hoist reads docker-archive files but does not write them: use oci-archive:FILE[:TAG], which podman, skopeo and docker load as well")]
-    DockerArchiveDestination,
+    #[error(
+        "{transport}: is a transport hoist does not serve; it knows {}",
+        crate::transport::KNOWN_TRANSPORTS
+    )]
+    UnknownTransport { transport: String },
     #[error("{reference} has no tag to name it by in the layout: give one, as --dest oci:{}:TAG", dir.display())]
     NoTag { reference: String, dir: PathBuf },
     #[error("unpacking {image} into {}", bundle.display())]

@@ -18,6 +18,8 @@ pub struct Documents {
     pub config: Vec<u8>,
     /// The repository's tags (a registry's), or the location's own tag.
     pub tags: Vec<String>,
+    /// The registry refused to list its tags; `tags` is empty.
+    pub tags_refused: bool,
 }
 
 /// The largest manifest or config read from a local image.
@@ -28,16 +30,18 @@ pub fn fetch_documents(
     location: &Location,
     platform: &Platform,
     registry: &RegistryOptions,
+    list_tags: bool,
 ) -> Result<Documents> {
+    let remote = |reference| remote(reference, platform, registry, list_tags);
     match location {
-        Location::Registry(reference) => remote(reference, platform, registry),
+        Location::Registry(reference) => remote(reference),
         Location::Store(reference)
             if store
                 .images()?
                 .resolve(Some(&reference.to_string()))
                 .is_err() =>
         {
-            remote(reference, platform, registry)
+            remote(reference)
         }
         _ => {
             let image = LocalImage::open(location, store)?;
@@ -56,6 +60,7 @@ pub fn fetch_documents(
                 config: read(parsed.config(), "config")?,
                 manifest,
                 tags: location.tag().into_iter().collect(),
+                tags_refused: false,
             })
         }
     }
@@ -65,14 +70,15 @@ fn remote(
     reference: &Reference,
     platform: &Platform,
     registry: &RegistryOptions,
+    list_tags: bool,
 ) -> Result<Documents> {
-    let inspected =
-        block_on(hoist_registry::inspect(reference, platform, registry))?.map_err(|source| {
-            Error::Inspect {
-                reference: reference.to_string(),
-                source,
-            }
-        })?;
+    let inspected = block_on(hoist_registry::inspect(
+        reference, platform, registry, list_tags,
+    ))?
+    .map_err(|source| Error::Inspect {
+        reference: reference.to_string(),
+        source,
+    })?;
     Ok(Documents {
         name: reference.name(),
         raw: inspected.raw,
@@ -80,5 +86,6 @@ fn remote(
         manifest: inspected.manifest,
         config: inspected.config,
         tags: inspected.tags,
+        tags_refused: inspected.tags_refused,
     })
 }

@@ -25,6 +25,7 @@ mod networking;
 mod port_proxy;
 mod processes;
 mod pull;
+mod registry_verbs;
 pub mod rootless;
 mod run;
 mod size;
@@ -34,7 +35,7 @@ mod transport;
 mod view;
 pub mod volumes;
 
-pub use archive::{load_images, save_images};
+pub use archive::{load_images, load_images_from, save_images};
 pub use attach::{
     attach, exec_in_terminal, host_exec_session, ClientOptions, DetachKeys, Ended,
     DEFAULT_DETACH_KEYS, EXEC_SESSION_PID_FILE_FLAG, EXEC_SESSION_VERB,
@@ -64,6 +65,7 @@ pub use networking::{
 pub use port_proxy::{port_proxy, PORT_PROXY_VERB};
 pub use processes::{top, usage, ProcessRow};
 pub use pull::{block_on, pull_image, pull_into, PulledTo};
+pub use registry_verbs::{delete_image, list_tags};
 pub use rootless::{serve_storage_helper, STORAGE_HELPER_VERB};
 pub use run::{
     create_container, network_hook, run_attached, ImageSource, PullPolicy, RunOptions,

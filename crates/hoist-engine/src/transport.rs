@@ -1,5 +1,5 @@
-//! Where an image is: the transports of containers tools (`docker://`, `oci:`, `oci-archive:`)
-//! and hoist's own store (a bare name).
+//! Where an image is: the transports of containers tools (`docker://`, `oci:`, `oci-archive:`,
+//! `docker-archive:`, `dir:`) and hoist's own store (a bare name).
 
 use std::path::{Path, PathBuf};
 
@@ -15,15 +15,31 @@ pub enum Location {
     /// `oci:DIR[:TAG]` (or a directory holding a layout): an image layout.
     Layout { dir: PathBuf, tag: Option<String> },
     /// `oci-archive:FILE[:TAG]`: a layout in a tar file; or `docker-archive:FILE[:NAME]`, as
-    /// `docker save` and `podman save` write (read only).
+    /// `docker save` and `podman save` write.
     Archive {
         file: PathBuf,
         tag: Option<String>,
         format: ArchiveFormat,
     },
+    /// `dir:PATH`: skopeo's directory of one image's files.
+    Dir(PathBuf),
     /// A bare name: hoist's store.
     Store(Reference),
 }
+
+/// The transports hoist reads and writes, as errors list them.
+pub const KNOWN_TRANSPORTS: &str = "docker://, oci:, oci-archive:, docker-archive:, dir:";
+
+/// containers-transports(5) names hoist does not serve: refused by name, never read as an
+/// image called `containers-storage` with a tag.
+const OTHER_TRANSPORTS: &[&str] = &[
+    "containers-storage",
+    "docker-daemon",
+    "ostree",
+    "sif",
+    "tarball",
+    "oci-dir",
+];
 
 impl Location {
     pub fn parse(arg: &str) -> Result<Location> {
@@ -37,6 +53,18 @@ impl Location {
             {
                 let (file, tag) = split_archive_arg(rest);
                 return Ok(Location::Archive { file, tag, format });
+            }
+        }
+        if let Some(rest) = arg.strip_prefix("dir:") {
+            return Ok(Location::Dir(PathBuf::from(rest)));
+        }
+        if let Some((transport, _)) = arg.split_once(':') {
+            if OTHER_TRANSPORTS.contains(&transport)
+                || (arg[transport.len()..].starts_with("://") && transport != "docker")
+            {
+                return Err(Error::UnknownTransport {
+                    transport: transport.to_string(),
+                });
             }
         }
         if let Some(rest) = arg.strip_prefix("oci:") {
@@ -74,6 +102,7 @@ impl Location {
         match self {
             Location::Registry(r) | Location::Store(r) => r.tag().map(str::to_string),
             Location::Layout { tag, .. } | Location::Archive { tag, .. } => tag.clone(),
+            Location::Dir(_) => None,
         }
     }
 }
@@ -93,6 +122,7 @@ impl std::fmt::Display for Location {
             Location::Store(r) => write!(f, "{r} (hoist's store)"),
             Location::Layout { dir, tag } => with_tag(f, "oci", dir, tag),
             Location::Archive { file, tag, format } => with_tag(f, format.transport(), file, tag),
+            Location::Dir(dir) => write!(f, "dir:{}", dir.display()),
         }
     }
 }
@@ -183,6 +213,12 @@ impl LocalImage {
                 let top = resolve_in_archive(&layout, tag.as_deref(), file)?;
                 (layout, top, Some(temp))
             }
+            Location::Dir(dir) => {
+                let temp = store.staging("dir-")?;
+                let layout = Layout::create(temp.path())?;
+                let top = hoist_oci::read_dir_image(dir, &layout, "dir")?;
+                (layout, top, Some(temp))
+            }
             Location::Store(reference) => {
                 let layout = store.images()?;
                 let top = layout
@@ -263,6 +299,20 @@ mod tests {
             Location::parse("busybox:1").unwrap(),
             Location::Store(_)
         ));
+        assert!(matches!(
+            Location::parse("dir:/some/where").unwrap(),
+            Location::Dir(dir) if dir == Path::new("/some/where")
+        ));
+        for other in [
+            "containers-storage:busybox",
+            "docker-daemon:app:1",
+            "ftp://x/y",
+        ] {
+            assert!(
+                matches!(Location::parse(other), Err(Error::UnknownTransport { .. })),
+                "{other}"
+            );
+        }
         assert!(matches!(
             Location::parse("/nowhere"),
             Err(Error::NotALayout(_))

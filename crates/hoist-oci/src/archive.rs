@@ -10,20 +10,49 @@ use crate::docker_archive::DockerFiles;
 use crate::layout::DOCUMENT_LIMIT;
 use crate::{Error, GuardedTarReader, Layout, Result, VerifiedReader};
 
+/// The directory a file is in (`.` for a bare name): where its temporary twin is built.
+pub(crate) fn parent_dir(file: &Path) -> &Path {
+    file.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// A tar written into a temporary file beside `file`, which becomes `file` only when finished.
+pub(crate) struct TarBeside<'a> {
+    pub(crate) builder: tar::Builder<BufWriter<tempfile::NamedTempFile>>,
+    file: &'a Path,
+}
+
+impl<'a> TarBeside<'a> {
+    pub(crate) fn new(file: &'a Path) -> Result<Self> {
+        let dir = parent_dir(file);
+        let temp = tempfile::Builder::new()
+            .prefix(".hoist-archive-")
+            .tempfile_in(dir)
+            .map_err(Error::io(dir))?;
+        let mut builder = tar::Builder::new(BufWriter::with_capacity(1 << 20, temp));
+        builder.follow_symlinks(false);
+        builder.mode(tar::HeaderMode::Deterministic);
+        Ok(TarBeside { builder, file })
+    }
+
+    /// Completes the tar, syncs it, and renames it into place.
+    pub(crate) fn finish(self) -> Result<()> {
+        let file = self.file;
+        let writer = self.builder.into_inner().map_err(Error::io(file))?;
+        let temp = writer
+            .into_inner()
+            .map_err(|e| Error::io(file)(e.into_error()))?;
+        temp.as_file().sync_all().map_err(Error::io(file))?;
+        temp.persist(file).map_err(|e| Error::io(file)(e.error))?;
+        Ok(())
+    }
+}
+
 /// Writes the layout at `layout` into the tar file `file`, which appears whole or not at all.
 pub fn write_archive(layout: &Layout, file: &Path) -> Result<()> {
-    let dir = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let temp = tempfile::Builder::new()
-        .prefix(".hoist-archive-")
-        .tempfile_in(dir)
-        .map_err(Error::io(dir))?;
-    let mut builder = tar::Builder::new(BufWriter::with_capacity(1 << 20, temp));
-    builder.follow_symlinks(false);
-    builder.mode(tar::HeaderMode::Deterministic);
-    let io_error = Error::io(file);
+    let mut tar = TarBeside::new(file)?;
+    let builder = &mut tar.builder;
     for name in ["oci-layout", "index.json"] {
         builder
             .append_path_with_name(layout.path().join(name), name)
@@ -55,13 +84,7 @@ pub fn write_archive(layout: &Layout, file: &Path) -> Result<()> {
                 .map_err(Error::io(file))?;
         }
     }
-    let writer = builder.into_inner().map_err(Error::io(file))?;
-    let temp = writer
-        .into_inner()
-        .map_err(|e| Error::io(file)(e.into_error()))?;
-    temp.as_file().sync_all().map_err(Error::io(file))?;
-    temp.persist(file).map_err(|e| io_error(e.error))?;
-    Ok(())
+    tar.finish()
 }
 
 /// Which kind of image archive a file is.

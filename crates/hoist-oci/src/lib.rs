@@ -9,7 +9,9 @@ mod archive;
 mod archive_path;
 mod blob_writer;
 mod digest;
+mod dir_transport;
 mod docker_archive;
+mod docker_archive_writer;
 mod error;
 mod graph;
 mod layout;
@@ -22,6 +24,8 @@ mod verify;
 pub use archive::{read_archive, write_archive, ArchiveFormat};
 pub use blob_writer::{BlobSlot, BlobWriter};
 pub use digest::{Digest, DigestError};
+pub use dir_transport::{read_dir_image, write_dir_image};
+pub use docker_archive_writer::write_docker_archive;
 pub use error::{Error, Result};
 pub use layout::{
     descriptor_digest, descriptor_of, full_name, image_name, nondistributable_urls, ref_name,

@@ -82,3 +82,15 @@ pub fn is_nondistributable(media_type: &str) -> bool {
             | DOCKER_FOREIGN_LAYER_GZIP
     )
 }
+
+/// A reader of the layer's tar stream, decompressing `compressed` as `compression` says.
+pub fn decompressing<'a>(
+    compressed: impl std::io::BufRead + 'a,
+    compression: Compression,
+) -> std::io::Result<Box<dyn std::io::Read + 'a>> {
+    Ok(match compression {
+        Compression::None => Box::new(compressed),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(compressed)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(compressed)?),
+    })
+}

@@ -40,8 +40,9 @@ fn search_path() -> Vec<PathBuf> {
     files
 }
 
-/// The credentials stored for `registry`, if any.
-pub fn lookup(registry: &str, authfile: Option<&Path>) -> Result<Option<Credentials>> {
+/// The credentials stored for `scope`: a registry (`HOST[:PORT]`), or a repository in one
+/// (`HOST/ORG/APP`), which entries for its namespaces (`HOST/ORG`) answer before the host's.
+pub fn lookup(scope: &str, authfile: Option<&Path>) -> Result<Option<Credentials>> {
     let files = match authfile {
         Some(file) => vec![file.to_path_buf()],
         None => search_path(),
@@ -50,14 +51,18 @@ pub fn lookup(registry: &str, authfile: Option<&Path>) -> Result<Option<Credenti
         let Some(config) = read(&file, authfile.is_some(), authfile.is_none())? else {
             continue;
         };
-        if let Some(found) = lookup_in(&config, registry, &file)? {
+        if let Some(found) = lookup_in(&config, scope, &file)? {
             return Ok(Some(found));
         }
     }
     Ok(None)
 }
 
-fn lookup_in(config: &Value, registry: &str, file: &Path) -> Result<Option<Credentials>> {
+/// One file's answer, in containers-auth.json(5)'s order: the registry's credential helper;
+/// the most specific `auths` entry for the scope (`HOST/ORG/APP`, `HOST/ORG`, `HOST`); an
+/// entry written as a URL (docker's older form), by its host; the file's credential store.
+fn lookup_in(config: &Value, scope: &str, file: &Path) -> Result<Option<Credentials>> {
+    let registry = scope.split('/').next().unwrap_or(scope);
     if let Some(helper) = config
         .get("credHelpers")
         .and_then(|h| h.get(registry))
@@ -68,7 +73,7 @@ fn lookup_in(config: &Value, registry: &str, file: &Path) -> Result<Option<Crede
     if let Some(entry) = config
         .get("auths")
         .and_then(Value::as_object)
-        .and_then(|auths| find_entry(auths, registry))
+        .and_then(|auths| find_entry(auths, scope))
     {
         if let Some(credentials) = decode_entry(entry, file)? {
             return Ok(Some(credentials));
@@ -80,21 +85,43 @@ fn lookup_in(config: &Value, registry: &str, file: &Path) -> Result<Option<Crede
     }
 }
 
-/// The `auths` key for a registry may be written as a host, a URL, or docker's v1 index URL.
-fn names_registry(key: &str, registry: &str) -> bool {
-    let host = key
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
-    let host = host.split('/').next().unwrap_or(host);
+/// An `auths` key written as a URL (`https://HOST/v1/`, docker's older form) names its host's
+/// registry, whatever its path; Docker Hub's index names `docker.io`.
+fn url_names_registry(key: &str, registry: &str) -> bool {
+    let Some(rest) = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or(rest);
     host == registry
         || (registry == hoist_oci::DEFAULT_REGISTRY
             && matches!(host, "index.docker.io" | "registry-1.docker.io"))
 }
 
-fn find_entry<'a>(auths: &'a Map<String, Value>, registry: &str) -> Option<&'a Value> {
+/// The entry for `scope`: its own or its closest namespace's key, else a URL key of its host.
+/// (A key `HOST/OTHER` never answers for `HOST/ORG/APP`: it is another namespace's.)
+fn find_entry<'a>(auths: &'a Map<String, Value>, scope: &str) -> Option<&'a Value> {
+    let mut key = scope;
+    loop {
+        if let Some(entry) = auths.get(key) {
+            return Some(entry);
+        }
+        match key.rsplit_once('/') {
+            Some((shorter, _)) => key = shorter,
+            None => break,
+        }
+    }
+    let registry = scope.split('/').next().unwrap_or(scope);
+    if registry == hoist_oci::DEFAULT_REGISTRY {
+        if let Some(entry) = auths.get("index.docker.io") {
+            return Some(entry);
+        }
+    }
     auths
         .iter()
-        .find_map(|(key, entry)| names_registry(key, registry).then_some(entry))
+        .find_map(|(key, entry)| url_names_registry(key, registry).then_some(entry))
 }
 
 fn decode_entry(entry: &Value, file: &Path) -> Result<Option<Credentials>> {
@@ -229,7 +256,7 @@ pub fn erase(registry: Option<&str>, authfile: Option<&Path>) -> Result<bool> {
     let before = auths.len();
     match registry {
         Some(registry) => {
-            auths.retain(|key, _| !names_registry(key, registry));
+            auths.retain(|key, _| key != registry && !url_names_registry(key, registry));
         }
         None => auths.clear(),
     }
@@ -308,6 +335,36 @@ mod tests {
         assert!(!erase(Some("127.0.0.1:5000"), Some(&file)).unwrap());
         assert!(lookup("127.0.0.1:5000", Some(&file)).unwrap().is_none());
         assert!(lookup("docker.io", Some(&file)).unwrap().is_some());
+    }
+
+    #[test]
+    fn the_most_specific_namespace_answers_and_others_never_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("auth.json");
+        // Entries listed with the other team's first: order in the file must not matter.
+        std::fs::write(
+            &file,
+            r#"{"auths":{
+                "r.example/other":{"username":"other-team","password":"o"},
+                "r.example/org/team":{"username":"team","password":"t"},
+                "r.example/org":{"username":"org","password":"g"},
+                "r.example":{"username":"host","password":"h"}}}"#,
+        )
+        .unwrap();
+        let user = |scope: &str| lookup(scope, Some(&file)).unwrap().map(|c| c.username);
+        assert_eq!(user("r.example/org/team/app").as_deref(), Some("team"));
+        assert_eq!(user("r.example/org/app").as_deref(), Some("org"));
+        assert_eq!(user("r.example/elsewhere/app").as_deref(), Some("host"));
+        assert_eq!(user("r.example").as_deref(), Some("host"));
+        assert_eq!(user("r.example/otherwise").as_deref(), Some("host"));
+
+        // Without a host entry, another namespace's credentials are never sent.
+        std::fs::write(
+            &file,
+            r#"{"auths":{"r.example/other":{"username":"other-team","password":"o"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(user("r.example/org/app"), None);
     }
 
     #[test]

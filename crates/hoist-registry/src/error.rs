@@ -52,6 +52,8 @@ pub enum Error {
     HttpsDowngrade { what: String, to: String },
     #[error("the token service of {registry} gave no usable token: {reason}")]
     BadToken { registry: String, reason: String },
+    #[error("the registry {registry} does not allow deleting images (the distribution registry allows it with storage.delete.enabled)")]
+    DeleteNotAllowed { registry: String },
     #[error("{reference} was not found in the registry (no such repository, tag or digest)")]
     NotFound { reference: String },
     #[error("{what} is larger than the {limit}-byte limit; the registry is misbehaving")]

@@ -23,16 +23,20 @@ pub struct Inspected {
     pub manifest_digest: Digest,
     /// The image's config blob, verified against its digest.
     pub config: Vec<u8>,
-    /// The repository's tags (the first page the registry gives).
+    /// The repository's tags, every page (none when not asked for, or refused).
     pub tags: Vec<String>,
+    /// The registry refused to list the tags (401/403): skopeo goes on without them, and so
+    /// does hoist, saying so.
+    pub tags_refused: bool,
 }
 
 pub async fn inspect(
     reference: &Reference,
     platform: &Platform,
     options: &RegistryOptions,
+    list_tags: bool,
 ) -> Result<Inspected> {
-    let session = Arc::new(Session::connect(reference.registry(), options).await?);
+    let session = Arc::new(Session::for_repository(reference, options).await?);
     let remote = Remote {
         session: Arc::clone(&session),
         reference: reference.clone(),
@@ -75,7 +79,14 @@ pub async fn inspect(
         }
         .into());
     }
-    let tags = tags(&session, reference.repository()).await?;
+    let (tags, tags_refused) = match list_tags {
+        false => (Vec::new(), false),
+        true => match crate::tags::repository_tags(&session, reference.repository()).await {
+            Ok(tags) => (tags, false),
+            Err(crate::Error::Unauthorized { .. }) => (Vec::new(), true),
+            Err(other) => return Err(other),
+        },
+    };
     let (manifest_bytes, manifest_digest) = (chosen.bytes.clone(), chosen.digest.clone());
     Ok(Inspected {
         raw: top.bytes,
@@ -84,29 +95,6 @@ pub async fn inspect(
         manifest_digest,
         config,
         tags,
+        tags_refused,
     })
-}
-
-async fn tags(session: &Session, repository: &str) -> Result<Vec<String>> {
-    #[derive(serde::Deserialize)]
-    struct TagList {
-        tags: Option<Vec<String>>,
-    }
-    let url = session.url(&format!("{repository}/tags/list"));
-    let what = format!("listing the tags of {repository}");
-    let response = session
-        .send(&what, &format!("repository:{repository}:pull"), |http| {
-            http.get(&url)
-        })
-        .await?;
-    if response.status() != StatusCode::OK {
-        return Err(session.failure(&what, repository, response).await);
-    }
-    let body = session.read_bounded(response, 1 << 20, &what).await?;
-    let list: TagList = serde_json::from_slice(&body).map_err(|e| crate::Error::Status {
-        what,
-        status: 200,
-        message: format!("the tag list is not JSON: {e}"),
-    })?;
-    Ok(list.tags.unwrap_or_default())
 }

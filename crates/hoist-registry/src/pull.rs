@@ -48,7 +48,7 @@ pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
 /// and `index.json` last, so an interrupted pull leaves the layout as it was, apart from
 /// complete, verified blobs and partial files the next pull resumes.
 pub async fn pull(request: PullRequest<'_>, events: EventSink) -> Result<Pulled> {
-    let session = Arc::new(Session::connect(request.reference.registry(), request.options).await?);
+    let session = Arc::new(Session::for_repository(request.reference, request.options).await?);
     let remote = Remote {
         session,
         reference: request.reference.clone(),

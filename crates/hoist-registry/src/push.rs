@@ -20,7 +20,7 @@ pub async fn push(
     options: &RegistryOptions,
     events: EventSink,
 ) -> Result<usize> {
-    let session = Arc::new(Session::connect(reference.registry(), options).await?);
+    let session = Arc::new(Session::for_repository(reference, options).await?);
     let order = layout.walk(top)?;
     let (manifests, blobs): (Vec<Descriptor>, Vec<Descriptor>) = order
         .into_iter()

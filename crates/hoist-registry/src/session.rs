@@ -59,10 +59,27 @@ impl Session {
     /// Opens a session: finds the credentials for `registry`, picks HTTPS (or HTTP where that is
     /// allowed and HTTPS is not spoken) and learns the auth scheme from `GET /v2/`.
     pub async fn connect(registry: &str, options: &RegistryOptions) -> Result<Session> {
+        Session::connect_for(registry, registry, options).await
+    }
+
+    /// A session for the repository `reference` names: its namespace's stored credentials
+    /// (`HOST/ORG`) answer before the registry's own.
+    pub async fn for_repository(
+        reference: &hoist_oci::Reference,
+        options: &RegistryOptions,
+    ) -> Result<Session> {
+        Session::connect_for(reference.registry(), &reference.name(), options).await
+    }
+
+    async fn connect_for(
+        registry: &str,
+        credential_scope: &str,
+        options: &RegistryOptions,
+    ) -> Result<Session> {
         install_crypto_provider();
         let credentials = match &options.credentials {
             Some(credentials) => Some(credentials.clone()),
-            None => authfile::lookup(registry, options.authfile.as_deref())?,
+            None => authfile::lookup(credential_scope, options.authfile.as_deref())?,
         };
         let host = api_host(registry);
         let mut builder = Client::builder()
@@ -157,6 +174,11 @@ impl Session {
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}/v2/{path}", self.base)
+    }
+
+    /// The URL of an absolute path (with its query) on the registry.
+    pub(crate) fn url_of_path(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.base)
     }
 
     pub(crate) fn retry(&self) -> RetryPolicy {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use hoist_oci::media_type::{layer_compression, Compression};
+use hoist_oci::media_type::{decompressing, layer_compression, Compression};
 use hoist_oci::{descriptor_digest, Descriptor, Digest, DigestingReader, Layout, TarHeaderGuard};
 
 use crate::progress::{CountingReader, Progress, UnpackEvent};
@@ -263,13 +263,7 @@ fn decompress(
         source,
     };
     let diff_id = {
-        let decompressed: Box<dyn Read> = match compression {
-            Compression::None => Box::new(&mut compressed),
-            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(&mut compressed)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::with_buffer(&mut compressed).map_err(stream_error)?,
-            ),
-        };
+        let decompressed = decompressing(&mut compressed, compression).map_err(stream_error)?;
         let mut diff = DigestingReader::new(decompressed);
         // Sees each chunk before the applier's tar reader does (see hoist_oci::tar_guard).
         let mut headers = TarHeaderGuard::default();

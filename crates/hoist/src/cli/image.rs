@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args};
+use clap::{ArgAction, Args, ValueEnum};
 
 /// Where images can be: docker://REF (a registry), oci:DIR[:TAG] (an image layout),
 /// oci-archive:FILE[:TAG] (a layout in one tar file), docker-archive:FILE[:NAME] (what `docker
@@ -95,6 +95,19 @@ pub struct InspectArgs {
     #[arg(short, long)]
     pub format: Option<String>,
 
+    /// Do not list the repository's tags (RepoTags is left empty)
+    #[arg(short = 'n', long)]
+    pub no_tags: bool,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListTagsArgs {
+    /// The repository: docker://HOST/REPO (a tag, if given, is not looked at)
+    pub repository: String,
+
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -169,9 +182,18 @@ pub struct LogoutArgs {
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {
-    /// The archive to write (an OCI archive, as `oci-archive:` reads)
+    /// The archive to write
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+
+    /// oci-archive (layers as stored, digests kept) or docker-archive (plain-tar layers, what
+    /// `docker save` writes and podman's default)
+    #[arg(long, value_enum, default_value_t = SaveFormat::OciArchive)]
+    pub format: SaveFormat,
+
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
 
     /// Every platform of multi-platform images
     #[arg(long)]
@@ -182,12 +204,23 @@ pub struct SaveArgs {
     pub images: Vec<String>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SaveFormat {
+    OciArchive,
+    DockerArchive,
+}
+
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     /// The archive to read: an OCI archive (from `hoist save`, `skopeo copy ... oci-archive:`,
     /// `podman save --format oci-archive`) or a docker-archive (`docker save`, `podman save`)
+    /// [default: standard input]
     #[arg(short, long, value_name = "FILE")]
-    pub input: PathBuf,
+    pub input: Option<PathBuf>,
+
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 // How to reach and authenticate to registries (skopeo's and podman's names). A plain comment:

@@ -114,7 +114,8 @@ pub enum Command {
     /// Send a signal to a container's process (like `runc kill ID SIGNAL`, or `podman kill -s
     /// SIGNAL NAME...`)
     Kill(KillArgs),
-    /// Delete a stopped container's state (like `runc delete`)
+    /// Delete a stopped container's state (like `runc delete`), or an image from its registry
+    /// (like `skopeo delete docker://REF`)
     Delete(DeleteArgs),
     /// List containers (like `runc list`)
     List(ListArgs),
@@ -150,6 +151,13 @@ pub enum Command {
     /// Show a container's configuration and state (like `podman inspect NAME`), or an image's
     /// manifest and config without pulling it (like `skopeo inspect docker://REF`)
     Inspect(InspectArgs),
+    /// List a repository's tags, as JSON (like `skopeo list-tags docker://REPO`)
+    ListTags(ListTagsArgs),
+    /// Print the digest of a manifest file (like `skopeo manifest-digest`)
+    ManifestDigest {
+        /// The manifest file
+        manifest: PathBuf,
+    },
     /// List the images in hoist's store
     Images(ImagesArgs),
     /// Remove images from hoist's store, and the blobs no other image uses

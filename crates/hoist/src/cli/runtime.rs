@@ -244,8 +244,11 @@ pub struct DeleteArgs {
     #[arg(short, long)]
     pub force: bool,
 
-    /// The container id
+    /// The container id, or docker://REF: an image to delete from its registry
     pub id: String,
+
+    #[command(flatten, next_help_heading = "Registry options (with docker://REF)")]
+    pub registry: crate::cli::RegistryArgs,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@ use hoist_engine::{fetch_documents, Documents, Location, Store};
 use hoist_oci::{ImageConfiguration, ImageManifest};
 use serde_json::{json, Value};
 
-use crate::cli::InspectArgs;
+use crate::cli::{DeleteArgs, InspectArgs, ListTagsArgs};
 use crate::commands::{pull, registry};
 
 /// A container of `hoist run IMAGE` by that name or id is podman's `inspect`; anything else
@@ -26,7 +26,16 @@ pub fn inspect(runtime: &hoist_runtime::Runtime, args: InspectArgs) -> anyhow::R
     let location = Location::parse(&args.image)?;
     let platform = pull::platform(&args.registry.transfer)?;
     let registry = registry::options(&args.registry, 1)?;
-    let documents = fetch_documents(&Store::locate(), &location, &platform, &registry)?;
+    let documents = fetch_documents(
+        &Store::locate(),
+        &location,
+        &platform,
+        &registry,
+        !args.no_tags,
+    )?;
+    if documents.tags_refused {
+        eprintln!("warning: the registry refuses to list the repository's tags; RepoTags is left empty (pass -n to not ask)");
+    }
     let mut out = crate::output::stdout();
     if args.raw || args.config {
         let document = if args.raw {
@@ -85,4 +94,38 @@ fn summary(documents: &Documents) -> anyhow::Result<Value> {
         "User": inner.and_then(|c| c.user().clone()),
         "WorkingDir": inner.and_then(|c| c.working_dir().clone()),
     }))
+}
+
+/// `list-tags`: skopeo's JSON (`Repository`, `Tags`), indented as skopeo indents it.
+pub fn list_tags(args: ListTagsArgs) -> anyhow::Result<()> {
+    let location = Location::parse(&args.repository)?;
+    let registry = registry::options(&args.registry, 1)?;
+    let (repository, tags) = hoist_engine::list_tags(&location, &registry)?;
+    let listing = json!({ "Repository": repository, "Tags": tags });
+    let mut text = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    serde::Serialize::serialize(
+        &listing,
+        &mut serde_json::Serializer::with_formatter(&mut text, formatter),
+    )?;
+    let mut out = crate::output::stdout();
+    out.write_all(&text)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `delete docker://REF`: the image's manifest, deleted from its registry.
+pub fn delete_image(args: DeleteArgs) -> anyhow::Result<()> {
+    let location = Location::parse(&args.id)?;
+    let registry = registry::options(&args.registry, 1)?;
+    hoist_engine::delete_image(&location, &registry)?;
+    Ok(())
+}
+
+/// `manifest-digest FILE`: the digest of the file's bytes, as a registry names the manifest.
+pub fn manifest_digest(file: &std::path::Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    crate::output::outln!("{}", hoist_oci::Digest::of(&bytes));
+    Ok(())
 }

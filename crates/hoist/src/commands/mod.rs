@@ -63,6 +63,9 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Restart(args) => image_verb(containers::restart(runtime.get()?, args).map(|()| 0)),
         Command::State(args) => runtime_verb(runtime::state(runtime.get()?, &args.id).map(|()| 0)),
         Command::Kill(args) => containers::kill(runtime.get()?, args).map(|()| 0),
+        Command::Delete(args) if args.id.starts_with("docker://") => {
+            runtime_verb(inspect::delete_image(args).map(|()| 0))
+        }
         Command::Delete(args) => runtime_verb(runtime::delete(runtime.get()?, args).map(|()| 0)),
         Command::List(args) => runtime_verb(runtime::list(runtime.get()?, args).map(|()| 0)),
         Command::Exec(args) => {
@@ -127,6 +130,10 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Features => runtime_verb(runtime::features().map(|()| 0)),
         Command::Copy(args) => image_verb(copy::copy(args).map(|()| 0)),
         Command::Inspect(args) => image_verb(inspect::inspect(runtime.get()?, args).map(|()| 0)),
+        Command::ListTags(args) => image_verb(inspect::list_tags(args).map(|()| 0)),
+        Command::ManifestDigest { manifest } => {
+            image_verb(inspect::manifest_digest(&manifest).map(|()| 0))
+        }
         Command::Images(args) => image_verb(images::images(args).map(|()| 0)),
         Command::Rmi(args) => image_verb(images::rmi(args).map(|()| 0)),
         Command::Login(args) => image_verb(login::login(args).map(|()| 0)),

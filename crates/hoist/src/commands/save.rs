@@ -1,31 +1,58 @@
-//! `hoist save` / `hoist load`: images carried between machines as one OCI archive; and
-//! `hoist info`.
+//! `hoist save` / `hoist load`: images carried between machines as one archive (OCI or
+//! docker); and `hoist info`.
 
 use crate::output::outln;
 use hoist_engine::{driver_in_use, Store};
 use hoist_oci::Platform;
 
-use crate::cli::{InfoArgs, LoadArgs, SaveArgs};
+use std::io::IsTerminal;
+
+use hoist_oci::ArchiveFormat;
+
+use crate::cli::{InfoArgs, LoadArgs, SaveArgs, SaveFormat};
 use crate::format::{apply, Format};
 
 pub fn save(args: SaveArgs) -> anyhow::Result<()> {
+    let format = match args.format {
+        SaveFormat::OciArchive => ArchiveFormat::Oci,
+        SaveFormat::DockerArchive => ArchiveFormat::Docker,
+    };
     hoist_engine::save_images(
         &Store::locate(),
         &args.images,
         args.all_platforms,
+        format,
         &args.output,
     )?;
-    eprintln!(
-        "Saved {} image(s) to {}",
-        args.images.len(),
-        args.output.display()
-    );
+    if !args.quiet {
+        eprintln!(
+            "Saved {} image(s) to {} ({})",
+            args.images.len(),
+            args.output.display(),
+            format.transport()
+        );
+    }
     Ok(())
 }
 
 pub fn load(args: LoadArgs) -> anyhow::Result<()> {
-    for name in hoist_engine::load_images(&Store::locate(), &args.input)? {
-        outln!("Loaded image: {name}");
+    let store = Store::locate();
+    let loaded = match &args.input {
+        Some(file) => hoist_engine::load_images(&store, file)?,
+        None => {
+            let mut stdin = std::io::stdin().lock();
+            if stdin.is_terminal() {
+                anyhow::bail!(
+                    "no archive to load: give one with -i FILE, or on standard input (hoist load < FILE)"
+                );
+            }
+            hoist_engine::load_images_from(&store, &mut stdin)?
+        }
+    };
+    for name in loaded {
+        if !args.quiet {
+            outln!("Loaded image: {name}");
+        }
     }
     Ok(())
 }

@@ -1,0 +1,43 @@
+//! What skopeo does to a registry besides copying: list a repository's tags, delete an image.
+
+use hoist_oci::{Digest, Reference};
+use hoist_registry::RegistryOptions;
+
+use crate::{pull::block_on, Error, Location, Result};
+
+/// The repository `location` names (`docker://REPO`, or a bare name) and its tags.
+pub fn list_tags(location: &Location, registry: &RegistryOptions) -> Result<(String, Vec<String>)> {
+    let reference = in_registry(location, "list-tags")?;
+    let tags = block_on(hoist_registry::list_tags(reference, registry))?.map_err(|source| {
+        Error::Registry {
+            what: format!("listing the tags of {}", reference.name()),
+            source,
+        }
+    })?;
+    Ok((reference.name(), tags))
+}
+
+/// Deletes the image `location` names from its registry; returns the digest it had. Only
+/// `docker://REF` is taken: a bare name could mean hoist's store (that is `hoist rmi`).
+pub fn delete_image(location: &Location, registry: &RegistryOptions) -> Result<Digest> {
+    let Location::Registry(reference) = location else {
+        return Err(Error::NeedsRegistry {
+            verb: "delete",
+            given: location.to_string(),
+        });
+    };
+    block_on(hoist_registry::delete(reference, registry))?.map_err(|source| Error::Registry {
+        what: format!("deleting {reference}"),
+        source,
+    })
+}
+
+fn in_registry<'a>(location: &'a Location, verb: &'static str) -> Result<&'a Reference> {
+    match location {
+        Location::Registry(reference) | Location::Store(reference) => Ok(reference),
+        other => Err(Error::NeedsRegistry {
+            verb,
+            given: other.to_string(),
+        }),
+    }
+}

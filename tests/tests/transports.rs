@@ -1,0 +1,201 @@
+//! The transports of containers tools, both ways against skopeo and podman: `dir:`,
+//! `docker-archive:` written by hoist, `load` from standard input, and transports hoist does
+//! not serve refused by name.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use hoist_e2e::podman::podman_with_runtime;
+use hoist_e2e::{env, expect_ok, hoist, run, scratch, stderr, stdout};
+use serde_json::Value;
+
+fn copy(scratch: &Path, from: &str, to: &str, extra: &[&str]) -> std::process::Output {
+    run(hoist(scratch)
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .args(extra)
+        .args([from, to]))
+}
+
+fn skopeo_inspect(transport_and_path: &str) -> Value {
+    let output = expect_ok(Command::new("skopeo").args(["inspect", transport_and_path]));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn dir_images_go_both_ways_with_skopeo() {
+    let Some(env) = env() else { return };
+    let dir = scratch();
+    let source = format!("docker://{}/busybox:latest", env.registry);
+
+    // hoist writes, skopeo reads.
+    let written = dir.path().join("by-hoist");
+    let output = copy(
+        dir.path(),
+        &source,
+        &format!("dir:{}", written.display()),
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let digest = stdout(&output).trim().to_string();
+    let seen = skopeo_inspect(&format!("dir:{}", written.display()));
+    assert_eq!(seen["Digest"], digest.as_str());
+
+    // skopeo writes, hoist reads: into a layout, the same manifest.
+    let by_skopeo = dir.path().join("by-skopeo");
+    expect_ok(
+        Command::new("skopeo")
+            .args(["copy", "-q", "--src-tls-verify=false", &source])
+            .arg(format!("dir:{}", by_skopeo.display())),
+    );
+    let layout = dir.path().join("layout");
+    let output = copy(
+        dir.path(),
+        &format!("dir:{}", by_skopeo.display()),
+        &format!("oci:{}:v1", layout.display()),
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), digest);
+
+    // Every platform: the index in manifest.json, each instance beside it; skopeo reads it.
+    let all = dir.path().join("all");
+    let output = copy(
+        dir.path(),
+        &format!("docker://{}/multiarch:latest", env.registry),
+        &format!("dir:{}", all.display()),
+        &["--all-platforms"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let instances = std::fs::read_dir(&all)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".manifest.json")
+        })
+        .count();
+    assert_eq!(instances, 3);
+    let raw = expect_ok(
+        Command::new("skopeo")
+            .args(["inspect", "--raw"])
+            .arg(format!("dir:{}", all.display())),
+    );
+    let index: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 3);
+    let back = dir.path().join("all-back");
+    let output = copy(
+        dir.path(),
+        &format!("dir:{}", all.display()),
+        &format!("oci:{}:all", back.display()),
+        &["--all-platforms"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn a_dir_destination_holding_other_files_is_left_alone() {
+    let Some(env) = env() else { return };
+    let dir = scratch();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::write(home.join("notes.txt"), "mine").unwrap();
+    let output = copy(
+        dir.path(),
+        &format!("docker://{}/busybox:latest", env.registry),
+        &format!("dir:{}", home.display()),
+        &[],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("will not overwrite"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    let entries = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(
+        entries, 2,
+        "nothing staged is left beside it (home and hoist-root)"
+    );
+}
+
+#[test]
+fn docker_archives_hoist_writes_load_in_skopeo_podman_and_hoist() {
+    let Some(env) = env() else { return };
+    let dir = scratch();
+    let archive = dir.path().join("app.tar");
+    let name = "localhost/transports/app:v1";
+    let output = copy(
+        dir.path(),
+        &format!("docker://{}/busybox:latest", env.registry),
+        &format!("docker-archive:{}:{name}", archive.display()),
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // The layers are plain tars named by their diff_ids, as `docker save` writes them.
+    let seen = skopeo_inspect(&format!("docker-archive:{}", archive.display()));
+    let config = expect_ok(
+        Command::new("skopeo")
+            .args(["inspect", "--config"])
+            .arg(format!("docker-archive:{}", archive.display())),
+    );
+    let config: Value = serde_json::from_slice(&config.stdout).unwrap();
+    assert_eq!(seen["Layers"], config["rootfs"]["diff_ids"]);
+
+    // podman loads it under its name.
+    let podman_dir = dir.path().join("podman");
+    expect_ok(
+        podman_with_runtime(&podman_dir, "runc")
+            .args(["load", "-q", "-i"])
+            .arg(&archive),
+    );
+    expect_ok(podman_with_runtime(&podman_dir, "runc").args(["image", "exists", name]));
+    expect_ok(podman_with_runtime(&podman_dir, "runc").args(["rmi", "-a", "-f"]));
+
+    // And hoist loads it back from standard input, into a store of its own.
+    let other = dir.path().join("other");
+    let mut load = hoist(&other)
+        .arg("load")
+        .stdin(Stdio::from(std::fs::File::open(&archive).unwrap()))
+        .output()
+        .unwrap();
+    assert!(load.status.success(), "{}", stderr(&load));
+    assert_eq!(stdout(&load).trim(), format!("Loaded image: {name}"));
+    let listed = expect_ok(hoist(&other).args(["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+    assert!(stdout(&listed).contains(name), "{}", stdout(&listed));
+
+    // `save --format docker-archive` writes the store's image the same way.
+    let saved = other.join("saved.tar");
+    load = run(hoist(&other)
+        .args(["save", "-q", "--format", "docker-archive", "-o"])
+        .arg(&saved)
+        .arg(name));
+    assert!(load.status.success(), "{}", stderr(&load));
+    let resaved = skopeo_inspect(&format!("docker-archive:{}:{name}", saved.display()));
+    assert_eq!(resaved["Layers"], seen["Layers"]);
+}
+
+#[test]
+fn transports_hoist_does_not_serve_are_refused_by_name() {
+    let dir = scratch();
+    for source in [
+        "containers-storage:busybox",
+        "docker-daemon:busybox:latest",
+        "ftp://x/y",
+    ] {
+        let layout = dir.path().join("never");
+        let output = run(hoist(dir.path())
+            .args(["copy", source])
+            .arg(format!("oci:{}:v1", layout.display())));
+        assert!(!output.status.success(), "{source}");
+        let said = stderr(&output);
+        assert!(
+            said.contains("is a transport hoist does not serve") && said.contains("dir:"),
+            "{source}: {said}"
+        );
+        assert!(!layout.exists());
+    }
+}
