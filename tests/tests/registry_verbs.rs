@@ -204,3 +204,114 @@ fn manifest_digest_agrees_with_skopeo() {
     assert_eq!(stdout(&ours), stdout(&theirs));
     assert_eq!(stdout(&ours).trim(), Digest::of(&raw.stdout).to_string());
 }
+
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn sync_mirrors_a_repository_out_and_back_as_skopeo_names_it() {
+    let Some(env) = env() else { return };
+    let dir = scratch();
+    let repository = unique_id("sync");
+    push_tags(dir.path(), &env.registry, &repository, &["a", "b"]);
+    let source = format!("{}/{repository}", env.registry);
+    let sync = |args: &[&str]| {
+        run(hoist(dir.path())
+            .args(["sync", "--src-tls-verify=false", "--dest-tls-verify=false"])
+            .args(args))
+    };
+
+    // Out to a directory, named as skopeo names them.
+    let ours = dir.path().join("ours");
+    let theirs = dir.path().join("theirs");
+    let out = sync(&[
+        "--src",
+        "docker",
+        "--dest",
+        "dir",
+        &source,
+        ours.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    expect_ok(Command::new("skopeo").args([
+        "sync",
+        "--src-tls-verify=false",
+        "--src",
+        "docker",
+        "--dest",
+        "dir",
+        &source,
+        theirs.to_str().unwrap(),
+    ]));
+    assert_eq!(names_in(&ours), names_in(&theirs));
+    assert_eq!(
+        names_in(&ours),
+        [format!("{repository}:a"), format!("{repository}:b")]
+    );
+    let seen = expect_ok(Command::new("skopeo").arg("inspect").arg(format!(
+        "dir:{}",
+        ours.join(format!("{repository}:a")).display()
+    )));
+    let seen: Value = serde_json::from_slice(&seen.stdout).unwrap();
+
+    // Again: nothing to copy.
+    let again = sync(&[
+        "--src",
+        "docker",
+        "--dest",
+        "dir",
+        &source,
+        ours.to_str().unwrap(),
+    ]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        stderr(&again).matches("Skipping").count(),
+        2,
+        "{}",
+        stderr(&again)
+    );
+    assert!(!stderr(&again).contains("Copied"), "{}", stderr(&again));
+
+    // Back into another namespace of the registry, by the directories' names.
+    let mirror = format!("{}/{}", env.registry, unique_id("mirror"));
+    let back = sync(&[
+        "--src",
+        "dir",
+        "--dest",
+        "docker",
+        ours.to_str().unwrap(),
+        &mirror,
+    ]);
+    assert!(back.status.success(), "{}", stderr(&back));
+    let mirrored = expect_ok(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{mirror}/{repository}:a"),
+    ]));
+    let mirrored: Value = serde_json::from_slice(&mirrored.stdout).unwrap();
+    assert_eq!(mirrored["Digest"], seen["Digest"]);
+
+    // Scoped: the registry and path kept.
+    let scoped = dir.path().join("scoped");
+    let one = sync(&[
+        "--scoped",
+        "--src",
+        "docker",
+        "--dest",
+        "dir",
+        &format!("{source}:b"),
+        scoped.to_str().unwrap(),
+    ]);
+    assert!(one.status.success(), "{}", stderr(&one));
+    assert!(scoped
+        .join(&env.registry)
+        .join(format!("{repository}:b"))
+        .join("manifest.json")
+        .is_file());
+}

@@ -52,6 +52,8 @@ pub enum Error {
         #[source]
         source: hoist_oci::Error,
     },
+    #[error("no images to sync found in {0}")]
+    NothingToSync(String),
     #[error("{verb} works on images in a registry (docker://REF), not on {given}")]
     NeedsRegistry { verb: &'static str, given: String },
     #[error("docker://{0} is in a registry; pull it first, or use `hoist copy`")]

@@ -31,6 +31,7 @@ mod run;
 mod size;
 mod start;
 mod store;
+mod sync;
 mod transport;
 mod view;
 pub mod volumes;
@@ -74,6 +75,7 @@ pub use run::{
 pub use size::{parse_size, SizeError};
 pub use start::{create, restart, start};
 pub use store::{default_runtime_root, split_layout_arg, Store};
+pub use sync::{sync, SyncDestination, SyncRequest, SyncSource, Synced};
 pub use transport::{unpack_image, LocalImage, Location};
 pub use view::ContainerView;
 

@@ -39,6 +39,7 @@ fn bad(dir: &Path, reason: impl Into<String>) -> Error {
 pub fn write_dir_image(layout: &Layout, top: &Descriptor, dir: &Path) -> Result<()> {
     let replaced = check_destination(dir)?;
     let parent = crate::archive::parent_dir(dir);
+    fs::create_dir_all(parent).map_err(Error::io(parent))?;
     let building = tempfile::Builder::new()
         .prefix(".hoist-dir-")
         .tempdir_in(parent)

@@ -98,3 +98,22 @@ pub async fn inspect(
         tags_refused,
     })
 }
+
+/// The digest of the document `reference` names in its registry (verified against the bytes
+/// served), or `None` if the registry has no such tag or digest.
+pub async fn manifest_digest(
+    reference: &Reference,
+    options: &RegistryOptions,
+) -> Result<Option<Digest>> {
+    let session = Arc::new(Session::for_repository(reference, options).await?);
+    let remote = Remote {
+        session,
+        reference: reference.clone(),
+        allow_layer_urls: false,
+    };
+    match remote.manifest(reference).await {
+        Ok(fetched) => Ok(Some(fetched.digest)),
+        Err(crate::Error::NotFound { .. }) => Ok(None),
+        Err(other) => Err(other),
+    }
+}

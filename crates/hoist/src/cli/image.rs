@@ -7,18 +7,41 @@ use clap::{ArgAction, Args, ValueEnum};
 
 /// Where images can be: docker://REF (a registry), oci:DIR[:TAG] (an image layout),
 /// oci-archive:FILE[:TAG] (a layout in one tar file), docker-archive:FILE[:NAME] (what `docker
-/// save` writes; a source only), or a bare name (hoist's store).
+/// save` writes), dir:PATH (skopeo's directory of one image), or a bare name (hoist's store).
 // Each end has TLS and credential flags of its own, as skopeo's have: what is given for one
 // registry never goes to the other.
 #[derive(Debug, Args)]
 pub struct CopyArgs {
     /// The image to copy: docker://REF, oci:DIR[:TAG], oci-archive:FILE[:TAG],
-    /// docker-archive:FILE[:NAME], or a name in hoist's store
+    /// docker-archive:FILE[:NAME], dir:PATH, or a name in hoist's store
     pub source: String,
 
-    /// Where to put it, in the same forms but docker-archive (the tag defaults to the source's)
+    /// Where to put it, in the same forms (the tag defaults to the source's)
     pub destination: String,
 
+    #[command(flatten)]
+    pub ends: EndsArgs,
+
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+
+    /// Copy every platform of a multi-platform image, and the index itself
+    #[arg(long, conflicts_with = "platform")]
+    pub all_platforms: bool,
+
+    /// Blobs to transfer at once
+    #[arg(long, default_value_t = 6, value_name = "N")]
+    pub jobs: usize,
+
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+// Each end's TLS and credential flags, as skopeo's copy and sync have them (a plain comment,
+// as for RegistryArgs).
+#[derive(Debug, Args)]
+pub struct EndsArgs {
     /// Require HTTPS with a verified certificate from the source registry; with
     /// `--src-tls-verify=false` an unverified certificate is accepted and plain HTTP is tried
     /// after HTTPS (loopback registries may always fall back to HTTP)
@@ -60,13 +83,48 @@ pub struct CopyArgs {
     /// ~/.config/containers/auth.json, ~/.docker/config.json with its credential helpers]
     #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncTransport {
+    /// A registry: a repository (every tag), an image, or a namespace to write into
+    Docker,
+    /// A directory of dir: images
+    Dir,
+}
+
+/// skopeo's `sync`: every image of a repository or directory tree, each to DEST/NAME:TAG.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// What to sync: HOST/REPO (every tag) or HOST/REPO:TAG with --src docker; a directory
+    /// with --src dir
+    pub source: String,
+
+    /// Where: HOST[/PATH] with --dest docker, a directory with --dest dir
+    pub destination: String,
+
+    /// The source's transport
+    #[arg(short = 's', long = "src", value_enum)]
+    pub src: SyncTransport,
+
+    /// The destination's transport
+    #[arg(short = 'd', long = "dest", value_enum)]
+    pub dest: SyncTransport,
+
+    /// Name images below the destination by their registry and full path
+    /// (DEST/HOST/PATH/NAME:TAG), not by their last name only
+    #[arg(long)]
+    pub scoped: bool,
+
+    /// Copy every platform of multi-platform images, and the index itself
+    #[arg(short, long)]
+    pub all: bool,
+
+    #[command(flatten)]
+    pub ends: EndsArgs,
 
     #[command(flatten)]
     pub transfer: TransferArgs,
-
-    /// Copy every platform of a multi-platform image, and the index itself
-    #[arg(long, conflicts_with = "platform")]
-    pub all_platforms: bool,
 
     /// Blobs to transfer at once
     #[arg(long, default_value_t = 6, value_name = "N")]
@@ -79,8 +137,9 @@ pub struct CopyArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The image: docker://REF (asks the registry), oci:DIR[:TAG], oci-archive:FILE[:TAG], or a
-    /// name (hoist's store if it has it, else the registry)
+    /// The image: docker://REF (asks the registry), oci:DIR[:TAG], oci-archive:FILE[:TAG],
+    /// docker-archive:FILE[:NAME], dir:PATH, or a name (hoist's store if it has it, else the
+    /// registry)
     pub image: String,
 
     /// Print the manifest (or index) exactly as stored

@@ -151,6 +151,9 @@ pub enum Command {
     /// Show a container's configuration and state (like `podman inspect NAME`), or an image's
     /// manifest and config without pulling it (like `skopeo inspect docker://REF`)
     Inspect(InspectArgs),
+    /// Copy every image of a repository or directory tree to a registry or directory (like
+    /// `skopeo sync --src docker --dest dir REPO DIR`)
+    Sync(SyncArgs),
     /// List a repository's tags, as JSON (like `skopeo list-tags docker://REPO`)
     ListTags(ListTagsArgs),
     /// Print the digest of a manifest file (like `skopeo manifest-digest`)
@@ -186,6 +189,12 @@ pub enum Command {
     /// Networks containers join: bridges with subnets (like `podman network`)
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Print a shell completion script: `source <(hoist completion bash)` (like `podman
+    /// completion`)
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Store credentials for a registry, after checking them (like `podman login`)
     Login(LoginArgs),
     /// Remove stored credentials (like `podman logout`)
@@ -520,6 +529,8 @@ mod tests {
         let Command::Copy(copy) = cli.command else {
             panic!()
         };
+        let transfer = copy.transfer;
+        let copy = copy.ends;
         assert!(!copy.src_tls_verify && copy.dest_tls_verify);
         assert_eq!(copy.src_cert_dir, None);
         assert_eq!(
@@ -531,7 +542,7 @@ mod tests {
             (Some("a:1"), Some("b:2"))
         );
         assert_eq!(copy.src_authfile, None);
-        assert_eq!(copy.transfer.retry_times, 0);
+        assert_eq!(transfer.retry_times, 0);
         for both_ends in ["--creds=a:1", "--tls-verify=false", "--cert-dir=/certs"] {
             assert!(
                 Cli::try_parse_from(["hoist", "copy", both_ends, "oci:/a", "oci:/b"]).is_err(),

@@ -5,36 +5,23 @@ use crate::output::outln;
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use hoist_engine::{CopyRequest, Location, Store};
+use hoist_engine::{
+    CopyRequest, Location, Store, SyncDestination, SyncRequest, SyncSource, Synced,
+};
 use hoist_registry::{Credentials, PlatformChoice, RegistryOptions};
 
-use crate::cli::CopyArgs;
+use crate::cli::{CopyArgs, EndsArgs, SyncArgs, SyncTransport, TransferArgs};
 use crate::commands::{pull, registry};
 use crate::progress::pull_progress;
 
 pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
     let source = Location::parse(&args.source)?;
     let destination = Location::parse(&args.destination)?;
-    let shared = registry::transfer_options(&args.transfer, args.jobs);
-    let source_registry = End {
-        tls_verify: args.src_tls_verify,
-        cert_dir: args.src_cert_dir.as_ref(),
-        creds: args.src_creds.as_deref(),
-        authfile: args.src_authfile.as_ref().or(args.authfile.as_ref()),
-    }
-    .options(&shared)?;
-    let destination_registry = End {
-        tls_verify: args.dest_tls_verify,
-        cert_dir: args.dest_cert_dir.as_ref(),
-        creds: args.dest_creds.as_deref(),
-        authfile: args.dest_authfile.as_ref().or(args.authfile.as_ref()),
-    }
-    .options(&shared)?;
-    let platforms = if args.all_platforms {
-        PlatformChoice::All
-    } else {
-        PlatformChoice::One(pull::platform(&args.transfer)?)
-    };
+    let (source_registry, destination_registry) = ends_options(
+        &args.ends,
+        &registry::transfer_options(&args.transfer, args.jobs),
+    )?;
+    let platforms = platforms(args.all_platforms, &args.transfer)?;
     let request = CopyRequest {
         source: &source,
         destination: &destination,
@@ -47,6 +34,79 @@ pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
     report(args.quiet, &source, &destination);
     outln!("{digest}");
     Ok(())
+}
+
+/// `sync`: each image found, copied or found already there, said as it happens.
+pub fn sync(args: SyncArgs) -> anyhow::Result<()> {
+    let (source_registry, destination_registry) = ends_options(
+        &args.ends,
+        &registry::transfer_options(&args.transfer, args.jobs),
+    )?;
+    let request = SyncRequest {
+        source: match args.src {
+            SyncTransport::Docker => SyncSource::Registry(strip_docker(&args.source)),
+            SyncTransport::Dir => SyncSource::Dir(PathBuf::from(&args.source)),
+        },
+        destination: match args.dest {
+            SyncTransport::Docker => SyncDestination::Registry(strip_docker(&args.destination)),
+            SyncTransport::Dir => SyncDestination::Dir(PathBuf::from(&args.destination)),
+        },
+        scoped: args.scoped,
+        platforms: platforms(args.all, &args.transfer)?,
+        source_registry: &source_registry,
+        destination_registry: &destination_registry,
+        events: pull_progress(args.quiet),
+    };
+    if args.src == SyncTransport::Dir && args.dest == SyncTransport::Dir {
+        anyhow::bail!(
+            "sync from a directory to a directory is not supported (as in skopeo): copy the tree"
+        );
+    }
+    let quiet = args.quiet;
+    let synced = hoist_engine::sync(&Store::locate(), &request, |outcome| {
+        if !quiet {
+            match outcome {
+                Synced::Copied { from, to } => eprintln!("Copied {from} to {to}"),
+                Synced::AlreadyThere { to, .. } => eprintln!("Skipping {to}: already there"),
+            }
+        }
+    })?;
+    if !quiet {
+        eprintln!("Synced {} image(s)", synced.len());
+    }
+    Ok(())
+}
+
+/// skopeo's sync takes names without a transport; `docker://` is accepted all the same.
+fn strip_docker(name: &str) -> String {
+    name.strip_prefix("docker://").unwrap_or(name).to_string()
+}
+
+fn platforms(all: bool, transfer: &TransferArgs) -> anyhow::Result<PlatformChoice> {
+    Ok(match all {
+        true => PlatformChoice::All,
+        false => PlatformChoice::One(pull::platform(transfer)?),
+    })
+}
+
+/// The source's and the destination's registry options, each from its own flags.
+fn ends_options(
+    ends: &EndsArgs,
+    shared: &RegistryOptions,
+) -> anyhow::Result<(RegistryOptions, RegistryOptions)> {
+    let source = End {
+        tls_verify: ends.src_tls_verify,
+        cert_dir: ends.src_cert_dir.as_ref(),
+        creds: ends.src_creds.as_deref(),
+        authfile: ends.src_authfile.as_ref().or(ends.authfile.as_ref()),
+    };
+    let destination = End {
+        tls_verify: ends.dest_tls_verify,
+        cert_dir: ends.dest_cert_dir.as_ref(),
+        creds: ends.dest_creds.as_deref(),
+        authfile: ends.dest_authfile.as_ref().or(ends.authfile.as_ref()),
+    };
+    Ok((source.options(shared)?, destination.options(shared)?))
 }
 
 fn report(quiet: bool, source: &Location, destination: &Location) {

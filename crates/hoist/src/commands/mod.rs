@@ -130,6 +130,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Features => runtime_verb(runtime::features().map(|()| 0)),
         Command::Copy(args) => image_verb(copy::copy(args).map(|()| 0)),
         Command::Inspect(args) => image_verb(inspect::inspect(runtime.get()?, args).map(|()| 0)),
+        Command::Sync(args) => image_verb(copy::sync(args).map(|()| 0)),
         Command::ListTags(args) => image_verb(inspect::list_tags(args).map(|()| 0)),
         Command::ManifestDigest { manifest } => {
             image_verb(inspect::manifest_digest(&manifest).map(|()| 0))
@@ -137,6 +138,20 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Images(args) => image_verb(images::images(args).map(|()| 0)),
         Command::Rmi(args) => image_verb(images::rmi(args).map(|()| 0)),
         Command::Login(args) => image_verb(login::login(args).map(|()| 0)),
+        Command::Completion { shell } => image_verb(completion(shell).map(|()| 0)),
         Command::Logout(args) => image_verb(login::logout(args).map(|()| 0)),
     }
+}
+
+/// The completion script, written through the stdout wrapper (a closed pipe is an error to
+/// report, not a panic).
+fn completion(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "hoist", &mut script);
+    let mut out = crate::output::stdout();
+    out.write_all(&script)?;
+    out.flush()?;
+    Ok(())
 }
