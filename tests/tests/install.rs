@@ -22,7 +22,10 @@ fn bash_completes_verbs_and_their_flags() {
     assert!(complete("hoist list-").lines().any(|w| w == "list-tags"));
     let flags = complete("hoist sync --s");
     assert!(flags.lines().any(|w| w == "--scoped"), "{flags}");
-    assert!(!complete("hoist ").contains("storage-helper"), "internal verbs are not offered");
+    assert!(
+        !complete("hoist ").contains("storage-helper"),
+        "internal verbs are not offered"
+    );
     for shell in ["zsh", "fish"] {
         let script = stdout(&expect_ok(hoist(dir.path()).args(["completion", shell])));
         assert!(script.contains("list-tags"), "{shell}");

@@ -52,6 +52,18 @@ pub enum Error {
         #[source]
         source: hoist_oci::Error,
     },
+    #[error("{0} names no tag for the new image: give one, as DIR:TAG (or --tag NEW)")]
+    NoNewTag(String),
+    #[error("repacking {}", bundle.display())]
+    Repacking {
+        bundle: PathBuf,
+        #[source]
+        source: Box<hoist_unpack::Error>,
+    },
+    #[error("--clear={field}: not a field that can be cleared; these can: {known}")]
+    UnknownConfigField { field: String, known: String },
+    #[error("{0:?} is not KEY=VALUE")]
+    NotKeyValue(String),
     #[error("no images to sync found in {0}")]
     NothingToSync(String),
     #[error("{verb} works on images in a registry (docker://REF), not on {given}")]

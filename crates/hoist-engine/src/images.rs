@@ -167,3 +167,20 @@ fn prune_layers(store: &Store, layout: &Layout) -> Result<usize> {
     }
     Ok(LayerCache::open(store.layers())?.prune(&keep)?)
 }
+
+/// `tag SOURCE TARGET...` (podman's): more names for an image of the store.
+pub fn tag_images(store: &Store, source: &str, targets: &[String]) -> Result<()> {
+    let _lock = store.lock(false)?;
+    let layout = store.images()?;
+    let name = source.parse::<Reference>()?.to_string();
+    let top = layout
+        .resolve(Some(&name))
+        .map_err(|source| Error::NotInStore {
+            reference: name.clone(),
+            source,
+        })?;
+    for target in targets {
+        layout.set_ref(&target.parse::<Reference>()?.to_string(), &top)?;
+    }
+    Ok(())
+}

@@ -14,6 +14,7 @@ mod exec;
 mod images;
 mod inspect;
 mod keeper;
+mod layout_edit;
 mod lifecycle;
 mod log_format;
 mod log_relay;
@@ -49,8 +50,14 @@ pub use error::{Error, Result};
 pub use exec::{exec_process, ExecRequest};
 pub use hoist_net::{Network, NewNetwork};
 pub use hoist_oci::ArchiveFormat;
-pub use images::{list_images, prune_system, remove_images, ImageSummary, Pruned, Removed};
+pub use images::{
+    list_images, prune_system, remove_images, tag_images, ImageSummary, Pruned, Removed,
+};
 pub use inspect::{fetch_documents, Documents};
+pub use layout_edit::{
+    edit_config, insert_files, layout_gc, layout_tags, now_rfc3339, repack_bundle, tag_in_layout,
+    ConfigEdit,
+};
 pub use lifecycle::{
     copy_log, parse_log_time, remove, runtime_id, set_paused, signal, stop, wait, Activity,
     LogOptions,

@@ -14,6 +14,7 @@ mod docker_archive;
 mod docker_archive_writer;
 mod error;
 mod graph;
+mod image_edit;
 mod layout;
 pub mod media_type;
 mod platform;
@@ -27,6 +28,7 @@ pub use digest::{Digest, DigestError};
 pub use dir_transport::{read_dir_image, write_dir_image};
 pub use docker_archive_writer::write_docker_archive;
 pub use error::{Error, Result};
+pub use image_edit::{AddedLayer, HistoryNote};
 pub use layout::{
     descriptor_digest, descriptor_of, full_name, image_name, nondistributable_urls, ref_name,
     Layout, REF_NAME_ANNOTATION,
@@ -34,7 +36,7 @@ pub use layout::{
 pub use platform::Platform;
 pub use reference::{Reference, ReferenceError, DEFAULT_REGISTRY};
 pub use tar_guard::{GuardedTarReader, TarHeaderError, TarHeaderGuard, MAX_HEADER_BODY};
-pub use verify::{DigestingReader, VerifiedReader};
+pub use verify::{DigestingReader, DigestingWriter, VerifiedReader};
 
 /// The descriptor type of the image spec, re-exported so callers need not depend on oci-spec.
 pub use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};

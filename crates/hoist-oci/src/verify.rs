@@ -145,6 +145,51 @@ impl<R: Read> Read for DigestingReader<R> {
     }
 }
 
+/// A writer that hashes whatever passes through it on its way to `inner` (a layer being
+/// made: its diff_id before compression, its digest after).
+pub struct DigestingWriter<W> {
+    inner: W,
+    tally: Tally,
+}
+
+impl<W: io::Write> DigestingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        DigestingWriter {
+            inner,
+            tally: Tally::default(),
+        }
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.tally.bytes
+    }
+
+    /// The digest of everything written so far.
+    pub fn digest(&self) -> Digest {
+        Digest::from_hasher(self.tally.hasher.clone())
+    }
+
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: io::Write> io::Write for DigestingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.tally.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

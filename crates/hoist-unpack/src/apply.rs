@@ -595,7 +595,7 @@ impl PaxFields {
 /// `user.overlay.*` for unprivileged mounts) would be read as whiteouts, opaque directories,
 /// redirects or metacopy origins when the layer becomes an overlay lower directory (umoci drops
 /// them too), and `user.rootlesscontainers` is the owner hoist itself records.
-fn is_reserved_xattr(name: &[u8]) -> bool {
+pub(crate) fn is_reserved_xattr(name: &[u8]) -> bool {
     name.starts_with(b"trusted.overlay.")
         || name.starts_with(b"user.overlay.")
         || name == ROOTLESS_OWNER_XATTR.as_bytes()

@@ -10,6 +10,7 @@ use hoist_oci::{
 use crate::apply::{ApplyOptions, EntryError, LayerApplier, Leftovers, SkippedDevice};
 use crate::idmap::IdMap;
 use crate::layer::{decode, Budget, LayerPosition, LayerStream};
+use crate::origin::BundleOrigin;
 use crate::progress::{Progress, UnpackEvent};
 use crate::runtime_spec::{runtime_spec, LabelPolicy, RootlessSpec};
 use crate::staging::{self, Staging};
@@ -106,6 +107,14 @@ pub fn unpack(
     let config_path = staging.path().join("config.json");
     let json = serde_json::to_vec_pretty(&spec).expect("a runtime spec always serialises");
     fs::write(&config_path, json).map_err(Error::io(&config_path))?;
+    let manifest_digest = descriptor_digest(&manifest_descriptor)?;
+    BundleOrigin::new(
+        &manifest_digest,
+        options.rootless,
+        &options.uid_map,
+        &options.gid_map,
+    )
+    .write(staging.path())?;
     fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o700))
         .map_err(Error::io(staging.path()))?;
 
@@ -122,7 +131,7 @@ pub fn unpack(
         bundle: bundle.to_path_buf(),
         config,
         skipped_devices: leftovers.skipped_devices,
-        manifest: descriptor_digest(&manifest_descriptor)?,
+        manifest: manifest_digest,
         layers: manifest.layers().len(),
     })
 }
@@ -153,7 +162,7 @@ const LOOKAHEAD: usize = 2;
 /// Applies the layers in order. Each is decoded (and its digest checked) on a thread of its
 /// own, up to LOOKAHEAD layers ahead; the scope joins them all before this returns, so callers
 /// are single-threaded again (`hoist run` clones a container's init next).
-fn apply_layers(
+pub(crate) fn apply_layers(
     layout: &Layout,
     manifest: &ImageManifest,
     diff_ids: &[String],

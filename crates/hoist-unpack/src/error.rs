@@ -56,6 +56,14 @@ pub enum Error {
     },
     #[error("bundle {path} already exists and is not empty; choose a new directory or remove it first", path = .0.display())]
     BundleExists(PathBuf),
+    #[error("{path} does not say what image it was unpacked from (no hoist-origin.json): only bundles `hoist unpack` made can be repacked", path = .0.display())]
+    NoOrigin(PathBuf),
+    #[error("{path:?} is not a path in a rootfs to insert at: give an absolute or relative path without `..` (the root itself only for a directory's contents)", path = .0)]
+    BadTarget(PathBuf),
+    #[error("{path}: {reason}", path = .path.display())]
+    BadOrigin { path: PathBuf, reason: String },
+    #[error("the layout does not hold {manifest}, the image the bundle was unpacked from: give the layout it came from with --image")]
+    OriginNotInLayout { manifest: Digest },
     #[error("the image's user {user:?} cannot be used: {reason}")]
     BadUser { user: String, reason: String },
     #[error("the layers unpack to more than the {limit}-byte limit (--max-size); this looks like a decompression bomb")]

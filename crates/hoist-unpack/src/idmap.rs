@@ -27,6 +27,19 @@ impl IdMap {
     }
 }
 
+impl IdMap {
+    /// The container id of a host id: the inverse of [`IdMap::to_host`].
+    pub fn to_container(&self, id: u32) -> Option<u32> {
+        if self.0.is_empty() {
+            return Some(id);
+        }
+        self.0.iter().find_map(|r| {
+            let offset = id.checked_sub(r.host)?;
+            (offset < r.size).then(|| r.container + offset)
+        })
+    }
+}
+
 impl FromStr for IdRange {
     type Err = String;
 
@@ -69,6 +82,9 @@ mod tests {
         assert_eq!(map.to_host(1), Some(100000));
         assert_eq!(map.to_host(65536), Some(165535));
         assert_eq!(map.to_host(65537), None);
+        assert_eq!(map.to_container(100000), Some(1));
+        assert_eq!(map.to_container(1000), Some(0));
+        assert_eq!(map.to_container(999), None);
         assert_eq!(IdMap::default().to_host(42), Some(42));
         assert!("0:1".parse::<IdRange>().is_err());
         assert!("0:4294967295:2".parse::<IdRange>().is_err());

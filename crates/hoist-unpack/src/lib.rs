@@ -19,8 +19,10 @@ mod entry_path;
 mod error;
 mod idmap;
 mod layer;
+mod origin;
 mod overlay;
 mod progress;
+mod repack;
 mod runtime_spec;
 mod staging;
 mod user;
@@ -29,11 +31,13 @@ pub use apply::SkippedDevice;
 pub use bundle::{unpack, UnpackOptions, Unpacked};
 pub use error::{Error, Result};
 pub use idmap::{IdMap, IdRange};
+pub use origin::{BundleOrigin, ORIGIN_FILE};
 pub use overlay::{
     in_user_namespace, mount_rootfs, overlay_in_user_namespaces, overlay_supported, unmount_rootfs,
     CachedImage, LayerCache,
 };
 pub use progress::{Progress, UnpackEvent};
+pub use repack::{insert, repack, InsertOptions, RepackOptions, Repacked};
 pub use runtime_spec::{
     default_spec, process_user, LabelPolicy, RUNTIME_LABEL_PREFIXES, SKIPPED_DEVICES_ANNOTATION,
     VOLUMES_ANNOTATION,

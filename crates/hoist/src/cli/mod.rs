@@ -4,12 +4,14 @@ use std::path::PathBuf;
 
 mod container;
 mod image;
+mod layout;
 mod runtime;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub use container::*;
 pub use image::*;
+pub use layout::*;
 pub use runtime::*;
 
 const EXIT_CODES: &str = "\
@@ -99,6 +101,22 @@ pub enum Command {
     Pull(PullArgs),
     /// Unpack an image into an OCI runtime bundle: config.json and rootfs/ (like `umoci unpack`)
     Unpack(UnpackArgs),
+    /// The changes made in an unpacked bundle's rootfs as a new layer, tagged in the layout
+    /// (like `umoci repack --image DIR:TAG BUNDLE`)
+    Repack(RepackArgs),
+    /// Change an image's config in a layout: entrypoint, cmd, env, user, labels... (like
+    /// `umoci config`)
+    Config(Box<ConfigArgs>),
+    /// Add a host file or directory to an image of a layout as a new layer (like `umoci
+    /// insert`)
+    Insert(InsertArgs),
+    /// Give an image another name: in a layout (like `umoci tag --image DIR:TAG NEW`), or in
+    /// the store (like `podman tag IMAGE NAME`)
+    Tag(TagArgs),
+    /// List a layout's tags (like `umoci ls --layout DIR`)
+    Ls(LayoutArg),
+    /// Remove the blobs no tag of a layout reaches (like `umoci gc --layout DIR`)
+    Gc(LayoutArg),
     /// Run a container: `run IMAGE [CMD...]` like podman, or `run --bundle DIR ID` like runc
     Run(Box<RunArgs>),
     /// Create a container from a bundle, its process waiting for `start` (like `runc create

@@ -2,6 +2,7 @@ mod containers;
 mod copy;
 mod images;
 mod inspect;
+mod layout;
 mod login;
 mod networks;
 mod processes;
@@ -130,6 +131,12 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Features => runtime_verb(runtime::features().map(|()| 0)),
         Command::Copy(args) => image_verb(copy::copy(args).map(|()| 0)),
         Command::Inspect(args) => image_verb(inspect::inspect(runtime.get()?, args).map(|()| 0)),
+        Command::Repack(args) => image_verb(layout::repack(args).map(|()| 0)),
+        Command::Config(args) => image_verb(layout::config(*args).map(|()| 0)),
+        Command::Insert(args) => image_verb(layout::insert(args).map(|()| 0)),
+        Command::Tag(args) => image_verb(layout::tag(args).map(|()| 0)),
+        Command::Ls(args) => image_verb(layout::ls(args).map(|()| 0)),
+        Command::Gc(args) => image_verb(layout::gc(args).map(|()| 0)),
         Command::Sync(args) => image_verb(copy::sync(args).map(|()| 0)),
         Command::ListTags(args) => image_verb(inspect::list_tags(args).map(|()| 0)),
         Command::ManifestDigest { manifest } => {
