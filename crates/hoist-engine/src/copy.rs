@@ -38,13 +38,14 @@ pub fn copy_image(store: &Store, request: CopyRequest) -> Result<Digest> {
     let local;
     let (layout, top): (Layout, Descriptor) = match source {
         Location::Registry(reference) => {
+            let vetted = crate::policy::vet(reference, request.source_registry)?;
             // Pulled straight into a layout destination: nothing is staged, or copied twice.
             let (layout, name) = match destination {
                 Location::Layout { dir, .. } => (Layout::create(dir)?, tag.clone()),
                 _ => (Layout::create(staging.path())?, "staged".to_string()),
             };
             let pulled = pull_into(
-                reference,
+                &vetted,
                 &layout,
                 &name,
                 &request.platforms,
@@ -57,6 +58,9 @@ pub fn copy_image(store: &Store, request: CopyRequest) -> Result<Digest> {
             (layout, pulled.manifest)
         }
         _ => {
+            if let Some(transport) = source.transport() {
+                crate::policy::check_local_image(transport, &source.to_string())?;
+            }
             local = LocalImage::open(source, store)?;
             let top = match &request.platforms {
                 PlatformChoice::All => local.top.clone(),

@@ -64,6 +64,14 @@ pub enum Error {
     UnknownConfigField { field: String, known: String },
     #[error("{0:?} is not KEY=VALUE")]
     NotKeyValue(String),
+    #[error("{file}: not a trust policy hoist can read: {reason}", file = .file.display())]
+    BadPolicy { file: PathBuf, reason: String },
+    #[error("{image} is refused by the trust policy {file}: {reason}", file = .file.display())]
+    PolicyRefused {
+        image: String,
+        file: PathBuf,
+        reason: String,
+    },
     #[error("no images to sync found in {0}")]
     NothingToSync(String),
     #[error("{verb} works on images in a registry (docker://REF), not on {given}")]

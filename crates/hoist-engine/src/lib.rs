@@ -23,6 +23,7 @@ mod name_files;
 mod names;
 mod network_sharing;
 mod networking;
+pub mod policy;
 mod port_proxy;
 mod processes;
 mod pull;
@@ -72,7 +73,8 @@ pub use networking::{
 };
 pub use port_proxy::{port_proxy, PORT_PROXY_VERB};
 pub use processes::{top, usage, ProcessRow};
-pub use pull::{block_on, pull_image, pull_into, PulledTo};
+pub(crate) use pull::pull_into;
+pub use pull::{block_on, pull_image, PulledTo};
 pub use registry_verbs::{delete_image, list_tags};
 pub use rootless::{serve_storage_helper, STORAGE_HELPER_VERB};
 pub use run::{

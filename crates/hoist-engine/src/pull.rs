@@ -7,14 +7,15 @@ use hoist_registry::{EventSink, PlatformChoice, PullRequest, Pulled, RegistryOpt
 use crate::{split_layout_arg, Error, Result, Store};
 
 /// Pulls `reference` into `layout` under `ref_name`, reporting progress to `events`.
-pub fn pull_into(
-    reference: &Reference,
+pub(crate) fn pull_into(
+    vetted: &crate::policy::Vetted,
     layout: &Layout,
     ref_name: &str,
     platforms: &PlatformChoice,
     options: &RegistryOptions,
     events: EventSink,
 ) -> Result<Pulled> {
+    let reference = vetted.reference();
     let request = PullRequest {
         reference,
         layout,
@@ -56,6 +57,7 @@ pub fn pull_image(
     options: &RegistryOptions,
     events: EventSink,
 ) -> Result<PulledTo> {
+    let vetted = crate::policy::vet(reference, options)?;
     let mut _store_lock = None;
     let (layout, ref_name, destination) = match dest {
         Some(dest) => {
@@ -82,7 +84,7 @@ pub fn pull_image(
             )
         }
     };
-    let pulled = pull_into(reference, &layout, &ref_name, platforms, options, events)?;
+    let pulled = pull_into(&vetted, &layout, &ref_name, platforms, options, events)?;
     Ok(PulledTo {
         pulled,
         destination,

@@ -97,6 +97,17 @@ impl Location {
         Ok(Location::Store(reference))
     }
 
+    /// The transport's name in containers-policy.json(5), for a location outside the store.
+    pub fn transport(&self) -> Option<&'static str> {
+        match self {
+            Location::Registry(_) => Some("docker"),
+            Location::Layout { .. } => Some("oci"),
+            Location::Archive { format, .. } => Some(format.transport()),
+            Location::Dir(_) => Some("dir"),
+            Location::Store(_) => None,
+        }
+    }
+
     /// The tag this location names, if it names one.
     pub fn tag(&self) -> Option<String> {
         match self {

@@ -56,29 +56,8 @@ pub async fn inspect(
     };
     let config_descriptor = manifest.config();
     let config_digest = descriptor_digest(config_descriptor)?;
-    let url = session.url(&format!("{}/blobs/{config_digest}", reference.repository()));
     let what = format!("fetching the config of {reference}");
-    let response = session
-        .send(
-            &what,
-            &format!("repository:{}:pull", reference.repository()),
-            |http| http.get(&url),
-        )
-        .await?;
-    if response.status() != StatusCode::OK {
-        return Err(session
-            .failure(&what, &reference.to_string(), response)
-            .await);
-    }
-    let config = session.read_bounded(response, CONFIG_LIMIT, &what).await?;
-    let actual = Digest::of(&config);
-    if actual != config_digest {
-        return Err(hoist_oci::Error::DigestMismatch {
-            expected: config_digest,
-            actual,
-        }
-        .into());
-    }
+    let config = small_blob(&session, reference, &config_digest, CONFIG_LIMIT, &what).await?;
     let (tags, tags_refused) = match list_tags {
         false => (Vec::new(), false),
         true => match crate::tags::repository_tags(&session, reference.repository()).await {
@@ -97,6 +76,39 @@ pub async fn inspect(
         tags,
         tags_refused,
     })
+}
+
+/// A blob read whole into memory (within `limit`), verified against its digest.
+pub(crate) async fn small_blob(
+    session: &Session,
+    reference: &Reference,
+    digest: &Digest,
+    limit: usize,
+    what: &str,
+) -> Result<Vec<u8>> {
+    let url = session.url(&format!("{}/blobs/{digest}", reference.repository()));
+    let response = session
+        .send(
+            what,
+            &format!("repository:{}:pull", reference.repository()),
+            |http| http.get(&url),
+        )
+        .await?;
+    if response.status() != StatusCode::OK {
+        return Err(session
+            .failure(what, &reference.to_string(), response)
+            .await);
+    }
+    let bytes = session.read_bounded(response, limit, what).await?;
+    let actual = Digest::of(&bytes);
+    if &actual != digest {
+        return Err(hoist_oci::Error::DigestMismatch {
+            expected: digest.clone(),
+            actual,
+        }
+        .into());
+    }
+    Ok(bytes)
 }
 
 /// The digest of the document `reference` names in its registry (verified against the bytes

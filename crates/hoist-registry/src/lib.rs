@@ -19,6 +19,7 @@ mod pull;
 mod push;
 mod response;
 mod session;
+mod signatures;
 mod tags;
 mod tls;
 
@@ -30,4 +31,5 @@ pub use inspect::{inspect, manifest_digest, Inspected};
 pub use pull::{pull, EventSink, PlatformChoice, PullRequest, Pulled};
 pub use push::push;
 pub use session::Session;
+pub use signatures::{sigstore_signatures, SigstoreSignature, SIGNATURE_ANNOTATION};
 pub use tags::list_tags;

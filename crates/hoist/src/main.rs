@@ -76,6 +76,9 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(cli.debug);
+    if let Some(policy) = cli.policy.clone() {
+        hoist_engine::policy::use_policy_file(policy);
+    }
     let log = runtime_log::RuntimeLog::new(cli.log.clone(), cli.log_format);
     match commands::dispatch(cli) {
         Ok(code) => ExitCode::from(code),

@@ -449,8 +449,9 @@ fn find_image(store: &Store, source: &ImageSource, policy: PullPolicy) -> Result
         _ => {}
     }
     let platforms = PlatformChoice::One(source.platform.clone());
+    let vetted = crate::policy::vet(&reference, source.registry)?;
     pull_into(
-        &reference,
+        &vetted,
         &layout,
         &name,
         &platforms,

@@ -78,6 +78,17 @@ pub struct Cli {
     #[arg(long, global = true, help_heading = "Global options")]
     pub debug: bool,
 
+    /// The trust policy (containers-policy.json) for images pulled and copied [default:
+    /// ~/.config/containers/policy.json, then /etc/containers/policy.json]
+    #[arg(
+        long,
+        global = true,
+        visible_alias = "signature-policy",
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
+    pub policy: Option<PathBuf>,
+
     /// Accepted for runc compatibility; hoist manages cgroups through the file system
     #[arg(long, global = true, hide = true)]
     pub systemd_cgroup: bool,

@@ -1,0 +1,271 @@
+//! Trust policy: containers-policy.json(5), as skopeo and podman read it. Which images may be
+//! pulled from where, and which must carry a sigstore signature by a given key. Checked before
+//! anything of the image is written; a requirement hoist cannot check refuses the image: a
+//! policy that asks for a signature is never passed by silently.
+
+mod sigstore;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use hoist_oci::{Digest, Reference};
+use hoist_registry::RegistryOptions;
+use serde::Deserialize;
+
+use crate::pull::block_on;
+use crate::{Error, Result};
+
+pub use sigstore::SignedIdentity;
+
+static POLICY_FILE: OnceLock<PathBuf> = OnceLock::new();
+
+/// Reads the policy from `file` rather than the default places (`--policy`).
+pub fn use_policy_file(file: PathBuf) {
+    let _ = POLICY_FILE.set(file);
+}
+
+/// The policy file: `--policy`, else `~/.config/containers/policy.json`, else
+/// `/etc/containers/policy.json`; none at all accepts every image (hoist's default since before
+/// it read policies, and what the file Debian installs says).
+fn policy_file() -> Option<PathBuf> {
+    if let Some(file) = POLICY_FILE.get() {
+        return Some(file.clone());
+    }
+    let user = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|dir| dir.join("containers/policy.json"));
+    user.into_iter()
+        .chain([PathBuf::from("/etc/containers/policy.json")])
+        .find(|p| p.is_file())
+}
+
+#[derive(Debug, Deserialize)]
+struct PolicyFile {
+    default: Vec<Requirement>,
+    #[serde(default)]
+    transports: HashMap<String, HashMap<String, Vec<Requirement>>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type")]
+enum Requirement {
+    #[serde(rename = "insecureAcceptAnything")]
+    AcceptAnything,
+    #[serde(rename = "reject")]
+    Reject,
+    /// GPG signatures: read, never checked (hoist has no GPG), so never satisfied.
+    #[serde(rename = "signedBy")]
+    SignedBy {},
+    #[serde(rename = "sigstoreSigned", rename_all = "camelCase")]
+    SigstoreSigned {
+        key_path: Option<PathBuf>,
+        #[serde(default)]
+        key_paths: Vec<PathBuf>,
+        key_data: Option<String>,
+        fulcio: Option<serde_json::Value>,
+        #[serde(default)]
+        signed_identity: Option<SignedIdentity>,
+    },
+}
+
+pub struct Policy {
+    file: PathBuf,
+    parsed: PolicyFile,
+}
+
+impl Policy {
+    /// The policy in force, if a file gives one.
+    pub fn load() -> Result<Option<Policy>> {
+        let Some(file) = policy_file() else {
+            return Ok(None);
+        };
+        let bytes = std::fs::read(&file).map_err(Error::io("reading the policy", &file))?;
+        let parsed = serde_json::from_slice(&bytes).map_err(|e| Error::BadPolicy {
+            file: file.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(Policy { file, parsed }))
+    }
+
+    /// The requirements for an image of a registry: the most specific scope of the `docker`
+    /// transport (the reference, its repository, each namespace, the host, `*.` wildcards of
+    /// its domain), else the transport's `""`, else the default.
+    fn for_registry(&self, reference: &Reference) -> &[Requirement] {
+        let scopes = self.parsed.transports.get("docker");
+        scopes
+            .and_then(|scopes| {
+                registry_scopes(reference)
+                    .iter()
+                    .find_map(|scope| scopes.get(scope.as_str()))
+                    .or_else(|| scopes.get(""))
+            })
+            .map(Vec::as_slice)
+            .unwrap_or(&self.parsed.default)
+    }
+
+    /// The requirements for a local transport's images (`oci`, `docker-archive`...): its `""`
+    /// scope or the default.
+    fn for_local(&self, transport: &str) -> &[Requirement] {
+        self.parsed
+            .transports
+            .get(transport)
+            .and_then(|scopes| scopes.get(""))
+            .map(Vec::as_slice)
+            .unwrap_or(&self.parsed.default)
+    }
+}
+
+/// Scopes of a registry image, most specific first.
+fn registry_scopes(reference: &Reference) -> Vec<String> {
+    let mut scopes = vec![reference.to_string()];
+    let mut name = reference.name();
+    loop {
+        scopes.push(name.clone());
+        match name.rsplit_once('/') {
+            Some((shorter, _)) => name = shorter.to_string(),
+            None => break,
+        }
+    }
+    let host = reference.registry().split(':').next().unwrap_or_default();
+    let mut domain = host;
+    while let Some((_, rest)) = domain.split_once('.') {
+        scopes.push(format!("*.{rest}"));
+        domain = rest;
+    }
+    scopes
+}
+
+/// A registry image the policy accepts, as it must be pulled: pinned to the digest signatures
+/// vouched for (the tag is not asked again, so it cannot move in between), else as named.
+/// Only [`vet`] makes one, and pulls take nothing else.
+pub(crate) struct Vetted(Reference);
+
+impl Vetted {
+    pub(crate) fn reference(&self) -> &Reference {
+        &self.0
+    }
+}
+
+/// Checks the policy for pulling `reference`, before anything is made for it.
+pub(crate) fn vet(reference: &Reference, options: &RegistryOptions) -> Result<Vetted> {
+    let pinned = match check_registry_image(reference, options)? {
+        Some(digest) => format!("{}@{digest}", reference.name()).parse()?,
+        None => reference.clone(),
+    };
+    Ok(Vetted(pinned))
+}
+
+/// The digest signatures vouched for, if the policy asked for any.
+fn check_registry_image(
+    reference: &Reference,
+    options: &RegistryOptions,
+) -> Result<Option<Digest>> {
+    let Some(policy) = Policy::load()? else {
+        return Ok(None);
+    };
+    let requirements = policy.for_registry(reference);
+    let refuse = |reason: String| Error::PolicyRefused {
+        image: reference.to_string(),
+        file: policy.file.clone(),
+        reason,
+    };
+    let mut sigstore = Vec::new();
+    for requirement in requirements {
+        match requirement {
+            Requirement::AcceptAnything => {}
+            Requirement::Reject => return Err(refuse("the policy rejects it".into())),
+            Requirement::SignedBy {} => {
+                return Err(refuse(
+                    "it asks for a GPG signature (signedBy), which hoist cannot verify".into(),
+                ))
+            }
+            Requirement::SigstoreSigned { .. } => sigstore.push(requirement),
+        }
+    }
+    if sigstore.is_empty() {
+        return Ok(None);
+    }
+    let digest = block_on(hoist_registry::manifest_digest(reference, options))?
+        .map_err(|source| Error::Registry {
+            what: format!("resolving {reference} to check its signatures"),
+            source,
+        })?
+        .ok_or_else(|| refuse("the registry does not have it".into()))?;
+    let signatures = block_on(hoist_registry::sigstore_signatures(
+        reference, &digest, options,
+    ))?
+    .map_err(|source| Error::Registry {
+        what: format!("fetching the signatures of {reference}"),
+        source,
+    })?;
+    for requirement in sigstore {
+        let Requirement::SigstoreSigned {
+            key_path,
+            key_paths,
+            key_data,
+            fulcio,
+            signed_identity,
+        } = requirement
+        else {
+            continue;
+        };
+        if fulcio.is_some() {
+            return Err(refuse(
+                "it asks for a Fulcio certificate, which hoist cannot verify; use keyPath".into(),
+            ));
+        }
+        let keys = sigstore::keys(key_path.iter().chain(key_paths), key_data.as_deref())
+            .map_err(refuse)?;
+        let identity = signed_identity.clone().unwrap_or_default();
+        sigstore::verify(&keys, &digest, reference, &identity, &signatures).map_err(refuse)?;
+    }
+    Ok(Some(digest))
+}
+
+/// Checks the policy for an image of a local transport (`oci`, `oci-archive`,
+/// `docker-archive`, `dir`): only its acceptance, since hoist verifies signatures of registry
+/// images alone (a policy asking for one here refuses the image).
+pub(crate) fn check_local_image(transport: &str, image: &str) -> Result<()> {
+    let Some(policy) = Policy::load()? else {
+        return Ok(());
+    };
+    for requirement in policy.for_local(transport) {
+        let reason = match requirement {
+            Requirement::AcceptAnything => continue,
+            Requirement::Reject => "the policy rejects it",
+            _ => {
+                "the policy asks for a signature, which hoist checks only for images in registries"
+            }
+        };
+        return Err(Error::PolicyRefused {
+            image: image.to_string(),
+            file: policy.file.clone(),
+            reason: reason.into(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_go_from_the_image_to_its_domain() {
+        let reference: Reference = "a.b.example.com:5000/team/app:v1".parse().unwrap();
+        assert_eq!(
+            registry_scopes(&reference),
+            [
+                "a.b.example.com:5000/team/app:v1",
+                "a.b.example.com:5000/team/app",
+                "a.b.example.com:5000/team",
+                "a.b.example.com:5000",
+                "*.b.example.com",
+                "*.example.com",
+                "*.com",
+            ]
+        );
+    }
+}
