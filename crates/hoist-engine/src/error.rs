@@ -72,6 +72,12 @@ pub enum Error {
         file: PathBuf,
         reason: String,
     },
+    #[error("{file}: not a registries.conf hoist can read: {reason}", file = .file.display())]
+    BadRegistriesConf { file: PathBuf, reason: String },
+    #[error("{0} is in a registry that registries.conf blocks")]
+    RegistryBlocked(String),
+    #[error("the short name {name:?} could mean an image of any of {registries} (registries.conf's unqualified-search-registries), and the short-name mode is enforcing: name the registry, or add an alias")]
+    AmbiguousShortName { name: String, registries: String },
     #[error("no images to sync found in {0}")]
     NothingToSync(String),
     #[error("{verb} works on images in a registry (docker://REF), not on {given}")]

@@ -27,6 +27,7 @@ pub mod policy;
 mod port_proxy;
 mod processes;
 mod pull;
+mod registries_conf;
 mod registry_verbs;
 pub mod rootless;
 mod run;
@@ -75,6 +76,7 @@ pub use port_proxy::{port_proxy, PORT_PROXY_VERB};
 pub use processes::{top, usage, ProcessRow};
 pub(crate) use pull::pull_into;
 pub use pull::{block_on, pull_image, PulledTo};
+pub use registries_conf::RegistriesConf;
 pub use registry_verbs::{delete_image, list_tags};
 pub use rootless::{serve_storage_helper, STORAGE_HELPER_VERB};
 pub use run::{

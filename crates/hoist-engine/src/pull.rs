@@ -15,18 +15,31 @@ pub(crate) fn pull_into(
     options: &RegistryOptions,
     events: EventSink,
 ) -> Result<Pulled> {
-    let reference = vetted.reference();
-    let request = PullRequest {
-        reference,
-        layout,
-        ref_name,
-        platforms,
-        options,
-    };
-    block_on(hoist_registry::pull(request, events))?.map_err(|source| Error::Pull {
-        reference: reference.to_string(),
-        source,
-    })
+    // Each place registries.conf gives, mirrors first; the last one's failure is the answer.
+    let endpoints = crate::RegistriesConf::load()?.endpoints(vetted.reference())?;
+    let mut failure = None;
+    for endpoint in endpoints {
+        let mut endpoint_options = options.clone();
+        endpoint_options.tls_verify &= !endpoint.insecure;
+        let request = PullRequest {
+            reference: &endpoint.reference,
+            layout,
+            ref_name,
+            platforms,
+            options: &endpoint_options,
+        };
+        match block_on(hoist_registry::pull(request, events.clone()))? {
+            Ok(pulled) => return Ok(pulled),
+            Err(source) => {
+                tracing::warn!("pulling {} failed: {source}", endpoint.reference);
+                failure = Some(Error::Pull {
+                    reference: endpoint.reference.to_string(),
+                    source,
+                });
+            }
+        }
+    }
+    Err(failure.expect("registries.conf gives every image at least one place"))
 }
 
 /// Runs network work on an async runtime that is shut down before returning, so that a caller
@@ -59,6 +72,7 @@ pub fn pull_image(
 ) -> Result<PulledTo> {
     let vetted = crate::policy::vet(reference, options)?;
     let mut _store_lock = None;
+    let mut made_here = None;
     let (layout, ref_name, destination) = match dest {
         Some(dest) => {
             let rest = dest
@@ -71,6 +85,9 @@ pub fn pull_image(
                     reference: reference.to_string(),
                     dir: dir.clone(),
                 })?;
+            if !dir.exists() {
+                made_here = Some(dir.clone());
+            }
             let layout = Layout::create(&dir)?;
             let destination = format!("oci:{}:{tag}", dir.display());
             (layout, tag, destination)
@@ -84,7 +101,13 @@ pub fn pull_image(
             )
         }
     };
-    let pulled = pull_into(&vetted, &layout, &ref_name, platforms, options, events)?;
+    let pulled =
+        pull_into(&vetted, &layout, &ref_name, platforms, options, events).inspect_err(|_| {
+            // A layout this pull made holds nothing anyone named: it goes with the failure.
+            if let Some(dir) = &made_here {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        })?;
     Ok(PulledTo {
         pulled,
         destination,

@@ -150,6 +150,8 @@ impl Vetted {
 
 /// Checks the policy for pulling `reference`, before anything is made for it.
 pub(crate) fn vet(reference: &Reference, options: &RegistryOptions) -> Result<Vetted> {
+    // A registry registries.conf blocks is not contacted at all, for signatures either.
+    crate::RegistriesConf::load()?.endpoints(reference)?;
     let pinned = match check_registry_image(reference, options)? {
         Some(digest) => format!("{}@{digest}", reference.name()).parse()?,
         None => reference.clone(),

@@ -435,34 +435,66 @@ fn find_image(store: &Store, source: &ImageSource, policy: PullPolicy) -> Result
             name: location.to_string(),
         });
     }
-    let reference: Reference = source.image.parse()?;
     let layout = store.images()?;
-    let name = reference.to_string();
-    match (policy, layout.resolve(Some(&name))) {
-        (PullPolicy::Missing | PullPolicy::Never, Ok(manifest)) => {
+    // The name as typed first (Docker Hub's for a short name, as the store has always kept
+    // it), then what registries.conf makes of a short name.
+    let typed: Reference = source.image.parse()?;
+    if policy != PullPolicy::Always {
+        if let Ok(manifest) = layout.resolve(Some(&typed.to_string())) {
             return Ok(FoundImage {
                 image: LocalImage::in_layout(layout, manifest),
-                name,
-            })
+                name: typed.to_string(),
+            });
         }
-        (PullPolicy::Never, Err(_)) => return Err(Error::PullForbidden(name)),
-        _ => {}
     }
+    let candidates = crate::RegistriesConf::load()?.candidates(source.image)?;
+    let mut failure = None;
+    for reference in candidates {
+        let name = reference.to_string();
+        match (policy, layout.resolve(Some(&name))) {
+            (PullPolicy::Missing | PullPolicy::Never, Ok(manifest)) => {
+                return Ok(FoundImage {
+                    image: LocalImage::in_layout(layout, manifest),
+                    name,
+                })
+            }
+            (PullPolicy::Never, Err(_)) => {
+                failure = Some(Error::PullForbidden(name));
+                continue;
+            }
+            _ => {}
+        }
+        match pull_candidate(&layout, source, &reference) {
+            Ok(manifest) => {
+                return Ok(FoundImage {
+                    image: LocalImage::in_layout(layout, manifest),
+                    name,
+                })
+            }
+            Err(error) => failure = Some(error),
+        }
+    }
+    Err(failure.expect("a name has at least one candidate"))
+}
+
+/// Pulls one candidate into the store; returns its manifest there.
+fn pull_candidate(
+    layout: &hoist_oci::Layout,
+    source: &ImageSource,
+    reference: &Reference,
+) -> Result<hoist_oci::Descriptor> {
+    let name = reference.to_string();
     let platforms = PlatformChoice::One(source.platform.clone());
-    let vetted = crate::policy::vet(&reference, source.registry)?;
+    let vetted = crate::policy::vet(reference, source.registry)?;
     pull_into(
         &vetted,
-        &layout,
+        layout,
         &name,
         &platforms,
         source.registry,
         source.events.clone(),
     )?;
-    let manifest = layout.resolve(Some(&name))?;
-    Ok(FoundImage {
-        image: LocalImage::in_layout(layout, manifest),
-        name,
-    })
+    Ok(layout.resolve(Some(&name))?)
 }
 
 /// A 64-hex-digit id, like podman's.

@@ -9,7 +9,24 @@ use crate::progress::pull_progress;
 use hoist_engine::Store;
 
 pub fn pull(args: PullArgs) -> anyhow::Result<()> {
-    let reference: Reference = args.reference.parse()?;
+    // `docker://NAME` is skopeo's, always read as Docker Hub's for a short name; a bare name is
+    // podman's, resolved through registries.conf.
+    let candidates: Vec<Reference> = match args.reference.strip_prefix("docker://") {
+        Some(_) => vec![args.reference.parse()?],
+        None => hoist_engine::RegistriesConf::load()?.candidates(&args.reference)?,
+    };
+    let mut last_failure = None;
+    for reference in candidates {
+        match pull_one(&args, &reference) {
+            Ok(()) => return Ok(()),
+            Err(failure) => last_failure = Some(failure),
+        }
+    }
+    Err(last_failure.expect("a name has at least one candidate"))
+}
+
+fn pull_one(args: &PullArgs, reference: &Reference) -> anyhow::Result<()> {
+    let reference = reference.clone();
     let platforms = if args.all_platforms {
         PlatformChoice::All
     } else {
