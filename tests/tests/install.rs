@@ -31,3 +31,83 @@ fn bash_completes_verbs_and_their_flags() {
         assert!(script.contains("list-tags"), "{shell}");
     }
 }
+
+/// The package `cargo xtask test` made from this build (`cargo xtask dist` makes the release
+/// one the same way): installed with dpkg into a scratch root, it runs, and so do its man
+/// pages and podman's runtime entry.
+#[test]
+fn the_debian_package_installs_into_a_root_and_runs() {
+    let Some(deb) = std::env::var_os("HOIST_TEST_DEB") else {
+        if std::env::var_os("HOIST_TEST_REQUIRE_ALL").is_some() {
+            panic!("no HOIST_TEST_DEB: `cargo xtask test` builds the package");
+        }
+        return;
+    };
+    let info = stdout(&expect_ok(Command::new("dpkg-deb").arg("--info").arg(&deb)));
+    for field in [
+        "Package: hoist",
+        "Depends: libc6, libseccomp2",
+        "Recommends: uidmap",
+    ] {
+        assert!(info.contains(field), "{info}");
+    }
+    let dir = scratch();
+    let root = dir.path().join("root");
+    for db in ["var/lib/dpkg/info", "var/lib/dpkg/updates"] {
+        std::fs::create_dir_all(root.join(db)).unwrap();
+    }
+    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    expect_ok(
+        Command::new("dpkg")
+            .arg(format!("--root={}", root.display()))
+            .args([
+                "--force-depends",
+                "--force-not-root",
+                "--log=/dev/null",
+                "--install",
+            ])
+            .arg(&deb),
+    );
+    let installed = root.join("usr/bin/hoist");
+    let version = stdout(&expect_ok(Command::new(&installed).arg("--version")));
+    assert!(version.starts_with("hoist "), "{version}");
+    // Every verb users see has its page, and it renders.
+    let man = root.join("usr/share/man/man1");
+    for verb in [
+        "hoist",
+        "hoist-pull",
+        "hoist-repack",
+        "hoist-network-create",
+    ] {
+        let page = man.join(format!("{verb}.1.gz"));
+        let rendered = stdout(&expect_ok(
+            Command::new("man")
+                .arg("-l")
+                .arg(&page)
+                .env("MANPAGER", "cat")
+                .env("MANWIDTH", "80"),
+        ));
+        assert!(rendered.contains("SYNOPSIS"), "{verb}: {rendered}");
+    }
+    assert!(
+        !man.join("hoist-storage-helper.1.gz").exists(),
+        "internal verbs have no page"
+    );
+    assert!(root
+        .join("usr/share/bash-completion/completions/hoist")
+        .is_file());
+    let drop_in =
+        std::fs::read_to_string(root.join("etc/containers/containers.conf.d/50-hoist.conf"))
+            .unwrap();
+    assert!(
+        drop_in.contains("hoist = [\"/usr/bin/hoist\"]"),
+        "{drop_in}"
+    );
+    // dpkg knows it as installed, and removes it cleanly.
+    expect_ok(
+        Command::new("dpkg")
+            .arg(format!("--root={}", root.display()))
+            .args(["--force-not-root", "--log=/dev/null", "--remove", "hoist"]),
+    );
+    assert!(!installed.exists());
+}

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_rootless;
 mod demo;
+mod dist;
 mod fixtures;
 mod host_cgroups;
 mod registry;
@@ -40,6 +41,15 @@ enum Command {
     },
     /// Set up, start a registry, push fixtures, then pull → unpack → run the busybox image
     Demo,
+    /// Build a Debian package: the binary, man pages, shell completions, podman's runtime entry
+    Dist {
+        /// Package the debug build (stripped) rather than a release build
+        #[arg(long)]
+        debug: bool,
+        /// Where to write the package [default: target/dist]
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+    },
     /// Run every test (unit, integration, end to end) with fresh registries around them
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter)
@@ -78,6 +88,16 @@ fn main() -> anyhow::Result<()> {
             fixtures::build_and_push(&registries, selection).map(|_| ())
         }
         Command::Demo => demo::run(),
+        Command::Dist { debug, out } => {
+            let profile = if debug {
+                dist::Profile::Debug
+            } else {
+                dist::Profile::Release
+            };
+            let out = out.unwrap_or_else(|| shell::target_dir().join("dist"));
+            std::fs::create_dir_all(&out)?;
+            dist::run(profile, &out).map(|_| ())
+        }
         Command::Test { cargo_args } => test::run(&cargo_args),
         Command::Soak { seed } => test::soak(seed),
         Command::Bench { runs, only } => bench::run(runs, only.as_deref()),

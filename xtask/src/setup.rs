@@ -36,6 +36,9 @@ pub const PACKAGES: &[&str] = &[
     "uidmap",
     // pasta, an unprivileged user's network.
     "passt",
+    // `cargo xtask dist`: objcopy strips the binary; the install tests render the man pages.
+    "binutils",
+    "man-db",
 ];
 
 /// The unprivileged user the rootless tests run as, with subordinate uid and gid ranges.

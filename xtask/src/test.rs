@@ -35,6 +35,10 @@ fn run_with(cargo_args: &[String], env: &[(&str, String)]) -> anyhow::Result<()>
     let host_cgroups = HostCgroups::snapshot();
     // The end-to-end tests drive the real binary.
     shell::run(cargo().args(["build", "--package", "hoist"]))?;
+    // The package the install tests take apart, made from that build.
+    let dist = target_dir().join("dist-test");
+    std::fs::create_dir_all(&dist)?;
+    let deb = crate::dist::package(&target_dir().join("debug/hoist"), &dist)?;
     let instance = format!("test-{}", std::process::id());
     let registries = Registries::start(&instance)?;
     let outcome =
@@ -53,6 +57,7 @@ fn run_with(cargo_args: &[String], env: &[(&str, String)]) -> anyhow::Result<()>
                 .env("HOIST_TEST_FIXTURES", &fixtures.layout)
                 .env("HOIST_TEST_REGISTRY_STORAGE", registries.plain_storage())
                 .env("HOIST_BIN", target_dir().join("debug/hoist"))
+                .env("HOIST_TEST_DEB", &deb)
                 // Under xtask the environment is complete: a test that would skip must fail.
                 .env("HOIST_TEST_REQUIRE_ALL", "1")
                 .envs(env.iter().map(|(name, value)| (name, value)));

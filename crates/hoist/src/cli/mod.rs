@@ -228,6 +228,9 @@ pub enum Command {
     Login(LoginArgs),
     /// Remove stored credentials (like `podman logout`)
     Logout(LogoutArgs),
+    /// Writes a man page for hoist and each of its verbs into DIR (for packagers; internal)
+    #[command(name = "generate-man", hide = true)]
+    GenerateMan { dir: PathBuf },
     /// The monitor of a detached container (internal)
     #[command(name = hoist_engine::MONITOR_VERB, hide = true)]
     ContainerMonitor(MonitorArgs),

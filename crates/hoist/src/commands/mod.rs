@@ -145,6 +145,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Images(args) => image_verb(images::images(args).map(|()| 0)),
         Command::Rmi(args) => image_verb(images::rmi(args).map(|()| 0)),
         Command::Login(args) => image_verb(login::login(args).map(|()| 0)),
+        Command::GenerateMan { dir } => image_verb(man_pages(&dir).map(|()| 0)),
         Command::Completion { shell } => image_verb(completion(shell).map(|()| 0)),
         Command::Logout(args) => image_verb(login::logout(args).map(|()| 0)),
     }
@@ -161,4 +162,27 @@ fn completion(shell: clap_complete::Shell) -> anyhow::Result<()> {
     out.write_all(&script)?;
     out.flush()?;
     Ok(())
+}
+
+/// `hoist.1`, then `hoist-VERB.1` (and `hoist-VERB-SUB.1`) for every verb users see.
+fn man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    fn write(command: clap::Command, name: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+        let command = command.name(name.to_string());
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command.clone()).render(&mut page)?;
+        let file = dir.join(format!("{name}.1"));
+        std::fs::write(&file, page).with_context(|| format!("writing {}", file.display()))?;
+        for sub in command
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        {
+            write(sub.clone(), &format!("{name}-{}", sub.get_name()), dir)?;
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
+    let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+    command.build();
+    write(command, "hoist", dir)
 }
