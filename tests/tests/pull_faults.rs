@@ -512,3 +512,56 @@ fn a_pull_killed_mid_blob_is_resumed_by_the_next_and_leaves_nothing_partial() {
         "the second pull continues where the first stopped"
     );
 }
+
+#[test]
+fn retries_and_resumes_are_said_as_they_happen_and_quiet_says_nothing() {
+    let Some(env) = env() else { return };
+    let layer = busybox_layer(&env);
+    let faults = || {
+        FaultProxy::start(
+            &env.registry,
+            vec![
+                Rule {
+                    path_contains: "/manifests/".into(),
+                    times: 1,
+                    fault: Fault::Status {
+                        status: 503,
+                        retry_after: None,
+                    },
+                },
+                Rule {
+                    path_contains: layer.clone(),
+                    times: 1,
+                    fault: Fault::CutAfter(300_000),
+                },
+            ],
+        )
+    };
+    let dir = scratch();
+    let pull = |proxy: &FaultProxy, dest: &str, quiet: &[&str]| {
+        run(hoist(dir.path())
+            .args(["pull", "--retry-delay", "10ms"])
+            .args(quiet)
+            .arg(format!("{}/busybox:latest", proxy.address))
+            .arg("--dest")
+            .arg(format!("oci:{}:latest", dir.path().join(dest).display())))
+    };
+    let proxy = faults();
+    let told = pull(&proxy, "told", &[]);
+    assert!(told.status.success(), "{}", stderr(&told));
+    let said = stderr(&told);
+    assert!(
+        said.contains("503") && said.contains("retrying in 10ms (1/3)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("broke off at") && said.contains("resuming there in 10ms (1/3)"),
+        "{said}"
+    );
+    assert!(said.contains("Copying 2 blobs"), "{said}");
+
+    let proxy = faults();
+    let quiet = pull(&proxy, "quiet", &["--quiet"]);
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert_eq!(stderr(&quiet), "");
+}

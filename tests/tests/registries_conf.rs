@@ -155,10 +155,15 @@ fn locations_are_rewritten_and_mirrors_tried_first() {
             "[[registry]]\nlocation = \"127.0.0.1:1\"\n[[registry.mirror]]\nlocation = \"{registry}\"\npull-from-mirror = \"digest-only\"\n"
         ),
     );
-    let (output, written) = pull(
+    let (output, _) = pull(
         dir.path(),
         &digest_only,
         "docker://127.0.0.1:1/busybox:latest",
     );
-    assert!(!output.status.success() && !written, "{}", stderr(&output));
+    assert!(!output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("127.0.0.1:1"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -108,11 +108,15 @@ fn write_to(
         }
         Location::Dir(dir) => hoist_oci::write_dir_image(layout, top, dir)?,
         Location::Registry(reference) => {
+            let options = RegistryOptions {
+                reporter: Some(hoist_registry::Reporter(request.events.clone())),
+                ..request.destination_registry.clone()
+            };
             block_on(hoist_registry::push(
                 layout,
                 top,
                 reference,
-                request.destination_registry,
+                &options,
                 request.events.clone(),
             ))?
             .map_err(|source| Error::Push {

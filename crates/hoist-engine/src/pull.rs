@@ -18,9 +18,11 @@ pub(crate) fn pull_into(
     // Each place registries.conf gives, mirrors first; the last one's failure is the answer.
     let endpoints = crate::RegistriesConf::load()?.endpoints(vetted.reference())?;
     let mut failure = None;
-    for endpoint in endpoints {
+    let last = endpoints.len() - 1;
+    for (at, endpoint) in endpoints.into_iter().enumerate() {
         let mut endpoint_options = options.clone();
         endpoint_options.tls_verify &= !endpoint.insecure;
+        endpoint_options.reporter = Some(hoist_registry::Reporter(events.clone()));
         let request = PullRequest {
             reference: &endpoint.reference,
             layout,
@@ -31,7 +33,12 @@ pub(crate) fn pull_into(
         match block_on(hoist_registry::pull(request, events.clone()))? {
             Ok(pulled) => return Ok(pulled),
             Err(source) => {
-                tracing::warn!("pulling {} failed: {source}", endpoint.reference);
+                if at < last {
+                    tracing::warn!(
+                        "pulling {} failed, trying the next place: {source}",
+                        endpoint.reference
+                    );
+                }
                 failure = Some(Error::Pull {
                     reference: endpoint.reference.to_string(),
                     source,
@@ -72,7 +79,6 @@ pub fn pull_image(
 ) -> Result<PulledTo> {
     let vetted = crate::policy::vet(reference, options)?;
     let mut _store_lock = None;
-    let mut made_here = None;
     let (layout, ref_name, destination) = match dest {
         Some(dest) => {
             let rest = dest
@@ -85,9 +91,6 @@ pub fn pull_image(
                     reference: reference.to_string(),
                     dir: dir.clone(),
                 })?;
-            if !dir.exists() {
-                made_here = Some(dir.clone());
-            }
             let layout = Layout::create(&dir)?;
             let destination = format!("oci:{}:{tag}", dir.display());
             (layout, tag, destination)
@@ -101,13 +104,7 @@ pub fn pull_image(
             )
         }
     };
-    let pulled =
-        pull_into(&vetted, &layout, &ref_name, platforms, options, events).inspect_err(|_| {
-            // A layout this pull made holds nothing anyone named: it goes with the failure.
-            if let Some(dir) = &made_here {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-        })?;
+    let pulled = pull_into(&vetted, &layout, &ref_name, platforms, options, events)?;
     Ok(PulledTo {
         pulled,
         destination,

@@ -40,6 +40,14 @@ pub(crate) async fn download(
                 failures += 1;
                 let wait = session.retry().backoff(failures);
                 tracing::debug!(%error, resume_at = writer.bytes_written(), ?wait, "resuming blob");
+                session.report(crate::Event::Resuming {
+                    digest: digest.clone(),
+                    at: writer.bytes_written(),
+                    reason: crate::error::chain(&error),
+                    wait,
+                    attempt: failures,
+                    of: session.retry().times,
+                });
                 tokio::time::sleep(wait).await;
             }
         }

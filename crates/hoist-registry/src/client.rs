@@ -68,6 +68,8 @@ pub struct RegistryOptions {
     /// A non-distributable layer the registry does not hold may be fetched from the `urls` of
     /// its descriptor (other hosts, which get no credentials).
     pub allow_layer_urls: bool,
+    /// Where retries and resumes are reported, if anywhere.
+    pub reporter: Option<crate::events::Reporter>,
 }
 
 impl Default for RegistryOptions {
@@ -81,6 +83,7 @@ impl Default for RegistryOptions {
             retry: RetryPolicy::default(),
             stall_timeout: Duration::from_secs(30),
             allow_layer_urls: false,
+            reporter: None,
         }
     }
 }

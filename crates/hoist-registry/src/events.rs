@@ -12,4 +12,32 @@ pub enum Event {
     BlobProgress { digest: Digest, bytes: u64 },
     /// A blob is in the store, verified. `fetched` is false when it was there already.
     BlobDone { digest: Digest, fetched: bool },
+    /// A request failed in a way worth another try, which comes after `wait`: try `attempt`
+    /// of `of` retries.
+    Retrying {
+        what: String,
+        reason: String,
+        wait: std::time::Duration,
+        attempt: u32,
+        of: u32,
+    },
+    /// A blob's transfer broke off (or stalled) at `at` bytes and resumes there after `wait`.
+    Resuming {
+        digest: Digest,
+        at: u64,
+        reason: String,
+        wait: std::time::Duration,
+        attempt: u32,
+        of: u32,
+    },
+}
+
+/// Where a session reports its retries (the pull's or push's own event sink).
+#[derive(Clone)]
+pub struct Reporter(pub std::sync::Arc<dyn Fn(Event) + Send + Sync>);
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reporter")
+    }
 }

@@ -26,7 +26,7 @@ mod tls;
 pub use client::{Credentials, RegistryOptions, RetryPolicy};
 pub use delete::delete;
 pub use error::{Error, Result};
-pub use events::Event;
+pub use events::{Event, Reporter};
 pub use inspect::{inspect, manifest_digest, Inspected};
 pub use pull::{pull, EventSink, PlatformChoice, PullRequest, Pulled};
 pub use push::push;

@@ -32,6 +32,7 @@ pub struct Session {
     stall_timeout: Duration,
     /// Plain HTTP may be spoken to this registry, and so to a token service it names.
     allow_http: bool,
+    reporter: Option<crate::events::Reporter>,
 }
 
 /// The host the API lives on: Docker Hub's references say `docker.io`, its API does not.
@@ -105,6 +106,7 @@ impl Session {
             retry: options.retry,
             stall_timeout: options.stall_timeout,
             allow_http,
+            reporter: options.reporter.clone(),
         };
         let once = RetryPolicy {
             times: 0,
@@ -183,6 +185,13 @@ impl Session {
 
     pub(crate) fn retry(&self) -> RetryPolicy {
         self.retry
+    }
+
+    /// Tells whoever watches this session's work about a retry.
+    pub(crate) fn report(&self, event: crate::Event) {
+        if let Some(reporter) = &self.reporter {
+            (reporter.0)(event);
+        }
     }
 
     async fn ping(&self, retry: RetryPolicy) -> Result<Response> {
@@ -308,6 +317,7 @@ impl Session {
                         Some(wait) if failures < retry.times => {
                             failures += 1;
                             tracing::debug!(%error, ?wait, "retrying when the registry asked");
+                            self.report_retry(what, &error, wait, failures, retry.times);
                             tokio::time::sleep(wait).await;
                             continue;
                         }
@@ -334,8 +344,19 @@ impl Session {
             failures += 1;
             let wait = retry.backoff(failures);
             tracing::debug!(%error, ?wait, "retrying");
+            self.report_retry(what, &error, wait, failures, retry.times);
             tokio::time::sleep(wait).await;
         }
+    }
+
+    fn report_retry(&self, what: &str, error: &Error, wait: Duration, attempt: u32, of: u32) {
+        self.report(crate::Event::Retrying {
+            what: what.to_string(),
+            reason: crate::error::chain(error),
+            wait,
+            attempt,
+            of,
+        });
     }
 
     /// Records the scheme a 401 from the registry asked for; a token service it names must be
@@ -530,6 +551,7 @@ mod tests {
             retry: RetryPolicy::default(),
             stall_timeout: Duration::from_secs(1),
             allow_http: false,
+            reporter: None,
         }
     }
 

@@ -17,11 +17,12 @@ pub fn pull_progress(quiet: bool) -> Arc<dyn Fn(Event) + Send + Sync> {
         let bars = Bars {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: Mutex::new(HashMap::new()),
+            overall: Mutex::new(None),
         };
         return Arc::new(move |event| bars.on(event));
     }
-    Arc::new(|event| {
-        if let Event::BlobDone { digest, fetched } = event {
+    Arc::new(|event| match event {
+        Event::BlobDone { digest, fetched } => {
             let short = &digest.hex()[..12];
             if fetched {
                 eprintln!("Copied blob {short}");
@@ -29,12 +30,50 @@ pub fn pull_progress(quiet: bool) -> Arc<dyn Fn(Event) + Send + Sync> {
                 eprintln!("Blob {short} already present");
             }
         }
+        Event::Resolved { blobs, .. } if blobs > 1 => eprintln!("Copying {blobs} blobs"),
+        other => {
+            if let Some(line) = retry_line(&other) {
+                eprintln!("{line}");
+            }
+        }
     })
+}
+
+/// What a retry or a resume looks like, as skopeo and podman say it.
+fn retry_line(event: &Event) -> Option<String> {
+    let wait = |wait: &std::time::Duration| humantime::format_duration(*wait).to_string();
+    match event {
+        Event::Retrying {
+            what,
+            reason,
+            wait: pause,
+            attempt,
+            of,
+        } => Some(format!(
+            "{what} failed ({reason}): retrying in {} ({attempt}/{of})",
+            wait(pause)
+        )),
+        Event::Resuming {
+            digest,
+            at,
+            reason,
+            wait: pause,
+            attempt,
+            of,
+        } => Some(format!(
+            "blob {} broke off at {at} bytes ({reason}): resuming there in {} ({attempt}/{of})",
+            &digest.hex()[..12],
+            wait(pause)
+        )),
+        _ => None,
+    }
 }
 
 struct Bars {
     multi: MultiProgress,
     bars: Mutex<HashMap<hoist_oci::Digest, ProgressBar>>,
+    /// Blobs done of all, for an image of more than one.
+    overall: Mutex<Option<ProgressBar>>,
 }
 
 impl Bars {
@@ -45,7 +84,7 @@ impl Bars {
                 let bar = self.multi.add(ProgressBar::new(size));
                 bar.set_style(
                     ProgressStyle::with_template(
-                        "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                        "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
                     )
                     .expect("a valid template")
                     .progress_chars("=> "),
@@ -58,16 +97,42 @@ impl Bars {
                     bar.set_position(bytes);
                 }
             }
-            Event::BlobDone { digest, fetched } => match bars.remove(&digest) {
-                Some(bar) => bar.finish_with_message("done"),
-                None if !fetched => {
-                    let _ = self
-                        .multi
-                        .println(format!("blob {} already present", &digest.hex()[..12]));
+            Event::BlobDone { digest, fetched } => {
+                if let Some(overall) = &*self.overall.lock().expect("progress lock") {
+                    overall.inc(1);
                 }
-                None => {}
-            },
-            Event::Resolved { .. } => {}
+                match bars.remove(&digest) {
+                    Some(bar) => bar.finish_with_message("done"),
+                    None if !fetched => {
+                        let _ = self
+                            .multi
+                            .println(format!("blob {} already present", &digest.hex()[..12]));
+                    }
+                    None => {}
+                }
+            }
+            Event::Resolved { blobs, .. } if blobs > 1 => {
+                let overall = self.multi.insert(0, ProgressBar::new(blobs as u64));
+                overall.set_style(
+                    ProgressStyle::with_template("{prefix:.bold} {pos}/{len} blobs {msg}")
+                        .expect("a valid template"),
+                );
+                overall.set_prefix("image");
+                *self.overall.lock().expect("progress lock") = Some(overall);
+            }
+            other => {
+                if let Some(line) = retry_line(&other) {
+                    let _ = self.multi.println(line);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Bars {
+    fn drop(&mut self) {
+        if let Some(overall) = self.overall.lock().expect("progress lock").take() {
+            overall.finish_with_message("done");
         }
     }
 }

@@ -409,6 +409,10 @@ pub struct UnpackArgs {
     #[arg(long, value_name = "CONTAINER:HOST:SIZE")]
     pub gid_map: Vec<hoist_unpack::IdRange>,
 
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
+
     /// Keep every image label as a config.json annotation. By default labels under
     /// org.systemd.property.* and run.oci.* are left out: runc and crun act on those
     /// annotations, and the image's author should not set them for whoever runs it

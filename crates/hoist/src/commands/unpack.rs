@@ -9,7 +9,10 @@ use hoist_engine::Store;
 pub fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
     let mut options = UnpackOptions {
         max_size: args.max_size,
-        progress: unpack_progress(),
+        progress: match args.quiet {
+            true => hoist_unpack::Progress::default(),
+            false => unpack_progress(),
+        },
         ..UnpackOptions::default()
     };
     if let Some(platform) = &args.platform {
@@ -23,12 +26,14 @@ pub fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
     }
     let unpacked =
         hoist_engine::unpack_image(&Store::locate(), &args.image, &args.bundle, &options)?;
-    eprintln!(
-        "Unpacked {} ({} layers) into {}",
-        unpacked.manifest,
-        unpacked.layers,
-        unpacked.bundle.display()
-    );
+    if !args.quiet {
+        eprintln!(
+            "Unpacked {} ({} layers) into {}",
+            unpacked.manifest,
+            unpacked.layers,
+            unpacked.bundle.display()
+        );
+    }
     for device in &unpacked.skipped_devices {
         eprintln!(
             "Skipped device node {} ({} {}:{}): an unprivileged unpack cannot create it",
