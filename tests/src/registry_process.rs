@@ -29,6 +29,8 @@ pub struct RegistryProcess {
     pub address: String,
     /// The CA directory (holding the server's certificate as `ca.crt`) when serving TLS.
     pub cert_dir: Option<PathBuf>,
+    /// A client certificate and its key (PEM) the registry accepts, when it demands one.
+    pub client_certificate: Option<(String, String)>,
     token_requests: Arc<Mutex<Vec<TokenRequest>>>,
     child: Child,
     stop: Arc<AtomicBool>,
@@ -44,12 +46,19 @@ impl RegistryProcess {
             storage,
             Some((user.to_string(), password.to_string())),
             false,
+            false,
         )
     }
 
     /// An anonymous registry speaking only HTTPS, with a self-signed certificate for 127.0.0.1.
     pub fn with_tls(storage: &Path) -> RegistryProcess {
-        RegistryProcess::start(storage, None, true)
+        RegistryProcess::start(storage, None, true, false)
+    }
+
+    /// As `with_tls`, and a client must present a certificate of the registry's own client CA
+    /// (`client_certificate` is one).
+    pub fn with_client_certificates(storage: &Path) -> RegistryProcess {
+        RegistryProcess::start(storage, None, true, true)
     }
 
     /// Where the token service listens (HOST:PORT), for a registry made `with_tokens`.
@@ -61,7 +70,12 @@ impl RegistryProcess {
         self.token_requests.lock().unwrap().clone()
     }
 
-    fn start(storage: &Path, tokens: Option<(String, String)>, tls: bool) -> RegistryProcess {
+    fn start(
+        storage: &Path,
+        tokens: Option<(String, String)>,
+        tls: bool,
+        client_auth: bool,
+    ) -> RegistryProcess {
         let dir = tempfile::Builder::new()
             .prefix("hoist-registry-")
             .tempdir()
@@ -79,6 +93,7 @@ impl RegistryProcess {
         let token_requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let mut cert_dir = None;
+        let mut client_certificate = None;
         let mut token_address = None;
         if tls {
             let certified =
@@ -96,6 +111,16 @@ impl RegistryProcess {
                 cert.display(),
                 key.display()
             ));
+            if client_auth {
+                let (ca_pem, certificate) = client_certificates();
+                let client_ca = dir.path().join("client-ca.pem");
+                std::fs::write(&client_ca, ca_pem).unwrap();
+                config.push_str(&format!(
+                    "    clientcas:\n      - {}\n",
+                    client_ca.display()
+                ));
+                client_certificate = Some(certificate);
+            }
         }
         if let Some((user, password)) = tokens {
             let signer = TokenSigner::new();
@@ -139,6 +164,7 @@ impl RegistryProcess {
         let registry = RegistryProcess {
             address,
             cert_dir,
+            client_certificate,
             token_requests,
             child,
             stop,
@@ -163,6 +189,25 @@ impl Drop for RegistryProcess {
             let _ = TcpStream::connect(address);
         }
     }
+}
+
+/// A client CA (its certificate in PEM) and a client certificate it issued, with its key.
+fn client_certificates() -> (String, (String, String)) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let mut client_params =
+        rcgen::CertificateParams::new(vec!["hoist-client".to_string()]).unwrap();
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client = client_params.signed_by(&client_key, &issuer).unwrap();
+    (ca.pem(), (client.pem(), client_key.serialize_pem()))
 }
 
 /// Signs tokens with a P-256 key whose self-signed certificate the registry trusts; the

@@ -300,3 +300,37 @@ fn auth_entries_answer_for_their_namespace_only() {
         "credentials went to the token service: {sent:?}"
     );
 }
+
+/// A registry that demands a client certificate gets the one its certs.d directory holds
+/// (`NAME.cert` with `NAME.key`, as containers-certs.d(5) has them), and refuses a pull
+/// without one.
+#[test]
+fn client_certificates_in_the_cert_dir_are_presented() {
+    let Some(env) = env() else { return };
+    let registry = RegistryProcess::with_client_certificates(&env.registry_storage);
+    let cert_dir = registry.cert_dir.clone().unwrap();
+    let dir = scratch();
+    let reference = format!("{}/busybox:latest", registry.address);
+    let cert_arg = [
+        "--cert-dir",
+        cert_dir.to_str().unwrap(),
+        "--retry-times",
+        "0",
+    ];
+
+    let without = pull(dir.path(), &reference, &dir.path().join("a"), &cert_arg);
+    assert!(
+        !without.status.success(),
+        "pulled without a client certificate"
+    );
+
+    let (certificate, key) = registry.client_certificate.clone().unwrap();
+    std::fs::write(cert_dir.join("client.cert"), certificate).unwrap();
+    let half = pull(dir.path(), &reference, &dir.path().join("b"), &cert_arg);
+    assert!(!half.status.success());
+    assert!(stderr(&half).contains("client.key"), "{}", stderr(&half));
+
+    std::fs::write(cert_dir.join("client.key"), key).unwrap();
+    let with = pull(dir.path(), &reference, &dir.path().join("c"), &cert_arg);
+    assert!(with.status.success(), "{}", stderr(&with));
+}

@@ -30,9 +30,10 @@ pub fn default_authfile() -> PathBuf {
 fn search_path() -> Vec<PathBuf> {
     let mut files = vec![default_authfile()];
     let home = std::env::var_os("HOME").map(PathBuf::from);
-    if let Some(home) = &home {
-        files.push(home.join(".config/containers/auth.json"));
-    }
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".config")));
+    files.extend(config.map(|c| c.join("containers/auth.json")));
     match std::env::var_os("DOCKER_CONFIG") {
         Some(dir) => files.push(PathBuf::from(dir).join("config.json")),
         None => files.extend(home.map(|h| h.join(".docker/config.json"))),

@@ -15,7 +15,7 @@ use crate::auth::{basic_header, check_realm, AuthState, Challenge, TokenResponse
 use crate::client::install_crypto_provider;
 use crate::error::is_transient_status;
 use crate::response::{content_length, retry_after, status_error};
-use crate::tls::{ca_certificates, certificate_problem, redirect_policy, refused_downgrade};
+use crate::tls::{certificate_problem, redirect_policy, refused_downgrade, tls_material};
 use crate::{authfile, Credentials, Error, RegistryOptions, Result, RetryPolicy};
 
 /// Tokens and manifests are read whole into memory, so each has a cap.
@@ -89,8 +89,12 @@ impl Session {
             .read_timeout(options.stall_timeout)
             .tls_danger_accept_invalid_certs(!options.tls_verify)
             .redirect(redirect_policy());
-        for certificate in ca_certificates(host, options.cert_dir.as_deref())? {
+        let material = tls_material(host, options.cert_dir.as_deref())?;
+        for certificate in material.certificates {
             builder = builder.add_root_certificate(certificate);
+        }
+        if let Some(identity) = material.identity {
+            builder = builder.identity(identity);
         }
         let http = builder.build().map_err(|source| Error::Connect {
             registry: registry.to_string(),

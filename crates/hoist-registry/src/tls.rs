@@ -2,7 +2,7 @@
 //! certificate directories) and a redirect policy that never downgrades HTTPS to HTTP, with
 //! the errors that report either.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
@@ -71,20 +71,40 @@ pub(crate) fn certificate_problem(error: &reqwest::Error) -> Option<String> {
     None
 }
 
-/// The `*.crt` files of `--cert-dir`, or else of containers' and docker's per-host directories.
-pub(crate) fn ca_certificates(
-    host: &str,
-    cert_dir: Option<&Path>,
-) -> Result<Vec<reqwest::Certificate>> {
-    let dirs: Vec<std::path::PathBuf> = match cert_dir {
-        Some(dir) => vec![dir.to_path_buf()],
-        None => vec![
+/// What a registry's certificate directory holds: CA certificates (`*.crt`) to trust, and a
+/// client certificate (`NAME.cert` with its key in `NAME.key`) to present, as
+/// containers-certs.d(5) has them.
+#[derive(Default)]
+pub(crate) struct TlsMaterial {
+    pub(crate) certificates: Vec<reqwest::Certificate>,
+    pub(crate) identity: Option<reqwest::Identity>,
+}
+
+/// The directories for `host`: `--cert-dir` alone, or else the user's
+/// (`~/.config/containers/certs.d/HOST`, for a user who is not root), containers' and docker's.
+fn cert_dirs(host: &str, cert_dir: Option<&Path>) -> Vec<PathBuf> {
+    if let Some(dir) = cert_dir {
+        return vec![dir.to_path_buf()];
+    }
+    let user = (!rustix::process::geteuid().is_root())
+        .then(|| {
+            std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        })
+        .flatten()
+        .map(|config| config.join("containers/certs.d").join(host));
+    user.into_iter()
+        .chain([
             Path::new("/etc/containers/certs.d").join(host),
             Path::new("/etc/docker/certs.d").join(host),
-        ],
-    };
-    let mut certificates = Vec::new();
-    for dir in dirs {
+        ])
+        .collect()
+}
+
+pub(crate) fn tls_material(host: &str, cert_dir: Option<&Path>) -> Result<TlsMaterial> {
+    let mut material = TlsMaterial::default();
+    for dir in cert_dirs(host, cert_dir) {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && cert_dir.is_none() => continue,
@@ -95,20 +115,36 @@ pub(crate) fn ca_certificates(
                 })
             }
         };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("crt") {
-                continue;
-            }
+        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for path in paths {
             let bad = |reason: String| Error::Certificates {
                 path: path.display().to_string(),
                 reason,
             };
-            let pem = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
-            certificates.extend(
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?,
-            );
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("crt") => {
+                    let pem = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
+                    material.certificates.extend(
+                        reqwest::Certificate::from_pem_bundle(&pem)
+                            .map_err(|e| bad(e.to_string()))?,
+                    );
+                }
+                // The first pair found is presented (a directory has one, in practice).
+                Some("cert") if material.identity.is_none() => {
+                    let key = path.with_extension("key");
+                    let mut pem = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
+                    let key_pem = std::fs::read(&key).map_err(|e| {
+                        bad(format!("its key {} cannot be read: {e}", key.display()))
+                    })?;
+                    pem.push(b'\n');
+                    pem.extend(key_pem);
+                    material.identity =
+                        Some(reqwest::Identity::from_pem(&pem).map_err(|e| bad(e.to_string()))?);
+                }
+                _ => {}
+            }
         }
     }
-    Ok(certificates)
+    Ok(material)
 }
