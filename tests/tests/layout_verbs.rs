@@ -304,3 +304,63 @@ fn tag_names_images_in_layouts_and_in_the_store_and_gc_frees_the_rest() {
         "{listed}"
     );
 }
+
+#[test]
+fn commit_makes_an_image_of_a_containers_changes() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let image = format!("{}/busybox:latest", env.registry);
+    let name = hoist_e2e::unique_id("commit");
+    let made = run(hoist(dir.path()).args([
+        "run",
+        "--tls-verify=false",
+        "--network=none",
+        "--name",
+        &name,
+        &image,
+        "sh",
+        "-c",
+        "echo kept > /added && rmdir /home && rm -r /usr/sbin && mkdir /usr/sbin && touch /usr/sbin/only && mkdir -p /srv/fresh && echo new > /srv/fresh/file",
+    ]));
+    assert!(made.status.success(), "{}", stderr(&made));
+    let committed = run(hoist(dir.path()).args([
+        "commit",
+        "-q",
+        "--author",
+        "tests",
+        "--change",
+        "CMD [\"cat\", \"/added\", \"/srv/fresh/file\"]",
+        &name,
+        "committed:1",
+    ]));
+    assert!(committed.status.success(), "{}", stderr(&committed));
+    let ran =
+        run(hoist(dir.path()).args(["run", "--rm", "--network=none", "localhost/committed:1"]));
+    assert_eq!(stdout(&ran), "kept\nnew\n", "{}", stderr(&ran));
+    // A removed directory is gone; one removed and made again holds only what it got since.
+    let listed = run(hoist(dir.path()).args([
+        "run",
+        "--rm",
+        "--network=none",
+        "localhost/committed:1",
+        "sh",
+        "-c",
+        "ls -d /home; ls /usr/sbin",
+    ]));
+    assert_eq!(stdout(&listed), "only\n", "{}", stderr(&listed));
+    assert!(stderr(&listed).contains("/home"), "{}", stderr(&listed));
+    let inspected = stdout(&expect_ok(hoist(dir.path()).args([
+        "inspect",
+        "--config",
+        "localhost/committed:1",
+    ])));
+    let config: Value = serde_json::from_str(&inspected).unwrap();
+    assert_eq!(
+        config["history"].as_array().unwrap().last().unwrap()["author"],
+        "tests"
+    );
+    expect_ok(hoist(dir.path()).args(["rm", &name]));
+}

@@ -78,6 +78,10 @@ pub enum Error {
     RegistryBlocked(String),
     #[error("the short name {name:?} could mean an image of any of {registries} (registries.conf's unqualified-search-registries), and the short-name mode is enforcing: name the registry, or add an alias")]
     AmbiguousShortName { name: String, registries: String },
+    #[error("container {0} keeps no overlay upper directory to commit (hoist commits containers of root's overlay driver)")]
+    CommitNeedsOverlay(String),
+    #[error("--change {0:?}: not an instruction commit takes (CMD, ENTRYPOINT, ENV, LABEL, EXPOSE, USER, WORKDIR, VOLUME, STOPSIGNAL, as `KEY VALUE` or `KEY=VALUE`)")]
+    BadChange(String),
     #[error("no images to sync found in {0}")]
     NothingToSync(String),
     #[error("{verb} works on images in a registry (docker://REF), not on {given}")]

@@ -117,7 +117,7 @@ pub fn edit_config(
     name_new_image(&layout, image, new_tag.map(str::to_string).or(tag), &made)
 }
 
-fn apply(edit: &ConfigEdit, config: &mut Map<String, Value>) {
+pub(crate) fn apply(edit: &ConfigEdit, config: &mut Map<String, Value>) {
     for (name, value) in [
         ("os", &edit.os),
         ("architecture", &edit.architecture),

@@ -6,6 +6,7 @@
 mod archive;
 mod attach;
 mod check;
+mod commit;
 mod container;
 mod copy;
 mod cp;
@@ -45,6 +46,7 @@ pub use attach::{
     DEFAULT_DETACH_KEYS, EXEC_SESSION_PID_FILE_FLAG, EXEC_SESSION_VERB,
 };
 pub use check::{check_store, CheckReport, Problem};
+pub use commit::{commit_container, CommitRequest};
 pub use container::{check_name, driver_in_use, make_bundle, Container, Driver, Record};
 pub use copy::{copy_image, CopyRequest};
 pub use cp::{copy_files, CopyEnd};

@@ -37,7 +37,7 @@ pub use overlay::{
     CachedImage, LayerCache,
 };
 pub use progress::{Progress, UnpackEvent};
-pub use repack::{insert, repack, InsertOptions, RepackOptions, Repacked};
+pub use repack::{commit_overlay_upper, insert, repack, InsertOptions, RepackOptions, Repacked};
 pub use runtime_spec::{
     default_spec, process_user, LabelPolicy, RUNTIME_LABEL_PREFIXES, SKIPPED_DEVICES_ANNOTATION,
     VOLUMES_ANNOTATION,

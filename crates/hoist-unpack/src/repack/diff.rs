@@ -31,6 +31,9 @@ pub(crate) struct Differ<'a, W: io::Write> {
     /// Files written so far by inode, so a second name of one becomes a hard link.
     pub(crate) written: HashMap<(u64, u64), PathBuf>,
     pub(crate) changes: usize,
+    /// The tree is an overlayfs upper directory: its whiteouts (0:0 character devices) and
+    /// opaque directories (the `overlay.opaque` xattr) become the layer's own.
+    pub(crate) overlay_upper: bool,
 }
 
 /// One entry's metadata, as compared and as written.
@@ -78,8 +81,17 @@ impl<W: io::Write> Differ<'_, W> {
                 None => true,
                 Some(before) => differs(before, &entry) || !same_content(old, new, name, &entry)?,
             };
+            if self.overlay_upper && is_overlay_whiteout(&entry) {
+                let mut whiteout = OsString::from(".wh.");
+                whiteout.push(name);
+                self.whiteout(&path.join(whiteout))?;
+                continue;
+            }
             if changed {
                 self.write(new, name, &at, &entry)?;
+            }
+            if self.overlay_upper && is_opaque(&entry) {
+                self.whiteout(&at.join(".wh..wh..opq"))?;
             }
             if entry.kind() == FileType::Directory {
                 let sub_new = open_dir(new, name)?;
@@ -210,6 +222,23 @@ impl<W: io::Write> Differ<'_, W> {
             ),
         }
     }
+}
+
+/// overlayfs marks a deleted name with a character device 0:0.
+fn is_overlay_whiteout(entry: &Entry) -> bool {
+    entry.kind() == FileType::CharacterDevice && entry.stat.st_rdev == 0
+}
+
+/// overlayfs marks a directory that hides what lower layers had there with an xattr
+/// (`trusted.` for root's mounts, `user.` for a user namespace's).
+fn is_opaque(entry: &Entry) -> bool {
+    entry.kind() == FileType::Directory
+        && entry.xattrs.iter().any(|(name, value)| {
+            matches!(
+                name.as_bytes(),
+                b"trusted.overlay.opaque" | b"user.overlay.opaque"
+            ) && value.as_slice() == b"y"
+        })
 }
 
 /// Whether two entries differ in what a layer records of them (not their content). Times

@@ -50,6 +50,7 @@ pub fn insert(
         masked: BTreeSet::new(),
         written: HashMap::new(),
         changes: 0,
+        overlay_upper: false,
     };
     let name = target.file_name().unwrap_or_default().to_os_string();
     let parent = target.parent().unwrap_or(Path::new("")).to_path_buf();

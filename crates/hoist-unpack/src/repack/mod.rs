@@ -5,10 +5,12 @@
 //! the same way, beside the bundle, and the two trees are compared: nothing is paid at unpack
 //! for a repack that may never come, and what is compared is the content itself.
 
+mod commit;
 mod diff;
 mod insert;
 mod layer_writer;
 
+pub use commit::commit_overlay_upper;
 pub use insert::{insert, InsertOptions};
 
 use std::collections::{BTreeSet, HashMap};
@@ -175,6 +177,7 @@ fn layer_of_changes(
         masked: masked_paths(options, config),
         written: HashMap::new(),
         changes: 0,
+        overlay_upper: false,
     };
     let bundle_rootfs = bundle.join("rootfs");
     let old = open_dir(rustix::fs::CWD, rootfs.as_os_str()).map_err(Error::io(&rootfs))?;

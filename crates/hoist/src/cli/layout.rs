@@ -189,3 +189,34 @@ pub struct LayoutArg {
     #[arg(long, value_name = "DIR")]
     pub layout: PathBuf,
 }
+
+/// podman's `commit`.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// The container
+    pub container: String,
+
+    /// The new image's name (a short name goes under localhost/, as with podman)
+    pub image: String,
+
+    /// The image's author
+    #[arg(short, long)]
+    pub author: Option<String>,
+
+    /// The history entry's comment
+    #[arg(short, long)]
+    pub message: Option<String>,
+
+    /// A Dockerfile instruction to apply to the config: CMD, ENTRYPOINT, ENV, LABEL, EXPOSE,
+    /// USER, WORKDIR, VOLUME, STOPSIGNAL (repeatable)
+    #[arg(short, long, value_name = "INSTRUCTION")]
+    pub change: Vec<String>,
+
+    /// Accepted for podman compatibility (hoist reads the container's changes as they are)
+    #[arg(short, long)]
+    pub pause: bool,
+
+    /// Print only the image id
+    #[arg(short, long)]
+    pub quiet: bool,
+}

@@ -121,6 +121,8 @@ pub enum Command {
     /// Add a host file or directory to an image of a layout as a new layer (like `umoci
     /// insert`)
     Insert(InsertArgs),
+    /// Make an image of a container's changes, a layer on its image (like `podman commit`)
+    Commit(CommitArgs),
     /// Give an image another name: in a layout (like `umoci tag --image DIR:TAG NEW`), or in
     /// the store (like `podman tag IMAGE NAME`)
     Tag(TagArgs),

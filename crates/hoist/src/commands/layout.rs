@@ -9,7 +9,8 @@ use hoist_oci::HistoryNote;
 use hoist_unpack::{InsertOptions, RepackOptions};
 
 use crate::cli::{
-    ConfigArgs, HistoryArgs, InsertArgs, LayerCompression, LayoutArg, RepackArgs, TagArgs,
+    CommitArgs, ConfigArgs, HistoryArgs, InsertArgs, LayerCompression, LayoutArg, RepackArgs,
+    TagArgs,
 };
 use crate::output::outln;
 
@@ -130,5 +131,21 @@ pub fn ls(args: LayoutArg) -> anyhow::Result<()> {
 pub fn gc(args: LayoutArg) -> anyhow::Result<()> {
     let freed = hoist_engine::layout_gc(&args.layout)?;
     eprintln!("Freed {freed} bytes");
+    Ok(())
+}
+
+pub fn commit(args: CommitArgs) -> anyhow::Result<()> {
+    let request = hoist_engine::CommitRequest {
+        container: &args.container,
+        image: &args.image,
+        author: args.author,
+        message: args.message,
+        changes: &args.change,
+    };
+    let digest = hoist_engine::commit_container(&Store::locate(), &request)?;
+    if !args.quiet {
+        eprintln!("Committed {} as {}", args.container, args.image);
+    }
+    outln!("{}", digest.hex());
     Ok(())
 }

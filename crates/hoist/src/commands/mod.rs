@@ -135,6 +135,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Config(args) => image_verb(layout::config(*args).map(|()| 0)),
         Command::Insert(args) => image_verb(layout::insert(args).map(|()| 0)),
         Command::Tag(args) => image_verb(layout::tag(args).map(|()| 0)),
+        Command::Commit(args) => image_verb(layout::commit(args).map(|()| 0)),
         Command::Ls(args) => image_verb(layout::ls(args).map(|()| 0)),
         Command::Gc(args) => image_verb(layout::gc(args).map(|()| 0)),
         Command::Sync(args) => image_verb(copy::sync(args).map(|()| 0)),

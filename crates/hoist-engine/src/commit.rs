@@ -1,0 +1,133 @@
+//! `commit CONTAINER IMAGE` (podman's): what a container changed, a new layer on its image, in
+//! the store under the name given (a short name is `localhost/`'s, as podman names commits).
+
+use hoist_oci::{Digest, HistoryNote, Platform, Reference};
+
+use crate::layout_edit::{apply, ConfigEdit};
+use crate::{Container, Driver, Error, Result, Store};
+
+pub struct CommitRequest<'a> {
+    pub container: &'a str,
+    pub image: &'a str,
+    pub author: Option<String>,
+    pub message: Option<String>,
+    /// podman's `--change` instructions (`CMD ["a", "b"]`, `ENV K=V`, `WORKDIR /srv`...).
+    pub changes: &'a [String],
+}
+
+pub fn commit_container(store: &Store, request: &CommitRequest) -> Result<Digest> {
+    let edit = parse_changes(request.changes)?;
+    let name = image_name(request.image)?;
+    let container = Container::find(store, request.container)?;
+    if container.record.driver != Driver::Overlay || crate::rootless::is_rootless() {
+        return Err(Error::CommitNeedsOverlay(container.record.name.clone()));
+    }
+    let _lock = store.lock(false)?;
+    let layout = store.images()?;
+    let base = layout
+        .resolve(Some(&container.record.image))
+        .map_err(|source| Error::NotInStore {
+            reference: container.record.image.clone(),
+            source,
+        })?;
+    let base = layout.choose_image(&base, &Platform::host())?;
+    let history = HistoryNote {
+        created: crate::now_rfc3339(),
+        created_by: Some(format!("hoist commit {}", container.record.name)),
+        author: request.author.clone(),
+        comment: request.message.clone(),
+        skip: false,
+    };
+    let upper = container.dir.join("upper");
+    let made = hoist_unpack::commit_overlay_upper(
+        &layout,
+        &base,
+        &upper,
+        |config| apply(&edit, config),
+        &history,
+    )
+    .map_err(|source| Error::Repacking {
+        bundle: upper.clone(),
+        source: Box::new(source),
+    })?;
+    layout.set_ref(&name, &made)?;
+    Ok(hoist_oci::descriptor_digest(&made)?)
+}
+
+/// The image's full name: as given if it names a registry, else under `localhost/`.
+fn image_name(given: &str) -> Result<String> {
+    let first = given.split('/').next().unwrap_or(given);
+    let qualified =
+        given.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let full = if qualified {
+        given.to_string()
+    } else {
+        format!("localhost/{given}")
+    };
+    Ok(full.parse::<Reference>()?.to_string())
+}
+
+/// Dockerfile-like instructions, as `podman commit --change` takes them.
+fn parse_changes(changes: &[String]) -> Result<ConfigEdit> {
+    let mut edit = ConfigEdit::default();
+    for change in changes {
+        let (instruction, value) = change
+            .split_once([' ', '='])
+            .map(|(i, v)| (i.to_ascii_uppercase(), v.trim().to_string()))
+            .ok_or_else(|| Error::BadChange(change.clone()))?;
+        let command = || -> Result<Vec<String>> {
+            if value.starts_with('[') {
+                serde_json::from_str(&value).map_err(|_| Error::BadChange(change.clone()))
+            } else {
+                Ok(vec!["/bin/sh".into(), "-c".into(), value.clone()])
+            }
+        };
+        match instruction.as_str() {
+            "CMD" => edit.cmd = Some(command()?),
+            "ENTRYPOINT" => edit.entrypoint = Some(command()?),
+            "ENV" => edit
+                .env
+                .push(value.replacen(' ', "=", usize::from(!value.contains('=')))),
+            "LABEL" => {
+                edit.labels
+                    .push(value.replacen(' ', "=", usize::from(!value.contains('='))))
+            }
+            "EXPOSE" => edit.exposed_ports.push(value),
+            "USER" => edit.user = Some(value),
+            "WORKDIR" => edit.working_dir = Some(value),
+            "VOLUME" => edit.volumes.push(value),
+            "STOPSIGNAL" => edit.stop_signal = Some(value),
+            _ => return Err(Error::BadChange(change.clone())),
+        }
+    }
+    Ok(edit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_read_as_podman_reads_them() {
+        let changes: Vec<String> = [
+            "CMD [\"/bin/app\", \"--serve\"]",
+            "ENTRYPOINT=/bin/sh",
+            "ENV MODE=production",
+            "ENV GREETING hello",
+            "WORKDIR /srv",
+        ]
+        .map(String::from)
+        .to_vec();
+        let edit = parse_changes(&changes).unwrap();
+        assert_eq!(edit.cmd.unwrap(), ["/bin/app", "--serve"]);
+        assert_eq!(edit.entrypoint.unwrap(), ["/bin/sh", "-c", "/bin/sh"]);
+        assert_eq!(edit.env, ["MODE=production", "GREETING=hello"]);
+        assert_eq!(edit.working_dir.as_deref(), Some("/srv"));
+        assert!(parse_changes(&["RUN rm -rf /".to_string()]).is_err());
+        assert_eq!(image_name("app").unwrap(), "localhost/app:latest");
+        assert_eq!(
+            image_name("quay.io/team/app:2").unwrap(),
+            "quay.io/team/app:2"
+        );
+    }
+}
