@@ -5,7 +5,7 @@
 use hoist_oci::{ArchiveFormat, Descriptor, Digest, Layout};
 use hoist_registry::{EventSink, PlatformChoice, RegistryOptions};
 
-use crate::{pull::block_on, pull_into, Error, LocalImage, Location, Result, Store};
+use crate::{async_runtime::block_on, pull_into, Error, LocalImage, Location, Result, Store};
 
 /// A copy to make.
 pub struct CopyRequest<'a> {

@@ -4,7 +4,7 @@
 use hoist_oci::{Descriptor, Digest, ImageManifest, Platform, Reference};
 use hoist_registry::RegistryOptions;
 
-use crate::{pull::block_on, Error, LocalImage, Location, Result, Store};
+use crate::{async_runtime::block_on, Error, LocalImage, Location, Result, Store};
 
 /// An image's documents, as raw bytes.
 pub struct Documents {

@@ -4,6 +4,7 @@
 //! renders; what it does to the machine happens here.
 
 mod archive;
+mod async_runtime;
 mod attach;
 mod check;
 mod commit;
@@ -41,6 +42,7 @@ mod view;
 pub mod volumes;
 
 pub use archive::{load_images, load_images_from, save_images};
+pub use async_runtime::block_on;
 pub use attach::{
     attach, exec_in_terminal, host_exec_session, ClientOptions, DetachKeys, Ended,
     DEFAULT_DETACH_KEYS, EXEC_SESSION_PID_FILE_FLAG, EXEC_SESSION_VERB,
@@ -77,7 +79,7 @@ pub use networking::{
 pub use port_proxy::{port_proxy, PORT_PROXY_VERB};
 pub use processes::{top, usage, ProcessRow};
 pub(crate) use pull::pull_into;
-pub use pull::{block_on, pull_image, PulledTo};
+pub use pull::{pull_image, PulledTo};
 pub use registries_conf::RegistriesConf;
 pub use registry_verbs::{delete_image, list_tags};
 pub use rootless::{serve_storage_helper, STORAGE_HELPER_VERB};

@@ -4,6 +4,7 @@
 use hoist_oci::{Layout, Reference};
 use hoist_registry::{EventSink, PlatformChoice, PullRequest, Pulled, RegistryOptions};
 
+use crate::async_runtime::block_on;
 use crate::{split_layout_arg, Error, Result, Store};
 
 /// Pulls `reference` into `layout` under `ref_name`, reporting progress to `events`.
@@ -47,18 +48,6 @@ pub(crate) fn pull_into(
         }
     }
     Err(failure.expect("registries.conf gives every image at least one place"))
-}
-
-/// Runs network work on an async runtime that is shut down before returning, so that a caller
-/// about to clone a container's init is single-threaded again.
-pub fn block_on<T>(work: impl std::future::Future<Output = T>) -> Result<T> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(Error::AsyncRuntime)?;
-    let result = runtime.block_on(work);
-    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-    Ok(result)
 }
 
 /// What `hoist pull` did: what was pulled, and where to (`oci:DIR:TAG`, or "hoist's store").

@@ -3,7 +3,7 @@
 use hoist_oci::{Digest, Reference};
 use hoist_registry::RegistryOptions;
 
-use crate::{pull::block_on, Error, Location, Result};
+use crate::{async_runtime::block_on, Error, Location, Result};
 
 /// The repository `location` names (`docker://REPO`, or a bare name) and its tags.
 pub fn list_tags(location: &Location, registry: &RegistryOptions) -> Result<(String, Vec<String>)> {

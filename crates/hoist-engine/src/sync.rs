@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use hoist_oci::{Digest, ImageIndex, Platform, Reference};
 use hoist_registry::{EventSink, PlatformChoice, RegistryOptions};
 
-use crate::pull::block_on;
+use crate::async_runtime::block_on;
 use crate::{copy_image, CopyRequest, Error, Location, Result, Store};
 
 /// Where images are synced from.

@@ -13,7 +13,7 @@ use hoist_oci::{Digest, Reference};
 use hoist_registry::RegistryOptions;
 use serde::Deserialize;
 
-use crate::pull::block_on;
+use crate::async_runtime::block_on;
 use crate::{Error, Result};
 
 pub use sigstore::SignedIdentity;
