@@ -287,6 +287,23 @@ fn requirements_hoist_cannot_check_refuse_rather_than_pass() {
         let (output, written) = pull(dir.path(), &policy, &image);
         assert_refused(&output, written, says);
     }
+    // A requirement hoist does not check, beside a key it could: refused, not half-checked.
+    let key_file = dir.path().join("key.pub");
+    let pem = key("trusted")
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    std::fs::write(&key_file, pem).unwrap();
+    let rekor = write_policy(
+        dir.path(),
+        serde_json::json!([{ "type": "sigstoreSigned", "keyPath": key_file, "rekorPublicKeyPath": "/rekor.pub" }]),
+    );
+    let (output, written) = pull(dir.path(), &rekor, &image);
+    assert_refused(&output, written, "rekorPublicKeyPath");
+    // An empty list requires nothing: such a policy is refused, as containers/image refuses it.
+    let empty = write_policy(dir.path(), serde_json::json!([]));
+    let (output, written) = pull(dir.path(), &empty, &image);
+    assert_refused(&output, written, "empty list");
     // A policy that cannot be read is an error, never "accept anything".
     let broken = dir.path().join("broken.json");
     std::fs::write(&broken, b"{ not json").unwrap();
@@ -299,4 +316,38 @@ fn requirements_hoist_cannot_check_refuse_rather_than_pass() {
     );
     let (output, written) = pull(dir.path(), &open, &image);
     assert!(output.status.success() && written, "{}", stderr(&output));
+}
+
+/// Local images are judged by their transport's scopes too: a path under a rejected directory
+/// is refused by every verb that reads it (unpack, run, copy), whatever the default says.
+#[test]
+fn a_layout_under_a_rejected_path_is_refused() {
+    let Some(env) = env() else { return };
+    let dir = scratch();
+    let untrusted = dir.path().join("untrusted");
+    std::fs::create_dir(&untrusted).unwrap();
+    let layout = untrusted.join("layout");
+    hoist_e2e::copy_fixtures(&env, &layout);
+    let policy = dir.path().join("policy.json");
+    let rules = serde_json::json!({
+        "default": [{ "type": "insecureAcceptAnything" }],
+        "transports": { "oci": { untrusted.to_str().unwrap(): [{ "type": "reject" }] } },
+    });
+    std::fs::write(&policy, serde_json::to_vec(&rules).unwrap()).unwrap();
+    let bundle = dir.path().join("bundle");
+    let unpacked = run(hoist(dir.path())
+        .arg("--policy")
+        .arg(&policy)
+        .arg("unpack")
+        .arg("--image")
+        .arg(format!("{}:busybox-latest", layout.display()))
+        .arg(&bundle));
+    assert_refused(&unpacked, bundle.exists(), "rejects it");
+    let copied = run(hoist(dir.path())
+        .arg("--policy")
+        .arg(&policy)
+        .arg("copy")
+        .arg(format!("oci:{}:busybox-latest", layout.display()))
+        .arg(format!("oci:{}:v1", dir.path().join("copy").display())));
+    assert_refused(&copied, dir.path().join("copy").exists(), "rejects it");
 }

@@ -45,10 +45,7 @@ pub(crate) fn write_archive(
     format: ArchiveFormat,
     fill: impl FnOnce(&Layout) -> Result<()>,
 ) -> Result<()> {
-    let dir = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = hoist_oci::parent_dir(output);
     let building = tempfile::Builder::new()
         .prefix(".hoist-archive-")
         .tempdir_in(dir)
@@ -77,6 +74,11 @@ pub fn load_images_from(store: &Store, source: &mut impl std::io::Read) -> Resul
 
 /// Copies every named image of the archive `input` into the store; returns their names.
 pub fn load_images(store: &Store, input: &Path) -> Result<Vec<String>> {
+    // Either format may be in the file: each transport's policy must accept it.
+    for format in [ArchiveFormat::Oci, ArchiveFormat::Docker] {
+        let shown = format!("{}:{}", format.transport(), input.display());
+        crate::policy::check_local_image(format.transport(), input, &shown)?;
+    }
     let _lock = store.lock(false)?;
     let stored = store.images()?;
     let extracted = store.staging("load-")?;

@@ -31,6 +31,22 @@ pub fn commit_container(store: &Store, request: &CommitRequest) -> Result<Digest
             source,
         })?;
     let base = layout.choose_image(&base, &Platform::host())?;
+    // The name may have moved to another image since (a pull): the changes go only on the
+    // layers they were made over.
+    let manifest: hoist_oci::ImageManifest = layout.read_json(&base, "image manifest")?;
+    let config: hoist_oci::ImageConfiguration =
+        layout.read_json(manifest.config(), "image config")?;
+    let layers =
+        hoist_unpack::LayerCache::layer_names(&config).map_err(|source| Error::Repacking {
+            bundle: container.dir.clone(),
+            source: Box::new(source),
+        })?;
+    if layers != container.record.layers {
+        return Err(Error::CommitBaseMoved {
+            container: container.record.name.clone(),
+            image: container.record.image.clone(),
+        });
+    }
     let history = HistoryNote {
         created: crate::now_rfc3339(),
         created_by: Some(format!("hoist commit {}", container.record.name)),
@@ -56,13 +72,9 @@ pub fn commit_container(store: &Store, request: &CommitRequest) -> Result<Digest
 
 /// The image's full name: as given if it names a registry, else under `localhost/`.
 fn image_name(given: &str) -> Result<String> {
-    let first = given.split('/').next().unwrap_or(given);
-    let qualified =
-        given.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    let full = if qualified {
-        given.to_string()
-    } else {
-        format!("localhost/{given}")
+    let full = match crate::registries_conf::is_short_name(given) {
+        false => given.to_string(),
+        true => format!("localhost/{given}"),
     };
     Ok(full.parse::<Reference>()?.to_string())
 }

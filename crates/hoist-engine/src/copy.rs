@@ -58,9 +58,6 @@ pub fn copy_image(store: &Store, request: CopyRequest) -> Result<Digest> {
             (layout, pulled.manifest)
         }
         _ => {
-            if let Some(transport) = source.transport() {
-                crate::policy::check_local_image(transport, &source.to_string())?;
-            }
             local = LocalImage::open(source, store)?;
             let top = match &request.platforms {
                 PlatformChoice::All => local.top.clone(),

@@ -78,6 +78,8 @@ pub enum Error {
     RegistryBlocked(String),
     #[error("the short name {name:?} could mean an image of any of {registries} (registries.conf's unqualified-search-registries), and the short-name mode is enforcing: name the registry, or add an alias")]
     AmbiguousShortName { name: String, registries: String },
+    #[error("{image} is no longer the image container {container} was made from (pulled again since?): its changes would land on other layers")]
+    CommitBaseMoved { container: String, image: String },
     #[error("container {0} keeps no overlay upper directory to commit (hoist commits containers of root's overlay driver)")]
     CommitNeedsOverlay(String),
     #[error("--change {0:?}: not an instruction commit takes (CMD, ENTRYPOINT, ENV, LABEL, EXPOSE, USER, WORKDIR, VOLUME, STOPSIGNAL, as `KEY VALUE` or `KEY=VALUE`)")]

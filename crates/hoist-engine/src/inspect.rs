@@ -72,6 +72,7 @@ fn remote(
     registry: &RegistryOptions,
     list_tags: bool,
 ) -> Result<Documents> {
+    crate::RegistriesConf::refuse_blocked(reference)?;
     let inspected = block_on(hoist_registry::inspect(
         reference, platform, registry, list_tags,
     ))?

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use hoist_oci::{Descriptor, Digest, HistoryNote, Layout, Platform};
+use hoist_oci::{array_at, object_at, Descriptor, Digest, HistoryNote, Layout, Platform};
 use hoist_unpack::{InsertOptions, RepackOptions, Repacked};
 use serde_json::{json, Map, Value};
 
@@ -127,11 +127,7 @@ pub(crate) fn apply(edit: &ConfigEdit, config: &mut Map<String, Value>) {
             config.insert(name.into(), json!(value));
         }
     }
-    let inner = config.entry("config").or_insert_with(|| json!({}));
-    if !inner.is_object() {
-        *inner = json!({});
-    }
-    let inner = inner.as_object_mut().expect("made an object above");
+    let inner = object_at(config, "config");
     for field in &edit.clear {
         if let Some((_, key)) = CLEARABLE.iter().find(|(name, _)| name == field) {
             inner.remove(*key);
@@ -153,7 +149,7 @@ pub(crate) fn apply(edit: &ConfigEdit, config: &mut Map<String, Value>) {
     }
     for variable in &edit.env {
         let name = variable.split('=').next().unwrap_or_default();
-        let env = list_at(inner, "Env");
+        let env = array_at(inner, "Env");
         // In its place if it was set (as umoci does), else at the end.
         match env
             .iter_mut()
@@ -165,30 +161,14 @@ pub(crate) fn apply(edit: &ConfigEdit, config: &mut Map<String, Value>) {
     }
     for label in &edit.labels {
         let (key, value) = label.split_once('=').unwrap_or((label, ""));
-        map_at(inner, "Labels").insert(key.into(), json!(value));
+        object_at(inner, "Labels").insert(key.into(), json!(value));
     }
     for port in &edit.exposed_ports {
-        map_at(inner, "ExposedPorts").insert(port.clone(), json!({}));
+        object_at(inner, "ExposedPorts").insert(port.clone(), json!({}));
     }
     for volume in &edit.volumes {
-        map_at(inner, "Volumes").insert(volume.clone(), json!({}));
+        object_at(inner, "Volumes").insert(volume.clone(), json!({}));
     }
-}
-
-fn list_at<'a>(object: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Value> {
-    let slot = object.entry(key).or_insert_with(|| json!([]));
-    if !slot.is_array() {
-        *slot = json!([]);
-    }
-    slot.as_array_mut().expect("made an array above")
-}
-
-fn map_at<'a>(object: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    let slot = object.entry(key).or_insert_with(|| json!({}));
-    if !slot.is_object() {
-        *slot = json!({});
-    }
-    slot.as_object_mut().expect("made an object above")
 }
 
 /// Names the new image: by the tag asked for, which is required when the layout's image was

@@ -67,10 +67,7 @@ impl RegistriesConf {
     /// `/etc/containers/registries.conf.d/` and `~/.config/containers/registries.conf.d/`, in
     /// name order, each overriding what it sets.
     pub fn load() -> Result<RegistriesConf> {
-        let user_dir = std::env::var_os("XDG_CONFIG_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-            .map(|dir| dir.join("containers"));
+        let user_dir = hoist_registry::authfile::user_config_dir();
         let main = match std::env::var_os("CONTAINERS_REGISTRIES_CONF") {
             Some(file) => Some(PathBuf::from(file)),
             None => user_dir
@@ -83,7 +80,12 @@ impl RegistriesConf {
             enforcing: true,
             ..RegistriesConf::default()
         };
-        for file in main.into_iter().chain(drop_ins(user_dir.as_deref())) {
+        // A file named by the environment stands alone, as containers/image reads it.
+        let drop_ins = match std::env::var_os("CONTAINERS_REGISTRIES_CONF") {
+            Some(_) => Vec::new(),
+            None => drop_ins(user_dir.as_deref()),
+        };
+        for file in main.into_iter().chain(drop_ins) {
             if let Some(parsed) = read(&file)? {
                 conf.merge(parsed);
             }
@@ -134,6 +136,12 @@ impl RegistriesConf {
         }
     }
 
+    /// Refuses a reference whose registry this configuration blocks (for reads that are no
+    /// pull: inspect, list-tags).
+    pub(crate) fn refuse_blocked(reference: &Reference) -> Result<()> {
+        RegistriesConf::load()?.endpoints(reference).map(|_| ())
+    }
+
     /// Where to pull `reference` from, in order: the mirrors its entry allows for it, then its
     /// location. Refused if its entry is blocked.
     pub(crate) fn endpoints(&self, reference: &Reference) -> Result<Vec<Endpoint>> {
@@ -152,10 +160,12 @@ impl RegistriesConf {
         let by_digest = reference.digest().is_some();
         let mut endpoints = Vec::new();
         for mirror in &entry.mirror {
+            // `mirror-by-digest-only` holds for every mirror of the entry, whatever each says.
             let allowed = match mirror.pull_from_mirror.as_deref() {
+                _ if entry.mirror_by_digest_only => by_digest,
                 Some("digest-only") => by_digest,
                 Some("tag-only") => !by_digest,
-                _ => by_digest || !entry.mirror_by_digest_only,
+                _ => true,
             };
             if allowed {
                 endpoints.push(Endpoint {
@@ -205,7 +215,7 @@ impl RegistriesConf {
 }
 
 /// A name with no registry: its first part is no host (no dot or port, not localhost).
-fn is_short_name(typed: &str) -> bool {
+pub(crate) fn is_short_name(typed: &str) -> bool {
     let typed = typed.strip_prefix("docker://").unwrap_or(typed);
     match typed.split_once('/') {
         None => true,

@@ -8,6 +8,7 @@ use crate::{async_runtime::block_on, Error, Location, Result};
 /// The repository `location` names (`docker://REPO`, or a bare name) and its tags.
 pub fn list_tags(location: &Location, registry: &RegistryOptions) -> Result<(String, Vec<String>)> {
     let reference = in_registry(location, "list-tags")?;
+    crate::RegistriesConf::refuse_blocked(reference)?;
     let tags = block_on(hoist_registry::list_tags(reference, registry))?.map_err(|source| {
         Error::Registry {
             what: format!("listing the tags of {}", reference.name()),

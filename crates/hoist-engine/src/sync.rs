@@ -176,6 +176,7 @@ fn digest_to_write(
     };
     match source {
         Location::Registry(reference) => {
+            crate::RegistriesConf::refuse_blocked(reference)?;
             let host = Platform::host();
             let inspected = block_on(hoist_registry::inspect(
                 reference,

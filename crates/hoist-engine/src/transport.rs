@@ -108,6 +108,15 @@ impl Location {
         }
     }
 
+    /// The file or directory a local location is at.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Location::Layout { dir, .. } | Location::Dir(dir) => Some(dir),
+            Location::Archive { file, .. } => Some(file),
+            Location::Registry(_) | Location::Store(_) => None,
+        }
+    }
+
     /// The tag this location names, if it names one.
     pub fn tag(&self) -> Option<String> {
         match self {
@@ -211,7 +220,12 @@ impl LocalImage {
         }
     }
 
+    /// Opens the image, if the trust policy accepts images from where it is (the store's were
+    /// judged when they came in).
     pub fn open(location: &Location, store: &Store) -> Result<LocalImage> {
+        if let (Some(transport), Some(path)) = (location.transport(), location.path()) {
+            crate::policy::check_local_image(transport, path, &location.to_string())?;
+        }
         let (layout, top, extracted) = match location {
             Location::Layout { dir, tag } => {
                 let layout = Layout::open(dir)?;

@@ -11,7 +11,7 @@ use crate::layout::DOCUMENT_LIMIT;
 use crate::{Error, GuardedTarReader, Layout, Result, VerifiedReader};
 
 /// The directory a file is in (`.` for a bare name): where its temporary twin is built.
-pub(crate) fn parent_dir(file: &Path) -> &Path {
+pub fn parent_dir(file: &Path) -> &Path {
     file.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))

@@ -18,12 +18,10 @@ const VERSION_PREFIX: &str = "Directory Transport Version: ";
 const VERSION: &str = "Directory Transport Version: 1.1\n";
 const MANIFEST: &str = "manifest.json";
 
-/// The file a blob or instance manifest lives in: the bare hex for sha256, `ALGO-HEX` else.
+/// The file a blob or instance manifest lives in: the bare hex (hoist's digests are all
+/// sha256; other algorithms would be `ALGO-HEX`, version 1.2).
 fn file_name(digest: &Digest, suffix: &str) -> String {
-    match digest.algorithm() {
-        "sha256" => format!("{}{suffix}", digest.hex()),
-        other => format!("{other}-{}{suffix}", digest.hex()),
-    }
+    format!("{}{suffix}", digest.hex())
 }
 
 fn bad(dir: &Path, reason: impl Into<String>) -> Error {
@@ -62,6 +60,10 @@ pub fn write_dir_image(layout: &Layout, top: &Descriptor, dir: &Path) -> Result<
     }
     let version = building.path().join(VERSION_FILE);
     fs::write(&version, VERSION).map_err(Error::io(&version))?;
+    // The temporary directory is private; the image is as readable as skopeo leaves it.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(building.path(), fs::Permissions::from_mode(0o755))
+        .map_err(Error::io(building.path()))?;
     let built = building.keep();
     let swapped = if replaced {
         rustix::fs::renameat_with(

@@ -109,13 +109,22 @@ impl Layout {
     }
 }
 
-/// The array at `key`, made if missing (or not an array).
-fn array_at<'a>(object: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Value> {
+/// The array at `key` of a JSON object, made if missing (or not an array).
+pub fn array_at<'a>(object: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Value> {
     let slot = object.entry(key).or_insert_with(|| json!([]));
     if !slot.is_array() {
         *slot = json!([]);
     }
     slot.as_array_mut().expect("made an array above")
+}
+
+/// The object at `key` of a JSON object, made if missing (or not an object).
+pub fn object_at<'a>(object: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+    let slot = object.entry(key).or_insert_with(|| json!({}));
+    if !slot.is_object() {
+        *slot = json!({});
+    }
+    slot.as_object_mut().expect("made an object above")
 }
 
 fn bad(layout: &Layout, descriptor: &Descriptor, reason: &str) -> Error {

@@ -22,13 +22,13 @@ mod reference;
 mod tar_guard;
 mod verify;
 
-pub use archive::{read_archive, write_archive, ArchiveFormat};
+pub use archive::{parent_dir, read_archive, write_archive, ArchiveFormat};
 pub use blob_writer::{BlobSlot, BlobWriter};
 pub use digest::{Digest, DigestError};
 pub use dir_transport::{read_dir_image, write_dir_image};
 pub use docker_archive_writer::write_docker_archive;
 pub use error::{Error, Result};
-pub use image_edit::{AddedLayer, HistoryNote};
+pub use image_edit::{array_at, object_at, AddedLayer, HistoryNote};
 pub use layout::{
     descriptor_digest, descriptor_of, full_name, image_name, nondistributable_urls, ref_name,
     Layout, REF_NAME_ANNOTATION,

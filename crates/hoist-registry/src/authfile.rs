@@ -11,6 +11,15 @@ use serde_json::{Map, Value};
 
 use crate::{Credentials, Error, Result};
 
+/// The user's containers configuration directory, as every containers tool finds it:
+/// `$XDG_CONFIG_HOME/containers`, else `~/.config/containers`.
+pub fn user_config_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|config| config.join("containers"))
+}
+
 /// Where `hoist login` writes when not told: podman's and skopeo's default.
 pub fn default_authfile() -> PathBuf {
     if let Some(path) = std::env::var_os("REGISTRY_AUTH_FILE") {
@@ -30,10 +39,7 @@ pub fn default_authfile() -> PathBuf {
 fn search_path() -> Vec<PathBuf> {
     let mut files = vec![default_authfile()];
     let home = std::env::var_os("HOME").map(PathBuf::from);
-    let config = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| home.as_ref().map(|h| h.join(".config")));
-    files.extend(config.map(|c| c.join("containers/auth.json")));
+    files.extend(user_config_dir().map(|dir| dir.join("auth.json")));
     match std::env::var_os("DOCKER_CONFIG") {
         Some(dir) => files.push(PathBuf::from(dir).join("config.json")),
         None => files.extend(home.map(|h| h.join(".docker/config.json"))),
@@ -86,43 +92,37 @@ fn lookup_in(config: &Value, scope: &str, file: &Path) -> Result<Option<Credenti
     }
 }
 
-/// An `auths` key written as a URL (`https://HOST/v1/`, docker's older form) names its host's
-/// registry, whatever its path; Docker Hub's index names `docker.io`.
-fn url_names_registry(key: &str, registry: &str) -> bool {
-    let Some(rest) = key
+/// Whether an `auths` key names the registry itself: as its host, as a URL (`https://HOST/v1/`,
+/// docker's older form, whatever its path), or for `docker.io` as Docker Hub's other hosts.
+/// (A key with a path and no scheme names a namespace, never the registry.)
+fn names_registry(key: &str, registry: &str) -> bool {
+    let host = match key
         .strip_prefix("https://")
         .or_else(|| key.strip_prefix("http://"))
-    else {
-        return false;
+    {
+        Some(rest) => rest.split('/').next().unwrap_or(rest),
+        None => key,
     };
-    let host = rest.split('/').next().unwrap_or(rest);
     host == registry
         || (registry == hoist_oci::DEFAULT_REGISTRY
             && matches!(host, "index.docker.io" | "registry-1.docker.io"))
 }
 
-/// The entry for `scope`: its own or its closest namespace's key, else a URL key of its host.
-/// (A key `HOST/OTHER` never answers for `HOST/ORG/APP`: it is another namespace's.)
+/// The entry for `scope`: its own or its closest namespace's key, else a key that names its
+/// registry. (A key `HOST/OTHER` never answers for `HOST/ORG/APP`: it is another namespace's.)
 fn find_entry<'a>(auths: &'a Map<String, Value>, scope: &str) -> Option<&'a Value> {
     let mut key = scope;
-    loop {
+    while let Some((shorter, _)) = key.rsplit_once('/') {
         if let Some(entry) = auths.get(key) {
             return Some(entry);
         }
-        match key.rsplit_once('/') {
-            Some((shorter, _)) => key = shorter,
-            None => break,
-        }
+        key = shorter;
     }
-    let registry = scope.split('/').next().unwrap_or(scope);
-    if registry == hoist_oci::DEFAULT_REGISTRY {
-        if let Some(entry) = auths.get("index.docker.io") {
-            return Some(entry);
-        }
-    }
-    auths
-        .iter()
-        .find_map(|(key, entry)| url_names_registry(key, registry).then_some(entry))
+    auths.get(key).or_else(|| {
+        auths
+            .iter()
+            .find_map(|(name, entry)| names_registry(name, key).then_some(entry))
+    })
 }
 
 fn decode_entry(entry: &Value, file: &Path) -> Result<Option<Credentials>> {
@@ -257,7 +257,7 @@ pub fn erase(registry: Option<&str>, authfile: Option<&Path>) -> Result<bool> {
     let before = auths.len();
     match registry {
         Some(registry) => {
-            auths.retain(|key, _| key != registry && !url_names_registry(key, registry));
+            auths.retain(|key, _| !names_registry(key, registry));
         }
         None => auths.clear(),
     }
@@ -366,6 +366,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(user("r.example/org/app"), None);
+    }
+
+    #[test]
+    fn logout_removes_every_key_lookup_would_answer_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("auth.json");
+        for key in [
+            "index.docker.io",
+            "registry-1.docker.io",
+            "https://index.docker.io/v1/",
+        ] {
+            std::fs::write(
+                &file,
+                format!(r#"{{"auths":{{"{key}":{{"auth":"dTpw"}}}}}}"#),
+            )
+            .unwrap();
+            assert!(
+                lookup("docker.io/library/app", Some(&file))
+                    .unwrap()
+                    .is_some(),
+                "{key}"
+            );
+            assert!(erase(Some("docker.io"), Some(&file)).unwrap(), "{key}");
+            assert!(
+                lookup("docker.io/library/app", Some(&file))
+                    .unwrap()
+                    .is_none(),
+                "{key}"
+            );
+        }
     }
 
     #[test]

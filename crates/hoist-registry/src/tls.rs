@@ -87,13 +87,9 @@ fn cert_dirs(host: &str, cert_dir: Option<&Path>) -> Vec<PathBuf> {
         return vec![dir.to_path_buf()];
     }
     let user = (!rustix::process::geteuid().is_root())
-        .then(|| {
-            std::env::var_os("XDG_CONFIG_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        })
+        .then(crate::authfile::user_config_dir)
         .flatten()
-        .map(|config| config.join("containers/certs.d").join(host));
+        .map(|dir| dir.join("certs.d").join(host));
     user.into_iter()
         .chain([
             Path::new("/etc/containers/certs.d").join(host),

@@ -77,10 +77,7 @@ pub fn unpack(
     let diff_ids = config.rootfs().diff_ids();
     ensure_bundle_free(bundle)?;
 
-    let parent = bundle
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = hoist_oci::parent_dir(bundle);
     fs::create_dir_all(parent).map_err(Error::io(parent))?;
     // What an unpack killed here before left behind.
     staging::remove_dead(parent, STAGING_PREFIX);

@@ -6,7 +6,7 @@
 mod sigstore;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use hoist_oci::{Digest, Reference};
@@ -32,10 +32,7 @@ fn policy_file() -> Option<PathBuf> {
     if let Some(file) = POLICY_FILE.get() {
         return Some(file.clone());
     }
-    let user = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .map(|dir| dir.join("containers/policy.json"));
+    let user = hoist_registry::authfile::user_config_dir().map(|dir| dir.join("policy.json"));
     user.into_iter()
         .chain([PathBuf::from("/etc/containers/policy.json")])
         .find(|p| p.is_file())
@@ -67,6 +64,10 @@ enum Requirement {
         fulcio: Option<serde_json::Value>,
         #[serde(default)]
         signed_identity: Option<SignedIdentity>,
+        /// Every other field (Rekor's keys, `pki`...): hoist checks none of them, so one set
+        /// refuses the image rather than being ignored.
+        #[serde(flatten)]
+        unchecked: serde_json::Map<String, serde_json::Value>,
     },
 }
 
@@ -82,10 +83,26 @@ impl Policy {
             return Ok(None);
         };
         let bytes = std::fs::read(&file).map_err(Error::io("reading the policy", &file))?;
-        let parsed = serde_json::from_slice(&bytes).map_err(|e| Error::BadPolicy {
+        let parsed: PolicyFile = serde_json::from_slice(&bytes).map_err(|e| Error::BadPolicy {
             file: file.clone(),
             reason: e.to_string(),
         })?;
+        // An empty list would accept anything by requiring nothing: containers/image refuses
+        // such a policy, and so does hoist.
+        let lists = std::iter::once(("default", &parsed.default)).chain(
+            parsed
+                .transports
+                .values()
+                .flat_map(|scopes| scopes.iter().map(|(scope, list)| (scope.as_str(), list))),
+        );
+        for (scope, list) in lists {
+            if list.is_empty() {
+                return Err(Error::BadPolicy {
+                    file,
+                    reason: format!("the requirements for {scope:?} are an empty list"),
+                });
+            }
+        }
         Ok(Some(Policy { file, parsed }))
     }
 
@@ -105,13 +122,21 @@ impl Policy {
             .unwrap_or(&self.parsed.default)
     }
 
-    /// The requirements for a local transport's images (`oci`, `docker-archive`...): its `""`
-    /// scope or the default.
-    fn for_local(&self, transport: &str) -> &[Requirement] {
-        self.parsed
-            .transports
-            .get(transport)
-            .and_then(|scopes| scopes.get(""))
+    /// The requirements for a local transport's image at `path` (`oci`, `docker-archive`...):
+    /// the longest scope that is the path or a directory above it, else the transport's `""`,
+    /// else the default.
+    fn for_local(&self, transport: &str, path: &Path) -> &[Requirement] {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let scopes = self.parsed.transports.get(transport);
+        scopes
+            .and_then(|scopes| {
+                scopes
+                    .iter()
+                    .filter(|(scope, _)| !scope.is_empty() && absolute.starts_with(scope.as_str()))
+                    .max_by_key(|(scope, _)| scope.len())
+                    .map(|(_, list)| list)
+                    .or_else(|| scopes.get(""))
+            })
             .map(Vec::as_slice)
             .unwrap_or(&self.parsed.default)
     }
@@ -150,31 +175,43 @@ impl Vetted {
 
 /// Checks the policy for pulling `reference`, before anything is made for it.
 pub(crate) fn vet(reference: &Reference, options: &RegistryOptions) -> Result<Vetted> {
-    // A registry registries.conf blocks is not contacted at all, for signatures either.
-    crate::RegistriesConf::load()?.endpoints(reference)?;
-    let pinned = match check_registry_image(reference, options)? {
+    // A registry registries.conf blocks is not contacted at all, for signatures either; the
+    // signatures come from where the image itself would (its rewritten location).
+    let endpoints = crate::RegistriesConf::load()?.endpoints(reference)?;
+    let primary = endpoints.last().expect("every image has a place");
+    let mut primary_options = options.clone();
+    primary_options.tls_verify &= !primary.insecure;
+    let pinned = match check_registry_image(reference, &primary.reference, &primary_options)? {
         Some(digest) => format!("{}@{digest}", reference.name()).parse()?,
         None => reference.clone(),
     };
     Ok(Vetted(pinned))
 }
 
-/// The digest signatures vouched for, if the policy asked for any.
+/// The keys and identity of one `sigstoreSigned` requirement.
+struct SignatureCheck {
+    keys: Vec<p256::ecdsa::VerifyingKey>,
+    identity: SignedIdentity,
+}
+
+/// The digest signatures vouched for, if the policy asked for any. Every requirement is
+/// judged before the registry is asked anything: one hoist cannot check refuses at once.
+/// Scopes and identities go by `reference` as named; the registry asked is `at`'s.
 fn check_registry_image(
     reference: &Reference,
+    at: &Reference,
     options: &RegistryOptions,
 ) -> Result<Option<Digest>> {
     let Some(policy) = Policy::load()? else {
         return Ok(None);
     };
-    let requirements = policy.for_registry(reference);
     let refuse = |reason: String| Error::PolicyRefused {
         image: reference.to_string(),
         file: policy.file.clone(),
         reason,
     };
-    let mut sigstore = Vec::new();
-    for requirement in requirements {
+    let mut checks = Vec::new();
+    for requirement in policy.for_registry(reference) {
         match requirement {
             Requirement::AcceptAnything => {}
             Requirement::Reject => return Err(refuse("the policy rejects it".into())),
@@ -183,45 +220,58 @@ fn check_registry_image(
                     "it asks for a GPG signature (signedBy), which hoist cannot verify".into(),
                 ))
             }
-            Requirement::SigstoreSigned { .. } => sigstore.push(requirement),
+            Requirement::SigstoreSigned {
+                key_path,
+                key_paths,
+                key_data,
+                fulcio,
+                signed_identity,
+                unchecked,
+            } => {
+                if fulcio.is_some() {
+                    return Err(refuse(
+                        "it asks for a Fulcio certificate, which hoist cannot verify; use keyPath"
+                            .into(),
+                    ));
+                }
+                if let Some(field) = unchecked.keys().next() {
+                    return Err(refuse(format!(
+                        "its sigstoreSigned requirement sets {field:?}, which hoist cannot check"
+                    )));
+                }
+                checks.push(SignatureCheck {
+                    keys: sigstore::keys(key_path.iter().chain(key_paths), key_data.as_deref())
+                        .map_err(refuse)?,
+                    identity: signed_identity.clone().unwrap_or_default(),
+                });
+            }
         }
     }
-    if sigstore.is_empty() {
+    if checks.is_empty() {
         return Ok(None);
     }
-    let digest = block_on(hoist_registry::manifest_digest(reference, options))?
+    let digest = block_on(hoist_registry::manifest_digest(at, options))?
         .map_err(|source| Error::Registry {
-            what: format!("resolving {reference} to check its signatures"),
+            what: format!("resolving {at} to check its signatures"),
             source,
         })?
         .ok_or_else(|| refuse("the registry does not have it".into()))?;
-    let signatures = block_on(hoist_registry::sigstore_signatures(
-        reference, &digest, options,
-    ))?
-    .map_err(|source| Error::Registry {
-        what: format!("fetching the signatures of {reference}"),
-        source,
-    })?;
-    for requirement in sigstore {
-        let Requirement::SigstoreSigned {
-            key_path,
-            key_paths,
-            key_data,
-            fulcio,
-            signed_identity,
-        } = requirement
-        else {
-            continue;
-        };
-        if fulcio.is_some() {
-            return Err(refuse(
-                "it asks for a Fulcio certificate, which hoist cannot verify; use keyPath".into(),
-            ));
-        }
-        let keys = sigstore::keys(key_path.iter().chain(key_paths), key_data.as_deref())
-            .map_err(refuse)?;
-        let identity = signed_identity.clone().unwrap_or_default();
-        sigstore::verify(&keys, &digest, reference, &identity, &signatures).map_err(refuse)?;
+    let signatures =
+        block_on(hoist_registry::sigstore_signatures(at, &digest, options))?.map_err(|source| {
+            Error::Registry {
+                what: format!("fetching the signatures of {at}"),
+                source,
+            }
+        })?;
+    for check in checks {
+        sigstore::verify(
+            &check.keys,
+            &digest,
+            reference,
+            &check.identity,
+            &signatures,
+        )
+        .map_err(refuse)?;
     }
     Ok(Some(digest))
 }
@@ -229,11 +279,11 @@ fn check_registry_image(
 /// Checks the policy for an image of a local transport (`oci`, `oci-archive`,
 /// `docker-archive`, `dir`): only its acceptance, since hoist verifies signatures of registry
 /// images alone (a policy asking for one here refuses the image).
-pub(crate) fn check_local_image(transport: &str, image: &str) -> Result<()> {
+pub(crate) fn check_local_image(transport: &str, path: &Path, image: &str) -> Result<()> {
     let Some(policy) = Policy::load()? else {
         return Ok(());
     };
-    for requirement in policy.for_local(transport) {
+    for requirement in policy.for_local(transport, path) {
         let reason = match requirement {
             Requirement::AcceptAnything => continue,
             Requirement::Reject => "the policy rejects it",

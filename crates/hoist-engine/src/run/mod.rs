@@ -425,11 +425,11 @@ struct FoundImage {
     name: String,
 }
 
-/// A layout or archive named directly is used where it is; anything else is the store's,
-/// pulled first as the policy says.
+/// A layout, archive or `dir:` image named directly is used where it is; anything else is the
+/// store's, pulled first as the policy says (a short name resolved as registries.conf says).
 fn find_image(store: &Store, source: &ImageSource, policy: PullPolicy) -> Result<FoundImage> {
     let location = Location::parse(source.image)?;
-    if let Location::Layout { .. } | Location::Archive { .. } = location {
+    if let Location::Layout { .. } | Location::Archive { .. } | Location::Dir(_) = location {
         return Ok(FoundImage {
             image: LocalImage::open(&location, store)?,
             name: location.to_string(),

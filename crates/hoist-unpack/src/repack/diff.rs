@@ -130,7 +130,7 @@ impl<W: io::Write> Differ<'_, W> {
     fn write(&mut self, dir: &OwnedFd, name: &OsStr, path: &Path, entry: &Entry) -> io::Result<()> {
         self.changes += 1;
         let stat = &entry.stat;
-        let (uid, gid) = self.owner(entry);
+        let (uid, gid) = self.owner(entry, path)?;
         let pax: Vec<(String, Vec<u8>)> = entry
             .xattrs
             .iter()
@@ -175,11 +175,23 @@ impl<W: io::Write> Differ<'_, W> {
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(stat.st_size as u64);
                 let file = open_file(dir, name)?;
-                self.tar.append_data(
-                    &mut header,
-                    path,
-                    std::fs::File::from(file).take(stat.st_size as u64),
-                )
+                // The file opened must be the one looked at (a running container may swap it),
+                // and give exactly the size the header says: a shorter read would put the
+                // next file's bytes where the layer's next header belongs.
+                let opened = rfs::fstat(&file)?;
+                if (opened.st_dev, opened.st_ino) != key
+                    || FileType::from_raw_mode(opened.st_mode) != FileType::RegularFile
+                {
+                    return Err(io::Error::other(format!(
+                        "{} changed while it was read",
+                        path.display()
+                    )));
+                }
+                let exact = ExactReader {
+                    inner: std::fs::File::from(file),
+                    left: stat.st_size as u64,
+                };
+                self.tar.append_data(&mut header, path, exact)
             }
             FileType::CharacterDevice | FileType::BlockDevice => {
                 let char = entry.kind() == FileType::CharacterDevice;
@@ -204,22 +216,27 @@ impl<W: io::Write> Differ<'_, W> {
         }
     }
 
-    fn owner(&self, entry: &Entry) -> (u32, u32) {
+    /// The owner the layer records. A host id no range maps back is an error, as umoci has
+    /// it: the image would otherwise carry a host's id.
+    fn owner(&self, entry: &Entry, path: &Path) -> io::Result<(u32, u32)> {
         let (uid, gid) = (entry.stat.st_uid, entry.stat.st_gid);
         match &self.owners {
-            Owners::Recorded => entry
+            Owners::Recorded => Ok(entry
                 .xattrs
                 .iter()
                 .find(|(name, _)| name.as_bytes() == ROOTLESS_OWNER_XATTR.as_bytes())
                 .map(|(_, record)| parse_owner_record(record))
-                .unwrap_or((0, 0)),
+                .unwrap_or((0, 0))),
             Owners::Mapped {
                 uid: uids,
                 gid: gids,
-            } => (
-                uids.to_container(uid).unwrap_or(uid),
-                gids.to_container(gid).unwrap_or(gid),
-            ),
+            } => match (uids.to_container(uid), gids.to_container(gid)) {
+                (Some(uid), Some(gid)) => Ok((uid, gid)),
+                _ => Err(io::Error::other(format!(
+                    "{} is owned by {uid}:{gid}, which the bundle's id maps do not map back",
+                    path.display()
+                ))),
+            },
         }
     }
 }
@@ -335,24 +352,54 @@ fn entry_if_any(dir: &OwnedFd, name: &OsStr) -> io::Result<Option<Entry>> {
     }
 }
 
-/// Every extended attribute, sorted by name.
+/// Every extended attribute, sorted by name (each list and value sized first).
 fn xattrs(fd: BorrowedFd<'_>) -> io::Result<Vec<(OsString, Vec<u8>)>> {
-    let mut list = vec![0u8; 4096];
-    let n = match rfs::flistxattr(fd, &mut list) {
-        Ok(n) => n,
-        Err(rustix::io::Errno::NOTSUP) => 0,
+    let size = match rfs::flistxattr_query(fd) {
+        Ok(size) => size,
+        Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
+    let mut list = vec![0u8; size];
+    let n = rfs::flistxattr(fd, &mut list)?;
     let mut found = Vec::new();
-    for name in list[..n].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+    for name in list[..n.min(size)]
+        .split(|b| *b == 0)
+        .filter(|n| !n.is_empty())
+    {
         let name = OsStr::from_bytes(name);
-        let mut value = vec![0u8; 64 * 1024];
+        let mut value = vec![0u8; rfs::fgetxattr_query(fd, name)?];
         let size = rfs::fgetxattr(fd, name, &mut value)?;
         value.truncate(size);
         found.push((name.to_os_string(), value));
     }
     found.sort();
     Ok(found)
+}
+
+/// A file's bytes, exactly `left` of them: an early end is an error, not a short entry.
+struct ExactReader {
+    inner: std::fs::File,
+    left: u64,
+}
+
+impl Read for ExactReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was read",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 pub(crate) fn open_dir(dir: impl AsFd, name: &OsStr) -> io::Result<OwnedFd> {

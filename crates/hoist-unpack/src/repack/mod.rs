@@ -67,10 +67,7 @@ pub fn repack(layout: &Layout, bundle: &Path, options: &RepackOptions) -> Result
     let (image, manifest, config) = read_image(layout, &image, &hoist_oci::Platform::host())?;
 
     // The image as it was unpacked, afresh, beside the bundle.
-    let parent = bundle
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = hoist_oci::parent_dir(bundle);
     staging::remove_dead(parent, PRISTINE_PREFIX);
     let pristine = Staging::new_in(parent, PRISTINE_PREFIX).map_err(Error::io(parent))?;
     let result = layer_of_changes(
