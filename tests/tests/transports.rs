@@ -199,3 +199,44 @@ fn transports_hoist_does_not_serve_are_refused_by_name() {
         assert!(!layout.exists());
     }
 }
+
+/// What skopeo writes in each archive format, hoist reads: the same image config, whichever
+/// way it travelled.
+#[test]
+fn archives_skopeo_writes_are_read_by_hoist() {
+    let Some(env) = env() else { return };
+    let dir = scratch();
+    let source = format!("docker://{}/busybox:latest", env.registry);
+    let expected = expect_ok(Command::new("skopeo").args([
+        "inspect",
+        "--config",
+        "--tls-verify=false",
+        &source,
+    ]));
+    let expected: Value = serde_json::from_slice(&expected.stdout).unwrap();
+    for transport in ["oci-archive", "docker-archive"] {
+        let archive = dir.path().join(format!("{transport}.tar"));
+        let name = "localhost/transports/skopeo:v1";
+        expect_ok(
+            Command::new("skopeo")
+                .args(["copy", "-q", "--src-tls-verify=false", &source])
+                .arg(format!("{transport}:{}:{name}", archive.display())),
+        );
+        let layout = dir.path().join(format!("{transport}-layout"));
+        let copied = copy(
+            dir.path(),
+            &format!("{transport}:{}:{name}", archive.display()),
+            &format!("oci:{}:v1", layout.display()),
+            &[],
+        );
+        assert!(copied.status.success(), "{transport}: {}", stderr(&copied));
+        let config = expect_ok(
+            hoist(dir.path())
+                .args(["inspect", "--config"])
+                .arg(format!("{}:v1", layout.display())),
+        );
+        let config: Value = serde_json::from_slice(&config.stdout).unwrap();
+        assert_eq!(config["rootfs"], expected["rootfs"], "{transport}");
+        assert_eq!(config["config"], expected["config"], "{transport}");
+    }
+}
