@@ -956,3 +956,46 @@ fn ctrl_c_on_an_interactive_terminal_run_reaches_the_container() {
     );
     assert!(containers_left(dir.path()).is_empty());
 }
+
+/// containers.conf's defaults, where podman reads them: the capabilities a container keeps
+/// and its DNS settings; a flag given wins over the file.
+#[test]
+fn containers_conf_gives_capabilities_and_dns_that_flags_override() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let conf = dir.path().join("containers.conf");
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_capabilities = [\"CHOWN\", \"KILL\"]\ndns_servers = [\"192.0.2.53\"]\ndns_searches = [\"example.test\"]\n",
+    )
+    .unwrap();
+    let show = |extra: &[&str]| {
+        let output = run(hoist(dir.path())
+            .env("CONTAINERS_CONF", &conf)
+            .args(["run", "--rm", "--tls-verify=false", "--network=none"])
+            .args(extra)
+            .arg(image(&env, "busybox"))
+            .args([
+                "sh",
+                "-c",
+                "grep CapEff /proc/self/status; cat /etc/resolv.conf",
+            ]));
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let configured = show(&[]);
+    // CHOWN is bit 0, KILL bit 5.
+    assert!(
+        configured.contains("CapEff:\t0000000000000021"),
+        "{configured}"
+    );
+    assert!(configured.contains("nameserver 192.0.2.53"), "{configured}");
+    assert!(configured.contains("search example.test"), "{configured}");
+    let flagged = show(&["--dns", "198.51.100.53", "--cap-add", "NET_RAW"]);
+    assert!(flagged.contains("nameserver 198.51.100.53"), "{flagged}");
+    assert!(!flagged.contains("192.0.2.53"), "{flagged}");
+    assert!(flagged.contains("CapEff:\t0000000000002021"), "{flagged}");
+}

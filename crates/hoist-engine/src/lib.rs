@@ -9,6 +9,7 @@ mod attach;
 mod check;
 mod commit;
 mod container;
+mod containers_conf;
 mod copy;
 mod cp;
 mod error;
@@ -50,6 +51,7 @@ pub use attach::{
 pub use check::{check_store, CheckReport, Problem};
 pub use commit::{commit_container, CommitRequest};
 pub use container::{check_name, driver_in_use, make_bundle, Container, Driver, Record};
+pub use containers_conf::ContainersConf;
 pub use copy::{copy_image, CopyRequest};
 pub use cp::{copy_files, CopyEnd};
 pub use error::{Error, Result};

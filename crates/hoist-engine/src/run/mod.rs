@@ -87,7 +87,9 @@ pub fn create_container(
             ));
         }
     }
-    options.names.check()?;
+    // containers.conf's DNS settings where no flag gave any.
+    let names = crate::ContainersConf::get()?.name_defaults(&options.names);
+    names.check()?;
     let (name, dir, keeper) = claim_name(store, options.name.as_deref())?;
     let mut attachments = Vec::new();
     let mut ports = Vec::new();
@@ -176,7 +178,7 @@ pub fn create_container(
                 &name,
                 &hostname,
                 &attachments,
-                &options.names,
+                &names,
             )?,
             mounts,
         };
@@ -243,7 +245,7 @@ pub fn create_container(
                 }),
                 stop_timeout: options.stop_timeout,
                 joins_network_of: joins_network_of.clone(),
-                names: options.names.clone(),
+                names: names.clone(),
             },
         };
         container.save()?;

@@ -83,7 +83,14 @@ pub fn apply(spec: &mut Spec, args: &RunOptions) -> Result<()> {
     let mut bounding: Capabilities = if args.privileged {
         available_capabilities()
     } else {
-        DEFAULT_CAPABILITIES
+        let configured = crate::ContainersConf::get()?
+            .default_capabilities
+            .as_deref();
+        let defaults: Vec<&str> = match configured {
+            Some(names) => names.iter().map(String::as_str).collect(),
+            None => DEFAULT_CAPABILITIES.to_vec(),
+        };
+        defaults
             .iter()
             .map(|name| parse_capability(name))
             .collect::<Result<_>>()?
@@ -136,8 +143,8 @@ pub fn apply(spec: &mut Spec, args: &RunOptions) -> Result<()> {
 /// The profile containers.conf names (`[containers] seccomp_profile`), else containers-common's,
 /// else hoist's own.
 fn default_profile(capabilities: &[String]) -> Result<oci_spec::runtime::LinuxSeccomp> {
-    if let Some(file) = configured_profile()? {
-        return profile_from(&file, capabilities);
+    if let Some(file) = &crate::ContainersConf::get()?.seccomp_profile {
+        return profile_from(file, capabilities);
     }
     if Path::new(SYSTEM_PROFILE).is_file() {
         return profile_from(Path::new(SYSTEM_PROFILE), capabilities);
@@ -161,37 +168,6 @@ fn profile_from(file: &Path, capabilities: &[String]) -> Result<oci_spec::runtim
             source,
         }
     })
-}
-
-/// `seccomp_profile` from the containers.conf podman would read: `$CONTAINERS_CONF`, else the
-/// system's (`/etc/containers/`, then `/usr/share/containers/`); the last that sets it wins.
-fn configured_profile() -> Result<Option<PathBuf>> {
-    let files: Vec<PathBuf> = match std::env::var_os("CONTAINERS_CONF") {
-        Some(file) => vec![PathBuf::from(file)],
-        None => vec![
-            PathBuf::from("/usr/share/containers/containers.conf"),
-            PathBuf::from("/etc/containers/containers.conf"),
-        ],
-    };
-    let mut profile = None;
-    for file in files {
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            continue;
-        };
-        let conf: toml::Table = toml::from_str(&text).map_err(|source| Error::ContainersConf {
-            path: file.clone(),
-            source,
-        })?;
-        if let Some(path) = conf
-            .get("containers")
-            .and_then(|c| c.get("seccomp_profile"))
-            .and_then(|p| p.as_str())
-            .filter(|p| !p.is_empty())
-        {
-            profile = Some(PathBuf::from(path));
-        }
-    }
-    Ok(profile)
 }
 
 /// Every device node under the host's /dev (not its pts, shm or mqueue), as podman gives a

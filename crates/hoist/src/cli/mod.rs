@@ -36,7 +36,8 @@ Environment:
   HOIST_RESOLVE_IN_USERSPACE  resolve paths in a rootfs without openat2 (for testing)
   REGISTRY_AUTH_FILE   the credentials file (before $XDG_RUNTIME_DIR/containers/auth.json,
                        ~/.config/containers/auth.json, $DOCKER_CONFIG or ~/.docker/config.json)
-  CONTAINERS_CONF      containers.conf to read (its seccomp_profile)
+  CONTAINERS_CONF      containers.conf to read (seccomp_profile, default_capabilities, dns_*)
+  CONTAINERS_REGISTRIES_CONF  registries.conf to read (short names, mirrors, blocked registries)
   XDG_RUNTIME_DIR, XDG_DATA_HOME, HOME   where an unprivileged user's state and store go";
 
 /// Pull, unpack and run OCI container images.
