@@ -575,3 +575,17 @@ pub fn monitor_of(name: &str) -> Option<nix::unistd::Pid> {
             is_monitor.then(|| nix::unistd::Pid::from_raw(pid))
         })
 }
+
+/// Pushes the registry's busybox to `REGISTRY/REPOSITORY:TAG` (a repository of the test's
+/// own); returns its manifest digest.
+pub fn push_busybox(scratch: &Path, registry: &str, repository: &str, tag: &str) -> String {
+    let output = expect_ok(hoist(scratch).args([
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{registry}/busybox:latest"),
+        &format!("docker://{registry}/{repository}:{tag}"),
+    ]));
+    stdout(&output).trim().to_string()
+}

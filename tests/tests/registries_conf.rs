@@ -23,26 +23,13 @@ fn pull(scratch: &Path, conf: &Path, image: &str) -> (Output, bool) {
     (output, dest.exists())
 }
 
-/// The registry's busybox under a repository name of the test's own (a short name no alias
-/// of the host's registries.conf.d knows).
-fn push_as(scratch: &Path, registry: &str, repository: &str) {
-    expect_ok(hoist(scratch).args([
-        "copy",
-        "-q",
-        "--src-tls-verify=false",
-        "--dest-tls-verify=false",
-        &format!("docker://{registry}/busybox:latest"),
-        &format!("docker://{registry}/{repository}:latest"),
-    ]));
-}
-
 #[test]
 fn short_names_resolve_by_alias_and_search_registry() {
     let Some(env) = env() else { return };
     let dir = scratch();
     let registry = &env.registry;
     let short = unique_id("short");
-    push_as(dir.path(), registry, &short);
+    hoist_e2e::push_busybox(dir.path(), registry, &short, "latest");
 
     let searched = with_conf(
         dir.path(),

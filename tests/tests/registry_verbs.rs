@@ -14,14 +14,7 @@ use serde_json::Value;
 /// Pushes the registry's busybox to a repository of the test's own under each tag.
 fn push_tags(scratch: &std::path::Path, registry: &str, repository: &str, tags: &[&str]) {
     for tag in tags {
-        expect_ok(hoist(scratch).args([
-            "copy",
-            "-q",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-            &format!("docker://{registry}/busybox:latest"),
-            &format!("docker://{registry}/{repository}:{tag}"),
-        ]));
+        hoist_e2e::push_busybox(scratch, registry, repository, tag);
     }
 }
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use base64::Engine;
-use hoist_e2e::{env, expect_ok, hoist, run, scratch, stderr, stdout, unique_id};
+use hoist_e2e::{env, expect_ok, hoist, run, scratch, stderr, unique_id};
 use hoist_oci::{descriptor_of, Digest, Layout};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{DerSignature, SigningKey};
@@ -110,19 +110,6 @@ fn store_signature(
     ]));
 }
 
-/// Pushes the registry's busybox to a repository of its own; returns its manifest digest.
-fn push_image(scratch: &Path, registry: &str, repository: &str) -> String {
-    let output = expect_ok(hoist(scratch).args([
-        "copy",
-        "-q",
-        "--src-tls-verify=false",
-        "--dest-tls-verify=false",
-        &format!("docker://{registry}/busybox:latest"),
-        &format!("docker://{registry}/{repository}:v1"),
-    ]));
-    stdout(&output).trim().to_string()
-}
-
 fn write_policy(scratch: &Path, requirements: serde_json::Value) -> std::path::PathBuf {
     let file = scratch.join(unique_id("policy"));
     let policy = serde_json::json!({
@@ -174,7 +161,7 @@ fn a_pull_under_sigstore_signed_needs_a_valid_signature_by_the_key() {
 
     // Signed by the key, for this digest and this name: pulled.
     let signed = unique_id("signed");
-    let digest = push_image(dir.path(), registry, &signed);
+    let digest = hoist_e2e::push_busybox(dir.path(), registry, &signed, "v1");
     let identity = format!("{registry}/{signed}:v1");
     store_signature(
         dir.path(),
@@ -192,13 +179,13 @@ fn a_pull_under_sigstore_signed_needs_a_valid_signature_by_the_key() {
 
     // No signature at all.
     let unsigned = unique_id("unsigned");
-    push_image(dir.path(), registry, &unsigned);
+    hoist_e2e::push_busybox(dir.path(), registry, &unsigned, "v1");
     let (output, written) = pull(dir.path(), &policy, &image(&unsigned));
     assert_refused(&output, written, "holds none");
 
     // Signed by another key.
     let other_key = unique_id("other-key");
-    push_image(dir.path(), registry, &other_key);
+    hoist_e2e::push_busybox(dir.path(), registry, &other_key, "v1");
     let identity = format!("{registry}/{other_key}:v1");
     store_signature(
         dir.path(),
@@ -215,7 +202,7 @@ fn a_pull_under_sigstore_signed_needs_a_valid_signature_by_the_key() {
 
     // A good signature's bytes changed.
     let spoilt = unique_id("spoilt");
-    push_image(dir.path(), registry, &spoilt);
+    hoist_e2e::push_busybox(dir.path(), registry, &spoilt, "v1");
     let identity = format!("{registry}/{spoilt}:v1");
     store_signature(
         dir.path(),
@@ -232,7 +219,7 @@ fn a_pull_under_sigstore_signed_needs_a_valid_signature_by_the_key() {
 
     // A genuine signature of another image, replayed beside this one.
     let replayed = unique_id("replayed");
-    push_image(dir.path(), registry, &replayed);
+    hoist_e2e::push_busybox(dir.path(), registry, &replayed, "v1");
     let elsewhere = Digest::of(b"some other image").to_string();
     let identity = format!("{registry}/{replayed}:v1");
     store_signature(
@@ -250,7 +237,7 @@ fn a_pull_under_sigstore_signed_needs_a_valid_signature_by_the_key() {
 
     // A genuine signature of this image under another name, copied to this repository.
     let renamed = unique_id("renamed");
-    push_image(dir.path(), registry, &renamed);
+    hoist_e2e::push_busybox(dir.path(), registry, &renamed, "v1");
     let identity = format!("{registry}/{signed}:v1");
     store_signature(
         dir.path(),

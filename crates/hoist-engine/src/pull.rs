@@ -17,10 +17,9 @@ pub(crate) fn pull_into(
     events: EventSink,
 ) -> Result<Pulled> {
     // Each place registries.conf gives, mirrors first; the last one's failure is the answer.
-    let endpoints = crate::RegistriesConf::load()?.endpoints(vetted.reference())?;
     let mut failure = None;
-    let last = endpoints.len() - 1;
-    for (at, endpoint) in endpoints.into_iter().enumerate() {
+    let last = vetted.endpoints.len() - 1;
+    for (at, endpoint) in vetted.endpoints.iter().enumerate() {
         let mut endpoint_options = options.clone();
         endpoint_options.tls_verify &= !endpoint.insecure;
         endpoint_options.reporter = Some(hoist_registry::Reporter(events.clone()));

@@ -66,7 +66,17 @@ impl RegistriesConf {
     /// who has one), else `/etc/containers/registries.conf`; then the `*.conf` of
     /// `/etc/containers/registries.conf.d/` and `~/.config/containers/registries.conf.d/`, in
     /// name order, each overriding what it sets.
-    pub fn load() -> Result<RegistriesConf> {
+    pub fn load() -> Result<&'static RegistriesConf> {
+        static LOADED: std::sync::OnceLock<RegistriesConf> = std::sync::OnceLock::new();
+        if let Some(conf) = LOADED.get() {
+            return Ok(conf);
+        }
+        let conf = RegistriesConf::read()?;
+        Ok(LOADED.get_or_init(|| conf))
+    }
+
+    /// Reads the files (once per process: a pull asks several times).
+    fn read() -> Result<RegistriesConf> {
         let user_dir = hoist_registry::authfile::user_config_dir();
         let main = match std::env::var_os("CONTAINERS_REGISTRIES_CONF") {
             Some(file) => Some(PathBuf::from(file)),

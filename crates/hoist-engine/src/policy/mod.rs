@@ -162,30 +162,29 @@ fn registry_scopes(reference: &Reference) -> Vec<String> {
     scopes
 }
 
-/// A registry image the policy accepts, as it must be pulled: pinned to the digest signatures
-/// vouched for (the tag is not asked again, so it cannot move in between), else as named.
-/// Only [`vet`] makes one, and pulls take nothing else.
-pub(crate) struct Vetted(Reference);
-
-impl Vetted {
-    pub(crate) fn reference(&self) -> &Reference {
-        &self.0
-    }
+/// A registry image the policy accepts, as it must be pulled: the places registries.conf
+/// gives for it, each pinned to the digest signatures vouched for (the tag is not asked again,
+/// so it cannot move in between), else as named. Only [`vet`] makes one, and pulls take
+/// nothing else.
+pub(crate) struct Vetted {
+    pub(crate) endpoints: Vec<crate::registries_conf::Endpoint>,
 }
 
 /// Checks the policy for pulling `reference`, before anything is made for it.
 pub(crate) fn vet(reference: &Reference, options: &RegistryOptions) -> Result<Vetted> {
     // A registry registries.conf blocks is not contacted at all, for signatures either; the
     // signatures come from where the image itself would (its rewritten location).
-    let endpoints = crate::RegistriesConf::load()?.endpoints(reference)?;
+    let conf = crate::RegistriesConf::load()?;
+    let endpoints = conf.endpoints(reference)?;
     let primary = endpoints.last().expect("every image has a place");
     let mut primary_options = options.clone();
     primary_options.tls_verify &= !primary.insecure;
-    let pinned = match check_registry_image(reference, &primary.reference, &primary_options)? {
-        Some(digest) => format!("{}@{digest}", reference.name()).parse()?,
-        None => reference.clone(),
+    let endpoints = match check_registry_image(reference, &primary.reference, &primary_options)? {
+        // Pinned, the mirrors that serve only digests may serve it too.
+        Some(digest) => conf.endpoints(&format!("{}@{digest}", reference.name()).parse()?)?,
+        None => endpoints,
     };
-    Ok(Vetted(pinned))
+    Ok(Vetted { endpoints })
 }
 
 /// The keys and identity of one `sigstoreSigned` requirement.
