@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use hoist_e2e::{env, expect_ok, hoist, is_root, run, scratch, stderr, stdout, unique_id};
+use hoist_e2e::{env, hoist, is_root, run, scratch, stderr, stdout, unique_id};
 
 fn with_conf(scratch: &Path, conf: &str) -> std::path::PathBuf {
     let file = scratch.join(unique_id("registries")).with_extension("conf");
