@@ -203,6 +203,7 @@ pub fn run(runs: usize, only: Option<&str>) -> anyhow::Result<()> {
             )
         })?;
         compare_run_image(&hoist, &registry, &settings)?;
+        crate::bench_cold::compare_cold_runs(&hoist, &registries, &settings)?;
         Ok(())
     })();
     registries.destroy();
@@ -382,21 +383,26 @@ fn podman_run_on(network: &[&str], args: &[&str]) -> Command {
     let mut c = Command::new("podman");
     c.arg("run")
         .args(network)
-        .args([
-            "--runtime",
-            "runc",
-            "--ulimit",
-            "nofile=20000:20000",
-            "--ulimit",
-            "nproc=32768:32768",
-        ])
+        .args(PODMAN_HOST_OPTIONS)
         .args(args);
     c
 }
 
+/// What this host forces on `podman run` (see `podman_run`).
+pub(crate) const PODMAN_HOST_OPTIONS: &[&str] = &[
+    "--runtime",
+    "runc",
+    "--ulimit",
+    "nofile=20000:20000",
+    "--ulimit",
+    "nproc=32768:32768",
+];
+
 /// `work` on a thread in a network namespace of its own (with `lo` up), which the commands it
 /// starts inherit and which goes with the thread.
-fn in_own_network<T: Send>(work: impl FnOnce() -> anyhow::Result<T> + Send) -> anyhow::Result<T> {
+pub(crate) fn in_own_network<T: Send>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send,
+) -> anyhow::Result<T> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {

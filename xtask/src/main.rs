@@ -1,6 +1,7 @@
 //! `cargo xtask …`: the developer's verbs. Nothing here is needed by users at run time.
 
 mod bench;
+mod bench_cold;
 mod bench_rootless;
 mod demo;
 mod dist;

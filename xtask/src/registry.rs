@@ -152,7 +152,7 @@ impl Server {
         is_registry && !zombie
     }
 
-    fn kill(&self) {
+    pub(crate) fn kill(&self) {
         if self.alive() {
             let pid = nix::unistd::Pid::from_raw(self.pid);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
@@ -167,7 +167,9 @@ impl Server {
     }
 }
 
-fn start_server(dir: &Path, htpasswd: Option<&Path>) -> anyhow::Result<Server> {
+/// Starts a registry with storage in `dir/data`, on a free port of this thread's network
+/// namespace's loopback.
+pub(crate) fn start_server(dir: &Path, htpasswd: Option<&Path>) -> anyhow::Result<Server> {
     fs::create_dir_all(dir.join("data"))?;
     let port = free_port()?;
     let address = format!("127.0.0.1:{port}");

@@ -14,6 +14,7 @@ mod copy;
 mod cp;
 mod error;
 mod exec;
+mod followed_pull;
 mod images;
 mod inspect;
 mod keeper;

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use hoist_oci::{ArchiveFormat, Descriptor, Layout, Reference};
+use hoist_registry::{EventSink, RegistryOptions};
 
+use crate::followed_pull::FollowedPull;
 use crate::store::{split_layout_arg, Store};
 use crate::{Error, Result};
 
@@ -264,22 +266,78 @@ impl LocalImage {
     }
 }
 
-/// Unpacks the image `image` names (a layout, an archive, or the store's) into `bundle`.
+/// Unpacks the image `image` names (a layout, an archive, the store's, or `docker://REF`, which
+/// is pulled into the store) into `bundle`.
 pub fn unpack_image(
     store: &Store,
     image: &str,
     bundle: &Path,
     options: &hoist_unpack::UnpackOptions,
+    registry: &RegistryOptions,
+    events: EventSink,
 ) -> Result<hoist_unpack::Unpacked> {
     let _store_lock = store.lock(false)?;
-    let local = LocalImage::open(&Location::parse(image)?, store)?;
-    hoist_unpack::unpack(&local.layout, &local.top, bundle, options).map_err(|source| {
-        Error::Unpacking {
-            image: image.to_string(),
-            bundle: bundle.to_path_buf(),
-            source: Box::new(source),
+    let unpacking = |source| Error::Unpacking {
+        image: image.to_string(),
+        bundle: bundle.to_path_buf(),
+        source: Box::new(source),
+    };
+    let location = Location::parse(image)?;
+    if let Location::Registry(reference) = &location {
+        return unpack_pulled(
+            store, reference, bundle, options, registry, events, unpacking,
+        );
+    }
+    let local = LocalImage::open(&location, store)?;
+    hoist_unpack::unpack(&local.layout, &local.top, bundle, options).map_err(unpacking)
+}
+
+/// `unpack docker://REF`: the image pulled into the store under its full name, its layers
+/// unpacked into the bundle while they download; what could not be done then (see
+/// `followed_pull`) is done from the stored blobs after the pull.
+fn unpack_pulled(
+    store: &Store,
+    reference: &Reference,
+    bundle: &Path,
+    options: &hoist_unpack::UnpackOptions,
+    registry: &RegistryOptions,
+    events: EventSink,
+    unpacking: impl Fn(hoist_unpack::Error) -> Error,
+) -> Result<hoist_unpack::Unpacked> {
+    let vetted = crate::policy::vet(reference, registry)?;
+    let layout = store.images()?;
+    let name = reference.to_string();
+    let pull = FollowedPull {
+        vetted: &vetted,
+        layout: &layout,
+        ref_name: &name,
+        platform: &options.platform,
+        registry,
+        events,
+    };
+    let (pulled, followed) = pull.run(|chosen| {
+        hoist_unpack::unpack_following(
+            chosen.layout,
+            chosen.feeds,
+            chosen.manifest,
+            chosen.digest,
+            bundle,
+            options,
+        )
+    });
+    match (pulled, followed) {
+        (Ok(_), Some(Ok(unpacked))) => Ok(unpacked),
+        (Ok(_), _) => {
+            let top = layout.resolve(Some(&name))?;
+            hoist_unpack::unpack(&layout, &top, bundle, options).map_err(unpacking)
         }
-    })
+        // Every blob arrived but the image could not be named in the store: no bundle either.
+        (Err(error), Some(Ok(_))) => {
+            let _ = std::fs::remove_dir_all(bundle);
+            Err(error)
+        }
+        (Err(error), _) => Err(error),
+    }
 }
 
 #[cfg(test)]

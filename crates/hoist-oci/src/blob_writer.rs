@@ -5,9 +5,12 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::FlockOperation;
 
+use std::sync::Arc;
+
+use crate::blob_feed::Feed;
 use crate::layout::sync_dir;
 use crate::verify::Tally;
-use crate::{Digest, Error, Layout, Result};
+use crate::{BlobFeeds, Digest, Error, Layout, Result};
 
 const COPY_BUFFER: usize = 256 * 1024;
 
@@ -35,6 +38,14 @@ pub struct BlobWriter {
     target: PathBuf,
     expected: Digest,
     expected_size: u64,
+    /// Where followers in this process learn what is written (see `blob_feed`).
+    feed: Option<Followed>,
+}
+
+/// A writer's link to the layout's feeds.
+struct Followed {
+    feeds: Arc<BlobFeeds>,
+    feed: Arc<Feed>,
 }
 
 impl Layout {
@@ -70,8 +81,11 @@ impl Layout {
                 let _ = fs::remove_file(&partial);
                 return Ok(BlobSlot::Present);
             }
-            return BlobWriter::resume(file, partial, target, digest.clone(), size)
-                .map(|writer| BlobSlot::Writer(Box::new(writer)));
+            let mut writer = BlobWriter::resume(file, partial, target, digest.clone(), size)?;
+            if let Some(feeds) = &self.feeds {
+                writer.follow_in(Arc::clone(feeds))?;
+            }
+            return Ok(BlobSlot::Writer(Box::new(writer)));
         }
     }
 
@@ -126,7 +140,21 @@ impl BlobWriter {
             target,
             expected,
             expected_size,
+            feed: None,
         })
+    }
+
+    /// Publishes this writer's progress in `feeds`, from what it holds now.
+    fn follow_in(&mut self, feeds: Arc<BlobFeeds>) -> Result<()> {
+        let reader = self
+            .file
+            .get_ref()
+            .try_clone()
+            .map_err(Error::io(&self.partial))?;
+        let visible = self.tally.bytes - self.file.buffer().len() as u64;
+        let feed = feeds.register(&self.expected, reader, visible);
+        self.feed = Some(Followed { feeds, feed });
+        Ok(())
     }
 
     /// Bytes of the blob held so far, resumed ones included: where a download continues.
@@ -145,7 +173,15 @@ impl BlobWriter {
         let file = self.file.get_mut();
         file.set_len(0).map_err(Error::io(&self.partial))?;
         file.seek(SeekFrom::Start(0)).map_err(io_error)?;
-        self.tally = Tally::default();
+        let forgotten = std::mem::take(&mut self.tally).bytes;
+        // What followers read so far is not what the blob will be made of now.
+        if forgotten == 0 {
+            return Ok(());
+        }
+        if let Some(followed) = self.feed.take() {
+            followed.feed.abandon();
+            self.follow_in(followed.feeds)?;
+        }
         Ok(())
     }
 
@@ -233,7 +269,20 @@ impl BlobWriter {
         }
         fs::rename(&self.partial, &self.target).map_err(io_error)?;
         let dir = self.target.parent().expect("blob paths have a parent");
-        sync_dir(dir)
+        sync_dir(dir)?;
+        if let Some(followed) = &self.feed {
+            followed.feed.commit(self.expected_size);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for BlobWriter {
+    /// Followers of a blob that was not committed end with an error (a no-op after commit).
+    fn drop(&mut self) {
+        if let Some(followed) = &self.feed {
+            followed.feed.abandon();
+        }
     }
 }
 
@@ -241,6 +290,11 @@ impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
         self.tally.update(&buf[..n]);
+        if let Some(followed) = &self.feed {
+            followed
+                .feed
+                .publish(self.tally.bytes - self.file.buffer().len() as u64);
+        }
         Ok(n)
     }
 

@@ -2,12 +2,13 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 use tempfile::NamedTempFile;
 
 use crate::verify::VerifiedReader;
-use crate::{Digest, Error, Result};
+use crate::{BlobFeeds, Digest, Error, Result};
 
 /// The annotation that names an image in an OCI layout's `index.json` (`oci:DIR:TAG`).
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
@@ -26,6 +27,8 @@ const LAYOUT_VERSION: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub(crate) root: PathBuf,
+    /// Where this handle's blob writers publish their progress (see [`Layout::with_feeds`]).
+    pub(crate) feeds: Option<Arc<BlobFeeds>>,
 }
 
 impl Layout {
@@ -35,7 +38,7 @@ impl Layout {
         if !root.join(LAYOUT_FILE).is_file() {
             return Err(Error::NotALayout(root));
         }
-        Ok(Layout { root })
+        Ok(Layout { root, feeds: None })
     }
 
     /// Opens a layout, creating an empty one (and its parent directories) where none exists.
@@ -43,7 +46,7 @@ impl Layout {
         let root = root.into();
         let blobs = root.join("blobs").join(Digest::ALGORITHM);
         fs::create_dir_all(&blobs).map_err(Error::io(&blobs))?;
-        let layout = Layout { root };
+        let layout = Layout { root, feeds: None };
         let _lock = layout.lock()?;
         if !layout.root.join(LAYOUT_FILE).exists() {
             layout.write_atomically(LAYOUT_FILE, LAYOUT_VERSION.as_bytes())?;
@@ -56,6 +59,15 @@ impl Layout {
 
     pub fn path(&self) -> &Path {
         &self.root
+    }
+
+    /// This layout, with the blobs its writers write followable through `feeds` while they
+    /// grow.
+    pub fn with_feeds(&self, feeds: Arc<BlobFeeds>) -> Layout {
+        Layout {
+            root: self.root.clone(),
+            feeds: Some(feeds),
+        }
     }
 
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {

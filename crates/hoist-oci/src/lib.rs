@@ -7,6 +7,7 @@
 
 mod archive;
 mod archive_path;
+mod blob_feed;
 mod blob_writer;
 mod digest;
 mod dir_transport;
@@ -23,6 +24,7 @@ mod tar_guard;
 mod verify;
 
 pub use archive::{parent_dir, read_archive, write_archive, ArchiveFormat};
+pub use blob_feed::BlobFeeds;
 pub use blob_writer::{BlobSlot, BlobWriter};
 pub use digest::{Digest, DigestError};
 pub use dir_transport::{read_dir_image, write_dir_image};

@@ -6,6 +6,12 @@ use hoist_oci::Digest;
 pub enum Event {
     /// The manifest is known: this many blobs (config and layers) make up the image.
     Resolved { manifest: Digest, blobs: usize },
+    /// The one image being pulled (not sent for `--all-platforms`): its layers can be followed
+    /// while they download (see `hoist_oci::BlobFeeds`).
+    ImageChosen {
+        manifest: Box<hoist_oci::ImageManifest>,
+        digest: Digest,
+    },
     /// A blob is being fetched.
     BlobStarted { digest: Digest, size: u64 },
     /// More bytes of a blob arrived (`bytes` is the running total).

@@ -89,6 +89,17 @@ pub async fn pull(request: PullRequest<'_>, events: EventSink) -> Result<Pulled>
         manifest: descriptor_digest(&top_descriptor)?,
         blobs: blobs.len(),
     });
+    if let [Fetched {
+        document: Document::Image(manifest),
+        digest,
+        ..
+    }] = &images[..]
+    {
+        events(Event::ImageChosen {
+            manifest: manifest.clone(),
+            digest: digest.clone(),
+        });
+    }
     // The first failure stops the other downloads, and is reported once they have stopped:
     // none is left writing into the layout after pull returns.
     let abort = Arc::new(AtomicBool::new(false));

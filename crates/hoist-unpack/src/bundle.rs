@@ -4,12 +4,13 @@ use std::path::{Path, PathBuf};
 
 use hoist_fs::Root;
 use hoist_oci::{
-    descriptor_digest, Descriptor, Digest, ImageConfiguration, ImageManifest, Layout, Platform,
+    descriptor_digest, BlobFeeds, Descriptor, Digest, ImageConfiguration, ImageManifest, Layout,
+    Platform,
 };
 
 use crate::apply::{ApplyOptions, EntryError, LayerApplier, Leftovers, SkippedDevice};
 use crate::idmap::IdMap;
-use crate::layer::{decode, Budget, LayerPosition, LayerStream};
+use crate::layer::{decode, BlobReader, Budget, LayerPosition, LayerStream};
 use crate::origin::BundleOrigin;
 use crate::progress::{Progress, UnpackEvent};
 use crate::runtime_spec::{runtime_spec, LabelPolicy, RootlessSpec};
@@ -74,6 +75,76 @@ pub fn unpack(
     options: &UnpackOptions,
 ) -> Result<Unpacked> {
     let (manifest_descriptor, manifest, config) = read_image(layout, image, &options.platform)?;
+    let chosen = ChosenImage {
+        digest: &descriptor_digest(&manifest_descriptor)?,
+        manifest: &manifest,
+        config,
+    };
+    unpack_from(chosen, bundle, options, &|layer| {
+        Ok(Box::new(layout.open_blob(layer)?))
+    })
+}
+
+/// Like [`unpack`], for the image `manifest` (whose digest is `digest`) while a pull in this
+/// process writes its blobs into `layout`, followed through `feeds`: each layer is applied as
+/// it arrives. The bundle appears only once every layer has been committed by its writer (size
+/// and digest) and matched its diff_id; a pull that fails ends this with an error and no
+/// bundle.
+pub fn unpack_following(
+    layout: &Layout,
+    feeds: &BlobFeeds,
+    manifest: &ImageManifest,
+    digest: &Digest,
+    bundle: &Path,
+    options: &UnpackOptions,
+) -> Result<Unpacked> {
+    let chosen = ChosenImage {
+        digest,
+        manifest,
+        config: followed_config(layout, feeds, manifest)?,
+    };
+    unpack_from(chosen, bundle, options, &|layer| {
+        Ok(feeds.follow(layout, layer)?)
+    })
+}
+
+/// The config of `manifest`, once its writer has committed it (or read as stored), with a
+/// diff_id for every layer.
+pub(crate) fn followed_config(
+    layout: &Layout,
+    feeds: &BlobFeeds,
+    manifest: &ImageManifest,
+) -> Result<ImageConfiguration> {
+    // It is small: waited for whole, then read as any stored blob.
+    std::io::copy(
+        &mut feeds.follow(layout, manifest.config())?,
+        &mut std::io::sink(),
+    )
+    .map_err(Error::io(layout.path()))?;
+    let config: ImageConfiguration = layout.read_json(manifest.config(), "image config")?;
+    check_layer_count(manifest, &config)?;
+    Ok(config)
+}
+
+/// The image an unpack is of.
+struct ChosenImage<'a> {
+    digest: &'a Digest,
+    manifest: &'a ImageManifest,
+    config: ImageConfiguration,
+}
+
+/// Unpacks `image` into a new bundle, reading its layers' blobs from `open`.
+fn unpack_from(
+    image: ChosenImage<'_>,
+    bundle: &Path,
+    options: &UnpackOptions,
+    open: &OpenBlob<'_>,
+) -> Result<Unpacked> {
+    let ChosenImage {
+        digest: manifest_digest,
+        manifest,
+        config,
+    } = image;
     let diff_ids = config.rootfs().diff_ids();
     ensure_bundle_free(bundle)?;
 
@@ -94,7 +165,7 @@ pub fn unpack(
         uid_map: options.uid_map.clone(),
         gid_map: options.gid_map.clone(),
     };
-    let leftovers = apply_layers(layout, &manifest, diff_ids, &root, &apply_options, options)?;
+    let leftovers = apply_layers(open, manifest, diff_ids, &root, &apply_options, options)?;
     let rootless = options.rootless.then(|| RootlessSpec {
         uid: rustix::process::geteuid().as_raw(),
         gid: rustix::process::getegid().as_raw(),
@@ -104,9 +175,8 @@ pub fn unpack(
     let config_path = staging.path().join("config.json");
     let json = serde_json::to_vec_pretty(&spec).expect("a runtime spec always serialises");
     fs::write(&config_path, json).map_err(Error::io(&config_path))?;
-    let manifest_digest = descriptor_digest(&manifest_descriptor)?;
     BundleOrigin::new(
-        &manifest_digest,
+        manifest_digest,
         options.rootless,
         &options.uid_map,
         &options.gid_map,
@@ -128,7 +198,7 @@ pub fn unpack(
         bundle: bundle.to_path_buf(),
         config,
         skipped_devices: leftovers.skipped_devices,
-        manifest: manifest_digest,
+        manifest: manifest_digest.clone(),
         layers: manifest.layers().len(),
     })
 }
@@ -143,6 +213,15 @@ pub(crate) fn read_image(
     let manifest_descriptor = layout.choose_image(image, platform)?;
     let manifest: ImageManifest = layout.read_json(&manifest_descriptor, "image manifest")?;
     let config: ImageConfiguration = layout.read_json(manifest.config(), "image config")?;
+    check_layer_count(&manifest, &config)?;
+    Ok((manifest_descriptor, manifest, config))
+}
+
+/// An image whose config names another number of layers than its manifest is refused.
+pub(crate) fn check_layer_count(
+    manifest: &ImageManifest,
+    config: &ImageConfiguration,
+) -> Result<()> {
     let diff_ids = config.rootfs().diff_ids();
     if diff_ids.len() != manifest.layers().len() {
         return Err(Error::LayerCountMismatch {
@@ -150,8 +229,11 @@ pub(crate) fn read_image(
             diff_ids: diff_ids.len(),
         });
     }
-    Ok((manifest_descriptor, manifest, config))
+    Ok(())
 }
+
+/// Where the layers' blobs are read from: the layout, or a pull's writers.
+pub(crate) type OpenBlob<'a> = dyn Fn(&Descriptor) -> Result<BlobReader> + Sync + 'a;
 
 /// How many layers are decoded ahead of the one being applied.
 const LOOKAHEAD: usize = 2;
@@ -160,7 +242,7 @@ const LOOKAHEAD: usize = 2;
 /// own, up to LOOKAHEAD layers ahead; the scope joins them all before this returns, so callers
 /// are single-threaded again (`hoist run` clones a container's init next).
 pub(crate) fn apply_layers(
-    layout: &Layout,
+    open: &OpenBlob<'_>,
     manifest: &ImageManifest,
     diff_ids: &[String],
     root: &Root,
@@ -182,7 +264,8 @@ pub(crate) fn apply_layers(
                     total: layers.len(),
                     progress: &options.progress,
                 };
-                pending.push_back(decode(scope, layout, &layers[started], &budget, position)?);
+                let blob = open(&layers[started])?;
+                pending.push_back(decode(scope, blob, &layers[started], &budget, position)?);
                 started += 1;
             }
             let mut stream = pending.pop_front().expect("one decoder per layer");

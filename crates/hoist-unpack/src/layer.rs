@@ -13,7 +13,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use hoist_oci::media_type::{decompressing, layer_compression, Compression};
-use hoist_oci::{descriptor_digest, Descriptor, Digest, DigestingReader, Layout, TarHeaderGuard};
+use hoist_oci::{descriptor_digest, Descriptor, Digest, DigestingReader, TarHeaderGuard};
 
 use crate::progress::{CountingReader, Progress, UnpackEvent};
 use crate::{Error, Result};
@@ -102,12 +102,16 @@ pub(crate) struct LayerPosition<'a> {
     pub progress: &'a Progress,
 }
 
+/// A layer's compressed bytes, ending only once their size and digest have been checked: the
+/// stored blob through its verifier, or one a pull is writing (`hoist_oci::BlobFeeds`).
+pub(crate) type BlobReader = Box<dyn Read + Send>;
+
 /// Starts decoding a layer; the returned stream is read by the applier. Two threads do it: one
-/// reads the stored blob through its verifier (size and digest), one decompresses what the
+/// reads the blob (see `BlobReader`), one decompresses what the
 /// first hands over and hashes the result for the diff_id; each stage gets a core of its own.
 pub(crate) fn decode<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
-    layout: &'scope Layout,
+    blob: BlobReader,
     descriptor: &'scope Descriptor,
     budget: &'scope Budget,
     position: LayerPosition<'scope>,
@@ -118,7 +122,6 @@ pub(crate) fn decode<'scope>(
         layer: layer.clone(),
         media_type,
     })?;
-    let verified = layout.open_blob(descriptor)?;
     position.progress.send(UnpackEvent::LayerStarted {
         index: position.index,
         total: position.total,
@@ -130,7 +133,7 @@ pub(crate) fn decode<'scope>(
     let compressed_buffers = Buffers::default();
     let decompressed_buffers = Buffers::default();
     let counted = CountingReader {
-        inner: verified,
+        inner: blob,
         progress: position.progress,
         index: position.index,
         bytes: 0,

@@ -28,7 +28,7 @@ mod staging;
 mod user;
 
 pub use apply::SkippedDevice;
-pub use bundle::{unpack, UnpackOptions, Unpacked};
+pub use bundle::{unpack, unpack_following, UnpackOptions, Unpacked};
 pub use error::{Error, Result};
 pub use idmap::{IdMap, IdRange};
 pub use origin::{BundleOrigin, ORIGIN_FILE};

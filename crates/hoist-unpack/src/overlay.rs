@@ -13,13 +13,15 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use hoist_fs::Root;
-use hoist_oci::{descriptor_digest, Descriptor, Digest, ImageConfiguration, Layout};
+use hoist_oci::{
+    descriptor_digest, BlobFeeds, Descriptor, Digest, ImageConfiguration, ImageManifest, Layout,
+};
 use rustix::fs::{Mode, OFlags};
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 
 use crate::apply::{ApplyOptions, Leftovers};
-use crate::bundle::{apply_stream, current_umask, read_image};
-use crate::layer::{decode, Budget, LayerPosition};
+use crate::bundle::{apply_stream, current_umask, followed_config, read_image};
+use crate::layer::{decode, BlobReader, Budget, LayerPosition};
 use crate::progress::UnpackEvent;
 use crate::runtime_spec::{runtime_spec, LabelPolicy};
 use crate::staging::{self, Staging};
@@ -116,6 +118,46 @@ impl LayerCache {
         options: &UnpackOptions,
     ) -> Result<CachedImage> {
         let (manifest_descriptor, manifest, config) = read_image(layout, image, &options.platform)?;
+        let names = self.build_missing(&manifest, &config, options, |layer| {
+            Ok(Box::new(layout.open_blob(layer)?))
+        })?;
+        Ok(CachedImage {
+            layers: self.layer_dirs(&names),
+            names,
+            config,
+            manifest: descriptor_digest(&manifest_descriptor)?,
+        })
+    }
+
+    /// Unpacks the layers of `manifest` the cache lacks while a pull in this process writes
+    /// their blobs into `layout` (followed through `feeds`): each layer is applied as it
+    /// arrives, once the layers below it are in. An entry is made only of a blob its writer
+    /// committed (size and digest checked) whose content matches the config's diff_id, as
+    /// [`LayerCache::prepare`] does; a pull that fails ends this with an error and leaves no
+    /// entry of what it was writing.
+    pub fn warm(
+        &self,
+        layout: &Layout,
+        feeds: &BlobFeeds,
+        manifest: &ImageManifest,
+        options: &UnpackOptions,
+    ) -> Result<()> {
+        let config = followed_config(layout, feeds, manifest)?;
+        self.build_missing(manifest, &config, options, |layer| {
+            Ok(feeds.follow(layout, layer)?)
+        })?;
+        Ok(())
+    }
+
+    /// Builds the entries of the image's layers that are not complete, bottom first, reading
+    /// each layer's blob from `open`. Returns the names of all its layers' entries.
+    fn build_missing(
+        &self,
+        manifest: &ImageManifest,
+        config: &ImageConfiguration,
+        options: &UnpackOptions,
+        open: impl Fn(&Descriptor) -> Result<BlobReader>,
+    ) -> Result<Vec<String>> {
         if manifest.layers().len() > MAX_OVERLAY_LAYERS {
             return Err(Error::TooManyLayers {
                 layers: manifest.layers().len(),
@@ -124,9 +166,9 @@ impl LayerCache {
         }
         let diff_ids = config.rootfs().diff_ids();
         let budget = Budget::new(options.max_size);
-        let names = LayerCache::layer_names(&config)?;
+        let names = LayerCache::layer_names(config)?;
         let mut cleaned = false;
-        let mut layers: Vec<PathBuf> = Vec::new();
+        let mut lowers: Vec<PathBuf> = Vec::new();
         for (index, ((layer, diff_id), name)) in manifest
             .layers()
             .iter()
@@ -146,17 +188,13 @@ impl LayerCache {
                     total: diff_ids.len(),
                     progress: &options.progress,
                 };
-                self.build(layout, layer, diff_id, &layers, name, &budget, position)?;
+                let blob = open(layer)?;
+                self.build(blob, layer, diff_id, &lowers, name, &budget, position)?;
             }
             options.progress.send(UnpackEvent::LayerDone { index });
-            layers.push(self.dir.join(name).join(ENTRY_FILES));
+            lowers.push(self.dir.join(name).join(ENTRY_FILES));
         }
-        Ok(CachedImage {
-            layers,
-            names,
-            config,
-            manifest: descriptor_digest(&manifest_descriptor)?,
-        })
+        Ok(names)
     }
 
     /// The directories of the entries `names` (bottom first): an overlay's lower directories.
@@ -227,7 +265,7 @@ impl LayerCache {
     #[allow(clippy::too_many_arguments)]
     fn build(
         &self,
-        layout: &Layout,
+        blob: BlobReader,
         layer: &Descriptor,
         diff_id: &str,
         lowers: &[PathBuf],
@@ -245,7 +283,7 @@ impl LayerCache {
         }
         let umask = current_umask();
         std::thread::scope(|scope| {
-            let mut stream = decode(scope, layout, layer, budget, position)?;
+            let mut stream = decode(scope, blob, layer, budget, position)?;
             let staging_path = staging.path();
             scope
                 .spawn(move || {

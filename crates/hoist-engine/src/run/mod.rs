@@ -23,6 +23,7 @@ pub(crate) use security::available_capabilities;
 pub use security::DEFAULT_CAPABILITIES;
 pub(crate) use spec::{read_env_files, set_env};
 
+use crate::followed_pull::FollowedPull;
 use crate::networking::{name_files_on_networks, published_ports};
 use crate::rootless::{Maps, UserIds};
 use crate::{
@@ -466,7 +467,7 @@ fn find_image(store: &Store, source: &ImageSource, policy: PullPolicy) -> Result
             }
             _ => {}
         }
-        match pull_candidate(&layout, source, &reference) {
+        match pull_candidate(store, &layout, source, &reference) {
             Ok(manifest) => {
                 return Ok(FoundImage {
                     image: LocalImage::in_layout(layout, manifest),
@@ -481,21 +482,51 @@ fn find_image(store: &Store, source: &ImageSource, policy: PullPolicy) -> Result
 
 /// Pulls one candidate into the store; returns its manifest there.
 fn pull_candidate(
+    store: &Store,
     layout: &hoist_oci::Layout,
     source: &ImageSource,
     reference: &Reference,
 ) -> Result<hoist_oci::Descriptor> {
     let name = reference.to_string();
-    let platforms = PlatformChoice::One(source.platform.clone());
     let vetted = crate::policy::vet(reference, source.registry)?;
-    pull_into(
-        &vetted,
-        layout,
-        &name,
-        &platforms,
-        source.registry,
-        source.events.clone(),
-    )?;
+    // Where this process keeps a layer cache (root, with overlayfs), the layers go into it
+    // while they download; make_bundle's `prepare` finds them there.
+    let cache = match hoist_unpack::overlay_supported() && !crate::rootless::is_rootless() {
+        true => hoist_unpack::LayerCache::open(store.layers()).ok(),
+        false => None,
+    };
+    let pulled = match cache {
+        None => pull_into(
+            &vetted,
+            layout,
+            &name,
+            &PlatformChoice::One(source.platform.clone()),
+            source.registry,
+            source.events.clone(),
+        ),
+        Some(cache) => {
+            let unpack = UnpackOptions {
+                platform: source.platform.clone(),
+                ..UnpackOptions::default()
+            };
+            let pull = FollowedPull {
+                vetted: &vetted,
+                layout,
+                ref_name: &name,
+                platform: &source.platform,
+                registry: source.registry,
+                events: source.events.clone(),
+            };
+            pull.run(|chosen| {
+                let warmed = cache.warm(chosen.layout, chosen.feeds, chosen.manifest, &unpack);
+                if let Err(error) = warmed {
+                    tracing::debug!(%error, "unpacking while pulling stopped; unpacking after");
+                }
+            })
+            .0
+        }
+    };
+    pulled?;
     Ok(layout.resolve(Some(&name))?)
 }
 

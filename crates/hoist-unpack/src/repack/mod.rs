@@ -152,7 +152,7 @@ fn layer_of_changes(
         ..UnpackOptions::default()
     };
     apply_layers(
-        layout,
+        &|layer| Ok(Box::new(layout.open_blob(layer)?)),
         manifest,
         config.rootfs().diff_ids(),
         &root,

@@ -381,16 +381,13 @@ impl PullArgs {
 
 #[derive(Debug, Args)]
 pub struct UnpackArgs {
-    /// The image: an OCI layout as DIR[:TAG] (or oci:DIR[:TAG]), or an image in hoist's store
+    /// The image: an OCI layout as DIR[:TAG] (or oci:DIR[:TAG]), an image in hoist's store, or
+    /// docker://REF, pulled into the store and unpacked while it downloads
     #[arg(long, value_name = "DIR[:TAG]")]
     pub image: String,
 
     /// The bundle directory to create (must not exist, or be empty)
     pub bundle: PathBuf,
-
-    /// Platform to choose if the image is a multi-platform index [default: this host]
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
 
     /// Unpack without privileges: no ownership changes, no device nodes [default: on for a
     /// non-root user]
@@ -418,4 +415,7 @@ pub struct UnpackArgs {
     /// annotations, and the image's author should not set them for whoever runs it
     #[arg(long)]
     pub runtime_labels: bool,
+
+    #[command(flatten, next_help_heading = "Pulling the image (docker://)")]
+    pub registry: RegistryArgs,
 }

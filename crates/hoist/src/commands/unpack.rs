@@ -3,7 +3,7 @@ use hoist_oci::Platform;
 use hoist_unpack::{IdMap, LabelPolicy, UnpackOptions};
 
 use crate::cli::UnpackArgs;
-use crate::progress::unpack_progress;
+use crate::progress::{pull_progress, unpack_progress};
 use hoist_engine::Store;
 
 pub fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
@@ -15,7 +15,7 @@ pub fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
         },
         ..UnpackOptions::default()
     };
-    if let Some(platform) = &args.platform {
+    if let Some(platform) = &args.registry.transfer.platform {
         options.platform = platform.parse::<Platform>().map_err(|e| anyhow!(e))?;
     }
     options.rootless |= args.rootless;
@@ -24,8 +24,14 @@ pub fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
     if args.runtime_labels {
         options.labels = LabelPolicy::All;
     }
-    let unpacked =
-        hoist_engine::unpack_image(&Store::locate(), &args.image, &args.bundle, &options)?;
+    let unpacked = hoist_engine::unpack_image(
+        &Store::locate(),
+        &args.image,
+        &args.bundle,
+        &options,
+        &crate::commands::registry::options(&args.registry, 6)?,
+        pull_progress(args.quiet),
+    )?;
     if !args.quiet {
         eprintln!(
             "Unpacked {} ({} layers) into {}",
