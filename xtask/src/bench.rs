@@ -204,6 +204,7 @@ pub fn run(runs: usize, only: Option<&str>) -> anyhow::Result<()> {
         })?;
         compare_run_image(&hoist, &registry, &settings)?;
         crate::bench_cold::compare_cold_runs(&hoist, &registries, &settings)?;
+        crate::bench_scale::scaling_table(&hoist, &registry, &settings)?;
         Ok(())
     })();
     registries.destroy();

@@ -272,7 +272,7 @@ fn build_image(layout: &Layout, recipe: &ImageRecipe) -> anyhow::Result<Descript
     write_json(layout, &manifest, media_type::OCI_MANIFEST)
 }
 
-fn write_json(
+pub(crate) fn write_json(
     layout: &Layout,
     value: &serde_json::Value,
     media: &str,
@@ -280,7 +280,7 @@ fn write_json(
     write_blob(layout, &serde_json::to_vec(value)?, media)
 }
 
-fn write_blob(layout: &Layout, bytes: &[u8], media: &str) -> anyhow::Result<Descriptor> {
+pub(crate) fn write_blob(layout: &Layout, bytes: &[u8], media: &str) -> anyhow::Result<Descriptor> {
     let digest: oci_spec::image::Digest = Digest::of(bytes).to_string().parse()?;
     let descriptor = Descriptor::new(MediaType::from(media), bytes.len() as u64, digest);
     layout.write_blob(bytes, &descriptor)?;

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_cold;
 mod bench_rootless;
+mod bench_scale;
 mod demo;
 mod dist;
 mod fixtures;

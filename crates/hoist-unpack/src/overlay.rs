@@ -188,8 +188,7 @@ impl LayerCache {
                     total: diff_ids.len(),
                     progress: &options.progress,
                 };
-                let blob = open(layer)?;
-                self.build(blob, layer, diff_id, &lowers, name, &budget, position)?;
+                self.build(&open, layer, diff_id, &lowers, name, &budget, position)?;
             }
             options.progress.send(UnpackEvent::LayerDone { index });
             lowers.push(self.dir.join(name).join(ENTRY_FILES));
@@ -265,7 +264,7 @@ impl LayerCache {
     #[allow(clippy::too_many_arguments)]
     fn build(
         &self,
-        blob: BlobReader,
+        open: &dyn Fn(&Descriptor) -> Result<BlobReader>,
         layer: &Descriptor,
         diff_id: &str,
         lowers: &[PathBuf],
@@ -282,6 +281,9 @@ impl LayerCache {
                 .map_err(Error::io(&path))?;
         }
         let umask = current_umask();
+        // Opened once the staging entry is there, so that a blob that is slow to come (or a
+        // run killed while it waits) leaves what the next run recognises and cleans.
+        let blob = open(layer)?;
         std::thread::scope(|scope| {
             let mut stream = decode(scope, blob, layer, budget, position)?;
             let staging_path = staging.path();
