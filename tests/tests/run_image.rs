@@ -999,3 +999,36 @@ fn containers_conf_gives_capabilities_and_dns_that_flags_override() {
     assert!(!flagged.contains("192.0.2.53"), "{flagged}");
     assert!(flagged.contains("CapEff:\t0000000000002021"), "{flagged}");
 }
+
+#[test]
+fn a_created_container_holds_no_mount_until_it_starts() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let name = unique_id("created");
+    let image = image(&env, "busybox");
+    let created = run(hoist(dir.path())
+        .args([
+            "create",
+            "--tls-verify=false",
+            "--network=none",
+            "--name",
+            &name,
+            &image,
+        ])
+        .args(["sh", "-c", "echo started"]));
+    assert!(created.status.success(), "{}", stderr(&created));
+    let container_dir = dir.path().join("hoist-root/containers").join(&name);
+    assert_eq!(
+        mounts_under(&container_dir),
+        0,
+        "a created container's rootfs is mounted"
+    );
+    let started = run(hoist(dir.path()).args(["start", "-a", &name]));
+    assert!(started.status.success(), "{}", stderr(&started));
+    assert_eq!(stdout(&started).trim(), "started");
+    expect_ok(hoist(dir.path()).args(["rm", &name]));
+    assert_eq!(mounts_under(&container_dir), 0);
+}

@@ -404,6 +404,8 @@ fn small_layers_image(layout: &Layout, count: usize) -> anyhow::Result<hoist_oci
             header.set_size(content.len() as u64);
             header.set_mode(0o644);
             header.set_mtime(0);
+            header.set_uid(0);
+            header.set_gid(0);
             header.set_cksum();
             builder.append_data(
                 &mut header,
@@ -435,6 +437,8 @@ fn one_big_layer_image(layout: &Layout, size: u64) -> anyhow::Result<hoist_oci::
         header.set_size(size);
         header.set_mode(0o644);
         header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
         header.set_cksum();
         builder.append_data(&mut header, "big-file", std::io::repeat(0).take(size))?;
         builder.finish()?;

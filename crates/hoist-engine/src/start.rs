@@ -25,6 +25,11 @@ pub fn create(
     container.record.networks.clear();
     container.record.unstarted = true;
     container.save()?;
+    // Mounted when it starts, as podman does: a host with many created containers keeps no
+    // mount of each, which every new mount namespace (each container's) would copy.
+    if container.record.driver == Driver::Overlay && !crate::rootless::is_rootless() {
+        hoist_unpack::unmount_rootfs(&container.dir)?;
+    }
     Ok(container)
 }
 

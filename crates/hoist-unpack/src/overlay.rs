@@ -20,8 +20,8 @@ use rustix::fs::{Mode, OFlags};
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 
 use crate::apply::{ApplyOptions, Leftovers};
-use crate::bundle::{apply_stream, current_umask, followed_config, read_image};
-use crate::layer::{decode, BlobReader, Budget, LayerPosition};
+use crate::bundle::{apply_stream, current_umask, followed_config, read_image, OpenBlob};
+use crate::layer::{decode, Budget, LayerPosition};
 use crate::progress::UnpackEvent;
 use crate::runtime_spec::{runtime_spec, LabelPolicy};
 use crate::staging::{self, Staging};
@@ -118,7 +118,7 @@ impl LayerCache {
         options: &UnpackOptions,
     ) -> Result<CachedImage> {
         let (manifest_descriptor, manifest, config) = read_image(layout, image, &options.platform)?;
-        let names = self.build_missing(&manifest, &config, options, |layer| {
+        let names = self.build_missing(&manifest, &config, options, &|layer| {
             Ok(Box::new(layout.open_blob(layer)?))
         })?;
         Ok(CachedImage {
@@ -143,7 +143,7 @@ impl LayerCache {
         options: &UnpackOptions,
     ) -> Result<()> {
         let config = followed_config(layout, feeds, manifest)?;
-        self.build_missing(manifest, &config, options, |layer| {
+        self.build_missing(manifest, &config, options, &|layer| {
             Ok(feeds.follow(layout, layer)?)
         })?;
         Ok(())
@@ -156,7 +156,7 @@ impl LayerCache {
         manifest: &ImageManifest,
         config: &ImageConfiguration,
         options: &UnpackOptions,
-        open: impl Fn(&Descriptor) -> Result<BlobReader>,
+        open: &OpenBlob<'_>,
     ) -> Result<Vec<String>> {
         if manifest.layers().len() > MAX_OVERLAY_LAYERS {
             return Err(Error::TooManyLayers {
@@ -188,7 +188,7 @@ impl LayerCache {
                     total: diff_ids.len(),
                     progress: &options.progress,
                 };
-                self.build(&open, layer, diff_id, &lowers, name, &budget, position)?;
+                self.build(open, layer, diff_id, &lowers, name, &budget, position)?;
             }
             options.progress.send(UnpackEvent::LayerDone { index });
             lowers.push(self.dir.join(name).join(ENTRY_FILES));
@@ -264,7 +264,7 @@ impl LayerCache {
     #[allow(clippy::too_many_arguments)]
     fn build(
         &self,
-        open: &dyn Fn(&Descriptor) -> Result<BlobReader>,
+        open: &OpenBlob<'_>,
         layer: &Descriptor,
         diff_id: &str,
         lowers: &[PathBuf],
