@@ -966,25 +966,15 @@ fn containers_conf_gives_capabilities_and_dns_that_flags_override() {
         return;
     }
     let dir = scratch();
-    let conf = dir.path().join("containers.conf");
-    std::fs::write(
-        &conf,
+    let with_conf = under_containers_conf(
+        &env,
+        dir.path(),
         "[containers]\ndefault_capabilities = [\"CHOWN\", \"KILL\"]\ndns_servers = [\"192.0.2.53\"]\ndns_searches = [\"example.test\"]\n",
-    )
-    .unwrap();
+    );
     let show = |extra: &[&str]| {
-        let output = run(hoist(dir.path())
-            .env("CONTAINERS_CONF", &conf)
-            .args(["run", "--rm", "--tls-verify=false", "--network=none"])
-            .args(extra)
-            .arg(image(&env, "busybox"))
-            .args([
-                "sh",
-                "-c",
-                "grep CapEff /proc/self/status; cat /etc/resolv.conf",
-            ]));
-        assert!(output.status.success(), "{}", stderr(&output));
-        stdout(&output)
+        let mut args = vec!["--network=none"];
+        args.extend_from_slice(extra);
+        with_conf(&args, "grep CapEff /proc/self/status; cat /etc/resolv.conf")
     };
     let configured = show(&[]);
     // CHOWN is bit 0, KILL bit 5.
@@ -1031,4 +1021,83 @@ fn a_created_container_holds_no_mount_until_it_starts() {
     assert_eq!(stdout(&started).trim(), "started");
     expect_ok(hoist(dir.path()).args(["rm", &name]));
     assert_eq!(mounts_under(&container_dir), 0);
+}
+
+#[test]
+fn containers_conf_sysctls_ulimits_env_and_pids_limit_yield_to_flags() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let with_conf = under_containers_conf(
+        &env,
+        dir.path(),
+        r#"[containers]
+default_sysctls = ["kernel.shm_rmid_forced=1", "net.ipv4.ip_unprivileged_port_start=500"]
+default_ulimits = ["nofile=1000:1000"]
+env = ["FROM_CONF=conf", "PATH=/conf-path"]
+pids_limit = 77
+"#,
+    );
+    let pids_max = match Path::new("/sys/fs/cgroup/pids").is_dir() {
+        true => "/sys/fs/cgroup/pids/pids.max",
+        false => "/sys/fs/cgroup/pids.max",
+    };
+    let script = format!(
+        "cat /proc/sys/kernel/shm_rmid_forced; cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null || echo -; ulimit -n; echo $FROM_CONF; echo $PATH; cat {pids_max}"
+    );
+    let show = |args: &[&str]| -> Vec<String> {
+        with_conf(args, &script)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    // The image's PATH stands over the file's; the file's other variable is there.
+    let image_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    assert_eq!(
+        show(&["--network=none"]),
+        ["1", "500", "1000", "conf", image_path, "77"]
+    );
+    // With the host's network the file's net.* sysctl is left out (the host's stays).
+    let host = show(&["--network=host"]);
+    assert_eq!(
+        host[1],
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+            .unwrap()
+            .trim()
+    );
+    let flagged = show(&[
+        "--network=none",
+        "--sysctl",
+        "kernel.shm_rmid_forced=0",
+        "--ulimit",
+        "nofile=900:900",
+        "-e",
+        "FROM_CONF=flag",
+        "--pids-limit",
+        "55",
+    ]);
+    assert_eq!(flagged, ["0", "500", "900", "flag", image_path, "55"]);
+}
+
+/// `hoist run --rm IMAGE sh -c SCRIPT` with run's `args`, under a containers.conf of `text`
+/// (as `$CONTAINERS_CONF`); its output, which must be a success's.
+fn under_containers_conf<'a>(
+    env: &'a TestEnv,
+    dir: &'a Path,
+    text: &str,
+) -> impl Fn(&[&str], &str) -> String + 'a {
+    let conf = dir.join("containers.conf");
+    std::fs::write(&conf, text).unwrap();
+    move |args, script| {
+        let output = run(hoist(dir)
+            .env("CONTAINERS_CONF", &conf)
+            .args(["run", "--rm", "--tls-verify=false"])
+            .args(args)
+            .arg(image(env, "busybox"))
+            .args(["sh", "-c", script]));
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    }
 }

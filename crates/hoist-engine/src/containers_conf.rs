@@ -3,8 +3,8 @@
 //! `containers.conf.d/*.conf`, then (for a user who is not root)
 //! `~/.config/containers/containers.conf` and its `.d`; a later file's setting wins. Of its
 //! `[containers]` table hoist takes what it has a meaning for: `seccomp_profile`,
-//! `default_capabilities` and the DNS defaults. (`default_sysctls` and `pids_limit` are not
-//! applied yet.)
+//! `default_capabilities`, the DNS defaults, `default_sysctls`, `default_ulimits`, `env`,
+//! `pids_limit` and `log_size_max`; a flag of `run` wins over each, as under podman.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -21,6 +21,17 @@ pub struct ContainersConf {
     pub dns_servers: Vec<String>,
     pub dns_searches: Vec<String>,
     pub dns_options: Vec<String>,
+    /// `NAME=VALUE`, under `--sysctl`; `net.*` ones only where the container has a network
+    /// namespace of its own.
+    pub default_sysctls: Vec<String>,
+    /// `NAME=SOFT:HARD`, under `--ulimit`.
+    pub default_ulimits: Vec<String>,
+    /// `KEY=VALUE`, under the image's environment and `-e`.
+    pub env: Vec<String>,
+    /// Under `--pids-limit`; 0 or less: none.
+    pub pids_limit: Option<i64>,
+    /// A detached container's log cap in bytes, under `--log-opt max-size`; -1: none.
+    pub log_size_max: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -36,6 +47,11 @@ struct Containers {
     dns_servers: Option<Vec<String>>,
     dns_searches: Option<Vec<String>>,
     dns_options: Option<Vec<String>>,
+    default_sysctls: Option<Vec<String>>,
+    default_ulimits: Option<Vec<String>>,
+    env: Option<Vec<String>>,
+    pids_limit: Option<i64>,
+    log_size_max: Option<i64>,
 }
 
 static LOADED: OnceLock<ContainersConf> = OnceLock::new();
@@ -77,12 +93,44 @@ impl ContainersConf {
             (file.dns_servers, &mut self.dns_servers),
             (file.dns_searches, &mut self.dns_searches),
             (file.dns_options, &mut self.dns_options),
+            (file.default_sysctls, &mut self.default_sysctls),
+            (file.default_ulimits, &mut self.default_ulimits),
+            (file.env, &mut self.env),
         ];
         for (given, kept) in lists {
             if let Some(given) = given {
                 *kept = given;
             }
         }
+        self.pids_limit = file.pids_limit.or(self.pids_limit);
+        self.log_size_max = file.log_size_max.or(self.log_size_max);
+    }
+
+    /// `options` with this file's defaults where no flag gave the setting: the DNS settings,
+    /// ulimits (a flag's replaces the file's of the same name), the pids limit (left out for
+    /// an unprivileged user, who has no cgroup to set it in, as podman leaves it out), the log
+    /// cap. The environment and sysctls are applied with the image's config (`run/spec.rs`).
+    pub(crate) fn run_defaults(
+        &self,
+        options: &crate::RunOptions,
+        rootless: bool,
+    ) -> crate::RunOptions {
+        let mut options = options.clone();
+        options.names = self.name_defaults(&options.names);
+        options.ulimit = self
+            .default_ulimits
+            .iter()
+            .chain(&options.ulimit)
+            .cloned()
+            .collect();
+        if options.pids_limit.is_none() && !rootless {
+            options.pids_limit = self.pids_limit.filter(|limit| *limit > 0);
+        }
+        let capped = options.log_opt.iter().any(|o| o.starts_with("max-size="));
+        if let (false, Some(size)) = (capped, self.log_size_max.filter(|size| *size > 0)) {
+            options.log_opt.push(format!("max-size={size}"));
+        }
+        options
     }
 
     /// `names` with the configured DNS settings where no flag gave any.
@@ -161,6 +209,36 @@ mod tests {
         assert_eq!(
             conf.name_defaults(&crate::NameSettings::default()).dns,
             ["192.0.2.2"]
+        );
+    }
+
+    #[test]
+    fn run_defaults_fill_only_what_no_flag_gave() {
+        let file: ConfFile = toml::from_str(
+            "[containers]\npids_limit = 77\nlog_size_max = 4096\ndefault_ulimits = [\"nofile=100:100\"]\n",
+        )
+        .unwrap();
+        let mut conf = ContainersConf::default();
+        conf.merge(file.containers);
+        let plain = conf.run_defaults(&crate::RunOptions::default(), false);
+        assert_eq!(plain.pids_limit, Some(77));
+        assert_eq!(plain.log_opt, ["max-size=4096"]);
+        assert_eq!(plain.ulimit, ["nofile=100:100"]);
+        let flagged = crate::RunOptions {
+            pids_limit: Some(5),
+            log_opt: vec!["max-size=1k".into()],
+            ulimit: vec!["nofile=50:50".into()],
+            ..Default::default()
+        };
+        let flagged = conf.run_defaults(&flagged, false);
+        assert_eq!(flagged.pids_limit, Some(5));
+        assert_eq!(flagged.log_opt, ["max-size=1k"]);
+        // Applied in order: the flag's replaces the file's.
+        assert_eq!(flagged.ulimit, ["nofile=100:100", "nofile=50:50"]);
+        assert_eq!(
+            conf.run_defaults(&crate::RunOptions::default(), true)
+                .pids_limit,
+            None
         );
     }
 }

@@ -56,6 +56,9 @@ pub fn create_container(
         hoist_runtime::validate_id(name)?;
     }
     let rootless = crate::rootless::is_rootless();
+    // containers.conf's settings where no flag gave them.
+    let conf = crate::ContainersConf::get()?;
+    let options = &conf.run_defaults(options, rootless);
     let network_mode = NetworkMode::parse(
         &rootless_network(rootless, &options.network)?,
         options.ip.as_deref(),
@@ -88,8 +91,7 @@ pub fn create_container(
             ));
         }
     }
-    // containers.conf's DNS settings where no flag gave any.
-    let names = crate::ContainersConf::get()?.name_defaults(&options.names);
+    let names = options.names.clone();
     names.check()?;
     let (name, dir, keeper) = claim_name(store, options.name.as_deref())?;
     let mut attachments = Vec::new();
@@ -182,6 +184,7 @@ pub fn create_container(
                 &names,
             )?,
             mounts,
+            defaults: conf,
         };
         spec::apply(&mut spec, options, &context)?;
         if let Some(block) = id_block {

@@ -70,6 +70,8 @@ pub struct RunOptions {
     pub tmpfs: Vec<String>,
     /// `NAME=SOFT[:HARD]`.
     pub ulimit: Vec<String>,
+    /// `--sysctl NAME=VALUE`: over containers.conf's `default_sysctls`.
+    pub sysctl: Vec<String>,
     pub shm_size: Option<String>,
     /// `HOST[:CONTAINER][:PERMISSIONS]`.
     pub device: Vec<String>,

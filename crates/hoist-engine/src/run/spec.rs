@@ -6,7 +6,7 @@ use hoist_oci::ImageConfiguration;
 use oci_spec::runtime::{LinuxNamespaceType, LinuxPids, Mount, Spec};
 
 use super::RunOptions;
-use crate::{parse_size, Error, NetworkMode, Result};
+use crate::{parse_size, ContainersConf, Error, NetworkMode, Result};
 
 /// What to apply besides the options themselves.
 pub struct RunContext<'a> {
@@ -23,12 +23,15 @@ pub struct RunContext<'a> {
     pub name_files: Vec<Mount>,
     /// What `-v`, `--mount` and `--tmpfs` ask for.
     pub mounts: Vec<Mount>,
+    /// containers.conf's environment and sysctls, under the image's and the flags'.
+    pub defaults: &'a ContainersConf,
 }
 
 pub fn apply(spec: &mut Spec, args: &RunOptions, context: &RunContext) -> Result<()> {
     let mut process = spec.process().clone().unwrap_or_default();
     process.set_args(Some(arguments(args, context)?));
     process.set_env(Some(environment(
+        &context.defaults.env,
         process.env().clone().unwrap_or_default(),
         args,
     )?));
@@ -135,16 +138,48 @@ pub fn apply(spec: &mut Spec, args: &RunOptions, context: &RunContext) -> Result
         linux.namespaces().clone().unwrap_or_default(),
         context,
     )?));
-    if *context.network != NetworkMode::Host {
+    linux.set_sysctl(Some(sysctls(
+        linux.sysctl().clone().unwrap_or_default(),
+        args,
+        context,
+    )?));
+    spec.set_linux(Some(linux));
+    super::security::apply(spec, args)
+}
+
+/// The image config's sysctls with containers.conf's `default_sysctls` and `--sysctl` over
+/// them. A default `net.*` one is left out where the container shares the host's network (as
+/// podman leaves it out); a flag's is kept, for the runtime to refuse.
+fn sysctls(
+    mut sysctl: std::collections::HashMap<String, String>,
+    args: &RunOptions,
+    context: &RunContext,
+) -> Result<std::collections::HashMap<String, String>> {
+    let own_network = *context.network != NetworkMode::Host;
+    let parse = |entry: &String, flag: &str| {
+        entry
+            .split_once('=')
+            .map(|(name, value)| (name.trim().to_string(), value.to_string()))
+            .filter(|(name, _)| !name.is_empty())
+            .ok_or_else(|| Error::bad_option(format!("{flag} {entry:?}"), "is not NAME=VALUE"))
+    };
+    for entry in &context.defaults.default_sysctls {
+        let (name, value) = parse(entry, "containers.conf's default_sysctls")?;
+        if own_network || !name.starts_with("net.") {
+            sysctl.insert(name, value);
+        }
+    }
+    if own_network {
         // Unprivileged ICMP sockets, so that ping works without CAP_NET_RAW, as under podman.
-        let mut sysctl = linux.sysctl().clone().unwrap_or_default();
         sysctl
             .entry("net.ipv4.ping_group_range".to_string())
             .or_insert_with(|| "0 2147483647".to_string());
-        linux.set_sysctl(Some(sysctl));
     }
-    spec.set_linux(Some(linux));
-    super::security::apply(spec, args)
+    for entry in &args.sysctl {
+        let (name, value) = parse(entry, "--sysctl")?;
+        sysctl.insert(name, value);
+    }
+    Ok(sysctl)
 }
 
 /// The namespaces with `--network` applied: none and private keep a new one, host drops it,
@@ -203,7 +238,15 @@ fn arguments(args: &RunOptions, context: &RunContext) -> Result<Vec<String>> {
     Ok(argv)
 }
 
-fn environment(mut env: Vec<String>, args: &RunOptions) -> Result<Vec<String>> {
+fn environment(defaults: &[String], image: Vec<String>, args: &RunOptions) -> Result<Vec<String>> {
+    // containers.conf's, then the image's over them (taken as they are: an entry of the
+    // image's is never looked up in hoist's own environment, as set_env does a bare KEY).
+    let mut env = Vec::new();
+    set_env(&mut env, defaults.to_vec())?;
+    let key = |entry: &str| entry.split_once('=').map_or(entry, |(k, _)| k).to_string();
+    let image_keys: Vec<String> = image.iter().map(|entry| key(entry)).collect();
+    env.retain(|entry| !image_keys.contains(&key(entry)));
+    env.extend(image);
     // A terminal's programs look its kind up in TERM: podman's default, unless the image or
     // the options set one.
     let mut entries: Vec<String> = match args.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
@@ -285,6 +328,7 @@ mod tests {
             network: &NetworkMode::Own,
             name_files: Vec::new(),
             mounts: Vec::new(),
+            defaults: &ContainersConf::default(),
         };
         let options = RunOptions {
             entrypoint: entrypoint.map(str::to_string),
@@ -320,21 +364,34 @@ mod tests {
             ],
             ..RunOptions::default()
         };
-        let env = environment(vec!["A=1".into(), "PATH=/bin".into()], &options).unwrap();
+        let env = environment(&[], vec!["A=1".into(), "PATH=/bin".into()], &options).unwrap();
         assert_eq!(env, ["PATH=/bin", "A=2", "B=3"]);
         let with_terminal = RunOptions {
             tty: true,
             env: vec!["B=3".into()],
             ..RunOptions::default()
         };
-        let env = environment(vec!["PATH=/bin".into()], &with_terminal).unwrap();
+        let env = environment(&[], vec!["PATH=/bin".into()], &with_terminal).unwrap();
         assert_eq!(env, ["PATH=/bin", "TERM=xterm", "B=3"]);
-        let env = environment(vec!["TERM=vt100".into()], &with_terminal).unwrap();
+        let env = environment(&[], vec!["TERM=vt100".into()], &with_terminal).unwrap();
         assert_eq!(env, ["TERM=vt100", "B=3"]);
         let nameless = RunOptions {
             env: vec!["=x".into()],
             ..RunOptions::default()
         };
-        assert!(environment(Vec::new(), &nameless).is_err());
+        assert!(environment(&[], Vec::new(), &nameless).is_err());
+    }
+
+    #[test]
+    fn containers_conf_environment_is_under_the_images_and_the_flags() {
+        let defaults = ["A=conf".to_string(), "B=conf".into(), "C=conf".into()];
+        let options = RunOptions {
+            env: vec!["C=flag".into()],
+            ..RunOptions::default()
+        };
+        // An image's bare name is kept as it is, never filled from hoist's environment.
+        let image = vec!["B=image".into(), "PATH".into()];
+        let env = environment(&defaults, image, &options).unwrap();
+        assert_eq!(env, ["A=conf", "B=image", "PATH", "C=flag"]);
     }
 }

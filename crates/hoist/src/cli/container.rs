@@ -315,6 +315,11 @@ pub struct ContainerArgs {
     #[arg(help_heading = "Resources", long, value_name = "NAME=SOFT[:HARD]")]
     pub ulimit: Vec<String>,
 
+    /// podman shape: a namespaced kernel parameter of the container: NAME=VALUE (kernel.shm*,
+    /// kernel.msg*, kernel.sem, fs.mqueue.*, and net.* with a network of its own)
+    #[arg(help_heading = "Resources", long, value_name = "NAME=VALUE")]
+    pub sysctl: Vec<String>,
+
     /// podman shape: the size of /dev/shm (e.g. 64m, 1.5g, 1GiB) [default: 64m]
     #[arg(help_heading = "Storage", long, value_name = "SIZE")]
     pub shm_size: Option<String>,

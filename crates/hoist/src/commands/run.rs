@@ -210,6 +210,7 @@ fn run_options(args: ContainerArgs, detach: bool) -> RunOptions {
         mount: args.mount,
         tmpfs: args.tmpfs,
         ulimit: args.ulimit,
+        sysctl: args.sysctl,
         shm_size: args.shm_size,
         device: args.device,
         userns: args.userns,
