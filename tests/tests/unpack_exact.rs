@@ -311,3 +311,72 @@ fn the_image_user_is_resolved_in_the_rootfs_and_bad_ids_are_refused() {
         }
     }
 }
+
+/// Small files are written by a second thread while the stream is read on; what the layer says
+/// happens in its order all the same: a later entry at a file's path replaces it, a file
+/// replaces a directory of files written just before, a hardlink finds its target, modes and
+/// times are the entries' (hundreds of files, more than the writer queues at once).
+#[test]
+fn small_files_written_aside_keep_the_streams_order() {
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let mut layer = Tar::default();
+    for d in 0..3 {
+        layer = layer.dir(&format!("d{d}"));
+        for f in 0..150 {
+            layer = layer.file(&format!("d{d}/f{f}"), format!("{d}/{f}").as_bytes());
+        }
+    }
+    let layer = layer
+        .file("dup", b"one")
+        .file("dup", b"two")
+        .file("x/inner", b"inside")
+        .file("x", b"x is a file now")
+        .file("y", b"y was a file")
+        .dir("y")
+        .file("y/in-y", b"in y")
+        .file_mode("setuid", b"#!/bin/sh\n", 0o4755)
+        .file("target", b"linked")
+        .hardlink("link", "target")
+        .finish();
+    let rootfs = unpack_layers(dir.path(), &[layer]);
+    for d in 0..3 {
+        for f in [0, 77, 149] {
+            let file = rootfs.join(format!("d{d}/f{f}"));
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{d}/{f}"));
+            let meta = file.metadata().unwrap();
+            assert_eq!((meta.mode() & 0o7777, meta.mtime()), (0o644, 1_700_000_000));
+        }
+        assert_eq!(
+            std::fs::read_dir(rootfs.join(format!("d{d}")))
+                .unwrap()
+                .count(),
+            150
+        );
+        let times = rootfs.join(format!("d{d}")).metadata().unwrap().mtime();
+        assert_eq!(times, 1_700_000_000, "d{d}'s time is its entry's");
+    }
+    assert_eq!(std::fs::read_to_string(rootfs.join("dup")).unwrap(), "two");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("x")).unwrap(),
+        "x is a file now"
+    );
+    assert!(rootfs.join("y").is_dir());
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("y/in-y")).unwrap(),
+        "in y"
+    );
+    let setuid = rootfs.join("setuid").metadata().unwrap();
+    assert_eq!(setuid.mode() & 0o7777, 0o4755);
+    let (target, link) = (
+        rootfs.join("target").metadata().unwrap(),
+        rootfs.join("link").metadata().unwrap(),
+    );
+    assert_eq!(target.ino(), link.ino());
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("link")).unwrap(),
+        "linked"
+    );
+}

@@ -7,6 +7,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use hoist_fs::{remove_all_at, Root};
 use rustc_hash::{FxHashMap, FxHashSet};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timestamps, XattrFlags};
@@ -14,6 +16,7 @@ use rustix::io::Errno;
 use rustix::process::{Gid, Uid};
 
 use crate::entry_path::{self, as_os_str, as_path, confine_into, WrittenPaths};
+use crate::file_writer::{self, FileJob, FileWriter};
 use crate::idmap::IdMap;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -86,13 +89,19 @@ pub(crate) struct LayerApplier<'a> {
     path: Vec<u8>,
     owner: (u32, u32),
     buffer: Vec<u8>,
+    /// The second thread small files are written by (none for a rootless unpack).
+    files: Option<FileWriter>,
+    /// Entries handed over so far, for the order of the files that come back.
+    handed_over: u64,
+    /// The path of a handed-over file whose writing failed, named in the error.
+    failed_file: Option<Box<[u8]>>,
 }
 
 /// Open directories kept at most; past this they are all closed (their times restored).
 const MAX_OPEN_PARENTS: usize = 512;
 
 struct ParentDir {
-    fd: OwnedFd,
+    fd: Arc<OwnedFd>,
     times: Timestamps,
     setgid: bool,
 }
@@ -125,6 +134,12 @@ impl<'a> LayerApplier<'a> {
                 rustix::process::getegid().as_raw(),
             ),
             buffer: vec![0; COPY_BUFFER],
+            files: match options.rootless {
+                true => None,
+                false => FileWriter::start().ok(),
+            },
+            handed_over: 0,
+            failed_file: None,
         }
     }
 
@@ -143,13 +158,24 @@ impl<'a> LayerApplier<'a> {
             let applied = self.entry(&mut entry, &mut path);
             self.path = path;
             if let Err(source) = applied {
-                return Err(EntryError {
-                    entry: String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
-                    source,
-                });
+                let entry = match self.failed_file.take() {
+                    Some(path) => file_writer::shown(&path),
+                    None => String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
+                };
+                return Err(EntryError { entry, source });
             }
         }
-        self.leave_parents().map_err(stream_error)?;
+        let left = self.leave_parents();
+        if let Err(source) = left {
+            let entry = self
+                .failed_file
+                .take()
+                .map(|path| file_writer::shown(&path));
+            return Err(EntryError {
+                entry: entry.unwrap_or_default(),
+                source,
+            });
+        }
         for (path, mtime) in self.dir_times.iter().rev() {
             let fd = self
                 .root
@@ -180,6 +206,10 @@ impl<'a> LayerApplier<'a> {
             return Ok(()); // the root directory itself: the rootfs keeps its own metadata
         }
         let (parent, name) = entry_path::split(path);
+        let removes = name.starts_with(WHITEOUT_PREFIX.as_bytes());
+        if removes || self.files.as_ref().is_some_and(|files| files.clashes(path)) {
+            self.settle()?;
+        }
         if name == OPAQUE_WHITEOUT.as_bytes() {
             return self.opaque_whiteout(parent);
         }
@@ -211,7 +241,13 @@ impl<'a> LayerApplier<'a> {
         self.enter_parent(parent)?;
         let name = as_os_str(name);
         let path = &path[..];
+        let small = entry.size() <= file_writer::SMALL_FILE && meta.xattrs.is_empty();
         match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous
+                if small && self.files.is_some() =>
+            {
+                self.hand_over(entry, path, name, &meta)?
+            }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 self.write_file(entry, path, name, &meta)?
             }
@@ -232,6 +268,9 @@ impl<'a> LayerApplier<'a> {
                 let mut confined = Vec::new();
                 if !confine_into(&target, &mut confined) {
                     return Err(invalid("hardlink to the root directory"));
+                }
+                if self.files.as_ref().is_some_and(|f| f.clashes(&confined)) {
+                    self.settle()?;
                 }
                 let (target_parent, target_name) = entry_path::split(&confined);
                 // The target's parent is resolved inside the root, and the final component is
@@ -316,6 +355,73 @@ impl<'a> LayerApplier<'a> {
         Ok(())
     }
 
+    /// A small file: its content read, its owner and mode decided, and handed to the file
+    /// writer (or written now, when the writer's queue is full).
+    fn hand_over<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        path: &[u8],
+        name: &OsStr,
+        meta: &Metadata,
+    ) -> io::Result<()> {
+        let mut data = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
+        entry.read_to_end(&mut data)?;
+        let create_mode = meta.mode & 0o777;
+        let ids = self.host_ids(meta)?;
+        let chown = (ids != self.owner || self.current_parent().setgid).then_some(ids);
+        let special_cleared = chown.is_some() && meta.mode & 0o6000 != 0;
+        let chmod =
+            (meta.mode != create_mode & !self.umask || special_cleared).then_some(meta.mode);
+        self.handed_over += 1;
+        let job = FileJob {
+            dir: Arc::clone(&self.current_parent().fd),
+            name: name.to_os_string(),
+            path: path.into(),
+            data,
+            create_mode,
+            chown,
+            chmod,
+            mtime: meta.mtime,
+            sequence: self.handed_over,
+        };
+        let files = self.files.as_mut().expect("only with a file writer");
+        match files.submit(job) {
+            Ok(()) => Ok(()),
+            Err(job) => self.write_now(job),
+        }
+    }
+
+    /// Waits for the file writer's pending files, and replaces what stood where one of them
+    /// was to go (in stream order).
+    fn settle(&mut self) -> io::Result<()> {
+        let Some(files) = &mut self.files else {
+            return Ok(());
+        };
+        match files.settle() {
+            Ok(taken) => taken.into_iter().try_for_each(|job| self.write_now(job)),
+            Err((path, error)) => {
+                self.failed_file = Some(path);
+                Err(error)
+            }
+        }
+    }
+
+    /// Writes a handed-over file in this thread, replacing what has its name.
+    fn write_now(&mut self, job: FileJob) -> io::Result<()> {
+        if file_writer::write_new(&job)? {
+            return Ok(());
+        }
+        self.forget_parents_under(&job.path);
+        remove_all_at(&job.dir, &job.name)?;
+        let fd = rfs::openat(
+            &job.dir,
+            &job.name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(job.create_mode),
+        )?;
+        file_writer::fill(fd, &job)
+    }
+
     fn write_dir(&mut self, path: &[u8], name: &OsStr, meta: &Metadata) -> io::Result<()> {
         let dir = &self.current_parent().fd;
         match rfs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
@@ -398,7 +504,7 @@ impl<'a> LayerApplier<'a> {
             )?;
             let stat = rfs::fstat(&fd)?;
             let parent = ParentDir {
-                fd,
+                fd: Arc::new(fd),
                 times: saved_times(&stat),
                 setgid: stat.st_mode & 0o2000 != 0,
             };
@@ -413,6 +519,8 @@ impl<'a> LayerApplier<'a> {
     /// bumped: a directory's mtime is what its own tar entry says (or when it was first made),
     /// as umoci and overlayfs-based engines leave it.
     fn leave_parents(&mut self) -> io::Result<()> {
+        // Writing the pending files into them would bump their times again.
+        self.settle()?;
         for (_, parent) in self.parents.drain() {
             rfs::futimens(&parent.fd, &parent.times)?;
         }

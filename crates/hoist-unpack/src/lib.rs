@@ -17,6 +17,7 @@ mod apply;
 mod bundle;
 mod entry_path;
 mod error;
+mod file_writer;
 mod idmap;
 mod layer;
 mod origin;
