@@ -313,9 +313,9 @@ fn the_image_user_is_resolved_in_the_rootfs_and_bad_ids_are_refused() {
 }
 
 /// Small files are written by a second thread while the stream is read on; what the layer says
-/// happens in its order all the same: a later entry at a file's path replaces it, a file
-/// replaces a directory of files written just before, a hardlink finds its target, modes and
-/// times are the entries' (hundreds of files, more than the writer queues at once).
+/// happens in its order all the same: a later entry at a file's path replaces it, a file or a
+/// symlink replaces a directory of files written just before, a hardlink finds its target,
+/// modes and times are the entries' (hundreds of files, more than the writer queues at once).
 #[test]
 fn small_files_written_aside_keep_the_streams_order() {
     if !is_root() {
@@ -329,7 +329,13 @@ fn small_files_written_aside_keep_the_streams_order() {
             layer = layer.file(&format!("d{d}/f{f}"), format!("{d}/{f}").as_bytes());
         }
     }
+    // A directory of files just handed over, replaced by a symlink.
+    layer = layer.dir("z");
+    for f in 0..100 {
+        layer = layer.file(&format!("z/f{f}"), b"gone with z");
+    }
     let layer = layer
+        .symlink("z", "d0")
         .file("dup", b"one")
         .file("dup", b"two")
         .file("x/inner", b"inside")
@@ -358,6 +364,10 @@ fn small_files_written_aside_keep_the_streams_order() {
         let times = rootfs.join(format!("d{d}")).metadata().unwrap().mtime();
         assert_eq!(times, 1_700_000_000, "d{d}'s time is its entry's");
     }
+    assert_eq!(
+        std::fs::read_link(rootfs.join("z")).unwrap(),
+        Path::new("d0")
+    );
     assert_eq!(std::fs::read_to_string(rootfs.join("dup")).unwrap(), "two");
     assert_eq!(
         std::fs::read_to_string(rootfs.join("x")).unwrap(),

@@ -29,7 +29,7 @@ pub(crate) struct FollowedPull<'a> {
 /// The image the pull chose, as its follower gets it.
 pub(crate) struct Chosen<'a> {
     pub layout: &'a Layout,
-    pub feeds: &'a BlobFeeds,
+    pub feeds: &'a Arc<BlobFeeds>,
     pub manifest: &'a ImageManifest,
     pub digest: &'a Digest,
 }

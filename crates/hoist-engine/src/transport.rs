@@ -326,8 +326,12 @@ fn unpack_pulled(
         )
     });
     match (pulled, followed) {
-        (Ok(_), Some(Ok(unpacked))) => Ok(unpacked),
-        (Ok(_), _) => {
+        // Of the image the pull named (after a mirror that failed, another may have).
+        (Ok(pulled), Some(Ok(unpacked))) if unpacked.manifest == pulled.digest => Ok(unpacked),
+        (Ok(_), followed) => {
+            if let Some(Ok(_)) = followed {
+                std::fs::remove_dir_all(bundle).map_err(Error::io("removing", bundle))?;
+            }
             let top = layout.resolve(Some(&name))?;
             hoist_unpack::unpack(&layout, &top, bundle, options).map_err(unpacking)
         }

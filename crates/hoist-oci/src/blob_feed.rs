@@ -76,14 +76,15 @@ impl BlobFeeds {
         let digest = descriptor_digest(descriptor)?;
         let mut growing = self.lock();
         loop {
+            // Stored (and so verified) first: a feed may be a failed writer's, left behind.
+            if layout.has_blob(&digest, descriptor.size()) {
+                return Ok(Box::new(layout.open_blob(descriptor)?));
+            }
             if let Some(feed) = growing.feeds.get(&digest) {
                 return Ok(Box::new(FollowedBlob {
                     feed: Arc::clone(feed),
                     offset: 0,
                 }));
-            }
-            if layout.has_blob(&digest, descriptor.size()) {
-                return Ok(Box::new(layout.open_blob(descriptor)?));
             }
             if growing.closed {
                 return Err(Error::MissingBlob(digest));

@@ -1,6 +1,7 @@
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hoist_fs::Root;
 use hoist_oci::{
@@ -10,7 +11,7 @@ use hoist_oci::{
 
 use crate::apply::{ApplyOptions, EntryError, LayerApplier, Leftovers, SkippedDevice};
 use crate::idmap::IdMap;
-use crate::layer::{decode, BlobReader, Budget, LayerPosition, LayerStream};
+use crate::layer::{decode, BlobReader, Budget, LayerPosition, LayerStream, OpenedOnRead};
 use crate::origin::BundleOrigin;
 use crate::progress::{Progress, UnpackEvent};
 use crate::runtime_spec::{runtime_spec, LabelPolicy, RootlessSpec};
@@ -92,7 +93,7 @@ pub fn unpack(
 /// bundle.
 pub fn unpack_following(
     layout: &Layout,
-    feeds: &BlobFeeds,
+    feeds: &Arc<BlobFeeds>,
     manifest: &ImageManifest,
     digest: &Digest,
     bundle: &Path,
@@ -103,8 +104,13 @@ pub fn unpack_following(
         manifest,
         config: followed_config(layout, feeds, manifest)?,
     };
+    // Layers are opened ahead of the one applied; one whose download has not begun yet is
+    // waited for by its own decoder, not by the applier.
     unpack_from(chosen, bundle, options, &|layer| {
-        Ok(feeds.follow(layout, layer)?)
+        let (feeds, layout, layer) = (Arc::clone(feeds), layout.clone(), layer.clone());
+        Ok(Box::new(OpenedOnRead::new(move || {
+            Ok(feeds.follow(&layout, &layer)?)
+        })))
     })
 }
 

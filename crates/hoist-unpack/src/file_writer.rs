@@ -4,9 +4,10 @@
 //! whole tree), while decompression has a core of its own.
 //!
 //! The applier hands over only a file no pending one could clash with: not at a pending path,
-//! not below one. It waits for every pending file ([`FileWriter::settle`]) before anything else
-//! touches the tree: a directory, link, whiteout or device entry, and restoring directory
-//! times. A file whose name is taken is not replaced here: it comes back from `settle`, for the
+//! not below one. It waits for every pending file ([`FileWriter::settle`]) before any entry at,
+//! above or below a pending file's path (a directory made setgid, or replaced, above a file not
+//! yet created would change what it becomes), before a link to one, a whiteout, and restoring
+//! directory times. A file whose name is taken is not replaced here: it comes back from `settle`, for the
 //! applier to replace what is there itself, in the stream's order. Each file is created under
 //! the fd of its directory with `O_EXCL | O_NOFOLLOW`, as the applier creates its own.
 
@@ -59,6 +60,8 @@ pub(crate) struct FileWriter {
     outcomes: Receiver<Outcome>,
     in_flight: usize,
     pending: FxHashSet<Box<[u8]>>,
+    /// The directories above the pending files.
+    pending_dirs: FxHashSet<Box<[u8]>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -74,14 +77,19 @@ impl FileWriter {
             outcomes,
             in_flight: 0,
             pending: FxHashSet::default(),
+            pending_dirs: FxHashSet::default(),
             thread: Some(thread),
         })
     }
 
-    /// Whether `path`, or a directory above it, is a file still pending.
+    /// Whether `path`, or a directory above it, is a file still pending, or a pending file is
+    /// below it.
     pub(crate) fn clashes(&self, path: &[u8]) -> bool {
         if self.pending.is_empty() {
             return false;
+        }
+        if self.pending_dirs.contains(path) {
+            return true;
         }
         let mut end = path.len();
         loop {
@@ -103,6 +111,13 @@ impl FileWriter {
         let path = job.path.clone();
         match jobs.try_send(job) {
             Ok(()) => {
+                let mut end = path.len();
+                while let Some(slash) = path[..end].iter().rposition(|&b| b == b'/') {
+                    if !self.pending_dirs.insert(path[..slash].into()) {
+                        break; // its own parents are in already
+                    }
+                    end = slash;
+                }
                 self.pending.insert(path);
                 self.in_flight += 1;
                 Ok(())
@@ -131,6 +146,7 @@ impl FileWriter {
             }
         }
         self.pending.clear();
+        self.pending_dirs.clear();
         if let Some(failure) = failure {
             return Err(failure);
         }

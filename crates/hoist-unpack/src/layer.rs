@@ -106,6 +106,33 @@ pub(crate) struct LayerPosition<'a> {
 /// stored blob through its verifier, or one a pull is writing (`hoist_oci::BlobFeeds`).
 pub(crate) type BlobReader = Box<dyn Read + Send>;
 
+/// A blob opened on its first read, in the thread that reads it.
+pub(crate) struct OpenedOnRead {
+    open: Option<Box<dyn FnOnce() -> Result<BlobReader> + Send>>,
+    blob: Option<BlobReader>,
+}
+
+impl OpenedOnRead {
+    pub(crate) fn new(open: impl FnOnce() -> Result<BlobReader> + Send + 'static) -> Self {
+        OpenedOnRead {
+            open: Some(Box::new(open)),
+            blob: None,
+        }
+    }
+}
+
+impl Read for OpenedOnRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(open) = self.open.take() {
+            self.blob = Some(open().map_err(|e| io::Error::other(e.to_string()))?);
+        }
+        match &mut self.blob {
+            Some(blob) => blob.read(buf),
+            None => Err(io::Error::other("the blob could not be opened")),
+        }
+    }
+}
+
 /// Starts decoding a layer; the returned stream is read by the applier. Two threads do it: one
 /// reads the blob (see `BlobReader`), one decompresses what the
 /// first hands over and hashes the result for the diff_id; each stage gets a core of its own.

@@ -148,14 +148,18 @@ pub fn apply(spec: &mut Spec, args: &RunOptions, context: &RunContext) -> Result
 }
 
 /// The image config's sysctls with containers.conf's `default_sysctls` and `--sysctl` over
-/// them. A default `net.*` one is left out where the container shares the host's network (as
-/// podman leaves it out); a flag's is kept, for the runtime to refuse.
+/// them. A default `net.*` one is left out where the container has no network namespace of
+/// its own (the host's, or another container's, as podman leaves it out); a flag's is kept,
+/// for the runtime to refuse or the user to mean.
 fn sysctls(
     mut sysctl: std::collections::HashMap<String, String>,
     args: &RunOptions,
     context: &RunContext,
 ) -> Result<std::collections::HashMap<String, String>> {
-    let own_network = *context.network != NetworkMode::Host;
+    let own_network = !matches!(
+        context.network,
+        NetworkMode::Host | NetworkMode::Container(_)
+    );
     let parse = |entry: &String, flag: &str| {
         entry
             .split_once('=')
@@ -380,6 +384,44 @@ mod tests {
             ..RunOptions::default()
         };
         assert!(environment(&[], Vec::new(), &nameless).is_err());
+    }
+
+    #[test]
+    fn default_net_sysctls_stay_out_of_a_network_namespace_not_the_containers_own() {
+        let image = image(&[], &["sh"]);
+        let defaults = ContainersConf {
+            default_sysctls: vec!["net.core.somaxconn=7".into(), "kernel.msgmax=9".into()],
+            ..ContainersConf::default()
+        };
+        let flagged = RunOptions {
+            sysctl: vec!["kernel.msgmax=10".into()],
+            ..RunOptions::default()
+        };
+        let on = |network: &NetworkMode| {
+            let context = RunContext {
+                image: &image,
+                command: &[],
+                id: "c",
+                rootfs: Path::new("/nonexistent"),
+                join_network: None,
+                network,
+                name_files: Vec::new(),
+                mounts: Vec::new(),
+                defaults: &defaults,
+            };
+            sysctls(Default::default(), &flagged, &context).unwrap()
+        };
+        let own = on(&NetworkMode::Own);
+        assert_eq!(own["net.core.somaxconn"], "7");
+        assert_eq!(own["kernel.msgmax"], "10");
+        for shared in [NetworkMode::Host, NetworkMode::Container("other".into())] {
+            let sysctls = on(&shared);
+            assert!(
+                !sysctls.keys().any(|k| k.starts_with("net.")),
+                "{sysctls:?}"
+            );
+            assert_eq!(sysctls["kernel.msgmax"], "10");
+        }
     }
 
     #[test]
