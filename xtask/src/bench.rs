@@ -90,10 +90,17 @@ pub fn run(runs: usize, only: Option<&str>) -> anyhow::Result<()> {
             });
             let mut peers = vec![skopeo];
             if *image == "big-layers" {
-                // The hashing floor: the time to sha256 the same bytes once.
+                // The hashing floor: the time to sha256 the same bytes once, on one core and
+                // on all of them (a sha256sum per blob, side by side).
                 peers.push(tool("openssl dgst", |_, _| {
                     let mut c = Command::new("openssl");
                     c.args(["dgst", "-sha256"]).args(&blobs);
+                    c
+                }));
+                peers.push(tool("sha256sum, all cores", |_, _| {
+                    let mut c = Command::new("sh");
+                    c.args(["-c", "for blob; do sha256sum \"$blob\" & done; wait", "sh"])
+                        .args(&blobs);
                     c
                 }));
             }
