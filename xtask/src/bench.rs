@@ -635,7 +635,7 @@ fn tmpfs_scratch() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 

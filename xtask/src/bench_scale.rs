@@ -13,8 +13,9 @@ use anyhow::{bail, Context};
 use hoist_oci::{media_type, Digest, Layout};
 use serde_json::json;
 
+use crate::bench::ms;
 use crate::bench::Settings;
-use crate::fixtures::{write_blob, write_json};
+use crate::fixtures::{write_blob, write_image_documents};
 use crate::shell;
 
 /// The task names, for `--only`.
@@ -85,6 +86,19 @@ impl Scale<'_> {
         c
     }
 
+    /// `create` of a container `name` that runs `true`, with no network.
+    fn create_args<'a>(&'a self, name: &'a str) -> [&'a str; 7] {
+        [
+            "create",
+            "--network",
+            "none",
+            "--name",
+            name,
+            &self.image,
+            "true",
+        ]
+    }
+
     fn hoist_ok(&self, args: &[&str]) -> anyhow::Result<()> {
         shell::output(&mut self.hoist(args)).map(|_| ())
     }
@@ -115,45 +129,18 @@ impl Scale<'_> {
         let mut made = 0;
         for size in SIZES {
             while made < size {
-                self.hoist_ok(&[
-                    "create",
-                    "--network",
-                    "none",
-                    "--name",
-                    &format!("scale-{made}"),
-                    &self.image,
-                    "true",
-                ])?;
+                self.hoist_ok(&self.create_args(&format!("scale-{made}")))?;
                 made += 1;
             }
             ps.push(self.median(&["ps", "-a", "--quiet"], || Ok(()))?);
             let name = "scale-probe";
-            create.push(self.median(
-                &[
-                    "create",
-                    "--network",
-                    "none",
-                    "--name",
-                    name,
-                    &self.image,
-                    "true",
-                ],
-                || {
-                    let _ = self.hoist(&["rm", "--force", name]).output();
-                    Ok(())
-                },
-            )?);
+            create.push(self.median(&self.create_args(name), || {
+                let _ = self.hoist(&["rm", "--force", name]).output();
+                Ok(())
+            })?);
             rm.push(self.median(&["rm", name], || {
                 let _ = self.hoist(&["rm", "--force", name]).output();
-                self.hoist_ok(&[
-                    "create",
-                    "--network",
-                    "none",
-                    "--name",
-                    name,
-                    &self.image,
-                    "true",
-                ])
+                self.hoist_ok(&self.create_args(name))
             })?);
             run.push(self.median(
                 &["run", "--rm", "--network", "none", &self.image, "true"],
@@ -177,7 +164,7 @@ impl Scale<'_> {
     fn images(&self) -> anyhow::Result<()> {
         let (mut images, mut run, mut tag) = (
             Row::new("images"),
-            Row::new("run --rm true (of 1 000 names)"),
+            Row::new("run --rm true (with that many names)"),
             Row::new("tag (one more)"),
         );
         let mut tagged = 0;
@@ -389,10 +376,6 @@ fn timed(command: &mut Command) -> anyhow::Result<Duration> {
     Ok(elapsed)
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 /// An image of `count` gzip layers of a few small files each.
 fn small_layers_image(layout: &Layout, count: usize) -> anyhow::Result<hoist_oci::Descriptor> {
     let mut layers = Vec::new();
@@ -448,7 +431,7 @@ fn one_big_layer_image(layout: &Layout, size: u64) -> anyhow::Result<hoist_oci::
     let (digest, length) = (compressed.digest(), compressed.bytes_written());
     compressed.into_inner().sync_all()?;
     fs::rename(&staged, layout.blob_path(&digest))?;
-    let layer = json!({ "mediaType": media_type::OCI_LAYER_GZIP, "digest": digest.to_string(), "size": length });
+    let layer = hoist_oci::descriptor_of(media_type::OCI_LAYER_GZIP, &digest, length);
     manifest_of(layout, vec![layer], vec![diff_id])
 }
 
@@ -468,11 +451,7 @@ fn image_of(
     let mut descriptors = Vec::new();
     let mut diff_ids = Vec::new();
     for (blob, diff_id) in layers {
-        descriptors.push(serde_json::to_value(write_blob(
-            layout,
-            &blob,
-            media_type::OCI_LAYER_GZIP,
-        )?)?);
+        descriptors.push(write_blob(layout, &blob, media_type::OCI_LAYER_GZIP)?);
         diff_ids.push(diff_id);
     }
     manifest_of(layout, descriptors, diff_ids)
@@ -480,7 +459,7 @@ fn image_of(
 
 fn manifest_of(
     layout: &Layout,
-    layers: Vec<serde_json::Value>,
+    layers: Vec<hoist_oci::Descriptor>,
     diff_ids: Vec<Digest>,
 ) -> anyhow::Result<hoist_oci::Descriptor> {
     let config = json!({
@@ -489,12 +468,5 @@ fn manifest_of(
         "config": { "Cmd": ["sh"] },
         "rootfs": { "type": "layers", "diff_ids": diff_ids.iter().map(ToString::to_string).collect::<Vec<_>>() },
     });
-    let config = write_json(layout, &config, media_type::OCI_CONFIG)?;
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": media_type::OCI_MANIFEST,
-        "config": config,
-        "layers": layers,
-    });
-    write_json(layout, &manifest, media_type::OCI_MANIFEST)
+    write_image_documents(layout, &config, &layers)
 }

@@ -262,7 +262,16 @@ fn build_image(layout: &Layout, recipe: &ImageRecipe) -> anyhow::Result<Descript
     if let Some(variant) = &recipe.variant {
         config["variant"] = json!(variant);
     }
-    let config = write_json(layout, &config, media_type::OCI_CONFIG)?;
+    write_image_documents(layout, &config, &layers)
+}
+
+/// Writes an image's config and its manifest naming `layers`; returns the manifest's descriptor.
+pub(crate) fn write_image_documents(
+    layout: &Layout,
+    config: &serde_json::Value,
+    layers: &[Descriptor],
+) -> anyhow::Result<Descriptor> {
+    let config = write_json(layout, config, media_type::OCI_CONFIG)?;
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": media_type::OCI_MANIFEST,

@@ -328,14 +328,7 @@ impl<'a> LayerApplier<'a> {
         meta: &Metadata,
     ) -> io::Result<()> {
         let create_mode = meta.mode & 0o777;
-        let fd = self.create(path, |dir| {
-            rfs::openat(
-                dir,
-                name,
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(create_mode),
-            )
-        })?;
+        let fd = self.create(path, |dir| file_writer::create_new(dir, name, create_mode))?;
         let mut file = File::from(fd);
         loop {
             let n = entry.read(&mut self.buffer)?;
@@ -413,12 +406,7 @@ impl<'a> LayerApplier<'a> {
         }
         self.forget_parents_under(&job.path);
         remove_all_at(&job.dir, &job.name)?;
-        let fd = rfs::openat(
-            &job.dir,
-            &job.name,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(job.create_mode),
-        )?;
+        let fd = file_writer::create_new(job.dir.as_fd(), &job.name, job.create_mode)?;
         file_writer::fill(fd, &job)
     }
 

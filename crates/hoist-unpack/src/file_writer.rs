@@ -11,9 +11,9 @@
 //! applier to replace what is there itself, in the stream's order. Each file is created under
 //! the fd of its directory with `O_EXCL | O_NOFOLLOW`, as the applier creates its own.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::Arc;
 
@@ -181,18 +181,28 @@ fn write_all(queue: Receiver<FileJob>, done: Sender<Outcome>) {
 /// Creates the job's file and gives it its content and metadata. `Ok(false)`: the name was
 /// taken, and nothing was done.
 pub(crate) fn write_new(job: &FileJob) -> io::Result<bool> {
-    let fd = match rfs::openat(
-        &job.dir,
-        &job.name,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(job.create_mode),
-    ) {
+    let fd = match create_new(job.dir.as_fd(), &job.name, job.create_mode) {
         Ok(fd) => fd,
         Err(Errno::EXIST) => return Ok(false),
         Err(e) => return Err(e.into()),
     };
     fill(fd, job)?;
     Ok(true)
+}
+
+/// Creates the file `name` in `dir` for writing: never one that exists, never through a
+/// symlink.
+pub(crate) fn create_new(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    mode: u32,
+) -> rustix::io::Result<OwnedFd> {
+    rfs::openat(
+        dir,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(mode),
+    )
 }
 
 /// Writes the content, owner, mode and times of a file just created.

@@ -91,8 +91,7 @@ pub fn create_container(
             ));
         }
     }
-    let names = options.names.clone();
-    names.check()?;
+    options.names.check()?;
     let (name, dir, keeper) = claim_name(store, options.name.as_deref())?;
     let mut attachments = Vec::new();
     let mut ports = Vec::new();
@@ -181,7 +180,7 @@ pub fn create_container(
                 &name,
                 &hostname,
                 &attachments,
-                &names,
+                &options.names,
             )?,
             mounts,
             defaults: conf,
@@ -249,7 +248,7 @@ pub fn create_container(
                 }),
                 stop_timeout: options.stop_timeout,
                 joins_network_of: joins_network_of.clone(),
-                names: names.clone(),
+                names: options.names.clone(),
             },
         };
         container.save()?;
