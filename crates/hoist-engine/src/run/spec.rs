@@ -149,8 +149,8 @@ pub fn apply(spec: &mut Spec, args: &RunOptions, context: &RunContext) -> Result
 
 /// The image config's sysctls with containers.conf's `default_sysctls` and `--sysctl` over
 /// them. A default `net.*` one is left out where the container has no network namespace of
-/// its own (the host's, or another container's, as podman leaves it out); a flag's is kept,
-/// for the runtime to refuse or the user to mean.
+/// its own (the host's, or another container's), as podman leaves it out; a flag's is refused
+/// there, as podman refuses it.
 fn sysctls(
     mut sysctl: std::collections::HashMap<String, String>,
     args: &RunOptions,
@@ -181,6 +181,19 @@ fn sysctls(
     }
     for entry in &args.sysctl {
         let (name, value) = parse(entry, "--sysctl")?;
+        // Refused before the runtime sees them, as podman refuses them.
+        if name == "kernel.hostname" {
+            return Err(Error::bad_option(
+                format!("--sysctl {entry:?}"),
+                "is not allowed: give the container's name with --hostname",
+            ));
+        }
+        if name.starts_with("net.") && !own_network {
+            return Err(Error::bad_option(
+                format!("--sysctl {entry:?}"),
+                "cannot be set: the container shares another network namespace (--network host or container:NAME)",
+            ));
+        }
         sysctl.insert(name, value);
     }
     Ok(sysctl)
@@ -422,6 +435,38 @@ mod tests {
             );
             assert_eq!(sysctls["kernel.msgmax"], "10");
         }
+    }
+
+    #[test]
+    fn sysctl_flags_podman_refuses_are_refused() {
+        let image = image(&[], &["sh"]);
+        let defaults = ContainersConf::default();
+        let refused = |flag: &str, network: &NetworkMode| {
+            let options = RunOptions {
+                sysctl: vec![flag.to_string()],
+                ..RunOptions::default()
+            };
+            let context = RunContext {
+                image: &image,
+                command: &[],
+                id: "c",
+                rootfs: Path::new("/nonexistent"),
+                join_network: None,
+                network,
+                name_files: Vec::new(),
+                mounts: Vec::new(),
+                defaults: &defaults,
+            };
+            sysctls(Default::default(), &options, &context).is_err()
+        };
+        assert!(refused("kernel.hostname=x", &NetworkMode::Own));
+        assert!(refused("nonsense", &NetworkMode::Own));
+        assert!(refused("net.ipv4.ip_forward=1", &NetworkMode::Host));
+        assert!(!refused("net.ipv4.ip_forward=1", &NetworkMode::Own));
+        assert!(!refused(
+            "kernel.domainname=example.test",
+            &NetworkMode::Own
+        ));
     }
 
     #[test]
