@@ -240,3 +240,58 @@ fn archives_skopeo_writes_are_read_by_hoist() {
         assert_eq!(config["config"], expected["config"], "{transport}");
     }
 }
+
+/// `list-tags docker-archive:FILE` prints what skopeo prints: each image's names as
+/// `manifest.json` writes them, and `@N` for the Nth image when it has none.
+#[test]
+fn list_tags_of_a_docker_archive_is_skopeos() {
+    let Some(env) = env() else { return };
+    let dir = scratch();
+    let made = dir.path().join("made.tar");
+    expect_ok(
+        Command::new("skopeo")
+            .args(["copy", "-q", "--src-tls-verify=false"])
+            .arg(format!("docker://{}/busybox:latest", env.registry))
+            .arg(format!(
+                "docker-archive:{}:localhost/made:1",
+                made.display()
+            )),
+    );
+    // The same image twice: once under two names, once under none.
+    let archive = dir.path().join("two-images.tar");
+    let mut builder = tar::Builder::new(std::fs::File::create(&archive).unwrap());
+    let mut made = tar::Archive::new(std::fs::File::open(&made).unwrap());
+    let mut images = Value::Null;
+    for entry in made.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_str() == Some("manifest.json") {
+            images = serde_json::from_reader(&mut entry).unwrap();
+            continue;
+        }
+        let header = entry.header().clone();
+        builder.append(&header, &mut entry).unwrap();
+    }
+    let mut named = images[0].clone();
+    named["RepoTags"] = serde_json::json!(["example.com/a/b:1", "busybox:2"]);
+    let mut unnamed = images[0].clone();
+    unnamed.as_object_mut().unwrap().remove("RepoTags");
+    let manifest = serde_json::to_vec(&serde_json::json!([named, unnamed])).unwrap();
+    let mut header = tar::Header::new_gnu();
+    header.set_size(manifest.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "manifest.json", &manifest[..])
+        .unwrap();
+    builder.finish().unwrap();
+
+    let reference = format!("docker-archive:{}", archive.display());
+    let listed = expect_ok(hoist(dir.path()).args(["list-tags", &reference]));
+    let theirs = expect_ok(Command::new("skopeo").args(["list-tags", &reference]));
+    assert_eq!(stdout(&listed), stdout(&theirs));
+    let tags: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(
+        tags,
+        serde_json::json!({ "Tags": ["example.com/a/b:1", "busybox:2", "@1"] })
+    );
+}

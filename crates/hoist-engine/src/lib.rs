@@ -84,7 +84,7 @@ pub use processes::{top, usage, ProcessRow};
 pub(crate) use pull::pull_into;
 pub use pull::{pull_image, PulledTo};
 pub use registries_conf::RegistriesConf;
-pub use registry_verbs::{delete_image, list_tags};
+pub use registry_verbs::{delete_image, list_tags, TagList};
 pub use rootless::{serve_storage_helper, STORAGE_HELPER_VERB};
 pub use run::{
     create_container, network_hook, run_attached, ImageSource, PullPolicy, RunOptions,

@@ -103,8 +103,10 @@ fn source_images(
                 let name = reference.to_string();
                 return Ok(vec![(Location::Registry(reference), name)]);
             }
-            let (_, tags) = crate::list_tags(&Location::Registry(reference.clone()), registry)?;
-            tags.iter()
+            let listed = crate::list_tags(&Location::Registry(reference.clone()), registry)?;
+            listed
+                .tags
+                .iter()
                 .map(|tag| {
                     let tagged: Reference = format!("{}:{tag}", reference.name()).parse()?;
                     let name = tagged.to_string();

@@ -6,9 +6,11 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use crate::archive_path::archive_path;
-use crate::docker_archive::DockerFiles;
+use crate::docker_archive::{DockerFiles, MANIFEST};
 use crate::layout::DOCUMENT_LIMIT;
 use crate::{Error, GuardedTarReader, Layout, Result, VerifiedReader};
+
+const NO_DOCKER_MANIFEST: &str = "it holds no manifest.json, as a docker-archive does";
 
 /// The directory a file is in (`.` for a bare name): where its temporary twin is built.
 pub fn parent_dir(file: &Path) -> &Path {
@@ -141,14 +143,34 @@ pub fn read_archive(file: &Path, dir: &Path, format: Option<ArchiveFormat>) -> R
                 Some(ArchiveFormat::Oci) => {
                     "it holds no OCI image layout (oci-layout and index.json)"
                 }
-                Some(ArchiveFormat::Docker) => {
-                    "it holds no manifest.json, as a docker-archive does"
-                }
+                Some(ArchiveFormat::Docker) => NO_DOCKER_MANIFEST,
                 None => "it holds neither an OCI image layout nor a docker-archive's manifest.json",
             }
             .into(),
         )),
     }
+}
+
+/// The names of a docker-archive's images (see `DockerFiles::names`), read from its
+/// `manifest.json` alone: the other entries are passed over, never written anywhere.
+pub fn docker_archive_names(file: &Path) -> Result<Vec<String>> {
+    let opened = File::open(file).map_err(Error::io(file))?;
+    let mut archive = tar::Archive::new(GuardedTarReader::new(BufReader::new(opened)));
+    for entry in archive.entries().map_err(Error::io(file))? {
+        let mut entry = entry.map_err(Error::io(file))?;
+        let name = entry.path().map_err(Error::io(file))?.into_owned();
+        let parts = archive_path(&name).unwrap_or_default();
+        if parts != [MANIFEST] || entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let mut docker = DockerFiles::default();
+        let size = entry.size();
+        return docker
+            .take_file(&parts, &mut entry, size, Path::new(""))
+            .and_then(|()| docker.names())
+            .map_err(|reason| bad(file, reason));
+    }
+    Err(bad(file, NO_DOCKER_MANIFEST.into()))
 }
 
 fn bad(file: &Path, reason: String) -> Error {

@@ -23,7 +23,7 @@ use crate::media_type::{
 };
 use crate::{Digest, DigestingReader, Layout};
 
-const MANIFEST: &str = "manifest.json";
+pub(crate) const MANIFEST: &str = "manifest.json";
 /// Files and links a docker-archive may name, and how long a name may be (PATH_MAX): each is
 /// kept in memory, a link with its target. A real archive has a few per layer.
 const MAX_NAMES: usize = 100_000;
@@ -193,9 +193,7 @@ impl DockerFiles {
     /// manifest per image of `manifest.json`, named by each of its tags (or unnamed, as
     /// `docker save IMAGE-ID` leaves it).
     pub(crate) fn into_layout(self, dir: &Path) -> Result<Layout, String> {
-        let manifest = self.manifest.as_deref().unwrap_or_default();
-        let images: Vec<ArchivedImage> =
-            serde_json::from_slice(manifest).map_err(|e| format!("{MANIFEST}: {e}"))?;
+        let images = self.images()?;
         let layout = Layout::create(dir).map_err(|e| e.to_string())?;
         let mut unnamed = Vec::new();
         // A tag names the last image that has it, as `docker load` leaves it.
@@ -226,6 +224,25 @@ impl DockerFiles {
         index.set_manifests(unnamed.into_iter().chain(tagged).collect());
         layout.write_index(&index).map_err(|e| e.to_string())?;
         Ok(layout)
+    }
+
+    /// The names `manifest.json` gives its images, in its order, as skopeo's `list-tags
+    /// docker-archive:FILE` lists them: each tag as written, and `@N` for the Nth image when
+    /// it has none.
+    pub(crate) fn names(&self) -> Result<Vec<String>, String> {
+        let images = self.images()?;
+        let names = images.into_iter().enumerate().flat_map(|(at, image)| {
+            match image.repo_tags.filter(|tags| !tags.is_empty()) {
+                Some(tags) => tags,
+                None => vec![format!("@{at}")],
+            }
+        });
+        Ok(names.collect())
+    }
+
+    fn images(&self) -> Result<Vec<ArchivedImage>, String> {
+        let manifest = self.manifest.as_deref().unwrap_or_default();
+        serde_json::from_slice(manifest).map_err(|e| format!("{MANIFEST}: {e}"))
     }
 
     /// Writes the Docker schema 2 manifest of one image of `manifest.json`.

@@ -23,7 +23,7 @@ mod reference;
 mod tar_guard;
 mod verify;
 
-pub use archive::{parent_dir, read_archive, write_archive, ArchiveFormat};
+pub use archive::{docker_archive_names, parent_dir, read_archive, write_archive, ArchiveFormat};
 pub use blob_feed::BlobFeeds;
 pub use blob_writer::{BlobSlot, BlobWriter};
 pub use digest::{Digest, DigestError};

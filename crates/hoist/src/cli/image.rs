@@ -164,7 +164,8 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct ListTagsArgs {
-    /// The repository: docker://HOST/REPO (a tag, if given, is not looked at)
+    /// The repository: docker://HOST/REPO (a tag, if given, is not looked at), or
+    /// docker-archive:FILE (the names of its images)
     pub repository: String,
 
     #[command(flatten)]

@@ -96,12 +96,16 @@ fn summary(documents: &Documents) -> anyhow::Result<Value> {
     }))
 }
 
-/// `list-tags`: skopeo's JSON (`Repository`, `Tags`), indented as skopeo indents it.
+/// `list-tags`: skopeo's JSON (`Repository`, `Tags`; only `Tags` for a docker-archive),
+/// indented as skopeo indents it.
 pub fn list_tags(args: ListTagsArgs) -> anyhow::Result<()> {
     let location = Location::parse(&args.repository)?;
     let registry = registry::options(&args.registry, 1)?;
-    let (repository, tags) = hoist_engine::list_tags(&location, &registry)?;
-    let listing = json!({ "Repository": repository, "Tags": tags });
+    let found = hoist_engine::list_tags(&location, &registry)?;
+    let listing = match found.repository {
+        Some(repository) => json!({ "Repository": repository, "Tags": found.tags }),
+        None => json!({ "Tags": found.tags }),
+    };
     let mut text = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     serde::Serialize::serialize(
