@@ -350,6 +350,20 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// What `find` finds once the kernel has had its moment (a container's veths go a grace
+/// period after its network namespace, hoist's table a moment after the last container's
+/// `rm`): asked again until it finds nothing, for up to 5 s; what it found last.
+pub fn left_after_settling<T>(mut find: impl FnMut() -> Vec<T>) -> Vec<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let left = find();
+        if left.is_empty() || std::time::Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// An extended attribute of `path` (not following a final symlink).
 pub fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;

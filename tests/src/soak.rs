@@ -623,7 +623,9 @@ impl Soak {
     fn settle(&self, figures: &mut Figures) {
         figures.expect("system prune", self.hoist().args(["system", "prune"]));
         self.check(figures);
-        figures.leaks.extend(self.leaks());
+        figures
+            .leaks
+            .extend(crate::left_after_settling(|| self.leaks()));
     }
 
     fn check(&self, figures: &mut Figures) {

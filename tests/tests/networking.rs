@@ -126,7 +126,10 @@ fn a_container_reaches_the_world_by_name_and_an_internal_network_does_not() {
             std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
             "1\n"
         );
-        assert_eq!(leftovers(dir, &[]), Vec::<String>::new());
+        assert_eq!(
+            hoist_e2e::left_after_settling(|| leftovers(dir, &[])),
+            Vec::<String>::new()
+        );
 
         // A firewall reload (the host's `nft flush ruleset`) while a container runs: the next
         // container's coming writes hoist's table again, though it would say the same.
@@ -154,7 +157,10 @@ fn a_container_reaches_the_world_by_name_and_an_internal_network_does_not() {
             stderr(&fetched)
         );
         expect_ok(hoist(dir).args(["rm", "-f", &sleeper]));
-        assert_eq!(leftovers(dir, &[&sleeper]), Vec::<String>::new());
+        assert_eq!(
+            hoist_e2e::left_after_settling(|| leftovers(dir, &[&sleeper])),
+            Vec::<String>::new()
+        );
 
         expect_ok(hoist(dir).args(["network", "create", "--internal", "inside"]));
         let walled = hoist_run(
@@ -172,7 +178,57 @@ fn a_container_reaches_the_world_by_name_and_an_internal_network_does_not() {
             ],
         );
         assert!(!walled.status.success(), "{}", stdout(&walled));
-        assert_eq!(leftovers(dir, &[]), Vec::<String>::new());
+        assert_eq!(
+            hoist_e2e::left_after_settling(|| leftovers(dir, &[])),
+            Vec::<String>::new()
+        );
+    });
+}
+
+/// The last container's `rm` does not wait for hoist's table to go, but the next container's
+/// table must not be lost to that removal. Tried with an `nft` whose deletes are slow (a
+/// wrapper first in PATH), so that the next container comes while one is pending.
+#[test]
+fn a_container_coming_while_the_table_goes_keeps_its_table() {
+    in_a_network_of_its_own(move |dir, image| {
+        let mut world = World::new(&netpeer());
+        world.serve(&["tcp-hello", "203.0.113.10:80"]);
+        let wrappers = dir.join("slow-nft");
+        std::fs::create_dir_all(&wrappers).unwrap();
+        let real = expect_ok(Command::new("sh").args(["-c", "command -v nft"]));
+        let script = format!(
+            "#!/bin/sh\ncase \"$*\" in *delete*) sleep 0.5 ;; esac\nexec {} \"$@\"\n",
+            stdout(&real).trim()
+        );
+        let wrapper = wrappers.join("nft");
+        std::fs::write(&wrapper, script).unwrap();
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let path = format!("{}:{}", wrappers.display(), std::env::var("PATH").unwrap());
+        for _ in 0..2 {
+            let fetched = run(hoist(dir).env("PATH", &path).args([
+                "run",
+                "--rm",
+                &image,
+                "sh",
+                "-c",
+                // Still reaching out when an earlier removal would strike.
+                "sleep 1; nc -w 5 203.0.113.10 80",
+            ]));
+            assert!(
+                stdout(&fetched).starts_with(&format!("you are {HOST_ADDRESS}:")),
+                "{}{}",
+                stdout(&fetched),
+                stderr(&fetched)
+            );
+        }
+        assert_eq!(
+            hoist_e2e::left_after_settling(|| leftovers(dir, &[])),
+            Vec::<String>::new()
+        );
     });
 }
 
@@ -241,7 +297,10 @@ fn published_tcp_and_udp_ports_answer_from_outside_with_the_callers_address() {
         );
 
         expect_ok(hoist(dir).args(["rm", "-f", &server]));
-        assert_eq!(leftovers(dir, &[&server, &rival]), Vec::<String>::new());
+        assert_eq!(
+            hoist_e2e::left_after_settling(|| leftovers(dir, &[&server, &rival])),
+            Vec::<String>::new()
+        );
         assert!(world.ask(&["tcp-ask", &tcp]).status.code() != Some(0));
     });
 }
@@ -330,7 +389,10 @@ fn containers_find_each_other_by_name_and_alias_on_networks_made_by_the_user() {
         expect_ok(hoist(dir).args(["network", "create", "spare"]));
         assert_eq!(stdout(&network(&["prune"])), "spare\n");
         assert_eq!(stdout(&network(&["ls", "-q"])), "hoist\n");
-        assert_eq!(leftovers(dir, &[&a, &b]), Vec::<String>::new());
+        assert_eq!(
+            hoist_e2e::left_after_settling(|| leftovers(dir, &[&a, &b])),
+            Vec::<String>::new()
+        );
     });
 }
 
@@ -368,7 +430,10 @@ fn after_everything_was_killed_rm_leaves_no_rule_veth_namespace_or_lease() {
         let mut rm = vec!["rm", "-f"];
         rm.extend(&names);
         expect_ok(hoist(dir).args(rm));
-        assert_eq!(leftovers(dir, &names), Vec::<String>::new());
+        assert_eq!(
+            hoist_e2e::left_after_settling(|| leftovers(dir, &names)),
+            Vec::<String>::new()
+        );
     });
 }
 
@@ -429,7 +494,7 @@ fn an_alias_cannot_write_a_neighbours_hosts_and_ports_are_taken_only_when_free()
         ]));
         assert!(made.status.success(), "{}", stderr(&made));
         assert_eq!(
-            leftovers(dir, &[&created]),
+            hoist_e2e::left_after_settling(|| leftovers(dir, &[&created])),
             Vec::<String>::new(),
             "a created container holds nothing"
         );
@@ -452,7 +517,10 @@ fn an_alias_cannot_write_a_neighbours_hosts_and_ports_are_taken_only_when_free()
             stderr(&twice)
         );
         expect_ok(hoist(dir).args(["rm", &created]));
-        assert_eq!(leftovers(dir, &[&created]), Vec::<String>::new());
+        assert_eq!(
+            hoist_e2e::left_after_settling(|| leftovers(dir, &[&created])),
+            Vec::<String>::new()
+        );
     });
 }
 
@@ -533,6 +601,9 @@ fn a_rootless_container_reaches_the_world_and_publishes_ports_through_pasta() {
             "pasta and the port proxy are gone"
         );
         assert!(world.ask(&["tcp-ask", &tcp]).status.code() != Some(0));
-        assert_eq!(leftovers(dir, &[]), Vec::<String>::new());
+        assert_eq!(
+            hoist_e2e::left_after_settling(|| leftovers(dir, &[])),
+            Vec::<String>::new()
+        );
     });
 }

@@ -843,12 +843,17 @@ fn bridged_containers_reach_each_other_and_published_ports_answer() {
                 .any(|n| n.contains(&server) || n.contains(&published)),
             "{netns:?}"
         );
-        let links = stdout(&expect_ok(Command::new("ip").args(["-br", "link"])));
-        let names: Vec<&str> = links
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .collect();
-        assert_eq!(names, ["lo", "hoist0"], "only the bridge stays");
+        // The kernel takes the veths with their namespaces, a grace period later.
+        let links = || {
+            let listed = stdout(&expect_ok(Command::new("ip").args(["-br", "link"])));
+            let names: Vec<String> = listed
+                .lines()
+                .filter_map(|l| Some(l.split_whitespace().next()?.to_string()))
+                .collect();
+            names
+        };
+        hoist_e2e::wait_for("the veths to go", || links().len() <= 2);
+        assert_eq!(links(), ["lo", "hoist0"], "only the bridge stays");
         let leases = std::fs::read_dir(dir.join("hoist-root/network/leases"))
             .unwrap()
             .count();

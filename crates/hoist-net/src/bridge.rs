@@ -4,6 +4,7 @@
 //! ends with [`settle`], which makes the firewall, the bridges and the hosts files agree with
 //! the leases again.
 
+use std::fs::File;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -45,7 +46,7 @@ pub fn attach(
     requests: &[Request],
     ports: &[PortMapping],
 ) -> Result<Vec<Attachment>> {
-    let _lock = crate::lock(&networks.state_dir)?;
+    let lock = crate::lock(&networks.state_dir)?;
     // What a process killed halfway through an earlier attach of this id left.
     unplug_fully(networks, id);
     let changed: Vec<String> = requests.iter().map(|r| r.network.name.clone()).collect();
@@ -89,7 +90,7 @@ pub fn attach(
         let routed = requests.iter().position(|r| !r.network.internal);
         // The links and the firewall's rules do not depend on each other: made side by side.
         let (plugged, settled) = std::thread::scope(|scope| {
-            let settling = scope.spawn(|| settle(networks, &changed));
+            let settling = scope.spawn(|| settle(networks, &changed, &lock));
             let plugged = links::plug(id, &plan, routed);
             (plugged, settling.join().expect("settling does not panic"))
         });
@@ -103,7 +104,7 @@ pub fn attach(
         }
         Err(error) => {
             unplug_fully(networks, id);
-            let _ = settle(networks, &changed);
+            let _ = settle(networks, &changed, &lock);
             Err(error)
         }
     }
@@ -170,20 +171,18 @@ fn checked(
 /// Takes container `id` off every network: its namespace (which takes its veths with it),
 /// its leases, and its rules; found by the id alone, so that what a process killed halfway
 /// through `attach` made is undone as well.
+///
+/// Neither the veths nor the table (with the last container) are waited for: the kernel takes
+/// the veths with the namespace a moment later, after an RCU grace period, and the table goes
+/// under the lock (see `firewall::apply`). An `attach` of the same id waits for its veths.
 pub fn detach(networks: &Networks, id: &str) -> Result<()> {
-    let _lock = crate::lock(&networks.state_dir)?;
+    let lock = crate::lock(&networks.state_dir)?;
     let changed: Vec<String> = Leases::read(networks)?
         .of(id)
         .map(|m| m.network.clone())
         .collect();
     unplug(networks, id);
-    let settled = settle(networks, &changed).map(drop);
-    // The kernel takes the veths with the namespace, a moment after (an RCU grace period,
-    // which the firewall's change above overlapped): gone before this returns.
-    for network in &changed {
-        links::wait_gone(&links::host_veth_name(id, network));
-    }
-    settled
+    settle(networks, &changed, &lock).map(drop)
 }
 
 /// Rewrites the neighbour section of container `id`'s hosts file (after its files are
@@ -211,10 +210,10 @@ pub fn leaseholders(networks: &Networks) -> Result<Vec<String>> {
 /// (stale ones dropped): the last container gone takes hoist's table. A bridge stays with its
 /// network (as docker0 does): removing a link costs the kernel an RCU grace period, tens of
 /// milliseconds, which each `run --rm` would pay; `network rm` removes it.
-fn settle(networks: &Networks, changed: &[String]) -> Result<Vec<String>> {
+fn settle(networks: &Networks, changed: &[String], lock: &File) -> Result<Vec<String>> {
     let leases = Leases::read(networks)?;
     let all = networks.list()?;
-    let dropping = firewall::apply(&networks.state_dir, &all, &leases)?;
+    let dropping = firewall::apply(&networks.state_dir, &all, &leases, lock)?;
     for network in &all {
         if leases.on(&network.name).next().is_none() {
             let _ = std::fs::remove_dir(networks.state_dir.join("leases").join(&network.name));

@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
+use std::fs::File;
 use std::path::Path;
 
 use crate::{Error, Leases, Network, Result};
@@ -28,7 +29,15 @@ const APPLIED: &str = "firewall.nft";
 /// change that removes a rule costs the kernel an RCU grace period. Returns the other tables'
 /// forward chains that drop by default, when it made or changed the table for a network that
 /// routes.
-pub fn apply(state_dir: &Path, networks: &[Network], leases: &Leases) -> Result<Vec<String>> {
+///
+/// The removal is not waited for (see [`delete_behind`]): `lock`, the networks' lock the
+/// caller holds, stays held by the `nft` that removes the table until it is gone.
+pub fn apply(
+    state_dir: &Path,
+    networks: &[Network],
+    leases: &Leases,
+    lock: &File,
+) -> Result<Vec<String>> {
     let in_use: Vec<&Network> = networks
         .iter()
         .filter(|n| leases.on(&n.name).next().is_some())
@@ -47,18 +56,19 @@ pub fn apply(state_dir: &Path, networks: &[Network], leases: &Leases) -> Result<
     }) {
         return Ok(Vec::new());
     }
-    // `add` and `flush` make both a first table and a rewrite of an existing one one
-    // transaction; flushing a table that was just made costs nothing.
-    let script = match in_use.is_empty() {
-        true => format!("add table ip {TABLE}\ndelete table ip {TABLE}\n"),
-        false => format!(
-            "add table ip {TABLE}\nflush table ip {TABLE}\n{}list chains\n",
-            table(&in_use, leases)
-        ),
-    };
     // Unknown until written again: should nft fail halfway or this process die, the next
     // apply writes the table whole.
     let _ = std::fs::remove_file(&record);
+    if in_use.is_empty() {
+        delete_behind(lock)?;
+        return Ok(Vec::new());
+    }
+    // `add` and `flush` make both a first table and a rewrite of an existing one one
+    // transaction; flushing a table that was just made costs nothing.
+    let script = format!(
+        "add table ip {TABLE}\nflush table ip {TABLE}\n{}list chains\n",
+        table(&in_use, leases)
+    );
     let listed = nft(&["-f", "-"], Some(&script))?;
     if let Some(generation) = ruleset_generation() {
         let text = format!("{generation}\n{wanted}");
@@ -69,6 +79,30 @@ pub fn apply(state_dir: &Path, networks: &[Network], leases: &Leases) -> Result<
     } else {
         Vec::new()
     })
+}
+
+/// Removes hoist's table without waiting for it: a transaction that deletes a table waits for
+/// the kernel's RCU grace period (15–25 ms here, most of what a container's network costs),
+/// and nothing the last container's `rm` or `run --rm` reports depends on it. The `nft` that
+/// deletes it inherits `lock` (the same open file, so the same `flock`), which stays held
+/// until `nft` exits: whoever changes the networks next waits for the table to be gone, and
+/// then, finding no record of what was applied, writes its own table whole. Should this `nft`
+/// fail, the table stays, empty of containers, until the next change rewrites it.
+fn delete_behind(lock: &File) -> Result<()> {
+    // The lock's file as `nft`'s standard input (which it does not read, given its commands
+    // as arguments): a descriptor of `nft`'s own, without handing any to other children.
+    let held = lock.try_clone().map_err(Error::io("the networks' lock"))?;
+    let mut child = Command::new("nft")
+        .arg(format!("add table ip {TABLE}; delete table ip {TABLE}"))
+        .stdin(held)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(Error::NoNft)?;
+    // Reaped by a thread of its own, so that a process that lives on (a monitor restarting
+    // its container) keeps no zombie; one that exits first leaves `nft` to init.
+    std::thread::spawn(move || child.wait());
+    Ok(())
 }
 
 /// The ruleset generation and the text recorded with it.
