@@ -308,3 +308,99 @@ fn sync_mirrors_a_repository_out_and_back_as_skopeo_names_it() {
         .join("manifest.json")
         .is_file());
 }
+
+/// `sync --src yaml` takes skopeo's file: per registry, images by tag (all of them for an
+/// empty list), by tag pattern and by semantic version, with the registry's own TLS setting
+/// and credentials. The same file gives the same tree as skopeo's sync.
+#[test]
+fn sync_from_a_yaml_file_picks_what_skopeo_picks() {
+    let Some(env) = env() else { return };
+    let dir = scratch();
+    let repository = unique_id("yaml");
+    let every = unique_id("every");
+    push_tags(
+        dir.path(),
+        &env.registry,
+        &repository,
+        &["latest", "1.0", "1.2.3", "v2.1", "3.0.0", "rc-1"],
+    );
+    push_tags(dir.path(), &env.registry, &every, &["x", "y"]);
+    let (user, password) = env.auth_creds.split_once(':').unwrap();
+    let file = dir.path().join("sync.yaml");
+    let yaml = format!(
+        "{registry}:
+    tls-verify: false
+    images:
+        {repository}: [latest]
+        {every}: []
+    images-by-tag-regex:
+        {repository}: ^1\\.
+{auth_registry}:
+    tls-verify: false
+    credentials:
+        username: {user}
+        password: {password}
+    images:
+        busybox:
+            - latest
+",
+        registry = env.registry,
+        auth_registry = env.auth_registry,
+    );
+    std::fs::write(&file, yaml).unwrap();
+    let ours = dir.path().join("ours");
+    let theirs = dir.path().join("theirs");
+    let synced = run(hoist(dir.path())
+        .args(["sync", "--src", "yaml", "--dest", "dir"])
+        .args([&file, &ours]));
+    assert!(synced.status.success(), "{}", stderr(&synced));
+    expect_ok(
+        Command::new("skopeo")
+            .args(["sync", "--src", "yaml", "--dest", "dir"])
+            .args([&file, &theirs]),
+    );
+    assert_eq!(names_in(&ours), names_in(&theirs));
+    let mut expected = vec![
+        "busybox:latest".to_string(),
+        format!("{every}:x"),
+        format!("{every}:y"),
+    ];
+    for tag in ["1.0", "1.2.3", "latest"] {
+        expected.push(format!("{repository}:{tag}"));
+    }
+    expected.sort();
+    assert_eq!(names_in(&ours), expected);
+
+    // By semantic version (newer skopeo's `images-by-semver`; this host's 1.9.3 predates it):
+    // tags read as Masterminds' semver reads them, `v2.1` as 2.1.0.
+    let semver = dir.path().join("semver.yaml");
+    std::fs::write(
+        &semver,
+        format!(
+            "{}:\n    tls-verify: false\n    images-by-semver:\n        {repository}: \">= 1.2 < 3\"\n",
+            env.registry
+        ),
+    )
+    .unwrap();
+    let by_version = dir.path().join("by-version");
+    let synced = run(hoist(dir.path())
+        .args(["sync", "--src", "yaml", "--dest", "dir"])
+        .args([&semver, &by_version]));
+    assert!(synced.status.success(), "{}", stderr(&synced));
+    assert_eq!(
+        names_in(&by_version),
+        [format!("{repository}:1.2.3"), format!("{repository}:v2.1")]
+    );
+
+    // A misspelt key is named, not passed over.
+    std::fs::write(
+        &file,
+        format!("{}:\n    imagez:\n        a: []\n", env.registry),
+    )
+    .unwrap();
+    let refused = run(hoist(dir.path())
+        .args(["sync", "--src", "yaml", "--dest", "dir"])
+        .args([&file, &ours]));
+    assert_eq!(refused.status.code(), Some(125));
+    assert!(stderr(&refused).contains("imagez"), "{}", stderr(&refused));
+}

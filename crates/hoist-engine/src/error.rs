@@ -84,6 +84,8 @@ pub enum Error {
     CommitNeedsOverlay(String),
     #[error("--change {0:?}: not an instruction commit takes (CMD, ENTRYPOINT, ENV, LABEL, EXPOSE, USER, WORKDIR, VOLUME, STOPSIGNAL, as `KEY VALUE` or `KEY=VALUE`)")]
     BadChange(String),
+    #[error("sync's YAML file {path}: {reason}")]
+    BadSyncFile { path: PathBuf, reason: String },
     #[error("no images to sync found in {0}")]
     NothingToSync(String),
     #[error("{verb} works on images in a registry (docker://REF), not on {given}")]

@@ -39,6 +39,7 @@ mod size;
 mod start;
 mod store;
 mod sync;
+mod sync_yaml;
 mod transport;
 mod view;
 pub mod volumes;

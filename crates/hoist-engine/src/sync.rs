@@ -16,6 +16,8 @@ pub enum SyncSource {
     Registry(String),
     /// A directory tree of `dir:` images (each directory holding a manifest.json).
     Dir(PathBuf),
+    /// skopeo's YAML file of registries and their images (see `sync_yaml`).
+    Yaml(PathBuf),
 }
 
 /// Where they go: a registry namespace (`HOST[/PATH]`), or a directory.
@@ -52,7 +54,13 @@ pub fn sync(
         return Err(Error::NothingToSync(source_name(&request.source)));
     }
     let mut done = Vec::new();
-    for (source, suffix) in images {
+    for SourceImage {
+        location: source,
+        name: suffix,
+        registry,
+    } in images
+    {
+        let source_registry = registry.as_ref().unwrap_or(request.source_registry);
         let suffix = if request.scoped {
             suffix
         } else {
@@ -65,7 +73,7 @@ pub fn sync(
             SyncDestination::Dir(dir) => Location::Dir(dir.join(&suffix)),
         };
         let (from, to) = (source.to_string(), destination.to_string());
-        let wanted = digest_to_write(&source, &request.platforms, request.source_registry)?;
+        let wanted = digest_to_write(&source, &request.platforms, source_registry)?;
         let present = digest_present(&destination, request.destination_registry)?;
         let outcome = if present.is_some() && present == wanted {
             Synced::AlreadyThere { from, to }
@@ -76,7 +84,7 @@ pub fn sync(
                     source: &source,
                     destination: &destination,
                     platforms: request.platforms.clone(),
-                    source_registry: request.source_registry,
+                    source_registry,
                     destination_registry: request.destination_registry,
                     events: request.events.clone(),
                 },
@@ -89,28 +97,42 @@ pub fn sync(
     Ok(done)
 }
 
-/// Each image of the source, with the name it is known by below the destination (before
-/// `scoped` is applied): `HOST/PATH:TAG` for a registry's, the path below the source
-/// directory for a directory's.
-fn source_images(
-    source: &SyncSource,
-    registry: &RegistryOptions,
-) -> Result<Vec<(Location, String)>> {
+/// One image of the source.
+struct SourceImage {
+    location: Location,
+    /// The name it is known by below the destination (before `scoped` is applied):
+    /// `HOST/PATH:TAG` for a registry's, the path below the source directory for a
+    /// directory's.
+    name: String,
+    /// How to reach its registry, where the source says so itself (a YAML file).
+    registry: Option<RegistryOptions>,
+}
+
+impl SourceImage {
+    fn in_registry(reference: Reference, registry: Option<RegistryOptions>) -> SourceImage {
+        SourceImage {
+            name: reference.to_string(),
+            location: Location::Registry(reference),
+            registry,
+        }
+    }
+}
+
+/// Each image of the source.
+fn source_images(source: &SyncSource, registry: &RegistryOptions) -> Result<Vec<SourceImage>> {
     match source {
         SyncSource::Registry(repository) => {
             let reference: Reference = repository.parse()?;
             if names_one_image(repository) {
-                let name = reference.to_string();
-                return Ok(vec![(Location::Registry(reference), name)]);
+                return Ok(vec![SourceImage::in_registry(reference, None)]);
             }
             let listed = crate::list_tags(&Location::Registry(reference.clone()), registry)?;
             listed
                 .tags
                 .iter()
                 .map(|tag| {
-                    let tagged: Reference = format!("{}:{tag}", reference.name()).parse()?;
-                    let name = tagged.to_string();
-                    Ok((Location::Registry(tagged), name))
+                    let tagged = format!("{}:{tag}", reference.name()).parse()?;
+                    Ok(SourceImage::in_registry(tagged, None))
                 })
                 .collect()
         }
@@ -119,6 +141,10 @@ fn source_images(
             find_dir_images(base, base, &mut found)?;
             Ok(found)
         }
+        SyncSource::Yaml(file) => Ok(crate::sync_yaml::images(file, registry)?
+            .into_iter()
+            .map(|image| SourceImage::in_registry(image.reference, Some(image.registry)))
+            .collect()),
     }
 }
 
@@ -132,17 +158,18 @@ fn base_name(name: &str) -> &str {
 }
 
 /// Every directory below `dir` that holds a manifest.json is an image (and holds no others).
-fn find_dir_images(base: &Path, dir: &Path, found: &mut Vec<(Location, String)>) -> Result<()> {
+fn find_dir_images(base: &Path, dir: &Path, found: &mut Vec<SourceImage>) -> Result<()> {
     if dir.join("manifest.json").is_file() {
         let relative = dir.strip_prefix(base).unwrap_or(dir);
         let name = match relative.as_os_str().is_empty() {
             true => base.file_name().unwrap_or(base.as_os_str()),
             false => relative.as_os_str(),
         };
-        found.push((
-            Location::Dir(dir.to_path_buf()),
-            name.to_string_lossy().into_owned(),
-        ));
+        found.push(SourceImage {
+            location: Location::Dir(dir.to_path_buf()),
+            name: name.to_string_lossy().into_owned(),
+            registry: None,
+        });
         return Ok(());
     }
     let entries = std::fs::read_dir(dir).map_err(Error::io("reading", dir))?;
@@ -161,7 +188,7 @@ fn find_dir_images(base: &Path, dir: &Path, found: &mut Vec<(Location, String)>)
 fn source_name(source: &SyncSource) -> String {
     match source {
         SyncSource::Registry(name) => name.clone(),
-        SyncSource::Dir(dir) => dir.display().to_string(),
+        SyncSource::Dir(dir) | SyncSource::Yaml(dir) => dir.display().to_string(),
     }
 }
 

@@ -91,13 +91,15 @@ pub enum SyncTransport {
     Docker,
     /// A directory of dir: images
     Dir,
+    /// (--src only) skopeo's YAML file naming registries, their images and how to reach them
+    Yaml,
 }
 
 /// skopeo's `sync`: every image of a repository or directory tree, each to DEST/NAME:TAG.
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     /// What to sync: HOST/REPO (every tag) or HOST/REPO:TAG with --src docker; a directory
-    /// with --src dir
+    /// with --src dir; a YAML file with --src yaml (skopeo-sync(1)'s format)
     pub source: String,
 
     /// Where: HOST[/PATH] with --dest docker, a directory with --dest dir

@@ -46,10 +46,12 @@ pub fn sync(args: SyncArgs) -> anyhow::Result<()> {
         source: match args.src {
             SyncTransport::Docker => SyncSource::Registry(strip_docker(&args.source)),
             SyncTransport::Dir => SyncSource::Dir(PathBuf::from(&args.source)),
+            SyncTransport::Yaml => SyncSource::Yaml(PathBuf::from(&args.source)),
         },
         destination: match args.dest {
             SyncTransport::Docker => SyncDestination::Registry(strip_docker(&args.destination)),
             SyncTransport::Dir => SyncDestination::Dir(PathBuf::from(&args.destination)),
+            SyncTransport::Yaml => anyhow::bail!("--dest yaml: a YAML file is a source only"),
         },
         scoped: args.scoped,
         platforms: platforms(args.all, &args.transfer)?,
