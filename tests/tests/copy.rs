@@ -167,12 +167,7 @@ fn a_hostile_archive_is_refused_and_writes_nothing_outside() {
             &format!("oci:{}:x", dir.path().join("out").display()),
             &[],
         );
-        assert_eq!(
-            output.status.code(),
-            Some(125),
-            "{name}: {}",
-            stderr(&output)
-        );
+        assert_eq!(output.status.code(), Some(1), "{name}: {}", stderr(&output));
         assert!(
             stderr(&output).contains(&archive.display().to_string()),
             "{name}: the error names the archive: {}",

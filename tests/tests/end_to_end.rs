@@ -118,15 +118,23 @@ fn bad_usage_is_exit_125_with_a_clear_message() {
     let output = run(hoist(dir.path()).args(["pull", "Not/A/Valid:Ref!"]));
     assert_eq!(output.status.code(), Some(125));
     assert!(stderr(&output).contains("invalid"), "{}", stderr(&output));
+    // umoci's and skopeo's verbs exit 1, as theirs do.
     let output = run(hoist(dir.path())
         .args(["unpack", "--image", "/no/such/layout:tag"])
         .arg(dir.path().join("b")));
-    assert_eq!(output.status.code(), Some(125));
+    assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("not an OCI image layout"),
         "{}",
         stderr(&output)
     );
+    let missing = ["oci:/no/such/layout:tag", "dir:/no/such/copy"];
+    let output = run(hoist(dir.path()).arg("copy").args(missing));
+    let theirs = run(std::process::Command::new("skopeo")
+        .arg("copy")
+        .args(missing));
+    assert_eq!(output.status.code(), theirs.status.code());
+    assert_eq!(output.status.code(), Some(1));
     let output = run(hoist(dir.path()).args(["frobnicate"]));
     assert_eq!(output.status.code(), Some(125));
     let help = expect_ok(hoist(dir.path()).arg("--help"));

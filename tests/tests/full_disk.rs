@@ -40,9 +40,11 @@ impl Drop for SmallFs {
     }
 }
 
-fn assert_full_disk_failure(output: &Output, what: &str) {
+/// A failure of `what` (exit `code`: podman's 125, or 1 for skopeo's and umoci's verbs) that
+/// says the disk is full and what to do.
+fn assert_full_disk_failure(output: &Output, what: &str, code: i32) {
     let message = stderr(output);
-    assert_eq!(output.status.code(), Some(125), "{what}: {message}");
+    assert_eq!(output.status.code(), Some(code), "{what}: {message}");
     assert!(
         message.contains("No space left on device") && message.contains("free space"),
         "{what} should say the disk is full and what to do: {message}"
@@ -110,11 +112,11 @@ fn a_full_disk_fails_cleanly_and_the_same_commands_succeed_after() {
             .arg(&bundle))
     };
 
-    assert_full_disk_failure(&pull(), "pull");
+    assert_full_disk_failure(&pull(), "pull", 125);
     assert_eq!(manifests(&pulled), 0, "a failed pull names no image");
-    assert_full_disk_failure(&copy(), "copy");
+    assert_full_disk_failure(&copy(), "copy", 1);
     assert_eq!(manifests(&copied), 0, "a failed copy names no image");
-    assert_full_disk_failure(&unpack(), "unpack");
+    assert_full_disk_failure(&unpack(), "unpack", 1);
     assert!(!bundle.exists(), "a failed unpack leaves no bundle");
     assert_eq!(leftovers(&small.dir), Vec::<PathBuf>::new());
 

@@ -20,10 +20,13 @@ Exit codes (podman's, and runc's for its verbs):
   N      `hoist run` in the foreground, `exec`, `wait`: the container's own exit code (128+S if
          killed by signal S)
   1      a runtime verb (create, start, state, kill, delete, list, run --bundle, exec into an
-         engine's container) failed, whatever failed, as runc does; `rm` of a container that
-         does not exist
+         engine's container) failed, whatever failed, as runc does; so did one of skopeo's
+         or umoci's verbs (copy, sync, list-tags, inspect of an image outside the store,
+         delete docker://, manifest-digest, unpack, repack, config, insert, tag --image, ls,
+         gc), as theirs do; `rm` of a container that does not exist
   2      `rm` of a running container (without -f)
-  125    hoist itself failed (pull, unpack, run IMAGE, exec, or a usage error), as podman does
+  125    hoist itself failed (pull, run IMAGE, exec, podman's other verbs, or a usage error),
+         as podman does
   126    the container's command cannot be run (not executable)
   127    the container's command was not found
 

@@ -96,6 +96,12 @@ fn summary(documents: &Documents) -> anyhow::Result<Value> {
     }))
 }
 
+/// Whether `inspect` is asked skopeo's way, of an image outside the store (`docker://`,
+/// `oci:`, …), rather than podman's, of a container or an image of the store.
+pub fn names_a_transport(args: &InspectArgs) -> bool {
+    Location::parse(&args.image).is_ok_and(|location| location.transport().is_some())
+}
+
 /// `list-tags`: skopeo's JSON (`Repository`, `Tags`; only `Tags` for a docker-archive),
 /// indented as skopeo indents it.
 pub fn list_tags(args: ListTagsArgs) -> anyhow::Result<()> {

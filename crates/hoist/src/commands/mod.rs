@@ -49,9 +49,12 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
     };
     let image_verb = |r: anyhow::Result<u8>| r.map_err(Failure::hoist);
     let runtime_verb = |r: anyhow::Result<u8>| r.map_err(Failure::runtime);
+    // skopeo's and umoci's verbs exit 1 whatever failed, as theirs do: the same code as
+    // runc's, for another reason.
+    let peer_verb = runtime_verb;
     match cli.command {
         Command::Pull(args) => image_verb(pull::pull(args).map(|()| 0)),
-        Command::Unpack(args) => image_verb(unpack::unpack(args).map(|()| 0)),
+        Command::Unpack(args) => peer_verb(unpack::unpack(args).map(|()| 0)),
         Command::Run(args) if args.bundle.is_some() => {
             runtime_verb(run::run_bundle(runtime.get()?, *args))
         }
@@ -129,19 +132,23 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Update(args) => runtime_verb(runtime::update(runtime.get()?, args).map(|()| 0)),
         Command::Spec(args) => runtime_verb(runtime::spec(args).map(|()| 0)),
         Command::Features => runtime_verb(runtime::features().map(|()| 0)),
-        Command::Copy(args) => image_verb(copy::copy(args).map(|()| 0)),
+        Command::Copy(args) => peer_verb(copy::copy(args).map(|()| 0)),
+        Command::Inspect(args) if inspect::names_a_transport(&args) => {
+            peer_verb(inspect::inspect(runtime.get()?, args).map(|()| 0))
+        }
         Command::Inspect(args) => image_verb(inspect::inspect(runtime.get()?, args).map(|()| 0)),
-        Command::Repack(args) => image_verb(layout::repack(args).map(|()| 0)),
-        Command::Config(args) => image_verb(layout::config(*args).map(|()| 0)),
-        Command::Insert(args) => image_verb(layout::insert(args).map(|()| 0)),
+        Command::Repack(args) => peer_verb(layout::repack(args).map(|()| 0)),
+        Command::Config(args) => peer_verb(layout::config(*args).map(|()| 0)),
+        Command::Insert(args) => peer_verb(layout::insert(args).map(|()| 0)),
+        Command::Tag(args) if args.image.is_some() => peer_verb(layout::tag(args).map(|()| 0)),
         Command::Tag(args) => image_verb(layout::tag(args).map(|()| 0)),
         Command::Commit(args) => image_verb(layout::commit(args).map(|()| 0)),
-        Command::Ls(args) => image_verb(layout::ls(args).map(|()| 0)),
-        Command::Gc(args) => image_verb(layout::gc(args).map(|()| 0)),
-        Command::Sync(args) => image_verb(copy::sync(args).map(|()| 0)),
-        Command::ListTags(args) => image_verb(inspect::list_tags(args).map(|()| 0)),
+        Command::Ls(args) => peer_verb(layout::ls(args).map(|()| 0)),
+        Command::Gc(args) => peer_verb(layout::gc(args).map(|()| 0)),
+        Command::Sync(args) => peer_verb(copy::sync(args).map(|()| 0)),
+        Command::ListTags(args) => peer_verb(inspect::list_tags(args).map(|()| 0)),
         Command::ManifestDigest { manifest } => {
-            image_verb(inspect::manifest_digest(&manifest).map(|()| 0))
+            peer_verb(inspect::manifest_digest(&manifest).map(|()| 0))
         }
         Command::Images(args) => image_verb(images::images(args).map(|()| 0)),
         Command::Rmi(args) => image_verb(images::rmi(args).map(|()| 0)),
