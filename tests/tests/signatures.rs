@@ -253,6 +253,56 @@ fn a_pull_under_sigstore_signed_needs_a_valid_signature_by_the_key() {
     assert_refused(&output, written, "signedIdentity");
 }
 
+/// An image pulled from a mirror (its own registry unreachable) is vouched for by the
+/// signatures stored beside it there, as containers/image reads them; a spoilt one there still
+/// refuses it.
+#[test]
+fn signatures_come_from_the_mirror_that_serves_the_image() {
+    let Some(env) = env() else { return };
+    let dir = scratch();
+    let signer = key("trusted");
+    let policy = sigstore_policy(dir.path(), &signer);
+    // Nothing listens on the discard port: the image's own registry cannot be reached.
+    let unreachable = "127.0.0.1:9";
+    let conf = dir.path().join("registries.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[[registry]]\nlocation = \"{unreachable}\"\ninsecure = true\n\
+             [[registry.mirror]]\nlocation = \"{}\"\ninsecure = true\n",
+            env.registry
+        ),
+    )
+    .unwrap();
+    for (spoil, pulled) in [(Spoil::None, true), (Spoil::Bytes, false)] {
+        let repository = unique_id("mirrored");
+        let digest = hoist_e2e::push_busybox(dir.path(), &env.registry, &repository, "v1");
+        let identity = format!("{unreachable}/{repository}:v1");
+        store_signature(
+            dir.path(),
+            &env.registry,
+            &repository,
+            &digest,
+            &digest,
+            &identity,
+            &signer,
+            spoil,
+        );
+        let dest = dir.path().join(unique_id("pulled"));
+        let output = run(hoist(dir.path())
+            .env("CONTAINERS_REGISTRIES_CONF", &conf)
+            .arg("--policy")
+            .arg(&policy)
+            .args(["pull", "-q", &format!("docker://{identity}"), "--dest"])
+            .arg(format!("oci:{}:v1", dest.display())));
+        if pulled {
+            assert!(output.status.success(), "{}", stderr(&output));
+        } else {
+            assert_refused(&output, dest.exists(), "not by the policy's key");
+        }
+    }
+}
+
 #[test]
 fn requirements_hoist_cannot_check_refuse_rather_than_pass() {
     let Some(env) = env() else { return };

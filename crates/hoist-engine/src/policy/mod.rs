@@ -176,10 +176,7 @@ pub(crate) fn vet(reference: &Reference, options: &RegistryOptions) -> Result<Ve
     // signatures come from where the image itself would (its rewritten location).
     let conf = crate::RegistriesConf::load()?;
     let endpoints = conf.endpoints(reference)?;
-    let primary = endpoints.last().expect("every image has a place");
-    let mut primary_options = options.clone();
-    primary_options.tls_verify &= !primary.insecure;
-    let endpoints = match check_registry_image(reference, &primary.reference, &primary_options)? {
+    let endpoints = match check_registry_image(reference, &endpoints, options)? {
         // Pinned, the mirrors that serve only digests may serve it too.
         Some(digest) => conf.endpoints(&format!("{}@{digest}", reference.name()).parse()?)?,
         None => endpoints,
@@ -195,10 +192,13 @@ struct SignatureCheck {
 
 /// The digest signatures vouched for, if the policy asked for any. Every requirement is
 /// judged before the registry is asked anything: one hoist cannot check refuses at once.
-/// Scopes and identities go by `reference` as named; the registry asked is `at`'s.
+/// Scopes and identities go by `reference` as named; the digest and its signatures come from
+/// the first of `endpoints` (mirrors, then the image's own place) that has the image, as
+/// containers/image reads them from the place it pulls from. A place that has it decides:
+/// signatures it holds that do not vouch for it refuse the image, whatever a later place has.
 fn check_registry_image(
     reference: &Reference,
-    at: &Reference,
+    endpoints: &[crate::registries_conf::Endpoint],
     options: &RegistryOptions,
 ) -> Result<Option<Digest>> {
     let Some(policy) = Policy::load()? else {
@@ -249,19 +249,25 @@ fn check_registry_image(
     if checks.is_empty() {
         return Ok(None);
     }
-    let digest = block_on(hoist_registry::manifest_digest(at, options))?
-        .map_err(|source| Error::Registry {
-            what: format!("resolving {at} to check its signatures"),
-            source,
-        })?
-        .ok_or_else(|| refuse("the registry does not have it".into()))?;
-    let signatures =
-        block_on(hoist_registry::sigstore_signatures(at, &digest, options))?.map_err(|source| {
-            Error::Registry {
-                what: format!("fetching the signatures of {at}"),
-                source,
+    let mut failed = None;
+    let mut found = None;
+    for endpoint in endpoints {
+        let mut at_options = options.clone();
+        at_options.tls_verify &= !endpoint.insecure;
+        match signed_digest(&endpoint.reference, &at_options) {
+            Ok(Some(signed)) => {
+                found = Some(signed);
+                break;
             }
-        })?;
+            Ok(None) => {}
+            Err(error) => failed = Some(error),
+        }
+    }
+    let (digest, signatures) = match (found, failed) {
+        (Some(found), _) => found,
+        (None, Some(error)) => return Err(error),
+        (None, None) => return Err(refuse("the registry does not have it".into())),
+    };
     for check in checks {
         sigstore::verify(
             &check.keys,
@@ -273,6 +279,32 @@ fn check_registry_image(
         .map_err(refuse)?;
     }
     Ok(Some(digest))
+}
+
+/// The digest of the image at `at` and the signatures stored beside it there; `None` if it
+/// does not have the image.
+fn signed_digest(
+    at: &Reference,
+    options: &RegistryOptions,
+) -> Result<Option<(Digest, Vec<hoist_registry::SigstoreSignature>)>> {
+    let Some(digest) =
+        block_on(hoist_registry::manifest_digest(at, options))?.map_err(|source| {
+            Error::Registry {
+                what: format!("resolving {at} to check its signatures"),
+                source,
+            }
+        })?
+    else {
+        return Ok(None);
+    };
+    let signatures =
+        block_on(hoist_registry::sigstore_signatures(at, &digest, options))?.map_err(|source| {
+            Error::Registry {
+                what: format!("fetching the signatures of {at}"),
+                source,
+            }
+        })?;
+    Ok(Some((digest, signatures)))
 }
 
 /// Checks the policy for an image of a local transport (`oci`, `oci-archive`,
