@@ -45,7 +45,7 @@ fn short_names_resolve_by_alias_and_search_registry() {
     let (output, written) = pull(dir.path(), &aliased, &format!("{short}-alias:latest"));
     assert!(output.status.success() && written, "{}", stderr(&output));
 
-    // Two search registries and the enforcing mode: hoist cannot ask which, so it refuses.
+    // Two search registries and the enforcing mode, with no terminal to ask on: refused.
     let two = with_conf(
         dir.path(),
         &format!("unqualified-search-registries = [\"nowhere.invalid\", \"{registry}\"]\n"),
@@ -153,4 +153,65 @@ fn locations_are_rewritten_and_mirrors_tried_first() {
         "{}",
         stderr(&output)
     );
+}
+
+/// On a terminal, an ambiguous short name is asked about as podman asks; the image chosen,
+/// once pulled, is kept as an alias in containers/image's cache, and the next pull of the
+/// name (without a terminal) goes by it.
+#[test]
+fn an_ambiguous_short_name_is_asked_about_on_a_terminal_and_remembered() {
+    let Some(env) = env() else { return };
+    let dir = scratch();
+    let registry = &env.registry;
+    let short = unique_id("asked");
+    hoist_e2e::push_busybox(dir.path(), registry, &short, "latest");
+    let conf = with_conf(
+        dir.path(),
+        &format!("unqualified-search-registries = [\"nowhere.invalid\", \"{registry}\"]\n"),
+    );
+    let cache = dir.path().join("cache");
+    let dest = dir.path().join("asked");
+    let mut command = hoist(dir.path());
+    command
+        .env("CONTAINERS_REGISTRIES_CONF", &conf)
+        .env("XDG_CACHE_HOME", &cache)
+        .args(["pull", "-q", "--retry-times", "0", &short, "--dest"])
+        .arg(format!("oci:{}:v1", dest.display()));
+    let mut terminal = hoist_e2e::terminal::Terminal::spawn(&mut command, 24, 100);
+    terminal.expect("Please select an image");
+    terminal.expect(&format!("{registry}/{short}:latest"));
+    terminal.send(b"\x1b[B\r"); // down to the second, Enter
+    let (status, screen) = terminal.wait();
+    assert!(status.success(), "{screen}");
+    assert!(dest.exists());
+    let remembered =
+        std::fs::read_to_string(cache.join("containers/short-name-aliases.conf")).unwrap();
+    assert!(
+        remembered.contains(&format!("\"{registry}/{short}\"")),
+        "{remembered}"
+    );
+
+    let output = run(hoist(dir.path())
+        .env("CONTAINERS_REGISTRIES_CONF", &conf)
+        .env("XDG_CACHE_HOME", &cache)
+        .args(["pull", "-q", "--retry-times", "0", &short, "--dest"])
+        .arg(format!("oci:{}:v2", dest.display())));
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // Leaving the list (Esc) chooses nothing: refused, nothing kept.
+    let other = unique_id("left");
+    let mut command = hoist(dir.path());
+    command
+        .env("CONTAINERS_REGISTRIES_CONF", &conf)
+        .env("XDG_CACHE_HOME", &cache)
+        .args(["pull", "-q", "--retry-times", "0", &other]);
+    let mut terminal = hoist_e2e::terminal::Terminal::spawn(&mut command, 24, 100);
+    terminal.expect("Please select an image");
+    terminal.send(b"\x1b");
+    let (status, screen) = terminal.wait();
+    assert!(!status.success(), "{screen}");
+    assert!(screen.contains("could mean"), "{screen}");
+    let remembered =
+        std::fs::read_to_string(cache.join("containers/short-name-aliases.conf")).unwrap();
+    assert!(!remembered.contains(&other), "{remembered}");
 }

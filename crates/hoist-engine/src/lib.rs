@@ -84,7 +84,7 @@ pub use port_proxy::{port_proxy, PORT_PROXY_VERB};
 pub use processes::{top, usage, ProcessRow};
 pub(crate) use pull::pull_into;
 pub use pull::{pull_image, PulledTo};
-pub use registries_conf::RegistriesConf;
+pub use registries_conf::{ask_short_names_with, RegistriesConf, ShortNameChooser};
 pub use registry_verbs::{delete_image, list_tags, TagList};
 pub use rootless::{serve_storage_helper, STORAGE_HELPER_VERB};
 pub use run::{

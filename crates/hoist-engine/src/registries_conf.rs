@@ -1,6 +1,11 @@
 //! containers-registries.conf(5), version 2, as podman and skopeo read it: short names
 //! (aliases, unqualified-search registries, the short-name mode), and per registry or
 //! namespace a new location, `insecure`, `blocked` and mirrors (`pull-from-mirror`).
+//!
+//! In enforcing mode, an ambiguous short name is asked about on a terminal (see
+//! [`ask_short_names_with`]); the choice, once its pull succeeds, is kept as an alias in
+//! containers/image's cache of them, `short-name-aliases.conf`, which then wins over the
+//! aliases of registries.conf, as containers/image reads it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +49,20 @@ struct Mirror {
     insecure: bool,
     /// `all` (the default), `digest-only` or `tag-only`.
     pull_from_mirror: Option<String>,
+}
+
+/// Asks which of `candidates` the short name `name` means: the index chosen, or `None` when
+/// nobody can be asked (no terminal) or nobody chose.
+pub type ShortNameChooser = fn(name: &str, candidates: &[Reference]) -> Option<usize>;
+
+static CHOOSER: std::sync::OnceLock<ShortNameChooser> = std::sync::OnceLock::new();
+
+/// A choice asked for and not yet kept: the short name's repository and the one chosen.
+static CHOSEN: std::sync::Mutex<Option<(String, Reference)>> = std::sync::Mutex::new(None);
+
+/// Where the process may ask about ambiguous short names (the CLI, on a terminal).
+pub fn ask_short_names_with(chooser: ShortNameChooser) {
+    let _ = CHOOSER.set(chooser);
 }
 
 /// The configuration in force: the main file and its drop-ins merged.
@@ -100,6 +119,10 @@ impl RegistriesConf {
                 conf.merge(parsed);
             }
         }
+        // Choices made at a prompt before: they win over registries.conf's aliases.
+        if let Some(cached) = read(&alias_cache())? {
+            conf.aliases.extend(cached.aliases);
+        }
         Ok(conf)
     }
 
@@ -131,18 +154,45 @@ impl RegistriesConf {
         if let Some(target) = self.aliases.get(name) {
             return Ok(vec![format!("{target}{suffix}").parse()?]);
         }
-        match self.search.len() {
-            0 => Ok(vec![typed.parse()?]),
-            1 => Ok(vec![format!("{}/{typed}", self.search[0]).parse()?]),
-            _ if self.enforcing => Err(Error::AmbiguousShortName {
-                name: typed.to_string(),
-                registries: self.search.join(", "),
-            }),
-            _ => self
-                .search
+        let searched = || -> Result<Vec<Reference>> {
+            self.search
                 .iter()
                 .map(|registry| Ok(format!("{registry}/{typed}").parse()?))
-                .collect(),
+                .collect()
+        };
+        match self.search.len() {
+            0 => Ok(vec![typed.parse()?]),
+            1 => searched(),
+            _ if self.enforcing => {
+                let candidates = searched()?;
+                let chosen = CHOOSER.get().and_then(|ask| ask(typed, &candidates));
+                let Some(chosen) = chosen.and_then(|i| candidates.get(i)) else {
+                    return Err(Error::AmbiguousShortName {
+                        name: typed.to_string(),
+                        registries: self.search.join(", "),
+                    });
+                };
+                *CHOSEN.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((name.to_string(), chosen.clone()));
+                Ok(vec![chosen.clone()])
+            }
+            _ => searched(),
+        }
+    }
+
+    /// Keeps the choice made at the prompt for `pulled` as an alias, now that its pull
+    /// succeeded (a choice whose pull failed is not kept, as in containers/image). Nothing to
+    /// do for an image no prompt chose. A cache that cannot be written is only warned of.
+    pub fn remember_choice(pulled: &Reference) {
+        let Some((name, chosen)) = CHOSEN.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        if &chosen != pulled {
+            return;
+        }
+        let file = alias_cache();
+        if let Err(error) = add_alias(&file, &name, &chosen.name()) {
+            tracing::warn!(%error, file = %file.display(), "keeping the short name's alias");
         }
     }
 
@@ -264,6 +314,47 @@ fn drop_ins(user_dir: Option<&Path>) -> Vec<PathBuf> {
         files.extend(found);
     }
     files
+}
+
+/// containers/image's cache of aliases chosen at a prompt: under `$XDG_CACHE_HOME` where it
+/// is set, else `/var/cache/containers` for root and `~/.cache/containers` for a user.
+fn alias_cache() -> PathBuf {
+    const FILE: &str = "containers/short-name-aliases.conf";
+    match std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join(FILE),
+        None if rustix::process::geteuid().is_root() => PathBuf::from("/var/cache").join(FILE),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache")
+            .join(FILE),
+    }
+}
+
+/// Adds (or replaces) the alias `name` = `target` in the cache `file`, written whole beside
+/// it and renamed over it, so a reader never sees half a file.
+fn add_alias(file: &Path, name: &str, target: &str) -> std::io::Result<()> {
+    let mut aliases = read(file)
+        .ok()
+        .flatten()
+        .map(|f| f.aliases)
+        .unwrap_or_default();
+    aliases.insert(name.to_string(), target.to_string());
+    #[derive(serde::Serialize)]
+    struct AliasCache<'a> {
+        aliases: std::collections::BTreeMap<&'a str, &'a str>,
+    }
+    let cache = AliasCache {
+        aliases: aliases
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect(),
+    };
+    let text = toml::to_string(&cache).map_err(std::io::Error::other)?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut temp, text.as_bytes())?;
+    temp.persist(file).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// A file's settings; a missing file is none; one that cannot be read or parsed is an error

@@ -6,6 +6,7 @@ mod format;
 mod output;
 mod progress;
 mod runtime_log;
+mod short_name_prompt;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -76,6 +77,7 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(cli.debug);
+    hoist_engine::ask_short_names_with(short_name_prompt::choose);
     if let Some(policy) = cli.policy.clone() {
         hoist_engine::policy::use_policy_file(policy);
     }

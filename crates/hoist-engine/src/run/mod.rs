@@ -471,10 +471,11 @@ fn find_image(store: &Store, source: &ImageSource, policy: PullPolicy) -> Result
         }
         match pull_candidate(store, &layout, source, &reference) {
             Ok(manifest) => {
+                crate::RegistriesConf::remember_choice(&reference);
                 return Ok(FoundImage {
                     image: LocalImage::in_layout(layout, manifest),
                     name,
-                })
+                });
             }
             Err(error) => failure = Some(error),
         }

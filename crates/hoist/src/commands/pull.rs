@@ -18,7 +18,10 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
     let mut last_failure = None;
     for reference in candidates {
         match pull_one(&args, &reference) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                hoist_engine::RegistriesConf::remember_choice(&reference);
+                return Ok(());
+            }
             Err(failure) => last_failure = Some(failure),
         }
     }
