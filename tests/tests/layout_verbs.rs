@@ -364,3 +364,60 @@ fn commit_makes_an_image_of_a_containers_changes() {
     );
     expect_ok(hoist(dir.path()).args(["rm", &name]));
 }
+
+/// `commit --pause` freezes a running container while its changes are read and thaws it
+/// after; a container paused already stays paused, and `rm -f` ends it.
+#[test]
+fn commit_pauses_a_running_container_only_while_it_reads() {
+    let Some(env) = env() else { return };
+    if !is_root() {
+        return;
+    }
+    let dir = scratch();
+    let image = format!("{}/busybox:latest", env.registry);
+    let name = hoist_e2e::unique_id("paused-commit");
+    expect_ok(hoist(dir.path()).args([
+        "run",
+        "-d",
+        "--tls-verify=false",
+        "--network=none",
+        "--name",
+        &name,
+        &image,
+        "sh",
+        "-c",
+        "echo while-running > /made; sleep 600",
+    ]));
+    let status = || {
+        let shown =
+            expect_ok(hoist(dir.path()).args(["inspect", "--format", "{{.State.Status}}", &name]));
+        stdout(&shown).trim().to_string()
+    };
+    hoist_e2e::wait_for("the file to be made", || {
+        run(hoist(dir.path()).args(["exec", &name, "test", "-f", "/made"]))
+            .status
+            .success()
+    });
+    for (before, image) in [
+        ("running", "paused-commit:1"),
+        ("paused", "paused-commit:2"),
+    ] {
+        if before == "paused" {
+            expect_ok(hoist(dir.path()).args(["pause", &name]));
+        }
+        assert_eq!(status(), before);
+        expect_ok(hoist(dir.path()).args(["commit", "-q", "--pause", &name, image]));
+        assert_eq!(status(), before, "as it was before the commit");
+        let ran = run(hoist(dir.path()).args([
+            "run",
+            "--rm",
+            "--network=none",
+            &format!("localhost/{image}"),
+            "cat",
+            "/made",
+        ]));
+        assert_eq!(stdout(&ran), "while-running\n", "{}", stderr(&ran));
+    }
+    // Paused still: `rm -f` thaws it to let SIGKILL through (a frozen task takes no signal).
+    expect_ok(hoist(dir.path()).args(["rm", "-f", &name]));
+}

@@ -13,12 +13,33 @@ pub struct CommitRequest<'a> {
     pub message: Option<String>,
     /// podman's `--change` instructions (`CMD ["a", "b"]`, `ENV K=V`, `WORKDIR /srv`...).
     pub changes: &'a [String],
+    /// podman's `--pause`: a running container is frozen while its changes are read, so that
+    /// none is half-written in the layer, and thawed after.
+    pub pause: bool,
 }
 
-pub fn commit_container(store: &Store, request: &CommitRequest) -> Result<Digest> {
+pub fn commit_container(
+    store: &Store,
+    runtime: &hoist_runtime::Runtime,
+    request: &CommitRequest,
+) -> Result<Digest> {
+    let container = Container::find(store, request.container)?;
+    let name = &container.record.name;
+    let running = runtime
+        .state(name)
+        .is_ok_and(|s| s.status == hoist_runtime::Status::Running);
+    if !(request.pause && running) {
+        return commit(store, container, request);
+    }
+    runtime.pause(name)?;
+    let made = commit(store, Container::find(store, name)?, request);
+    runtime.resume(name)?;
+    made
+}
+
+fn commit(store: &Store, container: Container, request: &CommitRequest) -> Result<Digest> {
     let edit = parse_changes(request.changes)?;
     let name = image_name(request.image)?;
-    let container = Container::find(store, request.container)?;
     if container.record.driver != Driver::Overlay || crate::rootless::is_rootless() {
         return Err(Error::CommitNeedsOverlay(container.record.name.clone()));
     }

@@ -358,11 +358,19 @@ fn stop_container(
         .as_deref()
         .and_then(|s| hoist_runtime::parse_signal(s).ok())
         .unwrap_or(Signal::SIGTERM);
-    let _ = runtime.kill(id, signal, false);
+    // A frozen (paused) container takes no signal until it is thawed: each is sent, then the
+    // container thawed, as Docker and podman's `rm -f` do.
+    let send = |signal: Signal, all: bool| {
+        let _ = runtime.kill(id, signal, all);
+        if runtime.state(id).is_ok_and(|s| s.status == Status::Paused) {
+            let _ = runtime.resume(id);
+        }
+    };
+    send(signal, false);
     if wait(grace) {
         return Ok(());
     }
-    let _ = runtime.kill(id, Signal::SIGKILL, true);
+    send(Signal::SIGKILL, true);
     if wait(Duration::from_secs(10)) {
         return Ok(());
     }

@@ -212,7 +212,7 @@ pub struct CommitArgs {
     #[arg(short, long, value_name = "INSTRUCTION")]
     pub change: Vec<String>,
 
-    /// Accepted for podman compatibility (hoist reads the container's changes as they are)
+    /// Freeze a running container while its changes are read (thawed after)
     #[arg(short, long)]
     pub pause: bool,
 

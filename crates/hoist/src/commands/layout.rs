@@ -134,15 +134,16 @@ pub fn gc(args: LayoutArg) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn commit(args: CommitArgs) -> anyhow::Result<()> {
+pub fn commit(runtime: &hoist_runtime::Runtime, args: CommitArgs) -> anyhow::Result<()> {
     let request = hoist_engine::CommitRequest {
         container: &args.container,
         image: &args.image,
         author: args.author,
         message: args.message,
         changes: &args.change,
+        pause: args.pause,
     };
-    let digest = hoist_engine::commit_container(&Store::locate(), &request)?;
+    let digest = hoist_engine::commit_container(&Store::locate(), runtime, &request)?;
     if !args.quiet {
         eprintln!("Committed {} as {}", args.container, args.image);
     }

@@ -142,7 +142,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Insert(args) => peer_verb(layout::insert(args).map(|()| 0)),
         Command::Tag(args) if args.image.is_some() => peer_verb(layout::tag(args).map(|()| 0)),
         Command::Tag(args) => image_verb(layout::tag(args).map(|()| 0)),
-        Command::Commit(args) => image_verb(layout::commit(args).map(|()| 0)),
+        Command::Commit(args) => image_verb(layout::commit(runtime.get()?, args).map(|()| 0)),
         Command::Ls(args) => peer_verb(layout::ls(args).map(|()| 0)),
         Command::Gc(args) => peer_verb(layout::gc(args).map(|()| 0)),
         Command::Sync(args) => peer_verb(copy::sync(args).map(|()| 0)),
