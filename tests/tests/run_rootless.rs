@@ -567,3 +567,42 @@ fn a_runtime_directory_another_user_made_first_is_refused() {
     let made = planted.metadata().unwrap();
     assert_eq!((made.uid(), made.mode() & 0o777), (user.uid, 0o700));
 }
+
+/// `commit` of an unprivileged user's container, as rootless podman commits: the changes,
+/// files of other owners among them, become a layer with the owners the container saw.
+#[test]
+fn an_unprivileged_user_commits_a_containers_changes() {
+    let Some((env, _user, home)) = rootless_home() else {
+        return;
+    };
+    let image = format!("{}/busybox:latest", env.registry);
+    let name = unique_id("rootless-commit");
+    let made = run(&mut home.hoist(&[
+        "run",
+        "--tls-verify=false",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        &image,
+        "sh",
+        "-c",
+        "echo kept > /kept && chown 1000:1000 /kept && rm -r /home",
+    ]));
+    assert!(made.status.success(), "{}", stderr(&made));
+    let committed = run(&mut home.hoist(&["commit", "-q", &name, "rootless-committed:1"]));
+    assert!(committed.status.success(), "{}", stderr(&committed));
+    let ran = run(&mut home.hoist(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/rootless-committed:1",
+        "sh",
+        "-c",
+        "cat /kept; stat -c %u:%g /kept; ls -d /home",
+    ]));
+    assert_eq!(stdout(&ran), "kept\n1000:1000\n", "{}", stderr(&ran));
+    assert!(stderr(&ran).contains("/home"), "{}", stderr(&ran));
+    assert!(run(&mut home.hoist(&["rm", &name])).status.success());
+}

@@ -38,11 +38,26 @@ pub fn commit_container(
 }
 
 fn commit(store: &Store, container: Container, request: &CommitRequest) -> Result<Digest> {
-    let edit = parse_changes(request.changes)?;
-    let name = image_name(request.image)?;
-    if container.record.driver != Driver::Overlay || crate::rootless::is_rootless() {
+    if container.record.driver != Driver::Overlay {
         return Err(Error::CommitNeedsOverlay(container.record.name.clone()));
     }
+    // An unprivileged user's upper directory holds files of the user's (and subordinate)
+    // ids: read in the storage helper's namespace, where they are the container's own ids.
+    if crate::rootless::is_rootless() {
+        return crate::rootless::commit(store, &container.record.name, request);
+    }
+    commit_here(store, container, request)
+}
+
+/// The commit itself, where the upper directory's owners are the container's ids: root's
+/// store, or the storage helper's namespace.
+pub(crate) fn commit_here(
+    store: &Store,
+    container: Container,
+    request: &CommitRequest,
+) -> Result<Digest> {
+    let edit = parse_changes(request.changes)?;
+    let name = image_name(request.image)?;
     let _lock = store.lock(false)?;
     let layout = store.images()?;
     let base = layout

@@ -80,7 +80,7 @@ pub enum Error {
     AmbiguousShortName { name: String, registries: String },
     #[error("{image} is no longer the image container {container} was made from (pulled again since?): its changes would land on other layers")]
     CommitBaseMoved { container: String, image: String },
-    #[error("container {0} keeps no overlay upper directory to commit (hoist commits containers of root's overlay driver)")]
+    #[error("container {0} keeps no overlay upper directory to commit (its rootfs is a copy of its own: hoist commits containers whose rootfs is an overlay)")]
     CommitNeedsOverlay(String),
     #[error("--change {0:?}: not an instruction commit takes (CMD, ENTRYPOINT, ENV, LABEL, EXPOSE, USER, WORKDIR, VOLUME, STOPSIGNAL, as `KEY VALUE` or `KEY=VALUE`)")]
     BadChange(String),

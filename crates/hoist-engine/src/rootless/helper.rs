@@ -41,6 +41,15 @@ pub(crate) enum Task {
     Remove { path: PathBuf },
     /// Removes the cached layers not named in `keep`.
     PruneLayers { store: PathBuf, keep: Vec<String> },
+    /// `commit` of the container `container` of the store (see `CommitRequest`).
+    Commit {
+        store: PathBuf,
+        container: String,
+        image: String,
+        author: Option<String>,
+        message: Option<String>,
+        changes: Vec<String>,
+    },
 }
 
 /// What it did.
@@ -52,6 +61,8 @@ pub(crate) enum Outcome {
         layers: Vec<String>,
     },
     Removed(usize),
+    /// The digest of the image a commit made.
+    Committed(String),
     Failed(String),
 }
 
@@ -174,6 +185,27 @@ fn perform(task: Task) -> Result<Outcome> {
         Task::PruneLayers { store, keep } => {
             let cache = hoist_unpack::LayerCache::open(Store::at(store).layers())?;
             Ok(Outcome::Removed(cache.prune(&keep.into_iter().collect())?))
+        }
+        Task::Commit {
+            store,
+            container,
+            image,
+            author,
+            message,
+            changes,
+        } => {
+            let store = Store::at(store);
+            let request = crate::CommitRequest {
+                container: &container,
+                image: &image,
+                author,
+                message,
+                changes: &changes,
+                pause: false,
+            };
+            let container = crate::Container::find(&store, &container)?;
+            let made = crate::commit::commit_here(&store, container, &request)?;
+            Ok(Outcome::Committed(made.to_string()))
         }
     }
 }

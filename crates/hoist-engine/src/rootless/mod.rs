@@ -81,6 +81,28 @@ pub(crate) fn make_bundle(
     }
 }
 
+/// `commit` of an unprivileged user's container, done by the storage helper.
+pub(crate) fn commit(
+    store: &Store,
+    container: &str,
+    request: &crate::CommitRequest,
+) -> Result<hoist_oci::Digest> {
+    let task = Task::Commit {
+        store: absolute(store.root())?,
+        container: container.to_string(),
+        image: request.image.to_string(),
+        author: request.author.clone(),
+        message: request.message.clone(),
+        changes: request.changes.to_vec(),
+    };
+    match helper::run(&task)? {
+        Outcome::Committed(digest) => digest
+            .parse()
+            .map_err(|e| Error::StorageHelper(format!("it answered {digest:?}: {e}"))),
+        other => Err(Error::StorageHelper(format!("unexpected answer {other:?}"))),
+    }
+}
+
 /// Removes a tree of the store: directly, and where files of subordinate ids refuse that,
 /// through the storage helper. The user's own directories it may not enter (overlayfs makes
 /// its `work/work` mode 0) are opened up first, which spares the helper in the common case.
