@@ -197,7 +197,7 @@ fn a_container_coming_while_the_table_goes_keeps_its_table() {
         std::fs::create_dir_all(&wrappers).unwrap();
         let real = expect_ok(Command::new("sh").args(["-c", "command -v nft"]));
         let script = format!(
-            "#!/bin/sh\ncase \"$*\" in *delete*) sleep 0.5 ;; esac\nexec {} \"$@\"\n",
+            "#!/bin/sh\ncase \"$*\" in *delete*) sleep 1.5 ;; esac\nexec {} \"$@\"\n",
             stdout(&real).trim()
         );
         let wrapper = wrappers.join("nft");
@@ -216,7 +216,7 @@ fn a_container_coming_while_the_table_goes_keeps_its_table() {
                 "sh",
                 "-c",
                 // Still reaching out when an earlier removal would strike.
-                "sleep 1; nc -w 5 203.0.113.10 80",
+                "sleep 2; nc -w 5 203.0.113.10 80",
             ]));
             assert!(
                 stdout(&fetched).starts_with(&format!("you are {HOST_ADDRESS}:")),

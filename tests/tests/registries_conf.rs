@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::process::Output;
 
+use hoist_e2e::rootless::{Home, RootlessUser};
+use hoist_e2e::terminal::Terminal;
 use hoist_e2e::{env, hoist, is_root, run, scratch, stderr, stdout, unique_id};
 
 fn with_conf(scratch: &Path, conf: &str) -> std::path::PathBuf {
@@ -156,62 +158,55 @@ fn locations_are_rewritten_and_mirrors_tried_first() {
 }
 
 /// On a terminal, an ambiguous short name is asked about as podman asks; the image chosen,
-/// once pulled, is kept as an alias in containers/image's cache, and the next pull of the
-/// name (without a terminal) goes by it.
+/// once pulled, is kept as an alias in containers/image's cache (`~/.cache/containers/` of the
+/// user; root's is `/var/cache/containers/`, so this runs as the test user), and the next pull
+/// of the name (without a terminal) goes by it.
 #[test]
 fn an_ambiguous_short_name_is_asked_about_on_a_terminal_and_remembered() {
     let Some(env) = env() else { return };
-    let dir = scratch();
+    let Some(user) = is_root().then(RootlessUser::find).flatten() else {
+        return;
+    };
+    let home = Home::in_scratch(user);
     let registry = &env.registry;
     let short = unique_id("asked");
-    hoist_e2e::push_busybox(dir.path(), registry, &short, "latest");
+    hoist_e2e::push_busybox(home.dir(), registry, &short, "latest");
     let conf = with_conf(
-        dir.path(),
+        home.dir(),
         &format!("unqualified-search-registries = [\"nowhere.invalid\", \"{registry}\"]\n"),
     );
-    let cache = dir.path().join("cache");
-    let dest = dir.path().join("asked");
-    let mut command = hoist(dir.path());
-    command
-        .env("CONTAINERS_REGISTRIES_CONF", &conf)
-        .env("XDG_CACHE_HOME", &cache)
-        .args(["pull", "-q", "--retry-times", "0", &short, "--dest"])
-        .arg(format!("oci:{}:v1", dest.display()));
-    let mut terminal = hoist_e2e::terminal::Terminal::spawn(&mut command, 24, 100);
+    let cache = home.home.join(".cache/containers/short-name-aliases.conf");
+    let pull = |name: &str, tag: &str| {
+        let mut command = home.hoist(&["pull", "-q", "--retry-times", "0", name, "--dest"]);
+        command
+            .arg(format!("oci:{}:{tag}", home.home.join("pulled").display()))
+            .env("CONTAINERS_REGISTRIES_CONF", &conf)
+            .env_remove("XDG_CACHE_HOME");
+        command
+    };
+    let mut terminal = Terminal::spawn(&mut pull(&short, "v1"), 24, 100);
     terminal.expect("Please select an image");
     terminal.expect(&format!("{registry}/{short}:latest"));
     terminal.send(b"\x1b[B\r"); // down to the second, Enter
     let (status, screen) = terminal.wait();
     assert!(status.success(), "{screen}");
-    assert!(dest.exists());
-    let remembered =
-        std::fs::read_to_string(cache.join("containers/short-name-aliases.conf")).unwrap();
+    let remembered = std::fs::read_to_string(&cache).unwrap();
     assert!(
         remembered.contains(&format!("\"{registry}/{short}\"")),
         "{remembered}"
     );
 
-    let output = run(hoist(dir.path())
-        .env("CONTAINERS_REGISTRIES_CONF", &conf)
-        .env("XDG_CACHE_HOME", &cache)
-        .args(["pull", "-q", "--retry-times", "0", &short, "--dest"])
-        .arg(format!("oci:{}:v2", dest.display())));
+    let output = run(&mut pull(&short, "v2"));
     assert!(output.status.success(), "{}", stderr(&output));
 
     // Leaving the list (Esc) chooses nothing: refused, nothing kept.
     let other = unique_id("left");
-    let mut command = hoist(dir.path());
-    command
-        .env("CONTAINERS_REGISTRIES_CONF", &conf)
-        .env("XDG_CACHE_HOME", &cache)
-        .args(["pull", "-q", "--retry-times", "0", &other]);
-    let mut terminal = hoist_e2e::terminal::Terminal::spawn(&mut command, 24, 100);
+    let mut terminal = Terminal::spawn(&mut pull(&other, "v3"), 24, 100);
     terminal.expect("Please select an image");
     terminal.send(b"\x1b");
     let (status, screen) = terminal.wait();
     assert!(!status.success(), "{screen}");
     assert!(screen.contains("could mean"), "{screen}");
-    let remembered =
-        std::fs::read_to_string(cache.join("containers/short-name-aliases.conf")).unwrap();
+    let remembered = std::fs::read_to_string(&cache).unwrap();
     assert!(!remembered.contains(&other), "{remembered}");
 }

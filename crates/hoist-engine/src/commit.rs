@@ -31,9 +31,15 @@ pub fn commit_container(
     if !(request.pause && running) {
         return commit(store, container, request);
     }
-    runtime.pause(name)?;
-    let made = commit(store, Container::find(store, name)?, request);
-    runtime.resume(name)?;
+    let name = name.clone();
+    runtime.pause(&name)?;
+    let made = commit(store, container, request);
+    // Thawed whatever the commit did. A thaw that fails is warned of (`hoist unpause` is
+    // left to do), so that an image made is still reported, and a failed commit's own error
+    // is the one shown.
+    if let Err(error) = runtime.resume(&name) {
+        tracing::warn!(%error, container = %name, "thawing the container after the commit");
+    }
     made
 }
 

@@ -5,7 +5,8 @@
 //! In enforcing mode, an ambiguous short name is asked about on a terminal (see
 //! [`ask_short_names_with`]); the choice, once its pull succeeds, is kept as an alias in
 //! containers/image's cache of them, `short-name-aliases.conf`, which then wins over the
-//! aliases of registries.conf, as containers/image reads it.
+//! aliases of registries.conf, as containers/image reads it. (Unlike containers/image, two
+//! prompts answered at once may each keep only their own alias: the file is not locked.)
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -120,7 +121,7 @@ impl RegistriesConf {
             }
         }
         // Choices made at a prompt before: they win over registries.conf's aliases.
-        if let Some(cached) = read(&alias_cache())? {
+        if let Some(cached) = alias_cache().map(|f| read(&f)).transpose()?.flatten() {
             conf.aliases.extend(cached.aliases);
         }
         Ok(conf)
@@ -147,6 +148,16 @@ impl RegistriesConf {
     /// cannot ask which without a terminal); else Docker Hub's, as hoist always read a short
     /// name (podman would refuse).
     pub fn candidates(&self, typed: &str) -> Result<Vec<Reference>> {
+        self.candidates_preferring(typed, &|_| false)
+    }
+
+    /// [`candidates`](Self::candidates), where an ambiguous short name that one of them
+    /// `is_local` (in the store already) means that one, without asking, as podman does.
+    pub fn candidates_preferring(
+        &self,
+        typed: &str,
+        is_local: &dyn Fn(&Reference) -> bool,
+    ) -> Result<Vec<Reference>> {
         if !is_short_name(typed) {
             return Ok(vec![typed.parse()?]);
         }
@@ -165,6 +176,9 @@ impl RegistriesConf {
             1 => searched(),
             _ if self.enforcing => {
                 let candidates = searched()?;
+                if let Some(local) = candidates.iter().find(|c| is_local(c)) {
+                    return Ok(vec![local.clone()]);
+                }
                 let chosen = CHOOSER.get().and_then(|ask| ask(typed, &candidates));
                 let Some(chosen) = chosen.and_then(|i| candidates.get(i)) else {
                     return Err(Error::AmbiguousShortName {
@@ -190,7 +204,9 @@ impl RegistriesConf {
         if &chosen != pulled {
             return;
         }
-        let file = alias_cache();
+        let Some(file) = alias_cache() else {
+            return;
+        };
         if let Err(error) = add_alias(&file, &name, &chosen.name()) {
             tracing::warn!(%error, file = %file.display(), "keeping the short name's alias");
         }
@@ -316,17 +332,23 @@ fn drop_ins(user_dir: Option<&Path>) -> Vec<PathBuf> {
     files
 }
 
-/// containers/image's cache of aliases chosen at a prompt: under `$XDG_CACHE_HOME` where it
-/// is set, else `/var/cache/containers` for root and `~/.cache/containers` for a user.
-fn alias_cache() -> PathBuf {
+/// containers/image's cache of aliases chosen at a prompt: root's is
+/// `/var/cache/containers/` whatever the environment says (a user's `$XDG_CACHE_HOME` must not
+/// steer root's short names); a user's under `$XDG_CACHE_HOME`, else `~/.cache/`. Only an
+/// absolute directory counts: none, no cache (never one relative to the working directory).
+fn alias_cache() -> Option<PathBuf> {
     const FILE: &str = "containers/short-name-aliases.conf";
-    match std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir).join(FILE),
-        None if rustix::process::geteuid().is_root() => PathBuf::from("/var/cache").join(FILE),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".cache")
-            .join(FILE),
+    if rustix::process::geteuid().is_root() {
+        return Some(PathBuf::from("/var/cache").join(FILE));
     }
+    let absolute = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_absolute())
+    };
+    absolute("XDG_CACHE_HOME")
+        .or_else(|| absolute("HOME").map(|home| home.join(".cache")))
+        .map(|dir| dir.join(FILE))
 }
 
 /// Adds (or replaces) the alias `name` = `target` in the cache `file`, written whole beside

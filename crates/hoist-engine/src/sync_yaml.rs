@@ -137,7 +137,10 @@ fn all_tags(repository: &Reference, registry: &RegistryOptions) -> Result<Vec<St
 
 /// The image `tag` (or digest, `sha256:…`) of `repository`.
 fn image(repository: &Reference, tag: &str, registry: &RegistryOptions) -> Result<YamlImage> {
-    let separator = if tag.contains(':') { '@' } else { ':' };
+    let separator = match tag.parse::<hoist_oci::Digest>() {
+        Ok(_) => '@',
+        Err(_) => ':',
+    };
     Ok(YamlImage {
         reference: format!("{}{separator}{tag}", repository.name()).parse()?,
         registry: registry.clone(),
@@ -145,17 +148,30 @@ fn image(repository: &Reference, tag: &str, registry: &RegistryOptions) -> Resul
 }
 
 /// A constraint as skopeo's semver library (Masterminds') writes it — `>= 1.2 < 2`, `~1.2`,
-/// `^1`, `1.x`, alternatives joined by `||` — as requirements of the semver crate, which wants
-/// commas between the parts of one alternative.
+/// `^1`, `1.x`, `1.2 - 1.4`, alternatives joined by `||` — as requirements of the semver crate,
+/// which wants commas between the parts of one alternative. A bare version is Masterminds'
+/// equality with wildcards (`1.2` is 1.2.x), which is the semver crate's `=`.
 fn version_requirement(constraint: &str) -> std::result::Result<Vec<semver::VersionReq>, String> {
-    let part = regex::Regex::new(r"(?:=|!=|>=|<=|>|<|~|\^)?\s*v?[0-9xX*][0-9A-Za-z.+*-]*")
+    let range = regex::Regex::new(r"v?([0-9][0-9A-Za-z.+*-]*)\s+-\s+v?([0-9][0-9A-Za-z.+*-]*)")
+        .expect("a valid pattern");
+    let part = regex::Regex::new(r"(~>|=>|=<|>=|<=|!=|=|>|<|~|\^)?\s*v?([0-9xX*][0-9A-Za-z.+*-]*)")
         .expect("a valid pattern");
     constraint
         .split("||")
         .map(|alternative| {
+            let alternative = range.replace_all(alternative, ">=$1 <=$2");
             let parts: Vec<String> = part
-                .find_iter(alternative)
-                .map(|m| m.as_str().replace(' ', "").replacen('v', "", 1))
+                .captures_iter(&alternative)
+                .map(|c| {
+                    let operator = match c.get(1).map_or("", |m| m.as_str()) {
+                        "" => "=",
+                        "~>" => "~",
+                        "=>" => ">=",
+                        "=<" => "<=",
+                        other => other,
+                    };
+                    format!("{operator}{}", &c[2])
+                })
                 .collect();
             if parts.is_empty() {
                 return Err("no version in it".to_string());
@@ -211,6 +227,22 @@ mod tests {
         assert!(matches("~1.2 || ^3", "3.4.5"));
         assert!(!matches("~1.2 || ^3", "1.3.0"));
         assert!(matches("1.x", "1.7"));
+        assert!(matches("3.12.0", "3.12.0"));
+        assert!(
+            !matches("3.12.0", "3.13.0"),
+            "a bare version is that version"
+        );
+        assert!(matches("3.12", "3.12.7"));
+        assert!(!matches("3.12", "3.13.0"));
+        assert!(matches("1.2 - 1.4", "1.4.0"));
+        assert!(!matches("1.2 - 1.4", "1.5.0"));
+        assert!(matches("=> 1.2", "1.2.0"));
+        assert!(matches("~> 1.2", "1.2.9"));
+        assert!(!matches("~> 1.2", "1.3.0"));
+        assert!(
+            matches(">= 1.0.0-dev", "1.0.0-dev"),
+            "only a leading v is dropped"
+        );
         assert!(!matches(">= 1.0", "latest"));
         assert!(
             !matches(">= 1.0", "2.0.0-rc1"),

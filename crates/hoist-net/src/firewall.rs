@@ -24,7 +24,7 @@ const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 const APPLIED: &str = "firewall.nft";
 
 /// Makes hoist's table say what the leases need, or removes it when no container is left.
-/// Nothing is written when the table would not change and nobody has touched the ruleset
+/// Nothing is written when the table would stay as it is and nobody has touched the ruleset
 /// since hoist wrote it (a container without published ports joining a network in use): every
 /// change that removes a rule costs the kernel an RCU grace period. Returns the other tables'
 /// forward chains that drop by default, when it made or changed the table for a network that
@@ -87,21 +87,29 @@ pub fn apply(
 /// deletes it inherits `lock` (the same open file, so the same `flock`), which stays held
 /// until `nft` exits: whoever changes the networks next waits for the table to be gone, and
 /// then, finding no record of what was applied, writes its own table whole. Should this `nft`
-/// fail, the table stays, empty of containers, until the next change rewrites it.
+/// fail (said in a warning while this process lives), the table stays, with the last
+/// container's rules, until the next change rewrites it; those rules name addresses nobody
+/// holds.
 fn delete_behind(lock: &File) -> Result<()> {
     // The lock's file as `nft`'s standard input (which it does not read, given its commands
     // as arguments): a descriptor of `nft`'s own, without handing any to other children.
     let held = lock.try_clone().map_err(Error::io("the networks' lock"))?;
-    let mut child = Command::new("nft")
+    let child = Command::new("nft")
         .arg(format!("add table ip {TABLE}; delete table ip {TABLE}"))
         .stdin(held)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(Error::NoNft)?;
     // Reaped by a thread of its own, so that a process that lives on (a monitor restarting
     // its container) keeps no zombie; one that exits first leaves `nft` to init.
-    std::thread::spawn(move || child.wait());
+    std::thread::spawn(move || match child.wait_with_output() {
+        Ok(output) if !output.status.success() => tracing::warn!(
+            "removing hoist's firewall table failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+        _ => {}
+    });
     Ok(())
 }
 

@@ -249,25 +249,41 @@ fn check_registry_image(
     if checks.is_empty() {
         return Ok(None);
     }
+    // Only a place that cannot be asked, or does not have the image, is passed over.
     let mut failed = None;
     let mut found = None;
     for endpoint in endpoints {
         let mut at_options = options.clone();
         at_options.tls_verify &= !endpoint.insecure;
-        match signed_digest(&endpoint.reference, &at_options) {
-            Ok(Some(signed)) => {
-                found = Some(signed);
+        let at = &endpoint.reference;
+        match block_on(hoist_registry::manifest_digest(at, &at_options))? {
+            Ok(Some(digest)) => {
+                found = Some((at, at_options, digest));
                 break;
             }
             Ok(None) => {}
-            Err(error) => failed = Some(error),
+            Err(source) => {
+                failed = Some(Error::Registry {
+                    what: format!("resolving {at} to check its signatures"),
+                    source,
+                })
+            }
         }
     }
-    let (digest, signatures) = match (found, failed) {
+    let (at, at_options, digest) = match (found, failed) {
         (Some(found), _) => found,
         (None, Some(error)) => return Err(error),
         (None, None) => return Err(refuse("the registry does not have it".into())),
     };
+    let signatures = block_on(hoist_registry::sigstore_signatures(
+        at,
+        &digest,
+        &at_options,
+    ))?
+    .map_err(|source| Error::Registry {
+        what: format!("fetching the signatures of {at}"),
+        source,
+    })?;
     for check in checks {
         sigstore::verify(
             &check.keys,
@@ -279,32 +295,6 @@ fn check_registry_image(
         .map_err(refuse)?;
     }
     Ok(Some(digest))
-}
-
-/// The digest of the image at `at` and the signatures stored beside it there; `None` if it
-/// does not have the image.
-fn signed_digest(
-    at: &Reference,
-    options: &RegistryOptions,
-) -> Result<Option<(Digest, Vec<hoist_registry::SigstoreSignature>)>> {
-    let Some(digest) =
-        block_on(hoist_registry::manifest_digest(at, options))?.map_err(|source| {
-            Error::Registry {
-                what: format!("resolving {at} to check its signatures"),
-                source,
-            }
-        })?
-    else {
-        return Ok(None);
-    };
-    let signatures =
-        block_on(hoist_registry::sigstore_signatures(at, &digest, options))?.map_err(|source| {
-            Error::Registry {
-                what: format!("fetching the signatures of {at}"),
-                source,
-            }
-        })?;
-    Ok(Some((digest, signatures)))
 }
 
 /// Checks the policy for an image of a local transport (`oci`, `oci-archive`,

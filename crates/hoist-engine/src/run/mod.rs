@@ -452,7 +452,11 @@ fn find_image(store: &Store, source: &ImageSource, policy: PullPolicy) -> Result
             });
         }
     }
-    let candidates = crate::RegistriesConf::load()?.candidates(source.image)?;
+    let in_store = |reference: &Reference| {
+        policy != PullPolicy::Always && layout.resolve(Some(&reference.to_string())).is_ok()
+    };
+    let candidates =
+        crate::RegistriesConf::load()?.candidates_preferring(source.image, &in_store)?;
     let mut failure = None;
     for reference in candidates {
         let name = reference.to_string();

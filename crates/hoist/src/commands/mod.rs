@@ -134,7 +134,8 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Features => runtime_verb(runtime::features().map(|()| 0)),
         Command::Copy(args) => peer_verb(copy::copy(args).map(|()| 0)),
         Command::Inspect(args) if inspect::names_a_transport(&args) => {
-            peer_verb(inspect::inspect(runtime.get()?, args).map(|()| 0))
+            let runtime = runtime.get().map_err(|f| Failure::runtime(f.error))?;
+            peer_verb(inspect::inspect(runtime, args).map(|()| 0))
         }
         Command::Inspect(args) => image_verb(inspect::inspect(runtime.get()?, args).map(|()| 0)),
         Command::Repack(args) => peer_verb(layout::repack(args).map(|()| 0)),
