@@ -311,7 +311,8 @@ fn sync_mirrors_a_repository_out_and_back_as_skopeo_names_it() {
 
 /// `sync --src yaml` takes skopeo's file: per registry, images by tag (all of them for an
 /// empty list), by tag pattern and by semantic version, with the registry's own TLS setting
-/// and credentials. The same file gives the same tree as skopeo's sync.
+/// and credentials; a repository the registry does not have is passed over. The same file
+/// gives the same tree as skopeo's sync.
 #[test]
 fn sync_from_a_yaml_file_picks_what_skopeo_picks() {
     let Some(env) = env() else { return };
@@ -333,6 +334,7 @@ fn sync_from_a_yaml_file_picks_what_skopeo_picks() {
     images:
         {repository}: [latest]
         {every}: []
+        {missing}: []
     images-by-tag-regex:
         {repository}: ^1\\.
 {auth_registry}:
@@ -346,6 +348,7 @@ fn sync_from_a_yaml_file_picks_what_skopeo_picks() {
 ",
         registry = env.registry,
         auth_registry = env.auth_registry,
+        missing = unique_id("missing"),
     );
     std::fs::write(&file, yaml).unwrap();
     let ours = dir.path().join("ours");
@@ -353,7 +356,13 @@ fn sync_from_a_yaml_file_picks_what_skopeo_picks() {
     let synced = run(hoist(dir.path())
         .args(["sync", "--src", "yaml", "--dest", "dir"])
         .args([&file, &ours]));
+    // A repository the registry does not have is passed over, with a word, as skopeo does.
     assert!(synced.status.success(), "{}", stderr(&synced));
+    assert!(
+        stderr(&synced).contains("passing over"),
+        "{}",
+        stderr(&synced)
+    );
     expect_ok(
         Command::new("skopeo")
             .args(["sync", "--src", "yaml", "--dest", "dir"])

@@ -80,7 +80,10 @@ pub(crate) fn images(file: &Path, base: &RegistryOptions) -> Result<Vec<YamlImag
         for (name, tags) in &section.images {
             let repo = repository(name)?;
             let tags = match tags.as_deref() {
-                None | Some([]) => all_tags(&repo, &registry)?,
+                None | Some([]) => match all_tags(&repo, &registry) {
+                    Some(tags) => tags,
+                    None => continue,
+                },
                 Some(tags) => tags.to_vec(),
             };
             for tag in tags {
@@ -91,7 +94,7 @@ pub(crate) fn images(file: &Path, base: &RegistryOptions) -> Result<Vec<YamlImag
             let matches = regex::Regex::new(pattern)
                 .map_err(|e| bad(format!("{host}/{name}: images-by-tag-regex: {e}")))?;
             let repo = repository(name)?;
-            for tag in all_tags(&repo, &registry)? {
+            for tag in all_tags(&repo, &registry).unwrap_or_default() {
                 if matches.is_match(&tag) {
                     found.push(image(&repo, &tag, &registry)?);
                 }
@@ -104,7 +107,7 @@ pub(crate) fn images(file: &Path, base: &RegistryOptions) -> Result<Vec<YamlImag
                 ))
             })?;
             let repo = repository(name)?;
-            for tag in all_tags(&repo, &registry)? {
+            for tag in all_tags(&repo, &registry).unwrap_or_default() {
                 if lenient_version(&tag).is_some_and(|v| wanted.iter().any(|w| w.matches(&v))) {
                     found.push(image(&repo, &tag, &registry)?);
                 }
@@ -131,8 +134,21 @@ impl RegistrySection {
     }
 }
 
-fn all_tags(repository: &Reference, registry: &RegistryOptions) -> Result<Vec<String>> {
-    Ok(crate::list_tags(&Location::Registry(repository.clone()), registry)?.tags)
+/// The repository's tags; `None`, with a warning, if they cannot be listed: as skopeo does, a
+/// repository that is not there (or not reachable) is passed over and the others synced. A
+/// mistake in the file itself (a key, a pattern, a constraint) is an error instead.
+fn all_tags(repository: &Reference, registry: &RegistryOptions) -> Option<Vec<String>> {
+    match crate::list_tags(&Location::Registry(repository.clone()), registry) {
+        Ok(listed) => Some(listed.tags),
+        Err(error) => {
+            tracing::warn!(
+                "passing over {}: {}",
+                repository.name(),
+                crate::render_chain(&error)
+            );
+            None
+        }
+    }
 }
 
 /// The image `tag` (or digest, `sha256:…`) of `repository`.
