@@ -333,20 +333,31 @@ mod tests {
         .unwrap()
     }
 
-    fn argv(entrypoint: Option<&str>, command: &[&str]) -> Result<Vec<String>> {
-        let image = image(&["/entry"], &["default"]);
-        let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
-        let context = RunContext {
-            image: &image,
-            command: &command,
+    /// A context of `image` on `network` with `defaults`, for one container and no command.
+    fn context<'a>(
+        image: &'a ImageConfiguration,
+        command: &'a [String],
+        network: &'a NetworkMode,
+        defaults: &'a ContainersConf,
+    ) -> RunContext<'a> {
+        RunContext {
+            image,
+            command,
             id: "c",
             rootfs: Path::new("/nonexistent"),
             join_network: None,
-            network: &NetworkMode::Own,
+            network,
             name_files: Vec::new(),
             mounts: Vec::new(),
-            defaults: &ContainersConf::default(),
-        };
+            defaults,
+        }
+    }
+
+    fn argv(entrypoint: Option<&str>, command: &[&str]) -> Result<Vec<String>> {
+        let image = image(&["/entry"], &["default"]);
+        let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+        let defaults = ContainersConf::default();
+        let context = context(&image, &command, &NetworkMode::Own, &defaults);
         let options = RunOptions {
             entrypoint: entrypoint.map(str::to_string),
             ..RunOptions::default()
@@ -411,17 +422,7 @@ mod tests {
             ..RunOptions::default()
         };
         let on = |network: &NetworkMode| {
-            let context = RunContext {
-                image: &image,
-                command: &[],
-                id: "c",
-                rootfs: Path::new("/nonexistent"),
-                join_network: None,
-                network,
-                name_files: Vec::new(),
-                mounts: Vec::new(),
-                defaults: &defaults,
-            };
+            let context = context(&image, &[], network, &defaults);
             sysctls(Default::default(), &flagged, &context).unwrap()
         };
         let own = on(&NetworkMode::Own);
@@ -446,17 +447,7 @@ mod tests {
                 sysctl: vec![flag.to_string()],
                 ..RunOptions::default()
             };
-            let context = RunContext {
-                image: &image,
-                command: &[],
-                id: "c",
-                rootfs: Path::new("/nonexistent"),
-                join_network: None,
-                network,
-                name_files: Vec::new(),
-                mounts: Vec::new(),
-                defaults: &defaults,
-            };
+            let context = context(&image, &[], network, &defaults);
             sysctls(Default::default(), &options, &context).is_err()
         };
         assert!(refused("kernel.hostname=x", &NetworkMode::Own));
