@@ -246,7 +246,7 @@ impl<'a> LayerApplier<'a> {
             tar::EntryType::Regular | tar::EntryType::Continuous
                 if small && self.files.is_some() =>
             {
-                self.hand_over(entry, path, name, &meta)?
+                self.hand_over(entry, path, &meta)?
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 self.write_file(entry, path, name, &meta)?
@@ -354,11 +354,13 @@ impl<'a> LayerApplier<'a> {
         &mut self,
         entry: &mut tar::Entry<'_, R>,
         path: &[u8],
-        name: &OsStr,
         meta: &Metadata,
     ) -> io::Result<()> {
-        let mut data = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
-        entry.read_to_end(&mut data)?;
+        let files = self.files.as_mut().expect("only with a file writer");
+        let mut data = files.buffer();
+        // At most SMALL_FILE, so it fits.
+        data.resize(entry.size() as usize, 0);
+        entry.read_exact(&mut data)?;
         let create_mode = meta.mode & 0o777;
         let ids = self.host_ids(meta)?;
         let chown = (ids != self.owner || self.current_parent().setgid).then_some(ids);
@@ -368,7 +370,6 @@ impl<'a> LayerApplier<'a> {
         self.handed_over += 1;
         let job = FileJob {
             dir: Arc::clone(&self.current_parent().fd),
-            name: name.to_os_string(),
             path: path.into(),
             data,
             create_mode,
@@ -401,13 +402,16 @@ impl<'a> LayerApplier<'a> {
 
     /// Writes a handed-over file in this thread, replacing what has its name.
     fn write_now(&mut self, job: FileJob) -> io::Result<()> {
-        if file_writer::write_new(&job)? {
-            return Ok(());
+        if !file_writer::write_new(&job)? {
+            self.forget_parents_under(&job.path);
+            remove_all_at(&job.dir, job.name())?;
+            let fd = file_writer::create_new(job.dir.as_fd(), job.name(), job.create_mode)?;
+            file_writer::fill(fd, &job)?;
         }
-        self.forget_parents_under(&job.path);
-        remove_all_at(&job.dir, &job.name)?;
-        let fd = file_writer::create_new(job.dir.as_fd(), &job.name, job.create_mode)?;
-        file_writer::fill(fd, &job)
+        if let Some(files) = &mut self.files {
+            files.give_back(job.data);
+        }
+        Ok(())
     }
 
     fn write_dir(&mut self, path: &[u8], name: &OsStr, meta: &Metadata) -> io::Result<()> {
