@@ -237,6 +237,51 @@ fn a_limit_the_host_cannot_enforce_fails_create_cleanly() {
     );
 }
 
+/// On a hybrid host whose unified hierarchy offers hugetlb without passing it down from its
+/// root (this one: hoist must not switch it on there, or crun refuses the host), a hugetlb
+/// limit fails with what is missing and where, not with "permission denied" on a file that is
+/// not there.
+#[test]
+fn a_hugetlb_limit_where_the_unified_root_does_not_pass_hugetlb_down_names_what_is_missing() {
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    let offered = std::fs::read_to_string(unified.join("cgroup.controllers")).unwrap_or_default();
+    let passed =
+        std::fs::read_to_string(unified.join("cgroup.subtree_control")).unwrap_or_default();
+    let on = |list: &str| list.split_whitespace().any(|c| c == "hugetlb");
+    if !on(&offered) || on(&passed) || Path::new("/sys/fs/cgroup/hugetlb").exists() {
+        eprintln!("skipped: this host's hugetlb is not only in an unified hierarchy that keeps it to its root");
+        return;
+    }
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    edit_config(&bundle, |c| {
+        c["linux"]["resources"]["hugepageLimits"] = json!([{ "pageSize": "2MB", "limit": 4 << 20 }])
+    });
+    set_args(&bundle, &["true"]);
+    let id = unique_id("hugetlb");
+    let _cleanup = hoist_e2e::ContainerGuard::new(dir.path(), &id);
+    let output = run(hoist(dir.path())
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id));
+    assert_refused(&output, "hugetlb is not enabled for the container's cgroup");
+    assert!(
+        stderr(&output).contains("/sys/fs/cgroup/unified/cgroup.subtree_control does not list it"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(unified.join("cgroup.subtree_control")).unwrap(),
+        passed,
+        "the unified root is left as it was"
+    );
+    assert!(
+        !unified.join("hoist").join(&id).exists(),
+        "no cgroup is left"
+    );
+}
+
 /// A program in the container reads its own limits from /sys/fs/cgroup, as it would under runc.
 #[test]
 fn the_container_sees_its_own_limits_in_sys_fs_cgroup() {

@@ -231,8 +231,10 @@ pub(crate) fn apply_v1(dir: &CgroupDir, resources: &LinuxResources) -> Result<()
                 .or_else(|_| write(path, "blkio.bfq.weight", &weight.to_string()))?;
         }
     }
-    if has("hugetlb") {
-        for limit in resources.hugepage_limits().as_deref().unwrap_or_default() {
+    let hugepage_limits = resources.hugepage_limits().as_deref().unwrap_or_default();
+    if has("hugetlb") && !hugepage_limits.is_empty() {
+        ensure_enabled(path, "hugetlb")?;
+        for limit in hugepage_limits {
             write(
                 path,
                 &format!("hugetlb.{}.limit_in_bytes", limit.page_size()),
@@ -308,8 +310,10 @@ pub(crate) fn apply_v2(dir: &CgroupDir, resources: &LinuxResources) -> Result<()
             write(path, "io.weight", &format!("default {weight}"))?;
         }
     }
-    if has("hugetlb") {
-        for limit in resources.hugepage_limits().as_deref().unwrap_or_default() {
+    let hugepage_limits = resources.hugepage_limits().as_deref().unwrap_or_default();
+    if has("hugetlb") && !hugepage_limits.is_empty() {
+        ensure_enabled(path, "hugetlb")?;
+        for limit in hugepage_limits {
             write(
                 path,
                 &format!("hugetlb.{}.max", limit.page_size()),
@@ -436,6 +440,50 @@ fn max_or(value: i64) -> String {
 /// cgroup v1 shares (2..262144) to cgroup2 weight (1..10000), as runc and crun convert them.
 fn cpu_weight(shares: u64) -> u64 {
     1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
+}
+
+/// Fails clearly when the hierarchy has `controller` but it is not switched on for `dir`: its
+/// files are missing there, and a write would only say "permission denied". On a hybrid host
+/// that is the case below a root whose `cgroup.subtree_control` does not list it, which hoist
+/// leaves as it is (see `prepare`).
+fn ensure_enabled(dir: &Path, controller: &str) -> Result<(), CgroupError> {
+    let file = dir.join("cgroup.controllers");
+    let enabled = fs::read_to_string(&file).map_err(io_error("reading", &file))?;
+    if enabled.split_whitespace().any(|c| c == controller) {
+        return Ok(());
+    }
+    let parent = dir.parent().unwrap_or(dir);
+    Err(CgroupError::Unsupported {
+        what: format!("{controller} limits"),
+        why: format!(
+            "{controller} is not enabled for the container's cgroup {}: {} does not list it, and \
+             hoist switches controllers on only in cgroups it made",
+            dir.display(),
+            highest_without(parent, controller)
+                .join("cgroup.subtree_control")
+                .display()
+        ),
+    })
+}
+
+/// The highest cgroup from `dir` up whose parent does not pass `controller` down: where it
+/// would have to be switched on.
+fn highest_without(dir: &Path, controller: &str) -> PathBuf {
+    let mut highest = dir.to_path_buf();
+    let mut cursor = dir.to_path_buf();
+    loop {
+        let lists = |d: &Path| {
+            fs::read_to_string(d.join("cgroup.subtree_control"))
+                .is_ok_and(|s| s.split_whitespace().any(|c| c == controller))
+        };
+        if lists(&cursor) || !cursor.join("cgroup.controllers").exists() {
+            return highest;
+        }
+        highest = cursor.clone();
+        if !cursor.pop() {
+            return highest;
+        }
+    }
 }
 
 fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
