@@ -1,6 +1,7 @@
 //! Shared pieces of the end-to-end tests: where the registry and fixtures are, how to run the
 //! hoist binary, unique names, and a builder for hand-made (and hostile) images.
 
+pub mod cgroup_view;
 pub mod containerd;
 pub mod cri;
 pub mod fault_proxy;

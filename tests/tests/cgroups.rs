@@ -2,9 +2,11 @@
 //! pause/resume, update, the cgroup namespace, and clean-up on delete.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
-use hoist_e2e::{assert_refused, busybox_bundle, start_detached, state, wait_for};
+use hoist_e2e::cgroup_view::{CgroupView, ViewCleanup};
+use hoist_e2e::{assert_refused, busybox_bundle, run_detached, start_detached, state, wait_for};
 use hoist_e2e::{edit_config, expect_ok, hoist, run, set_args, stderr, stdout, unique_id};
 use serde_json::json;
 
@@ -241,8 +243,15 @@ fn a_limit_the_host_cannot_enforce_fails_create_cleanly() {
 /// root (this one: hoist must not switch it on there, or crun refuses the host), a hugetlb
 /// limit fails with what is missing and where, not with "permission denied" on a file that is
 /// not there.
+/// Held by the tests that use hugetlb: while one gives it a v1 hierarchy, the unified one no
+/// longer offers it to the other.
+static HUGETLB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_hugetlb_limit_where_the_unified_root_does_not_pass_hugetlb_down_names_what_is_missing() {
+    let _hugetlb = HUGETLB
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let unified = Path::new("/sys/fs/cgroup/unified");
     let offered = std::fs::read_to_string(unified.join("cgroup.controllers")).unwrap_or_default();
     let passed =
@@ -280,6 +289,72 @@ fn a_hugetlb_limit_where_the_unified_root_does_not_pass_hugetlb_down_names_what_
         !unified.join("hoist").join(&id).exists(),
         "no cgroup is left"
     );
+}
+
+/// Where hugetlb has a v1 hierarchy (this host mounts none; the test's commands see one of
+/// their own), hugepage limits land in it, and the hierarchy is let go after.
+#[test]
+fn hugepage_limits_land_in_a_v1_hugetlb_hierarchy() {
+    let _hugetlb = HUGETLB
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").is_dir()
+        || Path::new("/sys/fs/cgroup/hugetlb").exists()
+    {
+        eprintln!("skipped: no 2 MiB huge pages, or the host has a hugetlb hierarchy of its own");
+        return;
+    }
+    let Some((_env, dir, bundle)) = busybox_bundle() else {
+        return;
+    };
+    let view = CgroupView {
+        scratch: dir.path(),
+        hierarchy: "hugetlb",
+    };
+    // The kernel mounts one only while hugetlb is switched on nowhere in the unified hierarchy.
+    if !run(&mut view.command(&mut Command::new("true")))
+        .status
+        .success()
+    {
+        eprintln!("skipped: hugetlb is in use in the unified hierarchy");
+        return;
+    }
+    let id = unique_id("hugetlb-v1");
+    edit_config(&bundle, |c| {
+        c["linux"]["resources"]["hugepageLimits"] =
+            json!([{ "pageSize": "2MB", "limit": 4 << 20 }]);
+        c["linux"]["cgroupsPath"] = json!(format!("/hoist/{id}"));
+    });
+    set_args(&bundle, &["sleep", "1000"]);
+    let cleanup = ViewCleanup {
+        view,
+        id: id.clone(),
+    };
+    let (status, err) = run_detached(
+        &mut view.command(
+            hoist(dir.path())
+                .args(["create", "--bundle"])
+                .arg(&bundle)
+                .arg(&id),
+        ),
+        dir.path(),
+    );
+    assert!(status.success(), "{err}");
+    let limit = expect_ok(
+        &mut view.command(
+            Command::new("cat").arg(
+                view.path()
+                    .join("hoist")
+                    .join(&id)
+                    .join("hugetlb.2MB.limit_in_bytes"),
+            ),
+        ),
+    );
+    assert_eq!(stdout(&limit).trim(), (4 << 20).to_string());
+    drop(cleanup);
+    wait_for("the kernel to let the hugetlb hierarchy go", || {
+        view.released()
+    });
 }
 
 /// A program in the container reads its own limits from /sys/fs/cgroup, as it would under runc.

@@ -7,6 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use hoist_e2e::cgroup_view::{CgroupView, ViewCleanup};
 use hoist_e2e::{
     assert_refused, busybox_bundle, edit_config, expect_ok, hoist, run, run_bundle, run_detached,
     set_args, state, stderr, stdout, unique_id, wait_for,
@@ -1016,76 +1017,6 @@ fn start_runs_what_create_read_whatever_the_config_says_since() {
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "created\n");
 }
 
-/// Sets up, in a new mount namespace, the host's cgroup hierarchies plus a v1 `net_cls,net_prio`
-/// one (this host mounts none; linked as systemd links it) at /sys/fs/cgroup, then execs the
-/// rest of its arguments there.
-/// Every call made through it sees the same hierarchy while cgroups are left in it.
-const NET_CLS_VIEW: &str = r#"set -e
-view=$1; shift
-mkdir -p "$view"
-mount -t tmpfs -o mode=755 tmpfs "$view"
-for h in /sys/fs/cgroup/*; do mkdir "$view/${h##*/}"; mount --bind "$h" "$view/${h##*/}"; done
-mkdir "$view/net_cls,net_prio"
-mount -t cgroup -o net_cls,net_prio cgroup "$view/net_cls,net_prio"
-ln -s net_cls,net_prio "$view/net_cls"
-ln -s net_cls,net_prio "$view/net_prio"
-mount --move "$view" /sys/fs/cgroup
-exec "$@""#;
-
-/// `inner` (program, arguments, environment), run in the `NET_CLS_VIEW`.
-fn in_net_cls_view(scratch: &Path, inner: &mut Command) -> Command {
-    let mut outer = Command::new("unshare");
-    outer
-        .args(["--mount", "sh", "-c", NET_CLS_VIEW, "sh"])
-        .arg(scratch.join("cgroup-view"))
-        .arg(inner.get_program())
-        .args(inner.get_args());
-    for (key, value) in inner.get_envs() {
-        match value {
-            Some(value) => outer.env(key, value),
-            None => outer.env_remove(key),
-        };
-    }
-    outer
-}
-
-/// Deletes the container and its parent cgroup in the net_cls view when dropped, then lets the
-/// hierarchy go: the kernel ends a v1 hierarchy only when its last mount goes while it has no
-/// cgroups left, dying ones included, so once they are gone it is mounted and unmounted again.
-struct NetClsContainer<'a> {
-    scratch: &'a Path,
-    id: String,
-}
-
-impl Drop for NetClsContainer<'_> {
-    fn drop(&mut self) {
-        let _ = run(&mut in_net_cls_view(
-            self.scratch,
-            hoist(self.scratch).args(["delete", "--force", &self.id]),
-        ));
-        let _ = run(&mut in_net_cls_view(
-            self.scratch,
-            Command::new("rmdir").arg("/sys/fs/cgroup/net_cls,net_prio/hoist"),
-        ));
-        let only_its_root = || {
-            std::fs::read_to_string("/proc/cgroups").is_ok_and(|table| {
-                table.lines().any(|line| {
-                    let fields: Vec<&str> = line.split_whitespace().collect();
-                    fields.first() == Some(&"net_cls") && fields.get(2) == Some(&"1")
-                })
-            })
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !only_its_root() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let _ = run(&mut in_net_cls_view(
-            self.scratch,
-            &mut Command::new("true"),
-        ));
-    }
-}
-
 #[test]
 fn network_class_ids_and_priorities_land_in_net_cls_and_net_prio_and_update_changes_them() {
     let Some((_env, dir, bundle)) = busybox_bundle() else {
@@ -1114,16 +1045,19 @@ fn network_class_ids_and_priorities_land_in_net_cls_and_net_prio_and_update_chan
         assert!(err.contains("net_cls"), "{err}");
     }
 
-    let _cleanup = NetClsContainer {
+    let view = CgroupView {
         scratch: dir.path(),
+        hierarchy: "net_cls,net_prio",
+    };
+    let _cleanup = ViewCleanup {
+        view,
         id: id.clone(),
     };
-    let (status, err) = create(&mut in_net_cls_view(dir.path(), &mut hoist(dir.path())));
+    let (status, err) = create(&mut view.command(&mut hoist(dir.path())));
     assert!(status.success(), "{err}");
     let read_back = |file: &str| {
-        stdout(&expect_ok(&mut in_net_cls_view(
-            dir.path(),
-            Command::new("cat").arg(format!("/sys/fs/cgroup/net_cls,net_prio/hoist/{id}/{file}")),
+        stdout(&expect_ok(&mut view.command(
+            Command::new("cat").arg(view.path().join("hoist").join(&id).join(file)),
         )))
     };
     assert_eq!(read_back("net_cls.classid").trim(), "1048577");
@@ -1136,13 +1070,14 @@ fn network_class_ids_and_priorities_land_in_net_cls_and_net_prio_and_update_chan
             .to_string(),
     )
     .unwrap();
-    expect_ok(&mut in_net_cls_view(
-        dir.path(),
-        hoist(dir.path())
-            .args(["update", "--resources"])
-            .arg(&resources)
-            .arg(&id),
-    ));
+    expect_ok(
+        &mut view.command(
+            hoist(dir.path())
+                .args(["update", "--resources"])
+                .arg(&resources)
+                .arg(&id),
+        ),
+    );
     assert_eq!(read_back("net_cls.classid").trim(), "1048578");
     assert!(read_back("net_prio.ifpriomap").contains("lo 7\n"));
 }

@@ -231,10 +231,8 @@ pub(crate) fn apply_v1(dir: &CgroupDir, resources: &LinuxResources) -> Result<()
                 .or_else(|_| write(path, "blkio.bfq.weight", &weight.to_string()))?;
         }
     }
-    let hugepage_limits = resources.hugepage_limits().as_deref().unwrap_or_default();
-    if has("hugetlb") && !hugepage_limits.is_empty() {
-        ensure_enabled(path, "hugetlb")?;
-        for limit in hugepage_limits {
+    if has("hugetlb") {
+        for limit in resources.hugepage_limits().as_deref().unwrap_or_default() {
             write(
                 path,
                 &format!("hugetlb.{}.limit_in_bytes", limit.page_size()),
