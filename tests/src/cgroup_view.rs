@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::{hoist, run};
+use crate::{expect_ok, hoist, run, stdout};
 
 const SCRIPT: &str = r#"set -e
 view=$1; hierarchy=$2; links=$3; shift 3
@@ -51,6 +51,13 @@ impl CgroupView<'_> {
             };
         }
         outer
+    }
+
+    /// The content of `file` (relative to the hierarchy's root), read inside the view.
+    pub fn read(&self, file: impl AsRef<Path>) -> String {
+        stdout(&expect_ok(
+            &mut self.command(Command::new("cat").arg(self.path().join(file))),
+        ))
     }
 
     /// Where the hierarchy is inside the view.

@@ -340,17 +340,8 @@ fn hugepage_limits_land_in_a_v1_hugetlb_hierarchy() {
         dir.path(),
     );
     assert!(status.success(), "{err}");
-    let limit = expect_ok(
-        &mut view.command(
-            Command::new("cat").arg(
-                view.path()
-                    .join("hoist")
-                    .join(&id)
-                    .join("hugetlb.2MB.limit_in_bytes"),
-            ),
-        ),
-    );
-    assert_eq!(stdout(&limit).trim(), (4 << 20).to_string());
+    let limit = view.read(format!("hoist/{id}/hugetlb.2MB.limit_in_bytes"));
+    assert_eq!(limit.trim(), (4 << 20).to_string());
     drop(cleanup);
     wait_for("the kernel to let the hugetlb hierarchy go", || {
         view.released()

@@ -1055,11 +1055,7 @@ fn network_class_ids_and_priorities_land_in_net_cls_and_net_prio_and_update_chan
     };
     let (status, err) = create(&mut view.command(&mut hoist(dir.path())));
     assert!(status.success(), "{err}");
-    let read_back = |file: &str| {
-        stdout(&expect_ok(&mut view.command(
-            Command::new("cat").arg(view.path().join("hoist").join(&id).join(file)),
-        )))
-    };
+    let read_back = |file: &str| view.read(format!("hoist/{id}/{file}"));
     assert_eq!(read_back("net_cls.classid").trim(), "1048577");
     assert!(read_back("net_prio.ifpriomap").contains("lo 5\n"));
 
