@@ -74,11 +74,11 @@ impl CgroupView<'_> {
     fn binding(&self) -> Option<(u32, u32)> {
         let first = self.controllers().next()?;
         let table = std::fs::read_to_string("/proc/cgroups").ok()?;
-        table.lines().find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            (fields.first() == Some(&first))
-                .then(|| Some((fields.get(1)?.parse().ok()?, fields.get(2)?.parse().ok()?)))?
-        })
+        let fields: Vec<&str> = table
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .find(|fields| fields.first() == Some(&first))?;
+        Some((fields.get(1)?.parse().ok()?, fields.get(2)?.parse().ok()?))
     }
 
     /// Whether the kernel has let the view's hierarchy go: its controllers are bound to no
