@@ -5,6 +5,7 @@ pub mod cgroup_view;
 pub mod containerd;
 pub mod cri;
 pub mod fault_proxy;
+pub mod guest;
 pub mod hostile_registry;
 pub mod image;
 pub mod podman;

@@ -7,6 +7,7 @@ mod bench_scale;
 mod demo;
 mod dist;
 mod fixtures;
+mod guest_kernel;
 mod host_cgroups;
 mod registry;
 mod setup;

@@ -39,6 +39,9 @@ pub const PACKAGES: &[&str] = &[
     // `cargo xtask dist`: objcopy strips the binary; the install tests render the man pages.
     "binutils",
     "man-db",
+    // A guest machine for what this host cannot be (cgroup2 alone): qemu boots Debian's cloud
+    // kernel (`guest_kernel.rs`) from an initramfs the test makes.
+    "qemu-system-x86",
 ];
 
 /// The unprivileged user the rootless tests run as, with subordinate uid and gid ranges.
@@ -48,6 +51,7 @@ pub fn run(build: bool) -> anyhow::Result<()> {
     install_missing(PACKAGES)?;
     ensure_rootless_user()?;
     open_tun_device()?;
+    crate::guest_kernel::ensure()?;
     if build {
         shell::run(cargo().args(["build", "--release", "--package", "hoist"]))?;
     }

@@ -32,6 +32,7 @@ fn run_with(cargo_args: &[String], env: &[(&str, String)]) -> anyhow::Result<()>
     // What the tests need (packages, the rootless tests' user), so this one command is enough
     // on a fresh machine; quick when all is there.
     crate::setup::run(false)?;
+    let guest_kernel = crate::guest_kernel::ensure()?;
     let host_cgroups = HostCgroups::snapshot();
     // The end-to-end tests drive the real binary.
     shell::run(cargo().args(["build", "--package", "hoist"]))?;
@@ -58,6 +59,7 @@ fn run_with(cargo_args: &[String], env: &[(&str, String)]) -> anyhow::Result<()>
                 .env("HOIST_TEST_REGISTRY_STORAGE", registries.plain_storage())
                 .env("HOIST_BIN", target_dir().join("debug/hoist"))
                 .env("HOIST_TEST_DEB", &deb)
+                .env("HOIST_TEST_GUEST_KERNEL", &guest_kernel)
                 // Under xtask the environment is complete: a test that would skip must fail.
                 .env("HOIST_TEST_REQUIRE_ALL", "1")
                 .envs(env.iter().map(|(name, value)| (name, value)));

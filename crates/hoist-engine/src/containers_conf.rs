@@ -107,13 +107,13 @@ impl ContainersConf {
     }
 
     /// `options` with this file's defaults where no flag gave the setting: the DNS settings,
-    /// ulimits (a flag's replaces the file's of the same name), the pids limit (left out for
-    /// an unprivileged user, who has no cgroup to set it in, as podman leaves it out), the log
-    /// cap. The environment and sysctls are applied with the image's config (`run/spec.rs`).
+    /// ulimits (a flag's replaces the file's of the same name), the pids limit (left out where
+    /// the container's cgroup cannot have one, as podman leaves it out for an unprivileged user
+    /// without a delegated pids controller), the log cap. The environment and sysctls are applied with the image's config (`run/spec.rs`).
     pub(crate) fn run_defaults(
         &self,
         options: &crate::RunOptions,
-        rootless: bool,
+        pids_limit_possible: bool,
     ) -> crate::RunOptions {
         let mut options = options.clone();
         options.names = self.name_defaults(&options.names);
@@ -123,7 +123,7 @@ impl ContainersConf {
             .chain(&options.ulimit)
             .cloned()
             .collect();
-        if options.pids_limit.is_none() && !rootless {
+        if options.pids_limit.is_none() && pids_limit_possible {
             options.pids_limit = self.pids_limit.filter(|limit| *limit > 0);
         }
         let capped = options.log_opt.iter().any(|o| o.starts_with("max-size="));
@@ -220,7 +220,7 @@ mod tests {
         .unwrap();
         let mut conf = ContainersConf::default();
         conf.merge(file.containers);
-        let plain = conf.run_defaults(&crate::RunOptions::default(), false);
+        let plain = conf.run_defaults(&crate::RunOptions::default(), true);
         assert_eq!(plain.pids_limit, Some(77));
         assert_eq!(plain.log_opt, ["max-size=4096"]);
         assert_eq!(plain.ulimit, ["nofile=100:100"]);
@@ -230,13 +230,13 @@ mod tests {
             ulimit: vec!["nofile=50:50".into()],
             ..Default::default()
         };
-        let flagged = conf.run_defaults(&flagged, false);
+        let flagged = conf.run_defaults(&flagged, true);
         assert_eq!(flagged.pids_limit, Some(5));
         assert_eq!(flagged.log_opt, ["max-size=1k"]);
         // Applied in order: the flag's replaces the file's.
         assert_eq!(flagged.ulimit, ["nofile=100:100", "nofile=50:50"]);
         assert_eq!(
-            conf.run_defaults(&crate::RunOptions::default(), true)
+            conf.run_defaults(&crate::RunOptions::default(), false)
                 .pids_limit,
             None
         );

@@ -38,7 +38,7 @@ mod status;
 mod sys;
 mod validate;
 
-pub use cgroups::{Cgroup, CgroupError, Usage};
+pub use cgroups::{available_controllers, Cgroup, CgroupError, Delegation, NoDelegation, Usage};
 pub use error::{
     Error, HookError, HookFailure, IdMapError, ProcessError, ProgramFailure, Result, SealError,
     SeccompError,

@@ -56,9 +56,15 @@ pub fn create_container(
         hoist_runtime::validate_id(name)?;
     }
     let rootless = crate::rootless::is_rootless();
-    // containers.conf's settings where no flag gave them.
+    // An unprivileged user's cgroup2 subtree, where their containers' cgroups go.
+    let delegation = rootless.then(hoist_runtime::Delegation::find);
+    // containers.conf's settings where no flag gave them; its pids limit only where the
+    // container's cgroup can have one.
     let conf = crate::ContainersConf::get()?;
-    let options = &conf.run_defaults(options, rootless);
+    let pids_limit_possible = delegation
+        .as_ref()
+        .is_none_or(|found| found.as_ref().is_ok_and(|d| d.lacks("pids").is_none()));
+    let options = &conf.run_defaults(options, pids_limit_possible);
     let network_mode = NetworkMode::parse(
         &rootless_network(rootless, &options.network)?,
         options.ip.as_deref(),
@@ -82,14 +88,18 @@ pub fn create_container(
     let restart = options.restart_policy()?;
     let stop_signal = options.stop_signal()?;
     let userns = userns::Userns::parse(options.userns.as_deref(), rootless)?;
-    if rootless {
-        refuse_rootless_limits(options)?;
-        if userns == userns::Userns::KeepId && matches!(network_mode, NetworkMode::Container(_)) {
-            return Err(Error::bad_option(
-                "--userns keep-id",
-                "cannot be given with --network container:NAME, whose user namespace (with the default ids) the container joins",
-            ));
-        }
+    let cgroup = match &delegation {
+        Some(found) => rootless_cgroup(found, options, &id)?,
+        None => None,
+    };
+    if rootless
+        && userns == userns::Userns::KeepId
+        && matches!(network_mode, NetworkMode::Container(_))
+    {
+        return Err(Error::bad_option(
+            "--userns keep-id",
+            "cannot be given with --network container:NAME, whose user namespace (with the default ids) the container joins",
+        ));
     }
     options.names.check()?;
     let (name, dir, keeper) = claim_name(store, options.name.as_deref())?;
@@ -200,6 +210,9 @@ pub fn create_container(
         }
         if let Some(maps) = &user_maps {
             rootless_namespaces(&mut spec, maps, &network_mode, driver, store, &dir, &layers)?;
+            if let (Some(cgroup), Some(linux)) = (&cgroup, spec.linux_mut()) {
+                linux.set_cgroups_path(Some(cgroup.clone()));
+            }
             if userns == userns::Userns::KeepId && options.user.is_none() {
                 keep_own_ids(&mut spec);
             }
@@ -331,22 +344,40 @@ fn rootless_namespaces(
     Ok(())
 }
 
-/// Limits need a cgroup, which an unprivileged user may make only in a cgroup v2 subtree
-/// delegated to them; hoist does not place containers in one yet, so they are refused here,
-/// by name, rather than by the runtime in terms of the config.
-fn refuse_rootless_limits(options: &RunOptions) -> Result<()> {
+/// An unprivileged user's container's cgroup: `hoist/<id>` in the cgroup2 subtree delegated to
+/// the user, where there is one (as rootless podman's go in the user's systemd service). Limits
+/// need it: asked for without one, or beyond the controllers it has, they are refused by name,
+/// saying what is missing (the runtime would only say that a cgroup file was not writable).
+fn rootless_cgroup(
+    delegation: &std::result::Result<hoist_runtime::Delegation, hoist_runtime::NoDelegation>,
+    options: &RunOptions,
+    id: &str,
+) -> Result<Option<std::path::PathBuf>> {
     let asked = [
-        ("--memory", options.memory.is_some()),
-        ("--memory-swap", options.memory_swap.is_some()),
-        ("--cpus", options.cpus.is_some()),
-        ("--pids-limit", options.pids_limit.is_some()),
+        ("--memory", "memory", options.memory.is_some()),
+        ("--memory-swap", "memory", options.memory_swap.is_some()),
+        ("--cpus", "cpu", options.cpus.is_some()),
+        ("--pids-limit", "pids", options.pids_limit.is_some()),
     ];
-    match asked.iter().find(|(_, set)| *set) {
-        Some((flag, _)) => Err(Error::bad_option(
-            *flag,
-            "needs a cgroup, and an unprivileged user's containers run without one: hoist does not yet use a cgroup v2 subtree delegated to you (systemd's Delegate=yes), so run as root or without limits",
-        )),
-        None => Ok(()),
+    let mut asked = asked.iter().filter(|(_, _, set)| *set);
+    match delegation {
+        Ok(delegation) => match asked.find_map(|(flag, c, _)| Some((flag, c, delegation.lacks(c)?))) {
+            Some((flag, controller, why)) => Err(Error::bad_option(
+                *flag,
+                format!(
+                    "needs the {controller} controller below your delegated cgroup {}: {why}",
+                    delegation.cgroup.display()
+                ),
+            )),
+            None => Ok(Some(delegation.container_cgroup(id))),
+        },
+        Err(why) => match asked.next() {
+            Some((flag, _, _)) => Err(Error::bad_option(
+                *flag,
+                format!("needs a cgroup, and an unprivileged user's containers get one only in a cgroup v2 subtree delegated to them: {why}; run as root or without limits"),
+            )),
+            None => Ok(None),
+        },
     }
 }
 

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Linux;
 
+use super::resources::CREATING;
 use super::{Cgroup, CgroupError, Hierarchies};
 
 /// The container's cgroup, made before the clone so a limit this host cannot enforce fails
@@ -26,9 +27,12 @@ pub(crate) fn create_for(
     match Cgroup::create(&hierarchies, &path, &resources, before) {
         // A rootless container runs without a cgroup where the user may not make one, as under
         // runc, unless the config asks for limits that only a cgroup could enforce.
-        Err(CgroupError::Io { source, path, .. })
-            if source.kind() == std::io::ErrorKind::PermissionDenied
-                && !nix::unistd::geteuid().is_root() =>
+        Err(CgroupError::Io {
+            source,
+            path,
+            action: CREATING,
+        }) if source.kind() == std::io::ErrorKind::PermissionDenied
+            && !nix::unistd::geteuid().is_root() =>
         {
             if sets_limits(&resources) {
                 Err(CgroupError::MayNotCreate(path))

@@ -4,12 +4,14 @@
 //! works on paths under a cgroup root given at construction, so the code that writes limits can
 //! be exercised against a plain directory tree that mimics cgroupfs.
 
+mod delegation;
 mod device_filter;
 mod for_container;
 mod layout;
 mod resources;
 mod usage;
 
+pub use delegation::{Delegation, NoDelegation};
 pub(crate) use for_container::create_for;
 
 use std::fs;
@@ -61,6 +63,23 @@ pub enum CgroupError {
     Busy(PathBuf),
     #[error("the config sets resource limits, but this user may not make cgroups ({} is not writable); run as root, point linux.cgroupsPath into a cgroup delegated to this user, or remove linux.resources", .0.display())]
     MayNotCreate(PathBuf),
+}
+
+/// The controllers this process's containers can have limits of: every hierarchy's for root;
+/// for an unprivileged user, those of the cgroup2 subtree delegated to them (podman's
+/// `cgroupControllers`).
+pub fn available_controllers() -> Vec<String> {
+    if !rustix::process::geteuid().is_root() {
+        return Delegation::find()
+            .map(|d| d.controllers())
+            .unwrap_or_default();
+    }
+    let mut controllers: Vec<String> = Hierarchies::detect()
+        .map(|h| h.0.into_iter().flat_map(|h| h.controllers).collect())
+        .unwrap_or_default();
+    controllers.sort();
+    controllers.dedup();
+    controllers
 }
 
 pub(crate) fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CgroupError {
@@ -152,10 +171,16 @@ impl Cgroup {
 
     /// Sets which devices the container may create and open: through the v1 devices
     /// controller where the host has one, else with an eBPF program on the cgroup2 directory.
+    /// An unprivileged user's container has no rules, as under runc and crun: loading the
+    /// program needs privilege the user lacks, and the container's root is the user, who can
+    /// make no device node and open only those the user may open anyway.
     fn set_devices(
         &self,
         rules: &[oci_spec::runtime::LinuxDeviceCgroup],
     ) -> Result<(), CgroupError> {
+        if !rustix::process::geteuid().is_root() {
+            return Ok(());
+        }
         let v1 = self
             .dirs
             .iter()

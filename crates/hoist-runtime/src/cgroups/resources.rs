@@ -9,6 +9,9 @@ use super::device_filter::DeviceRule;
 use super::layout::Hierarchy;
 use super::{io_error, Cgroup, CgroupDir, CgroupError};
 
+/// The action of a failed `mkdir` of a container's cgroup (or a parent), in [`CgroupError::Io`].
+pub(crate) const CREATING: &str = "creating the cgroup";
+
 /// Creates a container's directory in one hierarchy (and whatever of its parents is missing),
 /// with what a new cgroup needs before a process can join it: in a v1 cpuset hierarchy, the
 /// parent's cpus and mems (a new cpuset starts empty and refuses tasks); in cgroup2, the
@@ -46,7 +49,7 @@ pub(crate) fn prepare(
                     Err(e)
                 }
             })
-            .map_err(io_error("creating the cgroup", created))?;
+            .map_err(io_error(CREATING, created))?;
         let parent = created.parent().expect("below the mountpoint");
         if !hierarchy.unified && hierarchy.controllers.iter().any(|c| c == "cpuset") {
             for file in ["cpuset.cpus", "cpuset.mems"] {

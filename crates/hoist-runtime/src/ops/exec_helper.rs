@@ -2,11 +2,7 @@
 //! the process to run (which becomes `init::exec`), tells the runtime its pid, and exits. A
 //! process enters a pid namespace only by being born in it, hence the second fork.
 
-use std::os::fd::{AsFd, OwnedFd};
-
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use rustix::fs::{self as rfs, Mode, OFlags};
+use std::os::fd::OwnedFd;
 
 use crate::cgroups::Cgroup;
 use crate::channel::InitEnd;
@@ -29,25 +25,18 @@ pub(crate) fn run(
     // /proc/PID/exe of the host's binary for the container to open, at any moment (the exec'd
     // process also says so again first thing).
     crate::init::not_dumpable();
-    // The helper moves itself into the v1 directories (cheaply: see
-    // Cgroup::attach_current_thread_v1) and clones the process straight into the unified one,
-    // whose fd it opens while host paths are still in view.
-    let unified = cgroup.open_unified_dir();
-    if let Err(e) = enter(cgroup, unified.is_none(), namespaces, chroot_to) {
+    // The helper moves itself into the container's cgroup, then its namespaces, and the
+    // process it clones is born in both. Not the other way round (cloning straight into the
+    // unified directory after joining them): once in the container's cgroup namespace, a
+    // process may move another only between cgroups inside that namespace where cgroup2 is
+    // mounted with nsdelegate (systemd's default), and the helper still sits outside.
+    if let Err(e) = enter(cgroup, namespaces, chroot_to) {
         channel.failed(&e);
         exit(1);
     }
-    match clone_into_namespaces(single_threaded, 0, unified.as_ref().map(AsFd::as_fd)) {
+    match clone_into_namespaces(single_threaded, 0, None) {
         Ok(Forked::Child(_)) => exec_init::run(settings, channel),
-        Ok(Forked::Parent { child, in_cgroup }) => {
-            if let (false, Some(unified)) = (in_cgroup, &unified) {
-                if let Err(e) = move_into(unified, child) {
-                    // Outside the container's cgroup it must not run on.
-                    let _ = kill(Pid::from_raw(child), Signal::SIGKILL);
-                    channel.failed(&e);
-                    exit(1);
-                }
-            }
+        Ok(Forked::Parent { child, .. }) => {
             let _ = channel.spawned(child);
             exit(0);
         }
@@ -58,18 +47,10 @@ pub(crate) fn run(
     }
 }
 
-/// Joins the container's v1 cgroups (and its unified one, when it cannot be cloned into) and
-/// namespaces.
-fn enter(
-    cgroup: &Cgroup,
-    add_unified: bool,
-    namespaces: &[NamespaceFd],
-    chroot_to: Option<&OwnedFd>,
-) -> Result<()> {
+/// Joins the container's cgroups and namespaces.
+fn enter(cgroup: &Cgroup, namespaces: &[NamespaceFd], chroot_to: Option<&OwnedFd>) -> Result<()> {
     cgroup.attach_current_thread_v1()?;
-    if add_unified {
-        cgroup.add_unified(std::process::id() as i32)?;
-    }
+    cgroup.add_unified(std::process::id() as i32)?;
     crate::namespaces::enter_all(namespaces)?;
     if let Some(root) = chroot_to {
         rustix::process::fchdir(root)
@@ -77,17 +58,4 @@ fn enter(
             .map_err(|e| Error::sys("chroot into the container's root")(std::io::Error::from(e)))?;
     }
     Ok(())
-}
-
-/// A kernel without CLONE_INTO_CGROUP: the process is moved through the cgroup's fd.
-fn move_into(unified: &OwnedFd, pid: i32) -> Result<()> {
-    rfs::openat(
-        unified,
-        "cgroup.procs",
-        OFlags::WRONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .and_then(|fd| rustix::io::write(&fd, pid.to_string().as_bytes()))
-    .map(drop)
-    .map_err(|e| Error::sys("moving the process into its cgroup")(std::io::Error::from(e)))
 }

@@ -94,6 +94,8 @@ pub fn info(runtime: &hoist_runtime::Runtime, args: InfoArgs) -> anyhow::Result<
                 true => "v2",
                 false => "v1",
             },
+            "cgroupManager": "cgroupfs",
+            "cgroupControllers": hoist_runtime::available_controllers(),
             "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
             "ociRuntime": { "name": "hoist", "path": std::env::current_exe().ok() },
             "security": { "rootless": hoist_engine::rootless::is_rootless() },
