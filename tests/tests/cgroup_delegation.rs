@@ -78,11 +78,7 @@ echo "@@root-exec $(hoist exec by-root cat /proc/self/cgroup 2>&1)"
 hoist rm -f by-root >/dev/null
 "#;
     let Some(out) = in_guest(script) else { return };
-    assert!(
-        !out.values.keys().any(|k| k == "setup-failed"),
-        "{}",
-        out.console
-    );
+    assert!(!out.values.contains_key("setup-failed"), "{}", out.console);
     for controller in ["memory", "pids", "cpu"] {
         assert!(
             out.get("info").contains(&format!("\"{controller}\"")),
@@ -165,9 +161,16 @@ delegate /sys/fs/cgroup/only-pids/user/session
 echo $$ > /sys/fs/cgroup/only-pids/user/session/cgroup.procs
 try 'hoist run --rm --network none --memory 64m oci:/image:busybox true' no-memory
 try 'hoist run --rm --network none --pids-limit 9 oci:/image:busybox cat /sys/fs/cgroup/pids.max' pids-only
+# A container with limits, then a shell of the user's outside the delegation: exec cannot put
+# a process in the container's cgroup from there, and says so; rm works from anywhere.
+as_user 'hoist run -d --name limited --network none --pids-limit 9 oci:/image:busybox sleep 1000' >/dev/null
+echo $$ > /sys/fs/cgroup/plain/cgroup.procs
+try 'hoist exec limited true' outside
+try 'hoist rm -f limited' outside-rm
 echo "@@left $(find /sys/fs/cgroup/only-pids/user/hoist -mindepth 1 -type d | wc -l)"
 "#;
     let Some(out) = in_guest(script) else { return };
+    assert!(!out.values.contains_key("setup-failed"), "{}", out.console);
     assert_ne!(out.get("root-owned-status"), "0");
     assert!(
         out.get("root-owned").contains("--memory needs a cgroup")
@@ -198,5 +201,18 @@ echo "@@left $(find /sys/fs/cgroup/only-pids/user/hoist -mindepth 1 -type d | wc
     );
     assert_eq!(out.get("pids-only-status"), "0", "{}", out.console);
     assert_eq!(out.get("pids-only"), "9");
+    assert_ne!(out.get("outside-status"), "0");
+    assert!(
+        out.get("outside")
+            .contains("may move processes only within the cgroup delegated to them"),
+        "{}",
+        out.get("outside")
+    );
+    assert_eq!(
+        out.get("outside-rm-status"),
+        "0",
+        "{}",
+        out.get("outside-rm")
+    );
     assert_eq!(out.get("left"), "0");
 }

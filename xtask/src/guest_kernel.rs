@@ -54,7 +54,25 @@ pub fn ensure() -> anyhow::Result<PathBuf> {
     let staged = work.join("kernel");
     std::fs::create_dir(&staged)?;
     std::fs::copy(find("vmlinuz-*")?, staged.join("vmlinuz"))?;
-    std::fs::copy(find("overlay.ko")?, staged.join("overlay.ko"))?;
+    // Newer Debian kernels ship their modules compressed; busybox's insmod wants them plain.
+    let module = find("overlay.ko*")?;
+    let decompressor = match module.extension().and_then(|e| e.to_str()) {
+        Some("xz") => Some("xz"),
+        Some("zst") => Some("zstd"),
+        _ => None,
+    };
+    match decompressor {
+        Some(tool) => {
+            let plain = Command::new(tool).arg("-dc").arg(&module).output()?;
+            if !plain.status.success() {
+                bail!("{tool} could not decompress {}", module.display());
+            }
+            std::fs::write(staged.join("overlay.ko"), plain.stdout)?;
+        }
+        None => {
+            std::fs::copy(&module, staged.join("overlay.ko"))?;
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::rename(&staged, &dir)?;
     std::fs::remove_dir_all(&work)?;

@@ -110,9 +110,9 @@ impl NamespaceFd {
 /// process still has the host's rights (once in the user namespace it has none over the
 /// host's namespaces); then the user namespace; then again those that refused, which need
 /// its rights (as runc does).
-pub(crate) fn enter_all(namespaces: &[NamespaceFd]) -> Result<()> {
+pub(crate) fn enter_all<'a>(namespaces: impl IntoIterator<Item = &'a NamespaceFd>) -> Result<()> {
     let (user, others): (Vec<&NamespaceFd>, Vec<&NamespaceFd>) = namespaces
-        .iter()
+        .into_iter()
         .partition(|ns| ns.flag == CloneFlags::CLONE_NEWUSER);
     let Some(user) = user.first().filter(|user| !user.is_current()) else {
         return others.iter().try_for_each(|ns| ns.enter());

@@ -344,10 +344,12 @@ fn rootless_namespaces(
     Ok(())
 }
 
-/// An unprivileged user's container's cgroup: `hoist/<id>` in the cgroup2 subtree delegated to
-/// the user, where there is one (as rootless podman's go in the user's systemd service). Limits
-/// need it: asked for without one, or beyond the controllers it has, they are refused by name,
-/// saying what is missing (the runtime would only say that a cgroup file was not writable).
+/// An unprivileged user's container's cgroup, for its limits: `hoist/<id>` in the cgroup2
+/// subtree delegated to the user (as rootless podman's go in the user's systemd service).
+/// Limits asked for without one, or beyond the controllers it has, are refused by name, saying
+/// what is missing (the runtime would only say that a cgroup file was not writable). Without
+/// limits there is none, as under runc: `exec` and `start` then work from any of the user's
+/// shells, while moving a process into the delegated subtree needs one inside it.
 fn rootless_cgroup(
     delegation: &std::result::Result<hoist_runtime::Delegation, hoist_runtime::NoDelegation>,
     options: &RunOptions,
@@ -357,9 +359,16 @@ fn rootless_cgroup(
         ("--memory", "memory", options.memory.is_some()),
         ("--memory-swap", "memory", options.memory_swap.is_some()),
         ("--cpus", "cpu", options.cpus.is_some()),
-        ("--pids-limit", "pids", options.pids_limit.is_some()),
+        (
+            "--pids-limit",
+            "pids",
+            options.pids_limit.is_some_and(|l| l > 0),
+        ),
     ];
-    let mut asked = asked.iter().filter(|(_, _, set)| *set);
+    let mut asked = asked.iter().filter(|(_, _, set)| *set).peekable();
+    if asked.peek().is_none() {
+        return Ok(None);
+    }
     match delegation {
         Ok(delegation) => match asked.find_map(|(flag, c, _)| Some((flag, c, delegation.lacks(c)?))) {
             Some((flag, controller, why)) => Err(Error::bad_option(

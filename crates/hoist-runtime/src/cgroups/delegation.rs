@@ -16,15 +16,17 @@ pub struct Delegation {
     pub cgroup: PathBuf,
     /// Where it is in the file system.
     pub dir: PathBuf,
+    /// The user it is delegated to.
+    uid: u32,
 }
 
 /// Why the caller has no delegated cgroup2 subtree.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoDelegation {
     #[error(
-        "this host's {} controllers are cgroup v1 hierarchies, which the kernel does not delegate \
-         to unprivileged users (a host booted with cgroup v2 alone can: \
-         systemd.unified_cgroup_hierarchy=1)",
+        "this host's {} controllers are cgroup v1 hierarchies, and an unprivileged user's \
+         containers get limits only through cgroup v2 delegation (a host booted with cgroup v2 \
+         alone has it: systemd.unified_cgroup_hierarchy=1)",
         .0.join(", ")
     )]
     V1(Vec<String>),
@@ -78,7 +80,11 @@ impl Delegation {
             top = parent.to_path_buf();
         }
         let cgroup = Path::new("/").join(top.strip_prefix(&unified.mountpoint).unwrap_or(&top));
-        Ok(Delegation { cgroup, dir: top })
+        Ok(Delegation {
+            cgroup,
+            dir: top,
+            uid,
+        })
     }
 
     /// The path from the hierarchy's root a container's cgroup takes: `hoist/<id>` below the
@@ -110,8 +116,16 @@ impl Delegation {
         if !lists("cgroup.controllers") {
             return Some(format!(
                 "{} does not pass it down (its cgroup.subtree_control does not list {controller}; \
-                 under systemd: Delegate={controller} on the unit that owns your cgroup)",
-                self.dir.parent().unwrap_or(&self.dir).display()
+                 under systemd: Delegate={controller} for {})",
+                self.dir.parent().unwrap_or(&self.dir).display(),
+                self.dir.file_name().unwrap_or_default().to_string_lossy()
+            ));
+        }
+        if !owned_by(&self.dir.join("cgroup.subtree_control"), self.uid) {
+            return Some(format!(
+                "its cgroup.subtree_control is not yours, so hoist cannot pass {controller} on to \
+                 containers (a delegation gives the directory, cgroup.procs, cgroup.threads and \
+                 cgroup.subtree_control)"
             ));
         }
         let has_processes = fs::read_to_string(self.dir.join("cgroup.procs"))
@@ -130,8 +144,11 @@ impl Delegation {
 /// Whether `dir` is a cgroup delegated to `uid`: the directory and its `cgroup.procs` are the
 /// user's, as a delegation leaves them (the files that matter to moving processes).
 fn delegated_to(dir: &Path, uid: u32) -> bool {
-    let owned = |path: &Path| fs::metadata(path).is_ok_and(|m| m.uid() == uid);
-    owned(dir) && owned(&dir.join("cgroup.procs"))
+    owned_by(dir, uid) && owned_by(&dir.join("cgroup.procs"), uid)
+}
+
+fn owned_by(path: &Path, uid: u32) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.uid() == uid)
 }
 
 /// systemd's delegated cgroup for `uid`, when there is one: a login shell sits in a session
@@ -252,6 +269,17 @@ mod tests {
             "no processes in it: hoist enables it"
         );
         assert_eq!(found.controllers(), ["cpu", "memory", "pids"]);
+        if rustix::process::geteuid().is_root() {
+            let control = dir.join("cgroup.subtree_control");
+            chown(&control, Some(OTHER), None).unwrap();
+            let not_ours = found.lacks("memory").unwrap();
+            assert!(
+                not_ours.contains("cgroup.subtree_control is not yours"),
+                "{not_ours}"
+            );
+            assert_eq!(found.lacks("pids"), None, "already enabled");
+            chown(&control, Some(me()), None).unwrap();
+        }
         let missing = found.lacks("io").unwrap();
         assert!(missing.contains("does not pass it down"), "{missing}");
         fs::write(dir.join("cgroup.procs"), "77\n").unwrap();

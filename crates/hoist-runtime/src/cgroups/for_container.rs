@@ -44,11 +44,12 @@ pub(crate) fn create_for(
     }
 }
 
-/// Whether `resources` asks for anything beyond device rules.
+/// Whether `resources` asks for anything beyond device rules (a pids limit of 0 or less is
+/// none, as `--pids-limit -1` says).
 fn sets_limits(resources: &oci_spec::runtime::LinuxResources) -> bool {
     resources.memory().is_some()
         || resources.cpu().is_some()
-        || resources.pids().is_some()
+        || resources.pids().is_some_and(|p| p.limit() > 0)
         || resources.block_io().is_some()
         || resources
             .hugepage_limits()

@@ -61,6 +61,12 @@ pub enum CgroupError {
     Unsupported { what: String, why: String },
     #[error("cgroup {path} still has processes after they were killed", path = .0.display())]
     Busy(PathBuf),
+    #[error("moving a process into the container's cgroup {}: {source}; an unprivileged user may move processes only within the cgroup delegated to them, so run hoist from a cgroup inside it (under systemd: `systemd-run --user --scope hoist ...`)", .path.display())]
+    OutsideDelegation {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("the config sets resource limits, but this user may not make cgroups ({} is not writable); run as root, point linux.cgroupsPath into a cgroup delegated to this user, or remove linux.resources", .0.display())]
     MayNotCreate(PathBuf),
 }
@@ -80,6 +86,25 @@ pub fn available_controllers() -> Vec<String> {
     controllers.sort();
     controllers.dedup();
     controllers
+}
+
+/// A refused move of a process into the cgroup at `dir`. An `unprivileged` caller (not root
+/// on the host) is refused when the move crosses the edge of their delegated subtree (the
+/// kernel wants write access to the common ancestor's `cgroup.procs`): say so, and how to
+/// stay inside.
+pub(crate) fn joining_error(dir: &Path, source: io::Error, unprivileged: bool) -> CgroupError {
+    let refused = matches!(source.raw_os_error(), Some(libc::EACCES | libc::EPERM));
+    if refused && unprivileged {
+        return CgroupError::OutsideDelegation {
+            path: dir.to_path_buf(),
+            source,
+        };
+    }
+    CgroupError::Io {
+        action: "adding the container to",
+        path: dir.join("cgroup.procs"),
+        source,
+    }
 }
 
 pub(crate) fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CgroupError {
@@ -171,16 +196,13 @@ impl Cgroup {
 
     /// Sets which devices the container may create and open: through the v1 devices
     /// controller where the host has one, else with an eBPF program on the cgroup2 directory.
-    /// An unprivileged user's container has no rules, as under runc and crun: loading the
-    /// program needs privilege the user lacks, and the container's root is the user, who can
-    /// make no device node and open only those the user may open anyway.
+    /// An unprivileged caller the kernel refuses the program goes on without one, as runc and
+    /// crun do: its container has no more rights than the caller, who can make no device node
+    /// and open only those it may open anyway.
     fn set_devices(
         &self,
         rules: &[oci_spec::runtime::LinuxDeviceCgroup],
     ) -> Result<(), CgroupError> {
-        if !rustix::process::geteuid().is_root() {
-            return Ok(());
-        }
         let v1 = self
             .dirs
             .iter()
@@ -188,7 +210,15 @@ impl Cgroup {
         match (v1, self.dirs.iter().find(|d| d.unified)) {
             (Some(dir), _) => resources::apply_device_rules(&dir.path, rules),
             (None, Some(dir)) => {
-                device_filter::install(&dir.path, &resources::device_filter_rules(rules))
+                match device_filter::install(&dir.path, &resources::device_filter_rules(rules)) {
+                    Err(CgroupError::Io { source, .. })
+                        if source.kind() == io::ErrorKind::PermissionDenied
+                            && !rustix::process::geteuid().is_root() =>
+                    {
+                        Ok(())
+                    }
+                    installed => installed,
+                }
             }
             (None, None) => Ok(()),
         }
@@ -245,8 +275,9 @@ impl Cgroup {
     fn add_where(&self, pid: i32, pick: impl Fn(&CgroupDir) -> bool) -> Result<(), CgroupError> {
         for dir in self.dirs.iter().filter(|d| pick(d)) {
             let procs = dir.path.join("cgroup.procs");
-            fs::write(&procs, pid.to_string())
-                .map_err(io_error("adding the container to", &procs))?;
+            fs::write(&procs, pid.to_string()).map_err(|source| {
+                joining_error(&dir.path, source, !rustix::process::geteuid().is_root())
+            })?;
         }
         Ok(())
     }
