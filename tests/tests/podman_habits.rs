@@ -1345,6 +1345,16 @@ fn stats_streams_until_its_containers_end_and_info_and_network_ls_take_format() 
         ],
     ));
     assert_eq!(counted, "1 linux\n");
+    // podman's own spelling: its Go fields.
+    let counted = ok(hoist_in(
+        dir.path(),
+        &[
+            "info",
+            "--format",
+            "{{.Store.ContainerStore.Number}} {{.Host.OS}} {{.Host.OCIRuntime.Name}}",
+        ],
+    ));
+    assert_eq!(counted, "1 linux hoist\n");
     let info: serde_json::Value =
         serde_json::from_str(&ok(hoist_in(dir.path(), &["info", "--format", "json"]))).unwrap();
     assert!(info["store"]["graphRoot"]

@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod field_spelling;
 mod format;
 mod output;
 mod progress;

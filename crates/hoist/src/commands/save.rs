@@ -73,7 +73,7 @@ fn id_mappings() -> serde_json::Value {
 }
 
 /// `info`: podman's shape (`host`, `store`, `version`), hoist's own paths beside; JSON, or
-/// through a template.
+/// through a template, which may name fields as podman's do (`{{.Host.CgroupVersion}}`).
 pub fn info(runtime: &hoist_runtime::Runtime, args: InfoArgs) -> anyhow::Result<()> {
     let store = Store::locate();
     let containers = hoist_engine::Container::all(&store)?;
@@ -120,7 +120,12 @@ pub fn info(runtime: &hoist_runtime::Runtime, args: InfoArgs) -> anyhow::Result<
     });
     match Format::parse(args.format.as_deref()) {
         Format::Json | Format::Default => outln!("{}", serde_json::to_string_pretty(&info)?),
-        Format::Template { text, .. } => outln!("{}", apply(&text, &info)?),
+        Format::Template { text, .. } => {
+            outln!(
+                "{}",
+                apply(&crate::field_spelling::respell(&text, &info), &info)?
+            )
+        }
     }
     Ok(())
 }

@@ -1,0 +1,141 @@
+//! podman's templates name Go struct fields (`{{.Host.CgroupVersion}}`, `{{.Host.OCIRuntime}}`)
+//! where hoist's items carry the JSON keys podman prints for them (`host.cgroupVersion`,
+//! `host.ociRuntime`). A template's field chains from the top are respelled as the item's keys
+//! are, matched without regard to case or `_`, so both spellings work. Chains inside `range`
+//! and `with`, whose top is another value, are left as written.
+
+use serde_json::Value as Json;
+
+/// `template` with each `.A.B.C` chain that starts at the top written as `item` spells it.
+pub fn respell(template: &str, item: &Json) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}") else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(&respell_action(&rest[start..start + len], item));
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn respell_action(action: &str, item: &Json) -> String {
+    let mut out = String::with_capacity(action.len());
+    let mut chars = action.char_indices().peekable();
+    let mut previous = ' ';
+    while let Some((at, c)) = chars.next() {
+        let starts_chain = c == '.' && !is_ident(previous) && !matches!(previous, ')' | '.' | '$');
+        if !starts_chain {
+            out.push(c);
+            previous = c;
+            continue;
+        }
+        // The whole chain: `.Name` repeated.
+        let mut end = at;
+        while action[end..].starts_with('.') {
+            let name_len = action[end + 1..]
+                .find(|ch: char| !is_ident(ch))
+                .unwrap_or(action.len() - end - 1);
+            if name_len == 0 {
+                break;
+            }
+            end += 1 + name_len;
+        }
+        if end == at {
+            out.push(c);
+            previous = c;
+            continue;
+        }
+        out.push_str(&respell_chain(&action[at..end], item));
+        while chars.peek().is_some_and(|(i, _)| *i < end) {
+            chars.next();
+        }
+        previous = 'x';
+    }
+    out
+}
+
+/// `.A.B` as the keys of `item` spell it, as far as they go.
+fn respell_chain(chain: &str, item: &Json) -> String {
+    let mut out = String::new();
+    let mut value = Some(item);
+    for name in chain.split('.').skip(1) {
+        let key = value
+            .and_then(Json::as_object)
+            .and_then(|map| match map.contains_key(name) {
+                true => Some(name.to_string()),
+                false => map.keys().find(|k| same_field(k, name)).cloned(),
+            });
+        out.push('.');
+        match key {
+            Some(key) => {
+                value = value.and_then(|v| v.get(&key));
+                out.push_str(&key);
+            }
+            None => {
+                value = None;
+                out.push_str(name);
+            }
+        }
+    }
+    out
+}
+
+fn same_field(key: &str, name: &str) -> bool {
+    let plain = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '_')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    plain(key) == plain(name)
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn go_field_names_become_the_items_keys() {
+        let info = json!({
+            "host": {"os": "linux", "ociRuntime": {"name": "hoist"}, "cgroupVersion": "v2",
+                     "idMappings": {"uidmap": [{"container_id": 0}]}},
+            "store": {"containerStore": {"number": 1}},
+            "Version": {"Version": "1"}
+        });
+        assert_eq!(
+            respell("{{.Host.OS}} {{.Store.ContainerStore.Number}}", &info),
+            "{{.host.os}} {{.store.containerStore.number}}"
+        );
+        assert_eq!(
+            respell("{{.Host.OCIRuntime.Name}}/{{ .Host.CgroupVersion }}", &info),
+            "{{.host.ociRuntime.name}}/{{ .host.cgroupVersion }}"
+        );
+        assert_eq!(
+            respell("{{json .Host.IDMappings}}", &info),
+            "{{json .host.idMappings}}"
+        );
+        assert_eq!(
+            respell("{{.host.os}} {{.Version.Version}}", &info),
+            "{{.host.os}} {{.Version.Version}}"
+        );
+        // Unknown fields, variables, and what follows a call are left as written.
+        assert_eq!(
+            respell("{{.Host.Nothing.Os}}", &info),
+            "{{.host.Nothing.Os}}"
+        );
+        assert_eq!(
+            respell("{{$x.Host}} {{(index .Host).Os}}", &info),
+            "{{$x.Host}} {{(index .host).Os}}"
+        );
+        assert_eq!(respell("text .Host {{.}}", &info), "text .Host {{.}}");
+    }
+}
