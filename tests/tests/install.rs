@@ -32,6 +32,31 @@ fn bash_completes_verbs_and_their_flags() {
     }
 }
 
+/// The binary loads only what the package depends on, glibc and libseccomp: Rust's unwinder
+/// is linked in (see crates/hoist/build.rs), which spares every start, and a container's two,
+/// a library load and libgcc_s's constructor.
+#[test]
+fn the_binary_loads_only_glibc_and_libseccomp() {
+    let dynamic = stdout(&expect_ok(
+        Command::new("readelf")
+            .arg("-d")
+            .arg(hoist_e2e::hoist_bin()),
+    ));
+    let needed: Vec<&str> = dynamic
+        .lines()
+        .filter(|line| line.contains("(NEEDED)"))
+        .filter_map(|line| line.split('[').nth(1)?.strip_suffix(']'))
+        .collect();
+    assert!(needed.contains(&"libc.so.6"), "{dynamic}");
+    let glibc_or_libseccomp = |lib: &&str| {
+        ["libc.so.", "libm.so.", "ld-linux", "libseccomp.so."]
+            .iter()
+            .any(|prefix| lib.starts_with(prefix))
+    };
+    let others: Vec<&&str> = needed.iter().filter(|l| !glibc_or_libseccomp(l)).collect();
+    assert!(others.is_empty(), "loads {others:?} as well: {needed:?}");
+}
+
 /// The package `cargo xtask test` made from this build (`cargo xtask dist` makes the release
 /// one the same way): installed with dpkg into a scratch root, it runs, and so do its man
 /// pages and podman's runtime entry.

@@ -48,11 +48,20 @@ fn root_subtree_control() -> Vec<String> {
 /// right): on a hybrid host a controller enabled there keeps its v1 hierarchy from being
 /// mounted, which crun needs.
 fn restore_root_subtree_control(before: &[String]) {
+    let control = unified_root().join("cgroup.subtree_control");
     for controller in root_subtree_control() {
-        if !before.contains(&controller) {
-            let _ = std::fs::write(
-                unified_root().join("cgroup.subtree_control"),
-                format!("-{controller}"),
+        if before.contains(&controller) {
+            continue;
+        }
+        if let Err(e) = std::fs::write(&control, format!("-{controller}")) {
+            // EBUSY: a cgroup below the root that was there before the run (a parent left by
+            // a manual `hoist run`, say) enables it too. Said aloud: a controller left on in
+            // the unified root keeps crun from running on this host.
+            eprintln!(
+                "xtask: {controller} stays switched on in {}: {e}; a cgroup below it that \
+                 was there before this run uses it; remove that cgroup, then write \
+                 -{controller} there",
+                control.display()
             );
         }
     }
