@@ -50,6 +50,19 @@ impl GuestOutput {
             None => panic!("the guest printed no {key}; its console:\n{}", self.console),
         }
     }
+
+    /// Asserts that the command the script ran under `key` failed (`key-status` not 0) and
+    /// that its message (`key`) says each of `phrases`.
+    pub fn assert_refused(&self, key: &str, phrases: &[&str]) {
+        assert_ne!(self.get(&format!("{key}-status")), "0", "{}", self.get(key));
+        let message = self.get(key);
+        for phrase in phrases {
+            assert!(
+                message.contains(phrase),
+                "{key}: no {phrase:?} in {message}"
+            );
+        }
+    }
 }
 
 /// An initramfs being put together in `stage`, then booted.

@@ -171,42 +171,31 @@ echo "@@left $(find /sys/fs/cgroup/only-pids/user/hoist -mindepth 1 -type d | wc
 "#;
     let Some(out) = in_guest(script) else { return };
     assert!(!out.values.contains_key("setup-failed"), "{}", out.console);
-    assert_ne!(out.get("root-owned-status"), "0");
-    assert!(
-        out.get("root-owned").contains("--memory needs a cgroup")
-            && out
-                .get("root-owned")
-                .contains("/plain is not delegated to you"),
-        "{}",
-        out.get("root-owned")
+    out.assert_refused(
+        "root-owned",
+        &["--memory needs a cgroup", "/plain is not delegated to you"],
     );
     assert_eq!(out.get("root-owned-plain-status"), "0", "{}", out.console);
     assert_eq!(out.get("root-owned-plain"), "ran");
-    assert_ne!(out.get("busy-status"), "0");
-    assert!(
-        out.get("busy")
-            .contains("--pids-limit needs the pids controller")
-            && out.get("busy").contains("move them into a child"),
-        "{}",
-        out.get("busy")
+    out.assert_refused(
+        "busy",
+        &[
+            "--pids-limit needs the pids controller",
+            "move them into a child",
+        ],
     );
-    assert_ne!(out.get("no-memory-status"), "0");
-    assert!(
-        out.get("no-memory").contains(
+    out.assert_refused(
+        "no-memory",
+        &[
             "--memory needs the memory controller below your delegated cgroup /only-pids/user: \
-             /sys/fs/cgroup/only-pids does not pass it down"
-        ),
-        "{}",
-        out.get("no-memory")
+           /sys/fs/cgroup/only-pids does not pass it down",
+        ],
     );
     assert_eq!(out.get("pids-only-status"), "0", "{}", out.console);
     assert_eq!(out.get("pids-only"), "9");
-    assert_ne!(out.get("outside-status"), "0");
-    assert!(
-        out.get("outside")
-            .contains("may move processes only within the cgroup delegated to them"),
-        "{}",
-        out.get("outside")
+    out.assert_refused(
+        "outside",
+        &["may move processes only within the cgroup delegated to them"],
     );
     assert_eq!(
         out.get("outside-rm-status"),

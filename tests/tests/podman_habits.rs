@@ -1336,25 +1336,17 @@ fn stats_streams_until_its_containers_end_and_info_and_network_ls_take_format() 
     let ended = streaming.wait().unwrap();
     assert!(ended.success(), "the stream ends with its last container");
 
-    let counted = ok(hoist_in(
-        dir.path(),
-        &[
-            "info",
-            "--format",
-            "{{.store.containerStore.number}} {{.host.os}}",
-        ],
-    ));
-    assert_eq!(counted, "1 linux\n");
-    // podman's own spelling: its Go fields.
-    let counted = ok(hoist_in(
-        dir.path(),
-        &[
-            "info",
-            "--format",
+    // hoist's JSON keys, and podman's own spelling: its Go fields.
+    for (template, expected) in [
+        ("{{.store.containerStore.number}} {{.host.os}}", "1 linux\n"),
+        (
             "{{.Store.ContainerStore.Number}} {{.Host.OS}} {{.Host.OCIRuntime.Name}}",
-        ],
-    ));
-    assert_eq!(counted, "1 linux hoist\n");
+            "1 linux hoist\n",
+        ),
+    ] {
+        let counted = ok(hoist_in(dir.path(), &["info", "--format", template]));
+        assert_eq!(counted, expected, "{template}");
+    }
     let info: serde_json::Value =
         serde_json::from_str(&ok(hoist_in(dir.path(), &["info", "--format", "json"]))).unwrap();
     assert!(info["store"]["graphRoot"]

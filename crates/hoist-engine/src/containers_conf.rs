@@ -109,7 +109,8 @@ impl ContainersConf {
     /// `options` with this file's defaults where no flag gave the setting: the DNS settings,
     /// ulimits (a flag's replaces the file's of the same name), the pids limit (left out where
     /// the container's cgroup cannot have one, as podman leaves it out for an unprivileged user
-    /// without a delegated pids controller), the log cap. The environment and sysctls are applied with the image's config (`run/spec.rs`).
+    /// without a delegated pids controller), the log cap. The environment and sysctls are
+    /// applied with the image's config (`run/spec.rs`).
     pub(crate) fn run_defaults(
         &self,
         options: &crate::RunOptions,

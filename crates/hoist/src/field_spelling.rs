@@ -1,8 +1,8 @@
 //! podman's templates name Go struct fields (`{{.Host.CgroupVersion}}`, `{{.Host.OCIRuntime}}`)
 //! where hoist's items carry the JSON keys podman prints for them (`host.cgroupVersion`,
 //! `host.ociRuntime`). A template's field chains from the top are respelled as the item's keys
-//! are, matched without regard to case or `_`, so both spellings work. Chains inside `range`
-//! and `with`, whose top is another value, are left as written.
+//! are, matched without regard to case or `_`, so both spellings work. Chains inside `range`,
+//! `with`, `block` and `define`, whose dot may be another value, are left as written.
 
 use serde_json::Value as Json;
 
@@ -10,16 +10,36 @@ use serde_json::Value as Json;
 pub fn respell(template: &str, item: &Json) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
+    // The open blocks, each with whether its dot may be another value than the item's.
+    let mut blocks: Vec<bool> = Vec::new();
     while let Some(start) = rest.find("{{") {
         let Some(len) = rest[start..].find("}}") else {
             break;
         };
         out.push_str(&rest[..start]);
-        out.push_str(&respell_action(&rest[start..start + len], item));
+        let action = &rest[start..start + len];
+        // A block's own arguments are read with the dot outside it.
+        let dot_is_item = !blocks.contains(&true);
+        match keyword(action) {
+            "range" | "with" | "block" | "define" => blocks.push(true),
+            "if" => blocks.push(false),
+            "end" => drop(blocks.pop()),
+            _ => {}
+        }
+        match dot_is_item {
+            true => out.push_str(&respell_action(action, item)),
+            false => out.push_str(action),
+        }
         rest = &rest[start + len..];
     }
     out.push_str(rest);
     out
+}
+
+/// The first word of an action (`{{- range .X}}` gives `range`).
+fn keyword(action: &str) -> &str {
+    let inner = action.trim_start_matches("{{").trim_start_matches('-');
+    inner.split_whitespace().next().unwrap_or("")
 }
 
 fn respell_action(action: &str, item: &Json) -> String {
@@ -111,31 +131,39 @@ mod tests {
             "store": {"containerStore": {"number": 1}},
             "Version": {"Version": "1"}
         });
-        assert_eq!(
-            respell("{{.Host.OS}} {{.Store.ContainerStore.Number}}", &info),
-            "{{.host.os}} {{.store.containerStore.number}}"
-        );
-        assert_eq!(
-            respell("{{.Host.OCIRuntime.Name}}/{{ .Host.CgroupVersion }}", &info),
-            "{{.host.ociRuntime.name}}/{{ .host.cgroupVersion }}"
-        );
-        assert_eq!(
-            respell("{{json .Host.IDMappings}}", &info),
-            "{{json .host.idMappings}}"
-        );
-        assert_eq!(
-            respell("{{.host.os}} {{.Version.Version}}", &info),
-            "{{.host.os}} {{.Version.Version}}"
-        );
-        // Unknown fields, variables, and what follows a call are left as written.
-        assert_eq!(
-            respell("{{.Host.Nothing.Os}}", &info),
-            "{{.host.Nothing.Os}}"
-        );
-        assert_eq!(
-            respell("{{$x.Host}} {{(index .Host).Os}}", &info),
-            "{{$x.Host}} {{(index .host).Os}}"
-        );
-        assert_eq!(respell("text .Host {{.}}", &info), "text .Host {{.}}");
+        let cases = [
+            (
+                "{{.Host.OS}} {{.Store.ContainerStore.Number}}",
+                "{{.host.os}} {{.store.containerStore.number}}",
+            ),
+            (
+                "{{.Host.OCIRuntime.Name}}/{{ .Host.CgroupVersion }}",
+                "{{.host.ociRuntime.name}}/{{ .host.cgroupVersion }}",
+            ),
+            ("{{json .Host.IDMappings}}", "{{json .host.idMappings}}"),
+            (
+                "{{.host.os}} {{.Version.Version}}",
+                "{{.host.os}} {{.Version.Version}}",
+            ),
+            // Unknown fields, variables, and what follows a call are left as written.
+            ("{{.Host.Nothing.Os}}", "{{.host.Nothing.Os}}"),
+            (
+                "{{$x.Host}} {{(index .Host).Os}}",
+                "{{$x.Host}} {{(index .host).Os}}",
+            ),
+            ("text .Host {{.}}", "text .Host {{.}}"),
+            // Inside range and with the dot is another value; their arguments are the item's.
+            (
+                "{{range .Host.IDMappings.Uidmap}}{{.Host}}{{end}} {{.Host.OS}}",
+                "{{range .host.idMappings.uidmap}}{{.Host}}{{end}} {{.host.os}}",
+            ),
+            (
+                "{{with .Store}}{{if .Host}}{{.Host}}{{end}}{{end}}{{if .Host}}{{.Host.OS}}{{end}}",
+                "{{with .store}}{{if .Host}}{{.Host}}{{end}}{{end}}{{if .host}}{{.host.os}}{{end}}",
+            ),
+        ];
+        for (template, respelled) in cases {
+            assert_eq!(respell(template, &info), respelled, "{template}");
+        }
     }
 }

@@ -365,29 +365,32 @@ fn rootless_cgroup(
             options.pids_limit.is_some_and(|l| l > 0),
         ),
     ];
-    let mut asked = asked.iter().filter(|(_, _, set)| *set).peekable();
-    if asked.peek().is_none() {
+    let asked: Vec<(&str, &str)> = asked
+        .iter()
+        .filter(|(_, _, set)| *set)
+        .map(|(flag, controller, _)| (*flag, *controller))
+        .collect();
+    let Some((first_flag, _)) = asked.first() else {
         return Ok(None);
-    }
-    match delegation {
-        Ok(delegation) => match asked.find_map(|(flag, c, _)| Some((flag, c, delegation.lacks(c)?))) {
-            Some((flag, controller, why)) => Err(Error::bad_option(
-                *flag,
+    };
+    let delegation = delegation.as_ref().map_err(|why| {
+        Error::bad_option(
+            *first_flag,
+            format!("needs a cgroup, and an unprivileged user's containers get one only in a cgroup v2 subtree delegated to them: {why}; run as root or without limits"),
+        )
+    })?;
+    for (flag, controller) in asked {
+        if let Some(why) = delegation.lacks(controller) {
+            return Err(Error::bad_option(
+                flag,
                 format!(
                     "needs the {controller} controller below your delegated cgroup {}: {why}",
                     delegation.cgroup.display()
                 ),
-            )),
-            None => Ok(Some(delegation.container_cgroup(id))),
-        },
-        Err(why) => match asked.next() {
-            Some((flag, _, _)) => Err(Error::bad_option(
-                *flag,
-                format!("needs a cgroup, and an unprivileged user's containers get one only in a cgroup v2 subtree delegated to them: {why}; run as root or without limits"),
-            )),
-            None => Ok(None),
-        },
+            ));
+        }
     }
+    Ok(Some(delegation.container_cgroup(id)))
 }
 
 /// `--network container:NAME` without root: the other container's network namespace belongs to
