@@ -1347,6 +1347,12 @@ fn stats_streams_until_its_containers_end_and_info_and_network_ls_take_format() 
         let counted = ok(hoist_in(dir.path(), &["info", "--format", template]));
         assert_eq!(counted, expected, "{template}");
     }
+    // A field whose Go name is not its key's (CgroupsVersion, cgroupVersion).
+    let version = ok(hoist_in(
+        dir.path(),
+        &["info", "--format", "{{.Host.CgroupsVersion}}"],
+    ));
+    assert!(matches!(version.trim(), "v1" | "v2"), "{version}");
     let info: serde_json::Value =
         serde_json::from_str(&ok(hoist_in(dir.path(), &["info", "--format", "json"]))).unwrap();
     assert!(info["store"]["graphRoot"]

@@ -1,7 +1,8 @@
-//! podman's templates name Go struct fields (`{{.Host.CgroupVersion}}`, `{{.Host.OCIRuntime}}`)
+//! podman's templates name Go struct fields (`{{.Host.CgroupsVersion}}`, `{{.Host.OCIRuntime}}`)
 //! where hoist's items carry the JSON keys podman prints for them (`host.cgroupVersion`,
 //! `host.ociRuntime`). A template's field chains from the top are respelled as the item's keys
-//! are, matched without regard to case or `_`, so both spellings work. Chains inside `range`,
+//! are, matched without regard to case or `_` (or by podman's own name where its field and key
+//! differ in more), so both spellings work. Chains inside `range`,
 //! `with`, `block` and `define`, whose dot may be another value, are left as written.
 
 use serde_json::Value as Json;
@@ -104,7 +105,17 @@ fn respell_chain(chain: &str, item: &Json) -> String {
     out
 }
 
+/// podman's Go fields whose JSON keys differ from them in more than case (its
+/// `libpod/define/info.go`).
+const RENAMED_FIELDS: &[(&str, &str)] = &[
+    ("CgroupsVersion", "cgroupVersion"),
+    ("DefaultCapabilities", "capabilities"),
+];
+
 fn same_field(key: &str, name: &str) -> bool {
+    if RENAMED_FIELDS.contains(&(name, key)) {
+        return true;
+    }
     let plain = |s: &str| -> String {
         s.chars()
             .filter(|c| *c != '_')
@@ -127,6 +138,7 @@ mod tests {
     fn go_field_names_become_the_items_keys() {
         let info = json!({
             "host": {"os": "linux", "ociRuntime": {"name": "hoist"}, "cgroupVersion": "v2",
+                     "security": {"capabilities": "CAP_KILL"},
                      "idMappings": {"uidmap": [{"container_id": 0}]}},
             "store": {"containerStore": {"number": 1}},
             "Version": {"Version": "1"}
@@ -137,10 +149,14 @@ mod tests {
                 "{{.host.os}} {{.store.containerStore.number}}",
             ),
             (
-                "{{.Host.OCIRuntime.Name}}/{{ .Host.CgroupVersion }}",
+                "{{.Host.OCIRuntime.Name}}/{{ .Host.CgroupsVersion }}",
                 "{{.host.ociRuntime.name}}/{{ .host.cgroupVersion }}",
             ),
             ("{{json .Host.IDMappings}}", "{{json .host.idMappings}}"),
+            (
+                "{{.Host.Security.DefaultCapabilities}}",
+                "{{.host.security.capabilities}}",
+            ),
             (
                 "{{.host.os}} {{.Version.Version}}",
                 "{{.host.os}} {{.Version.Version}}",

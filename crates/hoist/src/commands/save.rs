@@ -73,7 +73,7 @@ fn id_mappings() -> serde_json::Value {
 }
 
 /// `info`: podman's shape (`host`, `store`, `version`), hoist's own paths beside; JSON, or
-/// through a template, which may name fields as podman's do (`{{.Host.CgroupVersion}}`).
+/// through a template, which may name fields as podman's do (`{{.Host.CgroupsVersion}}`).
 pub fn info(runtime: &hoist_runtime::Runtime, args: InfoArgs) -> anyhow::Result<()> {
     let store = Store::locate();
     let containers = hoist_engine::Container::all(&store)?;
